@@ -1,0 +1,79 @@
+/*
+ * src/store.h: loom's durable state in SQLite (WAL, synchronous=FULL,
+ * foreign keys on, schema versioned with migrations).
+ *
+ * The server groups the requests that arrive together into one SQLite
+ * transaction (group commit) with a SAVEPOINT per request: a request that
+ * fails rolls back to its savepoint and leaves nothing behind; none is
+ * acknowledged before the COMMIT that holds it is durable.  Each change
+ * writes its audit record in the same savepoint.
+ */
+#ifndef LOOM_SRC_STORE_H
+#define LOOM_SRC_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "lib/err.h"
+#include "tenancy/model.h"
+
+struct store;
+
+/* Opens (creating and migrating as needed).  Errors: LOOM_E_STORE with the reason. */
+int store_open(const char *path, struct store **out, struct loom_err *err);
+void store_close(struct store **s);
+int store_schema_version(struct store *s);
+
+/* Loads tenants, segments, attachments and holds into an initialised model. */
+int store_load_model(struct store *s, struct model *m, struct loom_err *err);
+
+/* Transactions.  Savepoints nest inside an open transaction. */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+int store_rollback(struct store *s);
+int store_savepoint(struct store *s);
+int store_savepoint_release(struct store *s);
+int store_savepoint_rollback(struct store *s);
+
+int store_tenant_put(struct store *s, const struct tenant *t);	/* insert or replace */
+int store_tenant_delete(struct store *s, const char *name);
+int store_segment_put(struct store *s, const struct segment *seg);
+int store_segment_delete(struct store *s, const char *tenant, const char *name);
+int store_attachment_put(struct store *s, const struct attachment *a);
+int store_attachment_delete(struct store *s, const struct attachment *a);
+int store_hold_put(struct store *s, const struct id_hold *h);
+int store_hold_delete(struct store *s, enum seg_type type, uint32_t id);
+
+/* Small key/value table for daemon state (e.g. reconciler bookkeeping). */
+int store_kv_put(struct store *s, const char *key, const char *value);
+int store_kv_get(struct store *s, const char *key, char **value);	/* *value malloc'd, NULL if absent */
+
+/* Audit log: hash-chained records. */
+struct audit_entry {
+	int64_t seq;		/* assigned by store_audit_append */
+	int64_t time_ns;	/* CLOCK_REALTIME */
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	const char *method;
+	const char *params;	/* canonical JSON (sorted keys, compact) */
+	const char *result;	/* canonical JSON of the result or error */
+	char hash[65];		/* hex SHA-256, filled by append */
+};
+
+int store_audit_append(struct store *s, struct audit_entry *e);
+/* Records with seq > after, at most limit (0 = all), oldest first, as a JSON array. */
+int store_audit_list(struct store *s, int64_t after, int64_t limit, json_t **out);
+/*
+ * Recompute the chain.  Returns 0 when intact (*n_checked set), or
+ * -EBADMSG with *first_bad the seq of the first altered record (or where a
+ * gap shows a removed one) and @why saying what did not match.
+ */
+int store_audit_verify(struct store *s, int64_t *n_checked, int64_t *first_bad, char *why, size_t whylen);
+
+const char *store_errmsg(struct store *s);
+
+#endif

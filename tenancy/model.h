@@ -1,0 +1,144 @@
+/*
+ * tenancy/model.h: the tenant model held in memory: tenants, their segments
+ * and attachments, and the ID pools.  loomd keeps one struct model that
+ * mirrors the store; every mutation is first checked here (pure, no I/O),
+ * then written to the store in the request's transaction, then applied to
+ * the model.
+ *
+ * Arrays are kept sorted (tenants by name, segments by tenant/name,
+ * attachments by tenant/segment/node/port) so that lookups are binary
+ * searches and every listing is deterministic.
+ */
+#ifndef LOOM_TENANCY_MODEL_H
+#define LOOM_TENANCY_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lib/err.h"
+#include "topology/topology.h"
+
+#define LOOM_MAX_SITES 16
+
+enum isolation { ISOLATION_SOFT, ISOLATION_STRICT, ISOLATION_PRIVATE };
+enum seg_type { SEG_ETHERNET, SEG_INFINIBAND };
+enum membership { MEMBERSHIP_DEFAULT, MEMBERSHIP_FULL, MEMBERSHIP_LIMITED };
+
+struct tenant {
+	char name[LOOM_NAME_MAX];	/* lowercase DNS label, 1..63 */
+	enum isolation isolation;
+	char sites[LOOM_MAX_SITES][LOOM_NAME_MAX];	/* allowed sites; sorted */
+	size_t n_sites;
+	json_t *labels;			/* object of string -> string; owned */
+};
+
+struct segment {
+	char tenant[LOOM_NAME_MAX];
+	char name[LOOM_NAME_MAX];	/* DNS label; full name is tenant/name */
+	enum seg_type type;
+	/* ethernet */
+	uint32_t vni;			/* 1..16777215 */
+	unsigned int mtu;		/* 576..9216, default 1500 (ethernet) */
+	char subnet4[LOOM_ADDR_MAX];	/* "192.0.2.0/24" or "" */
+	char subnet6[LOOM_ADDR_MAX];	/* "2001:db8::/64" or "" */
+	char rd[32];			/* derived, see docs/model.md */
+	char rt[32];			/* derived */
+	/* infiniband */
+	uint16_t pkey;			/* 15-bit P_Key, 0x0001..0x7ffe */
+	bool ipoib;
+	unsigned int ib_mtu;		/* 256, 512, 1024, 2048 or 4096 */
+	unsigned int rate_gbps;		/* 0 = OpenSM default */
+	unsigned int sl;		/* 0..15 */
+	enum membership default_membership;	/* FULL or LIMITED */
+};
+
+struct attachment {
+	char tenant[LOOM_NAME_MAX];
+	char segment[LOOM_NAME_MAX];
+	char node[LOOM_NAME_MAX];
+	char port[LOOM_NAME_MAX];	/* "" = every port of the node that fits */
+	enum membership membership;	/* DEFAULT = the segment's default */
+};
+
+/* An ID that was released but may still be programmed somewhere. */
+struct id_hold {
+	enum seg_type type;		/* which pool: VNI or P_Key */
+	uint32_t id;
+	char tenant[LOOM_NAME_MAX];	/* who held it */
+};
+
+struct pools {
+	uint32_t vni_min, vni_max;	/* inclusive */
+	uint16_t pkey_min, pkey_max;	/* inclusive, 15-bit */
+	unsigned int rt_asn;		/* the ASN in derived RD/RT, 1..65535 */
+};
+
+struct model {
+	struct pools pools;
+	struct tenant *tenants;
+	size_t n_tenants, cap_tenants;
+	struct segment *segments;
+	size_t n_segments, cap_segments;
+	struct attachment *attachments;
+	size_t n_attachments, cap_attachments;
+	struct id_hold *holds;
+	size_t n_holds, cap_holds;
+};
+
+int model_init(struct model *m, const struct pools *pools);
+void model_clear(struct model *m);	/* frees everything, keeps pools */
+
+/* Names and strings <-> enums. */
+const char *isolation_name(enum isolation i);
+int isolation_parse(const char *s, enum isolation *out);
+const char *seg_type_name(enum seg_type t);
+int seg_type_parse(const char *s, enum seg_type *out);
+const char *membership_name(enum membership m);
+int membership_parse(const char *s, enum membership *out);
+bool name_is_valid(const char *s);	/* lowercase DNS label, 1..63 */
+
+/* Lookups; NULL when absent. */
+const struct tenant *model_tenant(const struct model *m, const char *name);
+const struct segment *model_segment(const struct model *m, const char *tenant, const char *name);
+const struct segment *model_segment_by_vni(const struct model *m, uint32_t vni);
+const struct segment *model_segment_by_pkey(const struct model *m, uint16_t pkey);
+
+/*
+ * JSON <-> structs.  The parsers check types, ranges and formats and name
+ * the field at fault ("vni", "sites[1]", ...) in @err; they do not look at
+ * the model.  Unknown keys are refused (a typo must not be silently
+ * ignored).
+ */
+int tenant_from_json(const json_t *obj, struct tenant *out, struct loom_err *err);
+int segment_from_json(const json_t *obj, const char *tenant, struct segment *out, struct loom_err *err);
+int attachment_from_json(const json_t *obj, struct attachment *out, struct loom_err *err);
+json_t *tenant_to_json(const struct tenant *t);
+json_t *segment_to_json(const struct segment *s);
+json_t *attachment_to_json(const struct attachment *a);
+void tenant_release(struct tenant *t);	/* frees labels */
+
+/*
+ * Mutations.  Each checks everything first (names, references into the
+ * topology, IDs, policy) and changes nothing on error.  On success the
+ * model owns a copy.  model_segment_add fills s->vni / s->pkey from the
+ * pool when they are 0, and derives rd/rt.
+ */
+int model_tenant_add(struct model *m, const struct topology *topo, const struct tenant *t, struct loom_err *err);
+int model_tenant_update(struct model *m, const struct topology *topo, const struct tenant *t, struct loom_err *err);
+int model_tenant_del(struct model *m, const char *name, struct loom_err *err);
+int model_segment_add(struct model *m, const struct topology *topo, struct segment *s, struct loom_err *err);
+int model_segment_del(struct model *m, const char *tenant, const char *name, struct loom_err *err);
+int model_attach(struct model *m, const struct topology *topo, const struct attachment *a, struct loom_err *err);
+int model_detach(struct model *m, const struct attachment *a, struct loom_err *err);
+
+/* Holds: an ID in a hold is not handed to another tenant. */
+int model_hold_add(struct model *m, const struct id_hold *h);
+void model_hold_release(struct model *m, enum seg_type type, uint32_t id);
+
+/* Check the whole model against a (new) topology; used on topology reload. */
+int model_check_topology(const struct model *m, const struct topology *topo, struct loom_err *err);
+
+#endif
