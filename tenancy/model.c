@@ -1,3 +1,225 @@
-/* placeholder: being written */
+/*
+ * tenancy/model.c: the in-memory model's storage: sorted arrays, lookups,
+ * loading from the store, and the names of its enums.  Validation and the
+ * checked mutations live in tenancy/policy.c; ID pools in tenancy/pool.c.
+ */
 #include "config.h"
-extern int loom_placeholder_model;
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tenancy/model.h"
+
+int model_init(struct model *m, const struct pools *pools)
+{
+	memset(m, 0, sizeof(*m));
+	m->pools = *pools;
+	return 0;
+}
+
+void tenant_release(struct tenant *t)
+{
+	json_decref(t->labels);
+	t->labels = NULL;
+}
+
+void model_clear(struct model *m)
+{
+	struct pools pools = m->pools;
+
+	for (size_t i = 0; i < m->n_tenants; i++)
+		tenant_release(&m->tenants[i]);
+	free(m->tenants);
+	free(m->segments);
+	free(m->attachments);
+	free(m->holds);
+	memset(m, 0, sizeof(*m));
+	m->pools = pools;
+}
+
+static const char *const isolation_names[] = { "soft", "strict", "private" };
+static const char *const seg_type_names[] = { "ethernet", "infiniband" };
+static const char *const membership_names[] = { "default", "full", "limited" };
+
+static int parse_enum(const char *s, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
+#define NAMES(a) (a), (sizeof(a) / sizeof((a)[0]))
+
+const char *isolation_name(enum isolation i) { return isolation_names[i]; }
+const char *seg_type_name(enum seg_type t) { return seg_type_names[t]; }
+const char *membership_name(enum membership m) { return membership_names[m]; }
+
+int isolation_parse(const char *s, enum isolation *out)
+{
+	int v = parse_enum(s, NAMES(isolation_names));
+
+	if (v < 0)
+		return v;
+	*out = (enum isolation)v;
+	return 0;
+}
+
+int seg_type_parse(const char *s, enum seg_type *out)
+{
+	int v = parse_enum(s, NAMES(seg_type_names));
+
+	if (v < 0)
+		return v;
+	*out = (enum seg_type)v;
+	return 0;
+}
+
+int membership_parse(const char *s, enum membership *out)
+{
+	int v = parse_enum(s, NAMES(membership_names));
+
+	if (v < 0)
+		return v;
+	*out = (enum membership)v;
+	return 0;
+}
+
+bool name_is_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > 63 || s[0] == '-' || s[len - 1] == '-')
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* Ordering keys: tenants by name; segments by tenant/name; attachments by
+ * tenant/segment/node/port. */
+static int cmp_tenant(const void *a, const void *b)
+{
+	return strcmp(((const struct tenant *)a)->name, ((const struct tenant *)b)->name);
+}
+
+static int cmp_segment(const void *a, const void *b)
+{
+	const struct segment *x = a, *y = b;
+	int c = strcmp(x->tenant, y->tenant);
+
+	return c ? c : strcmp(x->name, y->name);
+}
+
+static int cmp_attachment(const void *a, const void *b)
+{
+	const struct attachment *x = a, *y = b;
+	int c = strcmp(x->tenant, y->tenant);
+
+	if (!c)
+		c = strcmp(x->segment, y->segment);
+	if (!c)
+		c = strcmp(x->node, y->node);
+	return c ? c : strcmp(x->port, y->port);
+}
+
+static int cmp_hold(const void *a, const void *b)
+{
+	const struct id_hold *x = a, *y = b;
+
+	if (x->type != y->type)
+		return x->type < y->type ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+const struct tenant *model_tenant(const struct model *m, const char *name)
+{
+	struct tenant key;
+
+	if (strlen(name) >= sizeof(key.name) || !m->tenants)
+		return NULL;
+	strcpy(key.name, name);
+	return bsearch(&key, m->tenants, m->n_tenants, sizeof(key), cmp_tenant);
+}
+
+const struct segment *model_segment(const struct model *m, const char *tenant, const char *name)
+{
+	struct segment key;
+
+	if (strlen(tenant) >= sizeof(key.tenant) || strlen(name) >= sizeof(key.name) || !m->segments)
+		return NULL;
+	strcpy(key.tenant, tenant);
+	strcpy(key.name, name);
+	return bsearch(&key, m->segments, m->n_segments, sizeof(key), cmp_segment);
+}
+
+const struct segment *model_segment_by_vni(const struct model *m, uint32_t vni)
+{
+	for (size_t i = 0; i < m->n_segments; i++)
+		if (m->segments[i].type == SEG_ETHERNET && m->segments[i].vni == vni)
+			return &m->segments[i];
+	return NULL;
+}
+
+const struct segment *model_segment_by_pkey(const struct model *m, uint16_t pkey)
+{
+	for (size_t i = 0; i < m->n_segments; i++)
+		if (m->segments[i].type == SEG_INFINIBAND && m->segments[i].pkey == pkey)
+			return &m->segments[i];
+	return NULL;
+}
+
+/* Grow an array to hold one more element. */
+static int reserve(void **arr, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	p = realloc(*arr, ncap * size);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+#define APPEND(m, field, elem)                                                        \
+	(reserve((void **)&(m)->field, &(m)->cap_##field, (m)->n_##field, sizeof(*(elem))) \
+		 ?: (memcpy(&(m)->field[(m)->n_##field++], (elem), sizeof(*(elem))), 0))
+
+int model_load_tenant(struct model *m, const struct tenant *t)
+{
+	return APPEND(m, tenants, t);
+}
+
+int model_load_segment(struct model *m, const struct segment *s)
+{
+	return APPEND(m, segments, s);
+}
+
+int model_load_attachment(struct model *m, const struct attachment *a)
+{
+	return APPEND(m, attachments, a);
+}
+
+int model_load_hold(struct model *m, const struct id_hold *h)
+{
+	return APPEND(m, holds, h);
+}
+
+void model_load_finish(struct model *m)
+{
+	if (m->n_tenants)
+		qsort(m->tenants, m->n_tenants, sizeof(*m->tenants), cmp_tenant);
+	if (m->n_segments)
+		qsort(m->segments, m->n_segments, sizeof(*m->segments), cmp_segment);
+	if (m->n_attachments)
+		qsort(m->attachments, m->n_attachments, sizeof(*m->attachments), cmp_attachment);
+	if (m->n_holds)
+		qsort(m->holds, m->n_holds, sizeof(*m->holds), cmp_hold);
+}

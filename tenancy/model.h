@@ -138,6 +138,17 @@ int model_detach(struct model *m, const struct attachment *a, struct loom_err *e
 int model_hold_add(struct model *m, const struct id_hold *h);
 void model_hold_release(struct model *m, enum seg_type type, uint32_t id);
 
+/*
+ * Loading from the store: append without policy checks (the store only
+ * holds what was checked when it was written), then model_load_finish()
+ * sorts.  Each returns 0 or -ENOMEM; the model takes ownership of labels.
+ */
+int model_load_tenant(struct model *m, const struct tenant *t);
+int model_load_segment(struct model *m, const struct segment *s);
+int model_load_attachment(struct model *m, const struct attachment *a);
+int model_load_hold(struct model *m, const struct id_hold *h);
+void model_load_finish(struct model *m);
+
 /* Check the whole model against a (new) topology; used on topology reload. */
 int model_check_topology(const struct model *m, const struct topology *topo, struct loom_err *err);
 
