@@ -294,10 +294,12 @@ out:
 static int create_private(const char *path, struct loom_err *err)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int e = errno;
 
-	if (fd < 0)
-		return loom_err_set(err, LOOM_E_STORE, "", "cannot open %s: %s", path, strerror(errno)),
-		       -errno;
+	if (fd < 0) {
+		loom_err_set(err, LOOM_E_STORE, "", "cannot open %s: %s", path, strerror(e));
+		return -e;
+	}
 	close(fd);
 	return 0;
 }
@@ -743,13 +745,23 @@ int store_hold_delete(struct store *s, enum seg_type type, uint32_t id)
 	return run_delete(s, st, "hold delete");
 }
 
-int store_kv_put(struct store *s, const char *key, const char *value)
+static int kv_put(struct store *s, const char *key, const char *value)
 {
 	sqlite3_stmt *st = s->stmt[ST_KV_PUT];
 
 	bind_text(st, 1, key);
 	bind_text(st, 2, value);
 	return stmt_run(s, st, "kv put", false);
+}
+
+/* "audit." keys are the store's own: the head must only move with the log. */
+int store_kv_put(struct store *s, const char *key, const char *value)
+{
+	if (strncmp(key, "audit.", 6) == 0) {
+		store_seterr(s, "kv put: keys beginning with 'audit.' are reserved for the audit log");
+		return -EPERM;
+	}
+	return kv_put(s, key, value);
 }
 
 int store_kv_get(struct store *s, const char *key, char **value)
@@ -1100,7 +1112,7 @@ int store_audit_append(struct store *s, struct audit_entry *e)
 		goto out;
 	/* The head outside the table: removing the newest rows shows. */
 	snprintf(head, sizeof(head), "%" PRId64 ":%s", seq, e->hash);
-	ret = store_kv_put(s, AUDIT_HEAD_KEY, head);
+	ret = kv_put(s, AUDIT_HEAD_KEY, head);
 	if (ret < 0)
 		goto out;
 	e->seq = seq;
@@ -1108,6 +1120,28 @@ out:
 	free(params);
 	free(result);
 	return ret;
+}
+
+int store_audit_head(struct store *s, int64_t *seq, char hash[65])
+{
+	char *head = NULL, *colon;
+	int ret;
+
+	*seq = 0;
+	memcpy(hash, ZERO_HASH, 65);
+	ret = store_kv_get(s, AUDIT_HEAD_KEY, &head);
+	if (ret < 0 || !head)
+		return ret;
+	colon = strchr(head, ':');
+	if (!colon || strlen(colon + 1) != 64) {
+		store_seterr(s, "audit head: malformed value '%s'", head);
+		free(head);
+		return -EBADMSG;
+	}
+	*seq = strtoll(head, NULL, 10);
+	memcpy(hash, colon + 1, 65);
+	free(head);
+	return 0;
 }
 
 /* "2026-11-25T14:16:24.123456789Z" */

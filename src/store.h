@@ -20,6 +20,7 @@
 #include "lib/err.h"
 #include "tenancy/model.h"
 
+/* One connection; use a struct store from one thread at a time. */
 struct store;
 
 /*
@@ -73,7 +74,10 @@ int store_attachment_delete(struct store *s, const struct attachment *a);
 int store_hold_put(struct store *s, const struct id_hold *h);
 int store_hold_delete(struct store *s, enum seg_type type, uint32_t id);
 
-/* Small key/value table for daemon state (e.g. reconciler bookkeeping). */
+/*
+ * Small key/value table for daemon state (e.g. reconciler bookkeeping).
+ * Keys beginning with "audit." belong to the store (-EPERM).
+ */
 int store_kv_put(struct store *s, const char *key, const char *value);
 int store_kv_get(struct store *s, const char *key, char **value);	/* *value malloc'd, NULL if absent */
 
@@ -85,8 +89,8 @@ struct audit_entry {
 	gid_t gid;
 	pid_t pid;
 	const char *method;
-	const char *params;	/* canonical JSON (sorted keys, compact) */
-	const char *result;	/* canonical JSON of the result or error */
+	const char *params;	/* JSON text; stored canonical (sorted keys, compact) */
+	const char *result;	/* JSON text of the result or error; stored canonical */
 	char hash[65];		/* hex SHA-256, filled by append */
 };
 
@@ -104,6 +108,12 @@ int store_audit_list(struct store *s, int64_t after, int64_t limit, json_t **out
  * gap shows a removed one) and @why saying what did not match.
  */
 int store_audit_verify(struct store *s, int64_t *n_checked, int64_t *first_bad, char *why, size_t whylen);
+/*
+ * The newest record's seq and hash (0 and 64 zeros for an empty log), as
+ * committed.  Publish it somewhere else now and then: a log rewritten
+ * whole, head included, no longer matches it.
+ */
+int store_audit_head(struct store *s, int64_t *seq, char hash[65]);
 
 const char *store_errmsg(struct store *s);
 

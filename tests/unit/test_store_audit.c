@@ -52,17 +52,26 @@ static int append_n(struct store *s, int first, int n)
 	return 0;
 }
 
-static int setup(void **state)
+static int setup_empty(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct loom_err err = { 0 };
 
 	if (!f || tdir_make(&f->dir) < 0)
 		return -1;
-	if (store_open(f->dir.db, &f->s, &err) < 0 || append_n(f->s, 1, N_RECORDS) < 0)
-		return -1;
 	*state = f;
-	return 0;
+	return store_open(f->dir.db, &f->s, &err) < 0 ? -1 : 0;
+}
+
+/* A log of N_RECORDS records, one transaction each. */
+static int setup(void **state)
+{
+	struct fixture *f;
+
+	if (setup_empty(state) < 0)
+		return -1;
+	f = *state;
+	return append_n(f->s, 1, N_RECORDS);
 }
 
 static int teardown(void **state)
@@ -130,9 +139,19 @@ static void test_append_verify(void **state)
 	int64_t n = 0, bad = -1;
 	char why[256];
 
+	json_t *list = NULL;
+	int64_t head_seq = 0;
+	char head[65];
+
 	assert_int_equal(store_audit_verify(f->s, &n, &bad, why, sizeof(why)), 0);
 	assert_int_equal(n, N_RECORDS);
 	assert_int_equal(bad, 0);
+	/* The head is the newest record. */
+	assert_int_equal(store_audit_head(f->s, &head_seq, head), 0);
+	assert_int_equal(head_seq, N_RECORDS);
+	assert_int_equal(store_audit_list(f->s, N_RECORDS - 1, 0, &list), 0);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "hash")), head);
+	json_decref(list);
 	/* Inside an open transaction too (the daemon may verify in one). */
 	assert_int_equal(store_begin(f->s), 0);
 	assert_int_equal(store_audit_verify(f->s, &n, &bad, why, sizeof(why)), 0);
@@ -162,6 +181,14 @@ static void test_append_rules(void **state)
 	assert_int_equal(store_audit_append(f->s, &e), 0);
 	assert_int_equal(e.seq, N_RECORDS + 1);
 	assert_int_equal(store_savepoint_rollback(f->s), 0);
+	{
+		/* ... and the head is back where it was. */
+		int64_t hs = 0;
+		char h[65];
+
+		assert_int_equal(store_audit_head(f->s, &hs, h), 0);
+		assert_int_equal(hs, N_RECORDS);
+	}
 	e.time_ns = 0;
 	assert_int_equal(store_audit_append(f->s, &e), 0);
 	assert_int_equal(e.seq, N_RECORDS + 1);
@@ -248,9 +275,8 @@ static void test_list(void **state)
 /* A fixed record has a fixed hash; docs/store.md shows the same example. */
 static void test_known_answer(void **state)
 {
-	struct tdir d;
-	struct store *s = NULL;
-	struct loom_err err = { 0 };
+	struct fixture *f = *state;
+	struct store *s = f->s;
 	struct audit_entry e = {
 		.time_ns = 1700000000123456789LL, .uid = 0, .gid = 0, .pid = 4242,
 		.method = "tenant.create", .params = "{\"name\": \"acme\", \"isolation\": \"strict\"}",
@@ -258,9 +284,20 @@ static void test_known_answer(void **state)
 	};
 	json_t *list = NULL;
 
-	(void)state;
-	assert_int_equal(tdir_make(&d), 0);
-	assert_int_equal(store_open(d.db, &s, &err), 0);
+	int64_t hs = -1;
+	char h[65];
+
+	/* An empty log: head 0 and zeros, and it verifies. */
+	assert_int_equal(store_audit_head(s, &hs, h), 0);
+	assert_int_equal(hs, 0);
+	assert_string_equal(h, ZEROS);
+	{
+		int64_t n = -1, bad = -1;
+		char why[128];
+
+		assert_int_equal(store_audit_verify(s, &n, &bad, why, sizeof(why)), 0);
+		assert_int_equal(n, 0);
+	}
 	assert_int_equal(store_begin(s), 0);
 	assert_int_equal(store_audit_append(s, &e), 0);
 	assert_int_equal(store_commit(s), 0);
@@ -271,8 +308,6 @@ static void test_known_answer(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "time")),
 			    "2023-11-14T22:13:20.123456789Z");
 	json_decref(list);
-	store_close(&s);
-	tdir_remove(&d);
 }
 
 static void test_tamper_params(void **state)
@@ -401,7 +436,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_append_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
-		cmocka_unit_test(test_known_answer),
+		cmocka_unit_test_setup_teardown(test_known_answer, setup_empty, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_result, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_method, setup, teardown),
