@@ -510,8 +510,6 @@ int store_begin(struct store *s)
 
 int store_commit(struct store *s)
 {
-	int ret;
-
 	if (sqlite3_get_autocommit(s->db)) {
 		/* SQLite rolls the whole transaction back itself after some
 		 * errors (disk full, I/O): committing must not look like success. */
@@ -523,8 +521,7 @@ int store_commit(struct store *s)
 		store_seterr(s, "commit: %d savepoint(s) still open", s->sp_depth);
 		return -EINVAL;
 	}
-	ret = stmt_run(s, s->stmt[ST_COMMIT], "commit", false);
-	return ret;
+	return stmt_run(s, s->stmt[ST_COMMIT], "commit", false);
 }
 
 int store_rollback(struct store *s)

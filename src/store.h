@@ -34,8 +34,9 @@ void store_close(struct store **s);	/* rolls back an open transaction */
 int store_schema_version(struct store *s);
 int store_schema_version_latest(void);
 /*
- * For tests and offline tools: create or migrate the file at @path to
- * exactly @version (0..latest) and close it.  loomd uses store_open.
+ * For tests and offline tools: create or migrate the file at @path up to
+ * @version (0..latest; a newer file is left alone) and close it.  loomd
+ * uses store_open.
  */
 int store_migrate_to(const char *path, int version, struct loom_err *err);
 

@@ -525,6 +525,29 @@ static void test_migrate(void **state)
 	assert_int_equal(raw_int(db, "SELECT count(*) FROM audit"), 1);
 }
 
+/* A migration that fails leaves the file as it was: all or nothing. */
+static void test_migrate_fails_atomically(void **state)
+{
+	struct fixture *f = *state;
+	struct loom_err err = { 0 };
+	struct store *s = NULL;
+	char db[PATH_MAX + 16];
+
+	snprintf(db, sizeof(db), "%s/v1.db", f->dir.dir);
+	assert_int_equal(store_migrate_to(db, 1, &err), 0);
+	/* Something in the way of migration 2's last statement, so that its
+	 * first ones (CREATE TABLE audit, the first trigger) did run. */
+	assert_int_equal(raw_exec(db, "CREATE TABLE x (y); CREATE TRIGGER audit_no_delete "
+				      "AFTER INSERT ON x BEGIN SELECT 1; END;"), 0);
+	assert_int_equal(store_open(db, &s, &err), -EIO);
+	assert_null(s);
+	assert_int_equal(err.code, LOOM_E_STORE);
+	assert_non_null(strstr(err.msg, "migration 2"));
+	assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+				     "('audit', 'audit_no_update')"), 0);
+}
+
 /* A file from a newer loomd, or not ours, is refused with a clear error. */
 static void test_refuse_unknown(void **state)
 {
@@ -563,6 +586,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_fails_atomically, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_unknown, setup, teardown),
 	};
 
