@@ -67,7 +67,8 @@ $LOOMCTL audit verify >/dev/null
 t_ok $? "the audit chain verifies"
 loomd_stop
 seq=$(sqlite3 "$LOOM_DB" "SELECT seq FROM audit WHERE params LIKE '%\"t2\"%'")
-sqlite3 "$LOOM_DB" "UPDATE audit SET params = replace(params, 't2', 'tX') WHERE seq = $seq"
+# The append-only triggers stop casual edits; a tamperer drops them first.
+sqlite3 "$LOOM_DB" "DROP TRIGGER audit_no_update; UPDATE audit SET params = replace(params, 't2', 'tX') WHERE seq = $seq"
 loomd_start || exit 1
 out=$($LOOMCTL audit verify 2>&1); rc=$?
 t_is "$rc" "5" "audit verify exits 5 after a row was altered"
