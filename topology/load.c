@@ -448,7 +448,7 @@ static int array_read(const json_t *parent, const char *key, const char *ppath,
 
 /* ---- uniqueness -------------------------------------------------------- */
 
-enum show { SHOW_STR, SHOW_GUID, SHOW_MAC, SHOW_NUM };
+enum show { SHOW_STR, SHOW_GUID, SHOW_MAC, SHOW_NUM, SHOW_ACCESS };
 
 /* One value to check for duplicates, and where it came from. */
 struct key_ref {
@@ -495,7 +495,7 @@ static void key_path(const struct key_ref *k, char *buf, size_t size)
 static int keys_unique(struct key_ref *k, size_t n, const char *what, enum show show,
 		       struct loom_err *err)
 {
-	char here[PATH_LEN], there[PATH_LEN], val[64];
+	char here[PATH_LEN], there[PATH_LEN], val[2 * LOOM_NAME_MAX];
 
 	if (n < 2)
 		return 0;
@@ -521,6 +521,9 @@ static int keys_unique(struct key_ref *k, size_t n, const char *what, enum show 
 			break;
 		case SHOW_NUM:
 			snprintf(val, sizeof(val), "%" PRIu64, k[x].u);
+			break;
+		case SHOW_ACCESS:
+			snprintf(val, sizeof(val), "%s of VTEP %s", k[x].s, k[x].s2);
 			break;
 		default:
 			snprintf(val, sizeof(val), "%s", k[x].s);
@@ -709,7 +712,7 @@ static int nodes_cross_check(const struct topology *t, struct loom_err *err)
 			k[nk++] = (struct key_ref){ .s = p->access_port, .s2 = p->vtep, .top = "nodes", .i = i,
 						    .arr = "nic_ports", .j = j, .leaf = "access_port" };
 		}
-	if ((rc = keys_unique(k, nk, "access port (of the same VTEP)", SHOW_STR, err)))
+	if ((rc = keys_unique(k, nk, "access port", SHOW_ACCESS, err)))
 		goto out;
 
 	nk = 0;
