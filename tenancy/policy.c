@@ -249,6 +249,17 @@ static int attach_check(const struct model *m, const struct attachment *atts, si
 	return 0;
 }
 
+/* The field is "sites", not "sites[i]": the model's list is sorted, so its
+ * index need not be the one the user wrote; the message names the site. */
+static int sites_check(const struct topology *topo, const struct tenant *t, struct loom_err *err)
+{
+	for (size_t i = 0; i < t->n_sites; i++)
+		if (!topology_site(topo, t->sites[i]))
+			return loom_err_set(err, LOOM_E_NOT_FOUND, "sites",
+					    "site %s is not in the topology", t->sites[i]);
+	return 0;
+}
+
 int model_tenant_add(struct model *m, const struct topology *topo, const struct tenant *t,
 		     struct loom_err *err)
 {
@@ -260,14 +271,8 @@ int model_tenant_add(struct model *m, const struct topology *topo, const struct 
 				    "\"%s\" is not a lowercase DNS label", t->name);
 	if (model_tenant(m, t->name))
 		return loom_err_set(err, LOOM_E_EXISTS, "name", "tenant %s exists already", t->name);
-	for (size_t i = 0; i < t->n_sites; i++) {
-		char field[32];
-
-		snprintf(field, sizeof(field), "sites[%zu]", i);
-		if (!topology_site(topo, t->sites[i]))
-			return loom_err_set(err, LOOM_E_NOT_FOUND, field,
-					    "site %s is not in the topology", t->sites[i]);
-	}
+	if ((rc = sites_check(topo, t, err)))
+		return rc;
 	copy = *t;
 	copy.labels = t->labels ? json_deep_copy(t->labels) : json_object();
 	if (!copy.labels)
@@ -285,6 +290,7 @@ int model_tenant_update(struct model *m, const struct topology *topo, const stru
 	struct tenant *dst;
 	struct tenant next;
 	json_t *labels;
+	int rc;
 
 	if (!cur)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "name", "tenant %s does not exist", t->name);
@@ -292,14 +298,8 @@ int model_tenant_update(struct model *m, const struct topology *topo, const stru
 		return loom_err_set(err, LOOM_E_IMMUTABLE, "isolation",
 				    "tenant %s is %s; isolation cannot change after creation",
 				    t->name, isolation_name(cur->isolation));
-	for (size_t i = 0; i < t->n_sites; i++) {
-		char field[32];
-
-		snprintf(field, sizeof(field), "sites[%zu]", i);
-		if (!topology_site(topo, t->sites[i]))
-			return loom_err_set(err, LOOM_E_NOT_FOUND, field,
-					    "site %s is not in the topology", t->sites[i]);
-	}
+	if ((rc = sites_check(topo, t, err)))
+		return rc;
 	next = *t;
 	for (size_t i = 0; i < m->n_attachments; i++) {
 		const struct attachment *a = &m->attachments[i];

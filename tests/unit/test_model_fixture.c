@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -142,6 +143,22 @@ char *fx_model_dump(const struct model *m)
 	json_decref(root);
 	assert_non_null(s);
 	return s;
+}
+
+void fx_check_fail(const char *what, int rc, const struct loom_err *err, int code,
+		   const char *field, const char *substr, char *before, const struct model *m)
+{
+	char *after = fx_model_dump(m);
+
+	if (rc != -EINVAL || err->code != code || strcmp(err->field, field) != 0)
+		fail_msg("%s: rc %d %s field \"%s\": %s (wanted %s field \"%s\")", what, rc,
+			 loom_err_name(err->code), err->field, err->msg, loom_err_name(code), field);
+	if (substr && !strstr(err->msg, substr))
+		fail_msg("%s: message \"%s\" lacks \"%s\"", what, err->msg, substr);
+	if (strcmp(before, after) != 0)
+		fail_msg("%s changed the model:\nbefore %s\nafter  %s", what, before, after);
+	free(before);
+	free(after);
 }
 
 static json_t *load(const char *text)
