@@ -380,7 +380,7 @@ static int plan_tenant(struct plan *p, const struct model *m, const struct inten
 	char field[96];
 
 	if (!cur) {
-		if (add_tenant(p, CHANGE_TENANT_CREATE, &it->tenant))
+		if (add_tenant(p, CHANGE_TENANT_ADD, &it->tenant))
 			return -ENOMEM;
 	} else {
 		struct tenant want = it->tenant;
@@ -414,7 +414,7 @@ static int plan_tenant(struct plan *p, const struct model *m, const struct inten
 			if (j < it->n_segments)
 				continue;
 			if (detach_all(p, m, s->tenant, s->name) ||
-			    add_segment(p, CHANGE_SEGMENT_DELETE, s))
+			    add_segment(p, CHANGE_SEGMENT_DEL, s))
 				return -ENOMEM;
 		}
 	}
@@ -437,7 +437,7 @@ static int plan_tenant(struct plan *p, const struct model *m, const struct inten
 				return -ENOMEM;
 			continue;
 		}
-		if (add_segment(p, CHANGE_SEGMENT_CREATE, &is->seg))
+		if (add_segment(p, CHANGE_SEGMENT_ADD, &is->seg))
 			return -ENOMEM;
 		for (size_t f = 0; f < is->n_attachments; f++)
 			if (add_attachment(p, CHANGE_ATTACH, &is->attachments[f]))
@@ -453,7 +453,7 @@ void changes_free(struct change **changes, size_t n)
 	if (!c)
 		return;
 	for (size_t i = 0; i < n; i++)
-		if (c[i].op == CHANGE_TENANT_CREATE || c[i].op == CHANGE_TENANT_UPDATE)
+		if (c[i].op == CHANGE_TENANT_ADD || c[i].op == CHANGE_TENANT_UPDATE)
 			tenant_release(&c[i].tenant);
 	free(c);
 	*changes = NULL;
@@ -494,10 +494,10 @@ out:
 
 static const char *const op_names[] = {
 	[CHANGE_DETACH] = "segment.detach",
-	[CHANGE_SEGMENT_DELETE] = "segment.delete",
-	[CHANGE_TENANT_CREATE] = "tenant.create",
+	[CHANGE_SEGMENT_DEL] = "segment.delete",
+	[CHANGE_TENANT_ADD] = "tenant.create",
 	[CHANGE_TENANT_UPDATE] = "tenant.update",
-	[CHANGE_SEGMENT_CREATE] = "segment.create",
+	[CHANGE_SEGMENT_ADD] = "segment.create",
 	[CHANGE_ATTACH] = "segment.attach",
 };
 
@@ -516,11 +516,11 @@ json_t *change_to_json(const struct change *c)
 	case CHANGE_ATTACH:
 		payload = attachment_to_json(&c->attachment);
 		break;
-	case CHANGE_SEGMENT_DELETE:
-	case CHANGE_SEGMENT_CREATE:
+	case CHANGE_SEGMENT_DEL:
+	case CHANGE_SEGMENT_ADD:
 		key = "segment";
 		payload = segment_to_json(&c->segment);
-		if (payload && c->op == CHANGE_SEGMENT_CREATE) {
+		if (payload && c->op == CHANGE_SEGMENT_ADD) {
 			/* Derived or still to be allocated: not part of the request. */
 			json_object_del(payload, "rd");
 			json_object_del(payload, "rt");
@@ -530,7 +530,7 @@ json_t *change_to_json(const struct change *c)
 				json_object_del(payload, "pkey");
 		}
 		break;
-	case CHANGE_TENANT_CREATE:
+	case CHANGE_TENANT_ADD:
 	case CHANGE_TENANT_UPDATE:
 		key = "tenant";
 		payload = tenant_to_json(&c->tenant);
@@ -549,13 +549,13 @@ int change_apply(struct model *m, const struct topology *topo, const struct chan
 	switch (c->op) {
 	case CHANGE_DETACH:
 		return model_detach(m, &c->attachment, err);
-	case CHANGE_SEGMENT_DELETE:
+	case CHANGE_SEGMENT_DEL:
 		return model_segment_del(m, c->segment.tenant, c->segment.name, err);
-	case CHANGE_TENANT_CREATE:
+	case CHANGE_TENANT_ADD:
 		return model_tenant_add(m, topo, &c->tenant, err);
 	case CHANGE_TENANT_UPDATE:
 		return model_tenant_update(m, topo, &c->tenant, err);
-	case CHANGE_SEGMENT_CREATE:
+	case CHANGE_SEGMENT_ADD:
 		s = c->segment;
 		return model_segment_add(m, topo, &s, err);
 	case CHANGE_ATTACH:

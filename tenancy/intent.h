@@ -54,10 +54,10 @@ void intent_free(struct intent **doc);
  */
 enum change_op {
 	CHANGE_DETACH,			/* "segment.detach": attachment */
-	CHANGE_SEGMENT_DELETE,		/* "segment.delete": segment (tenant, name) */
-	CHANGE_TENANT_CREATE,		/* "tenant.create": tenant */
+	CHANGE_SEGMENT_DEL,		/* "segment.delete": segment (tenant, name) */
+	CHANGE_TENANT_ADD,		/* "tenant.create": tenant */
 	CHANGE_TENANT_UPDATE,		/* "tenant.update": tenant */
-	CHANGE_SEGMENT_CREATE,		/* "segment.create": segment */
+	CHANGE_SEGMENT_ADD,		/* "segment.create": segment */
 	CHANGE_ATTACH,			/* "segment.attach": attachment */
 };
 

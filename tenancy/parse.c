@@ -23,9 +23,12 @@
 #define MAX_LABELS 64
 #define LABEL_VALUE_MAX 255
 
-/* Link rates OpenSM can express in a partition's rate= (IB rate codes). */
-static const unsigned int ib_rates[] = { 10, 14, 20, 25, 28, 30, 40, 50, 56, 60, 80, 100,
-					 112, 120, 168, 200, 300, 400, 600, 800 };
+/*
+ * Whole-Gb/s link rates OpenSM can express in a partition's rate= (the IB
+ * path record rate codes 3..22 of its ib_types.h; 2.5 Gb/s is not whole).
+ */
+static const unsigned int ib_rates[] = { 5, 10, 14, 20, 25, 28, 30, 40, 50, 56, 60, 80, 100,
+					 112, 120, 168, 200, 300, 400, 600 };
 
 static int refuse_unknown(const json_t *obj, const char *const *allowed, size_t n,
 			  struct loom_err *err)
@@ -418,8 +421,8 @@ int segment_from_json(const json_t *obj, const char *tenant, struct segment *out
 			if (i == sizeof(ib_rates) / sizeof(ib_rates[0]))
 				return loom_err_set(err, LOOM_E_RANGE, "rate_gbps",
 						    "%u Gb/s is not an InfiniBand rate OpenSM can set; use "
-						    "one of 10, 14, 20, 25, 28, 30, 40, 50, 56, 60, 80, 100, "
-						    "112, 120, 168, 200, 300, 400, 600, 800 (or 0 for the "
+						    "one of 5, 10, 14, 20, 25, 28, 30, 40, 50, 56, 60, 80, "
+						    "100, 112, 120, 168, 200, 300, 400, 600 (or 0 for the "
 						    "default)", s.rate_gbps);
 		}
 		if ((rc = get_int(obj, "sl", 0, 15, &present, &v, err)))

@@ -350,7 +350,7 @@ static void test_change_json(void **state)
 
 	(void)f;
 	memset(&c, 0, sizeof(c));
-	c.op = CHANGE_SEGMENT_CREATE;
+	c.op = CHANGE_SEGMENT_ADD;
 	strcpy(c.segment.tenant, "a");
 	strcpy(c.segment.name, "e");
 	c.segment.type = SEG_ETHERNET;
