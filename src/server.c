@@ -529,6 +529,7 @@ static void client_take_lines(struct loomd *d, struct client *c)
 		struct rpc_request req;
 		struct loom_err err = { 0 };
 		bool wrote = false;
+		json_t *reply;
 
 		if (!nl && len <= limit)
 			break;
@@ -549,7 +550,8 @@ static void client_take_lines(struct loomd *d, struct client *c)
 			rpc_request_release(&req);
 			continue;
 		}
-		batch_add(c, request_run(d, c, &req, &wrote), req.id, wrote);
+		reply = request_run(d, c, &req, &wrote);
+		batch_add(c, reply, req.id, wrote);
 		rpc_request_release(&req);
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
