@@ -139,7 +139,8 @@ static bool read_node_id(char **s, char *type, uint64_t *guid)
 {
 	char *p = *s;
 
-	if (*p != '"' || !strchr("SHR", p[1]) || p[2] != '-')
+	/* p[1] first: strchr() finds the terminating NUL too. */
+	if (*p != '"' || !p[1] || !strchr("SHR", p[1]) || p[2] != '-')
 		return false;
 	*type = p[1];
 	p += 3;

@@ -775,6 +775,9 @@ static void test_import_errors(void **state)
 		{ "caguid=zz\n", "line 1", "GUID" },
 		{ "Switch\t8 \"H-01\"\n", "line 1", "does not match" },
 		{ "# only comments\n\n", "", "no Switch or Ca records" },
+		/* Found by tests/fuzz/fuzz_ibnetdiscover: a quote at the end of the line. */
+		{ "Switch\t8 \"S-01\"\n[1]\t\"", "line 2", "remote node's id" },
+		{ "Switch\t8 \"", "line 1", "node's id" },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
