@@ -1224,11 +1224,18 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 	}
 	br_new = !br;
 	if (br_new) {
-		a = act_add(h, OP_BRIDGE_NEW, ST_BRIDGE, vi, vni, NULL, brname);
-		if (!a)
-			return -ENOMEM;
-		a->mtu = v->mtu;
+		ACT(OP_BRIDGE_NEW, ST_BRIDGE, NULL, brname);
 		ACT(OP_ALIAS, ST_BRIDGE, NULL, brname);
+		/*
+		 * Set apart from the creation: only an MTU set by changelink
+		 * stops the bridge from shrinking it to its smallest port's.
+		 */
+		if (v->mtu) {
+			a = act_add(h, OP_MTU, ST_BRIDGE, vi, vni, NULL, brname);
+			if (!a)
+				return -ENOMEM;
+			a->mtu = v->mtu;
+		}
 	} else {
 		ret = plan_release(h, p, br, v, vi, vni);
 		if (ret)
