@@ -1777,15 +1777,13 @@ static bool verify_vni(struct kvtep *h, const struct vtep_vni *v, struct kv_verr
 	return ok;
 }
 
-int kvtep_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+/* Judge each VNI on the observation in the handle. */
+static int verify_obs(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
 {
 	struct kv_expect *ex = NULL, *old;
 	size_t n_ex = 0, cap_ex = 0, i;
-	int ret, bad = 0;
+	int bad = 0;
 
-	ret = kvtep_observe(h);
-	if (ret < 0)
-		return ret;
 	for (i = 0; i < d->n_vnis; i++) {
 		const struct vtep_vni *v = &d->vnis[i];
 		struct kv_verr fault = { 0 };
@@ -1822,6 +1820,13 @@ int kvtep_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni
 	return bad;
 }
 
+int kvtep_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+{
+	int ret = kvtep_observe(h);
+
+	return ret < 0 ? ret : verify_obs(h, d, st);
+}
+
 int kvtep_sync(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
 {
 	int ret;
@@ -1832,11 +1837,12 @@ int kvtep_sync(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_s
 	ret = kvtep_plan(h, d);
 	if (ret < 0)
 		return ret;
-	if (ret > 0) {
-		ret = kvtep_apply(h);
-		if (ret < 0)
-			return ret;
-	}
+	/* Nothing sent: what was just observed is still the truth. */
+	if (ret == 0)
+		return verify_obs(h, d, st);
+	ret = kvtep_apply(h);
+	if (ret < 0)
+		return ret;
 	return kvtep_verify(h, d, st);
 }
 
