@@ -70,7 +70,7 @@ struct kv_obs {
 
 enum kv_op {
 	OP_RELEASE, OP_DOOM, OP_REGROUP, OP_DELETE_GROUP, OP_BRIDGE_NEW, OP_VXLAN_NEW,
-	OP_ALIAS, OP_MTU, OP_UP, OP_MASTER, OP_BRPORT, OP_ENSLAVE,
+	OP_ALIAS, OP_MTU, OP_UP, OP_MASTER, OP_BRPORT, OP_ENSLAVE, OP_NOIPV6,
 };
 
 static const char *const op_names[] = {
@@ -78,12 +78,13 @@ static const char *const op_names[] = {
 	[OP_DELETE_GROUP] = "delete group", [OP_BRIDGE_NEW] = "create bridge",
 	[OP_VXLAN_NEW] = "create vxlan", [OP_ALIAS] = "set alias", [OP_MTU] = "set mtu",
 	[OP_UP] = "set up", [OP_MASTER] = "set master", [OP_BRPORT] = "set bridge port",
-	[OP_ENSLAVE] = "enslave port",
+	[OP_ENSLAVE] = "enslave port", [OP_NOIPV6] = "disable ipv6 on",
 };
 
 /* Stages, in the order apply sends them; see docs/overlay.md. */
 enum kv_stage {
-	ST_RELEASE, ST_DOOM, ST_DELETE, ST_BRIDGE, ST_VXLAN, ST_FIX, ST_ENSLAVE, ST_PORT_UP,
+	ST_RELEASE, ST_DOOM, ST_DELETE, ST_BRIDGE, ST_VXLAN, ST_SYSCTL, ST_UP, ST_FIX,
+	ST_ENSLAVE, ST_PORT_UP,
 };
 
 struct kv_action {
@@ -128,6 +129,7 @@ struct kvtep {
 	char mode_reason[256];
 	struct kvtep_caps caps;
 	char netns[LOOM_NAME_MAX];
+	int netns_fd;		/* the VTEP's namespace, -1 = our own */
 
 	struct kv_obs obs;
 	const struct vtep_desired *desired;
@@ -225,6 +227,10 @@ static int sockets_open_in(struct kvtep *h, const char *netns)
 		goto out;
 	}
 	ret = sockets_open(h);
+	if (!ret) {
+		h->netns_fd = target;	/* kept for the per-device sysctls */
+		target = -1;
+	}
 	if (setns(self, CLONE_NEWNET) < 0) {
 		/* This thread would stay in the VTEP's namespace: never go on. */
 		log_err("kvtep: cannot return to the own network namespace: %s",
@@ -845,6 +851,7 @@ int kvtep_open(const char *netns, const char *vtep_ip, enum vtep_mode mode,
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
+	h->netns_fd = -1;
 	pthread_mutex_init(&h->lock, NULL);
 	snprintf(h->netns, sizeof(h->netns), "%s", netns ? netns : "");
 	h->seq = (uint32_t)time(NULL);
@@ -890,6 +897,8 @@ void kvtep_close(struct kvtep **hp)
 		mnl_socket_close(h->req);
 	if (h->ev)
 		mnl_socket_close(h->ev);
+	if (h->netns_fd >= 0)
+		close(h->netns_fd);
 	free(h->obs.links);
 	free(h->obs.by_name);
 	free(h->acts);
@@ -1065,8 +1074,8 @@ static int cmp_slave_ref(const void *a, const void *b)
 }
 
 struct plan_idx {
-	struct vni_ref *br, *vx, *op_vx;
-	size_t n_br, n_vx, n_op_vx;
+	struct vni_ref *br, *vx, *op_vx, *op_name;
+	size_t n_br, n_vx, n_op_vx, n_op_name;
 	struct slave_ref *sl;
 	size_t n_sl;
 };
@@ -1076,6 +1085,7 @@ static void plan_idx_free(struct plan_idx *p)
 	free(p->br);
 	free(p->vx);
 	free(p->op_vx);
+	free(p->op_name);
 	free(p->sl);
 	memset(p, 0, sizeof(*p));
 }
@@ -1090,8 +1100,9 @@ static int plan_idx_build(struct kvtep *h, struct plan_idx *p)
 	p->br = calloc(n, sizeof(*p->br));
 	p->vx = calloc(n, sizeof(*p->vx));
 	p->op_vx = calloc(n, sizeof(*p->op_vx));
+	p->op_name = calloc(n, sizeof(*p->op_name));
 	p->sl = calloc(n, sizeof(*p->sl));
-	if (!p->br || !p->vx || !p->op_vx || !p->sl)
+	if (!p->br || !p->vx || !p->op_vx || !p->op_name || !p->sl)
 		return -ENOMEM;
 	for (i = 0; i < o->n; i++) {
 		const struct kv_link *l = &o->links[i];
@@ -1103,8 +1114,12 @@ static int plan_idx_build(struct kvtep *h, struct plan_idx *p)
 				p->vx[p->n_vx++] = (struct vni_ref){ vni, l };
 			else
 				p->br[p->n_br++] = (struct vni_ref){ 0, l };	/* orphan */
-		} else if (l->kind == KIND_VXLAN && !l->collect_md) {
-			p->op_vx[p->n_op_vx++] = (struct vni_ref){ l->vni, l };
+		} else {
+			if (l->kind == KIND_VXLAN && !l->collect_md)
+				p->op_vx[p->n_op_vx++] = (struct vni_ref){ l->vni, l };
+			/* An operator's device that has the name loom wants. */
+			if (name_vni(l->name, "lb", &vni) || name_vni(l->name, "lx", &vni))
+				p->op_name[p->n_op_name++] = (struct vni_ref){ vni, l };
 		}
 		if (l->master > 0) {
 			const struct kv_link *m = obs_by_ifindex(o, l->master);
@@ -1116,6 +1131,7 @@ static int plan_idx_build(struct kvtep *h, struct plan_idx *p)
 	qsort(p->br, p->n_br, sizeof(*p->br), cmp_vni_ref);
 	qsort(p->vx, p->n_vx, sizeof(*p->vx), cmp_vni_ref);
 	qsort(p->op_vx, p->n_op_vx, sizeof(*p->op_vx), cmp_vni_ref);
+	qsort(p->op_name, p->n_op_name, sizeof(*p->op_name), cmp_vni_ref);
 	qsort(p->sl, p->n_sl, sizeof(*p->sl), cmp_slave_ref);
 	return 0;
 }
@@ -1202,18 +1218,11 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 			 vni, op->name);
 		return 0;
 	}
-	l = obs_by_name(&h->obs, brname);
-	if (l && !l->owned) {
+	l = vni_ref_find(p->op_name, p->n_op_name, vni);
+	if (l) {
 		verr_set(e, LOOM_E_CONFLICT,
 			 "device name %s is taken by a device loom does not own; rename it",
-			 brname);
-		return 0;
-	}
-	l = obs_by_name(&h->obs, vxname);
-	if (l && !l->owned) {
-		verr_set(e, LOOM_E_CONFLICT,
-			 "device name %s is taken by a device loom does not own; rename it",
-			 vxname);
+			 l->name);
 		return 0;
 	}
 
@@ -1226,6 +1235,8 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 	if (br_new) {
 		ACT(OP_BRIDGE_NEW, ST_BRIDGE, NULL, brname);
 		ACT(OP_ALIAS, ST_BRIDGE, NULL, brname);
+		ACT(OP_NOIPV6, ST_SYSCTL, NULL, brname);
+		ACT(OP_UP, ST_UP, NULL, brname);
 		/*
 		 * Set apart from the creation: only an MTU set by changelink
 		 * stops the bridge from shrinking it to its smallest port's.
@@ -1268,6 +1279,8 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 		a->peer = br_new ? 0 : br->ifindex;
 		ACT(OP_ALIAS, ST_VXLAN, NULL, vxname);
 		ACT(OP_BRPORT, ST_VXLAN, NULL, vxname);
+		ACT(OP_NOIPV6, ST_SYSCTL, NULL, vxname);
+		ACT(OP_UP, ST_UP, NULL, vxname);
 	} else {
 		if (vx->group != KVTEP_GROUP)
 			ACT(OP_REGROUP, ST_DOOM, vx, NULL);
@@ -1554,7 +1567,7 @@ static size_t act_encode(struct kvtep *h, const struct kv_action *a, char *buf, 
 		n = nl_link_del_group(buf, len, seq, KVTEP_GROUP_DOOMED);
 		break;
 	case OP_BRIDGE_NEW:
-		n = nl_link_bridge_new(buf, len, seq, a->name, a->mtu, KVTEP_GROUP, true);
+		n = nl_link_bridge_new(buf, len, seq, a->name, a->mtu, KVTEP_GROUP, false);
 		if (n)
 			((struct nlmsghdr *)buf)->nlmsg_flags |= NLM_F_ECHO;
 		break;
@@ -1566,7 +1579,7 @@ static size_t act_encode(struct kvtep *h, const struct kv_action *a, char *buf, 
 		}
 		vx = (struct nl_vxlan){ .name = a->name, .vni = a->vni, .local = h->local,
 					.port = NL_VXLAN_PORT, .mtu = a->mtu,
-					.group = KVTEP_GROUP, .master = peer, .up = true };
+					.group = KVTEP_GROUP, .master = peer, .up = false };
 		n = nl_link_vxlan_new(buf, len, seq, &vx);
 		break;
 	case OP_ALIAS:
@@ -1590,6 +1603,8 @@ static size_t act_encode(struct kvtep *h, const struct kv_action *a, char *buf, 
 		}
 		n = nl_link_set_master(buf, len, seq, a->ifindex, a->name, peer);
 		break;
+	case OP_NOIPV6:
+		break;	/* not a netlink message: see sysctl_stage */
 	case OP_BRPORT:
 		bp = (struct nl_brport){ .learning = 0,
 					 .neigh_suppress = h->caps.neigh_suppress ? 1 : -1,
@@ -1617,6 +1632,50 @@ static void newbr_fallback(struct kvtep *h, size_t end)
 	}
 }
 
+/*
+ * IPv6 off on each device loom creates, before it goes up.  Loom's devices
+ * carry no addresses; with IPv6 on, each would add link-local and multicast
+ * routes, and the kernel walks the whole IPv6 FIB for every device that goes
+ * down, which makes thousands of VNIs quadratic to create and delete.  There
+ * is no netlink attribute for disable_ipv6, so it is the per-device sysctl,
+ * opened from inside the VTEP's namespace.  Returns the index after the stage.
+ */
+static size_t sysctl_stage(struct kvtep *h, size_t i)
+{
+	char path[64 + IFNAMSIZ];
+	int self = -1, fd;
+	bool entered = false;
+
+	if (h->netns_fd >= 0) {
+		self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		entered = self >= 0 && setns(h->netns_fd, CLONE_NEWNET) == 0;
+		if (!entered)
+			log_warn("kvtep %s: cannot enter the namespace to turn IPv6 off: %s",
+				 h->netns, strerror(errno));
+	}
+	for (; i < h->n_acts && h->acts[i].stage == ST_SYSCTL; i++) {
+		if (h->netns_fd >= 0 && !entered)
+			continue;
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
+			 h->acts[i].name);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		/* ENOENT: no IPv6 in this kernel, or the device was not created. */
+		if (fd < 0)
+			continue;
+		if (write(fd, "1", 1) != 1)
+			log_debug(LOG_SUB_NETLINK, "kvtep: %s: %s", path, strerror(errno));
+		close(fd);
+	}
+	if (entered && setns(self, CLONE_NEWNET) < 0) {
+		log_err("kvtep: cannot return to the own network namespace: %s",
+			strerror(errno));
+		abort();
+	}
+	if (self >= 0)
+		close(self);
+	return i;
+}
+
 int kvtep_apply(struct kvtep *h)
 {
 	struct batch b = { .h = h };
@@ -1641,6 +1700,11 @@ int kvtep_apply(struct kvtep *h)
 		}
 		if (i && a->stage != h->acts[i - 1].stage && h->acts[i - 1].stage == ST_BRIDGE)
 			newbr_fallback(h, i);
+		if (a->stage == ST_SYSCTL) {
+			i = sysctl_stage(h, i) - 1;
+			b.first = i + 1;
+			continue;
+		}
 		if (!b.n)
 			b.first = i;
 		n = act_encode(h, a, h->sendbuf + b.off, KVTEP_BATCH_BYTES - b.off,
