@@ -29,6 +29,7 @@
 
 #include "lib/log.h"
 #include "overlay/kvtep.h"
+#include "overlay/kvtep_test.h"
 #include "overlay/nl.h"
 
 #define KVTEP_BATCH_BYTES (64 * 1024)	/* request bytes per sendmsg */
@@ -137,7 +138,7 @@ struct kvtep {
 	size_t n_acts, cap_acts;
 	struct kv_verr *plan_err;	/* per desired VNI */
 	struct kv_verr *apply_err;	/* per desired VNI */
-	size_t n_err;
+	size_t n_err, cap_err;
 	struct kv_newbr *newbr;
 	size_t n_newbr, cap_newbr;
 
@@ -635,11 +636,27 @@ static const struct kv_link *obs_by_ifindex(const struct kv_obs *o, int ifindex)
 	return NULL;
 }
 
+/* Sort the links by ifindex and index them by name. */
+static int obs_index(struct kv_obs *o)
+{
+	struct kv_link **idx;
+	size_t i;
+
+	qsort(o->links, o->n, sizeof(*o->links), cmp_link_ifindex);
+	idx = realloc(o->by_name, (o->n ? o->n : 1) * sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	o->by_name = idx;
+	for (i = 0; i < o->n; i++)
+		idx[i] = &o->links[i];
+	qsort(idx, o->n, sizeof(*idx), cmp_link_name);
+	return (int)o->n;
+}
+
 static int observe_into(struct kvtep *h, struct kv_obs *o)
 {
 	struct reply_ctx c = { .h = h, .on_link = obs_on_link, .data = o };
-	struct kv_link **idx;
-	size_t len, i;
+	size_t len;
 	int ret;
 
 	o->n = 0;
@@ -654,15 +671,7 @@ static int observe_into(struct kvtep *h, struct kv_obs *o)
 		return ret;
 	if (c.first_err)
 		return -abs(c.first_err);
-	qsort(o->links, o->n, sizeof(*o->links), cmp_link_ifindex);
-	idx = realloc(o->by_name, (o->n ? o->n : 1) * sizeof(*idx));
-	if (!idx)
-		return -ENOMEM;
-	o->by_name = idx;
-	for (i = 0; i < o->n; i++)
-		idx[i] = &o->links[i];
-	qsort(idx, o->n, sizeof(*idx), cmp_link_name);
-	return (int)o->n;
+	return obs_index(o);
 }
 
 int kvtep_observe(struct kvtep *h)
@@ -970,6 +979,18 @@ static void alias_for(char *buf, size_t len, const struct vtep_vni *v)
 	snprintf(buf, len, KVTEP_ALIAS_PREFIX "%s/%s", v->tenant, v->segment);
 }
 
+/* alias == alias_for(v), without formatting: the no-change diff runs this per device. */
+static bool alias_matches(const char *alias, const struct vtep_vni *v)
+{
+	size_t t = strlen(v->tenant), sg = strlen(v->segment);
+	const size_t pre = sizeof(KVTEP_ALIAS_PREFIX) - 1;
+
+	if (pre + t + 1 + sg >= KVTEP_ALIAS_MAX)	/* stored truncated: compare in full */
+		return false;
+	return !memcmp(alias, KVTEP_ALIAS_PREFIX, pre) && !memcmp(alias + pre, v->tenant, t) &&
+	       alias[pre + t] == '/' && !strcmp(alias + pre + t + 1, v->segment);
+}
+
 static struct kv_action *act_add(struct kvtep *h, enum kv_op op, enum kv_stage stage,
 				 size_t vni_idx, uint32_t vni, const struct kv_link *l,
 				 const char *name)
@@ -1090,6 +1111,20 @@ static void plan_idx_free(struct plan_idx *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* Devices loom made in VNI order come out of the dump sorted already. */
+static void sort_unless_sorted(void *base, size_t n, size_t size,
+			       int (*cmp)(const void *, const void *))
+{
+	const char *b = base;
+	size_t i;
+
+	for (i = 1; i < n; i++)
+		if (cmp(b + (i - 1) * size, b + i * size) > 0) {
+			qsort(base, n, size, cmp);
+			return;
+		}
+}
+
 /* Orphans (loom-marked, name not ours) go to the doomed list with VNI 0. */
 static int plan_idx_build(struct kvtep *h, struct plan_idx *p)
 {
@@ -1128,11 +1163,11 @@ static int plan_idx_build(struct kvtep *h, struct plan_idx *p)
 				p->sl[p->n_sl++] = (struct slave_ref){ l->master, l };
 		}
 	}
-	qsort(p->br, p->n_br, sizeof(*p->br), cmp_vni_ref);
-	qsort(p->vx, p->n_vx, sizeof(*p->vx), cmp_vni_ref);
-	qsort(p->op_vx, p->n_op_vx, sizeof(*p->op_vx), cmp_vni_ref);
-	qsort(p->op_name, p->n_op_name, sizeof(*p->op_name), cmp_vni_ref);
-	qsort(p->sl, p->n_sl, sizeof(*p->sl), cmp_slave_ref);
+	sort_unless_sorted(p->br, p->n_br, sizeof(*p->br), cmp_vni_ref);
+	sort_unless_sorted(p->vx, p->n_vx, sizeof(*p->vx), cmp_vni_ref);
+	sort_unless_sorted(p->op_vx, p->n_op_vx, sizeof(*p->op_vx), cmp_vni_ref);
+	sort_unless_sorted(p->op_name, p->n_op_name, sizeof(*p->op_name), cmp_vni_ref);
+	sort_unless_sorted(p->sl, p->n_sl, sizeof(*p->sl), cmp_slave_ref);
 	return 0;
 }
 
@@ -1148,10 +1183,7 @@ static int plan_release(struct kvtep *h, const struct plan_idx *p, const struct 
 {
 	struct slave_ref key = { .master = br->ifindex };
 	size_t lo = 0, hi = p->n_sl;
-	char vx[IFNAMSIZ] = "";
 
-	if (v)
-		name_vxlan(vx, sizeof(vx), v->vni);
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -1163,10 +1195,9 @@ static int plan_release(struct kvtep *h, const struct plan_idx *p, const struct 
 	for (; lo < p->n_sl && p->sl[lo].master == br->ifindex; lo++) {
 		const struct kv_link *l = p->sl[lo].link;
 
-		if (v && (!strcmp(l->name, vx) || port_desired(v, l->name)))
+		/* Loom's own devices (its VXLAN device too) are doomed or re-parented. */
+		if (l->owned || (v && port_desired(v, l->name)))
 			continue;
-		if (l->owned)
-			continue;	/* loom's own devices are doomed or re-parented */
 		ACT(OP_RELEASE, ST_RELEASE, l, NULL);
 	}
 	return 0;
@@ -1202,15 +1233,12 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 	const struct kv_link *op = vni_ref_find(p->op_vx, p->n_op_vx, vni);
 	const struct kv_link *l;
 	struct kv_verr *e = &h->plan_err[vi];
-	char brname[IFNAMSIZ], vxname[IFNAMSIZ], alias[KVTEP_ALIAS_MAX];
+	char brname[IFNAMSIZ], vxname[IFNAMSIZ];
 	bool br_new, vx_new;
 	struct kv_action *a;
 	size_t i;
 	int ret;
 
-	name_bridge(brname, sizeof(brname), vni);
-	name_vxlan(vxname, sizeof(vxname), vni);
-	alias_for(alias, sizeof(alias), v);
 	if (op) {
 		verr_set(e, LOOM_E_CONFLICT,
 			 "VNI %u is already used by VXLAN device %s, which loom does not own; "
@@ -1233,6 +1261,8 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 	}
 	br_new = !br;
 	if (br_new) {
+		/* Names are only formatted for devices to be created. */
+		name_bridge(brname, sizeof(brname), vni);
 		ACT(OP_BRIDGE_NEW, ST_BRIDGE, NULL, brname);
 		ACT(OP_ALIAS, ST_BRIDGE, NULL, brname);
 		ACT(OP_NOIPV6, ST_SYSCTL, NULL, brname);
@@ -1253,7 +1283,7 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 			return ret;
 		if (br->group != KVTEP_GROUP)
 			ACT(OP_REGROUP, ST_DOOM, br, NULL);
-		if (strcmp(br->alias, alias))
+		if (!alias_matches(br->alias, v))
 			ACT(OP_ALIAS, ST_FIX, br, NULL);
 		if (v->mtu && br->mtu != v->mtu) {
 			a = act_add(h, OP_MTU, ST_FIX, vi, vni, br, NULL);
@@ -1272,6 +1302,7 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 	}
 	vx_new = !vx;
 	if (vx_new) {
+		name_vxlan(vxname, sizeof(vxname), vni);
 		a = act_add(h, OP_VXLAN_NEW, ST_VXLAN, vi, vni, NULL, vxname);
 		if (!a)
 			return -ENOMEM;
@@ -1284,7 +1315,7 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 	} else {
 		if (vx->group != KVTEP_GROUP)
 			ACT(OP_REGROUP, ST_DOOM, vx, NULL);
-		if (strcmp(vx->alias, alias))
+		if (!alias_matches(vx->alias, v))
 			ACT(OP_ALIAS, ST_FIX, vx, NULL);
 		if (v->mtu && vx->mtu != v->mtu) {
 			a = act_add(h, OP_MTU, ST_FIX, vi, vni, vx, NULL);
@@ -1352,13 +1383,24 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 
 	h->n_acts = 0;
 	h->desired = d;
-	free(h->plan_err);
-	free(h->apply_err);
+	h->n_err = 0;
+	if (d->n_vnis > h->cap_err) {
+		struct kv_verr *pe, *ae;
+
+		pe = realloc(h->plan_err, d->n_vnis * sizeof(*pe));
+		if (!pe)
+			return -ENOMEM;
+		h->plan_err = pe;
+		ae = realloc(h->apply_err, d->n_vnis * sizeof(*ae));
+		if (!ae)
+			return -ENOMEM;
+		h->apply_err = ae;
+		h->cap_err = d->n_vnis;
+	}
 	h->n_err = d->n_vnis;
-	h->plan_err = calloc(d->n_vnis ? d->n_vnis : 1, sizeof(*h->plan_err));
-	h->apply_err = calloc(d->n_vnis ? d->n_vnis : 1, sizeof(*h->apply_err));
-	if (!h->plan_err || !h->apply_err)
-		return -ENOMEM;
+	/* Only the codes say "set"; the messages are written with them. */
+	for (vi = 0; vi < d->n_vnis; vi++)
+		h->plan_err[vi].code = h->apply_err[vi].code = 0;
 	ret = plan_idx_build(h, &p);
 	if (ret)
 		goto out;
@@ -2008,4 +2050,63 @@ out:
 	pthread_mutex_unlock(&h->lock);
 	free(touched);
 	return ret;
+}
+
+/* ---- for unit tests (overlay/kvtep_test.h) ----------------------------- */
+
+struct kvtep *kvtep_test_handle(const char *vtep_ip, bool neigh_suppress)
+{
+	struct kvtep *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->netns_fd = -1;
+	pthread_mutex_init(&h->lock, NULL);
+	inet_pton(AF_INET, vtep_ip, &h->local);
+	h->caps = (struct kvtep_caps){ .bridge = true, .vxlan = true,
+				       .neigh_suppress = neigh_suppress };
+	h->mode = VTEP_MODE_TRADITIONAL;
+	return h;
+}
+
+int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *t, size_t n)
+{
+	struct kv_obs *o = &h->obs;
+	size_t i;
+
+	free(o->links);
+	o->links = calloc(n ? n : 1, sizeof(*o->links));
+	if (!o->links)
+		return -ENOMEM;
+	o->cap = n ? n : 1;
+	o->n = n;
+	for (i = 0; i < n; i++) {
+		struct kv_link *l = &o->links[i];
+
+		l->ifindex = t[i].ifindex;
+		snprintf(l->name, sizeof(l->name), "%s", t[i].name);
+		snprintf(l->alias, sizeof(l->alias), "%s", t[i].alias ? t[i].alias : "");
+		l->kind = !strcmp(t[i].kind, "bridge") ? KIND_BRIDGE
+			  : !strcmp(t[i].kind, "vxlan") ? KIND_VXLAN : KIND_OTHER;
+		l->master = t[i].master;
+		l->flags = t[i].up ? IFF_UP : 0;
+		l->mtu = t[i].mtu;
+		l->group = t[i].group;
+		l->owned = l->group == KVTEP_GROUP || l->group == KVTEP_GROUP_DOOMED ||
+			   alias_is_loom(l->alias);
+		l->vni = t[i].vni;
+		if (t[i].local)
+			inet_pton(AF_INET, t[i].local, &l->local);
+		l->port = l->kind == KIND_VXLAN ? NL_VXLAN_PORT : 0;
+		l->learning = l->kind == KIND_VXLAN ? 0 : -1;
+		l->brport = l->master > 0;
+		l->port_learning = t[i].port_learning;
+		l->neigh_suppress = t[i].neigh_suppress;
+	}
+	return obs_index(o);
+}
+
+int kvtep_test_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+{
+	return verify_obs(h, d, st);
 }
