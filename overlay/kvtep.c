@@ -120,6 +120,9 @@ struct kv_newbr {
 	int ifindex;
 };
 
+struct plan_idx;
+static void plan_idx_free(struct plan_idx *p);
+
 struct kvtep {
 	struct mnl_socket *req;
 	struct mnl_socket *ev;
@@ -141,6 +144,7 @@ struct kvtep {
 	size_t n_err, cap_err;
 	struct kv_newbr *newbr;
 	size_t n_newbr, cap_newbr;
+	struct plan_idx *pidx;	/* kept between plans: no allocation per diff */
 
 	pthread_mutex_t lock;	/* guards expect */
 	struct kv_expect *expect;	/* sorted by name */
@@ -914,6 +918,9 @@ void kvtep_close(struct kvtep **hp)
 	free(h->plan_err);
 	free(h->apply_err);
 	free(h->newbr);
+	if (h->pidx)
+		plan_idx_free(h->pidx);
+	free(h->pidx);
 	free(h->expect);
 	free(h->sendbuf);
 	free(h->recvbuf);
@@ -1099,6 +1106,7 @@ struct plan_idx {
 	size_t n_br, n_vx, n_op_vx, n_op_name;
 	struct slave_ref *sl;
 	size_t n_sl;
+	size_t cap;		/* links every array has room for */
 };
 
 static void plan_idx_free(struct plan_idx *p)
@@ -1109,6 +1117,37 @@ static void plan_idx_free(struct plan_idx *p)
 	free(p->op_name);
 	free(p->sl);
 	memset(p, 0, sizeof(*p));
+}
+
+/* Grow every array to @n entries; contents are not kept. */
+static int plan_idx_reserve(struct plan_idx *p, size_t n)
+{
+	void *a[5];
+	size_t i;
+
+	if (n <= p->cap)
+		return 0;
+	a[0] = realloc(p->br, n * sizeof(*p->br));
+	a[1] = realloc(p->vx, n * sizeof(*p->vx));
+	a[2] = realloc(p->op_vx, n * sizeof(*p->op_vx));
+	a[3] = realloc(p->op_name, n * sizeof(*p->op_name));
+	a[4] = realloc(p->sl, n * sizeof(*p->sl));
+	/* Whatever moved is kept, so that a failure leaks nothing. */
+	if (a[0])
+		p->br = a[0];
+	if (a[1])
+		p->vx = a[1];
+	if (a[2])
+		p->op_vx = a[2];
+	if (a[3])
+		p->op_name = a[3];
+	if (a[4])
+		p->sl = a[4];
+	for (i = 0; i < 5; i++)
+		if (!a[i])
+			return -ENOMEM;
+	p->cap = n;
+	return 0;
 }
 
 /* Devices loom made in VNI order come out of the dump sorted already. */
@@ -1129,16 +1168,14 @@ static void sort_unless_sorted(void *base, size_t n, size_t size,
 static int plan_idx_build(struct kvtep *h, struct plan_idx *p)
 {
 	const struct kv_obs *o = &h->obs;
-	size_t i, n = o->n ? o->n : 1;
+	size_t i;
 	uint32_t vni;
+	int ret;
 
-	p->br = calloc(n, sizeof(*p->br));
-	p->vx = calloc(n, sizeof(*p->vx));
-	p->op_vx = calloc(n, sizeof(*p->op_vx));
-	p->op_name = calloc(n, sizeof(*p->op_name));
-	p->sl = calloc(n, sizeof(*p->sl));
-	if (!p->br || !p->vx || !p->op_vx || !p->op_name || !p->sl)
-		return -ENOMEM;
+	ret = plan_idx_reserve(p, o->n ? o->n : 1);
+	if (ret)
+		return ret;
+	p->n_br = p->n_vx = p->n_op_vx = p->n_op_name = p->n_sl = 0;
 	for (i = 0; i < o->n; i++) {
 		const struct kv_link *l = &o->links[i];
 
@@ -1177,21 +1214,38 @@ static int plan_idx_build(struct kvtep *h, struct plan_idx *p)
 			return -ENOMEM;                                        \
 	} while (0)
 
-/* Release every port of loom bridge @br that is not desired there. */
-static int plan_release(struct kvtep *h, const struct plan_idx *p, const struct kv_link *br,
-			const struct vtep_vni *v, size_t vi, uint32_t vni)
+/* First slave of bridge @master in p->sl, or p->n_sl. */
+static size_t slave_first(const struct plan_idx *p, int master)
 {
-	struct slave_ref key = { .master = br->ifindex };
 	size_t lo = 0, hi = p->n_sl;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (p->sl[mid].master < key.master)
+		if (p->sl[mid].master < master)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+static const struct kv_link *slave_find(const struct plan_idx *p, int master, const char *name)
+{
+	size_t i;
+
+	for (i = slave_first(p, master); i < p->n_sl && p->sl[i].master == master; i++)
+		if (!strcmp(p->sl[i].link->name, name))
+			return p->sl[i].link;
+	return NULL;
+}
+
+/* Release every port of loom bridge @br that is not desired there. */
+static int plan_release(struct kvtep *h, const struct plan_idx *p, const struct kv_link *br,
+			const struct vtep_vni *v, size_t vi, uint32_t vni)
+{
+	size_t lo = slave_first(p, br->ifindex);
+
 	for (; lo < p->n_sl && p->sl[lo].master == br->ifindex; lo++) {
 		const struct kv_link *l = p->sl[lo].link;
 
@@ -1341,7 +1395,10 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 		const char *pn = v->ports[i];
 		const struct kv_link *m;
 
-		l = obs_by_name(&h->obs, pn);
+		/* Usually the port is in its bridge already: look there first. */
+		l = br_new ? NULL : slave_find(p, br->ifindex, pn);
+		if (!l)
+			l = obs_by_name(&h->obs, pn);
 		if (!l) {
 			verr_set(e, LOOM_E_NOT_FOUND,
 				 "access port %s does not exist on this VTEP; check the node's "
@@ -1376,7 +1433,7 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 
 int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 {
-	struct plan_idx p = { 0 };
+	struct plan_idx *p;
 	size_t bi = 0, xi = 0, di = 0, vi;
 	bool del = false;
 	int ret;
@@ -1401,38 +1458,44 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 	/* Only the codes say "set"; the messages are written with them. */
 	for (vi = 0; vi < d->n_vnis; vi++)
 		h->plan_err[vi].code = h->apply_err[vi].code = 0;
-	ret = plan_idx_build(h, &p);
+	if (!h->pidx) {
+		h->pidx = calloc(1, sizeof(*h->pidx));
+		if (!h->pidx)
+			return -ENOMEM;
+	}
+	p = h->pidx;
+	ret = plan_idx_build(h, p);
 	if (ret)
 		goto out;
 
 	/* Loom devices whose VNI is no longer desired: one merge pass each. */
 	vi = KVTEP_NO_VNI;
-	for (bi = 0; bi < p.n_br; bi++) {
-		uint32_t vni = p.br[bi].vni;
+	for (bi = 0; bi < p->n_br; bi++) {
+		uint32_t vni = p->br[bi].vni;
 
 		while (di < d->n_vnis && d->vnis[di].vni < vni)
 			di++;
 		if (vni && di < d->n_vnis && d->vnis[di].vni == vni)
 			continue;
-		ret = plan_doom(h, &p, p.br[bi].link, vi, vni);
+		ret = plan_doom(h, p, p->br[bi].link, vi, vni);
 		if (ret < 0)
 			goto out;
 		del = true;
 	}
-	for (di = 0, xi = 0; xi < p.n_vx; xi++) {
-		uint32_t vni = p.vx[xi].vni;
+	for (di = 0, xi = 0; xi < p->n_vx; xi++) {
+		uint32_t vni = p->vx[xi].vni;
 
 		while (di < d->n_vnis && d->vnis[di].vni < vni)
 			di++;
 		if (di < d->n_vnis && d->vnis[di].vni == vni)
 			continue;
-		ret = plan_doom(h, &p, p.vx[xi].link, vi, vni);
+		ret = plan_doom(h, p, p->vx[xi].link, vi, vni);
 		if (ret < 0)
 			goto out;
 		del = true;
 	}
 	for (vi = 0; vi < d->n_vnis; vi++) {
-		ret = plan_vni(h, &p, vi, &del);
+		ret = plan_vni(h, p, vi, &del);
 		if (ret)
 			goto out;
 	}
@@ -1443,7 +1506,6 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 	qsort(h->acts, h->n_acts, sizeof(*h->acts), cmp_action);
 	ret = (int)h->n_acts;
 out:
-	plan_idx_free(&p);
 	return ret;
 }
 
