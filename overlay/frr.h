@@ -135,8 +135,10 @@ void frr_bgp_vnis_release(struct frr_bgp_vnis *v);
 /*
  * Compare what BGP reports with @want: one status per desired VNI and one
  * FRR_VNI_EXTRA per VNI BGP has beyond it, sorted by vni.  Returns the
- * number of statuses that are not FRR_VNI_OK, or -ENOMEM.  With
- * @need_kernel false, FRR_VNI_NO_KERNEL counts as fine.
+ * number of desired VNIs that are not verified, or -ENOMEM.  With
+ * @need_kernel false, FRR_VNI_NO_KERNEL counts as fine.  An EXTRA is
+ * reported, not counted: with advertise-all-vni BGP shows every VXLAN
+ * device of the kernel, and those devices are the kernel target's.
  */
 int frr_verify_compare(const struct frr_bgp_vnis *have, const struct vtep_desired *want,
 		       bool need_kernel, struct frr_vni_status **out, size_t *n_out);

@@ -587,7 +587,6 @@ int frr_verify_compare(const struct frr_bgp_vnis *have, const struct vtep_desire
 			s->vni = h->vni;
 			s->verdict = FRR_VNI_EXTRA;
 			snprintf(s->detail, sizeof(s->detail), "FRR has VNI %" PRIu32 " that loom does not want", h->vni);
-			bad++;
 			i++;
 			continue;
 		}
