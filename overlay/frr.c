@@ -31,8 +31,12 @@ struct frr_target {
 	char vtysh[LOOM_PATH_MAX];
 	int timeout_ms;
 	enum frr_apply_mode mode;
-	pid_t bgpd_pid, zebra_pid;
+	pid_t bgpd_pid, zebra_pid;	/* frr_restarted()'s memory */
 	bool pids_known;
+	/* The view of FRR frr_plan() diffs against (see frr.h). */
+	struct frr_state view;
+	bool view_valid;
+	pid_t view_bgpd, view_zebra;	/* the daemons the view was read from */
 };
 
 struct frr_target *frr_target_open(const struct topo_vtep *vtep, struct loom_err *err)
@@ -64,8 +68,15 @@ void frr_target_close(struct frr_target **t)
 {
 	if (!t || !*t)
 		return;
+	frr_state_release(&(*t)->view);
 	free(*t);
 	*t = NULL;
+}
+
+void frr_target_invalidate(struct frr_target *t)
+{
+	t->view_valid = false;
+	frr_state_release(&t->view);
 }
 
 void frr_target_set_vtysh(struct frr_target *t, const char *path)
@@ -151,19 +162,27 @@ static int probe_down(const struct frr_target *t, struct loom_err *err)
  * exited 0 and printed no FRR error line; otherwise @err carries FRR's own
  * message.  On success @res holds the output.
  */
-static int vtysh_run(struct frr_target *t, const char *const *args, size_t n_args,
+static int vtysh_run(struct frr_target *t, const char *daemon,
+		     const char *const *args, size_t n_args,
 		     const char *what, struct child_result *res, struct loom_err *err)
 {
-	const char **argv = calloc(n_args + 4, sizeof(*argv));
+	const char **argv = calloc(n_args + 6, sizeof(*argv));
 	char msg[256];
 	int rc, n_bad;
+	size_t k = 0;
 
 	if (!argv)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory"), -ENOMEM;
-	argv[0] = t->vtysh;
-	argv[1] = "--vty_socket";
-	argv[2] = t->vtep.vty_dir;
-	memcpy(argv + 3, args, n_args * sizeof(*argv));
+	argv[k++] = t->vtysh;
+	argv[k++] = "--vty_socket";
+	argv[k++] = t->vtep.vty_dir;
+	if (daemon) {
+		/* Talk to that daemon alone: loom's statements are bgpd's,
+		 * and vtysh then skips the other daemons' handshakes. */
+		argv[k++] = "-d";
+		argv[k++] = daemon;
+	}
+	memcpy(argv + k, args, n_args * sizeof(*argv));
 	rc = child_run(argv, t->timeout_ms, FRR_OUTPUT_MAX, res);
 	free(argv);
 	if (rc < 0) {
@@ -198,39 +217,85 @@ static int vtysh_run(struct frr_target *t, const char *const *args, size_t n_arg
 	return rc;
 }
 
+/* Both daemons' pids, or LOOM_E_UNAVAILABLE. -EAGAIN: alive but busy. */
+static int daemon_pids(const struct frr_target *t, pid_t *bgpd, pid_t *zebra,
+		       struct loom_err *err)
+{
+	char what[128];
+	int rc;
+
+	*bgpd = *zebra = 0;
+	rc = vty_peer_pid(t->vtep.vty_dir, "bgpd", bgpd);
+	if (rc == 0)
+		rc = vty_peer_pid(t->vtep.vty_dir, "zebra", zebra);
+	if (rc < 0 && rc != -EAGAIN) {
+		snprintf(what, sizeof(what), "%s.vty: %s (is %s running?)",
+			 *bgpd ? "zebra" : "bgpd", strerror(-rc), *bgpd ? "zebra" : "bgpd");
+		return unavailable(t, err, what);
+	}
+	return rc;
+}
+
 int frr_observe(struct frr_target *t, struct frr_state *out, struct loom_err *err)
 {
 	static const char *const args[] = { "-c", "show running-config bgpd" };
 	struct child_result res;
+	struct frr_state st;
+	pid_t bgpd, zebra;
 	int rc;
 
-	rc = vtysh_run(t, args, 2, "show running-config", &res, err);
+	frr_target_invalidate(t);
+	/* The pids before the read: a restart during it voids the view. */
+	rc = daemon_pids(t, &bgpd, &zebra, err);
+	if (rc < 0 && rc != -EAGAIN)
+		return rc;
+	rc = vtysh_run(t, "bgpd", args, 2, "show running-config", &res, err);
 	if (rc < 0)
 		return rc;
-	rc = frr_config_parse(res.out, t->vtep.asn, out, err);
+	rc = frr_config_parse(res.out, t->vtep.asn, &st, err);
+	child_result_release(&res);
 	if (rc == -EINVAL && err)
 		snprintf(err->field, sizeof(err->field), "asn");
-	child_result_release(&res);
-	return rc;
+	if (rc < 0)
+		return rc;
+	if (bgpd && zebra && frr_state_copy(&st, &t->view) == 0) {
+		t->view_valid = true;
+		t->view_bgpd = bgpd;
+		t->view_zebra = zebra;
+	}
+	if (out)
+		*out = st;
+	else
+		frr_state_release(&st);
+	return 0;
 }
 
 int frr_plan(struct frr_target *t, const struct vtep_desired *want,
 	     struct frr_plan *out, struct loom_err *err)
 {
-	struct frr_state st;
+	pid_t bgpd, zebra;
 	int rc;
 
-	rc = frr_observe(t, &st, err);
-	if (rc < 0)
-		return rc;
-	if (!st.asn) {
-		frr_state_release(&st);
-		return loom_err_set(err, LOOM_E_STATE, "asn",
-				    "FRR for VTEP %s at %s has no `router bgp %u`: configure the underlay first",
-				    t->vtep.name, t->vtep.vty_dir, t->vtep.asn);
+	if (t->view_valid) {
+		rc = daemon_pids(t, &bgpd, &zebra, err);
+		if (rc < 0 && rc != -EAGAIN)
+			return rc;
+		if (rc < 0 || bgpd != t->view_bgpd || zebra != t->view_zebra)
+			frr_target_invalidate(t);
 	}
-	rc = frr_plan_build(&st, want, t->vtep.asn, out);
-	frr_state_release(&st);
+	if (!t->view_valid) {
+		rc = frr_observe(t, NULL, err);
+		if (rc < 0)
+			return rc;
+	}
+	if (!t->view.asn) {
+		rc = loom_err_set(err, LOOM_E_STATE, "asn",
+				  "FRR for VTEP %s at %s has no `router bgp %u`: configure the underlay first",
+				  t->vtep.name, t->vtep.vty_dir, t->vtep.asn);
+		frr_target_invalidate(t);
+		return rc;
+	}
+	rc = frr_plan_build(&t->view, want, t->vtep.asn, out);
 	if (rc == -EINVAL)
 		return loom_err_set(err, LOOM_E_PARAMS, "vnis",
 				    "a desired RD/RT for VTEP %s is not a single RD/RT token", t->vtep.name);
@@ -273,7 +338,7 @@ static int apply_file(struct frr_target *t, const struct frr_plan *plan,
 		}
 		off += (size_t)w;
 	}
-	rc = vtysh_run(t, args, 2, "loom's EVPN statements", &res, err);
+	rc = vtysh_run(t, "bgpd", args, 2, "loom's EVPN statements", &res, err);
 	if (!rc)
 		child_result_release(&res);
 out:
@@ -314,7 +379,7 @@ static int apply_args(struct frr_target *t, const struct frr_plan *plan,
 		args[k++] = "-c";
 		args[k++] = l;
 	}
-	rc = vtysh_run(t, args, k, "loom's EVPN statements", &res, err);
+	rc = vtysh_run(t, "bgpd", args, k, "loom's EVPN statements", &res, err);
 	if (!rc)
 		child_result_release(&res);
 	free(args);
@@ -328,10 +393,24 @@ int frr_apply(struct frr_target *t, const struct frr_plan *plan, struct loom_err
 	if (!plan->n_lines)
 		return 0;
 	rc = t->mode == FRR_APPLY_ARGS ? apply_args(t, plan, err) : apply_file(t, plan, err);
-	if (!rc)
-		log_debug(LOG_SUB_FRR, "frr %s: applied %zu changes in %zu lines",
-			  t->vtep.name, plan->n_changes, plan->n_lines);
-	return rc;
+	if (rc < 0) {
+		/* FRR may have taken part of it: read it again next time. */
+		frr_target_invalidate(t);
+		return rc;
+	}
+	log_debug(LOG_SUB_FRR, "frr %s: applied %zu changes in %zu lines",
+		  t->vtep.name, plan->n_changes, plan->n_lines);
+	if (t->view_valid) {
+		struct frr_state next;
+
+		if (frr_state_copy(&plan->after, &next) == 0) {
+			frr_state_release(&t->view);
+			t->view = next;
+		} else {
+			frr_target_invalidate(t);
+		}
+	}
+	return 0;
 }
 
 int frr_sync(struct frr_target *t, const struct vtep_desired *want, struct loom_err *err)
@@ -374,7 +453,7 @@ int frr_verify(struct frr_target *t, const struct vtep_desired *want, bool need_
 	size_t off = 0;
 	int rc;
 
-	rc = vtysh_run(t, args, 4, "show bgp l2vpn evpn vni json", &res, err);
+	rc = vtysh_run(t, NULL, args, 4, "show bgp l2vpn evpn vni json", &res, err);
 	if (rc < 0)
 		return rc;
 	bgp = json_next(res.out, res.out_len, &off);
@@ -402,19 +481,14 @@ out:
 
 int frr_restarted(struct frr_target *t, struct loom_err *err)
 {
-	pid_t bgpd = 0, zebra = 0;
-	char what[128];
+	pid_t bgpd, zebra;
 	int rc;
 
-	rc = vty_peer_pid(t->vtep.vty_dir, "bgpd", &bgpd);
-	if (rc == 0)
-		rc = vty_peer_pid(t->vtep.vty_dir, "zebra", &zebra);
+	rc = daemon_pids(t, &bgpd, &zebra, err);
 	if (rc == -EAGAIN)
 		return 0;	/* alive but busy: ask again next time */
-	if (rc < 0) {
-		snprintf(what, sizeof(what), "%s.vty: %s", bgpd ? "zebra" : "bgpd", strerror(-rc));
-		return unavailable(t, err, what);
-	}
+	if (rc < 0)
+		return rc;
 	if (!t->pids_known) {
 		t->pids_known = true;
 		t->bgpd_pid = bgpd;
@@ -427,5 +501,6 @@ int frr_restarted(struct frr_target *t, struct loom_err *err)
 		 t->vtep.name, (int)t->bgpd_pid, (int)bgpd, (int)t->zebra_pid, (int)zebra);
 	t->bgpd_pid = bgpd;
 	t->zebra_pid = zebra;
+	frr_target_invalidate(t);
 	return 1;
 }

@@ -63,6 +63,7 @@ struct frr_plan {
 	char **lines;
 	size_t n_lines, cap;
 	size_t n_changes;	/* statements added or removed (0 = in sync) */
+	struct frr_state after;	/* loom's statements once the plan is applied */
 };
 
 /* Per-VNI result of verification. */
@@ -110,6 +111,7 @@ struct frr_bgp_vnis {
 int frr_config_parse(const char *text, uint32_t asn, struct frr_state *out,
 		     struct loom_err *err);
 void frr_state_release(struct frr_state *st);
+int frr_state_copy(const struct frr_state *from, struct frr_state *to);	/* 0 or -ENOMEM */
 
 /*
  * The lines that turn @have into @want for `router bgp @asn`, removals
@@ -174,11 +176,24 @@ void frr_target_set_vtysh(struct frr_target *t, const char *path);
 void frr_target_set_timeout(struct frr_target *t, int timeout_ms);
 void frr_target_set_mode(struct frr_target *t, enum frr_apply_mode mode);
 
-/* Read loom's statements from FRR. */
+/*
+ * Read loom's statements from FRR (`show running-config bgpd`) and keep
+ * them as the target's view of FRR.  @out may be NULL.
+ */
 int frr_observe(struct frr_target *t, struct frr_state *out, struct loom_err *err);
-/* Observe and plan: returns the number of changes (frr_plan_build). */
+/*
+ * Plan against the target's view of FRR: the last observation updated by
+ * every successful apply, kept only while bgpd and zebra keep their pids
+ * (checked on every call, two connect()s).  With no valid view it observes
+ * first.  So an intent change costs one vtysh (the apply); statements
+ * changed by hand behind loom's back are found by the next full observe:
+ * the periodic resync calls frr_target_invalidate() (or frr_observe()).
+ * Returns the number of changes (frr_plan_build).
+ */
 int frr_plan(struct frr_target *t, const struct vtep_desired *want,
 	     struct frr_plan *out, struct loom_err *err);
+/* Forget the view of FRR: the next frr_plan observes. */
+void frr_target_invalidate(struct frr_target *t);
 /*
  * Send the plan in one vtysh invocation (FRR_APPLY_ARGS splits batches that
  * would not fit the argv limit).  Any "% ..." line or non-zero exit is an

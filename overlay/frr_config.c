@@ -221,6 +221,51 @@ void frr_state_release(struct frr_state *st)
 	memset(st, 0, sizeof(*st));
 }
 
+int frr_state_copy(const struct frr_state *from, struct frr_state *to)
+{
+	*to = *from;
+	to->vnis = NULL;
+	if (!from->n_vnis)
+		return 0;
+	to->vnis = malloc(from->n_vnis * sizeof(*to->vnis));
+	if (!to->vnis) {
+		to->n_vnis = 0;
+		return -ENOMEM;
+	}
+	memcpy(to->vnis, from->vnis, from->n_vnis * sizeof(*to->vnis));
+	return 0;
+}
+
+/* What FRR holds of loom's statements once @want is applied. */
+static int state_after(const struct vtep_desired *want, uint32_t asn, struct frr_state *out)
+{
+	size_t n = want ? want->n_vnis : 0;
+
+	memset(out, 0, sizeof(*out));
+	out->asn = asn;
+	out->evpn_af = true;
+	out->advertise_all_vni = true;
+	if (!n)
+		return 0;
+	out->vnis = calloc(n, sizeof(*out->vnis));
+	if (!out->vnis)
+		return -ENOMEM;
+	out->n_vnis = n;
+	for (size_t i = 0; i < n; i++) {
+		const struct vtep_vni *w = &want->vnis[i];
+		struct frr_vni *v = &out->vnis[i];
+
+		v->vni = w->vni;
+		snprintf(v->rd, sizeof(v->rd), "%s", w->rd);
+		if (*w->rt) {
+			snprintf(v->rt_import[0], sizeof(v->rt_import[0]), "%s", w->rt);
+			snprintf(v->rt_export[0], sizeof(v->rt_export[0]), "%s", w->rt);
+			v->n_import = v->n_export = 1;
+		}
+	}
+	return 0;
+}
+
 /* ---- plan ---- */
 
 static int plan_add(struct frr_plan *plan, const char *fmt, ...)
@@ -389,12 +434,13 @@ int frr_plan_build(const struct frr_state *have, const struct vtep_desired *want
 	}
 	if (!changes) {
 		frr_plan_release(&plan);
-		*out = plan;
-		return 0;
+	} else {
+		if (plan_add(&plan, " exit-address-family") < 0 || plan_add(&plan, "exit") < 0)
+			goto fail;
+		plan.n_changes = (size_t)changes;
 	}
-	if (plan_add(&plan, " exit-address-family") < 0 || plan_add(&plan, "exit") < 0)
+	if (state_after(want, asn, &plan.after) < 0)
 		goto fail;
-	plan.n_changes = (size_t)changes;
 	*out = plan;
 	return changes;
 fail:
@@ -409,6 +455,7 @@ void frr_plan_release(struct frr_plan *plan)
 	for (size_t i = 0; i < plan->n_lines; i++)
 		free(plan->lines[i]);
 	free(plan->lines);
+	frr_state_release(&plan->after);
 	memset(plan, 0, sizeof(*plan));
 }
 

@@ -59,7 +59,7 @@ bgp_vni_is() { # jq-filter
 	return 1
 }
 
-echo "1..17"
+echo "1..18"
 
 if out=$("$LAB" -p $P -d "$WORK/lab" up 2>&1); then ok "lab up ($P)"; else
 	nok "lab up ($P)" "$out"
@@ -110,6 +110,15 @@ if [ $? = 2 ] && echo "$out" | grep -q "error conflict: FRR runs router bgp 6500
 	ok "ASN mismatch refused"
 else
 	nok "ASN mismatch refused" "$out"
+fi
+
+# A statement of loom's removed by hand is found by the next full read.
+V -c 'configure terminal' -c 'router bgp 65001' -c 'address-family l2vpn evpn' -c 'no vni 200' >/dev/null
+out=$(drive sync $C 2>&1)
+if [ "$out" = "changes 4" ] && bgp_vni_is '."200".importRTs == ["65000:201"]' >/dev/null; then
+	ok "VNI removed by hand is re-applied on the next sync"
+else
+	nok "VNI removed by hand is re-applied" "$out"
 fi
 
 # Restart: the watcher records the pids and syncs, bgpd is restarted (its
