@@ -330,11 +330,8 @@ static void req_receive(struct smt *s, struct mad_req *reqs, size_t n, size_t *i
 		if (agent < 0)
 			return;
 		mad = umad_get_mad(s->umad);
-		if (getenv("LOOM_MAD_TRACE"))
-			fprintf(stderr, "recv agent %d len %d status %d class %02x method %02x tid %016" PRIx64 " st %04x\n",
-				agent, len, umad_status(s->umad), mad[1], mad[3],
-				((uint64_t)mad[8] << 56 | (uint64_t)mad[9] << 48 | (uint64_t)mad[10] << 40 | (uint64_t)mad[11] << 32 | (uint64_t)mad[12] << 24 | (uint64_t)mad[13] << 16 | (uint64_t)mad[14] << 8 | mad[15]),
-				(mad[4] << 8) | mad[5]);
+		log_debug(LOG_SUB_MAD, "mad recv: agent %d len %d umad status %d class 0x%02x method 0x%02x status 0x%02x%02x",
+			  agent, len, umad_status(s->umad), mad[1], mad[3], mad[4], mad[5]);
 		if (len > MAD_SIZE)
 			len = MAD_SIZE;
 		if (mad_hdr_decode(mad, (size_t)len, &h) < 0)
