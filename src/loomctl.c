@@ -1,2 +1,753 @@
+/*
+ * src/loomctl.c: the command line for people (and scripts, with -o json).
+ *
+ * Each command turns its arguments into one JSON-RPC request, sends it on
+ * loomd's socket and prints the result: a table for people, or the result
+ * object itself with -o json.  Exit codes (loomctl(8)):
+ *   0 success, 1 loomd refused the request, 2 usage error,
+ *   3 loomd cannot be reached, 4 `diff`: apply would change something,
+ *   5 `audit verify`: the chain does not verify.
+ */
 #include "config.h"
-int main(void) { return 0; }
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "lib/err.h"
+#include "src/rpc.h"
+
+enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_DIFF = 4, EXIT_TAMPERED = 5 };
+
+static const char *socket_path = RUNSTATEDIR "/loom/loomd.sock";
+static bool json_out;
+static int timeout_ms = 600000;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: loomctl [-s SOCKET] [-o table|json] [-t SECONDS] COMMAND ...\n"
+		"\n"
+		"  tenant create NAME [--isolation soft|strict|private] [--site SITE]... [--label K=V]...\n"
+		"  tenant update NAME [--site SITE]... [--label K=V]...\n"
+		"  tenant list | show NAME | delete NAME [--cascade]\n"
+		"  segment create TENANT/NAME --type ethernet|infiniband [--vni N] [--mtu N]\n"
+		"         [--subnet CIDR]... [--pkey P] [--ipoib] [--ib-mtu N] [--rate GBPS] [--sl N]\n"
+		"         [--membership full|limited]\n"
+		"  segment list [TENANT] | show TENANT/NAME | delete TENANT/NAME [--cascade]\n"
+		"  attach TENANT/SEGMENT NODE[:PORT] [--membership full|limited]\n"
+		"  detach TENANT/SEGMENT NODE[:PORT]\n"
+		"  node list [--site SITE] | show NAME\n"
+		"  topology show | reload\n"
+		"  audit list [--after SEQ] [--limit N] | verify\n"
+		"  apply -f FILE        make the tenants named in FILE as it says\n"
+		"  diff -f FILE         show what apply would change (exit 4 if anything)\n"
+		"  desired show         the compiled desired state per VTEP and subnet manager\n"
+		"  info                 loomd's version, counts and pools\n"
+		"  call METHOD [JSON]   send any method with JSON params\n"
+		"\n"
+		"Exit: 0 ok, 1 refused by loomd, 2 usage, 3 loomd unreachable, 4 diff pending, 5 audit tampered.\n");
+}
+
+static int usage_error(const char *fmt, const char *arg) __attribute__((format(printf, 1, 0)));
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "loomctl: ");
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	fprintf(stderr, fmt, arg);	/* every caller passes a literal with one %s */
+#pragma GCC diagnostic pop
+	fprintf(stderr, "\nTry 'loomctl -h'.\n");
+	return EXIT_USAGE;
+}
+
+/* ---- transport ---------------------------------------------------------- */
+
+static int connect_loomd(void)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(socket_path) >= sizeof(addr.sun_path)) {
+		fprintf(stderr, "loomctl: socket path too long: %s\n", socket_path);
+		return -1;
+	}
+	strcpy(addr.sun_path, socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		int e = errno;
+
+		fprintf(stderr, "loomctl: cannot reach loomd at %s: %s%s\n", socket_path, strerror(e),
+			e == EACCES ? " (you need root or membership in loomd's admin or reader group)"
+			: e == ENOENT || e == ECONNREFUSED ? " (is loomd running? see -s)" : "");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads one reply line; the caller frees it. */
+static char *read_line(int fd)
+{
+	size_t len = 0, cap = 65536;
+	char *buf = malloc(cap);
+
+	while (buf) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char *nl;
+		ssize_t n;
+
+		if (poll(&p, 1, timeout_ms) <= 0) {
+			fprintf(stderr, "loomctl: no reply from loomd within %d s\n", timeout_ms / 1000);
+			break;
+		}
+		if (len + 1 >= cap) {
+			char *q = realloc(buf, cap * 2);
+
+			if (!q)
+				break;
+			buf = q;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "loomctl: loomd closed the connection\n");
+			break;
+		}
+		len += (size_t)n;
+		buf[len] = '\0';
+		nl = memchr(buf, '\n', len);
+		if (nl) {
+			*nl = '\0';
+			return buf;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Sends one request; on success *result holds the result.  Returns 0, or an
+ * exit code.
+ */
+static int call(const char *method, json_t *params, json_t **result)
+{
+	json_t *req = json_pack("{s:s, s:s, s:O, s:i}", "jsonrpc", "2.0", "method", method,
+				"params", params ? params : json_object(), "id", 1);
+	json_t *reply, *error;
+	char *text, *line;
+	int fd, ret = EXIT_UNREACHABLE;
+
+	*result = NULL;
+	fd = connect_loomd();
+	if (fd < 0) {
+		json_decref(req);
+		return EXIT_UNREACHABLE;
+	}
+	text = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (!text || write_all(fd, text, strlen(text)) || write_all(fd, "\n", 1)) {
+		fprintf(stderr, "loomctl: cannot send the request: %s\n", strerror(errno));
+		goto out;
+	}
+	line = read_line(fd);
+	if (!line)
+		goto out;
+	reply = json_loads(line, 0, NULL);
+	free(line);
+	if (!json_is_object(reply)) {
+		fprintf(stderr, "loomctl: loomd sent something that is not a JSON-RPC reply\n");
+		json_decref(reply);
+		goto out;
+	}
+	error = json_object_get(reply, "error");
+	if (error) {
+		struct loom_err err;
+
+		rpc_error_read(error, &err);
+		if (json_out)
+			json_dumpf(error, stdout, JSON_INDENT(2)), putchar('\n');
+		fprintf(stderr, "loomctl: %s: %s%s%s%s [%s]\n", method, err.msg,
+			err.field[0] ? " (field: " : "", err.field, err.field[0] ? ")" : "",
+			loom_err_name(err.code));
+		ret = err.code == LOOM_E_TAMPERED ? EXIT_TAMPERED : EXIT_REFUSED;
+	} else {
+		*result = json_incref(json_object_get(reply, "result"));
+		ret = 0;
+	}
+	json_decref(reply);
+out:
+	free(text);
+	close(fd);
+	return ret;
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+#define MAX_COLS 10
+
+struct table {
+	const char *head[MAX_COLS];
+	size_t n_cols;
+	char **cells;		/* row-major */
+	size_t n_rows, cap_rows;
+};
+
+static void table_row(struct table *t, ...)
+{
+	va_list ap;
+
+	if (t->n_rows == t->cap_rows) {
+		t->cap_rows = t->cap_rows ? t->cap_rows * 2 : 16;
+		t->cells = realloc(t->cells, t->cap_rows * t->n_cols * sizeof(char *));
+		if (!t->cells)
+			abort();
+	}
+	va_start(ap, t);
+	for (size_t c = 0; c < t->n_cols; c++) {
+		const char *s = va_arg(ap, const char *);
+
+		t->cells[t->n_rows * t->n_cols + c] = strdup(s && *s ? s : "-");
+	}
+	va_end(ap);
+	t->n_rows++;
+}
+
+static void table_print(struct table *t)
+{
+	size_t width[MAX_COLS];
+
+	for (size_t c = 0; c < t->n_cols; c++) {
+		width[c] = strlen(t->head[c]);
+		for (size_t r = 0; r < t->n_rows; r++) {
+			size_t w = strlen(t->cells[r * t->n_cols + c]);
+
+			if (w > width[c])
+				width[c] = w;
+		}
+	}
+	for (size_t c = 0; c < t->n_cols; c++)
+		printf("%-*s%s", c + 1 < t->n_cols ? (int)width[c] : 0, t->head[c], c + 1 < t->n_cols ? "  " : "\n");
+	for (size_t r = 0; r < t->n_rows; r++)
+		for (size_t c = 0; c < t->n_cols; c++)
+			printf("%-*s%s", c + 1 < t->n_cols ? (int)width[c] : 0, t->cells[r * t->n_cols + c],
+			       c + 1 < t->n_cols ? "  " : "\n");
+	for (size_t i = 0; i < t->n_rows * t->n_cols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+}
+
+static const char *str(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+/* An integer member as text; "" when absent or zero. */
+static const char *num(json_t *o, const char *key, char *buf, size_t size, bool hex)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (!json_is_integer(v) || json_integer_value(v) == 0)
+		return "";
+	snprintf(buf, size, hex ? "0x%04" PRIx64 : "%" PRId64, (int64_t)json_integer_value(v));
+	return buf;
+}
+
+/* A JSON array of strings (or of objects with "name") as "a,b,c". */
+static const char *joined(json_t *arr, char *buf, size_t size)
+{
+	size_t i, off = 0;
+	json_t *v;
+
+	buf[0] = '\0';
+	json_array_foreach(arr, i, v) {
+		const char *s = json_is_string(v) ? json_string_value(v) : str(v, "name");
+
+		off += (size_t)snprintf(buf + off, off < size ? size - off : 0, "%s%s", i ? "," : "", s);
+	}
+	return buf;
+}
+
+static void print_json(json_t *v)
+{
+	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	putchar('\n');
+}
+
+static void print_tenants(json_t *list)
+{
+	struct table t = { .head = { "TENANT", "ISOLATION", "SITES", "SEGMENTS", "LABELS" }, .n_cols = 5 };
+	char sites[512], segs[1024], labels[512];
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v) {
+		const char *k;
+		json_t *lv;
+		size_t off = 0;
+
+		labels[0] = '\0';
+		json_object_foreach(json_object_get(v, "labels"), k, lv)
+			off += (size_t)snprintf(labels + off, off < sizeof(labels) ? sizeof(labels) - off : 0,
+						"%s%s=%s", off ? "," : "", k, json_string_value(lv));
+		table_row(&t, str(v, "name"), str(v, "isolation"), joined(json_object_get(v, "sites"), sites, sizeof(sites)),
+			  joined(json_object_get(v, "segments"), segs, sizeof(segs)), labels);
+	}
+	table_print(&t);
+}
+
+static void print_segments(json_t *list)
+{
+	struct table t = { .head = { "SEGMENT", "TYPE", "ID", "MTU", "SUBNET", "RT", "ATTACHED" }, .n_cols = 7 };
+	char name[160], id[32], mtu[16], subnet[128], att[1024];
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v) {
+		bool eth = strcmp(str(v, "type"), "ethernet") == 0;
+		size_t j, off = 0;
+		json_t *a;
+
+		snprintf(name, sizeof(name), "%s/%s", str(v, "tenant"), str(v, "name"));
+		att[0] = '\0';
+		json_array_foreach(json_object_get(v, "attachments"), j, a)
+			off += (size_t)snprintf(att + off, off < sizeof(att) ? sizeof(att) - off : 0, "%s%s%s%s",
+						j ? "," : "", str(a, "node"), *str(a, "port") ? ":" : "", str(a, "port"));
+		snprintf(subnet, sizeof(subnet), "%s%s%s", str(v, "subnet4"),
+			 *str(v, "subnet4") && *str(v, "subnet6") ? "," : "", str(v, "subnet6"));
+		table_row(&t, name, str(v, "type"),
+			  eth ? num(v, "vni", id, sizeof(id), false) : num(v, "pkey", id, sizeof(id), true),
+			  num(v, eth ? "mtu" : "ib_mtu", mtu, sizeof(mtu), false), subnet,
+			  eth ? str(v, "rt") : "", att);
+	}
+	table_print(&t);
+}
+
+static void print_nodes(json_t *list)
+{
+	struct table t = { .head = { "NODE", "SITE", "RACK", "NICS", "HCAS", "GPUS", "TENANTS" }, .n_cols = 7 };
+	char nics[16], hcas[16], gpus[16], tenants[512];
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v) {
+		snprintf(nics, sizeof(nics), "%zu", json_array_size(json_object_get(v, "nic_ports")));
+		snprintf(hcas, sizeof(hcas), "%zu", json_array_size(json_object_get(v, "hca_ports")));
+		snprintf(gpus, sizeof(gpus), "%zu", json_array_size(json_object_get(v, "gpus")));
+		table_row(&t, str(v, "name"), str(v, "site"), str(v, "rack"), nics, hcas, gpus,
+			  joined(json_object_get(v, "tenants"), tenants, sizeof(tenants)));
+	}
+	table_print(&t);
+}
+
+static void print_audit(json_t *list)
+{
+	struct table t = { .head = { "SEQ", "TIME", "UID", "METHOD", "PARAMS" }, .n_cols = 5 };
+	char seq[24], uid[16];
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v) {
+		char *params = json_dumps(json_object_get(v, "params"), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+		if (params && strlen(params) > 80)
+			strcpy(params + 77, "...");
+		table_row(&t, num(v, "seq", seq, sizeof(seq), false), str(v, "time"),
+			  json_integer_value(json_object_get(v, "uid")) == 0 ? "0" : num(v, "uid", uid, sizeof(uid), false),
+			  str(v, "method"), params ? params : "");
+		free(params);
+	}
+	table_print(&t);
+}
+
+static void print_changes(json_t *res)
+{
+	size_t i;
+	json_t *c;
+
+	if (json_array_size(json_object_get(res, "changes")) == 0) {
+		printf("no changes\n");
+		return;
+	}
+	json_array_foreach(json_object_get(res, "changes"), i, c) {
+		const char *op = str(c, "op");
+		char *rest;
+		json_t *copy = json_copy(c);
+
+		json_object_del(copy, "op");
+		rest = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+		printf("%c %-14s %s\n", strstr(op, "del") || strstr(op, "detach") ? '-' : strstr(op, "update") ? '~' : '+',
+		       op, rest ? rest : "");
+		free(rest);
+		json_decref(copy);
+	}
+	printf("%s %zu change%s\n", json_is_true(json_object_get(res, "applied")) ? "applied" : "would apply",
+	       json_array_size(json_object_get(res, "changes")),
+	       json_array_size(json_object_get(res, "changes")) == 1 ? "" : "s");
+}
+
+/* ---- commands -------------------------------------------------------------- */
+
+/* Options shared by the create/update commands: --key VALUE pairs. */
+struct opts {
+	json_t *params;
+	json_t *sites;
+	json_t *labels;
+	json_t *subnets;
+	bool cascade;
+	const char *file;
+};
+
+static int opt_int(json_t *params, const char *key, const char *v)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	n = strtoll(v, &end, 0);
+	if (errno || *end || !*v)
+		return usage_error("expected a number, got '%s'", v);
+	json_object_set_new(params, key, json_integer(n));
+	return 0;
+}
+
+/* Parses --options after the positional arguments into o->params. */
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int ret = 0;
+
+		if (strcmp(a, "--cascade") == 0) {
+			o->cascade = true;
+			json_object_set_new(o->params, "cascade", json_true());
+			continue;
+		}
+		if (strcmp(a, "--ipoib") == 0) {
+			json_object_set_new(o->params, "ipoib", json_true());
+			continue;
+		}
+		if (strncmp(a, "--", 2) != 0 && strcmp(a, "-f") != 0)
+			return usage_error("unexpected argument '%s'", a);
+		if (!v)
+			return usage_error("%s needs a value", a);
+		i++;
+		if (strcmp(a, "--isolation") == 0 || strcmp(a, "--type") == 0 || strcmp(a, "--membership") == 0) {
+			json_object_set_new(o->params, a + 2, json_string(v));
+		} else if (strcmp(a, "--site") == 0) {
+			json_array_append_new(o->sites, json_string(v));
+		} else if (strcmp(a, "--subnet") == 0) {
+			json_array_append_new(o->subnets, json_string(v));
+		} else if (strcmp(a, "--label") == 0) {
+			const char *eq = strchr(v, '=');
+			char key[256];
+
+			if (!eq || eq == v || (size_t)(eq - v) >= sizeof(key))
+				return usage_error("--label wants KEY=VALUE, got '%s'", v);
+			memcpy(key, v, (size_t)(eq - v));
+			key[eq - v] = '\0';
+			json_object_set_new(o->labels, key, json_string(eq + 1));
+		} else if (strcmp(a, "--vni") == 0 || strcmp(a, "--mtu") == 0 || strcmp(a, "--sl") == 0
+			   || strcmp(a, "--after") == 0 || strcmp(a, "--limit") == 0) {
+			ret = opt_int(o->params, a + 2, v);
+		} else if (strcmp(a, "--ib-mtu") == 0) {
+			ret = opt_int(o->params, "ib_mtu", v);
+		} else if (strcmp(a, "--rate") == 0) {
+			ret = opt_int(o->params, "rate_gbps", v);
+		} else if (strcmp(a, "--pkey") == 0) {
+			ret = opt_int(o->params, "pkey", v);
+		} else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) {
+			o->file = v;
+		} else {
+			return usage_error("unknown option '%s'", a);
+		}
+		if (ret)
+			return ret;
+	}
+	if (json_array_size(o->sites))
+		json_object_set(o->params, "sites", o->sites);
+	if (json_object_size(o->labels))
+		json_object_set(o->params, "labels", o->labels);
+	if (json_array_size(o->subnets) == 1)
+		json_object_set(o->params, "subnet", json_array_get(o->subnets, 0));
+	else if (json_array_size(o->subnets) > 1)
+		json_object_set(o->params, "subnet", o->subnets);
+	return 0;
+}
+
+/* "node:port" -> node and port members of params. */
+static void node_port(json_t *params, const char *arg)
+{
+	const char *colon = strchr(arg, ':');
+
+	if (!colon) {
+		json_object_set_new(params, "node", json_string(arg));
+		return;
+	}
+	json_object_set_new(params, "node", json_stringn(arg, (size_t)(colon - arg)));
+	json_object_set_new(params, "port", json_string(colon + 1));
+}
+
+static int run(const char *method, json_t *params, void (*printer)(json_t *))
+{
+	json_t *res;
+	int ret = call(method, params, &res);
+
+	if (ret == 0) {
+		if (json_out || !printer)
+			print_json(res);
+		else
+			printer(res);
+	}
+	json_decref(res);
+	return ret;
+}
+
+static void print_one_tenant(json_t *t)
+{
+	json_t *list = json_pack("[O]", t);
+
+	print_tenants(list);
+	json_decref(list);
+}
+
+static void print_one_segment(json_t *s)
+{
+	json_t *list = json_pack("[O]", s);
+
+	print_segments(list);
+	json_decref(list);
+}
+
+static void print_done(json_t *res)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(res, k, v)
+		if (json_is_string(v))
+			printf("%s %s\n", k, json_string_value(v));
+}
+
+static void print_attachment(json_t *a)
+{
+	printf("%s %s%s%s\n", str(a, "segment"), str(a, "node"), *str(a, "port") ? ":" : "", str(a, "port"));
+}
+
+static void print_verify(json_t *res)
+{
+	printf("audit chain intact: %" PRId64 " records\n", (int64_t)json_integer_value(json_object_get(res, "records")));
+}
+
+static int cmd_file(const char *method, struct opts *o, bool diff)
+{
+	json_error_t jerr;
+	json_t *doc, *res;
+	int ret;
+
+	if (!o->file)
+		return usage_error("%s needs -f FILE", method);
+	doc = json_load_file(o->file, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc) {
+		fprintf(stderr, "loomctl: %s:%d:%d: %s\n", o->file, jerr.line, jerr.column, jerr.text);
+		return EXIT_USAGE;
+	}
+	json_object_set_new(o->params, "intent", doc);
+	ret = call(method, o->params, &res);
+	if (ret == 0) {
+		if (json_out)
+			print_json(res);
+		else
+			print_changes(res);
+		if (diff && json_array_size(json_object_get(res, "changes")) > 0)
+			ret = EXIT_DIFF;
+	}
+	json_decref(res);
+	return ret;
+}
+
+static int dispatch(int argc, char **argv, struct opts *o)
+{
+	const char *noun = argv[0], *verb = argc > 1 ? argv[1] : "";
+	json_t *p = o->params;
+	int npos;	/* positional arguments after the verb */
+
+#define OPTS(from) do { int r_ = parse_opts(argc - (from), argv + (from), o); if (r_) return r_; } while (0)
+#define NEED(n, what) do { if (argc < (n)) return usage_error("missing %s", what); } while (0)
+
+	if (strcmp(noun, "tenant") == 0) {
+		if (strcmp(verb, "create") == 0 || strcmp(verb, "update") == 0) {
+			NEED(3, "tenant name");
+			json_object_set_new(p, "name", json_string(argv[2]));
+			OPTS(3);
+			return run(strcmp(verb, "create") == 0 ? "tenant.create" : "tenant.update", p, print_one_tenant);
+		}
+		if (strcmp(verb, "list") == 0) {
+			OPTS(2);
+			return run("tenant.list", p, print_tenants);
+		}
+		if (strcmp(verb, "show") == 0) {
+			NEED(3, "tenant name");
+			json_object_set_new(p, "name", json_string(argv[2]));
+			OPTS(3);
+			return run("tenant.show", p, print_one_tenant);
+		}
+		if (strcmp(verb, "delete") == 0) {
+			NEED(3, "tenant name");
+			json_object_set_new(p, "name", json_string(argv[2]));
+			OPTS(3);
+			return run("tenant.delete", p, print_done);
+		}
+	} else if (strcmp(noun, "segment") == 0) {
+		if (strcmp(verb, "create") == 0) {
+			const char *slash;
+
+			NEED(3, "TENANT/NAME");
+			slash = strchr(argv[2], '/');
+			if (!slash)
+				return usage_error("segments are named TENANT/NAME, got '%s'", argv[2]);
+			json_object_set_new(p, "tenant", json_stringn(argv[2], (size_t)(slash - argv[2])));
+			json_object_set_new(p, "name", json_string(slash + 1));
+			OPTS(3);
+			return run("segment.create", p, print_one_segment);
+		}
+		if (strcmp(verb, "list") == 0) {
+			npos = argc > 2 && strncmp(argv[2], "--", 2) ? 1 : 0;
+			if (npos)
+				json_object_set_new(p, "tenant", json_string(argv[2]));
+			OPTS(2 + npos);
+			return run("segment.list", p, print_segments);
+		}
+		if (strcmp(verb, "show") == 0 || strcmp(verb, "delete") == 0) {
+			NEED(3, "TENANT/NAME");
+			json_object_set_new(p, "segment", json_string(argv[2]));
+			OPTS(3);
+			return strcmp(verb, "show") == 0 ? run("segment.show", p, print_one_segment)
+							 : run("segment.delete", p, print_done);
+		}
+	} else if (strcmp(noun, "attach") == 0 || strcmp(noun, "detach") == 0) {
+		NEED(3, "TENANT/SEGMENT NODE[:PORT]");
+		json_object_set_new(p, "segment", json_string(argv[1]));
+		node_port(p, argv[2]);
+		OPTS(3);
+		return run(noun[0] == 'a' ? "segment.attach" : "segment.detach", p, print_attachment);
+	} else if (strcmp(noun, "node") == 0) {
+		if (strcmp(verb, "list") == 0) {
+			OPTS(2);
+			return run("node.list", p, print_nodes);
+		}
+		if (strcmp(verb, "show") == 0) {
+			NEED(3, "node name");
+			json_object_set_new(p, "name", json_string(argv[2]));
+			OPTS(3);
+			return run("node.show", p, NULL);
+		}
+	} else if (strcmp(noun, "topology") == 0) {
+		if (strcmp(verb, "show") == 0)
+			return run("topology.show", p, NULL);
+		if (strcmp(verb, "reload") == 0)
+			return run("topology.reload", p, print_done);
+	} else if (strcmp(noun, "audit") == 0) {
+		if (strcmp(verb, "list") == 0) {
+			OPTS(2);
+			return run("audit.list", p, print_audit);
+		}
+		if (strcmp(verb, "verify") == 0)
+			return run("audit.verify", p, print_verify);
+	} else if (strcmp(noun, "apply") == 0 || strcmp(noun, "diff") == 0) {
+		OPTS(1);
+		return cmd_file(noun[0] == 'a' ? "intent.apply" : "intent.diff", o, noun[0] == 'd');
+	} else if (strcmp(noun, "desired") == 0 && strcmp(verb, "show") == 0) {
+		return run("desired.show", p, NULL);
+	} else if (strcmp(noun, "info") == 0) {
+		return run("system.info", p, NULL);
+	} else if (strcmp(noun, "call") == 0) {
+		json_t *params;
+		json_error_t jerr;
+
+		NEED(2, "METHOD");
+		params = argc > 2 ? json_loads(argv[2], 0, &jerr) : json_object();
+		if (!params)
+			return usage_error("params are not JSON: %s", jerr.text);
+		json_decref(o->params);
+		o->params = params;
+		return run(argv[1], params, NULL);
+	}
+	return usage_error("unknown command '%s'", argc > 1 ? verb : noun);
+#undef OPTS
+#undef NEED
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	const char *env = getenv("LOOM_SOCKET");
+	int opt, ret;
+
+	if (env && *env)
+		socket_path = env;
+	while ((opt = getopt(argc, argv, "+s:o:t:hV")) != -1) {
+		switch (opt) {
+		case 's': socket_path = optarg; break;
+		case 'o':
+			if (strcmp(optarg, "json") && strcmp(optarg, "table"))
+				return usage_error("-o takes table or json, not '%s'", optarg);
+			json_out = strcmp(optarg, "json") == 0;
+			break;
+		case 't': timeout_ms = atoi(optarg) * 1000; break;
+		case 'V': printf("loomctl %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	o.params = json_object();
+	o.sites = json_array();
+	o.labels = json_object();
+	o.subnets = json_array();
+	ret = dispatch(argc - optind, argv + optind, &o);
+	json_decref(o.params);
+	json_decref(o.sites);
+	json_decref(o.labels);
+	json_decref(o.subnets);
+	return ret;
+}

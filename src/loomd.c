@@ -1,2 +1,149 @@
+/*
+ * src/loomd.c: the loomd command line.  Everything else is in libloom.a.
+ */
 #include "config.h"
-int main(void) { return 0; }
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "src/daemon.h"
+
+#define DEFAULT_CONFIG SYSCONFDIR "/loom/loomd.conf"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: loomd [-c FILE] [-f] [-n] [-d SUBSYS,...]\n"
+		"  -c FILE  configuration file (default %s)\n"
+		"  -f       stay in the foreground\n"
+		"  -n       check the configuration, topology and database, print the\n"
+		"           effective configuration and exit (non-zero on any error)\n"
+		"  -d LIST  debug logs for: api,store,reconcile,netlink,frr,opensm,mad,lifecycle,gpu,all\n"
+		"  -V       print the version\n", DEFAULT_CONFIG);
+}
+
+static void print_err(const char *what, const struct loom_err *err)
+{
+	fprintf(stderr, "loomd: %s: %s%s%s%s\n", what, err->msg,
+		err->field[0] ? " (" : "", err->field, err->field[0] ? ")" : "");
+}
+
+/*
+ * Without -f: fork, and let the parent exit only once the child is serving
+ * (or with the child's error), so that `loomd && loomctl ...` is safe.
+ */
+static int background(int *ready_fd)
+{
+	int pipefd[2];
+	pid_t pid;
+	char status = 1;
+
+	if (pipe2(pipefd, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		close(pipefd[1]);
+		if (read(pipefd[0], &status, 1) != 1)
+			status = 1;
+		_exit(status);
+	}
+	close(pipefd[0]);
+	setsid();
+	*ready_fd = pipefd[1];
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct loomd d;
+	struct loom_err err = { 0 };
+	const char *config = DEFAULT_CONFIG;
+	const char *debug = NULL;
+	bool foreground = false, check = false;
+	int opt, ready_fd = -1, devnull;
+	unsigned int mask;
+
+	while ((opt = getopt(argc, argv, "c:fnd:Vh")) != -1) {
+		switch (opt) {
+		case 'c': config = optarg; break;
+		case 'f': foreground = true; break;
+		case 'n': check = true; break;
+		case 'd': debug = optarg; break;
+		case 'V': printf("loomd %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (config_load(config, &d.cfg, &err)) {
+		print_err("configuration", &err);
+		return 1;
+	}
+	log_level = (enum log_level)log_level_parse(d.cfg.log_level);
+	if (debug || d.cfg.debug[0]) {
+		if (log_debug_parse(debug ? debug : d.cfg.debug, &mask)) {
+			fprintf(stderr, "loomd: -d: unknown subsystem in '%s'\n", debug);
+			return 2;
+		}
+		log_debug_mask = mask;
+		log_level = LOG_LVL_DEBUG;
+	}
+	if (check) {
+		int ret = loomd_open(&d, true, &err);
+
+		if (ret) {
+			print_err(config, &err);
+			loomd_close(&d);
+			return 1;
+		}
+		config_print(&d.cfg, stdout);
+		printf("# topology: %zu sites, %zu vteps, %zu subnet managers, %zu nodes\n",
+		       d.topo->n_sites, d.topo->n_vteps, d.topo->n_sms, d.topo->n_nodes);
+		printf("# store: schema %d, %zu tenants, %zu segments, %zu attachments\n",
+		       store_schema_version(d.store), d.model.n_tenants, d.model.n_segments,
+		       d.model.n_attachments);
+		loomd_close(&d);
+		return 0;
+	}
+	if (!foreground && background(&ready_fd)) {
+		perror("loomd: fork");
+		return 1;
+	}
+	if (loomd_open(&d, false, &err)) {
+		print_err("start-up", &err);
+		loomd_close(&d);
+		return 1;
+	}
+	log_info("serving on %s (database %s, topology %s: %zu nodes, %zu tenants)", d.cfg.socket,
+		 d.cfg.database, d.cfg.topology, d.topo->n_nodes, d.model.n_tenants);
+	if (ready_fd >= 0) {
+		char ok = 0;
+
+		if (write(ready_fd, &ok, 1) != 1)
+			log_warn("cannot tell the parent we are ready");
+		close(ready_fd);
+		devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			dup2(devnull, STDOUT_FILENO);
+			close(devnull);
+		}
+	}
+	if (server_run(&d))
+		log_err("event loop: %s", strerror(errno));
+	log_info("stopping");
+	loomd_close(&d);
+	return 0;
+}

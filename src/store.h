@@ -20,17 +20,37 @@
 #include "lib/err.h"
 #include "tenancy/model.h"
 
+/* One connection; use a struct store from one thread at a time. */
 struct store;
 
-/* Opens (creating and migrating as needed).  Errors: LOOM_E_STORE with the reason. */
+/*
+ * Opens (creating the file 0600 and migrating as needed).  Errors: -EIO
+ * (cannot open, WAL refused, a migration failed: nothing was changed) or
+ * -EPROTO (not a loom file, or a schema newer than this code knows), with
+ * LOOM_E_STORE and the reason in @err.
+ */
 int store_open(const char *path, struct store **out, struct loom_err *err);
-void store_close(struct store **s);
+void store_close(struct store **s);	/* rolls back an open transaction */
 int store_schema_version(struct store *s);
+int store_schema_version_latest(void);
+/*
+ * For tests and offline tools: create or migrate the file at @path up to
+ * @version (0..latest; a newer file is left alone) and close it.  loomd
+ * uses store_open.
+ */
+int store_migrate_to(const char *path, int version, struct loom_err *err);
 
 /* Loads tenants, segments, attachments and holds into an initialised model. */
 int store_load_model(struct store *s, struct model *m, struct loom_err *err);
 
-/* Transactions.  Savepoints nest inside an open transaction. */
+/*
+ * Transactions.  store_begin takes the write lock (BEGIN IMMEDIATE).
+ * Savepoints nest (up to 16) inside an open transaction; outside one they
+ * return -EINVAL.  store_savepoint_rollback undoes everything since the
+ * matching store_savepoint and drops that savepoint; the transaction goes
+ * on.  If store_commit fails, nothing was committed: call store_rollback.
+ * store_rollback with no transaction open is a no-op.
+ */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 int store_rollback(struct store *s);
@@ -38,6 +58,14 @@ int store_savepoint(struct store *s);
 int store_savepoint_release(struct store *s);
 int store_savepoint_rollback(struct store *s);
 
+/*
+ * Object writes, inside a transaction or each on its own.  Errors, with
+ * store_errmsg saying why: -EEXIST a key or ID is taken (same VNI or
+ * P_Key), -ENOENT a put whose parent is missing or a delete that matched
+ * nothing, -EBUSY a delete of a row still referenced (tenant with segments,
+ * segment with attachments), -EINVAL a value the schema refuses, -EIO the
+ * rest.  A tenant's NULL labels are stored as {} and load as {}.
+ */
 int store_tenant_put(struct store *s, const struct tenant *t);	/* insert or replace */
 int store_tenant_delete(struct store *s, const char *name);
 int store_segment_put(struct store *s, const struct segment *seg);
@@ -47,7 +75,10 @@ int store_attachment_delete(struct store *s, const struct attachment *a);
 int store_hold_put(struct store *s, const struct id_hold *h);
 int store_hold_delete(struct store *s, enum seg_type type, uint32_t id);
 
-/* Small key/value table for daemon state (e.g. reconciler bookkeeping). */
+/*
+ * Small key/value table for daemon state (e.g. reconciler bookkeeping).
+ * Keys beginning with "audit." belong to the store (-EPERM).
+ */
 int store_kv_put(struct store *s, const char *key, const char *value);
 int store_kv_get(struct store *s, const char *key, char **value);	/* *value malloc'd, NULL if absent */
 
@@ -59,11 +90,16 @@ struct audit_entry {
 	gid_t gid;
 	pid_t pid;
 	const char *method;
-	const char *params;	/* canonical JSON (sorted keys, compact) */
-	const char *result;	/* canonical JSON of the result or error */
+	const char *params;	/* JSON text; stored canonical (sorted keys, compact) */
+	const char *result;	/* JSON text of the result or error; stored canonical */
 	char hash[65];		/* hex SHA-256, filled by append */
 };
 
+/*
+ * Append inside the caller's transaction (else -EINVAL): assigns e->seq,
+ * fills e->time_ns when 0, and e->hash.  params and result must be JSON
+ * text (NULL = null; -EINVAL otherwise); they are stored canonical.
+ */
 int store_audit_append(struct store *s, struct audit_entry *e);
 /* Records with seq > after, at most limit (0 = all), oldest first, as a JSON array. */
 int store_audit_list(struct store *s, int64_t after, int64_t limit, json_t **out);
@@ -73,6 +109,12 @@ int store_audit_list(struct store *s, int64_t after, int64_t limit, json_t **out
  * gap shows a removed one) and @why saying what did not match.
  */
 int store_audit_verify(struct store *s, int64_t *n_checked, int64_t *first_bad, char *why, size_t whylen);
+/*
+ * The newest record's seq and hash (0 and 64 zeros for an empty log), as
+ * committed.  Publish it somewhere else now and then: a log rewritten
+ * whole, head included, no longer matches it.
+ */
+int store_audit_head(struct store *s, int64_t *seq, char hash[65]);
 
 const char *store_errmsg(struct store *s);
 

@@ -1,3 +1,408 @@
-/* placeholder: being written */
+/*
+ * tenancy/compile.c: the model and the topology -> desired state for every
+ * VTEP and every subnet manager.
+ *
+ * Work is grouped before it is built: each attachment is expanded once into
+ * (target, ID, port) rows, the rows are sorted, and each target's list is
+ * cut from consecutive rows.  The cost is O(R log R) for R rows whatever the
+ * number of VTEPs, with no scan of the attachments per target.
+ *
+ * Partition names (docs/model.md): "<tenant>_<segment>", which only holds
+ * a-z, 0-9, '-' and '_' and so never meets a character OpenSM's
+ * partitions.conf parser treats as syntax; when longer than 63 bytes it is
+ * cut to 58 and "_<pkey as 4 hex digits>" appended, which keeps it unique.
+ */
 #include "config.h"
-extern int loom_placeholder_compile;
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tenancy/compile.h"
+
+struct eth_row {
+	size_t vtep;			/* index into topo->vteps */
+	const struct segment *seg;
+	const char *port;		/* the VTEP's access port */
+};
+
+struct ib_row {
+	size_t sm;			/* index into topo->sms */
+	const struct segment *seg;
+	uint64_t guid;
+	enum membership membership;
+	const char *node;
+	const char *port;
+};
+
+struct rows {
+	struct eth_row *eth;
+	size_t n_eth, cap_eth;
+	struct ib_row *ib;
+	size_t n_ib, cap_ib;
+};
+
+static int grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 256;
+	p = realloc(*arr, ncap * size);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+static size_t index_of(const void *base, const void *elem, size_t size)
+{
+	return (size_t)((const char *)elem - (const char *)base) / size;
+}
+
+static int cmp_eth_row(const void *a, const void *b)
+{
+	const struct eth_row *x = a, *y = b;
+
+	if (x->vtep != y->vtep)
+		return x->vtep < y->vtep ? -1 : 1;
+	if (x->seg->vni != y->seg->vni)
+		return x->seg->vni < y->seg->vni ? -1 : 1;
+	return strcmp(x->port, y->port);
+}
+
+static int cmp_ib_row(const void *a, const void *b)
+{
+	const struct ib_row *x = a, *y = b;
+
+	if (x->sm != y->sm)
+		return x->sm < y->sm ? -1 : 1;
+	if (x->seg->pkey != y->seg->pkey)
+		return x->seg->pkey < y->seg->pkey ? -1 : 1;
+	if (x->guid != y->guid)
+		return x->guid < y->guid ? -1 : 1;
+	return 0;
+}
+
+static int expand(const struct model *m, const struct topology *topo, struct rows *r)
+{
+	const struct segment *seg = NULL;
+
+	for (size_t i = 0; i < m->n_attachments; i++) {
+		const struct attachment *a = &m->attachments[i];
+		const struct topo_node *node = topology_node(topo, a->node);
+
+		if (!seg || strcmp(seg->tenant, a->tenant) || strcmp(seg->name, a->segment))
+			seg = model_segment(m, a->tenant, a->segment);
+		if (!seg || !node)
+			continue;	/* model_check_topology refuses such a topology */
+		if (seg->type == SEG_ETHERNET) {
+			for (size_t p = 0; p < node->n_nic_ports; p++) {
+				const struct topo_nic_port *np = &node->nic_ports[p];
+				const struct topo_vtep *v;
+
+				if (a->port[0] && strcmp(a->port, np->name))
+					continue;
+				v = topology_vtep(topo, np->vtep);
+				if (!v)
+					continue;
+				if (grow((void **)&r->eth, &r->cap_eth, r->n_eth, sizeof(*r->eth)))
+					return -ENOMEM;
+				r->eth[r->n_eth++] = (struct eth_row){
+					index_of(topo->vteps, v, sizeof(*v)), seg, np->access_port
+				};
+			}
+		} else {
+			for (size_t p = 0; p < node->n_hca_ports; p++) {
+				const struct topo_hca_port *hp = &node->hca_ports[p];
+				const struct topo_sm *sm;
+
+				if (a->port[0] && strcmp(a->port, hp->name))
+					continue;
+				sm = topology_sm(topo, hp->sm);
+				if (!sm)
+					continue;
+				if (grow((void **)&r->ib, &r->cap_ib, r->n_ib, sizeof(*r->ib)))
+					return -ENOMEM;
+				r->ib[r->n_ib++] = (struct ib_row){
+					index_of(topo->sms, sm, sizeof(*sm)), seg, hp->guid,
+					a->membership == MEMBERSHIP_DEFAULT ? seg->default_membership
+									    : a->membership,
+					node->name, hp->name
+				};
+			}
+		}
+	}
+	return 0;
+}
+
+static void partition_name(const struct segment *s, char *out, size_t len)
+{
+	char full[2 * LOOM_NAME_MAX + 2];
+
+	snprintf(full, sizeof(full), "%s_%s", s->tenant, s->name);
+	if (strlen(full) < len)
+		snprintf(out, len, "%s", full);
+	else
+		snprintf(out, len, "%.58s_%04x", full, s->pkey);
+}
+
+static int build_vtep(struct vtep_desired *vd, const struct eth_row *rows, size_t n)
+{
+	size_t i = 0, nv = 0;
+
+	for (size_t k = 0; k < n; k++)
+		if (k == 0 || rows[k].seg->vni != rows[k - 1].seg->vni)
+			nv++;
+	if (!nv)
+		return 0;
+	vd->vnis = calloc(nv, sizeof(*vd->vnis));
+	if (!vd->vnis)
+		return -ENOMEM;
+	while (i < n) {
+		struct vtep_vni *v = &vd->vnis[vd->n_vnis++];
+		const struct segment *s = rows[i].seg;
+		size_t j = i;
+
+		while (j < n && rows[j].seg->vni == s->vni)
+			j++;
+		v->vni = s->vni;
+		v->mtu = s->mtu;
+		memcpy(v->tenant, s->tenant, sizeof(v->tenant));
+		memcpy(v->segment, s->name, sizeof(v->segment));
+		memcpy(v->rd, s->rd, sizeof(v->rd));
+		memcpy(v->rt, s->rt, sizeof(v->rt));
+		v->ports = calloc(j - i, sizeof(*v->ports));
+		if (!v->ports)
+			return -ENOMEM;
+		for (size_t k = i; k < j; k++) {
+			/* Rows are sorted by port: a repeated port is one entry. */
+			if (v->n_ports && strcmp(v->ports[v->n_ports - 1], rows[k].port) == 0)
+				continue;
+			snprintf(v->ports[v->n_ports++], sizeof(v->ports[0]), "%s", rows[k].port);
+		}
+		i = j;
+	}
+	return 0;
+}
+
+static int build_sm(struct sm_desired *sd, const struct ib_row *rows, size_t n)
+{
+	size_t i = 0, np = 0;
+
+	for (size_t k = 0; k < n; k++)
+		if (k == 0 || rows[k].seg->pkey != rows[k - 1].seg->pkey)
+			np++;
+	if (!np)
+		return 0;
+	sd->partitions = calloc(np, sizeof(*sd->partitions));
+	if (!sd->partitions)
+		return -ENOMEM;
+	while (i < n) {
+		struct sm_partition *p = &sd->partitions[sd->n_partitions++];
+		const struct segment *s = rows[i].seg;
+		size_t j = i;
+
+		while (j < n && rows[j].seg->pkey == s->pkey)
+			j++;
+		p->pkey = s->pkey;
+		partition_name(s, p->name, sizeof(p->name));
+		memcpy(p->tenant, s->tenant, sizeof(p->tenant));
+		memcpy(p->segment, s->name, sizeof(p->segment));
+		p->ipoib = s->ipoib;
+		p->mtu = s->ib_mtu;
+		p->rate_gbps = s->rate_gbps;
+		p->sl = s->sl;
+		p->members = calloc(j - i, sizeof(*p->members));
+		if (!p->members)
+			return -ENOMEM;
+		for (size_t k = i; k < j; k++) {
+			struct pkey_member *last = p->n_members ? &p->members[p->n_members - 1] : NULL;
+
+			/* One GUID once; full membership wins over limited. */
+			if (last && last->guid == rows[k].guid) {
+				if (rows[k].membership == MEMBERSHIP_FULL)
+					last->membership = MEMBERSHIP_FULL;
+				continue;
+			}
+			last = &p->members[p->n_members++];
+			last->guid = rows[k].guid;
+			last->membership = rows[k].membership == MEMBERSHIP_LIMITED ? MEMBERSHIP_LIMITED
+										    : MEMBERSHIP_FULL;
+			snprintf(last->node, sizeof(last->node), "%s", rows[k].node);
+			snprintf(last->port, sizeof(last->port), "%s", rows[k].port);
+		}
+		i = j;
+	}
+	return 0;
+}
+
+int compile(const struct model *m, const struct topology *topo, struct desired **out)
+{
+	struct rows r = { 0 };
+	struct desired *d = calloc(1, sizeof(*d));
+	size_t k;
+	int rc = -ENOMEM;
+
+	if (!d)
+		goto out;
+	if (topo->n_vteps && !(d->vteps = calloc(topo->n_vteps, sizeof(*d->vteps))))
+		goto out;
+	if (topo->n_sms && !(d->sms = calloc(topo->n_sms, sizeof(*d->sms))))
+		goto out;
+	d->n_vteps = topo->n_vteps;
+	d->n_sms = topo->n_sms;
+	for (size_t i = 0; i < topo->n_vteps; i++)
+		memcpy(d->vteps[i].vtep, topo->vteps[i].name, sizeof(d->vteps[i].vtep));
+	for (size_t i = 0; i < topo->n_sms; i++)
+		memcpy(d->sms[i].sm, topo->sms[i].name, sizeof(d->sms[i].sm));
+
+	if ((rc = expand(m, topo, &r)))
+		goto out;
+	if (r.n_eth)
+		qsort(r.eth, r.n_eth, sizeof(*r.eth), cmp_eth_row);
+	if (r.n_ib)
+		qsort(r.ib, r.n_ib, sizeof(*r.ib), cmp_ib_row);
+	for (size_t i = 0; i < r.n_eth; i = k) {
+		for (k = i; k < r.n_eth && r.eth[k].vtep == r.eth[i].vtep; k++)
+			;
+		if ((rc = build_vtep(&d->vteps[r.eth[i].vtep], &r.eth[i], k - i)))
+			goto out;
+	}
+	for (size_t i = 0; i < r.n_ib; i = k) {
+		for (k = i; k < r.n_ib && r.ib[k].sm == r.ib[i].sm; k++)
+			;
+		if ((rc = build_sm(&d->sms[r.ib[i].sm], &r.ib[i], k - i)))
+			goto out;
+	}
+	*out = d;
+	d = NULL;
+	rc = 0;
+out:
+	free(r.eth);
+	free(r.ib);
+	desired_free(&d);
+	return rc;
+}
+
+void desired_free(struct desired **dp)
+{
+	struct desired *d = dp ? *dp : NULL;
+
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n_vteps && d->vteps; i++) {
+		for (size_t j = 0; j < d->vteps[i].n_vnis; j++)
+			free(d->vteps[i].vnis[j].ports);
+		free(d->vteps[i].vnis);
+	}
+	for (size_t i = 0; i < d->n_sms && d->sms; i++) {
+		for (size_t j = 0; j < d->sms[i].n_partitions; j++)
+			free(d->sms[i].partitions[j].members);
+		free(d->sms[i].partitions);
+	}
+	free(d->vteps);
+	free(d->sms);
+	free(d);
+	*dp = NULL;
+}
+
+static int cmp_name(const void *key, const void *elem)
+{
+	return strcmp(key, elem);
+}
+
+const struct vtep_desired *desired_vtep(const struct desired *d, const char *vtep)
+{
+	if (!d->vteps)
+		return NULL;
+	return bsearch(vtep, d->vteps, d->n_vteps, sizeof(*d->vteps), cmp_name);
+}
+
+const struct sm_desired *desired_sm(const struct desired *d, const char *sm)
+{
+	if (!d->sms)
+		return NULL;
+	return bsearch(sm, d->sms, d->n_sms, sizeof(*d->sms), cmp_name);
+}
+
+static json_t *vni_to_json(const struct vtep_vni *v)
+{
+	json_t *ports = json_array();
+
+	for (size_t i = 0; ports && i < v->n_ports; i++)
+		if (json_array_append_new(ports, json_string(v->ports[i]))) {
+			json_decref(ports);
+			return NULL;
+		}
+	if (!ports)
+		return NULL;
+	return json_pack("{sI sI ss ss ss ss so}", "vni", (json_int_t)v->vni,
+			 "mtu", (json_int_t)v->mtu, "tenant", v->tenant, "segment", v->segment,
+			 "rd", v->rd, "rt", v->rt, "ports", ports);
+}
+
+static json_t *partition_to_json(const struct sm_partition *p)
+{
+	json_t *members = json_array();
+	char pkey[8], guid[19];
+
+	for (size_t i = 0; members && i < p->n_members; i++) {
+		const struct pkey_member *mb = &p->members[i];
+
+		guid_format(mb->guid, guid);
+		if (json_array_append_new(members,
+					  json_pack("{ss ss ss ss}", "guid", guid, "membership",
+						    membership_name(mb->membership), "node", mb->node,
+						    "port", mb->port))) {
+			json_decref(members);
+			return NULL;
+		}
+	}
+	if (!members)
+		return NULL;
+	snprintf(pkey, sizeof(pkey), "0x%04x", p->pkey);
+	return json_pack("{ss ss ss ss sb sI sI sI so}", "pkey", pkey, "name", p->name,
+			 "tenant", p->tenant, "segment", p->segment, "ipoib", p->ipoib,
+			 "mtu", (json_int_t)p->mtu, "rate_gbps", (json_int_t)p->rate_gbps,
+			 "sl", (json_int_t)p->sl, "members", members);
+}
+
+json_t *desired_to_json(const struct desired *d)
+{
+	json_t *root = NULL, *vteps = json_array(), *sms = json_array();
+
+	if (!vteps || !sms)
+		goto fail;
+	for (size_t i = 0; i < d->n_vteps; i++) {
+		json_t *vnis = json_array();
+
+		if (!vnis || json_array_append_new(vteps, json_pack("{ss so}", "vtep",
+								    d->vteps[i].vtep, "vnis", vnis)))
+			goto fail;
+		for (size_t j = 0; j < d->vteps[i].n_vnis; j++)
+			if (json_array_append_new(vnis, vni_to_json(&d->vteps[i].vnis[j])))
+				goto fail;
+	}
+	for (size_t i = 0; i < d->n_sms; i++) {
+		json_t *parts = json_array();
+
+		if (!parts || json_array_append_new(sms, json_pack("{ss so}", "sm", d->sms[i].sm,
+								   "partitions", parts)))
+			goto fail;
+		for (size_t j = 0; j < d->sms[i].n_partitions; j++)
+			if (json_array_append_new(parts, partition_to_json(&d->sms[i].partitions[j])))
+				goto fail;
+	}
+	root = json_pack("{so so}", "vteps", vteps, "sms", sms);
+	return root;
+fail:
+	json_decref(vteps);
+	json_decref(sms);
+	return NULL;
+}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tenancy/model.h"
+#include "tenancy/model-private.h"
 
 int model_init(struct model *m, const struct pools *pools)
 {
@@ -100,12 +101,12 @@ bool name_is_valid(const char *s)
 
 /* Ordering keys: tenants by name; segments by tenant/name; attachments by
  * tenant/segment/node/port. */
-static int cmp_tenant(const void *a, const void *b)
+int model_cmp_tenant(const void *a, const void *b)
 {
 	return strcmp(((const struct tenant *)a)->name, ((const struct tenant *)b)->name);
 }
 
-static int cmp_segment(const void *a, const void *b)
+int model_cmp_segment(const void *a, const void *b)
 {
 	const struct segment *x = a, *y = b;
 	int c = strcmp(x->tenant, y->tenant);
@@ -113,7 +114,7 @@ static int cmp_segment(const void *a, const void *b)
 	return c ? c : strcmp(x->name, y->name);
 }
 
-static int cmp_attachment(const void *a, const void *b)
+int model_cmp_attachment(const void *a, const void *b)
 {
 	const struct attachment *x = a, *y = b;
 	int c = strcmp(x->tenant, y->tenant);
@@ -125,7 +126,7 @@ static int cmp_attachment(const void *a, const void *b)
 	return c ? c : strcmp(x->port, y->port);
 }
 
-static int cmp_hold(const void *a, const void *b)
+int model_cmp_hold(const void *a, const void *b)
 {
 	const struct id_hold *x = a, *y = b;
 
@@ -141,7 +142,7 @@ const struct tenant *model_tenant(const struct model *m, const char *name)
 	if (strlen(name) >= sizeof(key.name) || !m->tenants)
 		return NULL;
 	strcpy(key.name, name);
-	return bsearch(&key, m->tenants, m->n_tenants, sizeof(key), cmp_tenant);
+	return bsearch(&key, m->tenants, m->n_tenants, sizeof(key), model_cmp_tenant);
 }
 
 const struct segment *model_segment(const struct model *m, const char *tenant, const char *name)
@@ -152,7 +153,7 @@ const struct segment *model_segment(const struct model *m, const char *tenant, c
 		return NULL;
 	strcpy(key.tenant, tenant);
 	strcpy(key.name, name);
-	return bsearch(&key, m->segments, m->n_segments, sizeof(key), cmp_segment);
+	return bsearch(&key, m->segments, m->n_segments, sizeof(key), model_cmp_segment);
 }
 
 const struct segment *model_segment_by_vni(const struct model *m, uint32_t vni)
@@ -215,11 +216,114 @@ int model_load_hold(struct model *m, const struct id_hold *h)
 void model_load_finish(struct model *m)
 {
 	if (m->n_tenants)
-		qsort(m->tenants, m->n_tenants, sizeof(*m->tenants), cmp_tenant);
+		qsort(m->tenants, m->n_tenants, sizeof(*m->tenants), model_cmp_tenant);
 	if (m->n_segments)
-		qsort(m->segments, m->n_segments, sizeof(*m->segments), cmp_segment);
+		qsort(m->segments, m->n_segments, sizeof(*m->segments), model_cmp_segment);
 	if (m->n_attachments)
-		qsort(m->attachments, m->n_attachments, sizeof(*m->attachments), cmp_attachment);
+		qsort(m->attachments, m->n_attachments, sizeof(*m->attachments), model_cmp_attachment);
 	if (m->n_holds)
-		qsort(m->holds, m->n_holds, sizeof(*m->holds), cmp_hold);
+		qsort(m->holds, m->n_holds, sizeof(*m->holds), model_cmp_hold);
+}
+
+size_t model_lower_bound(const void *base, size_t n, size_t size, const void *key,
+			 int (*cmp)(const void *, const void *))
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cmp((const char *)base + mid * size, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Insert @elem into the sorted array at its place; capacity grows first so
+ * that a failure leaves the array as it was. */
+static int sorted_insert(void **arr, size_t *n, size_t *cap, size_t size, const void *elem,
+			 int (*cmp)(const void *, const void *))
+{
+	size_t i;
+	char *base;
+	int rc = reserve(arr, cap, *n, size);
+
+	if (rc)
+		return rc;
+	base = *arr;
+	i = model_lower_bound(base, *n, size, elem, cmp);
+	memmove(base + (i + 1) * size, base + i * size, (*n - i) * size);
+	memcpy(base + i * size, elem, size);
+	(*n)++;
+	return 0;
+}
+
+static void sorted_remove(void *arr, size_t *n, size_t size, size_t i)
+{
+	char *base = arr;
+
+	memmove(base + i * size, base + (i + 1) * size, (*n - i - 1) * size);
+	(*n)--;
+}
+
+#define RESERVE(m, field) \
+	reserve((void **)&(m)->field, &(m)->cap_##field, (m)->n_##field, sizeof(*(m)->field))
+#define INSERT(m, field, elem, cmp)                                                   \
+	sorted_insert((void **)&(m)->field, &(m)->n_##field, &(m)->cap_##field,        \
+		      sizeof(*(m)->field), (elem), (cmp))
+
+int model_reserve_tenants(struct model *m) { return RESERVE(m, tenants); }
+int model_reserve_segments(struct model *m) { return RESERVE(m, segments); }
+int model_reserve_attachments(struct model *m) { return RESERVE(m, attachments); }
+int model_reserve_holds(struct model *m) { return RESERVE(m, holds); }
+
+int model_insert_tenant(struct model *m, const struct tenant *t)
+{
+	return INSERT(m, tenants, t, model_cmp_tenant);
+}
+
+int model_insert_segment(struct model *m, const struct segment *s)
+{
+	return INSERT(m, segments, s, model_cmp_segment);
+}
+
+int model_insert_attachment(struct model *m, const struct attachment *a)
+{
+	return INSERT(m, attachments, a, model_cmp_attachment);
+}
+
+int model_insert_hold(struct model *m, const struct id_hold *h)
+{
+	return INSERT(m, holds, h, model_cmp_hold);
+}
+
+void model_remove_tenant(struct model *m, size_t i)
+{
+	sorted_remove(m->tenants, &m->n_tenants, sizeof(*m->tenants), i);
+}
+
+void model_remove_segment(struct model *m, size_t i)
+{
+	sorted_remove(m->segments, &m->n_segments, sizeof(*m->segments), i);
+}
+
+void model_remove_attachment(struct model *m, size_t i)
+{
+	sorted_remove(m->attachments, &m->n_attachments, sizeof(*m->attachments), i);
+}
+
+void model_remove_hold(struct model *m, size_t i)
+{
+	sorted_remove(m->holds, &m->n_holds, sizeof(*m->holds), i);
+}
+
+const struct id_hold *model_hold_find(const struct model *m, enum seg_type type, uint32_t id)
+{
+	struct id_hold key = { .type = type, .id = id };
+
+	if (!m->holds)
+		return NULL;
+	return bsearch(&key, m->holds, m->n_holds, sizeof(key), model_cmp_hold);
 }

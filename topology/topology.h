@@ -125,6 +125,12 @@ const struct topo_hca_port *topo_node_hca_port(const struct topo_node *n, const 
 json_t *topology_to_json(const struct topology *t);
 json_t *topo_node_to_json(const struct topo_node *n);
 
+/*
+ * Whether @s is a valid name for a site, rack, VTEP, subnet manager or
+ * node: a lowercase DNS label of 1-63 letters, digits and '-'.
+ */
+bool topology_name_ok(const char *s);
+
 /* Parse / format a GUID: "0x0002c90300000001" or "0002:c903:0000:0001". */
 int guid_parse(const char *s, uint64_t *out);
 void guid_format(uint64_t guid, char buf[19]);	/* "0x%016llx" */

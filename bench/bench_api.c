@@ -1,0 +1,167 @@
+/*
+ * bench/bench_api.c: loomd's API under load, from N concurrent clients
+ * (threads, one connection each, one request in flight each):
+ *   - durable creates per second (tenant.create; each acknowledged only
+ *     after its commit is durable),
+ *   - read latency p50/p99 and reads per second (tenant.show).
+ * Usage: bench_api SOCKET SECONDS CLIENTS...
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+struct worker {
+	pthread_t thread;
+	const char *socket;
+	int id;
+	int round;
+	bool writes;
+	double seconds;
+	long done;
+	long failed;
+	double *lat;		/* seconds per request */
+	size_t n_lat, cap_lat;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		perror("bench_api: connect");
+		exit(1);
+	}
+	return fd;
+}
+
+/* One request, one reply; returns 0 when the reply is a result. */
+static int roundtrip(int fd, const char *req, size_t len)
+{
+	char buf[8192];
+	size_t got = 0;
+
+	if (write(fd, req, len) != (ssize_t)len)
+		return -1;
+	while (got == 0 || buf[got - 1] != '\n') {
+		ssize_t n = read(fd, buf + got, sizeof(buf) - got - 1);
+
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+		if (got >= sizeof(buf) - 1)
+			got = 0;	/* a long reply: keep reading to its end */
+	}
+	buf[got] = '\0';
+	return strstr(buf, "\"result\"") ? 0 : 1;
+}
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	int fd = connect_to(w->socket);
+	double end = now() + w->seconds;
+	char req[256];
+
+	for (long i = 0; now() < end; i++) {
+		size_t len;
+		double t0 = now();
+
+		if (w->writes)
+			len = (size_t)snprintf(req, sizeof(req),
+				"{\"jsonrpc\":\"2.0\",\"method\":\"tenant.create\",\"params\":{\"name\":\"b%d-%d-%ld\"},\"id\":%ld}\n",
+				w->round, w->id, i, i);
+		else
+			len = (size_t)snprintf(req, sizeof(req),
+				"{\"jsonrpc\":\"2.0\",\"method\":\"tenant.show\",\"params\":{\"name\":\"b%d-0-0\"},\"id\":%ld}\n",
+				w->round, i);
+		if (roundtrip(fd, req, len))
+			w->failed++;
+		else
+			w->done++;
+		if (w->n_lat == w->cap_lat) {
+			w->cap_lat = w->cap_lat ? w->cap_lat * 2 : 4096;
+			w->lat = realloc(w->lat, w->cap_lat * sizeof(double));
+		}
+		w->lat[w->n_lat++] = now() - t0;
+	}
+	close(fd);
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void run(const char *sock, double seconds, int clients, bool writes, int round)
+{
+	struct worker *w = calloc((size_t)clients, sizeof(*w));
+	double *all;
+	size_t n = 0;
+	long done = 0, failed = 0;
+	double t0 = now(), elapsed;
+
+	for (int i = 0; i < clients; i++) {
+		w[i] = (struct worker){ .socket = sock, .id = i, .round = round, .writes = writes, .seconds = seconds };
+		pthread_create(&w[i].thread, NULL, work, &w[i]);
+	}
+	for (int i = 0; i < clients; i++) {
+		pthread_join(w[i].thread, NULL);
+		done += w[i].done;
+		failed += w[i].failed;
+		n += w[i].n_lat;
+	}
+	elapsed = now() - t0;
+	all = malloc(n * sizeof(double));
+	n = 0;
+	for (int i = 0; i < clients; i++) {
+		memcpy(all + n, w[i].lat, w[i].n_lat * sizeof(double));
+		n += w[i].n_lat;
+		free(w[i].lat);
+	}
+	qsort(all, n, sizeof(double), cmp_double);
+	printf("| %-6s | %7d | %9.0f | %8.3f | %8.3f | %6ld |\n", writes ? "create" : "read", clients,
+	       (double)done / elapsed, n ? all[n / 2] * 1e3 : 0, n ? all[n * 99 / 100] * 1e3 : 0, failed);
+	fflush(stdout);
+	free(all);
+	free(w);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: bench_api SOCKET SECONDS CLIENTS...\n");
+		return 2;
+	}
+	printf("| op     | clients | per second | p50 ms | p99 ms | failed |\n");
+	printf("|--------|---------|-----------|----------|----------|--------|\n");
+	for (int a = 3; a < argc; a++) {
+		int clients = atoi(argv[a]);
+
+		run(argv[1], atof(argv[2]), clients, true, a);
+		run(argv[1], atof(argv[2]), clients, false, a);
+	}
+	return 0;
+}

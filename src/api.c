@@ -1,0 +1,760 @@
+/*
+ * src/api.c: the JSON-RPC methods, dispatched from one table.
+ *
+ * A method that writes changes the model (tenancy/, which checks
+ * everything first and changes nothing on error) and then the store, inside
+ * the savepoint the server opened for it.  If a store write fails after the
+ * model changed, the method sets call->model_touched and the server reloads
+ * the model from the store once the savepoint is rolled back.
+ *
+ * Parameters are by name; unknown parameters are refused, so a typo never
+ * silently does something else.  Every method is documented in docs/api.md.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "src/daemon.h"
+#include "tenancy/compile.h"
+#include "tenancy/intent.h"
+
+#define UNUSED_PARAMS(p) (void)(p)
+
+/* ---- parameter helpers ------------------------------------------------ */
+
+/* Refuses any key of @params that is not in the NULL-terminated @allowed. */
+static int params_only(json_t *params, const char *const *allowed, struct loom_err *err)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(params, key, v) {
+		size_t i;
+
+		for (i = 0; allowed[i]; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				break;
+		if (!allowed[i])
+			return loom_err_set(err, LOOM_E_PARAMS, key, "unknown parameter '%s'", key);
+	}
+	return 0;
+}
+
+static int param_string(json_t *params, const char *key, bool required, const char **out,
+			struct loom_err *err)
+{
+	json_t *v = json_object_get(params, key);
+
+	*out = NULL;
+	if (!v) {
+		if (required)
+			return loom_err_set(err, LOOM_E_PARAMS, key, "missing parameter '%s'", key);
+		return 0;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0)
+		return loom_err_set(err, LOOM_E_PARAMS, key, "'%s' must be a non-empty string", key);
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return loom_err_set(err, LOOM_E_PARAMS, key, "'%s' must not contain NUL", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int param_bool(json_t *params, const char *key, bool *out, struct loom_err *err)
+{
+	json_t *v = json_object_get(params, key);
+
+	*out = false;
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return loom_err_set(err, LOOM_E_PARAMS, key, "'%s' must be true or false", key);
+	*out = json_is_true(v);
+	return 0;
+}
+
+static int param_int(json_t *params, const char *key, json_int_t min, json_int_t max,
+		     json_int_t *out, struct loom_err *err)
+{
+	json_t *v = json_object_get(params, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_integer(v))
+		return loom_err_set(err, LOOM_E_PARAMS, key, "'%s' must be an integer", key);
+	if (json_integer_value(v) < min || json_integer_value(v) > max)
+		return loom_err_set(err, LOOM_E_RANGE, key, "'%s' must be in %lld..%lld", key,
+				    (long long)min, (long long)max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* "tenant/name" -> its two halves; checks both are names. */
+static int segment_ref(const char *ref, const char *field, char tenant[LOOM_NAME_MAX],
+		       char name[LOOM_NAME_MAX], struct loom_err *err)
+{
+	const char *slash = strchr(ref, '/');
+	size_t tl = slash ? (size_t)(slash - ref) : 0;
+
+	if (!slash || tl == 0 || tl >= LOOM_NAME_MAX || strlen(slash + 1) >= LOOM_NAME_MAX) {
+		return loom_err_set(err, LOOM_E_PARAMS, field,
+				    "'%s' must name a segment as TENANT/SEGMENT (got '%s')", field, ref);
+	}
+	memcpy(tenant, ref, tl);
+	tenant[tl] = '\0';
+	strcpy(name, slash + 1);
+	if (!name_is_valid(tenant) || !name_is_valid(name))
+		return loom_err_set(err, LOOM_E_PARAMS, field,
+				    "'%s' must be TENANT/SEGMENT, both lowercase DNS labels (got '%s')", field, ref);
+	return 0;
+}
+
+static const struct segment *segment_find(struct loomd *d, json_t *params, const char *field,
+					  struct loom_err *err)
+{
+	char tenant[LOOM_NAME_MAX], name[LOOM_NAME_MAX];
+	const struct segment *s;
+	const char *ref;
+
+	if (param_string(params, field, true, &ref, err) || segment_ref(ref, field, tenant, name, err))
+		return NULL;
+	s = model_segment(&d->model, tenant, name);
+	if (!s)
+		loom_err_set(err, LOOM_E_NOT_FOUND, field, "no segment '%s'", ref);
+	return s;
+}
+
+static int store_failed(struct api_call *call, struct loom_err *err)
+{
+	call->model_touched = true;
+	return loom_err_set(err, LOOM_E_STORE, "", "the database refused the change: %s",
+			    store_errmsg(call->d->store));
+}
+
+/* ---- the changes, model and store together ---------------------------- */
+
+static int do_tenant_add(struct api_call *call, const struct tenant *t, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+
+	if (model_tenant_add(&d->model, d->topo, t, err))
+		return -EINVAL;
+	call->model_touched = true;
+	if (store_tenant_put(d->store, model_tenant(&d->model, t->name)))
+		return store_failed(call, err);
+	return 0;
+}
+
+static int do_tenant_update(struct api_call *call, const struct tenant *t, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+
+	if (model_tenant_update(&d->model, d->topo, t, err))
+		return -EINVAL;
+	call->model_touched = true;
+	if (store_tenant_put(d->store, model_tenant(&d->model, t->name)))
+		return store_failed(call, err);
+	return 0;
+}
+
+static int do_segment_add(struct api_call *call, struct segment *s, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+
+	if (model_segment_add(&d->model, d->topo, s, err))
+		return -EINVAL;
+	call->model_touched = true;
+	if (store_segment_put(d->store, model_segment(&d->model, s->tenant, s->name)))
+		return store_failed(call, err);
+	return 0;
+}
+
+static int do_attach(struct api_call *call, const struct attachment *a, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+
+	if (model_attach(&d->model, d->topo, a, err))
+		return -EINVAL;
+	call->model_touched = true;
+	if (store_attachment_put(d->store, a))
+		return store_failed(call, err);
+	return 0;
+}
+
+static int do_detach(struct api_call *call, const struct attachment *a, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	struct attachment copy = *a;	/* @a may point into the model */
+
+	if (model_detach(&d->model, &copy, err))
+		return -EINVAL;
+	call->model_touched = true;
+	if (store_attachment_delete(d->store, &copy))
+		return store_failed(call, err);
+	return 0;
+}
+
+/* Detaches every attachment of one segment. */
+static int do_detach_all(struct api_call *call, const char *tenant, const char *segment,
+			 struct loom_err *err)
+{
+	struct model *m = &call->d->model;
+
+	for (size_t i = m->n_attachments; i-- > 0;) {
+		const struct attachment *a = &m->attachments[i];
+
+		if (strcmp(a->tenant, tenant) == 0 && strcmp(a->segment, segment) == 0
+		    && do_detach(call, a, err))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int do_segment_del(struct api_call *call, const char *tenant, const char *name,
+			  bool cascade, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	char t[LOOM_NAME_MAX], n[LOOM_NAME_MAX];
+	const struct segment *s = model_segment(&d->model, tenant, name);
+	enum seg_type type;
+	uint32_t id;
+
+	if (!s)
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "segment", "no segment '%s/%s'", tenant, name);
+	snprintf(t, sizeof(t), "%s", tenant);	/* the arguments may point into the model */
+	snprintf(n, sizeof(n), "%s", name);
+	type = s->type;
+	id = type == SEG_ETHERNET ? s->vni : s->pkey;
+	if (cascade && do_detach_all(call, t, n, err))
+		return -EINVAL;
+	if (model_segment_del(&d->model, t, n, err))
+		return -EINVAL;
+	call->model_touched = true;
+	if (store_segment_delete(d->store, t, n))
+		return store_failed(call, err);
+	/* The ID stays held for this tenant until no target carries it. */
+	for (size_t i = 0; i < d->model.n_holds; i++) {
+		const struct id_hold *h = &d->model.holds[i];
+
+		if (h->type == type && h->id == id && store_hold_put(d->store, h))
+			return store_failed(call, err);
+	}
+	return 0;
+}
+
+static int do_tenant_del(struct api_call *call, const char *name, bool cascade, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	char t[LOOM_NAME_MAX];
+
+	if (!model_tenant(&d->model, name))
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "name", "no tenant '%s'", name);
+	snprintf(t, sizeof(t), "%s", name);
+	if (cascade) {
+		for (size_t i = d->model.n_segments; i-- > 0;) {
+			const struct segment *s = &d->model.segments[i];
+
+			if (strcmp(s->tenant, t) == 0 && do_segment_del(call, t, s->name, true, err))
+				return -EINVAL;
+		}
+	}
+	if (model_tenant_del(&d->model, t, err))
+		return -EINVAL;
+	call->model_touched = true;
+	if (store_tenant_delete(d->store, t))
+		return store_failed(call, err);
+	return 0;
+}
+
+/* ---- system ------------------------------------------------------------ */
+
+static int m_system_info(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { NULL };
+	struct loomd *d = call->d;
+
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	*result = json_pack("{s:s, s:I, s:i, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:s, s:s}, s:I, s:I}",
+			    "version", PACKAGE_VERSION,
+			    "started_ns", (json_int_t)d->started_ns,
+			    "schema_version", store_schema_version(d->store),
+			    "counts", "tenants", (json_int_t)d->model.n_tenants,
+			    "segments", (json_int_t)d->model.n_segments,
+			    "attachments", (json_int_t)d->model.n_attachments,
+			    "pools", "vni_min", (json_int_t)d->model.pools.vni_min,
+			    "vni_max", (json_int_t)d->model.pools.vni_max,
+			    "pkey_min", (json_int_t)d->model.pools.pkey_min,
+			    "pkey_max", (json_int_t)d->model.pools.pkey_max,
+			    "paths", "database", d->cfg.database, "topology", d->cfg.topology,
+			    "batches", (json_int_t)d->batches,
+			    "batched_writes", (json_int_t)d->batched_writes);
+	return *result ? 0 : -ENOMEM;
+}
+
+/* ---- tenants ----------------------------------------------------------- */
+
+static json_t *tenant_json_full(const struct model *m, const struct tenant *t)
+{
+	json_t *o = tenant_to_json(t);
+	json_t *segs = json_array();
+
+	for (size_t i = 0; i < m->n_segments; i++)
+		if (strcmp(m->segments[i].tenant, t->name) == 0)
+			json_array_append_new(segs, json_string(m->segments[i].name));
+	json_object_set_new(o, "segments", segs);
+	return o;
+}
+
+static int m_tenant_create(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	struct tenant t;
+	int ret;
+
+	if (tenant_from_json(params, &t, err))
+		return -EINVAL;
+	ret = do_tenant_add(call, &t, err);
+	if (!ret)
+		*result = tenant_json_full(&call->d->model, model_tenant(&call->d->model, t.name));
+	tenant_release(&t);
+	return ret;
+}
+
+/* Fields not given keep their current values. */
+static int m_tenant_update(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	const struct tenant *cur;
+	const char *name;
+	json_t *merged;
+	struct tenant t;
+	int ret;
+
+	if (param_string(params, "name", true, &name, err))
+		return -EINVAL;
+	cur = model_tenant(&call->d->model, name);
+	if (!cur)
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "name", "no tenant '%s'", name);
+	merged = tenant_to_json(cur);
+	json_object_update(merged, params);
+	ret = tenant_from_json(merged, &t, err);
+	json_decref(merged);
+	if (ret)
+		return -EINVAL;
+	ret = do_tenant_update(call, &t, err);
+	if (!ret)
+		*result = tenant_json_full(&call->d->model, model_tenant(&call->d->model, t.name));
+	tenant_release(&t);
+	return ret;
+}
+
+static int m_tenant_list(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { NULL };
+	const struct model *m = &call->d->model;
+
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	*result = json_array();
+	for (size_t i = 0; i < m->n_tenants; i++)
+		json_array_append_new(*result, tenant_json_full(m, &m->tenants[i]));
+	return 0;
+}
+
+static int m_tenant_show(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "name", NULL };
+	const struct tenant *t;
+	const char *name;
+
+	if (params_only(params, allowed, err) || param_string(params, "name", true, &name, err))
+		return -EINVAL;
+	t = model_tenant(&call->d->model, name);
+	if (!t)
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "name", "no tenant '%s'", name);
+	*result = tenant_json_full(&call->d->model, t);
+	return 0;
+}
+
+static int m_tenant_delete(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "name", "cascade", NULL };
+	const char *name;
+	bool cascade;
+
+	if (params_only(params, allowed, err) || param_string(params, "name", true, &name, err)
+	    || param_bool(params, "cascade", &cascade, err))
+		return -EINVAL;
+	if (do_tenant_del(call, name, cascade, err))
+		return -EINVAL;
+	*result = json_pack("{s:s}", "deleted", name);
+	return 0;
+}
+
+/* ---- segments ---------------------------------------------------------- */
+
+static json_t *segment_json_full(const struct model *m, const struct segment *s)
+{
+	json_t *o = segment_to_json(s);
+	json_t *att = json_array();
+
+	for (size_t i = 0; i < m->n_attachments; i++) {
+		const struct attachment *a = &m->attachments[i];
+
+		if (strcmp(a->tenant, s->tenant) == 0 && strcmp(a->segment, s->name) == 0)
+			json_array_append_new(att, attachment_to_json(a));
+	}
+	json_object_set_new(o, "attachments", att);
+	return o;
+}
+
+static int m_segment_create(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	json_t *fields = json_copy(params);
+	struct segment s;
+	const char *tenant;
+	int ret = -EINVAL;
+
+	if (!fields)
+		return -ENOMEM;
+	if (param_string(params, "tenant", true, &tenant, err))
+		goto out;
+	if (!model_tenant(&call->d->model, tenant)) {
+		loom_err_set(err, LOOM_E_NOT_FOUND, "tenant", "no tenant '%s'", tenant);
+		goto out;
+	}
+	json_object_del(fields, "tenant");
+	if (segment_from_json(fields, tenant, &s, err))
+		goto out;
+	ret = do_segment_add(call, &s, err);
+	if (!ret)
+		*result = segment_json_full(&call->d->model, model_segment(&call->d->model, s.tenant, s.name));
+out:
+	json_decref(fields);
+	return ret;
+}
+
+static int m_segment_list(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "tenant", NULL };
+	const struct model *m = &call->d->model;
+	const char *tenant;
+
+	if (params_only(params, allowed, err) || param_string(params, "tenant", false, &tenant, err))
+		return -EINVAL;
+	if (tenant && !model_tenant(m, tenant))
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "tenant", "no tenant '%s'", tenant);
+	*result = json_array();
+	for (size_t i = 0; i < m->n_segments; i++)
+		if (!tenant || strcmp(m->segments[i].tenant, tenant) == 0)
+			json_array_append_new(*result, segment_json_full(m, &m->segments[i]));
+	return 0;
+}
+
+static int m_segment_show(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "segment", NULL };
+	const struct segment *s;
+
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	s = segment_find(call->d, params, "segment", err);
+	if (!s)
+		return -EINVAL;
+	*result = segment_json_full(&call->d->model, s);
+	return 0;
+}
+
+static int m_segment_delete(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "segment", "cascade", NULL };
+	char tenant[LOOM_NAME_MAX], name[LOOM_NAME_MAX];
+	const struct segment *s;
+	bool cascade;
+
+	if (params_only(params, allowed, err) || param_bool(params, "cascade", &cascade, err))
+		return -EINVAL;
+	s = segment_find(call->d, params, "segment", err);
+	if (!s)
+		return -EINVAL;
+	snprintf(tenant, sizeof(tenant), "%s", s->tenant);
+	snprintf(name, sizeof(name), "%s", s->name);
+	if (do_segment_del(call, tenant, name, cascade, err))
+		return -EINVAL;
+	*result = json_pack("{s:s++}", "deleted", tenant, "/", name);
+	return 0;
+}
+
+static int m_segment_attach(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	struct attachment a;
+
+	if (attachment_from_json(params, &a, err) || do_attach(call, &a, err))
+		return -EINVAL;
+	*result = attachment_to_json(&a);
+	return 0;
+}
+
+static int m_segment_detach(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	struct attachment a;
+
+	if (attachment_from_json(params, &a, err) || do_detach(call, &a, err))
+		return -EINVAL;
+	*result = attachment_to_json(&a);
+	return 0;
+}
+
+/* ---- nodes and topology ------------------------------------------------ */
+
+static json_t *node_json(const struct model *m, const struct topo_node *n)
+{
+	json_t *o = topo_node_to_json(n);
+	json_t *att = json_array();
+	json_t *tenants = json_array();
+
+	for (size_t i = 0; i < m->n_attachments; i++) {
+		const struct attachment *a = &m->attachments[i];
+		size_t k;
+
+		if (strcmp(a->node, n->name))
+			continue;
+		json_array_append_new(att, attachment_to_json(a));
+		for (k = 0; k < json_array_size(tenants); k++)
+			if (strcmp(json_string_value(json_array_get(tenants, k)), a->tenant) == 0)
+				break;
+		if (k == json_array_size(tenants))
+			json_array_append_new(tenants, json_string(a->tenant));
+	}
+	json_object_set_new(o, "attachments", att);
+	json_object_set_new(o, "tenants", tenants);
+	return o;
+}
+
+static int m_node_list(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "site", NULL };
+	const struct topology *t = call->d->topo;
+	const char *site;
+
+	if (params_only(params, allowed, err) || param_string(params, "site", false, &site, err))
+		return -EINVAL;
+	*result = json_array();
+	for (size_t i = 0; i < t->n_nodes; i++)
+		if (!site || strcmp(site, t->nodes[i].site) == 0)
+			json_array_append_new(*result, node_json(&call->d->model, &t->nodes[i]));
+	return 0;
+}
+
+static int m_node_show(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "name", NULL };
+	const struct topo_node *n;
+	const char *name;
+
+	if (params_only(params, allowed, err) || param_string(params, "name", true, &name, err))
+		return -EINVAL;
+	n = topology_node(call->d->topo, name);
+	if (!n)
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "name", "no node '%s' in the topology", name);
+	*result = node_json(&call->d->model, n);
+	return 0;
+}
+
+static int m_topology_show(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { NULL };
+
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	*result = topology_to_json(call->d->topo);
+	return *result ? 0 : -ENOMEM;
+}
+
+static int m_topology_reload(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { NULL };
+
+	if (params_only(params, allowed, err) || loomd_topology_reload(call->d, err))
+		return -EINVAL;
+	*result = json_pack("{s:s, s:I}", "reloaded", call->d->cfg.topology,
+			    "nodes", (json_int_t)call->d->topo->n_nodes);
+	return 0;
+}
+
+static int m_desired_show(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { NULL };
+	struct desired *des = NULL;
+
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	if (compile(&call->d->model, call->d->topo, &des))
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "compile failed: out of memory");
+	*result = desired_to_json(des);
+	desired_free(&des);
+	return 0;
+}
+
+/* ---- audit ------------------------------------------------------------- */
+
+static int m_audit_list(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "after", "limit", NULL };
+	json_int_t after = 0, limit = 100;
+
+	if (params_only(params, allowed, err) || param_int(params, "after", 0, INT64_MAX, &after, err)
+	    || param_int(params, "limit", 0, 100000, &limit, err))
+		return -EINVAL;
+	if (store_audit_list(call->d->store, after, limit, result))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the audit log: %s",
+				    store_errmsg(call->d->store));
+	return 0;
+}
+
+static int m_audit_verify(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { NULL };
+	int64_t checked = 0, bad = 0;
+	char why[256] = "";
+	int ret;
+
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	ret = store_audit_verify(call->d->store, &checked, &bad, why, sizeof(why));
+	if (ret == -EBADMSG)
+		return loom_err_set(err, LOOM_E_TAMPERED, "seq", "audit record %lld does not verify: %s",
+				    (long long)bad, why);
+	if (ret)
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the audit log: %s",
+				    store_errmsg(call->d->store));
+	*result = json_pack("{s:b, s:I}", "ok", 1, "records", (json_int_t)checked);
+	return 0;
+}
+
+/* ---- the declarative intent -------------------------------------------- */
+
+static int intent_run(struct api_call *call, json_t *params, bool dry_run, json_t **result,
+		      struct loom_err *err)
+{
+	static const char *const allowed[] = { "intent", "dry_run", NULL };
+	struct intent *doc = NULL;
+	struct change *changes = NULL;
+	size_t n = 0;
+	json_t *list;
+	int ret = -EINVAL;
+
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	if (!json_is_object(json_object_get(params, "intent")))
+		return loom_err_set(err, LOOM_E_PARAMS, "intent", "'intent' must be an object {\"tenants\": [...]}");
+	if (intent_parse(json_object_get(params, "intent"), &doc, err)) {
+		loom_err_prefix(err, "intent");
+		return -EINVAL;
+	}
+	if (intent_plan(&call->d->model, doc, &changes, &n, err)) {
+		loom_err_prefix(err, "intent");
+		goto out;
+	}
+	list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, change_to_json(&changes[i]));
+	for (size_t i = 0; !dry_run && i < n; i++) {
+		struct change *c = &changes[i];
+
+		switch (c->op) {
+		case CHANGE_DETACH:
+			ret = do_detach(call, &c->attachment, err);
+			break;
+		case CHANGE_SEGMENT_DEL:
+			ret = do_segment_del(call, c->segment.tenant, c->segment.name, false, err);
+			break;
+		case CHANGE_TENANT_ADD:
+			ret = do_tenant_add(call, &c->tenant, err);
+			break;
+		case CHANGE_TENANT_UPDATE:
+			ret = do_tenant_update(call, &c->tenant, err);
+			break;
+		case CHANGE_SEGMENT_ADD:
+			ret = do_segment_add(call, &c->segment, err);
+			break;
+		case CHANGE_ATTACH:
+			ret = do_attach(call, &c->attachment, err);
+			break;
+		default:
+			ret = loom_err_set(err, LOOM_E_INTERNAL, "", "unknown change %d", (int)c->op);
+		}
+		if (ret) {
+			char where[32];
+
+			snprintf(where, sizeof(where), "changes[%zu]", i);
+			loom_err_prefix(err, where);
+			json_decref(list);
+			goto out;
+		}
+	}
+	*result = json_pack("{s:b, s:I, s:o}", "applied", !dry_run, "count", (json_int_t)n, "changes", list);
+	ret = 0;
+out:
+	changes_free(&changes, n);
+	intent_free(&doc);
+	return ret;
+}
+
+static int m_intent_apply(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	bool dry_run;
+
+	if (param_bool(params, "dry_run", &dry_run, err))
+		return -EINVAL;
+	return intent_run(call, params, dry_run, result, err);
+}
+
+static int m_intent_diff(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	return intent_run(call, params, true, result, err);
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+static const struct api_method methods[] = {
+	{ "audit.list", false, m_audit_list },
+	{ "audit.verify", false, m_audit_verify },
+	{ "desired.show", false, m_desired_show },
+	{ "intent.apply", true, m_intent_apply },
+	{ "intent.diff", false, m_intent_diff },
+	{ "node.list", false, m_node_list },
+	{ "node.show", false, m_node_show },
+	{ "segment.attach", true, m_segment_attach },
+	{ "segment.create", true, m_segment_create },
+	{ "segment.delete", true, m_segment_delete },
+	{ "segment.detach", true, m_segment_detach },
+	{ "segment.list", false, m_segment_list },
+	{ "segment.show", false, m_segment_show },
+	{ "system.info", false, m_system_info },
+	{ "tenant.create", true, m_tenant_create },
+	{ "tenant.delete", true, m_tenant_delete },
+	{ "tenant.list", false, m_tenant_list },
+	{ "tenant.show", false, m_tenant_show },
+	{ "tenant.update", true, m_tenant_update },
+	{ "topology.reload", true, m_topology_reload },
+	{ "topology.show", false, m_topology_show },
+};
+
+static int cmp_method(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct api_method *)elem)->name);
+}
+
+const struct api_method *api_method_find(const char *name)
+{
+	return bsearch(name, methods, sizeof(methods) / sizeof(methods[0]), sizeof(methods[0]), cmp_method);
+}
+
+const struct api_method *api_methods(size_t *n)
+{
+	*n = sizeof(methods) / sizeof(methods[0]);
+	return methods;
+}

@@ -1,0 +1,249 @@
+/*
+ * src/conf.c: parsing and checking loomd.conf.
+ *
+ * The format is deliberately flat: one "key = value" per line, so that
+ * `loomd -n` can print the effective config and that output parses again.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "src/conf.h"
+
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"
+#endif
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+void config_defaults(struct loom_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->socket, sizeof(c->socket), "%s", "/run/loom/loomd.sock");
+	snprintf(c->database, sizeof(c->database), "%s", "/var/lib/loom/loom.db");
+	snprintf(c->topology, sizeof(c->topology), "%s", "/etc/loom/topology.json");
+	c->pools.vni_min = 10000;
+	c->pools.vni_max = 99999;
+	c->pools.pkey_min = 0x0100;
+	c->pools.pkey_max = 0x7ffe;
+	c->pools.rt_asn = 65000;
+	snprintf(c->admin_group, sizeof(c->admin_group), "%s", "loom-admin");
+	snprintf(c->reader_group, sizeof(c->reader_group), "%s", "loom-read");
+	c->admin_gid = c->reader_gid = (gid_t)-1;
+	c->socket_mode = 0660;
+	snprintf(c->log_level, sizeof(c->log_level), "%s", "info");
+	c->max_request_bytes = 1 << 20;
+	c->max_clients = 1024;
+	c->resync_interval_s = 60;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+/* "A-B" with both ends inside [min, max] and A <= B. */
+static int parse_range(const char *s, uint64_t min, uint64_t max, uint64_t *lo, uint64_t *hi)
+{
+	char buf[64];
+	char *dash;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	dash = strchr(buf, '-');
+	if (!dash)
+		return -EINVAL;
+	*dash = '\0';
+	if (parse_u64(trim(buf), min, max, lo) || parse_u64(trim(dash + 1), min, max, hi) || *lo > *hi)
+		return -ERANGE;
+	return 0;
+}
+
+static int set_string(char *dst, size_t size, const char *v)
+{
+	if (strlen(v) >= size)
+		return -ENAMETOOLONG;
+	memcpy(dst, v, strlen(v) + 1);
+	return 0;
+}
+
+/* Resolves group names to gids; a missing group is not an error (nobody is in it). */
+static void resolve_groups(struct loom_config *c)
+{
+	struct group *g;
+
+	g = c->admin_group[0] ? getgrnam(c->admin_group) : NULL;
+	c->admin_gid = g ? g->gr_gid : (gid_t)-1;
+	g = c->reader_group[0] ? getgrnam(c->reader_group) : NULL;
+	c->reader_gid = g ? g->gr_gid : (gid_t)-1;
+}
+
+static int config_set(struct loom_config *c, const char *key, const char *v, const char **why)
+{
+	uint64_t a, b;
+	unsigned int mask;
+
+	*why = "invalid value";
+	if (strcmp(key, "socket") == 0) {
+		*why = "path too long (at most 107 bytes)";
+		return v[0] == '/' ? set_string(c->socket, sizeof(c->socket), v) : (*why = "must be an absolute path", -EINVAL);
+	} else if (strcmp(key, "database") == 0) {
+		*why = "path too long";
+		return v[0] == '/' ? set_string(c->database, sizeof(c->database), v) : (*why = "must be an absolute path", -EINVAL);
+	} else if (strcmp(key, "topology") == 0) {
+		*why = "path too long";
+		return v[0] == '/' ? set_string(c->topology, sizeof(c->topology), v) : (*why = "must be an absolute path", -EINVAL);
+	} else if (strcmp(key, "vni_range") == 0) {
+		*why = "expected FIRST-LAST with 1 <= FIRST <= LAST <= 16777215";
+		if (parse_range(v, 1, 16777215, &a, &b))
+			return -EINVAL;
+		c->pools.vni_min = (uint32_t)a;
+		c->pools.vni_max = (uint32_t)b;
+	} else if (strcmp(key, "pkey_range") == 0) {
+		*why = "expected FIRST-LAST with 0x0001 <= FIRST <= LAST <= 0x7ffe";
+		if (parse_range(v, 1, 0x7ffe, &a, &b))
+			return -EINVAL;
+		c->pools.pkey_min = (uint16_t)a;
+		c->pools.pkey_max = (uint16_t)b;
+	} else if (strcmp(key, "route_target_asn") == 0) {
+		*why = "expected a 2-byte ASN, 1..65535";
+		if (parse_u64(v, 1, 65535, &a))
+			return -EINVAL;
+		c->pools.rt_asn = (unsigned int)a;
+	} else if (strcmp(key, "admin_group") == 0) {
+		*why = "group name too long";
+		return set_string(c->admin_group, sizeof(c->admin_group), v);
+	} else if (strcmp(key, "reader_group") == 0) {
+		*why = "group name too long";
+		return set_string(c->reader_group, sizeof(c->reader_group), v);
+	} else if (strcmp(key, "socket_mode") == 0) {
+		*why = "expected octal permission bits such as 0660";
+		if (v[0] != '0' || parse_u64(v, 0, 0777, &a))
+			return -EINVAL;
+		c->socket_mode = (unsigned int)a;
+	} else if (strcmp(key, "log_level") == 0) {
+		*why = "expected err, warn, info or debug";
+		if (log_level_parse(v) < 0)
+			return -EINVAL;
+		return set_string(c->log_level, sizeof(c->log_level), v);
+	} else if (strcmp(key, "debug") == 0) {
+		*why = "expected a comma list of api, store, reconcile, netlink, frr, opensm, mad, lifecycle, gpu, or all";
+		if (v[0] && log_debug_parse(v, &mask) < 0)
+			return -EINVAL;
+		return set_string(c->debug, sizeof(c->debug), v);
+	} else if (strcmp(key, "max_request_bytes") == 0) {
+		*why = "expected 1024..268435456";
+		if (parse_u64(v, 1024, 256u << 20, &a))
+			return -EINVAL;
+		c->max_request_bytes = (size_t)a;
+	} else if (strcmp(key, "max_clients") == 0) {
+		*why = "expected 1..65536";
+		if (parse_u64(v, 1, 65536, &a))
+			return -EINVAL;
+		c->max_clients = (unsigned int)a;
+	} else if (strcmp(key, "resync_interval") == 0) {
+		*why = "expected seconds, 1..86400";
+		if (parse_u64(v, 1, 86400, &a))
+			return -EINVAL;
+		c->resync_interval_s = (unsigned int)a;
+	} else {
+		*why = "unknown key";
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int config_load(const char *path, struct loom_config *c, struct loom_err *err)
+{
+	char line[1024];
+	unsigned int lineno = 0;
+	FILE *f;
+	int ret = 0;
+
+	config_defaults(c);
+	set_string(c->path, sizeof(c->path), path);
+	f = fopen(path, "re");
+	if (!f)
+		return loom_err_set(err, LOOM_E_CONFIG, "", "cannot open %s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char *key, *eq, *val, field[160];
+		const char *why;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			ret = loom_err_set(err, LOOM_E_CONFIG, "", "%s:%u: line longer than %zu bytes",
+					   path, lineno, sizeof(line) - 2);
+			goto out;
+		}
+		key = trim(line);
+		if (!*key || *key == '#')
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			ret = loom_err_set(err, LOOM_E_CONFIG, "", "%s:%u: expected 'key = value'", path, lineno);
+			goto out;
+		}
+		*eq = '\0';
+		key = trim(key);
+		val = trim(eq + 1);
+		snprintf(field, sizeof(field), "%s", key);
+		if (config_set(c, key, val, &why) < 0) {
+			ret = loom_err_set(err, LOOM_E_CONFIG, field, "%s:%u: %s: %s (got '%s')",
+					   path, lineno, key, why, val);
+			goto out;
+		}
+	}
+	resolve_groups(c);
+out:
+	fclose(f);
+	return ret;
+}
+
+void config_print(const struct loom_config *c, FILE *out)
+{
+	fprintf(out, "socket = %s\n", c->socket);
+	fprintf(out, "database = %s\n", c->database);
+	fprintf(out, "topology = %s\n", c->topology);
+	fprintf(out, "vni_range = %" PRIu32 "-%" PRIu32 "\n", c->pools.vni_min, c->pools.vni_max);
+	fprintf(out, "pkey_range = 0x%04x-0x%04x\n", c->pools.pkey_min, c->pools.pkey_max);
+	fprintf(out, "route_target_asn = %u\n", c->pools.rt_asn);
+	fprintf(out, "admin_group = %s\n", c->admin_group);
+	fprintf(out, "reader_group = %s\n", c->reader_group);
+	fprintf(out, "socket_mode = 0%o\n", c->socket_mode);
+	fprintf(out, "log_level = %s\n", c->log_level);
+	fprintf(out, "debug = %s\n", c->debug);
+	fprintf(out, "max_request_bytes = %zu\n", c->max_request_bytes);
+	fprintf(out, "max_clients = %u\n", c->max_clients);
+	fprintf(out, "resync_interval = %u\n", c->resync_interval_s);
+}

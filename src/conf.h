@@ -1,0 +1,42 @@
+/*
+ * src/conf.h: loomd.conf, a flat "key = value" file (# comments).
+ * Every key, its default and its meaning are in loomd(8) and
+ * etc/loomd.conf.
+ */
+#ifndef LOOM_SRC_CONF_H
+#define LOOM_SRC_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "lib/err.h"
+#include "tenancy/model.h"
+
+struct loom_config {
+	char path[256];			/* the file it came from, "" = defaults */
+	char socket[108];		/* sun_path */
+	char database[256];
+	char topology[256];
+	struct pools pools;
+	char admin_group[64];
+	char reader_group[64];
+	gid_t admin_gid;		/* (gid_t)-1 when the group is absent */
+	gid_t reader_gid;
+	unsigned int socket_mode;	/* permission bits of the socket file */
+	char log_level[16];
+	char debug[128];
+	size_t max_request_bytes;
+	unsigned int max_clients;
+	unsigned int resync_interval_s;
+};
+
+void config_defaults(struct loom_config *c);
+/* Reads and checks the file; errors are LOOM_E_CONFIG naming "FILE:LINE key". */
+int config_load(const char *path, struct loom_config *c, struct loom_err *err);
+/* Prints the effective configuration in the file's own syntax (loomd -n). */
+void config_print(const struct loom_config *c, FILE *out);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * src/daemon.h: the state of one loomd, shared by the event loop
+ * (src/server.c) and the API methods (src/api.c).
+ */
+#ifndef LOOM_SRC_DAEMON_H
+#define LOOM_SRC_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "lib/err.h"
+#include "src/conf.h"
+#include "src/store.h"
+#include "tenancy/model.h"
+#include "topology/topology.h"
+
+enum api_role { ROLE_NONE, ROLE_READER, ROLE_ADMIN };
+
+struct api_peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	enum api_role role;
+};
+
+struct client;
+
+struct loomd {
+	struct loom_config cfg;
+	struct store *store;
+	struct topology *topo;
+	struct model model;
+
+	int epfd;
+	int listen_fd;
+	int signal_fd;
+	int resync_fd;		/* timerfd: periodic full resync */
+	bool stop;
+	bool reload_requested;
+
+	struct client *clients;	/* doubly linked */
+	unsigned int n_clients;
+
+	/* Group commit: the transaction open for the current batch. */
+	bool in_txn;
+	uint64_t batches, batched_writes;
+	int64_t started_ns;
+};
+
+/* Methods of the API.  A method that writes runs inside a savepoint of the
+ * batch's transaction; its handler changes the model and the store together
+ * and the server writes the audit record. */
+struct api_call {
+	struct loomd *d;
+	const struct api_peer *peer;
+	bool model_touched;	/* the model changed: reload it if the request fails */
+};
+
+struct api_method {
+	const char *name;
+	bool writes;
+	int (*fn)(struct api_call *call, json_t *params, json_t **result, struct loom_err *err);
+};
+
+const struct api_method *api_method_find(const char *name);
+const struct api_method *api_methods(size_t *n);
+
+/* Opens the topology, the store and the model; then the socket unless @check_only. */
+int loomd_open(struct loomd *d, bool check_only, struct loom_err *err);
+void loomd_close(struct loomd *d);
+
+/* Loads the topology file and, when it fits the model, swaps it in. */
+int loomd_topology_reload(struct loomd *d, struct loom_err *err);
+/* Reloads the model from the store (after a failed request or commit). */
+int loomd_model_reload(struct loomd *d);
+
+int server_open(struct loomd *d, struct loom_err *err);
+int server_run(struct loomd *d);
+void server_close(struct loomd *d);
+
+int64_t now_realtime_ns(void);
+
+#endif

@@ -1,0 +1,683 @@
+/*
+ * src/server.c: loomd's event loop and the API socket.
+ *
+ * One epoll loop owns every file descriptor: the listening socket, the
+ * clients, a signalfd and the resync timer.  Nothing in it blocks: client
+ * sockets are non-blocking, a client whose replies pile up is not read
+ * until it drains them, and a request line longer than max_request_bytes
+ * is refused before more memory is given to it.
+ *
+ * Requests that arrive together are handled as one batch: reads answer at
+ * once from the in-memory model; writes run each in a SAVEPOINT of one
+ * SQLite transaction (group commit), and every reply of the batch is sent
+ * only after that transaction's COMMIT is durable.  A request that fails
+ * rolls back to its savepoint and leaves nothing behind.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "src/daemon.h"
+#include "src/rpc.h"
+
+/* Per client, at most this many requests are taken per batch (fairness). */
+#define LINES_PER_BATCH 64
+/* Stop reading a client while this much of its output is unsent. */
+#define OUT_HIGH_WATER (1u << 20)
+#define READ_CHUNK 65536
+#define MAX_BATCH 4096
+
+struct client {
+	struct client *prev, *next;
+	int fd;
+	struct api_peer peer;
+	char *in;
+	size_t in_len, in_cap;
+	char *out;
+	size_t out_len, out_off, out_cap;
+	bool want_out;		/* EPOLLOUT registered */
+	bool closing;		/* close once the output is flushed */
+	bool dead;		/* closed; freed at the end of the iteration */
+	bool has_lines;		/* complete lines left in the input buffer */
+	bool too_large;		/* a line over the limit: nothing more is read */
+};
+
+/* A reply waiting for the batch's commit. */
+struct pending {
+	struct client *client;
+	json_t *reply;		/* the reply if all goes well */
+	json_t *id;
+	bool wrote;		/* a successful write: its reply depends on the COMMIT */
+};
+
+static struct pending batch[MAX_BATCH];
+static size_t n_batch;
+
+/* Tags for epoll's data.ptr so one switch dispatches every event. */
+static char tag_listen, tag_signal, tag_resync;
+
+int64_t now_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int epoll_mod(struct loomd *d, int op, int fd, uint32_t events, void *ptr)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ptr };
+
+	return epoll_ctl(d->epfd, op, fd, &ev) ? -errno : 0;
+}
+
+/* Is there a live loomd on this socket?  Then we must not unlink it. */
+static bool socket_in_use(const struct sockaddr_un *addr)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool used;
+
+	if (fd < 0)
+		return false;
+	used = connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0;
+	close(fd);
+	return used;
+}
+
+static int mkdir_parent(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int listen_open(struct loomd *d, struct loom_err *err)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	gid_t group = d->cfg.reader_gid != (gid_t)-1 ? d->cfg.reader_gid : d->cfg.admin_gid;
+	mode_t old;
+	int fd, ret;
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", d->cfg.socket);
+	if (socket_in_use(&addr))
+		return loom_err_set(err, LOOM_E_CONFIG, "socket",
+				    "another loomd is listening on %s", d->cfg.socket);
+	ret = mkdir_parent(d->cfg.socket);
+	if (ret)
+		return loom_err_set(err, LOOM_E_CONFIG, "socket", "cannot create the folder of %s: %s",
+				    d->cfg.socket, strerror(-ret));
+	unlink(d->cfg.socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "socket: %s", strerror(errno));
+	/* The socket is born with its final permissions: no window where it is wider. */
+	old = umask(~d->cfg.socket_mode & 0777);
+	ret = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+	umask(old);
+	if (ret) {
+		ret = loom_err_set(err, LOOM_E_CONFIG, "socket", "cannot bind %s: %s", d->cfg.socket, strerror(errno));
+		goto fail;
+	}
+	if (group != (gid_t)-1 && chown(d->cfg.socket, (uid_t)-1, group))
+		log_warn("cannot give %s to group %u: %s", d->cfg.socket, (unsigned)group, strerror(errno));
+	if (listen(fd, 128)) {
+		ret = loom_err_set(err, LOOM_E_INTERNAL, "", "listen: %s", strerror(errno));
+		goto fail;
+	}
+	d->listen_fd = fd;
+	return epoll_mod(d, EPOLL_CTL_ADD, fd, EPOLLIN, &tag_listen);
+fail:
+	close(fd);
+	return ret;
+}
+
+static int signals_open(struct loomd *d)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	d->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->signal_fd < 0)
+		return -errno;
+	return epoll_mod(d, EPOLL_CTL_ADD, d->signal_fd, EPOLLIN, &tag_signal);
+}
+
+static int resync_open(struct loomd *d)
+{
+	struct itimerspec its = {
+		.it_interval.tv_sec = d->cfg.resync_interval_s,
+		.it_value.tv_sec = d->cfg.resync_interval_s,
+	};
+
+	d->resync_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d->resync_fd < 0)
+		return -errno;
+	if (timerfd_settime(d->resync_fd, 0, &its, NULL))
+		return -errno;
+	return epoll_mod(d, EPOLL_CTL_ADD, d->resync_fd, EPOLLIN, &tag_resync);
+}
+
+int server_open(struct loomd *d, struct loom_err *err)
+{
+	int ret;
+
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->listen_fd = d->signal_fd = d->resync_fd = -1;
+	if (d->epfd < 0)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "epoll_create1: %s", strerror(errno));
+	ret = signals_open(d);
+	if (!ret)
+		ret = resync_open(d);
+	if (ret)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "event loop set-up: %s", strerror(-ret));
+	return listen_open(d, err);
+}
+
+/* ---- clients ---------------------------------------------------------- */
+
+static bool peer_in_group(int fd, gid_t primary, gid_t want)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+
+	if (want == (gid_t)-1)
+		return false;
+	if (primary == want)
+		return true;
+	/* SO_PEERGROUPS: the peer's supplementary groups as of connect(). */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == want)
+			return true;
+	return false;
+}
+
+static void client_accept(struct loomd *d)
+{
+	for (;;) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		struct client *c;
+		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		if (d->n_clients >= d->cfg.max_clients || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+			log_warn("refusing a client: %s", d->n_clients >= d->cfg.max_clients
+				 ? "max_clients reached" : strerror(errno));
+			close(fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			return;
+		}
+		c->fd = fd;
+		c->peer.uid = cred.uid;
+		c->peer.gid = cred.gid;
+		c->peer.pid = cred.pid;
+		if (cred.uid == 0 || peer_in_group(fd, cred.gid, d->cfg.admin_gid))
+			c->peer.role = ROLE_ADMIN;
+		else if (peer_in_group(fd, cred.gid, d->cfg.reader_gid))
+			c->peer.role = ROLE_READER;
+		if (epoll_mod(d, EPOLL_CTL_ADD, fd, EPOLLIN, c)) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = d->clients;
+		if (d->clients)
+			d->clients->prev = c;
+		d->clients = c;
+		d->n_clients++;
+		log_debug(LOG_SUB_API, "client fd %d: uid %u gid %u pid %d role %d", fd,
+			  (unsigned)cred.uid, (unsigned)cred.gid, (int)cred.pid, c->peer.role);
+	}
+}
+
+static void client_close(struct loomd *d, struct client *c)
+{
+	if (c->dead)
+		return;
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	c->dead = true;
+}
+
+static void clients_reap(struct loomd *d)
+{
+	struct client *c = d->clients, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		if (!c->dead)
+			continue;
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			d->clients = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		free(c->in);
+		free(c->out);
+		free(c);
+		d->n_clients--;
+	}
+}
+
+static void client_flush(struct loomd *d, struct client *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			client_close(d, c);
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	if (c->out_off == c->out_len) {
+		c->out_off = c->out_len = 0;
+		if (c->closing && !c->has_lines) {
+			client_close(d, c);
+			return;
+		}
+	}
+	if ((c->out_len > 0) != c->want_out) {
+		c->want_out = c->out_len > 0;
+		epoll_mod(d, EPOLL_CTL_MOD, c->fd, c->want_out ? EPOLLIN | EPOLLOUT : EPOLLIN, c);
+	}
+}
+
+static void client_send(struct loomd *d, struct client *c, json_t *reply)
+{
+	char *text;
+	size_t len;
+
+	if (c->dead || !reply)
+		return;
+	text = json_dumps(reply, JSON_COMPACT);
+	if (!text) {
+		client_close(d, c);
+		return;
+	}
+	len = strlen(text);
+	if (c->out_len + len + 1 > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+		char *p;
+
+		while (cap < c->out_len + len + 1)
+			cap *= 2;
+		p = realloc(c->out, cap);
+		if (!p) {
+			free(text);
+			client_close(d, c);
+			return;
+		}
+		c->out = p;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, text, len);
+	c->out[c->out_len + len] = '\n';
+	c->out_len += len + 1;
+	free(text);
+	client_flush(d, c);
+}
+
+/* Reads what the socket has; returns false when the client went away. */
+static bool client_read(struct loomd *d, struct client *c)
+{
+	size_t limit = d->cfg.max_request_bytes + 1;	/* a full line plus its newline */
+
+	for (;;) {
+		ssize_t n;
+		size_t room;
+
+		if (c->in_cap - c->in_len < READ_CHUNK && c->in_cap < limit) {
+			size_t cap = c->in_cap ? c->in_cap * 2 : READ_CHUNK;
+			char *p;
+
+			if (cap > limit)
+				cap = limit;
+			p = realloc(c->in, cap);
+			if (!p)
+				return false;
+			c->in = p;
+			c->in_cap = cap;
+		}
+		room = c->in_cap - c->in_len;
+		if (room == 0)
+			break;	/* full: the line scan decides whether it is too large */
+		n = read(c->fd, c->in + c->in_len, room);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return false;
+		}
+		if (n == 0) {
+			/* End of input: a last request without its newline still counts. */
+			if (c->in_len == 0 && c->out_len == 0)
+				return false;
+			c->closing = true;
+			if (c->in_len > 0 && c->in[c->in_len - 1] != '\n') {
+				if (c->in_len == c->in_cap) {
+					char *p = realloc(c->in, c->in_cap + 1);
+
+					if (!p)
+						return false;
+					c->in = p;
+					c->in_cap++;
+				}
+				c->in[c->in_len++] = '\n';
+			}
+			break;
+		}
+		c->in_len += (size_t)n;
+		if ((size_t)n < room)
+			break;
+	}
+	c->has_lines = memchr(c->in, '\n', c->in_len) != NULL || c->in_len >= limit;
+	return true;
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static void audit_write(struct loomd *d, const struct api_peer *peer, const char *method,
+			json_t *params, json_t *result, struct loom_err *err)
+{
+	struct audit_entry e = {
+		.time_ns = now_realtime_ns(),
+		.uid = peer->uid,
+		.gid = peer->gid,
+		.pid = peer->pid,
+		.method = method,
+	};
+	char *p = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	char *r = json_dumps(result ? result : json_null(), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+	e.params = p ? p : "{}";
+	e.result = r ? r : "null";
+	if (store_audit_append(d->store, &e))
+		loom_err_set(err, LOOM_E_STORE, "", "cannot write the audit record: %s", store_errmsg(d->store));
+	free(p);
+	free(r);
+}
+
+static int batch_begin(struct loomd *d, struct loom_err *err)
+{
+	if (d->in_txn)
+		return 0;
+	if (store_begin(d->store))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot begin a transaction: %s", store_errmsg(d->store));
+	d->in_txn = true;
+	return 0;
+}
+
+/* Runs one request; returns the reply (NULL for a notification). */
+static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request *req, bool *wrote)
+{
+	struct loom_err err = { 0 };
+	const struct api_method *m = api_method_find(req->method);
+	struct api_call call = { .d = d, .peer = &c->peer };
+	json_t *result = NULL, *reply;
+
+	*wrote = false;
+	if (!m) {
+		loom_err_set(&err, LOOM_E_METHOD, "method", "no method '%s'", req->method);
+		goto done;
+	}
+	if (c->peer.role == ROLE_NONE || (m->writes && c->peer.role != ROLE_ADMIN)) {
+		loom_err_set(&err, LOOM_E_PERMISSION, "method",
+			     "uid %u may not call %s: %s", (unsigned)c->peer.uid, req->method,
+			     c->peer.role == ROLE_NONE
+				     ? "it is neither root nor in the admin or reader group"
+				     : "changes need root or the admin group");
+		goto done;
+	}
+	if (!m->writes) {
+		m->fn(&call, req->params, &result, &err);
+		goto done;
+	}
+	if (batch_begin(d, &err) || store_savepoint(d->store)) {
+		loom_err_set(&err, LOOM_E_STORE, "", "cannot open a savepoint: %s", store_errmsg(d->store));
+		goto done;
+	}
+	if (m->fn(&call, req->params, &result, &err) == 0)
+		audit_write(d, &c->peer, req->method, req->params, result, &err);
+	if (err.code == LOOM_OK) {
+		store_savepoint_release(d->store);
+		*wrote = true;
+	} else {
+		store_savepoint_rollback(d->store);
+		store_savepoint_release(d->store);
+		if (call.model_touched)
+			loomd_model_reload(d);
+	}
+done:
+	if (err.code != LOOM_OK) {
+		if (m && m->writes)
+			log_info("%s by uid %u refused: %s (%s)", req->method, (unsigned)c->peer.uid,
+				 err.msg, err.field);
+		reply = req->id ? rpc_error(req->id, &err) : NULL;
+	} else {
+		reply = req->id ? rpc_result(req->id, result) : NULL;
+	}
+	json_decref(result);
+	return reply;
+}
+
+static void batch_add(struct client *c, json_t *reply, json_t *id, bool wrote)
+{
+	struct pending *p = &batch[n_batch++];
+
+	p->client = c;
+	p->reply = reply;
+	p->id = json_incref(id);
+	p->wrote = wrote;
+}
+
+/* Takes up to LINES_PER_BATCH complete lines of one client into the batch. */
+static void client_take_lines(struct loomd *d, struct client *c)
+{
+	size_t limit = d->cfg.max_request_bytes;
+	size_t off = 0;
+	int taken = 0;
+
+	while (!c->dead && n_batch < MAX_BATCH && taken < LINES_PER_BATCH) {
+		char *nl = memchr(c->in + off, '\n', c->in_len - off);
+		size_t len = nl ? (size_t)(nl - (c->in + off)) : c->in_len - off;
+		struct rpc_request req;
+		struct loom_err err = { 0 };
+		bool wrote = false;
+
+		if (!nl && len <= limit)
+			break;
+		if (len > limit) {
+			loom_err_set(&err, LOOM_E_TOO_LARGE, "", "request larger than %zu bytes (max_request_bytes)", limit);
+			batch_add(c, rpc_error(NULL, &err), NULL, false);
+			c->closing = true;	/* the rest of the stream cannot be framed */
+			c->too_large = true;
+			off = c->in_len;
+			break;
+		}
+		off += len + 1;
+		if (len == 0 || (len == 1 && c->in[off - 2] == '\r'))
+			continue;
+		taken++;
+		if (rpc_request_parse(c->in + off - len - 1, len, &req, &err)) {
+			batch_add(c, rpc_error(req.id, &err), req.id, false);
+			rpc_request_release(&req);
+			continue;
+		}
+		batch_add(c, request_run(d, c, &req, &wrote), req.id, wrote);
+		rpc_request_release(&req);
+	}
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+	c->has_lines = !c->too_large && memchr(c->in, '\n', c->in_len) != NULL;
+}
+
+/* Commits the batch's transaction, then sends every reply it holds. */
+static void batch_finish(struct loomd *d)
+{
+	bool failed = false;
+	struct loom_err err = { 0 };
+
+	if (d->in_txn) {
+		size_t writes = 0;
+
+		for (size_t i = 0; i < n_batch; i++)
+			writes += batch[i].wrote;
+		if (store_commit(d->store)) {
+			failed = true;
+			loom_err_set(&err, LOOM_E_STORE, "", "the commit failed, nothing was changed: %s",
+				     store_errmsg(d->store));
+			log_err("%s", err.msg);
+			store_rollback(d->store);
+			loomd_model_reload(d);
+		}
+		d->in_txn = false;
+		d->batches++;
+		d->batched_writes += writes;
+	}
+	for (size_t i = 0; i < n_batch; i++) {
+		struct pending *p = &batch[i];
+
+		if (failed && p->wrote && p->reply) {
+			json_decref(p->reply);
+			p->reply = rpc_error(p->id, &err);
+		}
+		client_send(d, p->client, p->reply);
+		json_decref(p->reply);
+		json_decref(p->id);
+	}
+	n_batch = 0;
+}
+
+static void handle_signal(struct loomd *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			d->reload_requested = true;
+		else
+			d->stop = true;
+	}
+}
+
+int server_run(struct loomd *d)
+{
+	struct epoll_event events[64];
+
+	while (!d->stop) {
+		bool pending = false;
+		int n;
+
+		for (struct client *c = d->clients; c; c = c->next)
+			pending |= c->has_lines && !c->dead;
+		n = epoll_wait(d->epfd, events, 64, pending ? 0 : -1);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		for (int i = 0; i < n; i++) {
+			void *ptr = events[i].data.ptr;
+			struct client *c = ptr;
+
+			if (ptr == &tag_listen) {
+				client_accept(d);
+			} else if (ptr == &tag_signal) {
+				handle_signal(d);
+			} else if (ptr == &tag_resync) {
+				uint64_t ticks;
+
+				if (read(d->resync_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+					log_warn("resync timer: %s", strerror(errno));
+			} else {
+				if (c->dead)
+					continue;
+				if (events[i].events & EPOLLOUT)
+					client_flush(d, c);
+				if (!c->dead && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				    && c->out_len - c->out_off < OUT_HIGH_WATER && !c->closing
+				    && !client_read(d, c))
+					client_close(d, c);
+			}
+		}
+		for (struct client *c = d->clients; c; c = c->next)
+			if (c->has_lines && !c->dead && c->out_len - c->out_off < OUT_HIGH_WATER)
+				client_take_lines(d, c);
+		batch_finish(d);
+		for (struct client *c = d->clients; c; c = c->next)
+			if (c->closing && !c->dead && !c->has_lines && c->out_len == 0)
+				client_close(d, c);
+		clients_reap(d);
+		if (d->reload_requested) {
+			struct loom_err err = { 0 };
+
+			d->reload_requested = false;
+			if (loomd_topology_reload(d, &err))
+				log_err("topology reload refused, keeping the old one: %s%s%s", err.msg,
+					err.field[0] ? " at " : "", err.field);
+			else
+				log_info("topology reloaded from %s", d->cfg.topology);
+		}
+	}
+	return 0;
+}
+
+void server_close(struct loomd *d)
+{
+	for (struct client *c = d->clients; c; c = c->next)
+		client_close(d, c);
+	clients_reap(d);
+	if (d->listen_fd >= 0) {
+		close(d->listen_fd);
+		unlink(d->cfg.socket);
+	}
+	if (d->signal_fd >= 0)
+		close(d->signal_fd);
+	if (d->resync_fd >= 0)
+		close(d->resync_fd);
+	if (d->epfd >= 0)
+		close(d->epfd);
+}
