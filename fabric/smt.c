@@ -525,7 +525,9 @@ static int ports_describe(struct smt *s, const size_t *idx, size_t n, struct loo
 			struct mad_node_info ni;
 
 			if (reqs[i].result < 0) {
+				/* Maybe a stale LID: ask the SA again next time. */
 				p->io_err = reqs[i].result;
+				p->resolved = false;
 				continue;
 			}
 			if (mad_node_info_decode(reqs[i].data, SMP_DATA_SIZE, &ni) < 0) {
@@ -610,6 +612,8 @@ static int ports_read_pkeys(struct smt *s, const size_t *idx, size_t n, struct l
 		if (reqs[i].result < 0) {
 			p->io_err = reqs[i].result;
 			p->pkeys_ok = false;
+			p->resolved = false;
+			p->info = false;
 			continue;
 		}
 		mad_pkey_block_decode(reqs[i].data, SMP_DATA_SIZE, block);

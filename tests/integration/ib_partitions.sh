@@ -96,7 +96,7 @@ section_outside() {	# the file without loom's section
 	sed '/^# BEGIN loom-managed partitions/,/^# END loom-managed partitions/d' "$LABDIR/partitions.conf"
 }
 
-echo "1..27"
+echo "1..29"
 
 "$LAB" up --dir "$LABDIR" --hcas 4 >"$WORK/lab.out" 2>&1
 ok $? "lab up: ibsim (2 switches, 4 HCAs) and OpenSM" "$(cat "$WORK/lab.out")"
@@ -217,5 +217,30 @@ case "$R" in "ok 0 "*) ;; *) r=1 ;; esac
 send restarted
 [ "$R" = "ok no" ] || r=1
 ok $r "OpenSM restart detected once, and the partitions re-verified on the fabric" "$R"
+
+# the fabric stops answering (ibsim paused): timeouts and retries give a
+# clear error, within the time limit; once it answers again, verification
+# recovers (late answers to the old requests are dropped)
+IBSIM_PID=$(cat "$LABDIR/ibsim.pid")
+send stats
+read -r _ _ b_retries b_timeouts <<<"$R"
+kill -STOP "$IBSIM_PID"
+t0=$(date +%s%N)
+send verify "$WORK/d6.json"
+t1=$(date +%s%N)
+kill -CONT "$IBSIM_PID"
+V=$R
+send stats
+read -r _ _ a_retries a_timeouts <<<"$R"
+elapsed=$(( (t1 - t0) / 1000000 ))
+r=1
+case "$V" in "error backend_unavailable umad_port"*"timed out"*)
+	[ $((a_retries - b_retries)) -eq 3 ] && [ $((a_timeouts - b_timeouts)) -eq 1 ] &&
+		[ "$elapsed" -lt 3000 ] && r=0 ;;
+esac
+ok $r "fabric silent: 3 retries, then a timeout error naming the umad port (${elapsed} ms)" "$V / $R"
+send converge "$WORK/d6.json" $TIMEOUT_MS
+case "$R" in "ok 0 "*) r=0 ;; *) r=1 ;; esac
+ok $r "fabric back: verification converges again" "$R"
 
 exit $failed
