@@ -368,7 +368,7 @@ static void req_receive(struct smt *s, struct mad_req *reqs, size_t n, size_t *i
 /* Run every request to an answer or to its last retry. */
 static int mad_run(struct smt *s, struct mad_req *reqs, size_t n, uint16_t sm_lid)
 {
-	size_t next = 0, inflight = 0, done = 0;
+	size_t next = 0, inflight = 0, done = 0, lo = 0;
 	int fd = umad_get_fd(s->portid);
 
 	if (n >= REQ_CHUNK)
@@ -395,8 +395,11 @@ static int mad_run(struct smt *s, struct mad_req *reqs, size_t n, uint16_t sm_li
 			}
 			next++;
 		}
+		/* Requests go out in order: everything below lo is answered. */
+		while (lo < next && !reqs[lo].inflight)
+			lo++;
 		now = now_ms();
-		for (size_t i = 0; i < next; i++) {
+		for (size_t i = lo; i < next; i++) {
 			struct mad_req *r = &reqs[i];
 
 			if (!r->inflight || r->deadline > now)
@@ -419,7 +422,7 @@ static int mad_run(struct smt *s, struct mad_req *reqs, size_t n, uint16_t sm_li
 		}
 		if (done >= n)
 			break;
-		for (size_t i = 0; i < next; i++)
+		for (size_t i = lo; i < next; i++)
 			if (reqs[i].inflight && reqs[i].deadline < first)
 				first = reqs[i].deadline;
 		now = now_ms();
