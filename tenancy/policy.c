@@ -210,7 +210,17 @@ static int attach_check(const struct model *m, const struct attachment *atts, si
 					    o->tenant, o->segment);
 	}
 
-	/* Private tenants own their VTEPs and subnet managers outright. */
+	/* Private tenants own their VTEPs and subnet managers outright.  Without
+	 * one in the picture there is nothing to scan. */
+	if (ten->isolation != ISOLATION_PRIVATE) {
+		size_t t;
+
+		for (t = 0; t < m->n_tenants; t++)
+			if (m->tenants[t].isolation == ISOLATION_PRIVATE)
+				break;
+		if (t == m->n_tenants)
+			return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct attachment *o = &atts[i];
 		const struct topo_node *onode;
