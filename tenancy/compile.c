@@ -350,7 +350,7 @@ static json_t *vni_to_json(const struct vtep_vni *v)
 static json_t *partition_to_json(const struct sm_partition *p)
 {
 	json_t *members = json_array();
-	char pkey[8], guid[19];
+	char guid[19];
 
 	for (size_t i = 0; members && i < p->n_members; i++) {
 		const struct pkey_member *mb = &p->members[i];
@@ -366,8 +366,7 @@ static json_t *partition_to_json(const struct sm_partition *p)
 	}
 	if (!members)
 		return NULL;
-	snprintf(pkey, sizeof(pkey), "0x%04x", p->pkey);
-	return json_pack("{ss ss ss ss sb sI sI sI so}", "pkey", pkey, "name", p->name,
+	return json_pack("{sI ss ss ss sb sI sI sI so}", "pkey", (json_int_t)p->pkey, "name", p->name,
 			 "tenant", p->tenant, "segment", p->segment, "ipoib", p->ipoib,
 			 "mtu", (json_int_t)p->mtu, "rate_gbps", (json_int_t)p->rate_gbps,
 			 "sl", (json_int_t)p->sl, "members", members);

@@ -119,7 +119,7 @@ static int parse_segments(const json_t *list, struct intent_tenant *it, struct l
 						  it->tenant.name);
 		if (!rc)
 			rc = parse_attachments(json_object_get(v, "attachments"), is, err);
-		it->n_segments += is->attachments || !rc;
+		it->n_segments++;	/* so that intent_free frees what was parsed */
 		if (rc) {
 			loom_err_prefix(err, prefix);
 			return rc;

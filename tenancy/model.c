@@ -1,7 +1,9 @@
 /*
  * tenancy/model.c: the in-memory model's storage: sorted arrays, lookups,
- * loading from the store, and the names of its enums.  Validation and the
- * checked mutations live in tenancy/policy.c; ID pools in tenancy/pool.c.
+ * sorted insertion and removal for the checked mutations, loading from the
+ * store, and the names of its enums.  JSON parsing lives in tenancy/parse.c,
+ * the checked mutations and policy in tenancy/policy.c, ID pools in
+ * tenancy/pool.c.
  */
 #include "config.h"
 

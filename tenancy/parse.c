@@ -514,16 +514,9 @@ fail_o:
 	return NULL;
 }
 
-static char *pkey_text(uint16_t pkey, char buf[8])
-{
-	snprintf(buf, 8, "0x%04x", pkey);
-	return buf;
-}
-
 json_t *segment_to_json(const struct segment *s)
 {
 	json_t *o = json_object();
-	char buf[8];
 	int bad = 0;
 
 	if (!o)
@@ -545,7 +538,8 @@ json_t *segment_to_json(const struct segment *s)
 		bad |= json_object_set_new(o, "rd", json_string(s->rd));
 		bad |= json_object_set_new(o, "rt", json_string(s->rt));
 	} else {
-		bad |= json_object_set_new(o, "pkey", json_string(pkey_text(s->pkey, buf)));
+		/* A number, like every other ID in the API; loomctl prints it in hex. */
+		bad |= json_object_set_new(o, "pkey", json_integer(s->pkey));
 		bad |= json_object_set_new(o, "ipoib", json_boolean(s->ipoib));
 		bad |= json_object_set_new(o, "ib_mtu", json_integer(s->ib_mtu));
 		bad |= json_object_set_new(o, "rate_gbps", json_integer(s->rate_gbps));

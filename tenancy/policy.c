@@ -210,7 +210,17 @@ static int attach_check(const struct model *m, const struct attachment *atts, si
 					    o->tenant, o->segment);
 	}
 
-	/* Private tenants own their VTEPs and subnet managers outright. */
+	/* Private tenants own their VTEPs and subnet managers outright.  Without
+	 * one in the picture there is nothing to scan. */
+	if (ten->isolation != ISOLATION_PRIVATE) {
+		size_t t;
+
+		for (t = 0; t < m->n_tenants; t++)
+			if (m->tenants[t].isolation == ISOLATION_PRIVATE)
+				break;
+		if (t == m->n_tenants)
+			return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct attachment *o = &atts[i];
 		const struct topo_node *onode;
@@ -249,10 +259,17 @@ static int attach_check(const struct model *m, const struct attachment *atts, si
 	return 0;
 }
 
+static int cmp_site(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
 /* The field is "sites", not "sites[i]": the model's list is sorted, so its
  * index need not be the one the user wrote; the message names the site. */
 static int sites_check(const struct topology *topo, const struct tenant *t, struct loom_err *err)
 {
+	if (t->n_sites > LOOM_MAX_SITES)
+		return loom_err_set(err, LOOM_E_RANGE, "sites", "at most %d sites", LOOM_MAX_SITES);
 	for (size_t i = 0; i < t->n_sites; i++)
 		if (!topology_site(topo, t->sites[i]))
 			return loom_err_set(err, LOOM_E_NOT_FOUND, "sites",
@@ -274,6 +291,7 @@ int model_tenant_add(struct model *m, const struct topology *topo, const struct 
 	if ((rc = sites_check(topo, t, err)))
 		return rc;
 	copy = *t;
+	qsort(copy.sites, copy.n_sites, sizeof(copy.sites[0]), cmp_site);	/* model.h: sorted */
 	copy.labels = t->labels ? json_deep_copy(t->labels) : json_object();
 	if (!copy.labels)
 		return -ENOMEM;
@@ -321,6 +339,7 @@ int model_tenant_update(struct model *m, const struct topology *topo, const stru
 	json_decref(dst->labels);
 	memcpy(dst->sites, t->sites, sizeof(dst->sites));
 	dst->n_sites = t->n_sites;
+	qsort(dst->sites, dst->n_sites, sizeof(dst->sites[0]), cmp_site);
 	dst->labels = labels;
 	return 0;
 }
