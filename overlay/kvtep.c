@@ -36,8 +36,13 @@
 #define KVTEP_BATCH_MSGS 512		/* bounds the replies queued per sendmsg */
 #define KVTEP_SOCKBUF (8 * 1024 * 1024)
 #define KVTEP_RECV_BYTES (64 * 1024)
-/* A group deletion waits an RCU barrier per bridge (~17 ms here). */
-#define KVTEP_IDLE_TIMEOUT_MS 180000
+/*
+ * How long a reply may take.  A group deletion answers only when every
+ * device is gone, and each bridge costs an RCU barrier (~17-20 ms here), so
+ * its limit grows with the number of devices it deletes.
+ */
+#define KVTEP_IDLE_TIMEOUT_MS 30000
+#define KVTEP_DELETE_MS_PER_DEVICE 100
 #define KVTEP_ALIAS_MAX 160
 #define KVTEP_NO_VNI SIZE_MAX
 
@@ -142,6 +147,7 @@ struct kvtep {
 	struct kv_verr *plan_err;	/* per desired VNI */
 	struct kv_verr *apply_err;	/* per desired VNI */
 	size_t n_err, cap_err;
+	size_t n_doomed;	/* devices the planned group deletion removes */
 	struct kv_newbr *newbr;
 	size_t n_newbr, cap_newbr;
 	struct plan_idx *pidx;	/* kept between plans: no allocation per diff */
@@ -253,6 +259,7 @@ out:
 
 struct reply_ctx {
 	struct kvtep *h;
+	int timeout_ms;			/* 0: KVTEP_IDLE_TIMEOUT_MS */
 	uint32_t seq_lo, seq_hi;	/* expected range [lo, hi) */
 	size_t acks;			/* ACKs or errors seen in range */
 	int (*on_error)(struct reply_ctx *c, uint32_t seq, int err, const char *msg);
@@ -330,7 +337,7 @@ static int replies_wait(struct reply_ctx *c, size_t want)
 	for (;;) {
 		if (want && c->acks >= want)
 			return 0;
-		ret = poll(&pfd, 1, KVTEP_IDLE_TIMEOUT_MS);
+		ret = poll(&pfd, 1, c->timeout_ms > 0 ? c->timeout_ms : KVTEP_IDLE_TIMEOUT_MS);
 		if (ret < 0 && errno == EINTR)
 			continue;
 		if (ret < 0)
@@ -882,6 +889,13 @@ int kvtep_open(const char *netns, const char *vtep_ip, enum vtep_mode mode,
 		goto fail;
 	}
 	ret = sockets_open_in(h, netns);
+	if (ret == -ENOENT) {
+		loom_err_set(err, LOOM_E_NOT_FOUND, "netns",
+			     "network namespace \"%s\" does not exist (no /run/netns/%s); "
+			     "create it or correct the VTEP's netns in the topology",
+			     h->netns, h->netns);
+		goto fail;
+	}
 	if (ret) {
 		loom_err_set(err, LOOM_E_UNAVAILABLE, "netns",
 			     "cannot open netlink sockets in network namespace \"%s\": %s",
@@ -1269,6 +1283,7 @@ static int plan_doom(struct kvtep *h, const struct plan_idx *p, const struct kv_
 	}
 	if (l->group != KVTEP_GROUP_DOOMED)
 		ACT(OP_DOOM, ST_DOOM, l, NULL);
+	h->n_doomed++;
 	return 1;	/* something to delete */
 }
 
@@ -1439,6 +1454,7 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 	int ret;
 
 	h->n_acts = 0;
+	h->n_doomed = 0;
 	h->desired = d;
 	h->n_err = 0;
 	if (d->n_vnis > h->cap_err) {
@@ -1629,6 +1645,10 @@ static int batch_flush(struct batch *b)
 		return 0;
 	c.seq_lo = b->seq_base + (uint32_t)b->first;
 	c.seq_hi = c.seq_lo + (uint32_t)b->n;
+	if (h->acts[b->first].stage == ST_DELETE)
+		c.timeout_ms = KVTEP_IDLE_TIMEOUT_MS +
+			       (int)(h->n_doomed < 1000000 ? h->n_doomed : 1000000) *
+				       KVTEP_DELETE_MS_PER_DEVICE;
 	ret = send_all(h, h->sendbuf, b->off);
 	if (!ret)
 		ret = replies_wait(&c, b->n);

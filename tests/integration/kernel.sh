@@ -57,7 +57,7 @@ if [ "$(id -u)" != 0 ] || ! ip netns add "$VT" 2>/dev/null; then
 	echo "1..0 # SKIP needs root and network namespaces"
 	exit 0
 fi
-echo "1..28"
+echo "1..29"
 ip -n "$VT" link set lo up
 
 # --- the golden messages say what we think: send them to a fresh namespace
@@ -84,6 +84,9 @@ check "golden vnifilter device and RTM_NEWTUNNEL entries accepted" \
 check "auto picks traditional and says why" grep -q "^reason auto chose traditional: .*VLAN filtering" "$TMP/p1"
 "$T" probe "$VT" "$IP" vlan-aware >"$TMP/p2" 2>&1
 check "vlan-aware on this kernel: backend_unavailable" grep -q "^open error backend_unavailable: vlan-aware" "$TMP/p2"
+"$T" probe lmk-nosuch-$ID "$IP" auto >"$TMP/p3" 2>&1
+check "a VTEP namespace that does not exist: not_found naming it" \
+	grep -q "^open error not_found: network namespace \"lmk-nosuch-$ID\" does not exist" "$TMP/p3"
 check "probe left no device behind" bash -c "! ip -n $VT link | grep -q loomprobe"
 
 # --- the operator's own devices, and hosts
