@@ -58,6 +58,7 @@ struct kv_link {
 	bool owned;
 	bool brport;		/* enslaved to a bridge */
 	bool collect_md;
+	bool vnifilter;
 	int8_t learning;	/* vxlan learning; -1 unknown */
 	int8_t port_learning;	/* bridge port learning; -1 unknown */
 	int8_t neigh_suppress;	/* -1 unknown */
@@ -464,6 +465,7 @@ static int attr_cb_vxlan(const struct nlattr *a, void *data)
 		break;
 	case IFLA_VXLAN_LEARNING:
 	case IFLA_VXLAN_COLLECT_METADATA:
+	case IFLA_VXLAN_VNIFILTER:
 		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
 			return MNL_CB_OK;
 		break;
@@ -552,6 +554,8 @@ static bool link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
 				l->learning = (int8_t)mnl_attr_get_u8(vx[IFLA_VXLAN_LEARNING]);
 			if (vx[IFLA_VXLAN_COLLECT_METADATA])
 				l->collect_md = mnl_attr_get_u8(vx[IFLA_VXLAN_COLLECT_METADATA]);
+			if (vx[IFLA_VXLAN_VNIFILTER])
+				l->vnifilter = mnl_attr_get_u8(vx[IFLA_VXLAN_VNIFILTER]);
 		}
 	}
 	if (info[IFLA_INFO_SLAVE_KIND] &&
@@ -696,23 +700,22 @@ static const char *const probe_names[] = {
 	"loomprobe0", "loomprobe1", "loomprobe2", "loomprobe3", "loomprobe4",
 };
 
-static void newbr_on_link(struct reply_ctx *c, const struct nlmsghdr *nlh)
+static void probe_on_link(struct reply_ctx *c, const struct nlmsghdr *nlh)
 {
-	const struct ifinfomsg *ifi;
+	struct kv_link *l = c->data;
 
-	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
-		return;
-	ifi = mnl_nlmsg_get_payload(nlh);
-	*(int *)c->data = ifi->ifi_index;
+	if (!link_parse(nlh, l))
+		l->ifindex = 0;
 }
 
-static int probe_ifindex(struct kvtep *h, const char *name)
+/* RTM_GETLINK one device by name; returns its ifindex or -errno. */
+static int probe_link(struct kvtep *h, const char *name, struct kv_link *l)
 {
-	struct reply_ctx c = { .h = h, .on_link = newbr_on_link };
-	int ifindex = 0, ret;
+	struct reply_ctx c = { .h = h, .on_link = probe_on_link, .data = l };
+	int ret, tries;
 	size_t len;
 
-	c.data = &ifindex;
+	memset(l, 0, sizeof(*l));
 	c.seq_lo = ++h->seq;
 	c.seq_hi = c.seq_lo + 1;
 	len = nl_link_get(h->sendbuf, KVTEP_BATCH_BYTES, c.seq_lo, 0, name);
@@ -720,7 +723,7 @@ static int probe_ifindex(struct kvtep *h, const char *name)
 	if (ret)
 		return ret;
 	/* A GET without NLM_F_ACK answers with the link or an error. */
-	for (int tries = 0; tries < 4 && !ifindex && !c.first_err; tries++) {
+	for (tries = 0; tries < 4 && !l->ifindex && !c.first_err; tries++) {
 		struct pollfd pfd = { .fd = mnl_socket_get_fd(h->req), .events = POLLIN };
 		ssize_t n;
 
@@ -731,7 +734,14 @@ static int probe_ifindex(struct kvtep *h, const char *name)
 			return -errno;
 		replies_parse(&c, h->recvbuf, (size_t)n);
 	}
-	return ifindex ? ifindex : -ENODEV;
+	return l->ifindex > 0 ? l->ifindex : -ENODEV;
+}
+
+static int probe_ifindex(struct kvtep *h, const char *name)
+{
+	struct kv_link l;
+
+	return probe_link(h, name, &l);
 }
 
 static void probe(struct kvtep *h)
@@ -775,7 +785,17 @@ static void probe(struct kvtep *h)
 	ret = request_one(h, nl_link_vxlan_vnifilter_new(h->sendbuf, KVTEP_BATCH_BYTES,
 							 ++h->seq, &vx));
 	made[3] = ret == 0;
-	caps->vnifilter = ret == 0 || ret == -EEXIST;
+	/*
+	 * Kernels without vnifilter ignore the unknown attribute and make a
+	 * plain external device: believe it only when the kernel reports it back.
+	 */
+	if (made[3]) {
+		struct kv_link l;
+
+		caps->vnifilter = probe_link(h, probe_names[3], &l) > 0 && l.vnifilter;
+	} else {
+		caps->vnifilter = ret == -EEXIST;
+	}
 
 	ret = request_one(h, nl_link_vrf_new(h->sendbuf, KVTEP_BATCH_BYTES, ++h->seq,
 					     probe_names[4], 0x7fff0000U));
