@@ -57,7 +57,7 @@ if [ "$(id -u)" != 0 ] || ! ip netns add "$VT" 2>/dev/null; then
 	echo "1..0 # SKIP needs root and network namespaces"
 	exit 0
 fi
-echo "1..30"
+echo "1..32"
 ip -n "$VT" link set lo up
 
 # --- the golden messages say what we think: send them to a fresh namespace
@@ -169,6 +169,9 @@ drift() { # drift WHAT ip-args...
 drift "drift: deleted loom bridge seen and repaired" link del lb200
 drift "drift: vxlan set down seen and repaired" link set lx300 down
 drift "drift: access port moved out of its bridge seen and repaired" link set p3 nomaster
+drift "drift: loom vxlan re-parented to another bridge seen and repaired" link set lx100 master lb200
+check "after repair lx100 is back in lb100, and lb200 holds only lx200" \
+	bash -c "ip -n $VT link show lx100 | grep -q 'master lb100' && [ \$(ip -n $VT -o link show master lb200 | wc -l) = 1 ]"
 check "after repair p3 is back in lb300 and lx300 is up" \
 	bash -c "ip -n $VT link show p3 | grep -q 'master lb300' && ip -n $VT link show lx300 | grep -q ',UP'"
 
