@@ -1380,8 +1380,11 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 				return -ENOMEM;
 			a->mtu = v->mtu;
 		}
-		if (!(br->flags & IFF_UP))
-			ACT(OP_UP, ST_FIX, br, NULL);
+		/* Down: made before a crash, or set down by hand; IPv6 off first. */
+		if (!(br->flags & IFF_UP)) {
+			ACT(OP_NOIPV6, ST_SYSCTL, br, NULL);
+			ACT(OP_UP, ST_UP, br, NULL);
+		}
 	}
 
 	/* The VXLAN device. */
@@ -1421,8 +1424,10 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 		if (br_new || vx->master != br->ifindex || vx->port_learning != 0 ||
 		    (h->caps.neigh_suppress && vx->neigh_suppress != 1))
 			ACT(OP_BRPORT, ST_FIX, vx, NULL);
-		if (!(vx->flags & IFF_UP))
-			ACT(OP_UP, ST_FIX, vx, NULL);
+		if (!(vx->flags & IFF_UP)) {
+			ACT(OP_NOIPV6, ST_SYSCTL, vx, NULL);
+			ACT(OP_UP, ST_UP, vx, NULL);
+		}
 	}
 
 	/* Access ports. */
