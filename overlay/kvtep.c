@@ -36,8 +36,13 @@
 #define KVTEP_BATCH_MSGS 512		/* bounds the replies queued per sendmsg */
 #define KVTEP_SOCKBUF (8 * 1024 * 1024)
 #define KVTEP_RECV_BYTES (64 * 1024)
-/* A group deletion waits an RCU barrier per bridge (~17 ms here). */
-#define KVTEP_IDLE_TIMEOUT_MS 180000
+/*
+ * How long a reply may take.  A group deletion answers only when every
+ * device is gone, and each bridge costs an RCU barrier (~17-20 ms here), so
+ * its limit grows with the number of devices it deletes.
+ */
+#define KVTEP_IDLE_TIMEOUT_MS 30000
+#define KVTEP_DELETE_MS_PER_DEVICE 100
 #define KVTEP_ALIAS_MAX 160
 #define KVTEP_NO_VNI SIZE_MAX
 
@@ -53,6 +58,7 @@ struct kv_link {
 	bool owned;
 	bool brport;		/* enslaved to a bridge */
 	bool collect_md;
+	bool vnifilter;
 	int8_t learning;	/* vxlan learning; -1 unknown */
 	int8_t port_learning;	/* bridge port learning; -1 unknown */
 	int8_t neigh_suppress;	/* -1 unknown */
@@ -142,6 +148,7 @@ struct kvtep {
 	struct kv_verr *plan_err;	/* per desired VNI */
 	struct kv_verr *apply_err;	/* per desired VNI */
 	size_t n_err, cap_err;
+	size_t n_doomed;	/* devices the planned group deletion removes */
 	struct kv_newbr *newbr;
 	size_t n_newbr, cap_newbr;
 	struct plan_idx *pidx;	/* kept between plans: no allocation per diff */
@@ -253,6 +260,7 @@ out:
 
 struct reply_ctx {
 	struct kvtep *h;
+	int timeout_ms;			/* 0: KVTEP_IDLE_TIMEOUT_MS */
 	uint32_t seq_lo, seq_hi;	/* expected range [lo, hi) */
 	size_t acks;			/* ACKs or errors seen in range */
 	int (*on_error)(struct reply_ctx *c, uint32_t seq, int err, const char *msg);
@@ -330,7 +338,7 @@ static int replies_wait(struct reply_ctx *c, size_t want)
 	for (;;) {
 		if (want && c->acks >= want)
 			return 0;
-		ret = poll(&pfd, 1, KVTEP_IDLE_TIMEOUT_MS);
+		ret = poll(&pfd, 1, c->timeout_ms > 0 ? c->timeout_ms : KVTEP_IDLE_TIMEOUT_MS);
 		if (ret < 0 && errno == EINTR)
 			continue;
 		if (ret < 0)
@@ -457,6 +465,7 @@ static int attr_cb_vxlan(const struct nlattr *a, void *data)
 		break;
 	case IFLA_VXLAN_LEARNING:
 	case IFLA_VXLAN_COLLECT_METADATA:
+	case IFLA_VXLAN_VNIFILTER:
 		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
 			return MNL_CB_OK;
 		break;
@@ -545,6 +554,8 @@ static bool link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
 				l->learning = (int8_t)mnl_attr_get_u8(vx[IFLA_VXLAN_LEARNING]);
 			if (vx[IFLA_VXLAN_COLLECT_METADATA])
 				l->collect_md = mnl_attr_get_u8(vx[IFLA_VXLAN_COLLECT_METADATA]);
+			if (vx[IFLA_VXLAN_VNIFILTER])
+				l->vnifilter = mnl_attr_get_u8(vx[IFLA_VXLAN_VNIFILTER]);
 		}
 	}
 	if (info[IFLA_INFO_SLAVE_KIND] &&
@@ -689,23 +700,22 @@ static const char *const probe_names[] = {
 	"loomprobe0", "loomprobe1", "loomprobe2", "loomprobe3", "loomprobe4",
 };
 
-static void newbr_on_link(struct reply_ctx *c, const struct nlmsghdr *nlh)
+static void probe_on_link(struct reply_ctx *c, const struct nlmsghdr *nlh)
 {
-	const struct ifinfomsg *ifi;
+	struct kv_link *l = c->data;
 
-	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
-		return;
-	ifi = mnl_nlmsg_get_payload(nlh);
-	*(int *)c->data = ifi->ifi_index;
+	if (!link_parse(nlh, l))
+		l->ifindex = 0;
 }
 
-static int probe_ifindex(struct kvtep *h, const char *name)
+/* RTM_GETLINK one device by name; returns its ifindex or -errno. */
+static int probe_link(struct kvtep *h, const char *name, struct kv_link *l)
 {
-	struct reply_ctx c = { .h = h, .on_link = newbr_on_link };
-	int ifindex = 0, ret;
+	struct reply_ctx c = { .h = h, .on_link = probe_on_link, .data = l };
+	int ret, tries;
 	size_t len;
 
-	c.data = &ifindex;
+	memset(l, 0, sizeof(*l));
 	c.seq_lo = ++h->seq;
 	c.seq_hi = c.seq_lo + 1;
 	len = nl_link_get(h->sendbuf, KVTEP_BATCH_BYTES, c.seq_lo, 0, name);
@@ -713,7 +723,7 @@ static int probe_ifindex(struct kvtep *h, const char *name)
 	if (ret)
 		return ret;
 	/* A GET without NLM_F_ACK answers with the link or an error. */
-	for (int tries = 0; tries < 4 && !ifindex && !c.first_err; tries++) {
+	for (tries = 0; tries < 4 && !l->ifindex && !c.first_err; tries++) {
 		struct pollfd pfd = { .fd = mnl_socket_get_fd(h->req), .events = POLLIN };
 		ssize_t n;
 
@@ -724,7 +734,14 @@ static int probe_ifindex(struct kvtep *h, const char *name)
 			return -errno;
 		replies_parse(&c, h->recvbuf, (size_t)n);
 	}
-	return ifindex ? ifindex : -ENODEV;
+	return l->ifindex > 0 ? l->ifindex : -ENODEV;
+}
+
+static int probe_ifindex(struct kvtep *h, const char *name)
+{
+	struct kv_link l;
+
+	return probe_link(h, name, &l);
 }
 
 static void probe(struct kvtep *h)
@@ -768,7 +785,17 @@ static void probe(struct kvtep *h)
 	ret = request_one(h, nl_link_vxlan_vnifilter_new(h->sendbuf, KVTEP_BATCH_BYTES,
 							 ++h->seq, &vx));
 	made[3] = ret == 0;
-	caps->vnifilter = ret == 0 || ret == -EEXIST;
+	/*
+	 * Kernels without vnifilter ignore the unknown attribute and make a
+	 * plain external device: believe it only when the kernel reports it back.
+	 */
+	if (made[3]) {
+		struct kv_link l;
+
+		caps->vnifilter = probe_link(h, probe_names[3], &l) > 0 && l.vnifilter;
+	} else {
+		caps->vnifilter = ret == -EEXIST;
+	}
 
 	ret = request_one(h, nl_link_vrf_new(h->sendbuf, KVTEP_BATCH_BYTES, ++h->seq,
 					     probe_names[4], 0x7fff0000U));
@@ -882,6 +909,13 @@ int kvtep_open(const char *netns, const char *vtep_ip, enum vtep_mode mode,
 		goto fail;
 	}
 	ret = sockets_open_in(h, netns);
+	if (ret == -ENOENT) {
+		loom_err_set(err, LOOM_E_NOT_FOUND, "netns",
+			     "network namespace \"%s\" does not exist (no /run/netns/%s); "
+			     "create it or correct the VTEP's netns in the topology",
+			     h->netns, h->netns);
+		goto fail;
+	}
 	if (ret) {
 		loom_err_set(err, LOOM_E_UNAVAILABLE, "netns",
 			     "cannot open netlink sockets in network namespace \"%s\": %s",
@@ -1269,6 +1303,7 @@ static int plan_doom(struct kvtep *h, const struct plan_idx *p, const struct kv_
 	}
 	if (l->group != KVTEP_GROUP_DOOMED)
 		ACT(OP_DOOM, ST_DOOM, l, NULL);
+	h->n_doomed++;
 	return 1;	/* something to delete */
 }
 
@@ -1345,8 +1380,11 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 				return -ENOMEM;
 			a->mtu = v->mtu;
 		}
-		if (!(br->flags & IFF_UP))
-			ACT(OP_UP, ST_FIX, br, NULL);
+		/* Down: made before a crash, or set down by hand; IPv6 off first. */
+		if (!(br->flags & IFF_UP)) {
+			ACT(OP_NOIPV6, ST_SYSCTL, br, NULL);
+			ACT(OP_UP, ST_UP, br, NULL);
+		}
 	}
 
 	/* The VXLAN device. */
@@ -1386,8 +1424,10 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 		if (br_new || vx->master != br->ifindex || vx->port_learning != 0 ||
 		    (h->caps.neigh_suppress && vx->neigh_suppress != 1))
 			ACT(OP_BRPORT, ST_FIX, vx, NULL);
-		if (!(vx->flags & IFF_UP))
-			ACT(OP_UP, ST_FIX, vx, NULL);
+		if (!(vx->flags & IFF_UP)) {
+			ACT(OP_NOIPV6, ST_SYSCTL, vx, NULL);
+			ACT(OP_UP, ST_UP, vx, NULL);
+		}
 	}
 
 	/* Access ports. */
@@ -1439,6 +1479,7 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 	int ret;
 
 	h->n_acts = 0;
+	h->n_doomed = 0;
 	h->desired = d;
 	h->n_err = 0;
 	if (d->n_vnis > h->cap_err) {
@@ -1629,6 +1670,10 @@ static int batch_flush(struct batch *b)
 		return 0;
 	c.seq_lo = b->seq_base + (uint32_t)b->first;
 	c.seq_hi = c.seq_lo + (uint32_t)b->n;
+	if (h->acts[b->first].stage == ST_DELETE)
+		c.timeout_ms = KVTEP_IDLE_TIMEOUT_MS +
+			       (int)(h->n_doomed < 1000000 ? h->n_doomed : 1000000) *
+				       KVTEP_DELETE_MS_PER_DEVICE;
 	ret = send_all(h, h->sendbuf, b->off);
 	if (!ret)
 		ret = replies_wait(&c, b->n);

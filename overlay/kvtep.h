@@ -21,6 +21,7 @@
 #ifndef LOOM_OVERLAY_KVTEP_H
 #define LOOM_OVERLAY_KVTEP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -57,7 +57,7 @@ if [ "$(id -u)" != 0 ] || ! ip netns add "$VT" 2>/dev/null; then
 	echo "1..0 # SKIP needs root and network namespaces"
 	exit 0
 fi
-echo "1..28"
+echo "1..32"
 ip -n "$VT" link set lo up
 
 # --- the golden messages say what we think: send them to a fresh namespace
@@ -84,6 +84,22 @@ check "golden vnifilter device and RTM_NEWTUNNEL entries accepted" \
 check "auto picks traditional and says why" grep -q "^reason auto chose traditional: .*VLAN filtering" "$TMP/p1"
 "$T" probe "$VT" "$IP" vlan-aware >"$TMP/p2" 2>&1
 check "vlan-aware on this kernel: backend_unavailable" grep -q "^open error backend_unavailable: vlan-aware" "$TMP/p2"
+# The probe agrees with iproute2 trying the same things in another namespace.
+want_caps() {
+	local vf=0 vrf=0 vnif=0
+	ip -n "$GN" link add lmkpvf type bridge vlan_filtering 1 2>/dev/null && vf=1
+	ip -n "$GN" link add lmkpvrf type vrf table 4242 2>/dev/null && vrf=1
+	ip -n "$GN" link add lmkpvn type vxlan external vnifilter local $IP dstport 4790 2>/dev/null &&
+		ip -n "$GN" -d link show lmkpvn | grep -q vnifilter && vnif=1
+	for d in lmkpvf lmkpvrf lmkpvn; do ip -n "$GN" link del $d 2>/dev/null; done
+	echo "vlan_filtering=$vf vnifilter=$vnif vrf=$vrf"
+}
+want=$(want_caps)
+check "probe agrees with iproute2 ($want)" \
+	bash -c "grep -q 'caps bridge=1 vxlan=1 neigh_suppress=1 .*' $TMP/p1 && [ \"\$(grep -o 'vlan_filtering=[01] vnifilter=[01] vrf=[01]' $TMP/p1)\" = '$want' ]"
+"$T" probe lmk-nosuch-$ID "$IP" auto >"$TMP/p3" 2>&1
+check "a VTEP namespace that does not exist: not_found naming it" \
+	grep -q "^open error not_found: network namespace \"lmk-nosuch-$ID\" does not exist" "$TMP/p3"
 check "probe left no device behind" bash -c "! ip -n $VT link | grep -q loomprobe"
 
 # --- the operator's own devices, and hosts
@@ -153,6 +169,9 @@ drift() { # drift WHAT ip-args...
 drift "drift: deleted loom bridge seen and repaired" link del lb200
 drift "drift: vxlan set down seen and repaired" link set lx300 down
 drift "drift: access port moved out of its bridge seen and repaired" link set p3 nomaster
+drift "drift: loom vxlan re-parented to another bridge seen and repaired" link set lx100 master lb200
+check "after repair lx100 is back in lb100, and lb200 holds only lx200" \
+	bash -c "ip -n $VT link show lx100 | grep -q 'master lb100' && [ \$(ip -n $VT -o link show master lb200 | wc -l) = 1 ]"
 check "after repair p3 is back in lb300 and lx300 is up" \
 	bash -c "ip -n $VT link show p3 | grep -q 'master lb300' && ip -n $VT link show lx300 | grep -q ',UP'"
 
