@@ -1186,6 +1186,8 @@ int smt_verify(struct smt *s, const struct sm_desired *d, struct smt_pstatus **o
 
 		ps->pkey = p->pkey;
 		snprintf(ps->name, sizeof(ps->name), "%s", p->name);
+		snprintf(ps->tenant, sizeof(ps->tenant), "%s", p->tenant);
+		snprintf(ps->segment, sizeof(ps->segment), "%s", p->segment);
 		ps->state = SMT_PROGRAMMED;
 		ps->ports_total = (unsigned int)p->n_members;
 		for (size_t k = 0; k < n; k++) {

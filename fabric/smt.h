@@ -31,6 +31,8 @@ enum smt_pstate {
 struct smt_pstatus {
 	uint16_t pkey;
 	char name[LOOM_NAME_MAX];
+	char tenant[LOOM_NAME_MAX];	/* from the desired partition; "" when removed */
+	char segment[LOOM_NAME_MAX];
 	bool removed;		/* no longer desired: programmed = gone from every port */
 	enum smt_pstate state;
 	unsigned int ports_ok;	/* members (or, when removed, ports) as desired */
