@@ -76,6 +76,7 @@ struct smt {
 	struct smt_stats stats;
 	uint32_t gen;
 	void *umad;			/* one send/receive buffer */
+	size_t umad_len;
 };
 
 enum req_kind { RQ_SA_NODE_RECORD, RQ_NODE_INFO, RQ_PKEY_BLOCK, RQ_SM_INFO, RQ_LOCAL_PORT_INFO };
@@ -271,7 +272,7 @@ static int req_send(struct smt *s, struct mad_req *r, size_t idx, uint16_t sm_li
 	uint64_t tid = ((uint64_t)(s->gen & 0xfff) << TID_IDX_BITS) | idx;
 	int agent, rc;
 
-	memset(s->umad, 0, umad_size() + MAD_SIZE);
+	memset(s->umad, 0, s->umad_len);
 	switch (r->kind) {
 	case RQ_SA_NODE_RECORD:
 		mad_sa_node_record_get_encode(mad, MAD_SIZE, tid, s->ports[r->port].guid);
@@ -325,7 +326,7 @@ static void req_receive(struct smt *s, struct mad_req *reqs, size_t n, size_t *i
 		size_t idx;
 		struct mad_req *r;
 
-		memset(s->umad, 0, umad_size() + MAD_SIZE);
+		memset(s->umad, 0, s->umad_len);
 		agent = umad_recv(s->portid, s->umad, &len, 0);
 		if (agent < 0)
 			return;
@@ -693,7 +694,13 @@ int smt_open(const struct topo_sm *sm, struct smt **out, struct loom_err *err)
 	s->timeout_ms = 200;
 	s->retries = 3;
 	s->window = 64;
-	s->umad = calloc(1, umad_size() + MAD_SIZE);
+	/*
+	 * umad_get_mad() points past the header as this header file declares
+	 * it, which can be longer than the library's umad_size(): room for both.
+	 */
+	s->umad_len = (umad_size() > sizeof(struct ib_user_mad) ? umad_size()
+							   : sizeof(struct ib_user_mad)) + MAD_SIZE;
+	s->umad = calloc(1, s->umad_len);
 	if (!s->umad) {
 		rc = -ENOMEM;
 		goto fail;
