@@ -967,6 +967,28 @@ int smt_write(struct smt *s, const struct sm_desired *d, struct loom_err *err)
 			goto out;
 		}
 	}
+	rc = partitions_render(d, 0, &section, &section_len);
+	if (rc < 0) {
+		loom_err_set(err, LOOM_E_INTERNAL, "partitions",
+			     "cannot render the partitions: %s", strerror(-rc));
+		goto out;
+	}
+	/* A no-op resync: the file already says exactly this. */
+	if (f->has_section && f->section_intact &&
+	    f->sec_end - f->sec_begin == section_len &&
+	    !memcmp(f->text + f->sec_begin, section, section_len)) {
+		rc = watch_found(s, f->loom, f->n_loom);
+		if (rc == 0)
+			rc = watch_desired(s, d);
+		if (rc < 0)
+			goto out;
+		free(s->last_section);
+		s->last_section = section;
+		s->last_len = section_len;
+		section = NULL;
+		rc = 1;
+		goto out;
+	}
 	/* Every member must be a port of this fabric. */
 	rc = collect_ports(s, d, false, &idx, &n);
 	if (rc < 0)
@@ -1004,12 +1026,6 @@ int smt_write(struct smt *s, const struct sm_desired *d, struct loom_err *err)
 	rc = smt_check_capacity(s, d, err);
 	if (rc < 0)
 		goto out;
-	rc = partitions_render(d, 0, &section, &section_len);
-	if (rc < 0) {
-		loom_err_set(err, LOOM_E_INTERNAL, "partitions",
-			     "cannot render the partitions: %s", strerror(-rc));
-		goto out;
-	}
 	rc = partitions_splice(f, section, section_len, &text, &text_len);
 	if (rc < 0)
 		goto out;

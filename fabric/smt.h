@@ -66,7 +66,9 @@ void smt_set_mad_params(struct smt *s, unsigned int timeout_ms, unsigned int ret
  * port of this fabric; no port's P_Key table may overflow) and against the
  * operator's partitions in the file (no shared P_Key), render loom's
  * section and replace the file atomically.  On any error the file is left
- * as it was.  Does not signal OpenSM.
+ * as it was.  Does not signal OpenSM.  Returns 0 when the file was
+ * written, 1 when it already held exactly this section (nothing written,
+ * no fabric I/O: a no-op resync; no SIGHUP needed), or -errno.
  */
 int smt_write(struct smt *s, const struct sm_desired *d, struct loom_err *err);
 

@@ -171,7 +171,7 @@ int main(int argc, char **argv)
 			if (rc < 0)
 				print_err(&err, rc);
 			else
-				printf("ok\n");
+				printf("ok%s\n", rc == 1 ? " unchanged" : "");
 		} else if (!strcmp(cmd, "signal")) {
 			rc = smt_signal(s, &err);
 			if (rc < 0)

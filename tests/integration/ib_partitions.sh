@@ -96,7 +96,7 @@ section_outside() {	# the file without loom's section
 	sed '/^# BEGIN loom-managed partitions/,/^# END loom-managed partitions/d' "$LABDIR/partitions.conf"
 }
 
-echo "1..29"
+echo "1..30"
 
 "$LAB" up --dir "$LABDIR" --hcas 4 >"$WORK/lab.out" 2>&1
 ok $? "lab up: ibsim (2 switches, 4 HCAs) and OpenSM" "$(cat "$WORK/lab.out")"
@@ -128,6 +128,11 @@ out=$(cd "$WORK" && env IBSIM_SOCKNAME="$SOCK" LD_PRELOAD="$SIM_SO" smpquery pke
 echo "$out" | grep -qw 0x0002 && ! echo "$out" | grep -qw 0x8002
 ok $? "smpquery agrees: hca2 is a limited member" "$out"
 ! has_pkey "${G[3]}" 0x8002 && ! has_pkey "${G[3]}" 0x0002; ok $? "a non-member does not carry 0x0002"
+
+m0=$(stat -c %Y.%i "$LABDIR/partitions.conf")
+send write "$WORK/d1.json"
+[ "$R" = "ok unchanged" ] && [ "$(stat -c %Y.%i "$LABDIR/partitions.conf")" = "$m0" ]
+ok $? "writing the same state again is a no-op (file not replaced)" "$R"
 
 # the operator's partition
 diff <(section_outside) "$WORK/operator.conf" >/dev/null; ok $? "the operator's lines are kept byte for byte"
