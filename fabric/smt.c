@@ -63,7 +63,9 @@ struct smt {
 	struct port_cache *ports;	/* sorted by guid */
 	size_t n_ports, cap_ports;
 	uint16_t *watch_pkeys;		/* every P_Key loom wrote or found in its section */
+	char (*watch_names)[LOOM_NAME_MAX];	/* its partition's name, for status */
 	size_t n_watch_pkeys;
+	bool last_write_changed;	/* the last smt_write replaced the file */
 	uint64_t *watch_guids;		/* every port loom put in a partition */
 	size_t n_watch_guids;
 	char *last_section;		/* what this smt last wrote */
@@ -168,16 +170,26 @@ static bool pkey_watched(const struct smt *s, uint16_t p)
 	return false;
 }
 
-static int watch_pkey(struct smt *s, uint16_t p)
+static int watch_pkey(struct smt *s, uint16_t p, const char *name)
 {
+	char (*names)[LOOM_NAME_MAX];
 	uint16_t *n;
 
-	if (pkey_watched(s, p))
-		return 0;
+	for (size_t i = 0; i < s->n_watch_pkeys; i++)
+		if (s->watch_pkeys[i] == p) {
+			if (name[0])
+				snprintf(s->watch_names[i], LOOM_NAME_MAX, "%s", name);
+			return 0;
+		}
 	n = realloc(s->watch_pkeys, (s->n_watch_pkeys + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	s->watch_pkeys = n;
+	names = realloc(s->watch_names, (s->n_watch_pkeys + 1) * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	s->watch_names = names;
+	snprintf(names[s->n_watch_pkeys], LOOM_NAME_MAX, "%s", name);
 	n[s->n_watch_pkeys++] = p;
 	return 0;
 }
@@ -185,7 +197,7 @@ static int watch_pkey(struct smt *s, uint16_t p)
 static int watch_found(struct smt *s, const struct partitions_found *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (watch_pkey(s, f[i].pkey) < 0)
+		if (watch_pkey(s, f[i].pkey, f[i].name) < 0)
 			return -ENOMEM;
 		for (size_t m = 0; m < f[i].n_members; m++)
 			if (watch_guid(s, f[i].members[m].guid) < 0)
@@ -197,7 +209,7 @@ static int watch_found(struct smt *s, const struct partitions_found *f, size_t n
 static int watch_desired(struct smt *s, const struct sm_desired *d)
 {
 	for (size_t i = 0; i < d->n_partitions; i++) {
-		if (watch_pkey(s, d->partitions[i].pkey) < 0)
+		if (watch_pkey(s, d->partitions[i].pkey, d->partitions[i].name) < 0)
 			return -ENOMEM;
 		for (size_t m = 0; m < d->partitions[i].n_members; m++)
 			if (watch_guid(s, d->partitions[i].members[m].guid) < 0)
@@ -757,6 +769,7 @@ void smt_close(struct smt **sp)
 		free(s->ports[i].pkeys);
 	free(s->ports);
 	free(s->watch_pkeys);
+	free(s->watch_names);
 	free(s->watch_guids);
 	free(s->last_section);
 	free(s->umad);
@@ -767,6 +780,11 @@ void smt_close(struct smt **sp)
 int smt_fd(const struct smt *s)
 {
 	return umad_get_fd(s->portid);
+}
+
+bool smt_write_changed(const struct smt *s)
+{
+	return s->last_write_changed;
 }
 
 void smt_get_stats(const struct smt *s, struct smt_stats *out)
@@ -986,7 +1004,8 @@ int smt_write(struct smt *s, const struct sm_desired *d, struct loom_err *err)
 		s->last_section = section;
 		s->last_len = section_len;
 		section = NULL;
-		rc = 1;
+		s->last_write_changed = false;
+		rc = 0;
 		goto out;
 	}
 	/* Every member must be a port of this fabric. */
@@ -1039,6 +1058,7 @@ int smt_write(struct smt *s, const struct sm_desired *d, struct loom_err *err)
 	s->last_section = section;
 	s->last_len = section_len;
 	section = NULL;
+	s->last_write_changed = true;
 	log_debug(LOG_SUB_OPENSM, "smt %s: wrote %zu partitions to %s", s->sm.name,
 		  d->n_partitions, s->sm.partitions_file);
 out:
@@ -1267,6 +1287,7 @@ int smt_verify(struct smt *s, const struct sm_desired *d, struct smt_pstatus **o
 			continue;
 		ps = &st[n_st++];
 		ps->pkey = pkey;
+		snprintf(ps->name, sizeof(ps->name), "%s", s->watch_names[w]);
 		ps->removed = true;
 		ps->state = SMT_PROGRAMMED;
 		for (size_t k = 0; k < n; k++) {
@@ -1291,7 +1312,9 @@ int smt_verify(struct smt *s, const struct sm_desired *d, struct smt_pstatus **o
 			continue;
 		for (size_t w = 0; w < s->n_watch_pkeys; w++)
 			if (s->watch_pkeys[w] == st[i].pkey) {
-				s->watch_pkeys[w] = s->watch_pkeys[--s->n_watch_pkeys];
+				--s->n_watch_pkeys;
+				s->watch_pkeys[w] = s->watch_pkeys[s->n_watch_pkeys];
+				memcpy(s->watch_names[w], s->watch_names[s->n_watch_pkeys], LOOM_NAME_MAX);
 				break;
 			}
 	}

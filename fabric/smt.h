@@ -33,7 +33,8 @@ struct smt_pstatus {
 	char name[LOOM_NAME_MAX];
 	char tenant[LOOM_NAME_MAX];	/* from the desired partition; "" when removed */
 	char segment[LOOM_NAME_MAX];
-	bool removed;		/* no longer desired: programmed = gone from every port */
+	bool removed;		/* no longer desired: programmed = gone from every port;
+				 * name is then its name in loom's section */
 	enum smt_pstate state;
 	unsigned int ports_ok;	/* members (or, when removed, ports) as desired */
 	unsigned int ports_total;
@@ -66,11 +67,13 @@ void smt_set_mad_params(struct smt *s, unsigned int timeout_ms, unsigned int ret
  * port of this fabric; no port's P_Key table may overflow) and against the
  * operator's partitions in the file (no shared P_Key), render loom's
  * section and replace the file atomically.  On any error the file is left
- * as it was.  Does not signal OpenSM.  Returns 0 when the file was
- * written, 1 when it already held exactly this section (nothing written,
- * no fabric I/O: a no-op resync; no SIGHUP needed), or -errno.
+ * as it was.  Does not signal OpenSM.  Returns 0 or -errno.  When the file
+ * already held exactly this section nothing is written and no fabric I/O
+ * is done (a no-op resync); smt_write_changed() then says false and no
+ * SIGHUP is needed.
  */
 int smt_write(struct smt *s, const struct sm_desired *d, struct loom_err *err);
+bool smt_write_changed(const struct smt *s);
 
 /*
  * SIGHUP to the pid in the SM's pid file (LOOM_E_UNAVAILABLE naming the

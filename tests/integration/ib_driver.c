@@ -171,7 +171,7 @@ int main(int argc, char **argv)
 			if (rc < 0)
 				print_err(&err, rc);
 			else
-				printf("ok%s\n", rc == 1 ? " unchanged" : "");
+				printf("ok%s\n", smt_write_changed(s) ? "" : " unchanged");
 		} else if (!strcmp(cmd, "signal")) {
 			rc = smt_signal(s, &err);
 			if (rc < 0)
@@ -197,10 +197,11 @@ int main(int argc, char **argv)
 
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 			rc = smt_write(s, &d, &err);
-			if (rc == 0)
+			if (rc == 0 && smt_write_changed(s)) {
 				rc = smt_signal(s, &err);
-			if (rc == 0)
-				rc = sweep = smt_wait_sweep(s, atoi(arg2), &err);
+				if (rc == 0)
+					rc = sweep = smt_wait_sweep(s, atoi(arg2), &err);
+			}
 			if (rc >= 0)
 				rc = smt_converge(s, &d, atoi(arg2), &st, &n, &err);
 			if (rc < 0) {

@@ -167,7 +167,7 @@ ok $? "move, step 2: hca1 in 0x0003 only" "$R"
 # delete
 desired "$WORK/d6.json" "0x0002:acme.train:ipoib:${G[2]}=limited;0x0004:acme.empty::"
 send apply "$WORK/d6.json" $TIMEOUT_MS
-case "$R" in *'"pkey":3,"name":"","removed":true,"state":"programmed"'*) r=0 ;; *) r=1 ;; esac
+case "$R" in *'"pkey":3,"name":"acme.store","removed":true,"state":"programmed"'*) r=0 ;; *) r=1 ;; esac
 ! has_pkey "${G[0]}" 0x8003 && ! has_pkey "${G[2]}" 0x8003 && [ $r = 0 ]
 ok $? "delete: 0x0003 removed and verified gone from every port" "$R"
 
