@@ -19,6 +19,7 @@
 
 #include "lib/log.h"
 #include "src/daemon.h"
+#include "src/reconcile.h"
 #include "tenancy/compile.h"
 #include "tenancy/intent.h"
 
@@ -172,10 +173,51 @@ static int do_segment_add(struct api_call *call, struct segment *s, struct loom_
 	return 0;
 }
 
+/*
+ * Would this attachment overflow an HCA port's P_Key table?  Uses the
+ * capacities the subnet-manager targets read from the fabric (unknown ports
+ * are not refused here; the target still refuses to write an overflow).
+ */
+static int check_pkey_capacity(struct loomd *d, const struct attachment *a, struct loom_err *err)
+{
+	const struct segment *seg = model_segment(&d->model, a->tenant, a->segment);
+	const struct topo_node *node = topology_node(d->topo, a->node);
+
+	if (!d->rec || !seg || seg->type != SEG_INFINIBAND || !node)
+		return 0;
+	for (size_t i = 0; i < node->n_hca_ports; i++) {
+		const struct topo_hca_port *hp = &node->hca_ports[i];
+		unsigned int foreign = 0, cap, need = 1;
+
+		if (a->port[0] && strcmp(a->port, hp->name))
+			continue;
+		cap = reconciler_pkey_capacity(d->rec, hp->guid, &foreign);
+		if (!cap)
+			continue;
+		for (size_t k = 0; k < d->model.n_attachments; k++) {
+			const struct attachment *o = &d->model.attachments[k];
+			const struct segment *os;
+
+			if (strcmp(o->node, a->node) || (o->port[0] && strcmp(o->port, hp->name)))
+				continue;
+			os = model_segment(&d->model, o->tenant, o->segment);
+			need += os && os->type == SEG_INFINIBAND;
+		}
+		if (need + foreign > cap)
+			return loom_err_set(err, LOOM_E_EXHAUSTED, "port",
+					    "port %s:%s (GUID 0x%016llx) has a P_Key table of %u entries: %u are "
+					    "taken by partitions loom does not own and loom would need %u",
+					    a->node, hp->name, (unsigned long long)hp->guid, cap, foreign, need);
+	}
+	return 0;
+}
+
 static int do_attach(struct api_call *call, const struct attachment *a, struct loom_err *err)
 {
 	struct loomd *d = call->d;
 
+	if (check_pkey_capacity(d, a, err))
+		return -EINVAL;
 	if (model_attach(&d->model, d->topo, a, err))
 		return -EINVAL;
 	call->model_touched = true;
@@ -464,6 +506,31 @@ static int m_segment_show(struct api_call *call, json_t *params, json_t **result
 	if (!s)
 		return -EINVAL;
 	*result = segment_json_full(&call->d->model, s);
+	if (call->d->rec) {
+		json_t *st = reconciler_status(call->d->rec, s->tenant, s->name);
+
+		json_object_set(*result, "status", json_object_get(st, "segments"));
+		json_decref(st);
+	}
+	return 0;
+}
+
+static int m_status_show(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "segment", NULL };
+	char tenant[LOOM_NAME_MAX], name[LOOM_NAME_MAX];
+	const char *ref;
+
+	if (params_only(params, allowed, err) || param_string(params, "segment", false, &ref, err))
+		return -EINVAL;
+	if (ref && segment_ref(ref, "segment", tenant, name, err))
+		return -EINVAL;
+	if (!call->d->rec) {
+		*result = json_pack("{s:[], s:[], s:s}", "segments", "targets", "note",
+				    "reconcile = no: loomd drives no targets");
+		return 0;
+	}
+	*result = reconciler_status(call->d->rec, ref ? tenant : NULL, ref ? name : NULL);
 	return 0;
 }
 
@@ -733,6 +800,7 @@ static const struct api_method methods[] = {
 	{ "segment.detach", true, m_segment_detach },
 	{ "segment.list", false, m_segment_list },
 	{ "segment.show", false, m_segment_show },
+	{ "status.show", false, m_status_show },
 	{ "system.info", false, m_system_info },
 	{ "tenant.create", true, m_tenant_create },
 	{ "tenant.delete", true, m_tenant_delete },

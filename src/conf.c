@@ -45,6 +45,7 @@ void config_defaults(struct loom_config *c)
 	c->max_request_bytes = 1 << 20;
 	c->max_clients = 1024;
 	c->resync_interval_s = 60;
+	c->reconcile = true;
 }
 
 static char *trim(char *s)
@@ -177,6 +178,11 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		if (parse_u64(v, 1, 86400, &a))
 			return -EINVAL;
 		c->resync_interval_s = (unsigned int)a;
+	} else if (strcmp(key, "reconcile") == 0) {
+		*why = "expected yes or no";
+		if (strcmp(v, "yes") && strcmp(v, "no"))
+			return -EINVAL;
+		c->reconcile = strcmp(v, "yes") == 0;
 	} else {
 		*why = "unknown key";
 		return -ENOENT;
@@ -246,4 +252,5 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "max_request_bytes = %zu\n", c->max_request_bytes);
 	fprintf(out, "max_clients = %u\n", c->max_clients);
 	fprintf(out, "resync_interval = %u\n", c->resync_interval_s);
+	fprintf(out, "reconcile = %s\n", c->reconcile ? "yes" : "no");
 }

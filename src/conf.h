@@ -31,6 +31,7 @@ struct loom_config {
 	size_t max_request_bytes;
 	unsigned int max_clients;
 	unsigned int resync_interval_s;
+	bool reconcile;			/* drive the targets (off: the model and API only) */
 };
 
 void config_defaults(struct loom_config *c);

@@ -9,6 +9,8 @@
 
 #include "lib/log.h"
 #include "src/daemon.h"
+#include "src/reconcile.h"
+#include "tenancy/compile.h"
 
 int loomd_model_reload(struct loomd *d)
 {
@@ -20,6 +22,51 @@ int loomd_model_reload(struct loomd *d)
 		return -EIO;
 	}
 	return 0;
+}
+
+uint64_t loomd_post(struct loomd *d)
+{
+	struct desired *des = NULL;
+	uint64_t gen;
+
+	d->model_changed = false;
+	if (!d->rec)
+		return 0;
+	if (compile(&d->model, d->topo, &des)) {
+		log_err("compile failed: out of memory");
+		return 0;
+	}
+	gen = reconciler_post(d->rec, des);
+	desired_free(&des);
+	return gen;
+}
+
+/*
+ * An ID released by a deleted segment stays held (never handed to another
+ * tenant) until every target has converged on a desired state without it.
+ */
+void loomd_release_holds(struct loomd *d)
+{
+	if (!d->rec || d->model.n_holds == 0 || d->in_txn || !reconciler_converged(d->rec))
+		return;
+	if (store_begin(d->store))
+		return;
+	for (size_t i = 0; i < d->model.n_holds; i++)
+		if (store_hold_delete(d->store, d->model.holds[i].type, d->model.holds[i].id)) {
+			store_rollback(d->store);
+			return;
+		}
+	if (store_commit(d->store)) {
+		store_rollback(d->store);
+		return;
+	}
+	while (d->model.n_holds > 0) {
+		struct id_hold h = d->model.holds[d->model.n_holds - 1];
+
+		log_debug(LOG_SUB_RECONCILE, "%s %u released by %s: no target carries it any more",
+			  h.type == SEG_ETHERNET ? "VNI" : "P_Key", (unsigned)h.id, h.tenant);
+		model_hold_release(&d->model, h.type, h.id);
+	}
 }
 
 int loomd_topology_reload(struct loomd *d, struct loom_err *err)
@@ -35,6 +82,19 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 	}
 	topology_free(&d->topo);
 	d->topo = topo;
+	if (d->rec) {
+		/* Targets come and go with the topology: start them anew. */
+		reconciler_stop(&d->rec);
+		if (reconciler_start(d->topo, &d->rec) == 0) {
+			struct loom_err e2 = { 0 };
+
+			if (server_add_reconciler(d, &e2))
+				log_err("%s", e2.msg);
+			loomd_post(d);
+		} else {
+			log_err("cannot restart the reconciler");
+		}
+	}
 	return 0;
 }
 
@@ -58,11 +118,20 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 		return ret;
 	if (check_only)
 		return 0;
-	return server_open(d, err);
+	ret = server_open(d, err);
+	if (ret || !d->cfg.reconcile)
+		return ret;
+	ret = reconciler_start(d->topo, &d->rec);
+	if (ret)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the reconciler: %s", strerror(-ret));
+	/* The first run repairs whatever a crash or an operator left behind. */
+	loomd_post(d);
+	return server_add_reconciler(d, err);
 }
 
 void loomd_close(struct loomd *d)
 {
+	reconciler_stop(&d->rec);
 	server_close(d);
 	model_clear(&d->model);
 	topology_free(&d->topo);

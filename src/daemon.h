@@ -27,6 +27,8 @@ struct api_peer {
 };
 
 struct client;
+struct reconciler;
+struct waiter;
 
 struct loomd {
 	struct loom_config cfg;
@@ -43,6 +45,11 @@ struct loomd {
 
 	struct client *clients;	/* doubly linked */
 	unsigned int n_clients;
+
+	/* The reconciler (NULL with reconcile = no) and requests waiting on it. */
+	struct reconciler *rec;
+	struct waiter *waiters;
+	bool model_changed;	/* recompile and post after this batch */
 
 	/* Group commit: the transaction open for the current batch. */
 	bool in_txn;
@@ -74,10 +81,17 @@ void loomd_close(struct loomd *d);
 
 /* Loads the topology file and, when it fits the model, swaps it in. */
 int loomd_topology_reload(struct loomd *d, struct loom_err *err);
+/* Compiles the model and posts it to the reconciler; returns the generation. */
+uint64_t loomd_post(struct loomd *d);
+/* Releases ID holds once every target converged. */
+void loomd_release_holds(struct loomd *d);
+
 /* Reloads the model from the store (after a failed request or commit). */
 int loomd_model_reload(struct loomd *d);
 
 int server_open(struct loomd *d, struct loom_err *err);
+/* Watches the reconciler's eventfd and drift sockets. */
+int server_add_reconciler(struct loomd *d, struct loom_err *err);
 int server_run(struct loomd *d);
 void server_close(struct loomd *d);
 

@@ -26,7 +26,7 @@ int rpc_request_parse(const char *line, size_t len, struct rpc_request *req, str
 
 	memset(req, 0, sizeof(*req));
 	/* JSON_REJECT_DUPLICATES: {"method":"a","method":"b"} must not be ambiguous. */
-	root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root)
 		return loom_err_set(err, LOOM_E_PARSE, "", "invalid JSON at column %d: %s",
 				    jerr.column, jerr.text);

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -32,6 +33,7 @@
 
 #include "lib/log.h"
 #include "src/daemon.h"
+#include "src/reconcile.h"
 #include "src/rpc.h"
 
 /* Per client, at most this many requests are taken per batch (fairness). */
@@ -62,13 +64,35 @@ struct pending {
 	json_t *reply;		/* the reply if all goes well */
 	json_t *id;
 	bool wrote;		/* a successful write: its reply depends on the COMMIT */
+	json_t *result;		/* with wait: the result, answered once targets converge */
+	int wait_s;
+};
+
+/* A successful write whose client asked to wait for the targets. */
+struct waiter {
+	struct waiter *next;
+	struct client *client;
+	json_t *id;
+	json_t *result;
+	uint64_t gen;
+	int64_t deadline_ns;	/* CLOCK_MONOTONIC */
 };
 
 static struct pending batch[MAX_BATCH];
 static size_t n_batch;
 
 /* Tags for epoll's data.ptr so one switch dispatches every event. */
-static char tag_listen, tag_signal, tag_resync;
+static char tag_listen, tag_signal, tag_resync, tag_reconcile;
+static char *drift_tags;	/* one byte per drift fd of the reconciler */
+static size_t n_drift_tags;
+
+static int64_t now_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 int64_t now_realtime_ns(void)
 {
@@ -278,6 +302,13 @@ static void client_close(struct loomd *d, struct client *c)
 	c->dead = true;
 }
 
+static void waiter_free(struct waiter *w)
+{
+	json_decref(w->id);
+	json_decref(w->result);
+	free(w);
+}
+
 static void clients_reap(struct loomd *d)
 {
 	struct client *c = d->clients, *next;
@@ -286,6 +317,16 @@ static void clients_reap(struct loomd *d)
 		next = c->next;
 		if (!c->dead)
 			continue;
+		for (struct waiter **pw = &d->waiters; *pw;) {
+			struct waiter *w = *pw;
+
+			if (w->client == c) {
+				*pw = w->next;
+				waiter_free(w);
+			} else {
+				pw = &w->next;
+			}
+		}
 		if (c->prev)
 			c->prev->next = c->next;
 		else
@@ -453,8 +494,27 @@ static int batch_begin(struct loomd *d, struct loom_err *err)
 	return 0;
 }
 
-/* Runs one request; returns the reply (NULL for a notification). */
-static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request *req, bool *wrote)
+/* Takes the optional "wait" (seconds) out of a write's params. */
+static int wait_param(json_t *params, int *wait_s, struct loom_err *err)
+{
+	json_t *v = json_object_get(params, "wait");
+
+	*wait_s = 0;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 3600)
+		return loom_err_set(err, LOOM_E_PARAMS, "wait", "'wait' must be whole seconds, 0..3600");
+	*wait_s = (int)json_integer_value(v);
+	json_object_del(params, "wait");
+	return 0;
+}
+
+/*
+ * Runs one request; returns the reply (NULL for a notification).  A write
+ * that asked to wait hands its result back in *waited instead.
+ */
+static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request *req, bool *wrote,
+			   json_t **waited, int *wait_s)
 {
 	struct loom_err err = { 0 };
 	const struct api_method *m = api_method_find(req->method);
@@ -462,6 +522,8 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 	json_t *result = NULL, *reply;
 
 	*wrote = false;
+	*waited = NULL;
+	*wait_s = 0;
 	if (!m) {
 		loom_err_set(&err, LOOM_E_METHOD, "method", "no method '%s'", req->method);
 		goto done;
@@ -478,6 +540,8 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 		m->fn(&call, req->params, &result, &err);
 		goto done;
 	}
+	if (wait_param(req->params, wait_s, &err))
+		goto done;
 	if (batch_begin(d, &err) || store_savepoint(d->store)) {
 		loom_err_set(&err, LOOM_E_STORE, "", "cannot open a savepoint: %s", store_errmsg(d->store));
 		goto done;
@@ -487,6 +551,7 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 	if (err.code == LOOM_OK) {
 		store_savepoint_release(d->store);
 		*wrote = true;
+		d->model_changed |= call.model_touched;
 	} else {
 		store_savepoint_rollback(d->store);
 		store_savepoint_release(d->store);
@@ -499,6 +564,9 @@ done:
 			log_info("%s by uid %u refused: %s (%s)", req->method, (unsigned)c->peer.uid,
 				 err.msg, err.field);
 		reply = req->id ? rpc_error(req->id, &err) : NULL;
+	} else if (*wait_s > 0 && req->id) {
+		*waited = json_incref(result);
+		reply = NULL;
 	} else {
 		reply = req->id ? rpc_result(req->id, result) : NULL;
 	}
@@ -506,7 +574,7 @@ done:
 	return reply;
 }
 
-static void batch_add(struct client *c, json_t *reply, json_t *id, bool wrote)
+static void batch_add(struct client *c, json_t *reply, json_t *id, bool wrote, json_t *waited, int wait_s)
 {
 	struct pending *p = &batch[n_batch++];
 
@@ -514,6 +582,8 @@ static void batch_add(struct client *c, json_t *reply, json_t *id, bool wrote)
 	p->reply = reply;
 	p->id = json_incref(id);
 	p->wrote = wrote;
+	p->result = waited;
+	p->wait_s = wait_s;
 }
 
 /* Takes up to LINES_PER_BATCH complete lines of one client into the batch. */
@@ -529,12 +599,14 @@ static void client_take_lines(struct loomd *d, struct client *c)
 		struct rpc_request req;
 		struct loom_err err = { 0 };
 		bool wrote = false;
+		json_t *reply, *waited;
+		int wait_s;
 
 		if (!nl && len <= limit)
 			break;
 		if (len > limit) {
 			loom_err_set(&err, LOOM_E_TOO_LARGE, "", "request larger than %zu bytes (max_request_bytes)", limit);
-			batch_add(c, rpc_error(NULL, &err), NULL, false);
+			batch_add(c, rpc_error(NULL, &err), NULL, false, NULL, 0);
 			c->closing = true;	/* the rest of the stream cannot be framed */
 			c->too_large = true;
 			off = c->in_len;
@@ -545,11 +617,12 @@ static void client_take_lines(struct loomd *d, struct client *c)
 			continue;
 		taken++;
 		if (rpc_request_parse(c->in + off - len - 1, len, &req, &err)) {
-			batch_add(c, rpc_error(req.id, &err), req.id, false);
+			batch_add(c, rpc_error(req.id, &err), req.id, false, NULL, 0);
 			rpc_request_release(&req);
 			continue;
 		}
-		batch_add(c, request_run(d, c, &req, &wrote), req.id, wrote);
+		reply = request_run(d, c, &req, &wrote, &waited, &wait_s);
+		batch_add(c, reply, req.id, wrote, waited, wait_s);
 		rpc_request_release(&req);
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
@@ -557,11 +630,60 @@ static void client_take_lines(struct loomd *d, struct client *c)
 	c->has_lines = !c->too_large && memchr(c->in, '\n', c->in_len) != NULL;
 }
 
+/* Answers a waiting write: its result plus what the targets say. */
+static void waiter_answer(struct loomd *d, struct waiter *w, bool converged)
+{
+	json_t *wait = json_pack("{s:b, s:I, s:o}", "converged", converged, "generation", (json_int_t)w->gen,
+				 "not_programmed", d->rec ? reconciler_gen_report(d->rec, w->gen) : json_array());
+	json_t *reply;
+
+	if (json_is_object(w->result))
+		json_object_set_new(w->result, "wait", wait);
+	else
+		json_decref(wait);
+	reply = rpc_result(w->id, w->result);
+	client_send(d, w->client, reply);
+	json_decref(reply);
+}
+
+/* Answers the waiters whose targets are done, or whose time ran out. */
+static void waiters_check(struct loomd *d)
+{
+	int64_t now = now_mono_ns();
+
+	for (struct waiter **pw = &d->waiters; *pw;) {
+		struct waiter *w = *pw;
+		bool ok = false;
+		bool done = !d->rec || reconciler_done(d->rec, w->gen, &ok);
+
+		if (!done && now < w->deadline_ns) {
+			pw = &w->next;
+			continue;
+		}
+		waiter_answer(d, w, done && ok);
+		*pw = w->next;
+		waiter_free(w);
+	}
+}
+
+static int waiters_timeout_ms(const struct loomd *d)
+{
+	int64_t now = now_mono_ns(), first = INT64_MAX;
+
+	for (const struct waiter *w = d->waiters; w; w = w->next)
+		if (w->deadline_ns < first)
+			first = w->deadline_ns;
+	if (first == INT64_MAX)
+		return -1;
+	return first <= now ? 0 : (int)((first - now) / 1000000 + 1);
+}
+
 /* Commits the batch's transaction, then sends every reply it holds. */
 static void batch_finish(struct loomd *d)
 {
 	bool failed = false;
 	struct loom_err err = { 0 };
+	uint64_t gen = 0;
 
 	if (d->in_txn) {
 		size_t writes = 0;
@@ -580,18 +702,51 @@ static void batch_finish(struct loomd *d)
 		d->batches++;
 		d->batched_writes += writes;
 	}
+	if (d->model_changed)
+		gen = loomd_post(d);
 	for (size_t i = 0; i < n_batch; i++) {
 		struct pending *p = &batch[i];
 
-		if (failed && p->wrote && p->reply) {
+		if (failed && p->wrote) {
 			json_decref(p->reply);
-			p->reply = rpc_error(p->id, &err);
+			p->reply = p->id ? rpc_error(p->id, &err) : NULL;
+		} else if (p->result) {
+			struct waiter *w = calloc(1, sizeof(*w));
+
+			if (w) {
+				w->client = p->client;
+				w->id = json_incref(p->id);
+				w->result = p->result;
+				w->gen = gen;
+				w->deadline_ns = now_mono_ns() + (int64_t)p->wait_s * 1000000000;
+				w->next = d->waiters;
+				d->waiters = w;
+				p->result = NULL;
+			}
 		}
 		client_send(d, p->client, p->reply);
 		json_decref(p->reply);
+		json_decref(p->result);
 		json_decref(p->id);
 	}
 	n_batch = 0;
+	if (d->waiters)
+		waiters_check(d);
+}
+
+int server_add_reconciler(struct loomd *d, struct loom_err *err)
+{
+	size_t n = reconciler_n_drift_fds(d->rec);
+	int ret = epoll_mod(d, EPOLL_CTL_ADD, reconciler_event_fd(d->rec), EPOLLIN, &tag_reconcile);
+
+	free(drift_tags);
+	drift_tags = calloc(n ? n : 1, 1);
+	n_drift_tags = n;
+	for (size_t i = 0; !ret && i < n; i++)
+		ret = epoll_mod(d, EPOLL_CTL_ADD, reconciler_drift_fd(d->rec, i), EPOLLIN, &drift_tags[i]);
+	if (ret)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot watch the reconciler: %s", strerror(-ret));
+	return 0;
 }
 
 static void handle_signal(struct loomd *d)
@@ -616,7 +771,7 @@ int server_run(struct loomd *d)
 
 		for (struct client *c = d->clients; c; c = c->next)
 			pending |= c->has_lines && !c->dead;
-		n = epoll_wait(d->epfd, events, 64, pending ? 0 : -1);
+		n = epoll_wait(d->epfd, events, 64, pending ? 0 : waiters_timeout_ms(d));
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		for (int i = 0; i < n; i++) {
@@ -632,6 +787,14 @@ int server_run(struct loomd *d)
 
 				if (read(d->resync_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 					log_warn("resync timer: %s", strerror(errno));
+				if (d->rec)
+					reconciler_resync_all(d->rec);
+			} else if (ptr == &tag_reconcile) {
+				reconciler_collect(d->rec);
+				waiters_check(d);
+				loomd_release_holds(d);
+			} else if (drift_tags && (char *)ptr >= drift_tags && (char *)ptr < drift_tags + n_drift_tags) {
+				reconciler_drift(d->rec, (size_t)((char *)ptr - drift_tags));
 			} else {
 				if (c->dead)
 					continue;
@@ -647,6 +810,8 @@ int server_run(struct loomd *d)
 			if (c->has_lines && !c->dead && c->out_len - c->out_off < OUT_HIGH_WATER)
 				client_take_lines(d, c);
 		batch_finish(d);
+		if (d->waiters)
+			waiters_check(d);
 		for (struct client *c = d->clients; c; c = c->next)
 			if (c->closing && !c->dead && !c->has_lines && c->out_len == 0)
 				client_close(d, c);
@@ -667,6 +832,14 @@ int server_run(struct loomd *d)
 
 void server_close(struct loomd *d)
 {
+	while (d->waiters) {
+		struct waiter *w = d->waiters;
+
+		d->waiters = w->next;
+		waiter_free(w);
+	}
+	free(drift_tags);
+	drift_tags = NULL;
 	for (struct client *c = d->clients; c; c = c->next)
 		client_close(d, c);
 	clients_reap(d);

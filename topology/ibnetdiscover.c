@@ -139,7 +139,8 @@ static bool read_node_id(char **s, char *type, uint64_t *guid)
 {
 	char *p = *s;
 
-	if (*p != '"' || !strchr("SHR", p[1]) || p[2] != '-')
+	/* p[1] first: strchr() finds the terminating NUL too. */
+	if (*p != '"' || !p[1] || !strchr("SHR", p[1]) || p[2] != '-')
 		return false;
 	*type = p[1];
 	p += 3;
@@ -280,7 +281,16 @@ static int parse_port(struct parser *p, char *s)
 		return bad(p, "expected \"# ...\" with the link's LIDs and speed");
 	s++;
 	if (n->type != 'S') {
-		if (!find_number(s, "lid", &port->lid))
+		/* The CA's own "lid N lmc M" comes before the remote description. */
+		char *quote = strchr(s, '"');
+		bool found;
+
+		if (quote)
+			*quote = '\0';
+		found = find_number(s, "lid", &port->lid);
+		if (quote)
+			*quote = '"';
+		if (!found)
 			return bad(p, "expected the port's \"lid N\"");
 		if (!port->guid)
 			return bad(p, "expected the port GUID in parentheses after \"[%u]\"", port->num);

@@ -23,7 +23,7 @@
 
 #include "topology/topology.h"
 
-#define PATH_LEN 128	/* sizeof(struct loom_err.field) */
+#define PATH_LEN sizeof(((struct loom_err *)0)->field)
 
 static int fail(struct loom_err *err, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -411,39 +411,44 @@ static int object_read(const json_t *o, const char *path, const struct field *f,
 	return 0;
 }
 
-/* An optional array of objects, each read through a field table. */
-static int array_read(const json_t *parent, const char *key, const char *ppath,
-		      const struct field *f, size_t nf, size_t elem,
-		      void **out, size_t *n, struct loom_err *err)
+/*
+ * An optional array of objects, each read through a field table.  Returns
+ * the array (NULL when absent or empty) and sets *rc to 0 or -errno.
+ */
+static void *array_read(const json_t *parent, const char *key, const char *ppath,
+			const struct field *f, size_t nf, size_t elem,
+			size_t *n, int *rc, struct loom_err *err)
 {
 	char path[PATH_LEN], sub[PATH_LEN];
 	const json_t *a = json_object_get(parent, key);
 	char *arr;
-	int rc;
 
-	*out = NULL;
 	*n = 0;
+	*rc = 0;
 	snprintf(path, sizeof(path), "%s%s%s", ppath, *ppath ? "." : "", key);
 	if (!a)
-		return 0;
-	if (!json_is_array(a))
-		return fail(err, path, "must be an array");
+		return NULL;
+	if (!json_is_array(a)) {
+		*rc = fail(err, path, "must be an array");
+		return NULL;
+	}
 	if (json_array_size(a) == 0)
-		return 0;
+		return NULL;
 	arr = calloc(json_array_size(a), elem);
-	if (!arr)
-		return fail_nomem(err);
+	if (!arr) {
+		*rc = fail_nomem(err);
+		return NULL;
+	}
 	for (size_t i = 0; i < json_array_size(a); i++) {
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-		rc = object_read(json_array_get(a, i), sub, f, nf, arr + i * elem, err);
-		if (rc) {
+		*rc = object_read(json_array_get(a, i), sub, f, nf, arr + i * elem, err);
+		if (*rc) {
 			free(arr);
-			return rc;
+			return NULL;
 		}
 	}
-	*out = arr;
 	*n = json_array_size(a);
-	return 0;
+	return arr;
 }
 
 /* ---- uniqueness -------------------------------------------------------- */
@@ -598,14 +603,17 @@ static int node_read(const json_t *o, const char *path, struct topology *t,
 			return fail(err, sub, "rack \"%s\" is at site \"%s\", but the node is at site \"%s\"",
 				    n->rack, r->site, n->site);
 	}
-	if ((rc = array_read(o, "nic_ports", path, nic_fields, N(nic_fields), sizeof(*n->nic_ports),
-			     (void **)&n->nic_ports, &n->n_nic_ports, err)))
+	n->nic_ports = array_read(o, "nic_ports", path, nic_fields, N(nic_fields), sizeof(*n->nic_ports),
+				  &n->n_nic_ports, &rc, err);
+	if (rc)
 		return rc;
-	if ((rc = array_read(o, "hca_ports", path, hca_fields, N(hca_fields), sizeof(*n->hca_ports),
-			     (void **)&n->hca_ports, &n->n_hca_ports, err)))
+	n->hca_ports = array_read(o, "hca_ports", path, hca_fields, N(hca_fields), sizeof(*n->hca_ports),
+				  &n->n_hca_ports, &rc, err);
+	if (rc)
 		return rc;
-	if ((rc = array_read(o, "gpus", path, gpu_fields, N(gpu_fields), sizeof(*n->gpus),
-			     (void **)&n->gpus, &n->n_gpus, err)))
+	n->gpus = array_read(o, "gpus", path, gpu_fields, N(gpu_fields), sizeof(*n->gpus),
+				  &n->n_gpus, &rc, err);
+	if (rc)
 		return rc;
 
 	for (size_t i = 0; i < n->n_nic_ports; i++) {
@@ -760,13 +768,14 @@ int topology_load_json(const json_t *root, struct topology **out, struct loom_er
 	if ((rc = object_read(root, "", top_fields, N(top_fields), t, err)))
 		goto fail;
 
-	if ((rc = array_read(root, "sites", "", site_fields, N(site_fields), sizeof(*t->sites),
-			     (void **)&t->sites, &t->n_sites, err)) ||
-	    (rc = sorted_unique(t->sites, t->n_sites, sizeof(*t->sites), "sites", "site name", err)))
+	t->sites = array_read(root, "sites", "", site_fields, N(site_fields), sizeof(*t->sites),
+			      &t->n_sites, &rc, err);
+	if (rc || (rc = sorted_unique(t->sites, t->n_sites, sizeof(*t->sites), "sites", "site name", err)))
 		goto fail;
 
-	if ((rc = array_read(root, "racks", "", rack_fields, N(rack_fields), sizeof(*t->racks),
-			     (void **)&t->racks, &t->n_racks, err)))
+	t->racks = array_read(root, "racks", "", rack_fields, N(rack_fields), sizeof(*t->racks),
+			   &t->n_racks, &rc, err);
+	if (rc)
 		goto fail;
 	for (size_t i = 0; i < t->n_racks; i++) {
 		snprintf(path, sizeof(path), "racks[%zu].site", i);
@@ -778,8 +787,9 @@ int topology_load_json(const json_t *root, struct topology **out, struct loom_er
 	if ((rc = sorted_unique(t->racks, t->n_racks, sizeof(*t->racks), "racks", "rack name", err)))
 		goto fail;
 
-	if ((rc = array_read(root, "vteps", "", vtep_fields, N(vtep_fields), sizeof(*t->vteps),
-			     (void **)&t->vteps, &t->n_vteps, err)))
+	t->vteps = array_read(root, "vteps", "", vtep_fields, N(vtep_fields), sizeof(*t->vteps),
+			   &t->n_vteps, &rc, err);
+	if (rc)
 		goto fail;
 	for (size_t i = 0; i < t->n_vteps; i++) {
 		snprintf(path, sizeof(path), "vteps[%zu].site", i);
@@ -805,8 +815,9 @@ int topology_load_json(const json_t *root, struct topology **out, struct loom_er
 	if ((rc = sorted_unique(t->vteps, t->n_vteps, sizeof(*t->vteps), "vteps", "VTEP name", err)))
 		goto fail;
 
-	if ((rc = array_read(root, "subnet_managers", "", sm_fields, N(sm_fields), sizeof(*t->sms),
-			     (void **)&t->sms, &t->n_sms, err)))
+	t->sms = array_read(root, "subnet_managers", "", sm_fields, N(sm_fields), sizeof(*t->sms),
+			   &t->n_sms, &rc, err);
+	if (rc)
 		goto fail;
 	for (size_t i = 0; i < t->n_sms; i++) {
 		snprintf(path, sizeof(path), "subnet_managers[%zu].site", i);

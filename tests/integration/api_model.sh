@@ -3,7 +3,7 @@
 # segments, attachments, declarative apply/diff, and a restart that keeps
 # everything.
 . "$(dirname "$0")/lib.sh"
-t_plan 30
+t_plan 31
 
 loomd_config "$top_srcdir/tests/integration/data/topo-api.json" "vni_range = 10000-10999" "pkey_range = 0x0100-0x01ff"
 loomd_start
@@ -23,7 +23,7 @@ t_is "$(echo "$out" | jq -r '.vni')" "10000" "the first VNI of the pool is alloc
 t_is "$(echo "$out" | jq -r '.rd + " " + .rt')" "65000:10000 65000:10000" "RD and RT are derived from the VNI"
 $LOOMCTL segment create acme/ib --type infiniband --pkey 0x0123 --ipoib --membership full >/dev/null
 t_ok $? "infiniband segment with an explicit P_Key"
-t_is "$($LOOMCTL -o json segment show acme/ib | jq -r '.pkey')" "291" "the explicit P_Key is kept"
+t_is "$($LOOMCTL -o json segment show acme/ib | jq -r '.pkey')" "0x0123" "the explicit P_Key is kept"
 $LOOMCTL segment create blue/web --type ethernet >/dev/null
 t_is "$($LOOMCTL -o json segment show blue/web | jq -r '.vni')" "10001" "the next VNI goes to the next segment"
 
@@ -60,8 +60,9 @@ t_is "$?" "0" "diff after apply exits 0"
 
 # Shrink by file: the file is the whole truth for the tenants it names.
 jq '.tenants[0].segments |= map(select(.name == "data"))' "$T_DIR/intent.json" >"$T_DIR/intent2.json"
-t_is "$($LOOMCTL -o json apply -f "$T_DIR/intent2.json" | jq -r '[.changes[].op]|join(",")')" \
-	"$($LOOMCTL -o json diff -f "$T_DIR/intent2.json" | jq -r '[.changes[].op]|join(",")')" "diff shows what apply did (nothing left)"
+planned=$($LOOMCTL -o json diff -f "$T_DIR/intent2.json" | jq -r '[.changes[].op]|join(",")')
+t_is "$planned" "segment.detach,segment.delete" "diff plans to detach and delete the segment the file dropped"
+t_is "$($LOOMCTL -o json apply -f "$T_DIR/intent2.json" | jq -r '[.changes[].op]|join(",")')" "$planned" "apply does what diff showed"
 t_is "$($LOOMCTL -o json segment list green | jq -r '[.[].name]|join(",")')" "data" "apply removed the segment the file no longer names"
 
 # Detach, delete.

@@ -773,8 +773,13 @@ static void test_import_errors(void **state)
 		{ "Ca\t2 \"H-01\"\t# \"h\"\n[1](2)\t\"S-02\"\t# lid 2 lmc 0 \"s\" lid 1 4xEDR\n",
 		  "line 2", "after the remote node's id" },
 		{ "caguid=zz\n", "line 1", "GUID" },
+		{ "Ca\t2 \"H-01\"\t# \"h\"\n[1](2)\t\"S-02\"[1]\t# \"s\" lid 1 4xEDR\n",
+		  "line 2", "port's \"lid N\"" },
 		{ "Switch\t8 \"H-01\"\n", "line 1", "does not match" },
 		{ "# only comments\n\n", "", "no Switch or Ca records" },
+		/* Found by tests/fuzz/fuzz_ibnetdiscover: a quote at the end of the line. */
+		{ "Switch\t8 \"S-01\"\n[1]\t\"", "line 2", "remote node's id" },
+		{ "Switch\t8 \"", "line 1", "node's id" },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

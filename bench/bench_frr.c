@@ -1,0 +1,222 @@
+/*
+ * bench/bench_frr.c: the FRR target's cost with thousands of VNIs.
+ *
+ *   bench_frr VTYDIR ASN VTEP_IP N [ROUNDS]
+ *
+ * Loads N VNIs (vtysh -f, then again with -c sequences after removing them
+ * all), then ROUNDS times: adds one VNI (diff against the target's view of
+ * FRR + one vtysh), verifies, syncs again (no-op), removes it; then adds it
+ * again after a full read of FRR (observe + diff + apply) and does a full
+ * no-op resync.  Medians are printed.  Leaves N VNIs configured (VNI 10000 .. 10000+N-1) for the
+ * frr-reload.py baseline in bench_frr.sh.  Prints key=value lines.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "overlay/frr.h"
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int die(const char *what, const struct loom_err *err)
+{
+	fprintf(stderr, "bench_frr: %s: %s: %s\n", what, loom_err_name(err->code), err->msg);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct topo_vtep vtep = { .name = "bench" };
+	struct vtep_desired want = { .vtep = "bench" }, none = { .vtep = "bench" };
+	struct loom_err err = { 0 };
+	struct frr_target *t;
+	size_t n;
+	int rounds, rc;
+	double t0, t1;
+
+	if (argc < 5) {
+		fprintf(stderr, "usage: bench_frr VTYDIR ASN VTEP_IP N [ROUNDS]\n");
+		return 2;
+	}
+	snprintf(vtep.vty_dir, sizeof(vtep.vty_dir), "%s", argv[1]);
+	vtep.asn = (uint32_t)strtoul(argv[2], NULL, 10);
+	n = strtoul(argv[4], NULL, 10);
+	rounds = argc > 5 ? atoi(argv[5]) : 5;
+	if (rounds < 1 || rounds > 100)
+		rounds = 5;
+	want.vnis = calloc(n + 1, sizeof(*want.vnis));
+	if (!want.vnis)
+		return 1;
+	for (size_t i = 0; i <= n; i++) {
+		struct vtep_vni *v = &want.vnis[i];
+
+		v->vni = 10000 + (uint32_t)i;
+		snprintf(v->rd, sizeof(v->rd), "%s:%" PRIu32, argv[3], v->vni % 65536);
+		snprintf(v->rt, sizeof(v->rt), "65000:%" PRIu32, v->vni);
+	}
+	t = frr_target_open(&vtep, &err);
+	if (!t)
+		return die("open", &err);
+	frr_target_set_timeout(t, 120000);
+
+	/* Start from nothing of ours. */
+	if (frr_sync(t, &none, &err) < 0)
+		return die("clear", &err);
+
+	want.n_vnis = n;
+	t0 = now();
+	rc = frr_sync(t, &want, &err);
+	t1 = now();
+	if (rc < 0)
+		return die("load (file)", &err);
+	printf("load_n=%zu\nload_file_changes=%d\nload_file_s=%.3f\n", n, rc, t1 - t0);
+
+	t0 = now();
+	rc = frr_sync(t, &none, &err);
+	t1 = now();
+	if (rc < 0)
+		return die("remove all", &err);
+	printf("remove_all_s=%.3f\n", t1 - t0);
+
+	frr_target_set_mode(t, FRR_APPLY_ARGS);
+	t0 = now();
+	rc = frr_sync(t, &want, &err);
+	t1 = now();
+	if (rc < 0)
+		return die("load (args)", &err);
+	printf("load_args_s=%.3f\n", t1 - t0);
+	frr_target_set_mode(t, FRR_APPLY_FILE);
+
+	enum { ADD, DIFF, APPLY, VERIFY, NOOP, REMOVE, ADD_FULL, OBSERVE, NOOP_FULL,
+	       ADD_ARGS, N_COLS };
+	static const char *const names[N_COLS] = {
+		"add1_s", "add1_diff_s", "add1_apply_s", "verify_s", "noop_sync_s",
+		"remove1_s", "add1_full_s", "observe_s", "noop_sync_full_s",
+		"add1_args_s",
+	};
+	double *col[N_COLS];
+
+	for (int c = 0; c < N_COLS; c++) {
+		col[c] = calloc((size_t)rounds, sizeof(double));
+		if (!col[c])
+			return 1;
+	}
+	for (int r = 0; r < rounds; r++) {
+		struct frr_plan plan;
+		struct frr_vni_status *vs = NULL;
+		size_t nvs = 0;
+		double a, b, c;
+
+		/* Add one VNI the way the reconciler does on an intent change:
+		 * diff against the target's view of FRR, one vtysh to apply. */
+		want.n_vnis = n + 1;
+		a = now();
+		rc = frr_plan(t, &want, &plan, &err);
+		b = now();
+		if (rc != 4)
+			return rc < 0 ? die("plan", &err)
+				      : (fprintf(stderr, "bench_frr: add planned %d changes, want 4\n", rc), 1);
+		if (frr_apply(t, &plan, &err) < 0)
+			return die("apply", &err);
+		c = now();
+		frr_plan_release(&plan);
+		col[ADD][r] = c - a;
+		col[DIFF][r] = b - a;
+		col[APPLY][r] = c - b;
+
+		a = now();
+		rc = frr_verify(t, &want, false, &vs, &nvs, &err);
+		b = now();
+		if (rc != 0)
+			return fprintf(stderr, "bench_frr: verify: %d not verified (%s)\n", rc, err.msg), 1;
+		free(vs);
+		col[VERIFY][r] = b - a;
+
+		a = now();
+		rc = frr_sync(t, &want, &err);
+		b = now();
+		if (rc != 0)
+			return fprintf(stderr, "bench_frr: no-op sync changed %d\n", rc), 1;
+		col[NOOP][r] = b - a;
+
+		want.n_vnis = n;
+		a = now();
+		rc = frr_sync(t, &want, &err);
+		b = now();
+		if (rc != 1)
+			return fprintf(stderr, "bench_frr: remove changed %d, want 1\n", rc), 1;
+		col[REMOVE][r] = b - a;
+
+		/* The same add with a full read of FRR first (what the
+		 * periodic resync does): observe + diff + apply. */
+		want.n_vnis = n + 1;
+		frr_target_invalidate(t);
+		a = now();
+		if (frr_observe(t, NULL, &err) < 0)
+			return die("observe", &err);
+		b = now();
+		rc = frr_sync(t, &want, &err);
+		c = now();
+		if (rc != 4)
+			return fprintf(stderr, "bench_frr: full add changed %d, want 4\n", rc), 1;
+		col[ADD_FULL][r] = c - a;
+		col[OBSERVE][r] = b - a;
+
+		frr_target_invalidate(t);
+		a = now();
+		rc = frr_sync(t, &want, &err);
+		b = now();
+		if (rc != 0)
+			return fprintf(stderr, "bench_frr: full no-op sync changed %d\n", rc), 1;
+		col[NOOP_FULL][r] = b - a;
+
+		want.n_vnis = n;
+		if (frr_sync(t, &want, &err) != 1)
+			return die("remove", &err);
+
+		/* The add again, applied with vtysh -c sequences. */
+		frr_target_set_mode(t, FRR_APPLY_ARGS);
+		want.n_vnis = n + 1;
+		a = now();
+		rc = frr_sync(t, &want, &err);
+		b = now();
+		if (rc != 4)
+			return fprintf(stderr, "bench_frr: -c add changed %d, want 4\n", rc), 1;
+		col[ADD_ARGS][r] = b - a;
+		want.n_vnis = n;
+		if (frr_sync(t, &want, &err) != 1)
+			return die("remove", &err);
+		frr_target_set_mode(t, FRR_APPLY_FILE);
+	}
+	printf("rounds=%d\n", rounds);
+	for (int c = 0; c < N_COLS; c++) {
+		printf("%s=%.4f\n", names[c], median(col[c], rounds));
+		free(col[c]);
+	}
+	free(want.vnis);
+	frr_target_close(&t);
+	return 0;
+}

@@ -1,0 +1,35 @@
+/*
+ * overlay/kvtep_test.h: a socketless kvtep handle whose observation the
+ * unit tests set by hand, so plan (the diff) runs without a kernel.
+ */
+#ifndef LOOM_OVERLAY_KVTEP_TEST_H
+#define LOOM_OVERLAY_KVTEP_TEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "overlay/kvtep.h"
+
+struct kvtep_test_link {
+	const char *name;
+	int ifindex;
+	const char *kind;	/* "bridge", "vxlan", "veth", ... */
+	int master;
+	bool up;
+	unsigned int mtu;
+	uint32_t group;
+	const char *alias;
+	uint32_t vni;		/* vxlan */
+	const char *local;	/* vxlan */
+	int8_t neigh_suppress;	/* bridge port; -1 unknown */
+	int8_t port_learning;	/* bridge port; -1 unknown */
+};
+
+/* Close with kvtep_close. */
+struct kvtep *kvtep_test_handle(const char *vtep_ip, bool neigh_suppress);
+int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *links, size_t n);
+/* kvtep_verify on the observation set by kvtep_test_observe. */
+int kvtep_test_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st);
+
+#endif

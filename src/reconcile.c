@@ -1,0 +1,894 @@
+/*
+ * src/reconcile.c: worker threads that drive the targets, and the status
+ * table the API reads.
+ *
+ * Locking: one mutex guards every target's job slot, status and counters;
+ * workers hold it only to take a job and to publish a result, never while
+ * they talk to the kernel, FRR or OpenSM.  The kernel, FRR and OpenSM
+ * handles belong to their worker alone (kvtep_event_drain is documented as
+ * safe to call from the main loop while the worker runs).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fabric/smt.h"
+#include "lib/log.h"
+#include "overlay/frr.h"
+#include "overlay/kvtep.h"
+#include "src/reconcile.h"
+
+/* How often an idle worker checks for cheap signs of drift (FRR or OpenSM
+ * restarted, the partitions file edited by hand). */
+#define WATCH_INTERVAL_MS 2000
+/* How long a run waits for FRR / OpenSM to show what was applied. */
+#define FRR_VERIFY_MS 4000
+#define SM_SWEEP_MS 15000
+#define SM_VERIFY_MS 8000
+/* A run that ends with items pending is retried after this long. */
+#define RETRY_MS 1000
+
+enum target_kind { TARGET_VTEP, TARGET_SM };
+
+struct item {
+	char tenant[LOOM_NAME_MAX];
+	char segment[LOOM_NAME_MAX];
+	uint32_t id;		/* VNI or P_Key */
+	const char *layer;	/* "kernel", "frr", "opensm" */
+	enum seg_state state;
+	char reason[256];
+	int64_t since_ns;
+};
+
+struct capacity {
+	uint64_t guid;
+	unsigned int capacity;
+	unsigned int foreign;	/* entries that are not loom's */
+};
+
+struct target {
+	struct reconciler *r;
+	enum target_kind kind;
+	char name[LOOM_NAME_MAX];
+	pthread_t thread;
+	bool started;
+	struct topo_vtep vtep;
+	struct topo_sm sm;
+
+	/* Worker-private handles. */
+	struct kvtep *kv;
+	struct frr_target *frr;
+	struct smt *smt;
+	struct sm_desired *sm_written;	/* what this worker last wrote to the file */
+	bool mode_logged;
+
+	/* Under r->lock. */
+	struct vtep_desired *want_vtep;	/* the latest slice (owned) */
+	struct sm_desired *want_sm;
+	uint64_t want_gen;		/* generation that last changed the slice */
+	uint64_t done_gen;		/* generation of the last finished run */
+	bool resync;			/* run even if the slice did not change */
+	bool busy;
+	struct item *items;
+	size_t n_items;
+	size_t n_bad;			/* items not programmed after the last run */
+	char error[256];		/* target-level problem, "" when fine */
+	int64_t last_run_ns;
+	double last_run_ms;
+	unsigned long runs;
+	struct capacity *caps;		/* SM targets: P_Key table capacity per port */
+	size_t n_caps;
+};
+
+struct reconciler {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int event_fd;
+	bool stop;
+	uint64_t gen;
+	struct target *targets;
+	size_t n_targets;
+	size_t *drift_index;		/* drift fd i -> target index */
+	int *drift_fds;
+	size_t n_drift;
+};
+
+const char *seg_state_name(enum seg_state s)
+{
+	static const char *const names[] = { "pending", "programmed", "error" };
+
+	return names[s];
+}
+
+static int64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- copies of desired slices ------------------------------------------ */
+
+static void vtep_desired_free(struct vtep_desired **pd)
+{
+	struct vtep_desired *d = *pd;
+
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n_vnis; i++)
+		free(d->vnis[i].ports);
+	free(d->vnis);
+	free(d);
+	*pd = NULL;
+}
+
+static struct vtep_desired *vtep_desired_dup(const struct vtep_desired *src)
+{
+	struct vtep_desired *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	*d = *src;
+	d->vnis = calloc(src->n_vnis ? src->n_vnis : 1, sizeof(*d->vnis));
+	if (!d->vnis) {
+		free(d);
+		return NULL;
+	}
+	for (size_t i = 0; i < src->n_vnis; i++) {
+		d->vnis[i] = src->vnis[i];
+		d->vnis[i].ports = calloc(src->vnis[i].n_ports ? src->vnis[i].n_ports : 1,
+					  sizeof(*d->vnis[i].ports));
+		if (!d->vnis[i].ports) {
+			d->n_vnis = i;
+			vtep_desired_free(&d);
+			return NULL;
+		}
+		memcpy(d->vnis[i].ports, src->vnis[i].ports, src->vnis[i].n_ports * sizeof(*d->vnis[i].ports));
+	}
+	return d;
+}
+
+static bool vtep_desired_equal(const struct vtep_desired *a, const struct vtep_desired *b)
+{
+	if (!a || !b || a->n_vnis != b->n_vnis)
+		return false;
+	for (size_t i = 0; i < a->n_vnis; i++) {
+		const struct vtep_vni *x = &a->vnis[i], *y = &b->vnis[i];
+
+		if (x->vni != y->vni || x->mtu != y->mtu || x->n_ports != y->n_ports
+		    || strcmp(x->rd, y->rd) || strcmp(x->rt, y->rt) || strcmp(x->tenant, y->tenant)
+		    || strcmp(x->segment, y->segment)
+		    || memcmp(x->ports, y->ports, x->n_ports * sizeof(*x->ports)))
+			return false;
+	}
+	return true;
+}
+
+static void sm_desired_free(struct sm_desired **pd)
+{
+	struct sm_desired *d = *pd;
+
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n_partitions; i++)
+		free(d->partitions[i].members);
+	free(d->partitions);
+	free(d);
+	*pd = NULL;
+}
+
+static struct sm_desired *sm_desired_dup(const struct sm_desired *src)
+{
+	struct sm_desired *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	*d = *src;
+	d->partitions = calloc(src->n_partitions ? src->n_partitions : 1, sizeof(*d->partitions));
+	if (!d->partitions) {
+		free(d);
+		return NULL;
+	}
+	for (size_t i = 0; i < src->n_partitions; i++) {
+		const struct sm_partition *p = &src->partitions[i];
+
+		d->partitions[i] = *p;
+		d->partitions[i].members = calloc(p->n_members ? p->n_members : 1, sizeof(*p->members));
+		if (!d->partitions[i].members) {
+			d->n_partitions = i;
+			sm_desired_free(&d);
+			return NULL;
+		}
+		memcpy(d->partitions[i].members, p->members, p->n_members * sizeof(*p->members));
+	}
+	return d;
+}
+
+static bool sm_desired_equal(const struct sm_desired *a, const struct sm_desired *b)
+{
+	if (!a || !b || a->n_partitions != b->n_partitions)
+		return false;
+	for (size_t i = 0; i < a->n_partitions; i++) {
+		const struct sm_partition *x = &a->partitions[i], *y = &b->partitions[i];
+
+		if (x->pkey != y->pkey || x->ipoib != y->ipoib || x->mtu != y->mtu
+		    || x->rate_gbps != y->rate_gbps || x->sl != y->sl || x->n_members != y->n_members
+		    || strcmp(x->name, y->name) || strcmp(x->tenant, y->tenant) || strcmp(x->segment, y->segment))
+			return false;
+		for (size_t k = 0; k < x->n_members; k++)
+			if (x->members[k].guid != y->members[k].guid
+			    || x->members[k].membership != y->members[k].membership)
+				return false;
+	}
+	return true;
+}
+
+/* ---- worker runs ---------------------------------------------------------- */
+
+struct items {
+	struct item *v;
+	size_t n, cap;
+};
+
+static void items_add(struct items *it, const char *tenant, const char *segment, uint32_t id,
+		      const char *layer, enum seg_state state, const char *reason)
+{
+	struct item *x;
+
+	if (it->n == it->cap) {
+		size_t cap = it->cap ? it->cap * 2 : 64;
+		struct item *p = realloc(it->v, cap * sizeof(*p));
+
+		if (!p)
+			return;
+		it->v = p;
+		it->cap = cap;
+	}
+	x = &it->v[it->n++];
+	memset(x, 0, sizeof(*x));
+	snprintf(x->tenant, sizeof(x->tenant), "%s", tenant);
+	snprintf(x->segment, sizeof(x->segment), "%s", segment);
+	x->id = id;
+	x->layer = layer;
+	x->state = state;
+	snprintf(x->reason, sizeof(x->reason), "%s", reason ? reason : "");
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static void run_vtep(struct target *t, const struct vtep_desired *d, struct items *it, char *error,
+		     size_t error_len)
+{
+	struct loom_err err = { 0 };
+	struct kvtep_vni_status *kst = calloc(d->n_vnis ? d->n_vnis : 1, sizeof(*kst));
+	struct frr_vni_status *fst = NULL;
+	size_t n_fst = 0;
+	char kerr[300] = "", ferr[300] = "";
+	int ret;
+
+	if (!kst)
+		return;
+	/* Kernel first: FRR advertises the VXLAN devices the kernel has. */
+	if (!t->kv && kvtep_open(t->vtep.netns, t->vtep.vtep_ip, t->vtep.mode, &t->kv, &err)) {
+		snprintf(kerr, sizeof(kerr), "kernel: %s", err.msg);
+		t->kv = NULL;
+	}
+	if (t->kv && !t->mode_logged) {
+		log_info("vtep %s: %s mode: %s", t->name,
+			 kvtep_mode(t->kv) == VTEP_MODE_VLAN_AWARE ? "vlan-aware" : "traditional",
+			 kvtep_mode_reason(t->kv));
+		t->mode_logged = true;
+	}
+	if (t->kv) {
+		ret = kvtep_sync(t->kv, d, kst);
+		if (ret < 0)
+			snprintf(kerr, sizeof(kerr), "kernel: netlink failed: %s", strerror(-ret));
+	}
+	for (size_t i = 0; i < d->n_vnis; i++) {
+		const struct vtep_vni *v = &d->vnis[i];
+
+		if (kerr[0])
+			items_add(it, v->tenant, v->segment, v->vni, "kernel", SEG_ERROR, kerr);
+		else
+			items_add(it, v->tenant, v->segment, v->vni, "kernel",
+				  kst[i].state == KVTEP_VNI_PROGRAMMED ? SEG_PROGRAMMED : SEG_ERROR, kst[i].reason);
+	}
+	free(kst);
+
+	loom_err_clear(&err);
+	if (!t->frr)
+		t->frr = frr_target_open(&t->vtep, &err);
+	if (!t->frr) {
+		snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
+	} else if (frr_restarted(t->frr, &err) > 0) {
+		log_info("vtep %s: FRR restarted; re-applying loom's statements", t->name);
+	}
+	loom_err_clear(&err);
+	if (t->frr && frr_sync(t->frr, d, &err) < 0)
+		snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
+	if (t->frr && !ferr[0]) {
+		/* zebra learns the kernel's VXLAN devices asynchronously: poll. */
+		int64_t end = now_ns(CLOCK_MONOTONIC) + (int64_t)FRR_VERIFY_MS * 1000000;
+		int delay = 20;
+
+		for (;;) {
+			free(fst);
+			fst = NULL;
+			loom_err_clear(&err);
+			ret = frr_verify(t->frr, d, kerr[0] == '\0', &fst, &n_fst, &err);
+			if (ret <= 0 || now_ns(CLOCK_MONOTONIC) > end)
+				break;
+			sleep_ms(delay);
+			delay = delay < 200 ? delay * 2 : 200;
+		}
+		if (ret < 0)
+			snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
+	}
+	for (size_t i = 0; i < d->n_vnis; i++) {
+		const struct vtep_vni *v = &d->vnis[i];
+		const struct frr_vni_status *s = NULL;
+
+		for (size_t k = 0; !ferr[0] && k < n_fst; k++)
+			if (fst[k].vni == v->vni && fst[k].verdict != FRR_VNI_EXTRA)
+				s = &fst[k];
+		if (ferr[0])
+			items_add(it, v->tenant, v->segment, v->vni, "frr", SEG_ERROR, ferr);
+		else if (!s)
+			items_add(it, v->tenant, v->segment, v->vni, "frr", SEG_PENDING, "not verified yet");
+		else if (s->verdict == FRR_VNI_OK || (kerr[0] && s->verdict == FRR_VNI_NO_KERNEL))
+			items_add(it, v->tenant, v->segment, v->vni, "frr", SEG_PROGRAMMED, NULL);
+		else
+			items_add(it, v->tenant, v->segment, v->vni, "frr",
+				  s->verdict == FRR_VNI_MISMATCH ? SEG_ERROR : SEG_PENDING,
+				  frr_vni_verdict_name(s->verdict));
+	}
+	free(fst);
+	snprintf(error, error_len, "%s%s%s", kerr, kerr[0] && ferr[0] ? "; " : "", ferr);
+}
+
+/*
+ * Caches, per member port, its P_Key table capacity and how many entries
+ * on it are not loom's (Default, the operator's), so that the API can
+ * refuse an attachment that would overflow the table without doing MAD
+ * I/O on the event loop.
+ */
+static void sm_capacity_fill(struct target *t, const struct sm_desired *d, struct capacity **caps,
+			     size_t *n_caps)
+{
+	for (size_t i = 0; i < d->n_partitions; i++) {
+		for (size_t k = 0; k < d->partitions[i].n_members; k++) {
+			uint64_t guid = d->partitions[i].members[k].guid;
+			struct loom_err err = { 0 };
+			unsigned int cap = 0, used = 0, foreign = 0;
+			uint16_t pkeys[256];
+			struct capacity *p;
+			int n;
+			size_t j;
+
+			for (j = 0; j < *n_caps; j++)
+				if ((*caps)[j].guid == guid)
+					break;
+			if (j < *n_caps)
+				continue;
+			if (ib_port_pkey_capacity(t->smt, guid, &cap, &used, &err))
+				continue;
+			n = smt_read_pkeys(t->smt, guid, pkeys, sizeof(pkeys) / sizeof(pkeys[0]), &err);
+			for (int e = 0; e < n; e++) {
+				bool ours = false;
+
+				if ((pkeys[e] & 0x7fff) == 0)
+					continue;
+				for (size_t q = 0; q < d->n_partitions && !ours; q++)
+					ours = d->partitions[q].pkey == (pkeys[e] & 0x7fff);
+				foreign += !ours;
+			}
+			p = realloc(*caps, (*n_caps + 1) * sizeof(**caps));
+			if (!p)
+				return;
+			*caps = p;
+			p[(*n_caps)++] = (struct capacity){ .guid = guid, .capacity = cap, .foreign = foreign };
+		}
+	}
+}
+
+static void run_sm(struct target *t, const struct sm_desired *d, struct items *it, char *error,
+		   size_t error_len, struct capacity **caps, size_t *n_caps)
+{
+	struct loom_err err = { 0 };
+	struct smt_pstatus *st = NULL;
+	size_t n_st = 0;
+	bool hand = false, restarted = false;
+	char serr[300] = "";
+
+	if (!t->smt && smt_open(&t->sm, &t->smt, &err)) {
+		snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
+		t->smt = NULL;
+	}
+	if (t->smt) {
+		loom_err_clear(&err);
+		smt_changed_by_hand(t->smt, &hand, &err);
+		loom_err_clear(&err);
+		smt_sm_restarted(t->smt, &restarted, &err);
+		if (hand)
+			log_warn("sm %s: loom's section of %s was edited by hand; rewriting it", t->name,
+				 t->sm.partitions_file);
+		if (restarted)
+			log_info("sm %s: OpenSM restarted; verifying the fabric again", t->name);
+		if (hand || !sm_desired_equal(t->sm_written, d)) {
+			loom_err_clear(&err);
+			if (smt_write(t->smt, d, &err) == 0) {
+				sm_desired_free(&t->sm_written);
+				t->sm_written = sm_desired_dup(d);
+				loom_err_clear(&err);
+				if (smt_signal(t->smt, &err) == 0) {
+					loom_err_clear(&err);
+					if (smt_wait_sweep(t->smt, SM_SWEEP_MS, &err) < 0)
+						snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
+				} else {
+					snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
+				}
+			} else {
+				snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
+			}
+		}
+		if (!serr[0]) {
+			loom_err_clear(&err);
+			if (smt_converge(t->smt, d, SM_VERIFY_MS, &st, &n_st, &err) < 0)
+				snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
+			sm_capacity_fill(t, d, caps, n_caps);
+		}
+	}
+	for (size_t i = 0; i < d->n_partitions; i++) {
+		const struct sm_partition *p = &d->partitions[i];
+		const struct smt_pstatus *s = NULL;
+
+		for (size_t k = 0; !serr[0] && k < n_st; k++)
+			if (!st[k].removed && st[k].pkey == p->pkey)
+				s = &st[k];
+		if (serr[0])
+			items_add(it, p->tenant, p->segment, p->pkey, "opensm", SEG_ERROR, serr);
+		else if (!s)
+			items_add(it, p->tenant, p->segment, p->pkey, "opensm", SEG_PENDING, "not verified yet");
+		else
+			items_add(it, p->tenant, p->segment, p->pkey, "opensm",
+				  s->state == SMT_PROGRAMMED ? SEG_PROGRAMMED
+				  : s->state == SMT_PENDING ? SEG_PENDING : SEG_ERROR, s->reason);
+	}
+	/* Partitions loom removed count until every port is verified out. */
+	for (size_t k = 0; !serr[0] && k < n_st; k++)
+		if (st[k].removed)
+			items_add(it, "", st[k].name, st[k].pkey, "opensm",
+				  st[k].state == SMT_PROGRAMMED ? SEG_PROGRAMMED
+				  : st[k].state == SMT_PENDING ? SEG_PENDING : SEG_ERROR,
+				  st[k].state == SMT_PROGRAMMED ? "removed" : st[k].reason);
+	smt_pstatus_free(&st);
+	snprintf(error, error_len, "%s", serr);
+}
+
+/* Cheap checks while idle: did something outside loom undo its work? */
+static bool watch(struct target *t)
+{
+	struct loom_err err = { 0 };
+	bool changed = false, restarted = false;
+
+	if (t->kind == TARGET_VTEP)
+		return t->frr && frr_restarted(t->frr, &err) > 0;
+	if (!t->smt)
+		return false;
+	smt_changed_by_hand(t->smt, &changed, &err);
+	loom_err_clear(&err);
+	smt_sm_restarted(t->smt, &restarted, &err);
+	if (restarted)
+		log_info("sm %s: OpenSM restarted; verifying the fabric again", t->name);
+	return changed || restarted;
+}
+
+static void *worker(void *arg)
+{
+	struct target *t = arg;
+	struct reconciler *r = t->r;
+	int64_t retry_at = 0;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		struct vtep_desired *vd = NULL;
+		struct sm_desired *sd = NULL;
+		struct items it = { 0 };
+		struct capacity *caps = NULL;
+		size_t n_caps = 0;
+		char error[sizeof(t->error)] = "";
+		uint64_t gen;
+		int64_t t0;
+
+		if (t->want_gen <= t->done_gen && !t->resync) {
+			struct timespec until;
+			int64_t deadline = now_ns(CLOCK_REALTIME) + (int64_t)WATCH_INTERVAL_MS * 1000000;
+
+			if (retry_at && retry_at - now_ns(CLOCK_MONOTONIC) < (int64_t)WATCH_INTERVAL_MS * 1000000)
+				deadline = now_ns(CLOCK_REALTIME) + (retry_at - now_ns(CLOCK_MONOTONIC));
+			until.tv_sec = deadline / 1000000000;
+			until.tv_nsec = deadline % 1000000000;
+			if (pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT || r->stop)
+				continue;
+			if (t->want_gen <= t->done_gen && !t->resync) {
+				bool due = retry_at && now_ns(CLOCK_MONOTONIC) >= retry_at;
+
+				pthread_mutex_unlock(&r->lock);
+				due = due || watch(t);
+				pthread_mutex_lock(&r->lock);
+				if (!due)
+					continue;
+				t->resync = true;
+			}
+		}
+		gen = t->want_gen;
+		t->resync = false;
+		t->busy = true;
+		if (t->kind == TARGET_VTEP)
+			vd = t->want_vtep ? vtep_desired_dup(t->want_vtep) : NULL;
+		else
+			sd = t->want_sm ? sm_desired_dup(t->want_sm) : NULL;
+		caps = t->caps;
+		n_caps = t->n_caps;
+		t->caps = NULL;
+		t->n_caps = 0;
+		pthread_mutex_unlock(&r->lock);
+
+		t0 = now_ns(CLOCK_MONOTONIC);
+		if (vd)
+			run_vtep(t, vd, &it, error, sizeof(error));
+		else if (sd)
+			run_sm(t, sd, &it, error, sizeof(error), &caps, &n_caps);
+
+		pthread_mutex_lock(&r->lock);
+		/* Keep "since" for items whose state did not change. */
+		for (size_t i = 0; i < it.n; i++) {
+			it.v[i].since_ns = now_ns(CLOCK_REALTIME);
+			for (size_t k = 0; k < t->n_items; k++) {
+				struct item *o = &t->items[k];
+
+				if (o->id == it.v[i].id && o->layer == it.v[i].layer && o->state == it.v[i].state
+				    && strcmp(o->segment, it.v[i].segment) == 0) {
+					it.v[i].since_ns = o->since_ns;
+					break;
+				}
+			}
+		}
+		free(t->items);
+		t->items = it.v;
+		t->n_items = it.n;
+		t->n_bad = 0;
+		for (size_t i = 0; i < it.n; i++)
+			t->n_bad += it.v[i].state != SEG_PROGRAMMED;
+		retry_at = t->n_bad ? now_ns(CLOCK_MONOTONIC) + (int64_t)RETRY_MS * 1000000 : 0;
+		snprintf(t->error, sizeof(t->error), "%s", error);
+		t->caps = caps;
+		t->n_caps = n_caps;
+		if (gen > t->done_gen)
+			t->done_gen = gen;
+		t->busy = false;
+		t->runs++;
+		t->last_run_ns = now_ns(CLOCK_REALTIME);
+		t->last_run_ms = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
+		log_debug(LOG_SUB_RECONCILE, "%s %s: run of generation %" PRIu64 " took %.1f ms, %zu of %zu items not programmed",
+			  t->kind == TARGET_VTEP ? "vtep" : "sm", t->name, gen, t->last_run_ms, t->n_bad, t->n_items);
+		{
+			uint64_t one = 1;
+
+			if (write(r->event_fd, &one, sizeof(one)) < 0)
+				log_warn("reconciler: eventfd: %s", strerror(errno));
+		}
+		vtep_desired_free(&vd);
+		sm_desired_free(&sd);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+/* ---- the main thread's side ---------------------------------------------- */
+
+int reconciler_start(const struct topology *topo, struct reconciler **out)
+{
+	struct reconciler *r = calloc(1, sizeof(*r));
+	size_t n = topo->n_vteps + topo->n_sms;
+
+	if (!r)
+		return -ENOMEM;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	r->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	r->targets = calloc(n ? n : 1, sizeof(*r->targets));
+	r->drift_fds = calloc(topo->n_vteps ? topo->n_vteps : 1, sizeof(int));
+	r->drift_index = calloc(topo->n_vteps ? topo->n_vteps : 1, sizeof(size_t));
+	if (r->event_fd < 0 || !r->targets || !r->drift_fds || !r->drift_index) {
+		reconciler_stop(&r);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < topo->n_vteps; i++) {
+		struct target *t = &r->targets[r->n_targets++];
+		struct loom_err err = { 0 };
+
+		t->r = r;
+		t->kind = TARGET_VTEP;
+		t->vtep = topo->vteps[i];
+		snprintf(t->name, sizeof(t->name), "%s", topo->vteps[i].name);
+		/* Opened here so the drift socket is subscribed before the first dump. */
+		if (kvtep_open(t->vtep.netns, t->vtep.vtep_ip, t->vtep.mode, &t->kv, &err)) {
+			log_warn("vtep %s: %s (will retry)", t->name, err.msg);
+			t->kv = NULL;
+		} else {
+			r->drift_fds[r->n_drift] = kvtep_event_fd(t->kv);
+			r->drift_index[r->n_drift++] = r->n_targets - 1;
+		}
+	}
+	for (size_t i = 0; i < topo->n_sms; i++) {
+		struct target *t = &r->targets[r->n_targets++];
+
+		t->r = r;
+		t->kind = TARGET_SM;
+		t->sm = topo->sms[i];
+		snprintf(t->name, sizeof(t->name), "%s", topo->sms[i].name);
+	}
+	for (size_t i = 0; i < r->n_targets; i++) {
+		if (pthread_create(&r->targets[i].thread, NULL, worker, &r->targets[i])) {
+			reconciler_stop(&r);
+			return -EAGAIN;
+		}
+		r->targets[i].started = true;
+	}
+	*out = r;
+	return 0;
+}
+
+void reconciler_stop(struct reconciler **pr)
+{
+	struct reconciler *r = *pr;
+
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	for (size_t i = 0; i < r->n_targets; i++) {
+		struct target *t = &r->targets[i];
+
+		if (t->started)
+			pthread_join(t->thread, NULL);
+		kvtep_close(&t->kv);
+		frr_target_close(&t->frr);
+		smt_close(&t->smt);
+		vtep_desired_free(&t->want_vtep);
+		sm_desired_free(&t->want_sm);
+		sm_desired_free(&t->sm_written);
+		free(t->items);
+		free(t->caps);
+	}
+	if (r->event_fd >= 0)
+		close(r->event_fd);
+	free(r->targets);
+	free(r->drift_fds);
+	free(r->drift_index);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->cond);
+	free(r);
+	*pr = NULL;
+}
+
+int reconciler_event_fd(const struct reconciler *r)
+{
+	return r->event_fd;
+}
+
+size_t reconciler_n_drift_fds(const struct reconciler *r)
+{
+	return r->n_drift;
+}
+
+int reconciler_drift_fd(const struct reconciler *r, size_t i)
+{
+	return r->drift_fds[i];
+}
+
+void reconciler_drift(struct reconciler *r, size_t i)
+{
+	struct target *t = &r->targets[r->drift_index[i]];
+
+	if (kvtep_event_drain(t->kv) > 0) {
+		log_debug(LOG_SUB_RECONCILE, "vtep %s: drift seen; resyncing", t->name);
+		pthread_mutex_lock(&r->lock);
+		t->resync = true;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+	}
+}
+
+uint64_t reconciler_post(struct reconciler *r, const struct desired *d)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&r->lock);
+	gen = ++r->gen;
+	for (size_t i = 0; i < r->n_targets; i++) {
+		struct target *t = &r->targets[i];
+
+		if (t->kind == TARGET_VTEP) {
+			const struct vtep_desired *s = desired_vtep(d, t->name);
+
+			if (!s || vtep_desired_equal(t->want_vtep, s))
+				continue;
+			vtep_desired_free(&t->want_vtep);
+			t->want_vtep = vtep_desired_dup(s);
+		} else {
+			const struct sm_desired *s = desired_sm(d, t->name);
+
+			if (!s || sm_desired_equal(t->want_sm, s))
+				continue;
+			sm_desired_free(&t->want_sm);
+			t->want_sm = sm_desired_dup(s);
+		}
+		t->want_gen = gen;
+	}
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	return gen;
+}
+
+void reconciler_resync_all(struct reconciler *r)
+{
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n_targets; i++)
+		r->targets[i].resync = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+int reconciler_collect(struct reconciler *r)
+{
+	uint64_t n = 0;
+
+	if (read(r->event_fd, &n, sizeof(n)) != sizeof(n))
+		return 0;
+	return (int)n;
+}
+
+bool reconciler_done(const struct reconciler *r, uint64_t gen, bool *all_ok)
+{
+	struct reconciler *rw = (struct reconciler *)r;
+	bool done = true;
+
+	*all_ok = true;
+	pthread_mutex_lock(&rw->lock);
+	for (size_t i = 0; i < r->n_targets; i++) {
+		const struct target *t = &r->targets[i];
+
+		if (t->want_gen != gen)
+			continue;	/* this generation did not change it */
+		if (t->done_gen < gen)
+			done = false;
+		else if (t->n_bad)
+			*all_ok = false;
+	}
+	pthread_mutex_unlock(&rw->lock);
+	return done;
+}
+
+bool reconciler_converged(const struct reconciler *r)
+{
+	struct reconciler *rw = (struct reconciler *)r;
+	bool ok = true;
+
+	pthread_mutex_lock(&rw->lock);
+	for (size_t i = 0; i < r->n_targets && ok; i++) {
+		const struct target *t = &r->targets[i];
+
+		ok = !t->busy && !t->resync && t->done_gen >= t->want_gen && t->n_bad == 0 && !t->error[0];
+	}
+	pthread_mutex_unlock(&rw->lock);
+	return ok;
+}
+
+static json_t *item_json(const struct target *t, const struct item *x)
+{
+	char since[40], id[16];
+	time_t secs = (time_t)(x->since_ns / 1000000000);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(id, sizeof(id), t->kind == TARGET_SM ? "0x%04" PRIx32 : "%" PRIu32, x->id);
+	return json_pack("{s:s++, s:s, s:s, s:s, s:s, s:s, s:s}",
+			 "segment", x->tenant, x->tenant[0] ? "/" : "", x->segment,
+			 "target", t->name, "kind", t->kind == TARGET_VTEP ? "vtep" : "sm",
+			 "layer", x->layer, "id", id, "state", seg_state_name(x->state),
+			 "reason", x->reason, "since", since);
+}
+
+static json_t *target_json(const struct target *t)
+{
+	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:f}", "name", t->name,
+			 "kind", t->kind == TARGET_VTEP ? "vtep" : "sm", "error", t->error,
+			 "busy", t->busy || t->resync || t->done_gen < t->want_gen,
+			 "generation", (json_int_t)t->done_gen, "items", (json_int_t)t->n_items,
+			 "not_programmed", (json_int_t)t->n_bad, "runs", (json_int_t)t->runs,
+			 "last_run_ms", t->last_run_ms);
+}
+
+json_t *reconciler_status(const struct reconciler *r, const char *tenant, const char *segment)
+{
+	struct reconciler *rw = (struct reconciler *)r;
+	json_t *items = json_array(), *targets = json_array();
+
+	pthread_mutex_lock(&rw->lock);
+	for (size_t i = 0; i < r->n_targets; i++) {
+		const struct target *t = &r->targets[i];
+
+		if (!tenant)
+			json_array_append_new(targets, target_json(t));
+		for (size_t k = 0; k < t->n_items; k++) {
+			const struct item *x = &t->items[k];
+
+			if ((tenant && strcmp(tenant, x->tenant)) || (segment && strcmp(segment, x->segment)))
+				continue;
+			json_array_append_new(items, item_json(t, x));
+		}
+	}
+	pthread_mutex_unlock(&rw->lock);
+	return json_pack("{s:o, s:o}", "segments", items, "targets", targets);
+}
+
+json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen)
+{
+	struct reconciler *rw = (struct reconciler *)r;
+	json_t *out = json_array();
+
+	pthread_mutex_lock(&rw->lock);
+	for (size_t i = 0; i < r->n_targets; i++) {
+		const struct target *t = &r->targets[i];
+
+		if (t->want_gen != gen)
+			continue;
+		if (t->done_gen < gen) {
+			json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "target", t->name,
+							     "state", "pending", "reason", "still running"));
+			continue;
+		}
+		for (size_t k = 0; k < t->n_items; k++)
+			if (t->items[k].state != SEG_PROGRAMMED)
+				json_array_append_new(out, item_json(t, &t->items[k]));
+	}
+	pthread_mutex_unlock(&rw->lock);
+	return out;
+}
+
+unsigned int reconciler_pkey_capacity(const struct reconciler *r, uint64_t guid, unsigned int *foreign)
+{
+	struct reconciler *rw = (struct reconciler *)r;
+	unsigned int cap = 0;
+
+	pthread_mutex_lock(&rw->lock);
+	for (size_t i = 0; i < r->n_targets && !cap; i++)
+		for (size_t k = 0; k < r->targets[i].n_caps; k++)
+			if (r->targets[i].caps[k].guid == guid) {
+				cap = r->targets[i].caps[k].capacity;
+				if (foreign)
+					*foreign = r->targets[i].caps[k].foreign;
+				break;
+			}
+	pthread_mutex_unlock(&rw->lock);
+	return cap;
+}

@@ -1,0 +1,73 @@
+/*
+ * src/reconcile.h: the reconciler.  It turns the compiled desired state into
+ * work for the targets and keeps the status of every segment on every target.
+ *
+ * Each target group (a VTEP: kernel then FRR; a subnet manager: OpenSM and
+ * its fabric) runs on its own worker thread, so that a slow vtysh or a sweep
+ * of OpenSM never blocks loomd's event loop or another target.  The main
+ * thread posts jobs (a private copy of the target's slice of the desired
+ * state, tagged with a generation) and is woken through an eventfd when a
+ * worker finished one.  A worker's run is level-triggered and idempotent:
+ * observe -> plan -> apply -> verify, so a crash at any point is repaired by
+ * the next run.
+ */
+#ifndef LOOM_SRC_RECONCILE_H
+#define LOOM_SRC_RECONCILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "tenancy/compile.h"
+#include "topology/topology.h"
+
+struct reconciler;
+
+enum seg_state { SEG_PENDING, SEG_PROGRAMMED, SEG_ERROR };
+
+/* Starts one worker per VTEP and per subnet manager of @topo. */
+int reconciler_start(const struct topology *topo, struct reconciler **out);
+void reconciler_stop(struct reconciler **r);
+
+/* The eventfd the main loop watches; call reconciler_collect when readable. */
+int reconciler_event_fd(const struct reconciler *r);
+/* Drift sockets (one per kernel VTEP); call reconciler_drift(r, i) when fd i is readable. */
+size_t reconciler_n_drift_fds(const struct reconciler *r);
+int reconciler_drift_fd(const struct reconciler *r, size_t i);
+void reconciler_drift(struct reconciler *r, size_t i);
+
+/*
+ * Posts a new desired state.  Targets whose slice differs from what they
+ * were last given get a job; returns the generation of this post.
+ */
+uint64_t reconciler_post(struct reconciler *r, const struct desired *d);
+/* Every target re-observes and repairs (periodic resync, drift, restart). */
+void reconciler_resync_all(struct reconciler *r);
+
+/* Drains the eventfd; returns the number of jobs that finished. */
+int reconciler_collect(struct reconciler *r);
+
+/*
+ * Has every target that generation @gen changed finished a run of it (or
+ * of a later one)?  *all_ok is false when one of them reported an error or
+ * pending item for a segment.
+ */
+bool reconciler_done(const struct reconciler *r, uint64_t gen, bool *all_ok);
+/* Is every target idle and converged (nothing pending, no error)? */
+bool reconciler_converged(const struct reconciler *r);
+
+/*
+ * Status as JSON: one entry per (segment, target, layer) with state,
+ * reason and since; plus the targets themselves.  Filters may be NULL.
+ */
+json_t *reconciler_status(const struct reconciler *r, const char *tenant, const char *segment);
+/* Status entries of targets that generation @gen changed (for `wait`). */
+json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen);
+
+/* Cached P_Key table capacity of an HCA port (0 = unknown). */
+unsigned int reconciler_pkey_capacity(const struct reconciler *r, uint64_t guid, unsigned int *foreign);
+
+const char *seg_state_name(enum seg_state s);
+
+#endif

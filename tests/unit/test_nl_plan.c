@@ -1,0 +1,232 @@
+/*
+ * tests/unit/test_nl_plan.c: the kernel target's diff (kvtep_plan) and
+ * verdict (kvtep_verify) on observations set by hand, against the golden
+ * plans in tests/golden/netlink/plan-*.txt (LOOM_UPDATE_GOLDEN=1 rewrites
+ * them).  The same paths run against the real kernel in kernel.sh.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "overlay/kvtep.h"
+#include "overlay/kvtep_test.h"
+
+#define IP "192.0.2.1"
+#define G KVTEP_GROUP
+
+static char p1p2[2][LOOM_IFNAME_MAX] = { "p1", "p2" };
+static char p1[1][LOOM_IFNAME_MAX] = { "p1" };
+static char p3[1][LOOM_IFNAME_MAX] = { "p3" };
+
+/* lo, three access ports, nothing of loom's. */
+static const struct kvtep_test_link base[] = {
+	{ "lo", 1, "loopback", 0, true, 65536, 0, NULL, 0, NULL, -1, -1 },
+	{ "p1", 2, "veth", 0, false, 1500, 0, NULL, 0, NULL, -1, -1 },
+	{ "p2", 3, "veth", 0, true, 1500, 0, NULL, 0, NULL, -1, -1 },
+	{ "p3", 4, "veth", 0, true, 1500, 0, NULL, 0, NULL, -1, -1 },
+};
+
+/* Both VNIs exactly as loom makes them, p1 and p2 in lb100. */
+static const struct kvtep_test_link programmed[] = {
+	{ "lo", 1, "loopback", 0, true, 65536, 0, NULL, 0, NULL, -1, -1 },
+	{ "p1", 2, "veth", 10, true, 1500, 0, NULL, 0, NULL, 1, 1 },
+	{ "p2", 3, "veth", 10, true, 1500, 0, NULL, 0, NULL, 1, 1 },
+	{ "p3", 4, "veth", 0, true, 1500, 0, NULL, 0, NULL, -1, -1 },
+	{ "lb100", 10, "bridge", 0, true, 1450, G, "loom:ta/s1", 0, NULL, -1, -1 },
+	{ "lx100", 11, "vxlan", 10, true, 1450, G, "loom:ta/s1", 100, IP, 1, 0 },
+	{ "lb200", 12, "bridge", 0, true, 9000, G, "loom:tb/s2", 0, NULL, -1, -1 },
+	{ "lx200", 13, "vxlan", 12, true, 9000, G, "loom:tb/s2", 200, IP, 1, 0 },
+};
+
+static struct vtep_vni two[] = {
+	{ .vni = 100, .mtu = 1450, .tenant = "ta", .segment = "s1", .ports = p1p2, .n_ports = 2 },
+	{ .vni = 200, .mtu = 9000, .tenant = "tb", .segment = "s2" },
+};
+
+static char *run_plan(const struct kvtep_test_link *links, size_t n_links,
+		      struct vtep_vni *vnis, size_t n_vnis)
+{
+	struct vtep_desired d = { .vtep = "t", .vnis = vnis, .n_vnis = n_vnis };
+	struct kvtep_vni_status st[8];
+	struct kvtep *h = kvtep_test_handle(IP, true);
+	size_t cap = 16384, off = 0, i;
+	char *out = malloc(cap), line[128];
+	int n;
+
+	assert_non_null(h);
+	assert_non_null(out);
+	assert_true(n_vnis <= 8);
+	assert_int_equal(kvtep_test_observe(h, links, n_links), (int)n_links);
+	n = kvtep_plan(h, &d);
+	assert_true(n >= 0);
+	off += (size_t)snprintf(out + off, cap - off, "plan %d\n", n);
+	for (i = 0; i < (size_t)n; i++) {
+		assert_int_equal(kvtep_plan_describe(h, i, line, sizeof(line)), 0);
+		off += (size_t)snprintf(out + off, cap - off, "%s\n", line);
+	}
+	/* The verdict on the same (unchanged) observation. */
+	kvtep_test_verify(h, &d, st);
+	for (i = 0; i < n_vnis; i++)
+		off += (size_t)snprintf(out + off, cap - off, "vni %u %s%s%s\n", st[i].vni,
+					st[i].state == KVTEP_VNI_PROGRAMMED ? "programmed"
+									    : loom_err_name(st[i].code),
+					st[i].reason[0] ? ": " : "", st[i].reason);
+	kvtep_close(&h);
+	assert_null(h);
+	return out;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *s;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	s = calloc(1, (size_t)n + 1);
+	if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+		free(s);
+		s = NULL;
+	}
+	fclose(f);
+	return s;
+}
+
+static void golden(const char *name, char *got)
+{
+	const char *top = getenv("top_srcdir");
+	const char *update = getenv("LOOM_UPDATE_GOLDEN");
+	char path[4096];
+	char *want;
+
+	snprintf(path, sizeof(path), "%s/tests/golden/netlink/plan-%s.txt", top ? top : ".", name);
+	if (update && !strcmp(update, "1")) {
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		fputs(got, f);
+		fclose(f);
+	}
+	want = slurp(path);
+	if (!want)
+		fail_msg("missing golden %s (LOOM_UPDATE_GOLDEN=1 writes it)", path);
+	if (strcmp(want, got))
+		fail_msg("plan %s differs from its golden:\n%s\nwant:\n%s", name, got, want);
+	free(want);
+	free(got);
+}
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static void test_create(void **state)
+{
+	(void)state;
+	golden("create", run_plan(base, N(base), two, N(two)));
+}
+
+static void test_noop(void **state)
+{
+	char *out;
+
+	(void)state;
+	out = run_plan(programmed, N(programmed), two, N(two));
+	assert_non_null(strstr(out, "plan 0\n"));
+	golden("noop", out);
+}
+
+/* VNI 100 goes, p1 moves to VNI 200: released first, enslaved last. */
+static void test_shrink_move(void **state)
+{
+	struct vtep_vni one[] = {
+		{ .vni = 200, .mtu = 9000, .tenant = "tb", .segment = "s2", .ports = p1,
+		  .n_ports = 1 },
+	};
+
+	(void)state;
+	golden("shrink-move", run_plan(programmed, N(programmed), one, N(one)));
+}
+
+static void test_delete_all(void **state)
+{
+	(void)state;
+	golden("delete-all", run_plan(programmed, N(programmed), NULL, 0));
+}
+
+/* Drift: lx100 down and out of its bridge, lb200 MTU changed, p2 released. */
+static void test_repair(void **state)
+{
+	struct kvtep_test_link l[N(programmed)];
+
+	(void)state;
+	memcpy(l, programmed, sizeof(l));
+	l[5].up = false;
+	l[5].master = 0;
+	l[5].neigh_suppress = -1;
+	l[5].port_learning = -1;
+	l[6].mtu = 1500;
+	l[2].master = 0;
+	golden("repair", run_plan(l, N(l), two, N(two)));
+}
+
+/* The operator's devices: a VXLAN on VNI 300, a bridge named lb400, p3 in
+ * the operator's bridge, and a loom-marked orphan to clean up. */
+static void test_operator(void **state)
+{
+	const struct kvtep_test_link l[] = {
+		{ "lo", 1, "loopback", 0, true, 65536, 0, NULL, 0, NULL, -1, -1 },
+		{ "p3", 4, "veth", 20, true, 1500, 0, NULL, 0, NULL, 1, 1 },
+		{ "opbr", 20, "bridge", 0, true, 1500, 0, NULL, 0, NULL, -1, -1 },
+		{ "opvx", 21, "vxlan", 0, true, 1500, 0, NULL, 300, IP, -1, -1 },
+		{ "lb400", 22, "bridge", 0, true, 1500, 0, NULL, 0, NULL, -1, -1 },
+		{ "lbold", 23, "bridge", 0, true, 1500, 0, "loom:gone/x", 0, NULL, -1, -1 },
+	};
+	struct vtep_vni v[] = {
+		{ .vni = 300, .mtu = 1500, .tenant = "tc", .segment = "s3" },
+		{ .vni = 400, .mtu = 1500, .tenant = "td", .segment = "s4" },
+		{ .vni = 500, .mtu = 1500, .tenant = "te", .segment = "s5", .ports = p3,
+		  .n_ports = 1 },
+	};
+	char *out, *plan, *verdict;
+
+	(void)state;
+	out = run_plan(l, N(l), v, N(v));
+	/* Nothing of the operator's is touched: look at the actions only. */
+	plan = strdup(out);
+	assert_non_null(plan);
+	verdict = strstr(plan, "\nvni ");
+	assert_non_null(verdict);
+	*verdict = '\0';
+	assert_null(strstr(plan, "opbr"));
+	assert_null(strstr(plan, "opvx"));
+	assert_null(strstr(plan, "lb400"));
+	assert_null(strstr(plan, "lx300"));
+	assert_null(strstr(plan, "p3"));
+	assert_non_null(strstr(plan, "doom lbold"));
+	assert_non_null(strstr(out, "vni 300 conflict: VNI 300 is already used by VXLAN device opvx"));
+	assert_non_null(strstr(out, "vni 400 conflict: device name lb400"));
+	assert_non_null(strstr(out, "vni 500 conflict: access port p3 is enslaved to opbr"));
+	free(plan);
+	golden("operator", out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create),	   cmocka_unit_test(test_noop),
+		cmocka_unit_test(test_shrink_move), cmocka_unit_test(test_delete_all),
+		cmocka_unit_test(test_repair),	   cmocka_unit_test(test_operator),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
