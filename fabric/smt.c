@@ -940,6 +940,46 @@ int ib_port_pkey_capacity(struct smt *s, uint64_t port_guid, unsigned int *capac
 	return 0;
 }
 
+int smt_port_usage(struct smt *s, const struct sm_desired *d, struct smt_port_usage **out,
+		   size_t *n_out)
+{
+	struct smt_port_usage *u;
+	size_t *idx = NULL, n = 0;
+	int rc;
+
+	rc = collect_ports(s, d, false, &idx, &n);
+	if (rc < 0)
+		return rc;
+	u = calloc(n ? n : 1, sizeof(*u));
+	if (!u) {
+		free(idx);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct port_cache *p = &s->ports[idx[i]];
+
+		u[i].guid = p->guid;
+		u[i].lid = p->lid;
+		u[i].valid = p->info && p->pkeys_ok;
+		if (!u[i].valid)
+			continue;
+		u[i].capacity = p->cap;
+		for (unsigned int e = 0; e < p->n_pkeys; e++) {
+			uint16_t base = p->pkeys[e] & PKEY_BASE_MASK;
+
+			if (!base)
+				continue;
+			u[i].used++;
+			if (!pkey_in_desired(d, base) && !pkey_watched(s, base))
+				u[i].foreign++;
+		}
+	}
+	free(idx);
+	*out = u;
+	*n_out = n;
+	return 0;
+}
+
 int smt_read_pkeys(struct smt *s, uint64_t port_guid, uint16_t *pkeys, size_t max,
 		   struct loom_err *err)
 {

@@ -134,6 +134,24 @@ int ib_port_pkey_capacity(struct smt *s, uint64_t port_guid, unsigned int *capac
  */
 int smt_check_capacity(struct smt *s, const struct sm_desired *d, struct loom_err *err);
 
+/*
+ * Per member port of @d, what the last smt_verify / smt_check_capacity read
+ * (no MAD I/O: cheap to call after smt_converge).  foreign counts the
+ * entries that are neither @d's P_Keys nor any P_Key loom manages (Default,
+ * the operator's).  valid is false for a port that could not be read.
+ * *out is malloc'd (free it), sorted by GUID.
+ */
+struct smt_port_usage {
+	uint64_t guid;
+	uint16_t lid;
+	bool valid;
+	unsigned int capacity;		/* NodeInfo.PartitionCap */
+	unsigned int used;		/* non-zero entries */
+	unsigned int foreign;
+};
+int smt_port_usage(struct smt *s, const struct sm_desired *d, struct smt_port_usage **out,
+		   size_t *n_out);
+
 /* Read one port's P_Key table (up to @max entries); returns the count. */
 int smt_read_pkeys(struct smt *s, uint64_t port_guid, uint16_t *pkeys, size_t max,
 		   struct loom_err *err);

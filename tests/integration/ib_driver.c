@@ -7,7 +7,7 @@
  *   ib_driver --partitions FILE --pid-file FILE [--sm NAME] [--ca CA --port N]
  *
  * Commands: write F | signal | sweep MS | verify F | converge F MS |
- * apply F MS | pkeys GUID | capacity GUID | handedit | restarted | stats | quit
+ * apply F MS | pkeys GUID | capacity GUID | usage F | handedit | restarted | stats | quit
  * where F is a desired-state JSON file:
  *   {"partitions":[{"pkey":2,"name":"a","ipoib":true,"mtu":2048,
  *     "rate_gbps":0,"sl":0,"members":[{"guid":"0x..","membership":"full"}]}]}
@@ -225,6 +225,21 @@ int main(int argc, char **argv)
 						printf(" 0x%04x", pk[i]);
 				printf("\n");
 			}
+		} else if (!strcmp(cmd, "usage")) {
+			struct smt_port_usage *u = NULL;
+			size_t nu = 0;
+
+			if (desired_load(arg, &d) < 0 || smt_port_usage(s, &d, &u, &nu) < 0) {
+				printf("error internal - usage\n");
+			} else {
+				printf("ok");
+				for (size_t i = 0; i < nu; i++)
+					printf(" 0x%016" PRIx64 ":%s:%u:%u:%u", u[i].guid,
+					       u[i].valid ? "valid" : "invalid", u[i].capacity,
+					       u[i].used, u[i].foreign);
+				printf("\n");
+			}
+			free(u);
 		} else if (!strcmp(cmd, "capacity")) {
 			unsigned int cap, used;
 			uint64_t g = 0;
