@@ -63,7 +63,9 @@ struct smt {
 	struct port_cache *ports;	/* sorted by guid */
 	size_t n_ports, cap_ports;
 	uint16_t *watch_pkeys;		/* every P_Key loom wrote or found in its section */
+	char (*watch_names)[LOOM_NAME_MAX];	/* its partition's name, for status */
 	size_t n_watch_pkeys;
+	bool last_write_changed;	/* the last smt_write replaced the file */
 	uint64_t *watch_guids;		/* every port loom put in a partition */
 	size_t n_watch_guids;
 	char *last_section;		/* what this smt last wrote */
@@ -76,6 +78,7 @@ struct smt {
 	struct smt_stats stats;
 	uint32_t gen;
 	void *umad;			/* one send/receive buffer */
+	size_t umad_len;
 };
 
 enum req_kind { RQ_SA_NODE_RECORD, RQ_NODE_INFO, RQ_PKEY_BLOCK, RQ_SM_INFO, RQ_LOCAL_PORT_INFO };
@@ -167,16 +170,26 @@ static bool pkey_watched(const struct smt *s, uint16_t p)
 	return false;
 }
 
-static int watch_pkey(struct smt *s, uint16_t p)
+static int watch_pkey(struct smt *s, uint16_t p, const char *name)
 {
+	char (*names)[LOOM_NAME_MAX];
 	uint16_t *n;
 
-	if (pkey_watched(s, p))
-		return 0;
+	for (size_t i = 0; i < s->n_watch_pkeys; i++)
+		if (s->watch_pkeys[i] == p) {
+			if (name[0])
+				snprintf(s->watch_names[i], LOOM_NAME_MAX, "%s", name);
+			return 0;
+		}
 	n = realloc(s->watch_pkeys, (s->n_watch_pkeys + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	s->watch_pkeys = n;
+	names = realloc(s->watch_names, (s->n_watch_pkeys + 1) * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	s->watch_names = names;
+	snprintf(names[s->n_watch_pkeys], LOOM_NAME_MAX, "%s", name);
 	n[s->n_watch_pkeys++] = p;
 	return 0;
 }
@@ -184,7 +197,7 @@ static int watch_pkey(struct smt *s, uint16_t p)
 static int watch_found(struct smt *s, const struct partitions_found *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (watch_pkey(s, f[i].pkey) < 0)
+		if (watch_pkey(s, f[i].pkey, f[i].name) < 0)
 			return -ENOMEM;
 		for (size_t m = 0; m < f[i].n_members; m++)
 			if (watch_guid(s, f[i].members[m].guid) < 0)
@@ -196,7 +209,7 @@ static int watch_found(struct smt *s, const struct partitions_found *f, size_t n
 static int watch_desired(struct smt *s, const struct sm_desired *d)
 {
 	for (size_t i = 0; i < d->n_partitions; i++) {
-		if (watch_pkey(s, d->partitions[i].pkey) < 0)
+		if (watch_pkey(s, d->partitions[i].pkey, d->partitions[i].name) < 0)
 			return -ENOMEM;
 		for (size_t m = 0; m < d->partitions[i].n_members; m++)
 			if (watch_guid(s, d->partitions[i].members[m].guid) < 0)
@@ -271,7 +284,7 @@ static int req_send(struct smt *s, struct mad_req *r, size_t idx, uint16_t sm_li
 	uint64_t tid = ((uint64_t)(s->gen & 0xfff) << TID_IDX_BITS) | idx;
 	int agent, rc;
 
-	memset(s->umad, 0, umad_size() + MAD_SIZE);
+	memset(s->umad, 0, s->umad_len);
 	switch (r->kind) {
 	case RQ_SA_NODE_RECORD:
 		mad_sa_node_record_get_encode(mad, MAD_SIZE, tid, s->ports[r->port].guid);
@@ -325,7 +338,7 @@ static void req_receive(struct smt *s, struct mad_req *reqs, size_t n, size_t *i
 		size_t idx;
 		struct mad_req *r;
 
-		memset(s->umad, 0, umad_size() + MAD_SIZE);
+		memset(s->umad, 0, s->umad_len);
 		agent = umad_recv(s->portid, s->umad, &len, 0);
 		if (agent < 0)
 			return;
@@ -693,7 +706,13 @@ int smt_open(const struct topo_sm *sm, struct smt **out, struct loom_err *err)
 	s->timeout_ms = 200;
 	s->retries = 3;
 	s->window = 64;
-	s->umad = calloc(1, umad_size() + MAD_SIZE);
+	/*
+	 * umad_get_mad() points past the header as this header file declares
+	 * it, which can be longer than the library's umad_size(): room for both.
+	 */
+	s->umad_len = (umad_size() > sizeof(struct ib_user_mad) ? umad_size()
+							   : sizeof(struct ib_user_mad)) + MAD_SIZE;
+	s->umad = calloc(1, s->umad_len);
 	if (!s->umad) {
 		rc = -ENOMEM;
 		goto fail;
@@ -750,6 +769,7 @@ void smt_close(struct smt **sp)
 		free(s->ports[i].pkeys);
 	free(s->ports);
 	free(s->watch_pkeys);
+	free(s->watch_names);
 	free(s->watch_guids);
 	free(s->last_section);
 	free(s->umad);
@@ -760,6 +780,11 @@ void smt_close(struct smt **sp)
 int smt_fd(const struct smt *s)
 {
 	return umad_get_fd(s->portid);
+}
+
+bool smt_write_changed(const struct smt *s)
+{
+	return s->last_write_changed;
 }
 
 void smt_get_stats(const struct smt *s, struct smt_stats *out)
@@ -915,6 +940,46 @@ int ib_port_pkey_capacity(struct smt *s, uint64_t port_guid, unsigned int *capac
 	return 0;
 }
 
+int smt_port_usage(struct smt *s, const struct sm_desired *d, struct smt_port_usage **out,
+		   size_t *n_out)
+{
+	struct smt_port_usage *u;
+	size_t *idx = NULL, n = 0;
+	int rc;
+
+	rc = collect_ports(s, d, false, &idx, &n);
+	if (rc < 0)
+		return rc;
+	u = calloc(n ? n : 1, sizeof(*u));
+	if (!u) {
+		free(idx);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct port_cache *p = &s->ports[idx[i]];
+
+		u[i].guid = p->guid;
+		u[i].lid = p->lid;
+		u[i].valid = p->info && p->pkeys_ok;
+		if (!u[i].valid)
+			continue;
+		u[i].capacity = p->cap;
+		for (unsigned int e = 0; e < p->n_pkeys; e++) {
+			uint16_t base = p->pkeys[e] & PKEY_BASE_MASK;
+
+			if (!base)
+				continue;
+			u[i].used++;
+			if (!pkey_in_desired(d, base) && !pkey_watched(s, base))
+				u[i].foreign++;
+		}
+	}
+	free(idx);
+	*out = u;
+	*n_out = n;
+	return 0;
+}
+
 int smt_read_pkeys(struct smt *s, uint64_t port_guid, uint16_t *pkeys, size_t max,
 		   struct loom_err *err)
 {
@@ -960,6 +1025,29 @@ int smt_write(struct smt *s, const struct sm_desired *d, struct loom_err *err)
 			goto out;
 		}
 	}
+	rc = partitions_render(d, 0, &section, &section_len);
+	if (rc < 0) {
+		loom_err_set(err, LOOM_E_INTERNAL, "partitions",
+			     "cannot render the partitions: %s", strerror(-rc));
+		goto out;
+	}
+	/* A no-op resync: the file already says exactly this. */
+	if (f->has_section && f->section_intact &&
+	    f->sec_end - f->sec_begin == section_len &&
+	    !memcmp(f->text + f->sec_begin, section, section_len)) {
+		rc = watch_found(s, f->loom, f->n_loom);
+		if (rc == 0)
+			rc = watch_desired(s, d);
+		if (rc < 0)
+			goto out;
+		free(s->last_section);
+		s->last_section = section;
+		s->last_len = section_len;
+		section = NULL;
+		s->last_write_changed = false;
+		rc = 0;
+		goto out;
+	}
 	/* Every member must be a port of this fabric. */
 	rc = collect_ports(s, d, false, &idx, &n);
 	if (rc < 0)
@@ -997,12 +1085,6 @@ int smt_write(struct smt *s, const struct sm_desired *d, struct loom_err *err)
 	rc = smt_check_capacity(s, d, err);
 	if (rc < 0)
 		goto out;
-	rc = partitions_render(d, 0, &section, &section_len);
-	if (rc < 0) {
-		loom_err_set(err, LOOM_E_INTERNAL, "partitions",
-			     "cannot render the partitions: %s", strerror(-rc));
-		goto out;
-	}
 	rc = partitions_splice(f, section, section_len, &text, &text_len);
 	if (rc < 0)
 		goto out;
@@ -1016,6 +1098,7 @@ int smt_write(struct smt *s, const struct sm_desired *d, struct loom_err *err)
 	s->last_section = section;
 	s->last_len = section_len;
 	section = NULL;
+	s->last_write_changed = true;
 	log_debug(LOG_SUB_OPENSM, "smt %s: wrote %zu partitions to %s", s->sm.name,
 		  d->n_partitions, s->sm.partitions_file);
 out:
@@ -1186,6 +1269,8 @@ int smt_verify(struct smt *s, const struct sm_desired *d, struct smt_pstatus **o
 
 		ps->pkey = p->pkey;
 		snprintf(ps->name, sizeof(ps->name), "%s", p->name);
+		snprintf(ps->tenant, sizeof(ps->tenant), "%s", p->tenant);
+		snprintf(ps->segment, sizeof(ps->segment), "%s", p->segment);
 		ps->state = SMT_PROGRAMMED;
 		ps->ports_total = (unsigned int)p->n_members;
 		for (size_t k = 0; k < n; k++) {
@@ -1242,6 +1327,7 @@ int smt_verify(struct smt *s, const struct sm_desired *d, struct smt_pstatus **o
 			continue;
 		ps = &st[n_st++];
 		ps->pkey = pkey;
+		snprintf(ps->name, sizeof(ps->name), "%s", s->watch_names[w]);
 		ps->removed = true;
 		ps->state = SMT_PROGRAMMED;
 		for (size_t k = 0; k < n; k++) {
@@ -1266,7 +1352,9 @@ int smt_verify(struct smt *s, const struct sm_desired *d, struct smt_pstatus **o
 			continue;
 		for (size_t w = 0; w < s->n_watch_pkeys; w++)
 			if (s->watch_pkeys[w] == st[i].pkey) {
-				s->watch_pkeys[w] = s->watch_pkeys[--s->n_watch_pkeys];
+				--s->n_watch_pkeys;
+				s->watch_pkeys[w] = s->watch_pkeys[s->n_watch_pkeys];
+				memcpy(s->watch_names[w], s->watch_names[s->n_watch_pkeys], LOOM_NAME_MAX);
 				break;
 			}
 	}

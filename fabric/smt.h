@@ -31,7 +31,10 @@ enum smt_pstate {
 struct smt_pstatus {
 	uint16_t pkey;
 	char name[LOOM_NAME_MAX];
-	bool removed;		/* no longer desired: programmed = gone from every port */
+	char tenant[LOOM_NAME_MAX];	/* from the desired partition; "" when removed */
+	char segment[LOOM_NAME_MAX];
+	bool removed;		/* no longer desired: programmed = gone from every port;
+				 * name is then its name in loom's section */
 	enum smt_pstate state;
 	unsigned int ports_ok;	/* members (or, when removed, ports) as desired */
 	unsigned int ports_total;
@@ -64,9 +67,13 @@ void smt_set_mad_params(struct smt *s, unsigned int timeout_ms, unsigned int ret
  * port of this fabric; no port's P_Key table may overflow) and against the
  * operator's partitions in the file (no shared P_Key), render loom's
  * section and replace the file atomically.  On any error the file is left
- * as it was.  Does not signal OpenSM.
+ * as it was.  Does not signal OpenSM.  Returns 0 or -errno.  When the file
+ * already held exactly this section nothing is written and no fabric I/O
+ * is done (a no-op resync); smt_write_changed() then says false and no
+ * SIGHUP is needed.
  */
 int smt_write(struct smt *s, const struct sm_desired *d, struct loom_err *err);
+bool smt_write_changed(const struct smt *s);
 
 /*
  * SIGHUP to the pid in the SM's pid file (LOOM_E_UNAVAILABLE naming the
@@ -126,6 +133,24 @@ int ib_port_pkey_capacity(struct smt *s, uint64_t port_guid, unsigned int *capac
  * capacity.
  */
 int smt_check_capacity(struct smt *s, const struct sm_desired *d, struct loom_err *err);
+
+/*
+ * Per member port of @d, what the last smt_verify / smt_check_capacity read
+ * (no MAD I/O: cheap to call after smt_converge).  foreign counts the
+ * entries that are neither @d's P_Keys nor any P_Key loom manages (Default,
+ * the operator's).  valid is false for a port that could not be read.
+ * *out is malloc'd (free it), sorted by GUID.
+ */
+struct smt_port_usage {
+	uint64_t guid;
+	uint16_t lid;
+	bool valid;
+	unsigned int capacity;		/* NodeInfo.PartitionCap */
+	unsigned int used;		/* non-zero entries */
+	unsigned int foreign;
+};
+int smt_port_usage(struct smt *s, const struct sm_desired *d, struct smt_port_usage **out,
+		   size_t *n_out);
 
 /* Read one port's P_Key table (up to @max entries); returns the count. */
 int smt_read_pkeys(struct smt *s, uint64_t port_guid, uint16_t *pkeys, size_t max,

@@ -7,7 +7,7 @@
  *   ib_driver --partitions FILE --pid-file FILE [--sm NAME] [--ca CA --port N]
  *
  * Commands: write F | signal | sweep MS | verify F | converge F MS |
- * apply F MS | pkeys GUID | capacity GUID | handedit | restarted | stats | quit
+ * apply F MS | pkeys GUID | capacity GUID | usage F | handedit | restarted | stats | quit
  * where F is a desired-state JSON file:
  *   {"partitions":[{"pkey":2,"name":"a","ipoib":true,"mtu":2048,
  *     "rate_gbps":0,"sl":0,"members":[{"guid":"0x..","membership":"full"}]}]}
@@ -171,7 +171,7 @@ int main(int argc, char **argv)
 			if (rc < 0)
 				print_err(&err, rc);
 			else
-				printf("ok\n");
+				printf("ok%s\n", smt_write_changed(s) ? "" : " unchanged");
 		} else if (!strcmp(cmd, "signal")) {
 			rc = smt_signal(s, &err);
 			if (rc < 0)
@@ -197,10 +197,11 @@ int main(int argc, char **argv)
 
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 			rc = smt_write(s, &d, &err);
-			if (rc == 0)
+			if (rc == 0 && smt_write_changed(s)) {
 				rc = smt_signal(s, &err);
-			if (rc == 0)
-				rc = sweep = smt_wait_sweep(s, atoi(arg2), &err);
+				if (rc == 0)
+					rc = sweep = smt_wait_sweep(s, atoi(arg2), &err);
+			}
 			if (rc >= 0)
 				rc = smt_converge(s, &d, atoi(arg2), &st, &n, &err);
 			if (rc < 0) {
@@ -224,6 +225,21 @@ int main(int argc, char **argv)
 						printf(" 0x%04x", pk[i]);
 				printf("\n");
 			}
+		} else if (!strcmp(cmd, "usage")) {
+			struct smt_port_usage *u = NULL;
+			size_t nu = 0;
+
+			if (desired_load(arg, &d) < 0 || smt_port_usage(s, &d, &u, &nu) < 0) {
+				printf("error internal - usage\n");
+			} else {
+				printf("ok");
+				for (size_t i = 0; i < nu; i++)
+					printf(" 0x%016" PRIx64 ":%s:%u:%u:%u", u[i].guid,
+					       u[i].valid ? "valid" : "invalid", u[i].capacity,
+					       u[i].used, u[i].foreign);
+				printf("\n");
+			}
+			free(u);
 		} else if (!strcmp(cmd, "capacity")) {
 			unsigned int cap, used;
 			uint64_t g = 0;

@@ -96,7 +96,7 @@ section_outside() {	# the file without loom's section
 	sed '/^# BEGIN loom-managed partitions/,/^# END loom-managed partitions/d' "$LABDIR/partitions.conf"
 }
 
-echo "1..29"
+echo "1..31"
 
 "$LAB" up --dir "$LABDIR" --hcas 4 >"$WORK/lab.out" 2>&1
 ok $? "lab up: ibsim (2 switches, 4 HCAs) and OpenSM" "$(cat "$WORK/lab.out")"
@@ -129,9 +129,24 @@ echo "$out" | grep -qw 0x0002 && ! echo "$out" | grep -qw 0x8002
 ok $? "smpquery agrees: hca2 is a limited member" "$out"
 ! has_pkey "${G[3]}" 0x8002 && ! has_pkey "${G[3]}" 0x0002; ok $? "a non-member does not carry 0x0002"
 
+m0=$(stat -c %Y.%i "$LABDIR/partitions.conf")
+send write "$WORK/d1.json"
+[ "$R" = "ok unchanged" ] && [ "$(stat -c %Y.%i "$LABDIR/partitions.conf")" = "$m0" ]
+ok $? "writing the same state again is a no-op (file not replaced)" "$R"
+
 # the operator's partition
 diff <(section_outside) "$WORK/operator.conf" >/dev/null; ok $? "the operator's lines are kept byte for byte"
 has_pkey "${G[3]}" 0x8100; ok $? "the operator's partition 0x0100 is still on hca4"
+
+# per-port usage from the tables just read (no MAD I/O): hca4 carries
+# Default and the operator's 0x0100, both foreign to loom
+desired "$WORK/u.json" "0x0002:u::${G[0]}=full,${G[3]}=full"
+send stats; s0=$R
+send usage "$WORK/u.json"
+U=$R
+send stats
+case "$U" in *"${G[0]}:valid:64:2:1"*"${G[3]}:valid:64:2:2"*) [ "$R" = "$s0" ]; r=$? ;; *) r=1 ;; esac
+ok $r "port usage: capacity 64, used and foreign entries per port, without MAD I/O" "$U"
 
 # grow
 desired "$WORK/d2.json" "0x0002:acme.train:ipoib:${G[0]}=full,${G[1]}=limited,${G[2]}=limited;0x0003:acme.store::${G[2]}=full;0x0004:acme.empty::"
@@ -162,7 +177,7 @@ ok $? "move, step 2: hca1 in 0x0003 only" "$R"
 # delete
 desired "$WORK/d6.json" "0x0002:acme.train:ipoib:${G[2]}=limited;0x0004:acme.empty::"
 send apply "$WORK/d6.json" $TIMEOUT_MS
-case "$R" in *'"pkey":3,"name":"","removed":true,"state":"programmed"'*) r=0 ;; *) r=1 ;; esac
+case "$R" in *'"pkey":3,"name":"acme.store","removed":true,"state":"programmed"'*) r=0 ;; *) r=1 ;; esac
 ! has_pkey "${G[0]}" 0x8003 && ! has_pkey "${G[2]}" 0x8003 && [ $r = 0 ]
 ok $? "delete: 0x0003 removed and verified gone from every port" "$R"
 
