@@ -362,47 +362,31 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 
 /*
  * Caches, per member port, its P_Key table capacity and how many entries
- * on it are not loom's (Default, the operator's), so that the API can
- * refuse an attachment that would overflow the table without doing MAD
- * I/O on the event loop.
+ * on it are not loom's (Default, the operator's), from the tables the last
+ * verify read (no MAD I/O), so that the API can refuse an attachment that
+ * would overflow a table without doing fabric I/O on the event loop.
  */
 static void sm_capacity_fill(struct target *t, const struct sm_desired *d, struct capacity **caps,
 			     size_t *n_caps)
 {
-	for (size_t i = 0; i < d->n_partitions; i++) {
-		for (size_t k = 0; k < d->partitions[i].n_members; k++) {
-			uint64_t guid = d->partitions[i].members[k].guid;
-			struct loom_err err = { 0 };
-			unsigned int cap = 0, used = 0, foreign = 0;
-			uint16_t pkeys[256];
-			struct capacity *p;
-			int n;
-			size_t j;
+	struct smt_port_usage *u = NULL;
+	size_t n = 0;
+	struct capacity *p;
 
-			for (j = 0; j < *n_caps; j++)
-				if ((*caps)[j].guid == guid)
-					break;
-			if (j < *n_caps)
-				continue;
-			if (ib_port_pkey_capacity(t->smt, guid, &cap, &used, &err))
-				continue;
-			n = smt_read_pkeys(t->smt, guid, pkeys, sizeof(pkeys) / sizeof(pkeys[0]), &err);
-			for (int e = 0; e < n; e++) {
-				bool ours = false;
-
-				if ((pkeys[e] & 0x7fff) == 0)
-					continue;
-				for (size_t q = 0; q < d->n_partitions && !ours; q++)
-					ours = d->partitions[q].pkey == (pkeys[e] & 0x7fff);
-				foreign += !ours;
-			}
-			p = realloc(*caps, (*n_caps + 1) * sizeof(**caps));
-			if (!p)
-				return;
-			*caps = p;
-			p[(*n_caps)++] = (struct capacity){ .guid = guid, .capacity = cap, .foreign = foreign };
-		}
+	if (smt_port_usage(t->smt, d, &u, &n) < 0)
+		return;
+	p = realloc(*caps, (n ? n : 1) * sizeof(*p));
+	if (!p) {
+		free(u);
+		return;
 	}
+	*caps = p;
+	*n_caps = 0;
+	for (size_t i = 0; i < n; i++)
+		if (u[i].valid)
+			p[(*n_caps)++] = (struct capacity){ .guid = u[i].guid, .capacity = u[i].capacity,
+							    .foreign = u[i].foreign };
+	free(u);
 }
 
 static void run_sm(struct target *t, const struct sm_desired *d, struct items *it, char *error,
@@ -434,7 +418,9 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 				sm_desired_free(&t->sm_written);
 				t->sm_written = sm_desired_dup(d);
 				loom_err_clear(&err);
-				if (smt_signal(t->smt, &err) == 0) {
+				if (!smt_write_changed(t->smt)) {
+					/* The file already said exactly this: no sweep needed. */
+				} else if (smt_signal(t->smt, &err) == 0) {
 					loom_err_clear(&err);
 					if (smt_wait_sweep(t->smt, SM_SWEEP_MS, &err) < 0)
 						snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
