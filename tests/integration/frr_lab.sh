@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/integration/frr_lab.sh: the lab end to end (own copy, prefix lmf-l).
+# tests/integration/frr_lab.sh: the lab end to end (own copy, prefix lmf-lNNN).
 # Until loomd drives the kernel side, the VXLAN devices are made here with
 # `ip`; loom's FRR target programs the EVPN statements on all three VTEPs
 # (VNI 100 for tenant A: hosts h11 h21 h31; VNI 200 for tenant B: h12 h22
@@ -12,7 +12,10 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 LAB=$top_srcdir/lab/loom-lab
 DRIVE=$top_builddir/tests/integration/frr_drive
-P=lmf-l
+# Unique per run (3 hex digits of the pid): another build tree may run
+# the same test at the same time.
+P=lmf-l$(printf %03x $(($$ % 4096)))
+F=lmf-f$(printf %03x $(($$ % 4096)))
 
 if [ "$(id -u)" != 0 ] || [ ! -x /usr/lib/frr/bgpd ] || ! command -v vtysh >/dev/null ||
 	! command -v jq >/dev/null || ! command -v ping >/dev/null; then
@@ -24,7 +27,7 @@ WORK=$(mktemp -d /tmp/lmf-frr-lab.XXXXXX)
 chmod 755 "$WORK"	# the FRR daemons run as user frr
 cleanup() {
 	"$LAB" -p $P -d "$WORK/lab" down >/dev/null 2>&1
-	"$LAB" -p lmf-f -d "$WORK/half" down >/dev/null 2>&1
+	"$LAB" -p $F -d "$WORK/half" down >/dev/null 2>&1
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -152,12 +155,12 @@ else
 fi
 
 # A half-finished up (the daemons cannot start) is undone by down too.
-FRR_BIN=$WORK/no-frr "$LAB" -p lmf-f -d "$WORK/half" up >/dev/null 2>&1
+FRR_BIN=$WORK/no-frr "$LAB" -p $F -d "$WORK/half" up >/dev/null 2>&1
 half=$?
-made=$(ip netns list | grep -c "^lmf-f-")
-"$LAB" -p lmf-f -d "$WORK/half" down >/dev/null 2>&1
-if [ $half != 0 ] && [ "$made" -gt 0 ] && [ "$(ip netns list | grep -c "^lmf-f-")" = 0 ] &&
-	[ ! -e "$WORK/half" ] && [ ! -e /var/run/frr/lmf-f-vt1 ]; then
+made=$(ip netns list | grep -c "^$F-")
+"$LAB" -p $F -d "$WORK/half" down >/dev/null 2>&1
+if [ $half != 0 ] && [ "$made" -gt 0 ] && [ "$(ip netns list | grep -c "^$F-")" = 0 ] &&
+	[ ! -e "$WORK/half" ] && [ ! -e /var/run/frr/$F-vt1 ]; then
 	ok "down after a failed up removes what it had made ($made namespaces)"
 else
 	nok "down after a failed up" "up rc $half, made $made" "$(ip netns list)"

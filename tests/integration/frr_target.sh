@@ -1,6 +1,6 @@
 #!/bin/bash
 # tests/integration/frr_target.sh: the FRR target against real FRR 8.4 in
-# the lab's namespaces (own copy, prefix lmf-t): apply, verify from FRR's
+# the lab's namespaces (own copy, prefix lmf-tNNN): apply, verify from FRR's
 # JSON, grow, shrink, idempotence, the operator's config untouched, FRR's
 # refusals reported, restart detected and re-applied, FRR down reported.
 # Needs root and FRR; skips (TAP "1..0 # SKIP") otherwise.
@@ -10,7 +10,9 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 LAB=$top_srcdir/lab/loom-lab
 DRIVE=$top_builddir/tests/integration/frr_drive
-P=lmf-t
+# Unique per run (3 hex digits of the pid): another build tree may run
+# the same test at the same time.
+P=lmf-t$(printf %03x $(($$ % 4096)))
 
 if [ "$(id -u)" != 0 ] || [ ! -x /usr/lib/frr/bgpd ] || ! command -v vtysh >/dev/null || ! command -v jq >/dev/null; then
 	echo "1..0 # SKIP needs root, FRR and jq"
