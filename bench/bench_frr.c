@@ -117,6 +117,7 @@ int main(int argc, char **argv)
 	if (!t)
 		return die("open", &err);
 	frr_target_set_timeout(t, 120000);
+	frr_target_set_mode(t, FRR_APPLY_FILE);
 
 	/* Start from nothing of ours. */
 	if (frr_sync(t, &none, &err) < 0)
@@ -144,14 +145,24 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		return die("load (args)", &err);
 	printf("load_args_s=%.3f\n", t1 - t0);
+
+	if (frr_sync(t, &none, &err) < 0)
+		return die("remove all", &err);
+	frr_target_set_mode(t, FRR_APPLY_SESSION);
+	t0 = now();
+	rc = frr_sync(t, &want, &err);
+	t1 = now();
+	if (rc < 0)
+		return die("load (session)", &err);
+	printf("load_session_s=%.3f\n", t1 - t0);
 	frr_target_set_mode(t, FRR_APPLY_FILE);
 
 	enum { ADD, DIFF, APPLY, VERIFY, NOOP, REMOVE, ADD_FULL, OBSERVE, NOOP_FULL,
-	       ADD_ARGS, RELOAD, N_COLS };
+	       ADD_ARGS, ADD_SESSION, RELOAD, N_COLS };
 	static const char *const names[N_COLS] = {
 		"add1_s", "add1_diff_s", "add1_apply_s", "verify_s", "noop_sync_s",
 		"remove1_s", "add1_full_s", "observe_s", "noop_sync_full_s",
-		"add1_args_s", "reload_add1_s",
+		"add1_args_s", "add1_session_s", "reload_add1_s",
 	};
 	const char *workdir = argc > 6 ? argv[6] : NULL;
 	char plus1[512] = "";
@@ -168,6 +179,16 @@ int main(int argc, char **argv)
 		if (!col[c])
 			return 1;
 	}
+	/* Start the session vtysh once, untimed: add and remove a VNI. */
+	frr_target_set_mode(t, FRR_APPLY_SESSION);
+	want.n_vnis = n + 1;
+	if (frr_sync(t, &want, &err) < 0)
+		return die("session warm-up", &err);
+	want.n_vnis = n;
+	if (frr_sync(t, &want, &err) < 0)
+		return die("session warm-up", &err);
+	frr_target_set_mode(t, FRR_APPLY_FILE);
+
 	for (int r = 0; r < rounds; r++) {
 		struct frr_plan plan;
 
@@ -258,6 +279,21 @@ int main(int argc, char **argv)
 		want.n_vnis = n;
 		if (frr_sync(t, &want, &err) != 1)
 			return die("remove", &err);
+		/* And with the long-lived vtysh session (started untimed). */
+		frr_target_set_mode(t, FRR_APPLY_SESSION);
+		want.n_vnis = n + 1;
+		want.vnis[n].vni += 1;	/* a VNI the first add has not used */
+		a = now();
+		rc = frr_sync(t, &want, &err);
+		b = now();
+		if (rc != 4)
+			return rc < 0 ? die("session add", &err)
+				      : (fprintf(stderr, "bench_frr: session add changed %d\n", rc), 1);
+		col[ADD_SESSION][r] = b - a;
+		want.n_vnis = n;
+		if (frr_sync(t, &want, &err) != 1)
+			return die("remove", &err);
+		want.vnis[n].vni -= 1;
 		frr_target_set_mode(t, FRR_APPLY_FILE);
 
 		if (workdir) {
@@ -290,23 +326,31 @@ int main(int argc, char **argv)
 	printf("rounds=%d\n", rounds);
 	/* Ratio per round first (median() sorts the columns in place):
 	 * both sides of a round ran back to back, under the same load. */
-	double best = 1e9, worst = 0;
+	double best = 1e9, worst = 0, sbest = 1e9, sworst = 0;
 
 	for (int r = 0; workdir && r < rounds; r++) {
 		double q = col[RELOAD][r] / col[ADD][r];
+		double qs = col[RELOAD][r] / col[ADD_SESSION][r];
 
 		if (q < best)
 			best = q;
 		if (q > worst)
 			worst = q;
+		if (qs < sbest)
+			sbest = qs;
+		if (qs > sworst)
+			sworst = qs;
 	}
 	for (int c = 0; c < N_COLS; c++)
 		if (c != RELOAD || workdir)
 			printf("%s=%.4f\n", names[c], median(col[c], rounds));
 	if (workdir)
-		printf("ratio_median=%.1f\nratio_full_observe=%.1f\nratio_round_min=%.1f\nratio_round_max=%.1f\n",
+		printf("ratio_file_median=%.1f\nratio_file_full_observe=%.1f\n"
+		       "ratio_file_round_min=%.1f\nratio_file_round_max=%.1f\n"
+		       "ratio_session_median=%.1f\nratio_session_round_min=%.1f\nratio_session_round_max=%.1f\n",
 		       median(col[RELOAD], rounds) / median(col[ADD], rounds),
-		       median(col[RELOAD], rounds) / median(col[ADD_FULL], rounds), best, worst);
+		       median(col[RELOAD], rounds) / median(col[ADD_FULL], rounds), best, worst,
+		       median(col[RELOAD], rounds) / median(col[ADD_SESSION], rounds), sbest, sworst);
 	for (int c = 0; c < N_COLS; c++)
 		free(col[c]);
 	free(want.vnis);

@@ -61,7 +61,7 @@ bgp_vni_is() { # jq-filter
 	return 1
 }
 
-echo "1..18"
+echo "1..19"
 
 if out=$("$LAB" -p $P -d "$WORK/lab" up 2>&1); then ok "lab up ($P)"; else
 	nok "lab up ($P)" "$out"
@@ -83,8 +83,8 @@ if [ "$out" = "changes 0" ]; then ok "second sync changes nothing"; else nok "se
 
 # Grow: a third VNI with FRR-derived RD/RT, and 200 moves to another RT.
 B="100,203.0.113.1:100,65000:100 200,203.0.113.1:200,65000:201 300,-,-"
-out=$(drive sync $B 2>&1)
-if [ "$out" = "changes 5" ]; then ok "grow + change RT: 5 changes"; else nok "grow + change RT" "$out"; fi
+out=$("$DRIVE" -m file "$VTY" 65001 sync $B 2>&1)
+if [ "$out" = "changes 5" ]; then ok "grow + change RT (vtysh -f mode): 5 changes"; else nok "grow + change RT" "$out"; fi
 check "BGP JSON after grow" bgp_vni_is \
 	'."200".importRTs == ["65000:201"] and ."200".exportRTs == ["65000:201"] and has("300") and ."100".rd == "203.0.113.1:100"'
 
@@ -101,10 +101,16 @@ if [ "$BEFORE" = "$AFTER" ]; then ok "operator's underlay config untouched"; els
 fi
 
 out=$(drive sync "$C" 16777216,-,- 2>&1)
-if [ $? = 2 ] && echo "$out" | grep -q "error conflict:.*Unknown command"; then
-	ok "FRR's refusal is an error carrying FRR's message"
+if [ $? = 2 ] && echo "$out" | grep -q "error conflict:.*% Unknown command: vni 16777216"; then
+	ok "FRR's refusal is an error carrying FRR's message (session)"
 else
-	nok "FRR's refusal is an error" "$out"
+	nok "FRR's refusal is an error (session)" "$out"
+fi
+out=$("$DRIVE" -m file "$VTY" 65001 sync 200,1.2.3.4.5:1,65000:201 2>&1)
+if [ $? = 2 ] && echo "$out" | grep -q "error conflict:.*% Malformed Route Distinguisher"; then
+	ok "a refused value is an error even though vtysh exits 0 for it (-f)"
+else
+	nok "a refused value is an error (-f)" "$out"
 fi
 
 out=$("$DRIVE" "$VTY" 65009 sync $C 2>&1)
