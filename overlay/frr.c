@@ -30,6 +30,11 @@
 #define FRR_TIMEOUT_MS_DEFAULT 30000
 #define FRR_OUTPUT_MAX (256u << 20)	/* running-config of 100k VNIs fits */
 #define FRR_ARGV_BYTES_MAX (512u << 10)	/* a quarter of ARG_MAX here */
+/* Past this many lines a batch goes through vtysh -f even in session mode:
+ * the interactive vtysh echoes and handles line by line, which costs more
+ * than one vtysh start-up for large batches (20,000 lines: 5.1 s in the
+ * session, 1.1 s with -f; one VNI: 7.5 ms in the session, 79 ms with -f). */
+#define FRR_SESSION_LINES_MAX 256
 
 struct frr_target {
 	struct topo_vtep vtep;
@@ -635,7 +640,8 @@ int frr_apply(struct frr_target *t, const struct frr_plan *plan, struct loom_err
 		rc = apply_args(t, plan, err);
 		break;
 	case FRR_APPLY_SESSION:
-		rc = apply_session(t, plan, err);
+		rc = plan->n_lines > FRR_SESSION_LINES_MAX ? apply_file(t, plan, err)
+							   : apply_session(t, plan, err);
 		break;
 	default:
 		rc = apply_file(t, plan, err);

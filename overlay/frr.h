@@ -161,7 +161,9 @@ enum frr_apply_mode {
 	FRR_APPLY_ARGS,		/* vtysh -c LINE -c LINE ... */
 	FRR_APPLY_SESSION,	/* default: one long-lived vtysh per target,
 				 * each batch written to its stdin and ended
-				 * by a sentinel; no vtysh start-up per batch */
+				 * by a sentinel; no vtysh start-up per batch.
+				 * Batches over 256 lines still go with -f,
+				 * which is faster for them. */
 };
 
 struct frr_target;
