@@ -1,8 +1,9 @@
 /*
  * overlay/frr.c: the FRR target, the half that talks to FRR.  Every change
- * goes through one vtysh child per batch (argv array, output captured, time
- * limit); restarts are noticed from the daemons' pids, which the kernel
- * hands us for free on their vty sockets (SO_PEERCRED).
+ * goes to vtysh as one batch: written to the target's long-lived vtysh
+ * session, or in one vtysh run (-f / -c); always an argv array, output
+ * captured, a time limit.  Restarts are noticed from the daemons' pids,
+ * which the kernel hands us for free on their vty sockets (SO_PEERCRED).
  */
 #include "config.h"
 

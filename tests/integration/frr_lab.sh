@@ -41,8 +41,7 @@ want() { # vtep -> VNI specs (RD = VTEP IP:VNI, RT shared by the tenant)
 	echo "100,203.0.113.$1:100,65000:100 200,203.0.113.$1:200,65000:200"
 }
 pings() { # from to-address: poll until one ping answers (10 s)
-	local i
-	for i in $(seq 1 20); do
+	for _ in $(seq 1 20); do
 		ip netns exec "$P-$1" ping -c1 -W0.5 -q "$2" >/dev/null 2>&1 && return 0
 	done
 	return 1
@@ -92,7 +91,7 @@ if [ -z "$out" ]; then ok "loom's EVPN statements applied on the 3 VTEPs"; else 
 
 # Verified: RD/RT right and the VNI in the kernel, on every VTEP (poll).
 verified=0
-for i in $(seq 1 50); do
+for _ in $(seq 1 50); do
 	verified=1
 	for v in 1 2 3; do
 		# shellcheck disable=SC2046
@@ -102,13 +101,14 @@ for i in $(seq 1 50); do
 	sleep 0.2
 done
 if [ $verified = 1 ]; then ok "frr_verify with kernel devices: all VNIs verified on all VTEPs"; else
+	# shellcheck disable=SC2046
 	nok "frr_verify" "$("$DRIVE" -k "$(vty 1)" 65001 verify $(want 1) 2>&1)"
 fi
 
 # zebra installs both remote VTEPs for each VNI (type-3 routes imported
 # through loom's RTs).
 remote=0
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
 	remote=1
 	for v in 1 2 3; do
 		vtysh --vty_socket "$(vty "$v")" -c 'show evpn vni json' |

@@ -52,8 +52,7 @@ operator_conf() {
 }
 # jq over `show bgp l2vpn evpn vni json`, retried until it holds (5 s).
 bgp_vni_is() { # jq-filter
-	local i
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		V -c 'show bgp l2vpn evpn vni json' | jq -e "$1" >/dev/null && return 0
 		sleep 0.1
 	done
