@@ -3,7 +3,7 @@
 # FRR: loom's diff + apply (bench/bench_frr) against
 # /usr/lib/frr/frr-reload.py --reload of the whole new config, the usual way
 # people apply a config.  Both run against the same bgpd (VTEP vt1 of a lab
-# with prefix lmf-b), in the same rounds, back to back (bench_frr runs the
+# with prefix lmf-bNNN), in the same rounds, back to back (bench_frr runs the
 # baseline itself so both see the same machine load).
 #
 #   bench/bench_frr.sh [N] [ROUNDS]      (from the build dir; needs root)
@@ -15,7 +15,9 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-.}
 LAB=$top_srcdir/lab/loom-lab
 BENCH=$top_builddir/bench/bench_frr
-P=lmf-b
+# Unique per run (3 hex digits of the pid): another build tree may run
+# the same test at the same time.
+P=lmf-b$(printf %03x $(($$ % 4096)))
 VTY=/var/run/frr/$P-vt1
 
 WORK=$(mktemp -d /tmp/lmf-bench-frr.XXXXXX)

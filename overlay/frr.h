@@ -157,8 +157,13 @@ int frr_output_errors(const char *output, char *msg, size_t msg_size);
 /* ---- the target: overlay/frr.c ---- */
 
 enum frr_apply_mode {
-	FRR_APPLY_FILE,		/* vtysh -f FILE (default; one file per batch) */
+	FRR_APPLY_FILE,		/* vtysh -f FILE (one file per batch) */
 	FRR_APPLY_ARGS,		/* vtysh -c LINE -c LINE ... */
+	FRR_APPLY_SESSION,	/* default: one long-lived vtysh per target,
+				 * each batch written to its stdin and ended
+				 * by a sentinel; no vtysh start-up per batch.
+				 * Batches over 256 lines still go with -f,
+				 * which is faster for them. */
 };
 
 struct frr_target;
@@ -171,7 +176,7 @@ struct frr_target;
 struct frr_target *frr_target_open(const struct topo_vtep *vtep, struct loom_err *err);
 void frr_target_close(struct frr_target **t);
 
-/* Settings (defaults: "vtysh" from PATH, 30 s, FRR_APPLY_FILE). */
+/* Settings (defaults: "vtysh" from PATH, 30 s, FRR_APPLY_SESSION). */
 void frr_target_set_vtysh(struct frr_target *t, const char *path);
 void frr_target_set_timeout(struct frr_target *t, int timeout_ms);
 void frr_target_set_mode(struct frr_target *t, enum frr_apply_mode mode);
@@ -195,8 +200,10 @@ int frr_plan(struct frr_target *t, const struct vtep_desired *want,
 /* Forget the view of FRR: the next frr_plan observes. */
 void frr_target_invalidate(struct frr_target *t);
 /*
- * Send the plan in one vtysh invocation (FRR_APPLY_ARGS splits batches that
- * would not fit the argv limit).  Any "% ..." line or non-zero exit is an
+ * Send the plan as one batch: to the target's vtysh session (started on
+ * first use, restarted after an error or an FRR restart), or in one vtysh
+ * run (FRR_APPLY_ARGS falls back to -f for batches that would not fit the
+ * argv limit).  Any "% ..." line or non-zero exit is an
  * error (LOOM_E_UNAVAILABLE when FRR is down, LOOM_E_CONFLICT otherwise)
  * carrying FRR's message.
  */

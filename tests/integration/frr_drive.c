@@ -1,7 +1,7 @@
 /*
  * tests/integration/frr_drive.c: drive the FRR target from a test script.
  *
- *   frr_drive [-m file|args] [-k] VTYDIR ASN CMD [VNI,RD,RT ...]
+ *   frr_drive [-m file|args|session] [-k] VTYDIR ASN CMD [VNI,RD,RT ...]
  *
  * CMD: observe (print loom's statements as FRR has them), plan (print the
  * lines a sync would send), sync (plan + apply; prints the change count),
@@ -71,11 +71,13 @@ int main(int argc, char **argv)
 	struct loom_err err = { 0 };
 	struct frr_target *t = NULL;
 	bool kernel = false;
+	const char *mode = NULL;	/* the target's default */
 	int opt, rc, ret = 2;
 
 	while ((opt = getopt(argc, argv, "m:k")) != -1) {
 		switch (opt) {
 		case 'm':
+			mode = optarg;
 			break;
 		case 'k':
 			kernel = true;
@@ -97,10 +99,9 @@ int main(int argc, char **argv)
 	t = frr_target_open(&vtep, &err);
 	if (!t)
 		return fail(&err, -EINVAL);
-	optind = 1;
-	while ((opt = getopt(argc, argv, "m:k")) != -1)
-		if (opt == 'm')
-			frr_target_set_mode(t, strcmp(optarg, "args") ? FRR_APPLY_FILE : FRR_APPLY_ARGS);
+	if (mode)
+		frr_target_set_mode(t, !strcmp(mode, "args") ? FRR_APPLY_ARGS :
+				       !strcmp(mode, "session") ? FRR_APPLY_SESSION : FRR_APPLY_FILE);
 
 	if (!strcmp(cmd, "observe")) {
 		struct frr_state st;

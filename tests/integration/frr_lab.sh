@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/integration/frr_lab.sh: the lab end to end (own copy, prefix lmf-l).
+# tests/integration/frr_lab.sh: the lab end to end (own copy, prefix lmf-lNNN).
 # Until loomd drives the kernel side, the VXLAN devices are made here with
 # `ip`; loom's FRR target programs the EVPN statements on all three VTEPs
 # (VNI 100 for tenant A: hosts h11 h21 h31; VNI 200 for tenant B: h12 h22
@@ -12,7 +12,10 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 LAB=$top_srcdir/lab/loom-lab
 DRIVE=$top_builddir/tests/integration/frr_drive
-P=lmf-l
+# Unique per run (3 hex digits of the pid): another build tree may run
+# the same test at the same time.
+P=lmf-l$(printf %03x $(($$ % 4096)))
+F=lmf-f$(printf %03x $(($$ % 4096)))
 
 if [ "$(id -u)" != 0 ] || [ ! -x /usr/lib/frr/bgpd ] || ! command -v vtysh >/dev/null ||
 	! command -v jq >/dev/null || ! command -v ping >/dev/null; then
@@ -24,7 +27,7 @@ WORK=$(mktemp -d /tmp/lmf-frr-lab.XXXXXX)
 chmod 755 "$WORK"	# the FRR daemons run as user frr
 cleanup() {
 	"$LAB" -p $P -d "$WORK/lab" down >/dev/null 2>&1
-	"$LAB" -p lmf-f -d "$WORK/half" down >/dev/null 2>&1
+	"$LAB" -p $F -d "$WORK/half" down >/dev/null 2>&1
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -38,8 +41,7 @@ want() { # vtep -> VNI specs (RD = VTEP IP:VNI, RT shared by the tenant)
 	echo "100,203.0.113.$1:100,65000:100 200,203.0.113.$1:200,65000:200"
 }
 pings() { # from to-address: poll until one ping answers (10 s)
-	local i
-	for i in $(seq 1 20); do
+	for _ in $(seq 1 20); do
 		ip netns exec "$P-$1" ping -c1 -W0.5 -q "$2" >/dev/null 2>&1 && return 0
 	done
 	return 1
@@ -89,7 +91,7 @@ if [ -z "$out" ]; then ok "loom's EVPN statements applied on the 3 VTEPs"; else 
 
 # Verified: RD/RT right and the VNI in the kernel, on every VTEP (poll).
 verified=0
-for i in $(seq 1 50); do
+for _ in $(seq 1 50); do
 	verified=1
 	for v in 1 2 3; do
 		# shellcheck disable=SC2046
@@ -99,13 +101,14 @@ for i in $(seq 1 50); do
 	sleep 0.2
 done
 if [ $verified = 1 ]; then ok "frr_verify with kernel devices: all VNIs verified on all VTEPs"; else
+	# shellcheck disable=SC2046
 	nok "frr_verify" "$("$DRIVE" -k "$(vty 1)" 65001 verify $(want 1) 2>&1)"
 fi
 
 # zebra installs both remote VTEPs for each VNI (type-3 routes imported
 # through loom's RTs).
 remote=0
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
 	remote=1
 	for v in 1 2 3; do
 		vtysh --vty_socket "$(vty "$v")" -c 'show evpn vni json' |
@@ -152,12 +155,12 @@ else
 fi
 
 # A half-finished up (the daemons cannot start) is undone by down too.
-FRR_BIN=$WORK/no-frr "$LAB" -p lmf-f -d "$WORK/half" up >/dev/null 2>&1
+FRR_BIN=$WORK/no-frr "$LAB" -p $F -d "$WORK/half" up >/dev/null 2>&1
 half=$?
-made=$(ip netns list | grep -c "^lmf-f-")
-"$LAB" -p lmf-f -d "$WORK/half" down >/dev/null 2>&1
-if [ $half != 0 ] && [ "$made" -gt 0 ] && [ "$(ip netns list | grep -c "^lmf-f-")" = 0 ] &&
-	[ ! -e "$WORK/half" ] && [ ! -e /var/run/frr/lmf-f-vt1 ]; then
+made=$(ip netns list | grep -c "^$F-")
+"$LAB" -p $F -d "$WORK/half" down >/dev/null 2>&1
+if [ $half != 0 ] && [ "$made" -gt 0 ] && [ "$(ip netns list | grep -c "^$F-")" = 0 ] &&
+	[ ! -e "$WORK/half" ] && [ ! -e /var/run/frr/$F-vt1 ]; then
 	ok "down after a failed up removes what it had made ($made namespaces)"
 else
 	nok "down after a failed up" "up rc $half, made $made" "$(ip netns list)"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # tests/integration/frr_target.sh: the FRR target against real FRR 8.4 in
-# the lab's namespaces (own copy, prefix lmf-t): apply, verify from FRR's
+# the lab's namespaces (own copy, prefix lmf-tNNN): apply, verify from FRR's
 # JSON, grow, shrink, idempotence, the operator's config untouched, FRR's
 # refusals reported, restart detected and re-applied, FRR down reported.
 # Needs root and FRR; skips (TAP "1..0 # SKIP") otherwise.
@@ -10,7 +10,9 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 LAB=$top_srcdir/lab/loom-lab
 DRIVE=$top_builddir/tests/integration/frr_drive
-P=lmf-t
+# Unique per run (3 hex digits of the pid): another build tree may run
+# the same test at the same time.
+P=lmf-t$(printf %03x $(($$ % 4096)))
 
 if [ "$(id -u)" != 0 ] || [ ! -x /usr/lib/frr/bgpd ] || ! command -v vtysh >/dev/null || ! command -v jq >/dev/null; then
 	echo "1..0 # SKIP needs root, FRR and jq"
@@ -50,8 +52,7 @@ operator_conf() {
 }
 # jq over `show bgp l2vpn evpn vni json`, retried until it holds (5 s).
 bgp_vni_is() { # jq-filter
-	local i
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		V -c 'show bgp l2vpn evpn vni json' | jq -e "$1" >/dev/null && return 0
 		sleep 0.1
 	done
@@ -59,7 +60,7 @@ bgp_vni_is() { # jq-filter
 	return 1
 }
 
-echo "1..18"
+echo "1..19"
 
 if out=$("$LAB" -p $P -d "$WORK/lab" up 2>&1); then ok "lab up ($P)"; else
 	nok "lab up ($P)" "$out"
@@ -81,8 +82,8 @@ if [ "$out" = "changes 0" ]; then ok "second sync changes nothing"; else nok "se
 
 # Grow: a third VNI with FRR-derived RD/RT, and 200 moves to another RT.
 B="100,203.0.113.1:100,65000:100 200,203.0.113.1:200,65000:201 300,-,-"
-out=$(drive sync $B 2>&1)
-if [ "$out" = "changes 5" ]; then ok "grow + change RT: 5 changes"; else nok "grow + change RT" "$out"; fi
+out=$("$DRIVE" -m file "$VTY" 65001 sync $B 2>&1)
+if [ "$out" = "changes 5" ]; then ok "grow + change RT (vtysh -f mode): 5 changes"; else nok "grow + change RT" "$out"; fi
 check "BGP JSON after grow" bgp_vni_is \
 	'."200".importRTs == ["65000:201"] and ."200".exportRTs == ["65000:201"] and has("300") and ."100".rd == "203.0.113.1:100"'
 
@@ -99,10 +100,16 @@ if [ "$BEFORE" = "$AFTER" ]; then ok "operator's underlay config untouched"; els
 fi
 
 out=$(drive sync "$C" 16777216,-,- 2>&1)
-if [ $? = 2 ] && echo "$out" | grep -q "error conflict:.*Unknown command"; then
-	ok "FRR's refusal is an error carrying FRR's message"
+if [ $? = 2 ] && echo "$out" | grep -q "error conflict:.*% Unknown command: vni 16777216"; then
+	ok "FRR's refusal is an error carrying FRR's message (session)"
 else
-	nok "FRR's refusal is an error" "$out"
+	nok "FRR's refusal is an error (session)" "$out"
+fi
+out=$("$DRIVE" -m file "$VTY" 65001 sync 200,1.2.3.4.5:1,65000:201 2>&1)
+if [ $? = 2 ] && echo "$out" | grep -q "error conflict:.*% Malformed Route Distinguisher"; then
+	ok "a refused value is an error even though vtysh exits 0 for it (-f)"
+else
+	nok "a refused value is an error (-f)" "$out"
 fi
 
 out=$("$DRIVE" "$VTY" 65009 sync $C 2>&1)

@@ -356,6 +356,34 @@ static void test_plan_overflow_rebuilds(void **state)
 	free(t.buf);
 }
 
+static void test_plan_after(void **state)
+{
+	struct frr_state st;
+	struct frr_plan plan, again;
+	char *text = slurp("rc_vnis.conf");
+	struct vtep_desired *want = desired_make("100,65001:100,65000:100 300,-,- 5000,203.0.113.1:5000,65000:5000");
+
+	(void)state;
+	/* The plan says what FRR holds once it is applied (the target's
+	 * view); planning again from that view finds nothing to do. */
+	assert_int_equal(frr_config_parse(text, 65001, &st, NULL), 0);
+	assert_true(frr_plan_build(&st, want, 65001, &plan) > 0);
+	assert_int_equal(plan.after.n_vnis, 3);
+	assert_true(plan.after.advertise_all_vni);
+	assert_int_equal(plan.after.vnis[2].vni, 5000);
+	assert_string_equal(plan.after.vnis[2].rd, "203.0.113.1:5000");
+	assert_int_equal(plan.after.vnis[2].n_import, 1);
+	assert_string_equal(plan.after.vnis[2].rt_export[0], "65000:5000");
+	assert_int_equal(plan.after.vnis[1].n_import, 0);	/* FRR derives them */
+	assert_int_equal(frr_plan_build(&plan.after, want, 65001, &again), 0);
+	assert_int_equal(again.n_lines, 0);
+	frr_plan_release(&again);
+	frr_plan_release(&plan);
+	frr_state_release(&st);
+	desired_drop(&want);
+	free(text);
+}
+
 static json_t *load_json(const char *name)
 {
 	char *text = slurp(name);
@@ -477,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_plan_empty),
 		cmocka_unit_test(test_plan_rejects),
 		cmocka_unit_test(test_plan_overflow_rebuilds),
+		cmocka_unit_test(test_plan_after),
 		cmocka_unit_test(test_verify_loom),
 		cmocka_unit_test(test_verify_auto),
 		cmocka_unit_test(test_verify_not_object),
