@@ -29,16 +29,18 @@
 #include "lib/err.h"
 #include "src/rpc.h"
 
-enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_DIFF = 4, EXIT_TAMPERED = 5 };
+enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_DIFF = 4, EXIT_TAMPERED = 5,
+       EXIT_NOT_CONVERGED = 6 };
 
 static const char *socket_path = RUNSTATEDIR "/loom/loomd.sock";
 static bool json_out;
 static int timeout_ms = 600000;
+static int wait_s;		/* -w: writes return once the targets converged */
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: loomctl [-s SOCKET] [-o table|json] [-t SECONDS] COMMAND ...\n"
+		"usage: loomctl [-s SOCKET] [-o table|json] [-t SECONDS] [-w SECONDS] COMMAND ...\n"
 		"\n"
 		"  tenant create NAME [--isolation soft|strict|private] [--site SITE]... [--label K=V]...\n"
 		"  tenant update NAME [--site SITE]... [--label K=V]...\n"
@@ -55,10 +57,16 @@ static void usage(FILE *out)
 		"  apply -f FILE        make the tenants named in FILE as it says\n"
 		"  diff -f FILE         show what apply would change (exit 4 if anything)\n"
 		"  desired show         the compiled desired state per VTEP and subnet manager\n"
+		"  status [TENANT/SEGMENT]  what every target reports for every segment\n"
 		"  info                 loomd's version, counts and pools\n"
 		"  call METHOD [JSON]   send any method with JSON params\n"
 		"\n"
-		"Exit: 0 ok, 1 refused by loomd, 2 usage, 3 loomd unreachable, 4 diff pending, 5 audit tampered.\n");
+		"\n"
+		"  -w SECONDS  changes return once every target they reach is programmed and\n"
+		"              verified (exit 6 if not within SECONDS); default: at once\n"
+		"\n"
+		"Exit: 0 ok, 1 refused by loomd, 2 usage, 3 loomd unreachable, 4 diff pending,\n"
+		"      5 audit tampered, 6 not converged within -w.\n");
 }
 
 static int usage_error(const char *fmt, const char *arg) __attribute__((format(printf, 1, 0)));
@@ -161,9 +169,24 @@ static char *read_line(int fd)
  * Sends one request; on success *result holds the result.  Returns 0, or an
  * exit code.
  */
+static bool method_writes(const char *m)
+{
+	static const char *const writes[] = { "tenant.create", "tenant.update", "tenant.delete",
+		"segment.create", "segment.delete", "segment.attach", "segment.detach", "intent.apply", NULL };
+
+	for (size_t i = 0; writes[i]; i++)
+		if (strcmp(m, writes[i]) == 0)
+			return true;
+	return false;
+}
+
 static int call(const char *method, json_t *params, json_t **result)
 {
-	json_t *req = json_pack("{s:s, s:s, s:O, s:i}", "jsonrpc", "2.0", "method", method,
+	json_t *req;
+
+	if (wait_s > 0 && params && method_writes(method) && !json_object_get(params, "dry_run"))
+		json_object_set_new(params, "wait", json_integer(wait_s));
+	req = json_pack("{s:s, s:s, s:O, s:i}", "jsonrpc", "2.0", "method", method,
 				"params", params ? params : json_object(), "id", 1);
 	json_t *reply, *error;
 	char *text, *line;
@@ -203,8 +226,24 @@ static int call(const char *method, json_t *params, json_t **result)
 			loom_err_name(err.code));
 		ret = err.code == LOOM_E_TAMPERED ? EXIT_TAMPERED : EXIT_REFUSED;
 	} else {
+		json_t *wait = json_object_get(json_object_get(reply, "result"), "wait");
+
 		*result = json_incref(json_object_get(reply, "result"));
 		ret = 0;
+		if (wait && !json_is_true(json_object_get(wait, "converged"))) {
+			size_t i;
+			json_t *x;
+
+			fprintf(stderr, "loomctl: %s: stored, but not every target converged within %d s:\n",
+				method, wait_s);
+			json_array_foreach(json_object_get(wait, "not_programmed"), i, x)
+				fprintf(stderr, "  %s %s %s: %s %s\n", json_string_value(json_object_get(x, "target")),
+					json_is_string(json_object_get(x, "layer")) ? json_string_value(json_object_get(x, "layer")) : "",
+					json_is_string(json_object_get(x, "segment")) ? json_string_value(json_object_get(x, "segment")) : "",
+					json_string_value(json_object_get(x, "state")),
+					json_string_value(json_object_get(x, "reason")));
+			ret = EXIT_NOT_CONVERGED;
+		}
 	}
 	json_decref(reply);
 out:
@@ -348,8 +387,10 @@ static void print_segments(json_t *list)
 		json_array_foreach(json_object_get(v, "attachments"), j, a)
 			off += (size_t)snprintf(att + off, off < sizeof(att) ? sizeof(att) - off : 0, "%s%s%s%s",
 						j ? "," : "", str(a, "node"), *str(a, "port") ? ":" : "", str(a, "port"));
-		snprintf(subnet, sizeof(subnet), "%s%s%s", str(v, "subnet4"),
-			 *str(v, "subnet4") && *str(v, "subnet6") ? "," : "", str(v, "subnet6"));
+		if (json_is_array(json_object_get(v, "subnet")))
+			joined(json_object_get(v, "subnet"), subnet, sizeof(subnet));
+		else
+			snprintf(subnet, sizeof(subnet), "%s", str(v, "subnet"));
 		table_row(&t, name, str(v, "type"),
 			  eth ? num(v, "vni", id, sizeof(id), false) : num(v, "pkey", id, sizeof(id), true),
 			  num(v, eth ? "mtu" : "ib_mtu", mtu, sizeof(mtu), false), subnet,
@@ -393,6 +434,21 @@ static void print_audit(json_t *list)
 		free(params);
 	}
 	table_print(&t);
+}
+
+static void print_status(json_t *res)
+{
+	struct table t = { .head = { "SEGMENT", "TARGET", "LAYER", "ID", "STATE", "SINCE", "REASON" }, .n_cols = 7 };
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(json_object_get(res, "segments"), i, v)
+		table_row(&t, str(v, "segment"), str(v, "target"), str(v, "layer"), str(v, "id"),
+			  str(v, "state"), str(v, "since"), str(v, "reason"));
+	table_print(&t);
+	json_array_foreach(json_object_get(res, "targets"), i, v)
+		if (*str(v, "error"))
+			printf("target %s: %s\n", str(v, "name"), str(v, "error"));
 }
 
 static void print_changes(json_t *res)
@@ -695,6 +751,10 @@ static int dispatch(int argc, char **argv, struct opts *o)
 		return cmd_file(noun[0] == 'a' ? "intent.apply" : "intent.diff", o, noun[0] == 'd');
 	} else if (strcmp(noun, "desired") == 0 && strcmp(verb, "show") == 0) {
 		return run("desired.show", p, NULL);
+	} else if (strcmp(noun, "status") == 0) {
+		if (argc > 1)
+			json_object_set_new(p, "segment", json_string(argv[1]));
+		return run("status.show", p, print_status);
 	} else if (strcmp(noun, "info") == 0) {
 		return run("system.info", p, NULL);
 	} else if (strcmp(noun, "call") == 0) {
@@ -722,7 +782,7 @@ int main(int argc, char **argv)
 
 	if (env && *env)
 		socket_path = env;
-	while ((opt = getopt(argc, argv, "+s:o:t:hV")) != -1) {
+	while ((opt = getopt(argc, argv, "+s:o:t:w:hV")) != -1) {
 		switch (opt) {
 		case 's': socket_path = optarg; break;
 		case 'o':
@@ -731,6 +791,7 @@ int main(int argc, char **argv)
 			json_out = strcmp(optarg, "json") == 0;
 			break;
 		case 't': timeout_ms = atoi(optarg) * 1000; break;
+		case 'w': wait_s = atoi(optarg); break;
 		case 'V': printf("loomctl %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;

@@ -797,7 +797,7 @@ static json_t *item_json(const struct target *t, const struct item *x)
 	gmtime_r(&secs, &tm);
 	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	snprintf(id, sizeof(id), t->kind == TARGET_SM ? "0x%04" PRIx32 : "%" PRIu32, x->id);
-	return json_pack("{s:s++, s:s, s:s, s:s, s:s, s:s, s:s}",
+	return json_pack("{s:s++, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
 			 "segment", x->tenant, x->tenant[0] ? "/" : "", x->segment,
 			 "target", t->name, "kind", t->kind == TARGET_VTEP ? "vtep" : "sm",
 			 "layer", x->layer, "id", id, "state", seg_state_name(x->state),

@@ -4,7 +4,7 @@
 # a stalled client and a huge request do not stall anyone else; the audit
 # log names the uid; a tampered audit row is detected.
 . "$(dirname "$0")/lib.sh"
-t_plan 17
+t_plan 16
 
 ADM_G=loomt-adm; RD_G=loomt-rd
 ADMIN=loomt-admin; READER=loomt-reader; OTHER=loomt-other
