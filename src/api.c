@@ -22,6 +22,7 @@
 #include "src/reconcile.h"
 #include "tenancy/compile.h"
 #include "tenancy/intent.h"
+#include "topology/ibnetdiscover.h"
 
 #define UNUSED_PARAMS(p) (void)(p)
 
@@ -651,6 +652,27 @@ static int m_topology_reload(struct api_call *call, json_t *params, json_t **res
 	return 0;
 }
 
+/*
+ * Turns `ibnetdiscover` output into topology entries for the operator to
+ * review and merge into the topology file; changes nothing.
+ */
+static int m_topology_import(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "text", "sm", NULL };
+	const char *text, *sm;
+
+	if (params_only(params, allowed, err) || param_string(params, "text", true, &text, err)
+	    || param_string(params, "sm", true, &sm, err))
+		return -EINVAL;
+	if (!topology_sm(call->d->topo, sm))
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "sm", "no subnet manager '%s' in the topology", sm);
+	if (ibnetdiscover_import(text, sm, result, err)) {
+		loom_err_prefix(err, "text");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int m_desired_show(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
 {
 	static const char *const allowed[] = { NULL };
@@ -807,6 +829,7 @@ static const struct api_method methods[] = {
 	{ "tenant.list", false, m_tenant_list },
 	{ "tenant.show", false, m_tenant_show },
 	{ "tenant.update", true, m_tenant_update },
+	{ "topology.import", false, m_topology_import },
 	{ "topology.reload", true, m_topology_reload },
 	{ "topology.show", false, m_topology_show },
 };

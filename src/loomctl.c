@@ -53,6 +53,8 @@ static void usage(FILE *out)
 		"  detach TENANT/SEGMENT NODE[:PORT]\n"
 		"  node list [--site SITE] | show NAME\n"
 		"  topology show | reload\n"
+		"  topology import-ib --sm SM [FILE]   ibnetdiscover output (FILE or stdin) as\n"
+		"                       topology entries to review and merge\n"
 		"  audit list [--after SEQ] [--limit N] | verify\n"
 		"  apply -f FILE        make the tenants named in FILE as it says\n"
 		"  diff -f FILE         show what apply would change (exit 4 if anything)\n"
@@ -739,6 +741,42 @@ static int dispatch(int argc, char **argv, struct opts *o)
 			return run("topology.show", p, NULL);
 		if (strcmp(verb, "reload") == 0)
 			return run("topology.reload", p, print_done);
+		if (strcmp(verb, "import-ib") == 0) {
+			const char *file = NULL, *sm = NULL;
+			char *text = NULL;
+			size_t len = 0;
+			FILE *in, *mem;
+			char buf[65536];
+			size_t n;
+			int ret;
+
+			for (int i = 2; i < argc; i++) {
+				if (strcmp(argv[i], "--sm") == 0 && i + 1 < argc)
+					sm = argv[++i];
+				else if (!file && argv[i][0] != '-')
+					file = argv[i];
+				else
+					return usage_error("unexpected argument '%s'", argv[i]);
+			}
+			if (!sm)
+				return usage_error("%s needs --sm NAME", "topology import-ib");
+			in = file ? fopen(file, "re") : stdin;
+			if (!in) {
+				fprintf(stderr, "loomctl: %s: %s\n", file, strerror(errno));
+				return EXIT_USAGE;
+			}
+			mem = open_memstream(&text, &len);
+			while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+				fwrite(buf, 1, n, mem);
+			fclose(mem);
+			if (file)
+				fclose(in);
+			json_object_set_new(p, "text", json_stringn(text, len));
+			json_object_set_new(p, "sm", json_string(sm));
+			free(text);
+			ret = run("topology.import", p, NULL);
+			return ret;
+		}
 	} else if (strcmp(noun, "audit") == 0) {
 		if (strcmp(verb, "list") == 0) {
 			OPTS(2);
