@@ -587,9 +587,16 @@ static json_t *node_json(const struct model *m, const struct topo_node *n)
 		const struct attachment *a = &m->attachments[i];
 		size_t k;
 
+		const struct segment *seg;
+		json_t *aj;
+
 		if (strcmp(a->node, n->name))
 			continue;
-		json_array_append_new(att, attachment_to_json(a));
+		aj = attachment_to_json(a);
+		seg = model_segment(m, a->tenant, a->segment);
+		if (seg)
+			json_object_set_new(aj, "type", json_string(seg_type_name(seg->type)));
+		json_array_append_new(att, aj);
 		for (k = 0; k < json_array_size(tenants); k++)
 			if (strcmp(json_string_value(json_array_get(tenants, k)), a->tenant) == 0)
 				break;

@@ -605,12 +605,61 @@ static void print_one_tenant(json_t *t)
 	json_decref(list);
 }
 
+static void print_status(json_t *res);
+
 static void print_one_segment(json_t *s)
 {
 	json_t *list = json_pack("[O]", s);
 
 	print_segments(list);
 	json_decref(list);
+	if (json_array_size(json_object_get(s, "status"))) {
+		json_t *st = json_pack("{s:O}", "segments", json_object_get(s, "status"));
+
+		putchar('\n');
+		print_status(st);
+		json_decref(st);
+	}
+}
+
+/* One node: its ports, with the segments each is in. */
+static void print_node(json_t *n)
+{
+	struct table t = { .head = { "PORT", "KIND", "ADDRESS", "ATTACHED TO", "SEGMENTS" }, .n_cols = 5 };
+	const char *kinds[] = { "nic_ports", "hca_ports" };
+	char tenants[512];
+
+	joined(json_object_get(n, "tenants"), tenants, sizeof(tenants));
+	printf("node %s  site %s  rack %s  gpus %zu  tenants %s\n\n", str(n, "name"), str(n, "site"),
+	       *str(n, "rack") ? str(n, "rack") : "-", json_array_size(json_object_get(n, "gpus")),
+	       tenants[0] ? tenants : "-");
+	for (size_t k = 0; k < 2; k++) {
+		size_t i;
+		json_t *p;
+
+		json_array_foreach(json_object_get(n, kinds[k]), i, p) {
+			char where[160], segs[512];
+			size_t j, off = 0;
+			json_t *a;
+
+			if (k == 0)
+				snprintf(where, sizeof(where), "%s:%s", str(p, "vtep"), str(p, "access_port"));
+			else
+				snprintf(where, sizeof(where), "sm %s", str(p, "sm"));
+			segs[0] = '\0';
+			json_array_foreach(json_object_get(n, "attachments"), j, a) {
+				if (*str(a, "port") && strcmp(str(a, "port"), str(p, "name")))
+					continue;
+				if (strcmp(str(a, "type"), k == 0 ? "ethernet" : "infiniband"))
+					continue;
+				off += (size_t)snprintf(segs + off, off < sizeof(segs) ? sizeof(segs) - off : 0, "%s%s",
+							off ? "," : "", str(a, "segment"));
+			}
+			table_row(&t, str(p, "name"), k == 0 ? "nic" : "hca", k == 0 ? str(p, "mac") : str(p, "guid"),
+				  where, segs);
+		}
+	}
+	table_print(&t);
 }
 
 static void print_done(json_t *res)
@@ -734,7 +783,7 @@ static int dispatch(int argc, char **argv, struct opts *o)
 			NEED(3, "node name");
 			json_object_set_new(p, "name", json_string(argv[2]));
 			OPTS(3);
-			return run("node.show", p, NULL);
+			return run("node.show", p, print_node);
 		}
 	} else if (strcmp(noun, "topology") == 0) {
 		if (strcmp(verb, "show") == 0)
