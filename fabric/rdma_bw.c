@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fabric/rdma_bw.h"
 #include "lib/child.h"
@@ -400,6 +402,7 @@ int rdma_bw_argv(const struct rdma_bw_opts *o, const struct rdma_end *end,
 struct server_run {
 	const char *const *argv;
 	int timeout_ms;
+	int cancel_fd;		/* readable once the client end gave up */
 	struct child_result res;
 	int rc;
 	int done;		/* set with __atomic when the server end returned */
@@ -409,7 +412,7 @@ static void *server_thread(void *arg)
 {
 	struct server_run *s = arg;
 
-	s->rc = child_run(s->argv, s->timeout_ms, 1 << 20, &s->res);
+	s->rc = child_run_cancel(s->argv, s->timeout_ms, 1 << 20, s->cancel_fd, &s->res);
 	__atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -449,12 +452,17 @@ int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 {
 	/* How long the client keeps trying while the server end starts. */
 	const double connect_window_s = 10.0;
+	/* How long the server end may take to exit once the client is done. */
+	const time_t server_grace_s = 15;
 	struct server_run srv = { 0 };
 	struct child_result cres = { 0 };
 	struct rdma_argv sargv, cargv;
+	int cancel[2] = { -1, -1 };
+	struct timespec until;
 	pthread_t tid;
 	double t0, t1 = 0, t_start = 0;
 	int timeout_ms, rc;
+	bool client_ok;
 	char words[200];
 
 	memset(res, 0, sizeof(*res));
@@ -464,13 +472,19 @@ int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 	if (rc)
 		return loom_err_set(err, LOOM_E_PARAMS, "", "cannot build the command line of an end (%s)",
 				    rc == -E2BIG ? "too long" : "a value starts with '-' or is empty");
+	if (pipe2(cancel, O_CLOEXEC) < 0)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "pipe: %s", strerror(errno));
 	timeout_ms = o->timeout_ms ? o->timeout_ms :
 		(int)(o->duration_s + connect_window_s + 30) * 1000;
 	srv.argv = sargv.argv;
 	srv.timeout_ms = timeout_ms;
+	srv.cancel_fd = cancel[0];
 	rc = pthread_create(&tid, NULL, server_thread, &srv);
-	if (rc)
-		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start a thread: %s", strerror(rc));
+	if (rc) {
+		loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start a thread: %s", strerror(rc));
+		rc = -rc;
+		goto out_pipe;
+	}
 	t0 = now_s();
 	for (;;) {
 		t_start = now_s();
@@ -483,22 +497,29 @@ int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 		/* Poll again shortly; the server end is still starting. */
 		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
 	}
+	client_ok = rc == 0 && cres.status == 0 && !cres.timed_out;
+	/* A server end whose client gave up would wait for its time limit: end it. */
+	if (client_ok) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += server_grace_s;
+		if (pthread_timedjoin_np(tid, NULL, &until) == 0)
+			goto joined;
+	}
+	if (write(cancel[1], "x", 1) < 0) {
+		close(cancel[1]);	/* a hang-up cancels too */
+		cancel[1] = -1;
+	}
 	pthread_join(tid, NULL);
+joined:
 	if (rc < 0) {
 		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "cannot start the client end %s: %s",
 			     cargv.argv[0], strerror(-rc));
 		goto out;
 	}
-	if (srv.rc < 0) {
-		rc = srv.rc;
-		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "cannot start the server end %s: %s",
-			     sargv.argv[0], strerror(-rc));
-		goto out;
-	}
-	if (cres.timed_out || srv.res.timed_out) {
+	if (cres.timed_out) {
 		rc = -ETIMEDOUT;
-		loom_err_set(err, LOOM_E_TIMEOUT, "", "the %s end did not finish within %d ms",
-			     cres.timed_out ? "client" : "server", timeout_ms);
+		loom_err_set(err, LOOM_E_TIMEOUT, "", "the client end did not finish within %d ms",
+			     timeout_ms);
 		goto out;
 	}
 	if (cres.status != 0) {
@@ -508,7 +529,14 @@ int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 			     last_words(&cres, words, sizeof(words)));
 		goto out;
 	}
-	if (srv.res.status != 0) {
+	if (srv.rc < 0) {
+		rc = srv.rc;
+		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "cannot start the server end %s: %s",
+			     sargv.argv[0], strerror(-rc));
+		goto out;
+	}
+	/* The client's report stands even when the server end had to be ended. */
+	if (srv.res.status != 0 && !srv.res.cancelled) {
 		rc = -EIO;
 		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "the server end on %s exited with %d: %s",
 			     server->host ? server->host : "this node", srv.res.status,
@@ -524,5 +552,9 @@ out:
 	child_result_release(&cres);
 	if (srv.rc == 0)
 		child_result_release(&srv.res);
+out_pipe:
+	for (int i = 0; i < 2; i++)
+		if (cancel[i] >= 0)
+			close(cancel[i]);
 	return rc;
 }

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -266,6 +267,9 @@ static int setup_dir(void **state)
 		"*) role=client ;;\n"
 		"esac\n"
 		"echo \"$role ${LML_HOST:-local} $*\" >> \"$d/calls\"\n"
+		"if [ $role = client ] && [ -e \"$d/client-fails\" ]; then\n"
+		"  echo \"boom: port not Active\" >&2; exit 3\n"
+		"fi\n"
 		"if [ $role = client ] && [ -e \"$d/refuse-once\" ]; then\n"
 		"  rm -f \"$d/refuse-once\"\n"
 		"  echo \"Couldn't connect to $last:18515\" >&2; exit 1\n"
@@ -301,6 +305,8 @@ static int teardown_dir(void **state)
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/connected", dir);
 	unlink(path);
+	snprintf(path, sizeof(path), "%s/client-fails", dir);
+	unlink(path);
 	return rmdir(dir);
 }
 
@@ -321,7 +327,8 @@ static int count_lines(const char *path, const char *prefix)
 static void test_run_stand_in(void **state)
 {
 	static const char *const pfx[] = { "env", "LML_HOST={host}", NULL };
-	char prog[128], calls[128], refuse[128];
+	char prog[128], calls[128], refuse[128], failing[128];
+	time_t t0;
 	struct rdma_bw_opts o;
 	struct rdma_end srv = { .host = "ref-1", .device = "mlx5_0", .prefix = pfx };
 	struct rdma_end cli = { .host = "gpu-7", .device = "mlx5_1", .prefix = pfx };
@@ -332,6 +339,7 @@ static void test_run_stand_in(void **state)
 	snprintf(prog, sizeof(prog), "%s/fake-bw", dir);
 	snprintf(calls, sizeof(calls), "%s/calls", dir);
 	snprintf(refuse, sizeof(refuse), "%s/refuse-once", dir);
+	snprintf(failing, sizeof(failing), "%s/client-fails", dir);
 	rdma_bw_opts_defaults(&o);
 	o.program = prog;
 	o.timeout_ms = 10000;
@@ -355,6 +363,20 @@ static void test_run_stand_in(void **state)
 	assert_int_equal(count_lines(calls, "client"), 2);
 	assert_int_equal(count_lines(calls, "server"), 1);
 	assert_near(r.gbps, 391.77);
+
+	/*
+	 * The client end fails for good: the server end (which would wait 5 s
+	 * for a client) is ended at once, and the client's words are reported.
+	 */
+	f = fopen(failing, "w");
+	assert_non_null(f);
+	fclose(f);
+	t0 = time(NULL);
+	assert_int_equal(rdma_bw_run(&o, &srv, &cli, "192.0.2.10", &r, &err), -EIO);
+	assert_true(time(NULL) - t0 <= 2);
+	assert_int_equal(err.code, LOOM_E_UNAVAILABLE);
+	assert_string_equal(err.msg, "the client end on gpu-7 exited with 3: boom: port not Active");
+	unlink(failing);
 }
 
 /* The real tools, on a machine without an RDMA device: a clear failure. */
