@@ -315,6 +315,9 @@ int fault_policy_decide(const struct fault_policy *p, struct fault_history *hist
 		return 0;
 	}
 	if (!m) {
+		/* Marks past their hold-down hold nothing: drop them before growing. */
+		if (hist->n == hist->cap)
+			fault_history_prune(hist, p->hold_down_s, now);
 		if (hist->n == hist->cap) {
 			size_t cap = hist->cap ? hist->cap * 2 : 16;
 			struct fault_mark *nm = realloc(hist->marks, cap * sizeof(*nm));
@@ -337,6 +340,22 @@ int fault_policy_decide(const struct fault_policy *p, struct fault_history *hist
 		 fault_severity_name(ev->severity), fault_component_name(ev->component),
 		 ev->node, fault_source_name(ev->source), fault_action_name(wanted));
 	return 0;
+}
+
+size_t fault_history_prune(struct fault_history *hist, unsigned int hold_down_s, int64_t now)
+{
+	size_t kept = 0, dropped;
+
+	for (size_t i = 0; i < hist->n; i++) {
+		const struct fault_mark *m = &hist->marks[i];
+
+		if (now >= m->acted_at && now - m->acted_at >= (int64_t)hold_down_s)
+			continue;
+		hist->marks[kept++] = *m;
+	}
+	dropped = hist->n - kept;
+	hist->n = kept;
+	return dropped;
 }
 
 void fault_history_release(struct fault_history *hist)

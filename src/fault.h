@@ -151,6 +151,12 @@ int fault_policy_decide(const struct fault_policy *p, struct fault_history *hist
 			const struct fault_event *ev, int64_t now,
 			struct fault_decision *out);
 
+/*
+ * Drop the marks whose hold-down is over (decide does it itself before the
+ * history grows, so it stays as large as the signals of one hold-down).
+ * Returns how many were dropped.
+ */
+size_t fault_history_prune(struct fault_history *hist, unsigned int hold_down_s, int64_t now);
 void fault_history_release(struct fault_history *hist);
 
 /*

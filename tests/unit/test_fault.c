@@ -102,6 +102,40 @@ static void test_hold_down(void **state)
 	fault_history_release(&h);
 }
 
+/* Many signals over a long time: the history holds one hold-down's worth. */
+static void test_history_bounded(void **state)
+{
+	struct fault_policy p;
+	struct fault_history h = { 0 };
+	struct fault_decision d;
+	struct fault_event ev;
+	char port[16];
+
+	fault_policy_defaults(&p);
+	p.hold_down_s = 10;
+	/* 10,000 different ports flap once each, one a second. */
+	for (int64_t t = 0; t < 10000; t++) {
+		snprintf(port, sizeof(port), "eth%d", (int)t);
+		assert_int_equal(fault_from_carrier(&p, "n1", port, false, t, &ev), 1);
+		assert_int_equal(fault_policy_decide(&p, &h, &ev, t, &d), 0);
+		assert_int_equal(d.action, FAULT_ACT_CORDON);
+	}
+	assert_true(h.cap <= 32);
+	/* A mark still inside its hold-down survives a prune. */
+	assert_int_equal(fault_from_carrier(&p, "n1", "eth9999", false, 10001, &ev), 1);
+	assert_int_equal(fault_policy_decide(&p, &h, &ev, 10001, &d), 0);
+	assert_true(d.held_down);
+	fault_history_prune(&h, p.hold_down_s, 10001);
+	assert_true(h.n >= 1 && h.n <= 10);
+	{
+		size_t before = h.n;
+
+		assert_int_equal(fault_history_prune(&h, p.hold_down_s, 20000), before);
+		assert_int_equal(h.n, 0);
+	}
+	fault_history_release(&h);
+}
+
 static void test_config_keys(void **state)
 {
 	struct fault_policy p;
@@ -270,6 +304,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_hold_down),
+		cmocka_unit_test(test_history_bounded),
 		cmocka_unit_test(test_config_keys),
 		cmocka_unit_test(test_port_state),
 		cmocka_unit_test(test_counters),
