@@ -165,6 +165,24 @@ void rdma_bw_judge(const struct rdma_thresholds *t, unsigned int rate_gbps,
 		 res->threshold_gbps, res->pass ? "pass" : "fail");
 }
 
+static double round2(double v)
+{
+	/* Without libm: LOOM_LIBS does not link it. */
+	return (double)(long long)(v * 100.0 + (v >= 0 ? 0.5 : -0.5)) / 100.0;
+}
+
+json_t *rdma_bw_result_to_json(const struct rdma_bw_result *res)
+{
+	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:i, s:b, s:s, s:f, s:s, s:s, s:i, s:I, s:I}",
+			 "gbps", round2(res->gbps), "peak_gbps", round2(res->peak_gbps),
+			 "pct_of_line", round2(res->pct_of_line), "line_gbps", round2(res->line_gbps),
+			 "threshold_gbps", round2(res->threshold_gbps), "rate_gbps", (int)res->rate_gbps,
+			 "pass", res->pass, "reason", res->reason,
+			 "duration_s", round2(res->duration_s), "peer", res->peer,
+			 "device", res->device, "qps", (int)res->qps,
+			 "bytes", (json_int_t)res->bytes, "iterations", (json_int_t)res->iterations);
+}
+
 /* Split a header line into columns separated by two or more blanks. */
 static size_t header_columns(const char *line, char cols[][40], size_t max)
 {

@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "lib/err.h"
 #include "topology/topology.h"
 
@@ -101,6 +103,15 @@ int rdma_bw_parse_perftest(const char *text, struct rdma_bw_result *res,
 /* Compare @res against the threshold for @rate_gbps: fills the judge fields. */
 void rdma_bw_judge(const struct rdma_thresholds *t, unsigned int rate_gbps,
 		   struct rdma_bw_result *res);
+
+/*
+ * {"gbps", "peak_gbps", "pct_of_line", "line_gbps", "threshold_gbps",
+ *  "rate_gbps", "pass", "reason", "duration_s", "peer", "device", "qps",
+ *  "bytes", "iterations"}: what the store keeps and `loomctl node show` shows.
+ * Reals are rounded to 0.01; dump with JSON_REAL_PRECISION(10) to print
+ * them that way (jansson's default prints 391.76999999999998).
+ */
+json_t *rdma_bw_result_to_json(const struct rdma_bw_result *res);
 
 enum rdma_tool {
 	RDMA_TOOL_PERFTEST,	/* ib_write_bw */

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "lib/err.h"
 #include "src/lifecycle.h"
 #include "topology/topology.h"
@@ -112,6 +114,17 @@ void fault_policy_defaults(struct fault_policy *p);
  */
 int fault_policy_set(struct fault_policy *p, const char *key, const char *value,
 		     struct loom_err *err);
+
+/*
+ * node.fault's params: {"node", "component", "severity", "text"?, "port"?,
+ * "time"?} (time defaults to @now).  Unknown keys are refused.  Returns 0
+ * or -EINVAL with LOOM_E_PARAMS naming the field.  Does not look at the
+ * topology: fault_event_check does.
+ */
+int fault_event_from_json(const json_t *params, int64_t now, struct fault_event *out,
+			  struct loom_err *err);
+json_t *fault_event_to_json(const struct fault_event *ev);
+json_t *fault_decision_to_json(const struct fault_decision *d);
 
 /* Checks a node.fault report's fields (API); LOOM_E_PARAMS naming the field. */
 int fault_event_check(const struct fault_event *ev, const struct topology *topo,

@@ -342,3 +342,14 @@ int lifecycle_may_attach(const char *node, enum node_state s, struct loom_err *e
 			    "node %s is '%s': only an available or assigned node may be attached",
 			    node, node_state_name(s));
 }
+
+json_t *lifecycle_step_to_json(const struct lifecycle_step *step)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}",
+			 "from", node_state_name(step->from),
+			 "event", node_event_name(step->event),
+			 "to", node_state_name(step->to),
+			 "goal", node_state_name(step->goal),
+			 "network", lifecycle_net_name(step->net),
+			 "pending", step->pending);
+}

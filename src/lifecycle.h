@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "lib/err.h"
 
 enum node_state {
@@ -89,6 +91,9 @@ const char *node_event_name(enum node_event e);		/* "cordon" */
 int node_event_parse(const char *s, enum node_event *out);
 const char *lifecycle_net_name(enum lifecycle_net n);
 const char *lifecycle_attach_name(enum lifecycle_attach a);
+
+/* {"from", "event", "to", "goal", "network", "pending"} for the API and the audit row. */
+json_t *lifecycle_step_to_json(const struct lifecycle_step *step);
 
 /* The state a node is created in. */
 enum node_state lifecycle_initial(void);

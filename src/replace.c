@@ -431,3 +431,41 @@ int replace_step_describe(const struct replace_step *s, const char *old_node,
 	}
 	return snprintf(buf, size, "?");
 }
+
+json_t *replace_plan_to_json(const struct replace_plan *plan)
+{
+	json_t *steps = json_array(), *o;
+
+	if (!steps)
+		return NULL;
+	for (size_t i = 0; i < plan->n_steps; i++) {
+		const struct replace_step *s = &plan->steps[i];
+		char text[256];
+
+		replace_step_describe(s, plan->old_node, plan->new_node, text, sizeof(text));
+		if (json_array_append_new(steps, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}",
+							   "step", (json_int_t)(i + 1),
+							   "kind", replace_step_kind_name(s->kind),
+							   "node", s->att.node, "tenant", s->att.tenant,
+							   "segment", s->att.segment, "port", s->att.port,
+							   "text", text))) {
+			json_decref(steps);
+			return NULL;
+		}
+	}
+	o = json_pack("{s:s, s:s, s:o}", "old", plan->old_node, "new", plan->new_node,
+		      "steps", steps);
+	return o;
+}
+
+json_t *replace_why_to_json(const struct replace_why *why)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < why->n; i++)
+		if (json_array_append_new(a, json_string(why->reason[i]))) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}

@@ -96,6 +96,10 @@ int replace_plan_build(const struct topology *topo, const char *old_node,
 void replace_plan_release(struct replace_plan *plan);
 
 const char *replace_step_kind_name(enum replace_step_kind k);
+/* {"old", "new", "steps": [{"step": 1, "kind", "node", "tenant", "segment", "port", "text"}]} */
+json_t *replace_plan_to_json(const struct replace_plan *plan);
+/* ["reason", ...] */
+json_t *replace_why_to_json(const struct replace_why *why);
 /* "detach acme/train from n1 port eth0"; returns the length like snprintf. */
 int replace_step_describe(const struct replace_step *s, const char *old_node,
 			  const char *new_node, char *buf, size_t size);

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -277,6 +278,79 @@ static void test_action_events(void **state)
 	}
 }
 
+static void test_from_json(void **state)
+{
+	struct fault_event ev;
+	struct loom_err err = { 0 };
+	json_t *in, *out;
+	char *dump;
+
+	in = json_pack("{s:s, s:s, s:s, s:s, s:s}", "node", "gpu-e1", "component", "transceiver",
+		       "severity", "critical", "port", "eth1", "text", "rx power -14 dBm");
+	assert_int_equal(fault_event_from_json(in, 1700000000, &ev, &err), 0);
+	assert_int_equal(ev.source, FAULT_SRC_REPORT);
+	assert_int_equal(ev.component, FAULT_TRANSCEIVER);
+	assert_int_equal(ev.severity, FAULT_CRITICAL);
+	assert_int_equal(ev.time, 1700000000);
+	assert_string_equal(ev.port, "eth1");
+	out = fault_event_to_json(&ev);
+	dump = json_dumps(out, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_string_equal(dump, "{\"component\":\"transceiver\",\"node\":\"gpu-e1\",\"port\":\"eth1\","
+			    "\"severity\":\"critical\",\"source\":\"report\",\"text\":\"rx power -14 dBm\","
+			    "\"time\":1700000000}");
+	free(dump);
+	json_decref(out);
+	json_decref(in);
+
+	/* Each bad field is named. */
+	static const struct {
+		const char *json, *field;
+	} bad[] = {
+		{ "{\"component\":\"gpu\",\"severity\":\"info\"}", "node" },
+		{ "{\"node\":\"Bad_Name\",\"component\":\"gpu\",\"severity\":\"info\"}", "node" },
+		{ "{\"node\":\"n1\",\"component\":\"fan\",\"severity\":\"info\"}", "component" },
+		{ "{\"node\":\"n1\",\"component\":\"gpu\",\"severity\":3}", "severity" },
+		{ "{\"node\":\"n1\",\"component\":\"gpu\",\"severity\":\"fatal\"}", "severity" },
+		{ "{\"node\":\"n1\",\"component\":\"gpu\",\"severity\":\"info\",\"time\":-1}", "time" },
+		{ "{\"node\":\"n1\",\"component\":\"gpu\",\"severity\":\"info\",\"colour\":\"red\"}", "colour" },
+		{ "{\"node\":\"n1\",\"component\":\"gpu\",\"severity\":\"info\",\"text\":\"a\\u0000b\"}", "text" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_error_t jerr;
+
+		in = json_loads(bad[i].json, JSON_ALLOW_NUL, &jerr);
+		assert_non_null(in);
+		loom_err_clear(&err);
+		assert_int_equal(fault_event_from_json(in, 1, &ev, &err), -EINVAL);
+		assert_int_equal(err.code, LOOM_E_PARAMS);
+		assert_string_equal(err.field, bad[i].field);
+		json_decref(in);
+	}
+	loom_err_clear(&err);
+	assert_int_equal(fault_event_from_json(NULL, 1, &ev, &err), -EINVAL);
+}
+
+static void test_decision_json(void **state)
+{
+	struct fault_policy p;
+	struct fault_history h = { 0 };
+	struct fault_decision d;
+	struct fault_event ev;
+	json_t *j;
+
+	fault_policy_defaults(&p);
+	assert_int_equal(fault_from_carrier(&p, "n1", "eth0", false, 100, &ev), 1);
+	assert_int_equal(fault_policy_decide(&p, &h, &ev, 100, &d), 0);
+	assert_int_equal(fault_policy_decide(&p, &h, &ev, 101, &d), 0);
+	j = fault_decision_to_json(&d);
+	assert_string_equal(json_string_value(json_object_get(j, "action")), "record");
+	assert_string_equal(json_string_value(json_object_get(j, "wanted")), "cordon");
+	assert_true(json_is_true(json_object_get(j, "held_down")));
+	assert_int_equal(json_integer_value(json_object_get(j, "hold_until")), 400);
+	json_decref(j);
+	fault_history_release(&h);
+}
+
 static void test_names(void **state)
 {
 	enum fault_component c;
@@ -309,6 +383,8 @@ int main(void)
 		cmocka_unit_test(test_port_state),
 		cmocka_unit_test(test_counters),
 		cmocka_unit_test(test_action_events),
+		cmocka_unit_test(test_from_json),
+		cmocka_unit_test(test_decision_json),
 		cmocka_unit_test(test_names),
 	};
 

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -257,6 +258,21 @@ static void test_names_and_event_for(void **state)
 	assert_string_equal(buf, "release");
 }
 
+static void test_step_json(void **state)
+{
+	struct lifecycle_step step;
+	json_t *j;
+	char *dump;
+
+	assert_int_equal(lifecycle_transition(S, NODE_EV_FAIL, NULL, &step, NULL), 0);
+	j = lifecycle_step_to_json(&step);
+	dump = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_string_equal(dump, "{\"event\":\"fail\",\"from\":\"assigned\",\"goal\":\"failed\","
+			    "\"network\":\"remove\",\"pending\":true,\"to\":\"draining\"}");
+	free(dump);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_drained_then_retire),
 		cmocka_unit_test(test_attach_rules),
 		cmocka_unit_test(test_names_and_event_for),
+		cmocka_unit_test(test_step_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -143,6 +143,19 @@ static void test_parse_ndr(void **state)
 	assert_near(r.threshold_gbps, 360);
 	assert_string_equal(r.reason,
 			    "391.77 Gb/s is 97.9% of the 400.00 Gb/s a 4x NDR link carries; the pass mark is 360.00 Gb/s: pass");
+	{
+		json_t *j = rdma_bw_result_to_json(&r);
+		char *dump = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(10));
+
+		assert_string_equal(dump, "{\"bytes\":1048576,\"device\":\"mlx5_0\",\"duration_s\":0.0,"
+				    "\"gbps\":391.77,\"iterations\":233580,\"line_gbps\":400.0,"
+				    "\"pass\":true,\"pct_of_line\":97.94,\"peak_gbps\":391.86,\"peer\":\"\","
+				    "\"qps\":4,\"rate_gbps\":400,\"reason\":\"391.77 Gb/s is 97.9% of the 400.00 Gb/s "
+				    "a 4x NDR link carries; the pass mark is 360.00 Gb/s: pass\","
+				    "\"threshold_gbps\":360.0}");
+		free(dump);
+		json_decref(j);
+	}
 	/* The same result on a port the topology says is XDR fails. */
 	rdma_bw_judge(&t, 800, &r);
 	assert_false(r.pass);

@@ -160,6 +160,13 @@ static void test_check(void **state)
 	expect_refused("n-few", LOOM_E_POLICY, "n-few has 2 GPUs, n-old has 4 (and 2 more reasons)");
 	assert_int_equal(replace_check(topo, "n-old", "n-few", states, N_STATES, &why, NULL), -EINVAL);
 	assert_int_equal(why.total, 3);
+	{
+		json_t *j = replace_why_to_json(&why);
+
+		assert_int_equal(json_array_size(j), 3);
+		assert_string_equal(json_string_value(json_array_get(j, 0)), why.reason[0]);
+		json_decref(j);
+	}
 	assert_string_equal(why.reason[2], "n-few has no HCA port on SM sm-east rail rail1 for n-old's mlx5_1/1");
 	/* A node missing from the states is not known to be available. */
 	assert_int_equal(replace_check(topo, "n-old", "n-good", states, 1, &why, &err), -EINVAL);
@@ -336,6 +343,18 @@ static void test_plan(void **state)
 	}
 	/* Memberships and segments carried over. */
 	assert_int_equal(plan.steps[7].att.membership, MEMBERSHIP_FULL);
+	{
+		json_t *j = replace_plan_to_json(&plan);
+		json_t *st = json_object_get(j, "steps");
+
+		assert_string_equal(json_string_value(json_object_get(j, "new")), "n-good");
+		assert_int_equal(json_array_size(st), plan.n_steps);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(st, 7), "step")), 8);
+		assert_string_equal(json_string_value(json_object_get(json_array_get(st, 7), "kind")), "attach");
+		assert_string_equal(json_string_value(json_object_get(json_array_get(st, 7), "port")), "ib0");
+		assert_string_equal(json_string_value(json_object_get(json_array_get(st, 7), "text")), want[7]);
+		json_decref(j);
+	}
 	replace_plan_release(&plan);
 	assert_null(plan.steps);
 
