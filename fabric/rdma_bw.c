@@ -183,6 +183,31 @@ json_t *rdma_bw_result_to_json(const struct rdma_bw_result *res)
 			 "bytes", (json_int_t)res->bytes, "iterations", (json_int_t)res->iterations);
 }
 
+int rdma_bw_format_report(const struct rdma_bw_report *r, char *buf, size_t size)
+{
+	static const char sep[] =
+		"---------------------------------------------------------------------------------------";
+	double bytes = (double)r->msgs * (double)r->size;
+	double secs = r->secs > 0 ? r->secs : 1e-9;
+	double bw = r->gbits ? bytes * 8 / secs / 1e9 : bytes / secs / 1048576.0;
+	const char *unit = r->gbits ? "Gb/sec" : "MB/sec";
+
+	/* Peak equals average: the built-in test keeps no per-interval samples. */
+	return snprintf(buf, size,
+			"%s\n                    RDMA_Write BW Test (loom-rdma-bw)\n"
+			" Device          : %s\n"
+			" Number of qps   : %u\n"
+			" Connection type : RC\n"
+			" Link type       : %s\n"
+			" Duration        : %u[sec]\n"
+			"%s\n"
+			" #bytes     #iterations    BW peak[%s]    BW average[%s]   MsgRate[Mpps]\n"
+			" %-7lu    %-10llu       %-7.2f            %-7.2f\t\t   %-7.6f\n"
+			"%s\n",
+			sep, r->device, r->qps, r->link, r->duration_s, sep, unit, unit,
+			r->size, r->msgs, bw, bw, (double)r->msgs / secs / 1e6, sep);
+}
+
 /* Split a header line into columns separated by two or more blanks. */
 static size_t header_columns(const char *line, char cols[][40], size_t max)
 {

@@ -100,6 +100,21 @@ struct rdma_bw_result {
 int rdma_bw_parse_perftest(const char *text, struct rdma_bw_result *res,
 			   struct loom_err *err);
 
+/* What loom-rdma-bw measured, to print as ib_write_bw's table. */
+struct rdma_bw_report {
+	const char *device;
+	unsigned int qps;
+	const char *link;	/* "IB" or "Ethernet" */
+	unsigned int duration_s;
+	unsigned long size;	/* message bytes */
+	unsigned long long msgs;	/* messages completed */
+	double secs;		/* wall time of the writes */
+	bool gbits;		/* Gb/sec, else MiB/sec (perftest's MB/sec) */
+};
+
+/* The report in ib_write_bw's layout (rdma_bw_parse_perftest reads it); like snprintf. */
+int rdma_bw_format_report(const struct rdma_bw_report *r, char *buf, size_t size);
+
 /* Compare @res against the threshold for @rate_gbps: fills the judge fields. */
 void rdma_bw_judge(const struct rdma_thresholds *t, unsigned int rate_gbps,
 		   struct rdma_bw_result *res);

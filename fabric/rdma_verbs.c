@@ -34,6 +34,8 @@
 
 #include <infiniband/verbs.h>
 
+#include "fabric/rdma_bw.h"
+
 #define TX_DEPTH 128
 #define EXIT_NO_DEVICE 2
 
@@ -421,31 +423,18 @@ out:
 	return rc;
 }
 
-static void print_header(const struct opts *o, const struct ctx *c)
+static void print_report(const struct opts *o, const struct ctx *c, uint64_t msgs, double secs)
 {
-	static const char sep[] =
-		"---------------------------------------------------------------------------------------";
+	struct rdma_bw_report rep = {
+		.device = ibv_get_device_name(c->ib->device), .qps = o->qps,
+		.link = c->port.link_layer == IBV_LINK_LAYER_ETHERNET ? "Ethernet" : "IB",
+		.duration_s = o->duration_s, .size = o->size, .msgs = msgs, .secs = secs,
+		.gbits = o->gbits,
+	};
+	char buf[2048];
 
-	printf("%s\n                    RDMA_Write BW Test (loom-rdma-bw)\n", sep);
-	printf(" Device          : %s\n", ibv_get_device_name(c->ib->device));
-	printf(" Number of qps   : %u\n", o->qps);
-	printf(" Connection type : RC\n Link type       : %s\n",
-	       c->port.link_layer == IBV_LINK_LAYER_ETHERNET ? "Ethernet" : "IB");
-	printf(" Duration        : %u[sec]\n%s\n", o->duration_s, sep);
-}
-
-static void print_result(const struct opts *o, uint64_t msgs, double secs)
-{
-	double bytes = (double)msgs * (double)o->size;
-	double bw = o->gbits ? bytes * 8 / secs / 1e9 : bytes / secs / 1048576.0;
-	const char *unit = o->gbits ? "Gb/sec" : "MB/sec";
-
-	/* Peak equals average here: the test keeps no per-interval samples. */
-	printf(" #bytes     #iterations    BW peak[%s]    BW average[%s]   MsgRate[Mpps]\n",
-	       unit, unit);
-	printf(" %-7zu    %-10" PRIu64 "       %-7.2f            %-7.2f\t\t   %-7.6f\n",
-	       o->size, msgs, bw, bw, (double)msgs / secs / 1e6);
-	printf("---------------------------------------------------------------------------------------\n");
+	rdma_bw_format_report(&rep, buf, sizeof(buf));
+	fputs(buf, stdout);
 }
 
 int main(int argc, char **argv)
@@ -479,7 +468,6 @@ int main(int argc, char **argv)
 	done[0] = 'R';
 	if (full_io(fd, done, 1, true) || full_io(fd, done, 1, false))
 		goto out;
-	print_header(&o, &c);
 	if (o.server) {
 		if (run_writes(&o, &c, remote, &msgs, &secs) < 0)
 			goto out;
@@ -495,7 +483,7 @@ int main(int argc, char **argv)
 		if (sscanf(done, "%" SCNu64 " %lf", &msgs, &secs) != 2 || secs <= 0)
 			goto out;
 	}
-	print_result(&o, msgs, secs);
+	print_report(&o, &c, msgs, secs);
 	status = 0;
 out:
 	if (fd >= 0)

@@ -225,6 +225,33 @@ static void test_parse_no_result(void **state)
 	free(text);
 }
 
+/* loom-rdma-bw's report, read back by the same parser as ib_write_bw's. */
+static void test_builtin_report(void **state)
+{
+	struct rdma_bw_report rep = {
+		.device = "mlx5_4", .qps = 4, .link = "IB", .duration_s = 5,
+		.size = 1048576, .msgs = 233580, .secs = 5.0, .gbits = true,
+	};
+	struct rdma_bw_result r;
+	char buf[2048];
+
+	assert_true(rdma_bw_format_report(&rep, buf, sizeof(buf)) < (int)sizeof(buf));
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(rdma_bw_parse_perftest(buf, &r, NULL), 0);
+	/* 233580 x 1 MiB in 5 s = 391.87 Gb/s */
+	assert_near(r.gbps, 233580.0 * 1048576 * 8 / 5 / 1e9);
+	assert_int_equal(r.bytes, 1048576);
+	assert_int_equal(r.iterations, 233580);
+	assert_int_equal(r.qps, 4);
+	assert_string_equal(r.device, "mlx5_4");
+	/* The MiB/s form parses to the same Gb/s. */
+	rep.gbits = false;
+	rdma_bw_format_report(&rep, buf, sizeof(buf));
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(rdma_bw_parse_perftest(buf, &r, NULL), 0);
+	assert_true(fabs(r.gbps - 233580.0 * 1048576 * 8 / 5 / 1e9) < 0.05);
+}
+
 static void test_argv(void **state)
 {
 	static const char *const ssh[] = { "ssh", "-oBatchMode=yes", "root@{host}", NULL };
@@ -447,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_parse_mib),
 		cmocka_unit_test(test_parse_sweep),
 		cmocka_unit_test(test_parse_no_result),
+		cmocka_unit_test(test_builtin_report),
 		cmocka_unit_test(test_argv),
 		cmocka_unit_test_setup_teardown(test_run_stand_in, setup_dir, teardown_dir),
 		cmocka_unit_test(test_run_no_device),
