@@ -76,10 +76,16 @@ static int sink_finish(struct sink *s)
 int child_run(const char *const argv[], int timeout_ms, size_t max_output,
 	      struct child_result *res)
 {
+	return child_run_cancel(argv, timeout_ms, max_output, -1, res);
+}
+
+int child_run_cancel(const char *const argv[], int timeout_ms, size_t max_output,
+		     int cancel_fd, struct child_result *res)
+{
 	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
 	struct sink so = { .max = max_output }, se = { .max = max_output };
 	posix_spawn_file_actions_t fa;
-	int fa_init = 0, rc, wstatus = 0, timed_out = 0;
+	int fa_init = 0, rc, wstatus = 0, timed_out = 0, cancelled = 0;
 	pid_t pid = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -108,8 +114,9 @@ int child_run(const char *const argv[], int timeout_ms, size_t max_output,
 	outp[1] = errp[1] = -1;
 
 	long long deadline = now_ms() + timeout_ms;
-	struct pollfd pfd[2] = { { .fd = outp[0], .events = POLLIN },
-				 { .fd = errp[0], .events = POLLIN } };
+	struct pollfd pfd[3] = { { .fd = outp[0], .events = POLLIN },
+				 { .fd = errp[0], .events = POLLIN },
+				 { .fd = cancel_fd, .events = POLLIN } };
 
 	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
 		long long left = deadline - now_ms();
@@ -119,7 +126,14 @@ int child_run(const char *const argv[], int timeout_ms, size_t max_output,
 			kill(pid, SIGKILL);
 			break;
 		}
-		int n = poll(pfd, 2, (int)left);
+		int n = poll(pfd, 3, (int)left);
+
+		/* Readable (or closed) cancel descriptor: the caller gave up. */
+		if (n > 0 && pfd[2].fd >= 0 && pfd[2].revents) {
+			cancelled = 1;
+			kill(pid, SIGKILL);
+			break;
+		}
 
 		if (n < 0 && errno != EINTR) {
 			rc = -errno;
@@ -154,6 +168,7 @@ reap:
 	res->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus)
 		      : 128 + (WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
 	res->timed_out = timed_out;
+	res->cancelled = cancelled;
 	res->out = so.buf;
 	res->out_len = so.len;
 	res->err = se.buf;

@@ -14,6 +14,7 @@
 struct child_result {
 	int status;		/* exit code, or 128 + signal when killed */
 	int timed_out;		/* 1 when the time limit ran out (child killed) */
+	int cancelled;		/* 1 when cancel_fd fired (child killed) */
 	char *out;		/* stdout, NUL-terminated, never NULL after success */
 	size_t out_len;
 	char *err;		/* stderr, NUL-terminated */
@@ -31,5 +32,13 @@ struct child_result {
 int child_run(const char *const argv[], int timeout_ms, size_t max_output,
 	      struct child_result *res);
 void child_result_release(struct child_result *res);
+
+/*
+ * child_run, and the child is also killed as soon as @cancel_fd (e.g. the
+ * read end of a pipe another thread writes to; -1 for none) turns readable
+ * or is hung up: res->cancelled is then 1.
+ */
+int child_run_cancel(const char *const argv[], int timeout_ms, size_t max_output,
+		     int cancel_fd, struct child_result *res);
 
 #endif
