@@ -7,8 +7,10 @@
  *   pkey_watch --partitions FILE --pid-file FILE --guid GUID [--max-ms N]
  *
  * Prints "ready" once the first read succeeded, then one line per distinct
- * table: "<ms since start> <entry> <entry> ..." (non-zero entries, as read,
- * 0x8000 = full member), and on SIGTERM / SIGINT / after --max-ms a last
+ * table: "<ms> <entry> <entry> ..." where <ms> is the wall clock
+ * (CLOCK_REALTIME, ms since the epoch, comparable with `date +%s%N`) when
+ * the read that saw it completed, and the entries are the non-zero ones as
+ * read (0x8000 = full member); on SIGTERM / SIGINT / after --max-ms a last
  * line "samples <reads> errors <failed reads>".  Leaves with _exit: the
  * umad2sim preload aborts in its exit handler.
  */
@@ -33,6 +35,14 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
+}
+
+static long long epoch_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static long ms_since(const struct timespec *t0)
@@ -103,7 +113,7 @@ int main(int argc, char **argv)
 		if (n_last < 0)
 			printf("ready\n");
 		if (n != n_last || memcmp(cur, last, (size_t)n * sizeof(cur[0]))) {
-			printf("%ld", ms_since(&t0));
+			printf("%lld", epoch_ms());
 			for (int i = 0; i < n; i++)
 				if (cur[i])
 					printf(" 0x%04x", cur[i]);
