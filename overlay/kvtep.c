@@ -292,7 +292,7 @@ static const char *ext_ack_msg(const struct nlmsghdr *nlh)
 /* Handle one datagram's messages; returns 1 when a dump ended, 0, or -errno. */
 static int replies_parse(struct reply_ctx *c, const char *buf, size_t n)
 {
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)(const void *)buf;
 	int len = (int)n, done = 0;
 
 	for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
@@ -371,7 +371,7 @@ static int send_all(struct kvtep *h, const void *buf, size_t len)
 /* Send one request and wait for its ACK; returns 0 or the kernel's -errno. */
 static int request_one(struct kvtep *h, size_t len)
 {
-	struct nlmsghdr *nlh = (struct nlmsghdr *)h->sendbuf;
+	struct nlmsghdr *nlh = (struct nlmsghdr *)(void *)h->sendbuf;
 	struct reply_ctx c = { .h = h };
 	int ret;
 
@@ -1718,7 +1718,7 @@ static size_t act_encode(struct kvtep *h, const struct kv_action *a, char *buf, 
 	case OP_BRIDGE_NEW:
 		n = nl_link_bridge_new(buf, len, seq, a->name, a->mtu, KVTEP_GROUP, false);
 		if (n)
-			((struct nlmsghdr *)buf)->nlmsg_flags |= NLM_F_ECHO;
+			((struct nlmsghdr *)(void *)buf)->nlmsg_flags |= NLM_F_ECHO;
 		break;
 	case OP_VXLAN_NEW:
 		peer = act_peer(h, a);
@@ -2139,7 +2139,7 @@ int kvtep_event_drain(struct kvtep *h)
 			goto out;
 		}
 		len = (int)n;
-		for (nlh = (const struct nlmsghdr *)h->evbuf; mnl_nlmsg_ok(nlh, len);
+		for (nlh = (const struct nlmsghdr *)(const void *)h->evbuf; mnl_nlmsg_ok(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len))
 			drain_msg(h, nlh, touched, &n_touched, h->n_expect);
 	}

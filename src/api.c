@@ -22,6 +22,7 @@
 #include "src/reconcile.h"
 #include "tenancy/compile.h"
 #include "tenancy/intent.h"
+#include "topology/ibnetdiscover.h"
 
 #define UNUSED_PARAMS(p) (void)(p)
 
@@ -588,9 +589,16 @@ static json_t *node_json(const struct model *m, const struct topo_node *n)
 		const struct attachment *a = &m->attachments[i];
 		size_t k;
 
+		const struct segment *seg;
+		json_t *aj;
+
 		if (strcmp(a->node, n->name))
 			continue;
-		json_array_append_new(att, attachment_to_json(a));
+		aj = attachment_to_json(a);
+		seg = model_segment(m, a->tenant, a->segment);
+		if (seg)
+			json_object_set_new(aj, "type", json_string(seg_type_name(seg->type)));
+		json_array_append_new(att, aj);
 		for (k = 0; k < json_array_size(tenants); k++)
 			if (strcmp(json_string_value(json_array_get(tenants, k)), a->tenant) == 0)
 				break;
@@ -650,6 +658,27 @@ static int m_topology_reload(struct api_call *call, json_t *params, json_t **res
 		return -EINVAL;
 	*result = json_pack("{s:s, s:I}", "reloaded", call->d->cfg.topology,
 			    "nodes", (json_int_t)call->d->topo->n_nodes);
+	return 0;
+}
+
+/*
+ * Turns `ibnetdiscover` output into topology entries for the operator to
+ * review and merge into the topology file; changes nothing.
+ */
+static int m_topology_import(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "text", "sm", NULL };
+	const char *text, *sm;
+
+	if (params_only(params, allowed, err) || param_string(params, "text", true, &text, err)
+	    || param_string(params, "sm", true, &sm, err))
+		return -EINVAL;
+	if (!topology_sm(call->d->topo, sm))
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "sm", "no subnet manager '%s' in the topology", sm);
+	if (ibnetdiscover_import(text, sm, result, err)) {
+		loom_err_prefix(err, "text");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -809,6 +838,7 @@ static const struct api_method methods[] = {
 	{ "tenant.list", false, m_tenant_list },
 	{ "tenant.show", false, m_tenant_show },
 	{ "tenant.update", true, m_tenant_update },
+	{ "topology.import", false, m_topology_import },
 	{ "topology.reload", true, m_topology_reload },
 	{ "topology.show", false, m_topology_show },
 };

@@ -53,6 +53,8 @@ static void usage(FILE *out)
 		"  detach TENANT/SEGMENT NODE[:PORT]\n"
 		"  node list [--site SITE] | show NAME\n"
 		"  topology show | reload\n"
+		"  topology import-ib --sm SM [FILE]   ibnetdiscover output (FILE or stdin) as\n"
+		"                       topology entries to review and merge\n"
 		"  audit list [--after SEQ] [--limit N] | verify\n"
 		"  apply -f FILE        make the tenants named in FILE as it says\n"
 		"  diff -f FILE         show what apply would change (exit 4 if anything)\n"
@@ -603,12 +605,61 @@ static void print_one_tenant(json_t *t)
 	json_decref(list);
 }
 
+static void print_status(json_t *res);
+
 static void print_one_segment(json_t *s)
 {
 	json_t *list = json_pack("[O]", s);
 
 	print_segments(list);
 	json_decref(list);
+	if (json_array_size(json_object_get(s, "status"))) {
+		json_t *st = json_pack("{s:O}", "segments", json_object_get(s, "status"));
+
+		putchar('\n');
+		print_status(st);
+		json_decref(st);
+	}
+}
+
+/* One node: its ports, with the segments each is in. */
+static void print_node(json_t *n)
+{
+	struct table t = { .head = { "PORT", "KIND", "ADDRESS", "ATTACHED TO", "SEGMENTS" }, .n_cols = 5 };
+	const char *kinds[] = { "nic_ports", "hca_ports" };
+	char tenants[512];
+
+	joined(json_object_get(n, "tenants"), tenants, sizeof(tenants));
+	printf("node %s  site %s  rack %s  gpus %zu  tenants %s\n\n", str(n, "name"), str(n, "site"),
+	       *str(n, "rack") ? str(n, "rack") : "-", json_array_size(json_object_get(n, "gpus")),
+	       tenants[0] ? tenants : "-");
+	for (size_t k = 0; k < 2; k++) {
+		size_t i;
+		json_t *p;
+
+		json_array_foreach(json_object_get(n, kinds[k]), i, p) {
+			char where[160], segs[512];
+			size_t j, off = 0;
+			json_t *a;
+
+			if (k == 0)
+				snprintf(where, sizeof(where), "%s:%s", str(p, "vtep"), str(p, "access_port"));
+			else
+				snprintf(where, sizeof(where), "sm %s", str(p, "sm"));
+			segs[0] = '\0';
+			json_array_foreach(json_object_get(n, "attachments"), j, a) {
+				if (*str(a, "port") && strcmp(str(a, "port"), str(p, "name")))
+					continue;
+				if (strcmp(str(a, "type"), k == 0 ? "ethernet" : "infiniband"))
+					continue;
+				off += (size_t)snprintf(segs + off, off < sizeof(segs) ? sizeof(segs) - off : 0, "%s%s",
+							off ? "," : "", str(a, "segment"));
+			}
+			table_row(&t, str(p, "name"), k == 0 ? "nic" : "hca", k == 0 ? str(p, "mac") : str(p, "guid"),
+				  where, segs);
+		}
+	}
+	table_print(&t);
 }
 
 static void print_done(json_t *res)
@@ -732,13 +783,49 @@ static int dispatch(int argc, char **argv, struct opts *o)
 			NEED(3, "node name");
 			json_object_set_new(p, "name", json_string(argv[2]));
 			OPTS(3);
-			return run("node.show", p, NULL);
+			return run("node.show", p, print_node);
 		}
 	} else if (strcmp(noun, "topology") == 0) {
 		if (strcmp(verb, "show") == 0)
 			return run("topology.show", p, NULL);
 		if (strcmp(verb, "reload") == 0)
 			return run("topology.reload", p, print_done);
+		if (strcmp(verb, "import-ib") == 0) {
+			const char *file = NULL, *sm = NULL;
+			char *text = NULL;
+			size_t len = 0;
+			FILE *in, *mem;
+			char buf[65536];
+			size_t n;
+			int ret;
+
+			for (int i = 2; i < argc; i++) {
+				if (strcmp(argv[i], "--sm") == 0 && i + 1 < argc)
+					sm = argv[++i];
+				else if (!file && argv[i][0] != '-')
+					file = argv[i];
+				else
+					return usage_error("unexpected argument '%s'", argv[i]);
+			}
+			if (!sm)
+				return usage_error("%s needs --sm NAME", "topology import-ib");
+			in = file ? fopen(file, "re") : stdin;
+			if (!in) {
+				fprintf(stderr, "loomctl: %s: %s\n", file, strerror(errno));
+				return EXIT_USAGE;
+			}
+			mem = open_memstream(&text, &len);
+			while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+				fwrite(buf, 1, n, mem);
+			fclose(mem);
+			if (file)
+				fclose(in);
+			json_object_set_new(p, "text", json_stringn(text, len));
+			json_object_set_new(p, "sm", json_string(sm));
+			free(text);
+			ret = run("topology.import", p, NULL);
+			return ret;
+		}
 	} else if (strcmp(noun, "audit") == 0) {
 		if (strcmp(verb, "list") == 0) {
 			OPTS(2);

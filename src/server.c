@@ -51,11 +51,12 @@ struct client {
 	size_t in_len, in_cap;
 	char *out;
 	size_t out_len, out_off, out_cap;
-	bool want_out;		/* EPOLLOUT registered */
+	uint32_t events;	/* what epoll watches for it */
 	bool closing;		/* close once the output is flushed */
 	bool dead;		/* closed; freed at the end of the iteration */
 	bool has_lines;		/* complete lines left in the input buffer */
 	bool too_large;		/* a line over the limit: nothing more is read */
+	unsigned int waiting;	/* replies held back until the targets converge */
 };
 
 /* A reply waiting for the batch's commit. */
@@ -277,6 +278,7 @@ static void client_accept(struct loomd *d)
 			c->peer.role = ROLE_ADMIN;
 		else if (peer_in_group(fd, cred.gid, d->cfg.reader_gid))
 			c->peer.role = ROLE_READER;
+		c->events = EPOLLIN;
 		if (epoll_mod(d, EPOLL_CTL_ADD, fd, EPOLLIN, c)) {
 			close(fd);
 			free(c);
@@ -340,6 +342,21 @@ static void clients_reap(struct loomd *d)
 	}
 }
 
+/*
+ * What to wait for: input unless the client finished sending (a closed
+ * input is readable for ever and would spin the loop), output while some
+ * is unsent.
+ */
+static void client_watch(struct loomd *d, struct client *c)
+{
+	uint32_t events = (c->closing ? 0 : EPOLLIN) | (c->out_len > 0 ? EPOLLOUT : 0);
+
+	if (c->dead || events == c->events)
+		return;
+	c->events = events;
+	epoll_mod(d, EPOLL_CTL_MOD, c->fd, events, c);
+}
+
 static void client_flush(struct loomd *d, struct client *c)
 {
 	while (c->out_off < c->out_len) {
@@ -357,15 +374,12 @@ static void client_flush(struct loomd *d, struct client *c)
 	}
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
-		if (c->closing && !c->has_lines) {
+		if (c->closing && !c->has_lines && !c->waiting) {
 			client_close(d, c);
 			return;
 		}
 	}
-	if ((c->out_len > 0) != c->want_out) {
-		c->want_out = c->out_len > 0;
-		epoll_mod(d, EPOLL_CTL_MOD, c->fd, c->want_out ? EPOLLIN | EPOLLOUT : EPOLLIN, c);
-	}
+	client_watch(d, c);
 }
 
 static void client_send(struct loomd *d, struct client *c, json_t *reply)
@@ -437,7 +451,7 @@ static bool client_read(struct loomd *d, struct client *c)
 		}
 		if (n == 0) {
 			/* End of input: a last request without its newline still counts. */
-			if (c->in_len == 0 && c->out_len == 0)
+			if (c->in_len == 0 && c->out_len == 0 && !c->waiting)
 				return false;
 			c->closing = true;
 			if (c->in_len > 0 && c->in[c->in_len - 1] != '\n') {
@@ -642,6 +656,7 @@ static void waiter_answer(struct loomd *d, struct waiter *w, bool converged)
 	else
 		json_decref(wait);
 	reply = rpc_result(w->id, w->result);
+	w->client->waiting--;
 	client_send(d, w->client, reply);
 	json_decref(reply);
 }
@@ -721,6 +736,7 @@ static void batch_finish(struct loomd *d)
 				w->deadline_ns = now_mono_ns() + (int64_t)p->wait_s * 1000000000;
 				w->next = d->waiters;
 				d->waiters = w;
+				p->client->waiting++;
 				p->result = NULL;
 			}
 		}
@@ -804,6 +820,8 @@ int server_run(struct loomd *d)
 				    && c->out_len - c->out_off < OUT_HIGH_WATER && !c->closing
 				    && !client_read(d, c))
 					client_close(d, c);
+				else if (!c->dead && c->closing)
+					client_watch(d, c);
 			}
 		}
 		for (struct client *c = d->clients; c; c = c->next)
@@ -813,7 +831,7 @@ int server_run(struct loomd *d)
 		if (d->waiters)
 			waiters_check(d);
 		for (struct client *c = d->clients; c; c = c->next)
-			if (c->closing && !c->dead && !c->has_lines && c->out_len == 0)
+			if (c->closing && !c->dead && !c->has_lines && c->out_len == 0 && !c->waiting)
 				client_close(d, c);
 		clients_reap(d);
 		if (d->reload_requested) {

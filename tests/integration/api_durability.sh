@@ -28,17 +28,21 @@ $LOOMCTL audit verify >/dev/null
 t_ok $? "the audit chain verifies after the crash"
 
 # Concurrency: 16 clients race to create the same tenant; exactly one wins.
+racers=()
 for i in $(seq 16); do
 	( $LOOMCTL tenant create race --site east >/dev/null 2>&1; echo $? >"$T_DIR/race.$i" ) &
+	racers+=($!)
 done
-wait
+wait "${racers[@]}"	# not a bare wait: loomd is a background job of this shell too
 wins=$(cat "$T_DIR"/race.* | grep -c '^0$')
 t_is "$wins" "1" "16 concurrent creates of one name: exactly one succeeds"
 # 8 clients each create 25 distinct tenants in parallel.
+clients=()
 for c in $(seq 8); do
 	( for i in $(seq 25); do $LOOMCTL tenant create "c$c-$i" >/dev/null || echo fail; done ) >"$T_DIR/par.$c" &
+	clients+=($!)
 done
-wait
+wait "${clients[@]}"
 t_is "$(cat "$T_DIR"/par.* | grep -c fail)" "0" "8 parallel clients x 25 creates: none refused"
 t_is "$($LOOMCTL -o json tenant list | jq '[.[] | select(.name | startswith("c"))] | length')" "200" \
 	"all 200 parallel creates are there"

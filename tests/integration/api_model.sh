@@ -3,7 +3,7 @@
 # segments, attachments, declarative apply/diff, and a restart that keeps
 # everything.
 . "$(dirname "$0")/lib.sh"
-t_plan 31
+t_plan 33
 
 loomd_config "$top_srcdir/tests/integration/data/topo-api.json" "vni_range = 10000-10999" "pkey_range = 0x0100-0x01ff"
 loomd_start
@@ -82,6 +82,10 @@ t_is "$after" "$before" "tenants, segments and attachments survive the restart"
 $LOOMCTL tenant delete acme --cascade >/dev/null
 t_ok $? "tenant delete --cascade removes its segments and attachments"
 t_is "$($LOOMCTL -o json node show gpu-e1 | jq -r '.attachments|length')" "0" "gpu-e1 is in no segment any more"
+t_is "$($LOOMCTL -o json topology import-ib --sm sm-east "$top_srcdir/tests/golden/topology/ibnetdiscover-2sw2path4hca.txt" | jq '.nodes|length')" \
+	"4" "topology import-ib turns ibnetdiscover output into node entries"
+echo "not ibnetdiscover output" | $LOOMCTL topology import-ib --sm sm-east >/dev/null 2>&1
+t_is "$?" "1" "...and refuses text that is not ibnetdiscover output"
 $LOOMCTL audit verify >/dev/null
 t_ok $? "the audit chain verifies after all of this"
 t_done
