@@ -269,12 +269,32 @@ out=$(ctl -o json apply -f "$T_DIR/cap65.json" 2>/dev/null)
 r=$?
 t_is "$r $(echo "$out" | jq -r '.data.name') $(db_state)" "1 pool_exhausted $before" \
 	"capacity: the same through apply -f is refused as a whole, nothing stored"
-ctl -w 30 tenant delete cap --cascade >/dev/null
-r=$?
-t_is "$r $(pk hca6)" "0 0xffff" "capacity: tenant cap deleted, hca6 back to Default alone"
-ops_intact
-t_ok $? "the operator's partition unchanged after filling and emptying a table"
 lap "capacity"
+
+# A full table (two blocks of 32 entries, which OpenSM sets with two SMPs)
+# moved to another tenant in one request: cap keeps its segments, hca6 goes
+# to blue/ib.  hca6 carries nothing but Default and cap's P_Keys before, so
+# a sample with 0x0120 and more than Default next to it joined two tenants.
+jq '.tenants[0].segments |= (map(.attachments = []) + [{name: "p64", type: "infiniband"}]) |
+    .tenants += [{name: "blue", isolation: "soft", sites: ["lab"], segments: [
+	{name: "ib", type: "infiniband", pkey: "0x0120", membership: "limited",
+	 attachments: [{node: "hca4"}, {node: "hca6"}]}]}]' "$T_DIR/cap.json" >"$T_DIR/capmove.json"
+watch_start hca6
+ctl -w 30 apply -f "$T_DIR/capmove.json" >/dev/null
+r=$?
+watch_stop
+t_is "$r $(pk hca6)" "0 0x0120 0xffff" "move a full table (64 entries) cap -> blue in one apply -f: hca6 ends with 0x0120 only"
+samples=$(sed -n 's/^samples \([0-9]*\).*/\1/p' "$T_DIR/watch.out")
+joined_full=$(grep '^[0-9]' "$T_DIR/watch.out" | grep -Ei "0x[08]120( |$)" | awk 'NF > 3' | wc -l)
+[ "$joined_full" = 0 ] && [ "${samples:-0}" -gt 10 ] && [ "$(grep -c '^[0-9]' "$T_DIR/watch.out")" -ge 2 ]
+t_ok $? "move of a full table: in $samples reads hca6 never carried cap's and blue's P_Keys at once"
+t_diag "hca6's tables during the move (entry counts): $(grep '^[0-9]' "$T_DIR/watch.out" | awk '{print NF - 1}' | tr '\n' ' ')"
+ctl -w 30 tenant delete cap --cascade >/dev/null && ctl -w 20 detach blue/ib hca6 >/dev/null
+r=$?
+t_is "$r $(pk hca6)" "0 0xffff" "tenant cap deleted and hca6 detached: hca6 back to Default alone"
+ops_intact
+t_ok $? "the operator's partition unchanged after filling, moving and emptying a table"
+lap "full-table move"
 
 # ---- the partitions file edited by hand ------------------------------------------
 
