@@ -64,6 +64,7 @@ kill -HUP "$(cat "$IB/opensm.pid")"
 
 loomd_config "$T_DIR/topology.json" "reconcile = yes" "resync_interval = 3600" \
 	"pkey_range = 0x0100-0x01ff"
+# shellcheck source=/dev/null  # written by ib-lab up
 ( cd "$IB" && . "$IB/env" && exec "$LOOMD" -f -c "$LOOM_CONF" ) 2>>"$T_DIR/loomd.log" &
 LOOMD_PID=$!
 T_PIDS="$T_PIDS $LOOMD_PID"
@@ -146,7 +147,9 @@ watch_start() {
 watch_stop() {
 	kill -TERM "$WATCH_PID" 2>/dev/null
 	wait "$WATCH_PID" 2>/dev/null
-	T_PIDS=$(echo "$T_PIDS" | sed "s/ $WATCH_PID\b//")
+	local p rest=""
+	for p in $T_PIDS; do [ "$p" = "$WATCH_PID" ] || rest="$rest $p"; done
+	T_PIDS=$rest
 }
 # joined A B: a sample of the watched table carried P_Keys A and B at once.
 joined() {
