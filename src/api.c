@@ -206,8 +206,10 @@ static int check_pkey_capacity(struct loomd *d, const struct attachment *a, stru
 		}
 		if (need + foreign > cap)
 			return loom_err_set(err, LOOM_E_EXHAUSTED, "port",
-					    "port %s:%s (GUID 0x%016llx) has a P_Key table of %u entries: %u are "
-					    "taken by partitions loom does not own and loom would need %u",
+					    "port %s:%s (GUID 0x%016llx) has a P_Key table of %u entries "
+					    "(NodeInfo.PartitionCap): %u taken by partitions loom does not own, "
+					    "and loom would need %u; detach the port from another InfiniBand "
+					    "segment first",
 					    a->node, hp->name, (unsigned long long)hp->guid, cap, foreign, need);
 	}
 	return 0;

@@ -396,7 +396,7 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 	struct smt_pstatus *st = NULL;
 	size_t n_st = 0;
 	bool hand = false, restarted = false;
-	char serr[300] = "";
+	char serr[300] = "", down[300] = "";
 
 	if (!t->smt && smt_open(&t->sm, &t->smt, &err)) {
 		snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
@@ -406,7 +406,11 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 		loom_err_clear(&err);
 		smt_changed_by_hand(t->smt, &hand, &err);
 		loom_err_clear(&err);
-		smt_sm_restarted(t->smt, &restarted, &err);
+		/* OpenSM not running: the file is still written (OpenSM reads
+		 * it when it starts), but nothing is verified, and status says
+		 * why, even when nothing changed. */
+		if (smt_sm_restarted(t->smt, &restarted, &err) < 0)
+			snprintf(down, sizeof(down), "opensm: %s", err.msg);
 		if (hand)
 			log_warn("sm %s: loom's section of %s was edited by hand; rewriting it", t->name,
 				 t->sm.partitions_file);
@@ -431,6 +435,8 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 				snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
 			}
 		}
+		if (!serr[0] && down[0])
+			snprintf(serr, sizeof(serr), "%s", down);
 		if (!serr[0]) {
 			loom_err_clear(&err);
 			if (smt_converge(t->smt, d, SM_VERIFY_MS, &st, &n_st, &err) < 0)
@@ -469,7 +475,7 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 static bool watch(struct target *t)
 {
 	struct loom_err err = { 0 };
-	bool changed = false, restarted = false;
+	bool changed = false, restarted = false, down;
 
 	if (t->kind == TARGET_VTEP)
 		return t->frr && frr_restarted(t->frr, &err) > 0;
@@ -477,10 +483,11 @@ static bool watch(struct target *t)
 		return false;
 	smt_changed_by_hand(t->smt, &changed, &err);
 	loom_err_clear(&err);
-	smt_sm_restarted(t->smt, &restarted, &err);
+	/* OpenSM gone is drift too: the run that follows reports it. */
+	down = smt_sm_restarted(t->smt, &restarted, &err) < 0;
 	if (restarted)
 		log_info("sm %s: OpenSM restarted; verifying the fabric again", t->name);
-	return changed || restarted;
+	return changed || restarted || down;
 }
 
 static void *worker(void *arg)
