@@ -389,6 +389,89 @@ static void sm_capacity_fill(struct target *t, const struct sm_desired *d, struc
 	free(u);
 }
 
+/* Writes @d, signals OpenSM if the file changed, waits for its sweep. */
+static int sm_push(struct target *t, const struct sm_desired *d, char *serr, size_t len)
+{
+	struct loom_err err = { 0 };
+
+	if (smt_write(t->smt, d, &err)) {
+		snprintf(serr, len, "opensm: %s", err.msg);
+		return -EINVAL;
+	}
+	sm_desired_free(&t->sm_written);
+	t->sm_written = sm_desired_dup(d);
+	if (!smt_write_changed(t->smt))
+		return 0;	/* the file already said exactly this: no sweep needed */
+	if (smt_signal(t->smt, &err) || smt_wait_sweep(t->smt, SM_SWEEP_MS, &err) < 0) {
+		snprintf(serr, len, "opensm: %s", err.msg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static bool guid_in_tenant(const struct sm_desired *d, uint64_t guid, const char *tenant, bool other)
+{
+	for (size_t i = 0; i < d->n_partitions; i++) {
+		const struct sm_partition *p = &d->partitions[i];
+
+		if ((strcmp(p->tenant, tenant) != 0) != other)
+			continue;
+		for (size_t k = 0; k < p->n_members; k++)
+			if (p->members[k].guid == guid)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * When a port goes from one tenant's partitions to another's between @old
+ * and @new, returns the state with only the removals applied (partitions of
+ * both, members of both; nothing added); otherwise NULL.
+ */
+static struct sm_desired *sm_removals_first(const struct sm_desired *old, const struct sm_desired *new)
+{
+	struct sm_desired *first;
+	bool move = false;
+
+	for (size_t i = 0; i < new->n_partitions && !move; i++) {
+		const struct sm_partition *p = &new->partitions[i];
+
+		for (size_t k = 0; k < p->n_members && !move; k++)
+			move = !guid_in_tenant(old, p->members[k].guid, p->tenant, false)
+			       && guid_in_tenant(old, p->members[k].guid, p->tenant, true);
+	}
+	if (!move)
+		return NULL;
+	first = sm_desired_dup(old);
+	if (!first)
+		return NULL;
+	size_t n = first->n_partitions, out = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct sm_partition *p = &first->partitions[i];
+		const struct sm_partition *q = NULL;
+		size_t kept = 0;
+
+		for (size_t j = 0; j < new->n_partitions && !q; j++)
+			if (new->partitions[j].pkey == p->pkey)
+				q = &new->partitions[j];
+		if (!q) {
+			free(p->members);
+			continue;
+		}
+		for (size_t k = 0; k < p->n_members; k++)
+			for (size_t j = 0; j < q->n_members; j++)
+				if (q->members[j].guid == p->members[k].guid) {
+					p->members[kept++] = p->members[k];
+					break;
+				}
+		p->n_members = kept;
+		first->partitions[out++] = *p;
+	}
+	first->n_partitions = out;
+	return first;
+}
+
 static void run_sm(struct target *t, const struct sm_desired *d, struct items *it, char *error,
 		   size_t error_len, struct capacity **caps, size_t *n_caps)
 {
@@ -417,23 +500,24 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 		if (restarted)
 			log_info("sm %s: OpenSM restarted; verifying the fabric again", t->name);
 		if (hand || !sm_desired_equal(t->sm_written, d)) {
-			loom_err_clear(&err);
-			if (smt_write(t->smt, d, &err) == 0) {
-				sm_desired_free(&t->sm_written);
-				t->sm_written = sm_desired_dup(d);
-				loom_err_clear(&err);
-				if (!smt_write_changed(t->smt)) {
-					/* The file already said exactly this: no sweep needed. */
-				} else if (smt_signal(t->smt, &err) == 0) {
+			struct sm_desired *first = t->sm_written ? sm_removals_first(t->sm_written, d) : NULL;
+
+			/* A port moving between tenants: take it out and verify that on the
+			 * fabric before it goes in, so it never carries both P_Keys. */
+			if (first) {
+				log_info("sm %s: a port changes tenant; removing before adding", t->name);
+				if (sm_push(t, first, serr, sizeof(serr)) == 0) {
 					loom_err_clear(&err);
-					if (smt_wait_sweep(t->smt, SM_SWEEP_MS, &err) < 0)
-						snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
-				} else {
-					snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
+					if (smt_converge(t->smt, first, SM_VERIFY_MS, &st, &n_st, &err) != 0)
+						snprintf(serr, sizeof(serr), "opensm: the removal before a move did not verify: %s",
+							 err.msg[0] ? err.msg : "ports still carry the old P_Key");
+					smt_pstatus_free(&st);
+					n_st = 0;
 				}
-			} else {
-				snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
+				sm_desired_free(&first);
 			}
+			if (!serr[0])
+				sm_push(t, d, serr, sizeof(serr));
 		}
 		if (!serr[0] && down[0])
 			snprintf(serr, sizeof(serr), "%s", down);
