@@ -195,7 +195,20 @@ struct mig_planner {
 	struct node_sum *node_sum;	/* by node id */
 	struct model_cache *cache;	/* by model index */
 	unsigned char *elig;		/* scratch, one per GPU */
+	/* what the hot loop reads, one small entry per GPU (cache friendly) */
+	struct gpu_hot {
+		unsigned char used, model;
+		int node_id, site_id;
+	} *hot;
+	unsigned int (*mask_count)[MASKS];	/* per model: GPUs per occupancy mask */
 };
+
+static void hot_set_used(struct mig_planner *pl, size_t g, unsigned int used)
+{
+	pl->mask_count[pl->hot[g].model][pl->hot[g].used]--;
+	pl->hot[g].used = (unsigned char)used;
+	pl->mask_count[pl->hot[g].model][used]++;
+}
 
 static int intern_id(struct intern *in, const char *name, bool add)
 {
@@ -260,7 +273,10 @@ struct mig_planner *mig_planner_new(void)
 	if (!pl)
 		return NULL;
 	pl->cache = calloc(N(mig_models), sizeof(*pl->cache));
-	if (!pl->cache) {
+	pl->mask_count = calloc(N(mig_models), sizeof(*pl->mask_count));
+	if (!pl->cache || !pl->mask_count) {
+		free(pl->cache);
+		free(pl->mask_count);
 		free(pl);
 		return NULL;
 	}
@@ -282,6 +298,8 @@ void mig_planner_free(struct mig_planner **planner)
 	free(pl->node_sum);
 	free(pl->cache);
 	free(pl->elig);
+	free(pl->hot);
+	free(pl->mask_count);
 	free(pl);
 	*planner = NULL;
 }
@@ -335,6 +353,18 @@ static int planner_prepare(struct mig_planner *pl)
 	if (!p)
 		return -ENOMEM;
 	pl->elig = p;
+	p = realloc(pl->hot, (pl->n_gpus ? pl->n_gpus : 1) * sizeof(*pl->hot));
+	if (!p)
+		return -ENOMEM;
+	pl->hot = p;
+	memset(pl->mask_count, 0, N(mig_models) * sizeof(*pl->mask_count));
+	for (size_t g = 0; g < pl->n_gpus; g++) {
+		pl->mask_count[model_index(pl->gpus[g].model)][pl->gpus[g].used]++;
+		pl->hot[g].used = (unsigned char)pl->gpus[g].used;
+		pl->hot[g].model = (unsigned char)model_index(pl->gpus[g].model);
+		pl->hot[g].node_id = pl->gpus[g].node_id;
+		pl->hot[g].site_id = pl->gpus[g].site_id;
+	}
 	for (size_t g = 0; g < pl->n_gpus; g++) {
 		struct node_sum *ns = &pl->node_sum[pl->gpus[g].node_id];
 
@@ -624,7 +654,7 @@ static void refuse(struct mig_planner *pl, const struct mig_request *req,
 		if (pl->elig[g] != ELIG_YES)
 			continue;
 		n_yes++;
-		f = pl->cache[model_index(gpu->model)].free_slices[gpu->used];
+		f = pl->cache[pl->hot[g].model].free_slices[pl->hot[g].used];
 		free_total += f;
 		if (!closest || f > closest_free) {
 			closest = gpu;
@@ -733,11 +763,11 @@ int mig_planner_place(struct mig_planner *pl, const struct mig_request *req,
 
 	/* Eligibility once per request: placing our own never changes it. */
 	for (size_t g = 0; g < pl->n_gpus; g++) {
-		const struct mig_gpu *gpu = &pl->gpus[g];
+		const struct gpu_hot *gpu = &pl->hot[g];
 		bool ok = true;
 
 		pl->elig[g] = ELIG_NO;
-		if (pidx[model_index(gpu->model)] < 0)
+		if (pidx[gpu->model] < 0)
 			continue;
 		pl->elig[g] = ELIG_MODEL;
 		if ((node_id >= 0 && gpu->node_id != node_id) ||
@@ -758,8 +788,14 @@ int mig_planner_place(struct mig_planner *pl, const struct mig_request *req,
 	for (placed = 0; placed < req->count; placed++) {
 		size_t best_g = SIZE_MAX;
 		unsigned int best_score = UINT32_MAX, best_start = 0;
+		bool feasible = false;
 
-		for (size_t g = 0; g < pl->n_gpus; g++) {
+		/* a full fleet refuses in O(models x masks), not O(GPUs) */
+		for (size_t m = 0; m < N(mig_models) && !feasible; m++)
+			for (unsigned int mk = 0; pidx[m] >= 0 && mk < MASKS && !feasible; mk++)
+				feasible = pl->mask_count[m][mk] && pl->cache[m].best[mk][pidx[m]] >= 0;
+		for (size_t g = 0; feasible && g < pl->n_gpus; g++) {
+			const struct gpu_hot *h = &pl->hot[g];
 			const struct mig_gpu *gpu;
 			const struct model_cache *c;
 			const struct mig_profile *p;
@@ -768,16 +804,16 @@ int mig_planner_place(struct mig_planner *pl, const struct mig_request *req,
 
 			if (pl->elig[g] != ELIG_YES)
 				continue;
-			gpu = &pl->gpus[g];
-			c = &pl->cache[model_index(gpu->model)];
-			pi = pidx[model_index(gpu->model)];
-			s = c->best[gpu->used][pi];
+			c = &pl->cache[h->model];
+			pi = pidx[h->model];
+			s = c->best[h->used][pi];
 			if (s < 0)
 				continue;
 			/* loss first (keep large profiles placeable), then best fit */
-			score = (unsigned int)c->loss[gpu->used][pi] * 16u + c->free_slices[gpu->used];
+			score = (unsigned int)c->loss[h->used][pi] * 16u + c->free_slices[h->used];
 			if (score >= best_score)
 				continue;
+			gpu = &pl->gpus[g];
 			p = &gpu->model->profiles[pi];
 			if (!gpu_fits(gpu, p, (unsigned int)s)) {
 				/* count or compute limit: fall back to any fitting start */
@@ -803,6 +839,7 @@ int mig_planner_place(struct mig_planner *pl, const struct mig_request *req,
 			struct mig_placement *o = &out[placed];
 
 			gpu_insert(gpu, tid, req->tenant, req->exclusive, p, best_start);
+			hot_set_used(pl, best_g, gpu->used);
 			node_note(&pl->node_sum[gpu->node_id], tid, req->exclusive);
 			undo[placed].g = best_g;
 			undo[placed].start = best_start;
@@ -825,6 +862,7 @@ int mig_planner_place(struct mig_planner *pl, const struct mig_request *req,
 		for (size_t k = 0; k < gpu->n_inst; k++)
 			if (gpu->inst[k].start == undo[i].start) {
 				gpu_remove(gpu, k);
+				hot_set_used(pl, undo[i].g, gpu->used);
 				break;
 			}
 		node_summarise(pl, gpu->node_id);
@@ -856,6 +894,7 @@ int mig_planner_release(struct mig_planner *pl, const char *node, unsigned int i
 		if (gpu->inst[i].start != start || strcmp(gpu->inst[i].tenant, tenant ? tenant : ""))
 			continue;
 		gpu_remove(gpu, i);
+		hot_set_used(pl, (size_t)(gpu - pl->gpus), gpu->used);
 		node_summarise(pl, gpu->node_id);
 		return 0;
 	}
@@ -984,11 +1023,13 @@ int mig_planner_apply_moves(struct mig_planner *pl, const struct mig_move *moves
 		return rc;
 	for (size_t i = 0; i < n;) {
 		struct mig_gpu *gpu = gpu_find(pl, moves[i].node, moves[i].gpu);
+		struct mig_gpu saved;
 		size_t k = 0, j;
 
 		if (!gpu)
 			return loom_err_set(err, LOOM_E_NOT_FOUND, "moves", "no GPU %u on %s",
 					    moves[i].gpu, moves[i].node);
+		saved = *gpu;	/* a stale plan leaves the GPU as it was */
 		for (j = i; j < n && moves[j].gpu == moves[i].gpu &&
 			    !strcmp(moves[j].node, moves[i].node); j++) {
 			size_t x;
@@ -997,24 +1038,29 @@ int mig_planner_apply_moves(struct mig_planner *pl, const struct mig_move *moves
 				if (gpu->inst[x].start == moves[j].from &&
 				    !strcmp(gpu->inst[x].tenant, moves[j].tenant))
 					break;
-			if (x == gpu->n_inst || k == MIG_INSTANCES_MAX)
+			if (x == gpu->n_inst || k == MIG_INSTANCES_MAX) {
+				*gpu = saved;
 				return loom_err_set(err, LOOM_E_CONFLICT, "moves",
 						    "the plan is stale: no instance of %s at slice "
 						    "%u of %s gpu %u", moves[j].tenant, moves[j].from,
 						    moves[j].node, moves[j].gpu);
+			}
 			taken[k] = gpu->inst[x];
 			taken_tid[k] = gpu->tenant_id[x];
 			to[k++] = moves[j].to;
 			gpu_remove(gpu, x);
 		}
 		for (size_t x = 0; x < k; x++) {
-			if (!gpu_fits(gpu, taken[x].profile, to[x]))
+			if (!gpu_fits(gpu, taken[x].profile, to[x])) {
+				*gpu = saved;
 				return loom_err_set(err, LOOM_E_CONFLICT, "moves",
 						    "the plan is stale: %s@%u does not fit on %s gpu %u",
 						    taken[x].profile->name, to[x], gpu->node, gpu->index);
+			}
 			gpu_insert(gpu, taken_tid[x], taken[x].tenant, taken[x].exclusive,
 				   taken[x].profile, to[x]);
 		}
+		hot_set_used(pl, (size_t)(gpu - pl->gpus), gpu->used);
 		i = j;
 	}
 	return 0;
