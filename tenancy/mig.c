@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -574,12 +575,24 @@ static void gpu_slots(const struct mig_gpu *gpu, char *out, size_t len)
 	out[k] = '\0';
 }
 
-#define APPEND(...) do {							\
-	int w_ = snprintf(buf + (size_t)n < buf + len ? buf + n : NULL,		\
-			  (size_t)n < len ? len - (size_t)n : 0, __VA_ARGS__);	\
-	if (w_ > 0)								\
-		n += w_;							\
-} while (0)
+/* snprintf-style append: *n counts what would have been written. */
+static void __attribute__((format(printf, 4, 5)))
+pic_append(char *buf, size_t len, int *n, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	va_start(ap, fmt);
+	if ((size_t)*n < len)
+		w = vsnprintf(buf + *n, len - (size_t)*n, fmt, ap);
+	else
+		w = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (w > 0)
+		*n += w;
+}
+
+#define APPEND(...) pic_append(buf, len, &n, __VA_ARGS__)
 
 int mig_gpu_picture(const struct mig_gpu *gpu, char *buf, size_t len)
 {

@@ -412,6 +412,45 @@ static void test_all_or_none_no_moves(void **state)
 	mig_planner_free(&pl);
 }
 
+/* node, site and residency filters pick where, best fit picks among them */
+static void test_filters(void **state)
+{
+	struct mig_planner *pl = mig_planner_new();
+	struct mig_placement out[4];
+	struct loom_err err = { 0 };
+	const char *eu[] = { "eu", "nowhere" };
+	struct mig_request req = { .tenant = "acme", .profile = "1g.10gb", .count = 1 };
+
+	(void)state;
+	assert_int_equal(mig_planner_add_gpu(pl, "n2", "eu", 0, "H100-SXM5-80GB", &err), 0);
+	assert_int_equal(mig_planner_add_gpu(pl, "n1", "us", 1, "H100-PCIE-80GB", &err), 0);
+	assert_int_equal(mig_planner_add_gpu(pl, "n1", "us", 0, "H100-SXM5-80GB", &err), 0);
+	req.node = "n2";
+	assert_int_equal(mig_planner_place(pl, &req, out, &err), 1);
+	assert_string_equal(out[0].node, "n2");
+	assert_int_equal(out[0].start, 6);	/* small ones from the top */
+	req.node = NULL;
+	req.site = "us";
+	assert_int_equal(mig_planner_place(pl, &req, out, &err), 1);
+	assert_string_equal(out[0].node, "n1");
+	assert_int_equal(out[0].gpu, 0);	/* node order, then index */
+	req.site = NULL;
+	req.sites = eu;
+	req.n_sites = 2;
+	req.count = 3;
+	/* best fit: the used eu GPU takes all three */
+	assert_int_equal(mig_planner_place(pl, &req, out, &err), 3);
+	for (int i = 0; i < 3; i++) {
+		assert_string_equal(out[i].node, "n2");
+		assert_int_equal(out[i].size, 1);
+		assert_string_equal(out[i].profile, "1g.10gb");
+	}
+	/* an unused GPU gets the next one only when the used ones are full */
+	assert_int_equal(mig_planner_gpu_find(pl, "n1", 1)->n_inst, 0);
+	check_invariants(pl);
+	mig_planner_free(&pl);
+}
+
 static void test_compaction(void **state)
 {
 	struct mig_planner *pl = one_gpu("H100-SXM5-80GB");
@@ -458,6 +497,7 @@ int main(void)
 		cmocka_unit_test(test_golden_mixes),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_all_or_none_no_moves),
+		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_compaction),
 	};
 
