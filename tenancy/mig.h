@@ -165,6 +165,7 @@ int mig_planner_compact(struct mig_planner *pl, struct mig_move **moves);
 int mig_planner_apply_moves(struct mig_planner *pl, const struct mig_move *moves,
 			    size_t n, struct loom_err *err);
 
+/* GPUs sorted by (node, index); a pointer stays valid until the next add. */
 size_t mig_planner_gpu_count(const struct mig_planner *pl);
 const struct mig_gpu *mig_planner_gpu_at(struct mig_planner *pl, size_t i);
 const struct mig_gpu *mig_planner_gpu_find(struct mig_planner *pl, const char *node,
