@@ -1,0 +1,382 @@
+/*
+ * tests/fake_nvml/fake_nvml.c: a STAND-IN for libnvidia-ml.so.1, for tests
+ * on machines without a GPU.  It implements only the NVML calls loom uses,
+ * with NVIDIA's MIG placement rules for two models (H100 80GB and A30),
+ * written down here independently of tenancy/mig.c so that the tests
+ * cross-check loom's tables.  Profile IDs are those `nvidia-smi mig -lgip`
+ * prints on those GPUs.
+ *
+ * Configured by FAKE_NVML_GPUS, e.g. "h100:on,a30:off" (model, MIG mode);
+ * default one H100 with MIG on.  fake_nvml_* functions let a test change
+ * things behind loom's back (drift).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OK 0
+#define E_INVALID_ARGUMENT 2
+#define E_NOT_SUPPORTED 3
+#define E_NOT_FOUND 6
+#define E_INSUFFICIENT_SIZE 7
+#define E_IN_USE 19
+#define E_INSUFFICIENT_RESOURCES 23
+#define E_UNINITIALIZED 1
+
+struct fprofile {
+	int index;		/* NVML_GPU_INSTANCE_PROFILE_* */
+	unsigned int id, compute, size, max;
+	unsigned int starts;	/* bit s: may start at memory slice s */
+};
+
+static const struct fprofile h100[] = {
+	{ 0x0, 19, 1, 1, 7, 0x7f }, { 0x7, 20, 1, 1, 1, 0x7f }, { 0x9, 15, 1, 2, 4, 0x55 },
+	{ 0x1, 14, 2, 2, 3, 0x15 }, { 0x2, 9, 3, 4, 2, 0x11 }, { 0x3, 5, 4, 4, 1, 0x01 },
+	{ 0x4, 0, 7, 8, 1, 0x01 },
+};
+static const struct fprofile a30[] = {
+	{ 0x0, 14, 1, 1, 4, 0x0f }, { 0x7, 21, 1, 1, 1, 0x0f }, { 0x1, 5, 2, 2, 2, 0x05 },
+	{ 0x8, 6, 2, 2, 1, 0x05 }, { 0x3, 0, 4, 4, 1, 0x01 },
+};
+
+struct fci { int alive; unsigned int id, profile_id, slices; };
+struct fgi {
+	int alive;
+	unsigned int id, profile_id, start, size, compute;
+	struct fci ci[8];
+	struct fdev *dev;
+};
+struct fdev {
+	const char *name;
+	const struct fprofile *prof;
+	size_t n_prof;
+	unsigned int compute_slices;
+	unsigned int mig, mig_pending;
+	unsigned int mode_sets;
+	unsigned int next_id;
+	struct fgi gi[8];
+};
+
+static struct fdev devs[4];
+static unsigned int n_devs;
+static int inited;
+
+static const unsigned int ci_slices[8] = { 1, 2, 3, 4, 7, 8, 6, 1 };
+
+static void setup(void)
+{
+	const char *cfg = getenv("FAKE_NVML_GPUS");
+	char buf[256], *save = NULL;
+
+	memset(devs, 0, sizeof(devs));
+	n_devs = 0;
+	snprintf(buf, sizeof(buf), "%s", cfg && *cfg ? cfg : "h100:on");
+	for (char *t = strtok_r(buf, ",", &save); t && n_devs < 4; t = strtok_r(NULL, ",", &save)) {
+		struct fdev *d = &devs[n_devs++];
+
+		if (!strncmp(t, "a30", 3)) {
+			d->name = "NVIDIA A30";
+			d->prof = a30;
+			d->n_prof = sizeof(a30) / sizeof(a30[0]);
+			d->compute_slices = 4;
+		} else {
+			d->name = "NVIDIA H100 80GB HBM3";
+			d->prof = h100;
+			d->n_prof = sizeof(h100) / sizeof(h100[0]);
+			d->compute_slices = 7;
+		}
+		d->mig = d->mig_pending = strstr(t, ":off") == NULL;
+		d->next_id = 1;
+	}
+}
+
+static const struct fprofile *by_index(const struct fdev *d, unsigned int index)
+{
+	for (size_t i = 0; i < d->n_prof; i++)
+		if ((unsigned int)d->prof[i].index == index)
+			return &d->prof[i];
+	return NULL;
+}
+
+static const struct fprofile *by_id(const struct fdev *d, unsigned int id)
+{
+	for (size_t i = 0; i < d->n_prof; i++)
+		if (d->prof[i].id == id)
+			return &d->prof[i];
+	return NULL;
+}
+
+struct gip { unsigned int start, size; };
+struct gipinfo {
+	unsigned int id, isP2pSupported, sliceCount, instanceCount, multiprocessorCount,
+		copyEngineCount, decoderCount, encoderCount, jpegCount, ofaCount;
+	unsigned long long memorySizeMB;
+};
+struct giinfo { void *device; unsigned int id, profileId; struct gip placement; };
+struct ciprofinfo {
+	unsigned int id, sliceCount, instanceCount, multiprocessorCount, sharedCopyEngineCount,
+		sharedDecoderCount, sharedEncoderCount, sharedJpegCount, sharedOfaCount;
+};
+
+int nvmlInit_v2(void);
+int nvmlInit_v2(void) { setup(); inited = 1; return OK; }
+int nvmlShutdown(void);
+int nvmlShutdown(void) { inited = 0; return OK; }
+const char *nvmlErrorString(int r);
+const char *nvmlErrorString(int r)
+{
+	switch (r) {
+	case OK: return "Success";
+	case E_INVALID_ARGUMENT: return "Invalid Argument";
+	case E_NOT_SUPPORTED: return "Not Supported";
+	case E_NOT_FOUND: return "Not Found";
+	case E_IN_USE: return "In use by another client";
+	case E_INSUFFICIENT_RESOURCES: return "Insufficient Resources";
+	default: return "Unknown Error";
+	}
+}
+
+int nvmlDeviceGetCount_v2(unsigned int *n);
+int nvmlDeviceGetCount_v2(unsigned int *n) { if (!inited) return E_UNINITIALIZED; *n = n_devs; return OK; }
+
+int nvmlDeviceGetHandleByIndex_v2(unsigned int i, struct fdev **d);
+int nvmlDeviceGetHandleByIndex_v2(unsigned int i, struct fdev **d)
+{
+	if (!inited)
+		return E_UNINITIALIZED;
+	if (i >= n_devs)
+		return E_INVALID_ARGUMENT;
+	*d = &devs[i];
+	return OK;
+}
+
+int nvmlDeviceGetName(struct fdev *d, char *name, unsigned int len);
+int nvmlDeviceGetName(struct fdev *d, char *name, unsigned int len)
+{
+	if (strlen(d->name) >= len)
+		return E_INSUFFICIENT_SIZE;
+	strcpy(name, d->name);
+	return OK;
+}
+
+int nvmlDeviceGetMigMode(struct fdev *d, unsigned int *cur, unsigned int *pend);
+int nvmlDeviceGetMigMode(struct fdev *d, unsigned int *cur, unsigned int *pend)
+{
+	*cur = d->mig;
+	*pend = d->mig_pending;
+	return OK;
+}
+
+int nvmlDeviceSetMigMode(struct fdev *d, unsigned int mode, int *activation);
+int nvmlDeviceSetMigMode(struct fdev *d, unsigned int mode, int *activation)
+{
+	d->mode_sets++;
+	d->mig = d->mig_pending = mode;	/* this stand-in needs no GPU reset */
+	*activation = OK;
+	return OK;
+}
+
+int nvmlDeviceGetGpuInstanceProfileInfo(struct fdev *d, unsigned int index, struct gipinfo *info);
+int nvmlDeviceGetGpuInstanceProfileInfo(struct fdev *d, unsigned int index, struct gipinfo *info)
+{
+	const struct fprofile *p = by_index(d, index);
+
+	if (!p)
+		return E_NOT_SUPPORTED;
+	memset(info, 0, sizeof(*info));
+	info->id = p->id;
+	info->sliceCount = p->compute;
+	info->instanceCount = p->max;
+	return OK;
+}
+
+int nvmlDeviceGetGpuInstances(struct fdev *d, unsigned int id, struct fgi **out, unsigned int *n);
+int nvmlDeviceGetGpuInstances(struct fdev *d, unsigned int id, struct fgi **out, unsigned int *n)
+{
+	unsigned int k = 0;
+
+	if (!d->mig)
+		return E_NOT_SUPPORTED;
+	if (!by_id(d, id))
+		return E_INVALID_ARGUMENT;
+	for (size_t i = 0; i < 8; i++) {
+		if (!d->gi[i].alive || d->gi[i].profile_id != id)
+			continue;
+		if (k >= *n)
+			return E_INSUFFICIENT_SIZE;
+		out[k++] = &d->gi[i];
+	}
+	*n = k;
+	return OK;
+}
+
+int nvmlDeviceCreateGpuInstanceWithPlacement(struct fdev *d, unsigned int id,
+					     const struct gip *pl, struct fgi **out);
+int nvmlDeviceCreateGpuInstanceWithPlacement(struct fdev *d, unsigned int id,
+					     const struct gip *pl, struct fgi **out)
+{
+	const struct fprofile *p = by_id(d, id);
+	unsigned int used = 0, compute = 0, count = 0, mask;
+	struct fgi *free_gi = NULL;
+
+	if (!d->mig)
+		return E_NOT_SUPPORTED;
+	if (!p || pl->size != p->size || pl->start >= 8 || !(p->starts & (1u << pl->start)))
+		return E_INVALID_ARGUMENT;
+	mask = ((1u << p->size) - 1u) << pl->start;
+	for (size_t i = 0; i < 8; i++) {
+		if (!d->gi[i].alive) {
+			if (!free_gi)
+				free_gi = &d->gi[i];
+			continue;
+		}
+		used |= ((1u << d->gi[i].size) - 1u) << d->gi[i].start;
+		compute += d->gi[i].compute;
+		count += d->gi[i].profile_id == id;
+	}
+	if ((used & mask) || compute + p->compute > d->compute_slices || count >= p->max || !free_gi)
+		return E_INSUFFICIENT_RESOURCES;
+	memset(free_gi, 0, sizeof(*free_gi));
+	free_gi->alive = 1;
+	free_gi->id = d->next_id++;
+	free_gi->profile_id = id;
+	free_gi->start = pl->start;
+	free_gi->size = p->size;
+	free_gi->compute = p->compute;
+	free_gi->dev = d;
+	*out = free_gi;
+	return OK;
+}
+
+int nvmlGpuInstanceDestroy(struct fgi *gi);
+int nvmlGpuInstanceDestroy(struct fgi *gi)
+{
+	if (!gi->alive)
+		return E_INVALID_ARGUMENT;
+	for (size_t i = 0; i < 8; i++)
+		if (gi->ci[i].alive)
+			return E_IN_USE;
+	gi->alive = 0;
+	return OK;
+}
+
+int nvmlGpuInstanceGetInfo(struct fgi *gi, struct giinfo *info);
+int nvmlGpuInstanceGetInfo(struct fgi *gi, struct giinfo *info)
+{
+	if (!gi->alive)
+		return E_INVALID_ARGUMENT;
+	info->device = gi->dev;
+	info->id = gi->id;
+	info->profileId = gi->profile_id;
+	info->placement.start = gi->start;
+	info->placement.size = gi->size;
+	return OK;
+}
+
+int nvmlGpuInstanceGetComputeInstanceProfileInfo(struct fgi *gi, unsigned int prof,
+						 unsigned int eng, struct ciprofinfo *info);
+int nvmlGpuInstanceGetComputeInstanceProfileInfo(struct fgi *gi, unsigned int prof,
+						 unsigned int eng, struct ciprofinfo *info)
+{
+	if (prof >= 8 || eng != 0 || ci_slices[prof] > gi->compute || prof == 7)
+		return E_NOT_SUPPORTED;
+	memset(info, 0, sizeof(*info));
+	info->id = prof;
+	info->sliceCount = ci_slices[prof];
+	info->instanceCount = gi->compute / ci_slices[prof];
+	return OK;
+}
+
+int nvmlGpuInstanceGetComputeInstances(struct fgi *gi, unsigned int id, struct fci **out,
+				       unsigned int *n);
+int nvmlGpuInstanceGetComputeInstances(struct fgi *gi, unsigned int id, struct fci **out,
+				       unsigned int *n)
+{
+	unsigned int k = 0;
+
+	for (size_t i = 0; i < 8; i++) {
+		if (!gi->ci[i].alive || gi->ci[i].profile_id != id)
+			continue;
+		if (k >= *n)
+			return E_INSUFFICIENT_SIZE;
+		out[k++] = &gi->ci[i];
+	}
+	*n = k;
+	return OK;
+}
+
+int nvmlGpuInstanceCreateComputeInstance(struct fgi *gi, unsigned int id, struct fci **out);
+int nvmlGpuInstanceCreateComputeInstance(struct fgi *gi, unsigned int id, struct fci **out)
+{
+	unsigned int used = 0;
+
+	if (!gi->alive || id >= 7 || ci_slices[id] > gi->compute)
+		return E_INVALID_ARGUMENT;
+	for (size_t i = 0; i < 8; i++)
+		if (gi->ci[i].alive)
+			used += gi->ci[i].slices;
+	if (used + ci_slices[id] > gi->compute)
+		return E_INSUFFICIENT_RESOURCES;
+	for (size_t i = 0; i < 8; i++) {
+		if (gi->ci[i].alive)
+			continue;
+		gi->ci[i].alive = 1;
+		gi->ci[i].id = (unsigned int)i;
+		gi->ci[i].profile_id = id;
+		gi->ci[i].slices = ci_slices[id];
+		*out = &gi->ci[i];
+		return OK;
+	}
+	return E_INSUFFICIENT_RESOURCES;
+}
+
+int nvmlComputeInstanceDestroy(struct fci *ci);
+int nvmlComputeInstanceDestroy(struct fci *ci)
+{
+	if (!ci->alive)
+		return E_INVALID_ARGUMENT;
+	ci->alive = 0;
+	return OK;
+}
+
+/* ---- test controls: changes "behind loom's back" ---- */
+
+/* Destroy the GI starting at @start on @dev (and its CIs); 0 or -1. */
+int fake_nvml_drop_gi(unsigned int dev, unsigned int start);
+int fake_nvml_drop_gi(unsigned int dev, unsigned int start)
+{
+	for (size_t i = 0; dev < n_devs && i < 8; i++)
+		if (devs[dev].gi[i].alive && devs[dev].gi[i].start == start) {
+			memset(&devs[dev].gi[i], 0, sizeof(devs[dev].gi[i]));
+			return 0;
+		}
+	return -1;
+}
+
+/* Destroy only the compute instances of the GI at @start. */
+int fake_nvml_drop_ci(unsigned int dev, unsigned int start);
+int fake_nvml_drop_ci(unsigned int dev, unsigned int start)
+{
+	for (size_t i = 0; dev < n_devs && i < 8; i++)
+		if (devs[dev].gi[i].alive && devs[dev].gi[i].start == start) {
+			memset(devs[dev].gi[i].ci, 0, sizeof(devs[dev].gi[i].ci));
+			return 0;
+		}
+	return -1;
+}
+
+unsigned int fake_nvml_gi_count(unsigned int dev);
+unsigned int fake_nvml_gi_count(unsigned int dev)
+{
+	unsigned int n = 0;
+
+	for (size_t i = 0; dev < n_devs && i < 8; i++)
+		n += devs[dev].gi[i].alive;
+	return n;
+}
+
+unsigned int fake_nvml_mode_sets(unsigned int dev);
+unsigned int fake_nvml_mode_sets(unsigned int dev)
+{
+	return dev < n_devs ? devs[dev].mode_sets : 0;
+}
