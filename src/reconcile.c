@@ -31,6 +31,8 @@
 #define WATCH_INTERVAL_MS 2000
 /* How long a run waits for FRR / OpenSM to show what was applied. */
 #define FRR_VERIFY_MS 4000
+/* ... and at most this long while FRR keeps making progress. */
+#define FRR_VERIFY_MAX_MS 60000
 #define SM_SWEEP_MS 15000
 #define SM_VERIFY_MS 8000
 /* A run that ends with items pending is retried after this long. */
@@ -329,16 +331,42 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 	t0 = now_ns(CLOCK_MONOTONIC);
 	phase_ms[1] = (double)(t0 - t1) / 1e6;
 	if (t->frr && !ferr[0]) {
-		/* zebra learns the kernel's VXLAN devices asynchronously: poll. */
-		int64_t end = now_ns(CLOCK_MONOTONIC) + (int64_t)FRR_VERIFY_MS * 1000000;
-		int delay = 20;
+		/*
+		 * zebra learns the kernel's VXLAN devices asynchronously: poll.
+		 * While the count of unverified VNIs keeps falling (1,000 new
+		 * VNIs take zebra many seconds), keep polling rather than end
+		 * the run and come back RETRY_MS later with a full resync.
+		 */
+		int64_t start = now_ns(CLOCK_MONOTONIC);
+		int64_t end = start + (int64_t)FRR_VERIFY_MS * 1000000;
+		int delay = 20, last = -1;
+		uint64_t gen;
+
+		pthread_mutex_lock(&t->r->lock);
+		gen = t->want_gen;
+		pthread_mutex_unlock(&t->r->lock);
 
 		for (;;) {
+			int64_t now;
+
 			free(fst);
 			fst = NULL;
 			loom_err_clear(&err);
 			ret = frr_verify(t->frr, d, kerr[0] == '\0', &fst, &n_fst, &err);
-			if (ret <= 0 || now_ns(CLOCK_MONOTONIC) > end)
+			now = now_ns(CLOCK_MONOTONIC);
+			if (ret > 0 && last >= 0 && ret < last
+			    && now - start < (int64_t)FRR_VERIFY_MAX_MS * 1000000) {
+				bool newer;
+
+				/* A newer intent is not kept waiting behind this one. */
+				pthread_mutex_lock(&t->r->lock);
+				newer = t->want_gen != gen;
+				pthread_mutex_unlock(&t->r->lock);
+				if (!newer)
+					end = now + (int64_t)FRR_VERIFY_MS * 1000000;
+			}
+			last = ret;
+			if (ret <= 0 || now > end)
 				break;
 			sleep_ms(delay);
 			delay = delay < 200 ? delay * 2 : 200;
