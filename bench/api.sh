@@ -4,7 +4,7 @@
 # Usage: bench/api.sh [SECONDS]   (run from the top of the tree after tools/build)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-b=$top/build
+b=${top_builddir:-$top/build}
 dir=$(mktemp -d /tmp/loombench.XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$dir"; }

@@ -1159,7 +1159,7 @@ int smt_wait_sweep(struct smt *s, int timeout_ms, struct loom_err *err)
 	uint64_t t0 = now_ms(), last_change = 0;
 	uint32_t prev = s->act_before, cur;
 	bool moved = false;
-	const unsigned int settle_ms = 150, step_ms = 10;
+	const unsigned int settle_ms = 40, step_ms = 10;
 
 	/*
 	 * OpenSM counts every SMP it handles in ActCount, our own SMInfo reads

@@ -31,6 +31,8 @@
 #define WATCH_INTERVAL_MS 2000
 /* How long a run waits for FRR / OpenSM to show what was applied. */
 #define FRR_VERIFY_MS 4000
+/* ... and at most this long while FRR keeps making progress. */
+#define FRR_VERIFY_MAX_MS 60000
 #define SM_SWEEP_MS 15000
 #define SM_VERIFY_MS 8000
 /* A run that ends with items pending is retried after this long. */
@@ -80,9 +82,12 @@ struct target {
 	struct item *items;
 	size_t n_items;
 	size_t n_bad;			/* items not programmed after the last run */
+	size_t n_pending;		/* of those, pending (a retry may still get them) */
 	char error[256];		/* target-level problem, "" when fine */
 	int64_t last_run_ns;
 	double last_run_ms;
+	double phase_ms[3];		/* last run: kernel, FRR apply, FRR verify (VTEP);
+					 * write, sweep, verify (SM) */
 	unsigned long runs;
 	struct capacity *caps;		/* SM targets: P_Key table capacity per port */
 	size_t n_caps;
@@ -271,8 +276,9 @@ static void sleep_ms(int ms)
 }
 
 static void run_vtep(struct target *t, const struct vtep_desired *d, struct items *it, char *error,
-		     size_t error_len)
+		     size_t error_len, double phase_ms[3])
 {
+	int64_t t0 = now_ns(CLOCK_MONOTONIC), t1;
 	struct loom_err err = { 0 };
 	struct kvtep_vni_status *kst = calloc(d->n_vnis ? d->n_vnis : 1, sizeof(*kst));
 	struct frr_vni_status *fst = NULL;
@@ -308,6 +314,8 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 				  kst[i].state == KVTEP_VNI_PROGRAMMED ? SEG_PROGRAMMED : SEG_ERROR, kst[i].reason);
 	}
 	free(kst);
+	t1 = now_ns(CLOCK_MONOTONIC);
+	phase_ms[0] = (double)(t1 - t0) / 1e6;
 
 	loom_err_clear(&err);
 	if (!t->frr)
@@ -320,17 +328,45 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 	loom_err_clear(&err);
 	if (t->frr && frr_sync(t->frr, d, &err) < 0)
 		snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
+	t0 = now_ns(CLOCK_MONOTONIC);
+	phase_ms[1] = (double)(t0 - t1) / 1e6;
 	if (t->frr && !ferr[0]) {
-		/* zebra learns the kernel's VXLAN devices asynchronously: poll. */
-		int64_t end = now_ns(CLOCK_MONOTONIC) + (int64_t)FRR_VERIFY_MS * 1000000;
-		int delay = 20;
+		/*
+		 * zebra learns the kernel's VXLAN devices asynchronously: poll.
+		 * While the count of unverified VNIs keeps falling (1,000 new
+		 * VNIs take zebra many seconds), keep polling rather than end
+		 * the run and come back RETRY_MS later with a full resync.
+		 */
+		int64_t start = now_ns(CLOCK_MONOTONIC);
+		int64_t end = start + (int64_t)FRR_VERIFY_MS * 1000000;
+		int delay = 20, last = -1;
+		uint64_t gen;
+
+		pthread_mutex_lock(&t->r->lock);
+		gen = t->want_gen;
+		pthread_mutex_unlock(&t->r->lock);
 
 		for (;;) {
+			int64_t now;
+
 			free(fst);
 			fst = NULL;
 			loom_err_clear(&err);
 			ret = frr_verify(t->frr, d, kerr[0] == '\0', &fst, &n_fst, &err);
-			if (ret <= 0 || now_ns(CLOCK_MONOTONIC) > end)
+			now = now_ns(CLOCK_MONOTONIC);
+			if (ret > 0 && last >= 0 && ret < last
+			    && now - start < (int64_t)FRR_VERIFY_MAX_MS * 1000000) {
+				bool newer;
+
+				/* A newer intent is not kept waiting behind this one. */
+				pthread_mutex_lock(&t->r->lock);
+				newer = t->want_gen != gen;
+				pthread_mutex_unlock(&t->r->lock);
+				if (!newer)
+					end = now + (int64_t)FRR_VERIFY_MS * 1000000;
+			}
+			last = ret;
+			if (ret <= 0 || now > end)
 				break;
 			sleep_ms(delay);
 			delay = delay < 200 ? delay * 2 : 200;
@@ -338,6 +374,7 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 		if (ret < 0)
 			snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
 	}
+	phase_ms[2] = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
 	for (size_t i = 0; i < d->n_vnis; i++) {
 		const struct vtep_vni *v = &d->vnis[i];
 		const struct frr_vni_status *s = NULL;
@@ -390,9 +427,11 @@ static void sm_capacity_fill(struct target *t, const struct sm_desired *d, struc
 }
 
 /* Writes @d, signals OpenSM if the file changed, waits for its sweep. */
-static int sm_push(struct target *t, const struct sm_desired *d, char *serr, size_t len)
+static int sm_push(struct target *t, const struct sm_desired *d, char *serr, size_t len,
+		   double phase_ms[2])
 {
 	struct loom_err err = { 0 };
+	int64_t t0 = now_ns(CLOCK_MONOTONIC), t1;
 
 	if (smt_write(t->smt, d, &err)) {
 		snprintf(serr, len, "opensm: %s", err.msg);
@@ -400,12 +439,15 @@ static int sm_push(struct target *t, const struct sm_desired *d, char *serr, siz
 	}
 	sm_desired_free(&t->sm_written);
 	t->sm_written = sm_desired_dup(d);
+	t1 = now_ns(CLOCK_MONOTONIC);
+	phase_ms[0] += (double)(t1 - t0) / 1e6;
 	if (!smt_write_changed(t->smt))
 		return 0;	/* the file already said exactly this: no sweep needed */
 	if (smt_signal(t->smt, &err) || smt_wait_sweep(t->smt, SM_SWEEP_MS, &err) < 0) {
 		snprintf(serr, len, "opensm: %s", err.msg);
 		return -EINVAL;
 	}
+	phase_ms[1] += (double)(now_ns(CLOCK_MONOTONIC) - t1) / 1e6;
 	return 0;
 }
 
@@ -473,7 +515,7 @@ static struct sm_desired *sm_removals_first(const struct sm_desired *old, const 
 }
 
 static void run_sm(struct target *t, const struct sm_desired *d, struct items *it, char *error,
-		   size_t error_len, struct capacity **caps, size_t *n_caps)
+		   size_t error_len, struct capacity **caps, size_t *n_caps, double phase_ms[3])
 {
 	struct loom_err err = { 0 };
 	struct smt_pstatus *st = NULL;
@@ -506,7 +548,7 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 			 * fabric before it goes in, so it never carries both P_Keys. */
 			if (first) {
 				log_info("sm %s: a port changes tenant; removing before adding", t->name);
-				if (sm_push(t, first, serr, sizeof(serr)) == 0) {
+				if (sm_push(t, first, serr, sizeof(serr), phase_ms) == 0) {
 					loom_err_clear(&err);
 					if (smt_converge(t->smt, first, SM_VERIFY_MS, &st, &n_st, &err) != 0)
 						snprintf(serr, sizeof(serr), "opensm: the removal before a move did not verify: %s",
@@ -517,14 +559,17 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 				sm_desired_free(&first);
 			}
 			if (!serr[0])
-				sm_push(t, d, serr, sizeof(serr));
+				sm_push(t, d, serr, sizeof(serr), phase_ms);
 		}
 		if (!serr[0] && down[0])
 			snprintf(serr, sizeof(serr), "%s", down);
 		if (!serr[0]) {
+			int64_t t2 = now_ns(CLOCK_MONOTONIC);
+
 			loom_err_clear(&err);
 			if (smt_converge(t->smt, d, SM_VERIFY_MS, &st, &n_st, &err) < 0)
 				snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
+			phase_ms[2] = (double)(now_ns(CLOCK_MONOTONIC) - t2) / 1e6;
 			sm_capacity_fill(t, d, caps, n_caps);
 		}
 	}
@@ -590,6 +635,7 @@ static void *worker(void *arg)
 		char error[sizeof(t->error)] = "";
 		uint64_t gen;
 		int64_t t0;
+		double phase_ms[3] = { 0 };
 
 		if (t->want_gen <= t->done_gen && !t->resync) {
 			struct timespec until;
@@ -627,9 +673,9 @@ static void *worker(void *arg)
 
 		t0 = now_ns(CLOCK_MONOTONIC);
 		if (vd)
-			run_vtep(t, vd, &it, error, sizeof(error));
+			run_vtep(t, vd, &it, error, sizeof(error), phase_ms);
 		else if (sd)
-			run_sm(t, sd, &it, error, sizeof(error), &caps, &n_caps);
+			run_sm(t, sd, &it, error, sizeof(error), &caps, &n_caps, phase_ms);
 
 		pthread_mutex_lock(&r->lock);
 		/* Keep "since" for items whose state did not change. */
@@ -649,8 +695,11 @@ static void *worker(void *arg)
 		t->items = it.v;
 		t->n_items = it.n;
 		t->n_bad = 0;
-		for (size_t i = 0; i < it.n; i++)
+		t->n_pending = 0;
+		for (size_t i = 0; i < it.n; i++) {
 			t->n_bad += it.v[i].state != SEG_PROGRAMMED;
+			t->n_pending += it.v[i].state == SEG_PENDING;
+		}
 		retry_at = t->n_bad ? now_ns(CLOCK_MONOTONIC) + (int64_t)RETRY_MS * 1000000 : 0;
 		snprintf(t->error, sizeof(t->error), "%s", error);
 		t->caps = caps;
@@ -661,8 +710,11 @@ static void *worker(void *arg)
 		t->runs++;
 		t->last_run_ns = now_ns(CLOCK_REALTIME);
 		t->last_run_ms = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
-		log_debug(LOG_SUB_RECONCILE, "%s %s: run of generation %" PRIu64 " took %.1f ms, %zu of %zu items not programmed",
-			  t->kind == TARGET_VTEP ? "vtep" : "sm", t->name, gen, t->last_run_ms, t->n_bad, t->n_items);
+		memcpy(t->phase_ms, phase_ms, sizeof(t->phase_ms));
+		log_debug(LOG_SUB_RECONCILE, "%s %s: run of generation %" PRIu64 " took %.1f ms (%s %.1f, %s %.1f, verify %.1f), %zu of %zu items not programmed",
+			  t->kind == TARGET_VTEP ? "vtep" : "sm", t->name, gen, t->last_run_ms,
+			  t->kind == TARGET_VTEP ? "kernel" : "write", phase_ms[0],
+			  t->kind == TARGET_VTEP ? "frr" : "sweep", phase_ms[1], phase_ms[2], t->n_bad, t->n_items);
 		{
 			uint64_t one = 1;
 
@@ -855,7 +907,12 @@ bool reconciler_done(const struct reconciler *r, uint64_t gen, bool *all_ok)
 
 		if (t->want_gen != gen)
 			continue;	/* this generation did not change it */
-		if (t->done_gen < gen)
+		/*
+		 * Pending items (FRR or OpenSM not showing it yet) are retried
+		 * every RETRY_MS: a waiter waits for those retries until its
+		 * deadline, but errors are answered at once.
+		 */
+		if (t->done_gen < gen || t->n_pending)
 			done = false;
 		else if (t->n_bad)
 			*all_ok = false;
@@ -897,12 +954,17 @@ static json_t *item_json(const struct target *t, const struct item *x)
 
 static json_t *target_json(const struct target *t)
 {
-	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:f}", "name", t->name,
-			 "kind", t->kind == TARGET_VTEP ? "vtep" : "sm", "error", t->error,
+	bool vtep = t->kind == TARGET_VTEP;
+
+	/* last_run_phases_ms splits last_run_ms, to see what dominates a run. */
+	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:f, s:{s:f, s:f, s:f}}", "name", t->name,
+			 "kind", vtep ? "vtep" : "sm", "error", t->error,
 			 "busy", t->busy || t->resync || t->done_gen < t->want_gen,
 			 "generation", (json_int_t)t->done_gen, "items", (json_int_t)t->n_items,
 			 "not_programmed", (json_int_t)t->n_bad, "runs", (json_int_t)t->runs,
-			 "last_run_ms", t->last_run_ms);
+			 "last_run_ms", t->last_run_ms, "last_run_phases_ms",
+			 vtep ? "kernel" : "write", t->phase_ms[0], vtep ? "frr_apply" : "sweep", t->phase_ms[1],
+			 "verify", t->phase_ms[2]);
 }
 
 json_t *reconciler_status(const struct reconciler *r, const char *tenant, const char *segment)

@@ -50,8 +50,8 @@ int reconciler_collect(struct reconciler *r);
 
 /*
  * Has every target that generation @gen changed finished a run of it (or
- * of a later one)?  *all_ok is false when one of them reported an error or
- * pending item for a segment.
+ * of a later one), with no item left pending (pending items are retried, so
+ * not done yet)?  *all_ok is false when one of them reported an error.
  */
 bool reconciler_done(const struct reconciler *r, uint64_t gen, bool *all_ok);
 /* Is every target idle and converged (nothing pending, no error)? */
