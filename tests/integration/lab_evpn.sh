@@ -195,7 +195,7 @@ frr_down_seen() {
 		| length > 0 and all(.[]; .state == "error" and (.reason | test("not reachable")))' >/dev/null
 }
 # A write while FRR is down: stored, the kernel part done, FRR reported.
-ctl -w 5 detach blue/b1 h22 >"$T_DIR/down.out" 2>&1
+ctl -w 2 detach blue/b1 h22 >"$T_DIR/down.out" 2>&1
 rc=$?
 t_is "$rc" 6 "FRR down: detach with -w returns 'not converged' (exit 6)"
 SEGS[blue/b1]="h12 h31"
@@ -219,7 +219,7 @@ t_okd $? "FRR back on vt2: converged in $(($(now_ms) - t)) ms" || { machine_diag
 # VTEP, naming the device; nothing of loom's for it in the kernel or FRR
 # there (FRR would tie the operator's bridge into the tenant); other VNIs fine.
 ctl segment create acme/col --type ethernet --vni 10900 >/dev/null
-ctl -w 5 attach acme/col h32 >/dev/null 2>&1
+ctl -w 2 attach acme/col h32 >/dev/null 2>&1
 rc=$?
 t_is "$rc" 6 "collision: attach to a segment with the operator's VNI 10900 does not converge (exit 6)"
 col_err() {
@@ -236,7 +236,7 @@ ctl -w 20 segment delete acme/col --cascade >/dev/null
 t_ok $? "collision: deleting the segment converges"
 
 # An attachment whose access port is missing on its VTEP.
-ctl -w 5 attach acme/a1 hg1 >/dev/null 2>&1
+ctl -w 2 attach acme/a1 hg1 >/dev/null 2>&1
 t_is "$?" 6 "missing port: attach hg1 (acc-ghost absent on vt2) does not converge (exit 6)"
 ctl -o json status acme/a1 | jq -e '[.segments[] | select(.state != "programmed")]
 	| length == 1 and .[0].target == "vt2" and .[0].layer == "kernel" and .[0].state == "error"

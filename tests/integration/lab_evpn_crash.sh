@@ -94,9 +94,7 @@ rc=$?
 t_wait 30 new_ports_in
 seen=$?
 CHILDREN=$(pgrep -P "$LOOMD_PID" | tr '\n' ' ')
-kill -KILL "$LOOMD_PID"
-wait "$LOOMD_PID" 2>/dev/null
-T_PIDS=$(echo "$T_PIDS" | sed "s/ $LOOMD_PID\b//")
+loomd_stop KILL
 k_kill=$(have_kernel 3)
 kill -CONT "$BGPD3"
 t_diag "apply stored (exit $rc); loomd killed $(($(now_ms) - tk)) ms later with vt3's kernel done and bgpd stopped; its children: ${CHILDREN:-none}"

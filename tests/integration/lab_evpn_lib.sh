@@ -10,6 +10,7 @@
 # keep themselves (which segments exist, which nodes they hold), not with
 # what loomd says it wants.
 
+# shellcheck disable=SC2154  # set by lib.sh
 LAB=$top_srcdir/lab/loom-lab
 LOOM_GROUP=1819242349	# netdev group "loom" (docs/overlay.md)
 LAB_DIR=$T_DIR/lab
@@ -199,13 +200,11 @@ addr_of() { echo "192.0.2.${1#h}"; }
 
 # Reads the IDs of every segment at once (loomctl segment list).
 seg_ids_all() {
-	local line s
-	while read -r line; do
-		set -- $line
-		s=$1
-		VNI_OF[$s]=$2
-		RD_OF[$s]=$3
-		RT_OF[$s]=$4
+	local s vni rd rt
+	while read -r s vni rd rt; do
+		VNI_OF[$s]=$vni
+		RD_OF[$s]=$rd
+		RT_OF[$s]=$rt
 	done < <(ctl -o json segment list | jq -r '.[] | select(.type == "ethernet")
 		| "\(.tenant)/\(.name) \(.vni) \(.rd) \(.rt)"')
 }
