@@ -142,13 +142,29 @@ frr_in_kernel() {	# frr_in_kernel V
 }
 
 # The whole machine matches the model (all three VTEPs, both layers).
+# MO_WHY says what differed last (for diagnostics).
 machine_ok() {
 	local v
 	for v in 1 2 3; do
+		MO_WHY="vt$v kernel"
 		[ "$(have_kernel $v)" = "$(want_kernel $v)" ] || return 1
 		frr_read $v
+		MO_WHY="vt$v frr config"
 		[ "$FRR_HAVE" = "$(want_frr $v)" ] || return 1
+		MO_WHY="vt$v frr inKernel"
 		frr_in_kernel $v || return 1
+	done
+	MO_WHY=""
+}
+MO_WHY=""
+# Polls machine_ok; says in the log what kept it from matching, and when.
+machine_wait() {	# machine_wait SECONDS
+	local t0 w=""
+	t0=$(now_ms)
+	while ! machine_ok; do
+		[ "$MO_WHY" != "$w" ] && w=$MO_WHY && t_diag "$(($(now_ms) - t0)) ms: $w differs"
+		[ $(($(now_ms) - t0)) -ge $(($1 * 1000)) ] && return 1
+		sleep 0.05
 	done
 }
 
