@@ -108,6 +108,7 @@ struct kv_action {
 
 struct kv_verr {
 	int code;
+	bool foreign;		/* another device holds the VNI or its names */
 	char msg[200];
 };
 
@@ -1333,6 +1334,7 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 			 "VNI %u is already used by VXLAN device %s, which loom does not own; "
 			 "remove it or give the segment another VNI",
 			 vni, op->name);
+		e->foreign = true;
 		return 0;
 	}
 	l = vni_ref_find(p->op_name, p->n_op_name, vni);
@@ -1340,6 +1342,7 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 		verr_set(e, LOOM_E_CONFLICT,
 			 "device name %s is taken by a device loom does not own; rename it",
 			 l->name);
+		e->foreign = true;
 		return 0;
 	}
 
@@ -1497,8 +1500,10 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 	}
 	h->n_err = d->n_vnis;
 	/* Only the codes say "set"; the messages are written with them. */
-	for (vi = 0; vi < d->n_vnis; vi++)
+	for (vi = 0; vi < d->n_vnis; vi++) {
 		h->plan_err[vi].code = h->apply_err[vi].code = 0;
+		h->plan_err[vi].foreign = false;
+	}
 	if (!h->pidx) {
 		h->pidx = calloc(1, sizeof(*h->pidx));
 		if (!h->pidx)
@@ -2004,6 +2009,7 @@ static int verify_obs(struct kvtep *h, const struct vtep_desired *d, struct kvte
 		bool same = h->desired == d && i < h->n_err;
 
 		st[i].vni = v->vni;
+		st[i].foreign = same && h->plan_err[i].code && h->plan_err[i].foreign;
 		if (verify_vni(h, v, &fault, &ex, &n_ex, &cap_ex) &&
 		    !(same && h->plan_err[i].code)) {
 			st[i].state = KVTEP_VNI_PROGRAMMED;

@@ -41,6 +41,10 @@ struct kvtep_vni_status {
 	enum kvtep_vni_state state;
 	int code;		/* enum loom_errcode; LOOM_OK when programmed */
 	char reason[256];	/* "" when programmed */
+	/* The VNI or its device names belong to a device loom does not own:
+	 * FRR must not carry the VNI either (it would tie the operator's
+	 * device into the segment). */
+	bool foreign;
 };
 
 struct kvtep;

@@ -282,7 +282,9 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 	struct loom_err err = { 0 };
 	struct kvtep_vni_status *kst = calloc(d->n_vnis ? d->n_vnis : 1, sizeof(*kst));
 	struct frr_vni_status *fst = NULL;
-	size_t n_fst = 0;
+	size_t n_fst = 0, n_foreign = 0;
+	struct vtep_desired *fd = NULL;
+	const struct vtep_desired *fwant = d;	/* what FRR is given */
 	char kerr[300] = "", ferr[300] = "";
 	int ret;
 
@@ -312,8 +314,29 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 		else
 			items_add(it, v->tenant, v->segment, v->vni, "kernel",
 				  kst[i].state == KVTEP_VNI_PROGRAMMED ? SEG_PROGRAMMED : SEG_ERROR, kst[i].reason);
+		if (!kerr[0] && kst[i].foreign)
+			n_foreign++;
 	}
-	free(kst);
+	/*
+	 * A VNI whose number or device names an operator's device holds stays
+	 * out of FRR too: with loom's route targets on it, BGP would tie the
+	 * operator's device (and its bridge) into the tenant's segment.
+	 */
+	if (n_foreign) {
+		fd = vtep_desired_dup(d);
+		if (fd) {
+			size_t k = 0;
+
+			for (size_t i = 0; i < fd->n_vnis; i++) {
+				if (kst[i].foreign)
+					free(fd->vnis[i].ports);
+				else
+					fd->vnis[k++] = fd->vnis[i];
+			}
+			fd->n_vnis = k;
+			fwant = fd;
+		}
+	}
 	t1 = now_ns(CLOCK_MONOTONIC);
 	phase_ms[0] = (double)(t1 - t0) / 1e6;
 
@@ -326,7 +349,7 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 		log_info("vtep %s: FRR restarted; re-applying loom's statements", t->name);
 	}
 	loom_err_clear(&err);
-	if (t->frr && frr_sync(t->frr, d, &err) < 0)
+	if (t->frr && frr_sync(t->frr, fwant, &err) < 0)
 		snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
 	t0 = now_ns(CLOCK_MONOTONIC);
 	phase_ms[1] = (double)(t0 - t1) / 1e6;
@@ -352,7 +375,7 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 			free(fst);
 			fst = NULL;
 			loom_err_clear(&err);
-			ret = frr_verify(t->frr, d, kerr[0] == '\0', &fst, &n_fst, &err);
+			ret = frr_verify(t->frr, fwant, kerr[0] == '\0', &fst, &n_fst, &err);
 			now = now_ns(CLOCK_MONOTONIC);
 			if (ret > 0 && last >= 0 && ret < last
 			    && now - start < (int64_t)FRR_VERIFY_MAX_MS * 1000000) {
@@ -382,7 +405,10 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 		for (size_t k = 0; !ferr[0] && k < n_fst; k++)
 			if (fst[k].vni == v->vni && fst[k].verdict != FRR_VNI_EXTRA)
 				s = &fst[k];
-		if (ferr[0])
+		if (!kerr[0] && kst[i].foreign && fwant != d)
+			items_add(it, v->tenant, v->segment, v->vni, "frr", SEG_ERROR,
+				  "not given to FRR while a device loom does not own holds the VNI (see the kernel layer)");
+		else if (ferr[0])
 			items_add(it, v->tenant, v->segment, v->vni, "frr", SEG_ERROR, ferr);
 		else if (!s)
 			items_add(it, v->tenant, v->segment, v->vni, "frr", SEG_PENDING, "not verified yet");
@@ -394,6 +420,8 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 				  frr_vni_verdict_name(s->verdict));
 	}
 	free(fst);
+	free(kst);
+	vtep_desired_free(&fd);
 	snprintf(error, error_len, "%s%s%s", kerr, kerr[0] && ferr[0] ? "; " : "", ferr);
 }
 
