@@ -5,7 +5,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "src/daemon.h"
@@ -69,6 +71,56 @@ void loomd_release_holds(struct loomd *d)
 	}
 }
 
+void loomd_lifecycle_confirm(struct loomd *d)
+{
+	struct node_life *nodes = NULL;
+	size_t n = 0;
+	bool any = false;
+
+	if (!d->rec || d->in_txn || !reconciler_converged(d->rec))
+		return;
+	if (store_node_list(d->store, &nodes, &n))
+		return;
+	for (size_t i = 0; i < n; i++)
+		any |= nodes[i].pending;
+	if (!any || store_begin(d->store))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct node_life *nl = &nodes[i];
+		struct lifecycle_step step;
+		struct loom_err err = { 0 };
+		struct node_event_rec ev = { 0 };
+
+		if (!nl->pending)
+			continue;
+		if (lifecycle_confirm(nl->state, nl->goal, &step, &err)) {
+			log_err("node %s: %s", nl->name, err.msg);
+			continue;
+		}
+		ev.time_ns = now_realtime_ns();
+		ev.node = nl->name;
+		ev.from = nl->state;
+		ev.to = step.to;
+		ev.event = "confirm";
+		ev.reason = "every target verified the node out of its tenant segments";
+		ev.uid = getuid();
+		nl->state = step.to;
+		nl->pending = false;
+		nl->since_ns = ev.time_ns;
+		if (store_node_put(d->store, nl) || store_node_event_append(d->store, &ev)) {
+			log_err("node %s: cannot store the confirmation: %s", nl->name, store_errmsg(d->store));
+			store_rollback(d->store);
+			goto out;
+		}
+		log_info("node %s: removal verified on every target, now %s", nl->name,
+			 node_state_name(step.to));
+	}
+	if (store_commit(d->store))
+		store_rollback(d->store);
+out:
+	free(nodes);
+}
+
 int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 {
 	struct topology *topo = NULL;
@@ -103,6 +155,8 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	int ret;
 
 	d->started_ns = now_realtime_ns();
+	fault_policy_defaults(&d->fault_policy);
+	rdma_thresholds_defaults(&d->rdma);
 	model_init(&d->model, &d->cfg.pools);
 	ret = topology_load_file(d->cfg.topology, &d->topo, err);
 	if (ret)
@@ -134,6 +188,7 @@ void loomd_close(struct loomd *d)
 	reconciler_stop(&d->rec);
 	server_close(d);
 	model_clear(&d->model);
+	fault_history_release(&d->faults);
 	topology_free(&d->topo);
 	store_close(&d->store);
 }

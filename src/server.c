@@ -807,8 +807,10 @@ int server_run(struct loomd *d)
 					reconciler_resync_all(d->rec);
 			} else if (ptr == &tag_reconcile) {
 				reconciler_collect(d->rec);
-				waiters_check(d);
+				/* Confirm first, so a waiting drain's reply finds it done. */
+				loomd_lifecycle_confirm(d);
 				loomd_release_holds(d);
+				waiters_check(d);
 			} else if (drift_tags && (char *)ptr >= drift_tags && (char *)ptr < drift_tags + n_drift_tags) {
 				reconciler_drift(d->rec, (size_t)((char *)ptr - drift_tags));
 			} else {
