@@ -780,6 +780,7 @@ static int node_apply(struct api_call *call, const char *name, enum node_event e
 		char msg[sizeof(err->msg)];
 
 		snprintf(msg, sizeof(msg), "%s", err->msg);
+		loom_err_clear(err);
 		return loom_err_set(err, LOOM_E_STATE, "name", "node %s: %s", name, msg);
 	}
 	if (step.net == LC_NET_REMOVE && node_detach_all(call, name, removed, err))
