@@ -796,6 +796,7 @@ static int node_apply(struct api_call *call, const char *name, enum node_event e
 	if (next.pending) {
 		/* Post even when nothing was attached, so the targets report in. */
 		call->model_touched = true;
+		d->life_pending = true;
 		if (!d->rec) {
 			struct lifecycle_step done;
 

@@ -40,6 +40,13 @@ uint64_t loomd_post(struct loomd *d)
 	}
 	gen = reconciler_post(d->rec, des);
 	desired_free(&des);
+	d->posted_gen = gen;
+	/* Pending removals (this batch's, or found in the store at start)
+	 * are verified by this generation or a later one. */
+	if (d->life_pending || d->life_gen) {
+		d->life_gen = gen;
+		d->life_pending = false;
+	}
 	return gen;
 }
 
@@ -75,10 +82,22 @@ void loomd_lifecycle_confirm(struct loomd *d)
 {
 	struct node_life *nodes = NULL;
 	size_t n = 0;
-	bool any = false;
+	bool any = false, ok = false;
 
-	if (!d->rec || d->in_txn || !reconciler_converged(d->rec))
+	if (!d->rec || d->in_txn || !d->life_gen)
 		return;
+	/*
+	 * The generation that removed the nodes ran on every target it
+	 * changed, without error; when a newer one was posted since, wait
+	 * for all targets to converge instead (reconciler_done skips the
+	 * targets a newer generation changed).
+	 */
+	if (d->life_gen == d->posted_gen) {
+		if (!reconciler_done(d->rec, d->life_gen, &ok) || !ok)
+			return;
+	} else if (!reconciler_converged(d->rec)) {
+		return;
+	}
 	if (store_node_list(d->store, &nodes, &n))
 		return;
 	for (size_t i = 0; i < n; i++)
@@ -117,7 +136,11 @@ void loomd_lifecycle_confirm(struct loomd *d)
 	}
 	if (store_commit(d->store))
 		store_rollback(d->store);
+	else
+		d->life_gen = 0;
 out:
+	if (!any)
+		d->life_gen = 0;
 	free(nodes);
 }
 
@@ -178,7 +201,9 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	ret = reconciler_start(d->topo, &d->rec);
 	if (ret)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the reconciler: %s", strerror(-ret));
-	/* The first run repairs whatever a crash or an operator left behind. */
+	/* The first run repairs whatever a crash or an operator left behind,
+	 * and confirms removals a restart interrupted. */
+	d->life_pending = true;
 	loomd_post(d);
 	return server_add_reconciler(d, err);
 }

@@ -52,6 +52,11 @@ struct loomd {
 	struct reconciler *rec;
 	struct waiter *waiters;
 	bool model_changed;	/* recompile and post after this batch */
+	uint64_t posted_gen;	/* the newest generation posted */
+	/* A lifecycle removal is pending: post after this batch, and the
+	 * generation that carries it (0 = none). */
+	bool life_pending;
+	uint64_t life_gen;
 
 	/* The node lifecycle: fault policy and its hold-down history, and the
 	 * RDMA admission thresholds (defaults; not read from loomd.conf yet). */

@@ -179,7 +179,9 @@ static char *read_line(int fd)
 static bool method_writes(const char *m)
 {
 	static const char *const writes[] = { "tenant.create", "tenant.update", "tenant.delete",
-		"segment.create", "segment.delete", "segment.attach", "segment.detach", "intent.apply", NULL };
+		"segment.create", "segment.delete", "segment.attach", "segment.detach", "intent.apply",
+		"node.register", "node.verify", "node.cordon", "node.uncordon", "node.drain", "node.fail",
+		"node.retire", "node.fault", NULL };
 
 	for (size_t i = 0; writes[i]; i++)
 		if (strcmp(m, writes[i]) == 0)
