@@ -16,6 +16,7 @@ W=$(mktemp -d /tmp/lmw-bench.XXXXXX)
 chmod 755 "$W"
 ctl() { "$build/loomctl" -s "$W/loomd.sock" "$@"; }
 cleanup() {
+	[ -s "$W/loomd.log" ] && sed "s/^/# loomd: /" "$W/loomd.log" >&2
 	[ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	"$top/lab/loom-lab" -p "$P" -d "$W/lab" down >/dev/null 2>&1
 	rm -rf "$W"
@@ -24,7 +25,7 @@ trap cleanup EXIT
 ms() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )); }
 
 "$top/lab/loom-lab" -p "$P" -d "$W/lab" up >/dev/null
-printf 'socket = %s\ndatabase = %s\ntopology = %s\nvni_range = 10100-10199\nreconcile = yes\nlog_level = warning\n' \
+printf 'socket = %s\ndatabase = %s\ntopology = %s\nvni_range = 10100-10199\nreconcile = yes\nlog_level = warn\n' \
 	"$W/loomd.sock" "$W/loom.db" "$W/lab/topology.json" >"$W/loomd.conf"
 "$build/loomd" -f -c "$W/loomd.conf" 2>"$W/loomd.log" &
 pid=$!
