@@ -832,11 +832,14 @@ static const struct topo_node *node_param(struct api_call *call, json_t *params,
 }
 
 static int node_result(struct api_call *call, const struct topo_node *n, json_t *steps, json_t *removed,
-		       json_t **result)
+		       json_t **result, struct loom_err *err)
 {
 	*result = node_json(call->d, n);
-	if (!*result)
-		return -ENOMEM;
+	if (!*result) {
+		json_decref(steps);
+		json_decref(removed);
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+	}
 	json_object_set_new(*result, "steps", steps);
 	if (removed)
 		json_object_set_new(*result, "detached", removed);
@@ -864,7 +867,7 @@ static int node_event_method(struct api_call *call, json_t *params, enum node_ev
 		json_decref(removed);
 		return -EINVAL;
 	}
-	return node_result(call, n, steps, removed, result);
+	return node_result(call, n, steps, removed, result, err);
 }
 
 static int m_node_cordon(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
@@ -931,7 +934,7 @@ static int m_node_register(struct api_call *call, json_t *params, json_t **resul
 	steps = json_array();
 	json_array_append_new(steps, json_pack("{s:s, s:s, s:s}", "from", node_state_name(cur.state),
 					       "event", "register", "to", node_state_name(next.state)));
-	return node_result(call, n, steps, NULL, result);
+	return node_result(call, n, steps, NULL, result, err);
 }
 
 /* One RDMA measurement fed in, judged against its port's rate. */
@@ -1041,7 +1044,7 @@ static int m_node_verify(struct api_call *call, json_t *params, json_t **result,
 		if (ret)
 			goto out;
 	}
-	ret = node_result(call, n, steps, NULL, result);
+	ret = node_result(call, n, steps, NULL, result, err);
 	steps = NULL;
 	if (!ret)
 		json_object_set_new(*result, "rdma", json_incref(judged));
@@ -1097,8 +1100,8 @@ static int m_node_fault(struct api_call *call, json_t *params, json_t **result, 
 	for (size_t i = 0; i < n_ev; i++)
 		if (node_apply(call, fe.node, evs[i], reason, steps, removed, err))
 			goto fail;
-	if (node_result(call, n, steps, removed, result))
-		return -ENOMEM;
+	if (node_result(call, n, steps, removed, result, err))
+		return -EINVAL;
 	json_object_set_new(*result, "fault", fault_event_to_json(&fe));
 	json_object_set_new(*result, "decision", fault_decision_to_json(&dec));
 	/* Replacement (src/replace.h) is not wired into loomd yet. */

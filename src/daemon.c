@@ -41,12 +41,15 @@ uint64_t loomd_post(struct loomd *d)
 	gen = reconciler_post(d->rec, des);
 	desired_free(&des);
 	d->posted_gen = gen;
-	/* Pending removals (this batch's, or found in the store at start)
-	 * are verified by this generation or a later one. */
-	if (d->life_pending || d->life_gen) {
+	/*
+	 * Pending removals (this batch's, or found in the store at start) are
+	 * verified by this generation.  An older one still unconfirmed keeps
+	 * its generation: posted_gen moves on, and the confirmation then waits
+	 * for every target to converge.
+	 */
+	if (d->life_pending && !d->life_gen)
 		d->life_gen = gen;
-		d->life_pending = false;
-	}
+	d->life_pending = false;
 	return gen;
 }
 
