@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/log.h"
 #include "src/daemon.h"
@@ -215,10 +216,19 @@ static int check_pkey_capacity(struct loomd *d, const struct attachment *a, stru
 	return 0;
 }
 
+static void life_to_json(json_t *o, const struct node_life *nl);
+static int life_get(struct loomd *d, const char *name, struct node_life *out, struct loom_err *err);
+static int life_store(struct api_call *call, const struct node_life *before, struct node_life *after,
+		      const char *event, struct loom_err *err);
+
 static int do_attach(struct api_call *call, const struct attachment *a, struct loom_err *err)
 {
 	struct loomd *d = call->d;
 
+	struct node_life nl;
+
+	if (life_get(d, a->node, &nl, err) || lifecycle_may_attach(a->node, nl.state, err))
+		return -EINVAL;
 	if (check_pkey_capacity(d, a, err))
 		return -EINVAL;
 	if (model_attach(&d->model, d->topo, a, err))
@@ -226,6 +236,15 @@ static int do_attach(struct api_call *call, const struct attachment *a, struct l
 	call->model_touched = true;
 	if (store_attachment_put(d->store, a))
 		return store_failed(call, err);
+	/* The first attachment hands an available node to its tenant. */
+	if (nl.state == NODE_AVAILABLE) {
+		struct node_life next = nl;
+
+		next.state = NODE_ASSIGNED;
+		snprintf(next.reason, sizeof(next.reason), "attached to %s/%s", a->tenant, a->segment);
+		if (life_store(call, &nl, &next, node_event_name(NODE_EV_ASSIGN), err))
+			return -EINVAL;
+	}
 	return 0;
 }
 
@@ -579,9 +598,13 @@ static int m_segment_detach(struct api_call *call, json_t *params, json_t **resu
 
 /* ---- nodes and topology ------------------------------------------------ */
 
-static json_t *node_json(const struct model *m, const struct topo_node *n)
+static json_t *node_json(struct loomd *d, const struct topo_node *n)
 {
+	const struct model *m = &d->model;
 	json_t *o = topo_node_to_json(n);
+	struct loom_err lerr = { 0 };
+	struct node_life nl;
+	char key[LOOM_NAME_MAX + 16], *rdma = NULL;
 	json_t *att = json_array();
 	json_t *tenants = json_array();
 
@@ -607,6 +630,12 @@ static json_t *node_json(const struct model *m, const struct topo_node *n)
 	}
 	json_object_set_new(o, "attachments", att);
 	json_object_set_new(o, "tenants", tenants);
+	if (life_get(d, n->name, &nl, &lerr) == 0)
+		life_to_json(o, &nl);
+	snprintf(key, sizeof(key), "rdma.%s", n->name);
+	if (store_kv_get(d->store, key, &rdma) == 0 && rdma)
+		json_object_set_new(o, "rdma", json_loads(rdma, 0, NULL));
+	free(rdma);
 	return o;
 }
 
@@ -621,7 +650,7 @@ static int m_node_list(struct api_call *call, json_t *params, json_t **result, s
 	*result = json_array();
 	for (size_t i = 0; i < t->n_nodes; i++)
 		if (!site || strcmp(site, t->nodes[i].site) == 0)
-			json_array_append_new(*result, node_json(&call->d->model, &t->nodes[i]));
+			json_array_append_new(*result, node_json(call->d, &t->nodes[i]));
 	return 0;
 }
 
@@ -636,7 +665,469 @@ static int m_node_show(struct api_call *call, json_t *params, json_t **result, s
 	n = topology_node(call->d->topo, name);
 	if (!n)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "name", "no node '%s' in the topology", name);
-	*result = node_json(&call->d->model, n);
+	*result = node_json(call->d, n);
+	return 0;
+}
+
+/* ---- the node lifecycle ------------------------------------------------ */
+
+/* The node's lifecycle row; a node without one is `available`. */
+static int life_get(struct loomd *d, const char *name, struct node_life *out, struct loom_err *err)
+{
+	int ret = store_node_get(d->store, name, out);
+
+	if (ret == -ENOENT) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->name, sizeof(out->name), "%s", name);
+		out->state = NODE_AVAILABLE;
+		out->goal = NODE_AVAILABLE;
+		return 0;
+	}
+	if (ret)
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the lifecycle of node %s: %s", name,
+				    store_errmsg(d->store));
+	return 0;
+}
+
+static bool node_attached(const struct model *m, const char *node)
+{
+	for (size_t i = 0; i < m->n_attachments; i++)
+		if (strcmp(m->attachments[i].node, node) == 0)
+			return true;
+	return false;
+}
+
+static void life_to_json(json_t *o, const struct node_life *nl)
+{
+	char when[48] = "";
+
+	if (nl->since_ns) {
+		time_t sec = (time_t)(nl->since_ns / 1000000000);
+		struct tm tm;
+
+		gmtime_r(&sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	json_object_set_new(o, "state", json_string(node_state_name(nl->state)));
+	json_object_set_new(o, "pending", nl->pending ? json_string(node_state_name(nl->goal)) : json_null());
+	json_object_set_new(o, "reason", json_string(nl->reason));
+	json_object_set_new(o, "since", nl->since_ns ? json_string(when) : json_null());
+}
+
+/* Stores the node's new state and its node_events row. */
+static int life_store(struct api_call *call, const struct node_life *before, struct node_life *after,
+		      const char *event, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	struct node_event_rec ev = {
+		.time_ns = now_realtime_ns(),
+		.node = after->name,
+		.from = before->state,
+		.to = after->state,
+		.goal = after->goal,
+		.pending = after->pending,
+		.event = event,
+		.reason = after->reason,
+		.uid = call->peer->uid,
+	};
+
+	after->since_ns = ev.time_ns;
+	if (store_node_put(d->store, after) || store_node_event_append(d->store, &ev))
+		return store_failed(call, err);
+	return 0;
+}
+
+/* Removes every attachment of @node, through the same path as segment.detach. */
+static int node_detach_all(struct api_call *call, const char *node, json_t *removed,
+			   struct loom_err *err)
+{
+	struct model *m = &call->d->model;
+
+	for (size_t i = m->n_attachments; i-- > 0;) {
+		const struct attachment *a = &m->attachments[i];
+
+		if (strcmp(a->node, node))
+			continue;
+		if (removed)
+			json_array_append_new(removed, attachment_to_json(a));
+		if (do_detach(call, a, err))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Applies @ev to @name: checks it against the state machine, carries out
+ * its network effect (detaching everything for a removal) and stores it.
+ * A removal stays pending until the reconciler reports every target
+ * converged (loomd_lifecycle_confirm); with reconcile = no there is no
+ * target to wait for and it is confirmed at once.  Appends each step to
+ * @steps.
+ */
+static int node_apply(struct api_call *call, const char *name, enum node_event ev, const char *reason,
+		      json_t *steps, json_t *removed, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	struct node_life cur, next;
+	struct lifecycle_ctx ctx;
+	struct lifecycle_step step;
+
+	if (life_get(d, name, &cur, err))
+		return -EINVAL;
+	ctx.attached = node_attached(&d->model, name);
+	ctx.goal = cur.pending ? cur.goal : NODE_DRAINING;
+	/* A drained node that is no longer pending was verified out. */
+	ctx.removal_verified = cur.state == NODE_DRAINING && !cur.pending;
+	if (lifecycle_transition(cur.state, ev, &ctx, &step, err)) {
+		char msg[sizeof(err->msg)];
+
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		loom_err_clear(err);
+		return loom_err_set(err, LOOM_E_STATE, "name", "node %s: %s", name, msg);
+	}
+	if (step.net == LC_NET_REMOVE && node_detach_all(call, name, removed, err))
+		return -EINVAL;
+	next = cur;
+	next.state = step.to;
+	next.goal = step.goal;
+	next.pending = step.pending;
+	snprintf(next.reason, sizeof(next.reason), "%s", reason ? reason : "");
+	if (life_store(call, &cur, &next, node_event_name(ev), err))
+		return -EINVAL;
+	json_array_append_new(steps, lifecycle_step_to_json(&step));
+	if (next.pending) {
+		/* Post even when nothing was attached, so the targets report in. */
+		call->model_touched = true;
+		d->life_pending = true;
+		if (!d->rec) {
+			struct lifecycle_step done;
+
+			cur = next;
+			if (lifecycle_confirm(cur.state, cur.goal, &done, err))
+				return -EINVAL;
+			next.state = done.to;
+			next.pending = false;
+			snprintf(next.reason, sizeof(next.reason), "%s",
+				 "reconcile = no: no target to verify the removal on");
+			if (life_store(call, &cur, &next, "confirm", err))
+				return -EINVAL;
+			json_array_append_new(steps, lifecycle_step_to_json(&done));
+		}
+	}
+	return 0;
+}
+
+static const struct topo_node *node_param(struct api_call *call, json_t *params, const char *reason_key,
+					  const char **reason, struct loom_err *err)
+{
+	const struct topo_node *n;
+	const char *name;
+
+	if (param_string(params, "name", true, &name, err))
+		return NULL;
+	if (reason_key && param_string(params, reason_key, false, reason, err))
+		return NULL;
+	n = topology_node(call->d->topo, name);
+	if (!n)
+		loom_err_set(err, LOOM_E_NOT_FOUND, "name", "no node '%s' in the topology", name);
+	return n;
+}
+
+static int node_result(struct api_call *call, const struct topo_node *n, json_t *steps, json_t *removed,
+		       json_t **result, struct loom_err *err)
+{
+	*result = node_json(call->d, n);
+	if (!*result) {
+		json_decref(steps);
+		json_decref(removed);
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+	}
+	json_object_set_new(*result, "steps", steps);
+	if (removed)
+		json_object_set_new(*result, "detached", removed);
+	return 0;
+}
+
+/* node.cordon / uncordon / drain / fail / retire: one event each. */
+static int node_event_method(struct api_call *call, json_t *params, enum node_event ev, json_t **result,
+			     struct loom_err *err)
+{
+	static const char *const allowed[] = { "name", "reason", NULL };
+	const struct topo_node *n;
+	const char *reason = NULL;
+	json_t *steps, *removed;
+
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	n = node_param(call, params, "reason", &reason, err);
+	if (!n)
+		return -EINVAL;
+	steps = json_array();
+	removed = json_array();
+	if (node_apply(call, n->name, ev, reason, steps, removed, err)) {
+		json_decref(steps);
+		json_decref(removed);
+		return -EINVAL;
+	}
+	return node_result(call, n, steps, removed, result, err);
+}
+
+static int m_node_cordon(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	return node_event_method(call, params, NODE_EV_CORDON, result, err);
+}
+
+static int m_node_uncordon(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	return node_event_method(call, params, NODE_EV_UNCORDON, result, err);
+}
+
+static int m_node_drain(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	return node_event_method(call, params, NODE_EV_DRAIN, result, err);
+}
+
+static int m_node_fail(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	return node_event_method(call, params, NODE_EV_FAIL, result, err);
+}
+
+static int m_node_retire(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	return node_event_method(call, params, NODE_EV_RETIRE, result, err);
+}
+
+/*
+ * A node without a lifecycle row counts as available; registering it
+ * starts its life over from `registered` (only while nothing uses it).
+ */
+static int m_node_register(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "name", "reason", NULL };
+	struct node_life cur, next;
+	const struct topo_node *n;
+	const char *reason = NULL;
+	json_t *steps;
+	int ret;
+
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	n = node_param(call, params, "reason", &reason, err);
+	if (!n)
+		return -EINVAL;
+	ret = store_node_get(call->d->store, n->name, &cur);
+	if (ret == 0)
+		return loom_err_set(err, LOOM_E_STATE, "name",
+				    "node %s is registered already and '%s'; allowed: verify, fail, retire "
+				    "(see loomctl node history)", n->name, node_state_name(cur.state));
+	if (ret != -ENOENT)
+		return store_failed(call, err);
+	if (node_attached(&call->d->model, n->name))
+		return loom_err_set(err, LOOM_E_STATE, "name",
+				    "node %s carries tenant attachments ('assigned'); drain it before registering it anew",
+				    n->name);
+	if (life_get(call->d, n->name, &cur, err))
+		return -EINVAL;
+	next = cur;
+	next.state = lifecycle_initial();
+	snprintf(next.reason, sizeof(next.reason), "%s", reason ? reason : "");
+	if (life_store(call, &cur, &next, "register", err))
+		return -EINVAL;
+	steps = json_array();
+	json_array_append_new(steps, json_pack("{s:s, s:s, s:s}", "from", node_state_name(cur.state),
+					       "event", "register", "to", node_state_name(next.state)));
+	return node_result(call, n, steps, NULL, result, err);
+}
+
+/* One RDMA measurement fed in, judged against its port's rate. */
+static int verify_result(struct api_call *call, const struct topo_node *n, json_t *r, size_t i,
+			 struct rdma_bw_result *res, struct loom_err *err)
+{
+	static const char *const allowed[] = { "port", "gbps", "duration_s", "peer", NULL };
+	const struct topo_hca_port *hp = NULL;
+	const char *port, *peer;
+	char field[48];
+	json_t *g = json_object_get(r, "gbps"), *dur = json_object_get(r, "duration_s");
+
+	snprintf(field, sizeof(field), "results[%zu]", i);
+	if (!json_is_object(r))
+		return loom_err_set(err, LOOM_E_PARAMS, field, "'%s' must be an object {port, gbps, duration_s, peer}", field);
+	if (params_only(r, allowed, err) || param_string(r, "port", true, &port, err)
+	    || param_string(r, "peer", false, &peer, err)) {
+		loom_err_prefix(err, field);
+		return -EINVAL;
+	}
+	if (!json_is_number(g) || json_number_value(g) < 0) {
+		loom_err_set(err, LOOM_E_PARAMS, "gbps", "'gbps' must be a number >= 0");
+		loom_err_prefix(err, field);
+		return -EINVAL;
+	}
+	if (dur && (!json_is_number(dur) || json_number_value(dur) < 0)) {
+		loom_err_set(err, LOOM_E_PARAMS, "duration_s", "'duration_s' must be a number >= 0");
+		loom_err_prefix(err, field);
+		return -EINVAL;
+	}
+	for (size_t k = 0; k < n->n_hca_ports; k++)
+		if (strcmp(n->hca_ports[k].name, port) == 0)
+			hp = &n->hca_ports[k];
+	if (!hp) {
+		loom_err_set(err, LOOM_E_NOT_FOUND, "port", "node %s has no HCA port '%s'", n->name, port);
+		loom_err_prefix(err, field);
+		return -EINVAL;
+	}
+	memset(res, 0, sizeof(*res));
+	res->gbps = json_number_value(g);
+	res->duration_s = dur ? json_number_value(dur) : 0;
+	snprintf(res->device, sizeof(res->device), "%s", port);
+	snprintf(res->peer, sizeof(res->peer), "%s", peer ? peer : "");
+	rdma_bw_judge(&call->d->rdma, hp->rate_gbps, res);
+	return 0;
+}
+
+/*
+ * node.verify: starts verification and, when measurements are given,
+ * judges them.  No RDMA data path runs in loomd yet: the results come from
+ * loom-rdma-bw or ib_write_bw run by the operator (see docs/lifecycle.md).
+ */
+static int m_node_verify(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "name", "reason", "results", NULL };
+	const struct topo_node *n;
+	const char *reason = NULL;
+	json_t *results = json_object_get(params, "results");
+	json_t *steps = NULL, *judged = NULL;
+	struct node_life cur;
+	char why[256] = "";
+	bool pass = true;
+	int ret = -EINVAL;
+
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	n = node_param(call, params, "reason", &reason, err);
+	if (!n)
+		return -EINVAL;
+	if (results && (!json_is_array(results) || json_array_size(results) == 0))
+		return loom_err_set(err, LOOM_E_PARAMS, "results",
+				    "'results' must be a non-empty array of {port, gbps, duration_s, peer}");
+	steps = json_array();
+	judged = json_array();
+	for (size_t i = 0; results && i < json_array_size(results); i++) {
+		struct rdma_bw_result res;
+
+		if (verify_result(call, n, json_array_get(results, i), i, &res, err))
+			goto out;
+		json_array_append_new(judged, rdma_bw_result_to_json(&res));
+		if (!res.pass && pass) {
+			pass = false;
+			snprintf(why, sizeof(why), "RDMA bandwidth: %s", res.reason);
+		}
+	}
+	if (life_get(call->d, n->name, &cur, err))
+		goto out;
+	if (cur.state != NODE_VERIFYING
+	    && node_apply(call, n->name, NODE_EV_VERIFY, reason, steps, NULL, err))
+		goto out;
+	if (results) {
+		char *txt = json_dumps(judged, JSON_COMPACT);
+		char key[LOOM_NAME_MAX + 16];
+
+		snprintf(key, sizeof(key), "rdma.%s", n->name);
+		if (!txt || store_kv_put(call->d->store, key, txt)) {
+			free(txt);
+			store_failed(call, err);
+			goto out;
+		}
+		free(txt);
+		if (!pass)
+			ret = node_apply(call, n->name, NODE_EV_VERIFY_FAIL, why, steps, NULL, err);
+		else
+			ret = node_apply(call, n->name, NODE_EV_VERIFY_PASS,
+					 reason ? reason : "every RDMA measurement passed", steps, NULL, err);
+		if (ret)
+			goto out;
+	}
+	ret = node_result(call, n, steps, NULL, result, err);
+	steps = NULL;
+	if (!ret)
+		json_object_set_new(*result, "rdma", json_incref(judged));
+out:
+	json_decref(steps);
+	json_decref(judged);
+	return ret;
+}
+
+/*
+ * node.fault: the configured policy decides (with its hold-down); the
+ * action's lifecycle events are applied now, in this request.
+ */
+static int m_node_fault(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	struct fault_event fe;
+	struct fault_decision dec;
+	struct node_life cur;
+	struct lifecycle_ctx ctx = { 0 };
+	enum node_event evs[4];
+	bool replace = false;
+	size_t n_ev;
+	int64_t now = now_realtime_ns() / 1000000000;
+	json_t *steps, *removed;
+	const struct topo_node *n;
+	char reason[sizeof(fe.text) + 64];
+
+	if (fault_event_from_json(params, now, &fe, err) || fault_event_check(&fe, d->topo, err))
+		return -EINVAL;
+	n = topology_node(d->topo, fe.node);
+	if (!n)
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", fe.node);
+	if (life_get(d, fe.node, &cur, err))
+		return -EINVAL;
+	if (fault_policy_decide(&d->fault_policy, &d->faults, &fe, now, &dec))
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+	ctx.attached = node_attached(&d->model, fe.node);
+	ctx.goal = cur.pending ? cur.goal : NODE_DRAINING;
+	ctx.removal_verified = cur.state == NODE_DRAINING && !cur.pending;
+	n_ev = fault_action_events(dec.action, cur.state, &ctx, evs, &replace);
+	snprintf(reason, sizeof(reason), "fault %s/%s: %s", fault_component_name(fe.component),
+		 fault_severity_name(fe.severity), fe.text[0] ? fe.text : dec.reason);
+	steps = json_array();
+	removed = json_array();
+	if (n_ev == 0) {
+		/* Record only: a node_events row without a change of state. */
+		struct node_life same = cur;
+
+		if (life_store(call, &cur, &same, "fault", err))
+			goto fail;
+	}
+	for (size_t i = 0; i < n_ev; i++)
+		if (node_apply(call, fe.node, evs[i], reason, steps, removed, err))
+			goto fail;
+	if (node_result(call, n, steps, removed, result, err))
+		return -EINVAL;
+	json_object_set_new(*result, "fault", fault_event_to_json(&fe));
+	json_object_set_new(*result, "decision", fault_decision_to_json(&dec));
+	/* Replacement (src/replace.h) is not wired into loomd yet. */
+	json_object_set_new(*result, "replace_wanted", json_boolean(replace));
+	return 0;
+fail:
+	json_decref(steps);
+	json_decref(removed);
+	return -EINVAL;
+}
+
+static int m_node_history(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "name", NULL };
+	const struct topo_node *n;
+
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	n = node_param(call, params, NULL, NULL, err);
+	if (!n)
+		return -EINVAL;
+	if (store_node_events(call->d->store, n->name, result))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the node's history: %s",
+				    store_errmsg(call->d->store));
 	return 0;
 }
 
@@ -823,8 +1314,17 @@ static const struct api_method methods[] = {
 	{ "desired.show", false, m_desired_show },
 	{ "intent.apply", true, m_intent_apply },
 	{ "intent.diff", false, m_intent_diff },
+	{ "node.cordon", true, m_node_cordon },
+	{ "node.drain", true, m_node_drain },
+	{ "node.fail", true, m_node_fail },
+	{ "node.fault", true, m_node_fault },
+	{ "node.history", false, m_node_history },
 	{ "node.list", false, m_node_list },
+	{ "node.register", true, m_node_register },
+	{ "node.retire", true, m_node_retire },
 	{ "node.show", false, m_node_show },
+	{ "node.uncordon", true, m_node_uncordon },
+	{ "node.verify", true, m_node_verify },
 	{ "segment.attach", true, m_segment_attach },
 	{ "segment.create", true, m_segment_create },
 	{ "segment.delete", true, m_segment_delete },

@@ -5,7 +5,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "src/daemon.h"
@@ -38,6 +40,16 @@ uint64_t loomd_post(struct loomd *d)
 	}
 	gen = reconciler_post(d->rec, des);
 	desired_free(&des);
+	d->posted_gen = gen;
+	/*
+	 * Pending removals (this batch's, or found in the store at start) are
+	 * verified by this generation.  An older one still unconfirmed keeps
+	 * its generation: posted_gen moves on, and the confirmation then waits
+	 * for every target to converge.
+	 */
+	if (d->life_pending && !d->life_gen)
+		d->life_gen = gen;
+	d->life_pending = false;
 	return gen;
 }
 
@@ -67,6 +79,72 @@ void loomd_release_holds(struct loomd *d)
 			  h.type == SEG_ETHERNET ? "VNI" : "P_Key", (unsigned)h.id, h.tenant);
 		model_hold_release(&d->model, h.type, h.id);
 	}
+}
+
+void loomd_lifecycle_confirm(struct loomd *d)
+{
+	struct node_life *nodes = NULL;
+	size_t n = 0;
+	bool any = false, ok = false;
+
+	if (!d->rec || d->in_txn || !d->life_gen)
+		return;
+	/*
+	 * The generation that removed the nodes ran on every target it
+	 * changed, without error; when a newer one was posted since, wait
+	 * for all targets to converge instead (reconciler_done skips the
+	 * targets a newer generation changed).
+	 */
+	if (d->life_gen == d->posted_gen) {
+		if (!reconciler_done(d->rec, d->life_gen, &ok) || !ok)
+			return;
+	} else if (!reconciler_converged(d->rec)) {
+		return;
+	}
+	if (store_node_list(d->store, &nodes, &n))
+		return;
+	for (size_t i = 0; i < n; i++)
+		any |= nodes[i].pending;
+	if (!any || store_begin(d->store))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct node_life *nl = &nodes[i];
+		struct lifecycle_step step;
+		struct loom_err err = { 0 };
+		struct node_event_rec ev = { 0 };
+
+		if (!nl->pending)
+			continue;
+		if (lifecycle_confirm(nl->state, nl->goal, &step, &err)) {
+			log_err("node %s: %s", nl->name, err.msg);
+			continue;
+		}
+		ev.time_ns = now_realtime_ns();
+		ev.node = nl->name;
+		ev.from = nl->state;
+		ev.to = step.to;
+		ev.event = "confirm";
+		ev.reason = "every target verified the node out of its tenant segments";
+		ev.uid = getuid();
+		nl->state = step.to;
+		nl->pending = false;
+		nl->since_ns = ev.time_ns;
+		if (store_node_put(d->store, nl) || store_node_event_append(d->store, &ev)) {
+			log_err("node %s: cannot store the confirmation: %s", nl->name, store_errmsg(d->store));
+			store_rollback(d->store);
+			goto out;
+		}
+		log_info("node %s: removal verified on every target, now %s", nl->name,
+			 node_state_name(step.to));
+	}
+	if (store_commit(d->store))
+		store_rollback(d->store);
+	else
+		d->life_gen = 0;
+out:
+	if (!any)
+		d->life_gen = 0;
+	free(nodes);
 }
 
 int loomd_topology_reload(struct loomd *d, struct loom_err *err)
@@ -103,6 +181,8 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	int ret;
 
 	d->started_ns = now_realtime_ns();
+	fault_policy_defaults(&d->fault_policy);
+	rdma_thresholds_defaults(&d->rdma);
 	model_init(&d->model, &d->cfg.pools);
 	ret = topology_load_file(d->cfg.topology, &d->topo, err);
 	if (ret)
@@ -124,7 +204,9 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	ret = reconciler_start(d->topo, &d->rec);
 	if (ret)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the reconciler: %s", strerror(-ret));
-	/* The first run repairs whatever a crash or an operator left behind. */
+	/* The first run repairs whatever a crash or an operator left behind,
+	 * and confirms removals a restart interrupted. */
+	d->life_pending = true;
 	loomd_post(d);
 	return server_add_reconciler(d, err);
 }
@@ -134,6 +216,7 @@ void loomd_close(struct loomd *d)
 	reconciler_stop(&d->rec);
 	server_close(d);
 	model_clear(&d->model);
+	fault_history_release(&d->faults);
 	topology_free(&d->topo);
 	store_close(&d->store);
 }

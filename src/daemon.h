@@ -12,7 +12,9 @@
 #include <jansson.h>
 
 #include "lib/err.h"
+#include "fabric/rdma_bw.h"
 #include "src/conf.h"
+#include "src/fault.h"
 #include "src/store.h"
 #include "tenancy/model.h"
 #include "topology/topology.h"
@@ -50,6 +52,17 @@ struct loomd {
 	struct reconciler *rec;
 	struct waiter *waiters;
 	bool model_changed;	/* recompile and post after this batch */
+	uint64_t posted_gen;	/* the newest generation posted */
+	/* A lifecycle removal is pending: post after this batch, and the
+	 * generation that carries it (0 = none). */
+	bool life_pending;
+	uint64_t life_gen;
+
+	/* The node lifecycle: fault policy and its hold-down history, and the
+	 * RDMA admission thresholds (defaults; not read from loomd.conf yet). */
+	struct fault_policy fault_policy;
+	struct fault_history faults;
+	struct rdma_thresholds rdma;
 
 	/* Group commit: the transaction open for the current batch. */
 	bool in_txn;
@@ -85,6 +98,11 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err);
 uint64_t loomd_post(struct loomd *d);
 /* Releases ID holds once every target converged. */
 void loomd_release_holds(struct loomd *d);
+/*
+ * Every target converged: draining nodes waiting for that verification
+ * move to their goal (lifecycle_confirm), stored with a node_events row.
+ */
+void loomd_lifecycle_confirm(struct loomd *d);
 
 /* Reloads the model from the store (after a failed request or commit). */
 int loomd_model_reload(struct loomd *d);

@@ -52,6 +52,11 @@ static void usage(FILE *out)
 		"  attach TENANT/SEGMENT NODE[:PORT] [--membership full|limited]\n"
 		"  detach TENANT/SEGMENT NODE[:PORT]\n"
 		"  node list [--site SITE] | show NAME\n"
+		"  node register|cordon|uncordon|drain|fail|retire NAME [--reason TEXT]\n"
+		"  node verify NAME [--result PORT,GBPS[,PEER[,SECONDS]]]... [--reason TEXT]\n"
+		"                       judge RDMA measurements against the port's rate\n"
+		"  node fault NAME --component C --severity S [--text T] [--port P]\n"
+		"  node history NAME    every lifecycle transition of the node\n"
 		"  topology show | reload\n"
 		"  topology import-ib --sm SM [FILE]   ibnetdiscover output (FILE or stdin) as\n"
 		"                       topology entries to review and merge\n"
@@ -174,7 +179,9 @@ static char *read_line(int fd)
 static bool method_writes(const char *m)
 {
 	static const char *const writes[] = { "tenant.create", "tenant.update", "tenant.delete",
-		"segment.create", "segment.delete", "segment.attach", "segment.detach", "intent.apply", NULL };
+		"segment.create", "segment.delete", "segment.attach", "segment.detach", "intent.apply",
+		"node.register", "node.verify", "node.cordon", "node.uncordon", "node.drain", "node.fail",
+		"node.retire", "node.fault", NULL };
 
 	for (size_t i = 0; writes[i]; i++)
 		if (strcmp(m, writes[i]) == 0)
@@ -401,9 +408,22 @@ static void print_segments(json_t *list)
 	table_print(&t);
 }
 
+/* "draining->failed" while a removal waits for the targets, else the state. */
+static const char *node_state_text(json_t *n, char *buf, size_t size)
+{
+	const char *pending = json_string_value(json_object_get(n, "pending"));
+
+	if (pending)
+		snprintf(buf, size, "%s->%s", str(n, "state"), pending);
+	else
+		snprintf(buf, size, "%s", str(n, "state"));
+	return buf;
+}
+
 static void print_nodes(json_t *list)
 {
-	struct table t = { .head = { "NODE", "SITE", "RACK", "NICS", "HCAS", "GPUS", "TENANTS" }, .n_cols = 7 };
+	char state[64];
+	struct table t = { .head = { "NODE", "STATE", "SITE", "RACK", "NICS", "HCAS", "GPUS", "TENANTS" }, .n_cols = 8 };
 	char nics[16], hcas[16], gpus[16], tenants[512];
 	size_t i;
 	json_t *v;
@@ -412,7 +432,8 @@ static void print_nodes(json_t *list)
 		snprintf(nics, sizeof(nics), "%zu", json_array_size(json_object_get(v, "nic_ports")));
 		snprintf(hcas, sizeof(hcas), "%zu", json_array_size(json_object_get(v, "hca_ports")));
 		snprintf(gpus, sizeof(gpus), "%zu", json_array_size(json_object_get(v, "gpus")));
-		table_row(&t, str(v, "name"), str(v, "site"), str(v, "rack"), nics, hcas, gpus,
+		table_row(&t, str(v, "name"), node_state_text(v, state, sizeof(state)), str(v, "site"),
+			  str(v, "rack"), nics, hcas, gpus,
 			  joined(json_object_get(v, "tenants"), tenants, sizeof(tenants)));
 	}
 	table_print(&t);
@@ -484,6 +505,7 @@ static void print_changes(json_t *res)
 /* Options shared by the create/update commands: --key VALUE pairs. */
 struct opts {
 	json_t *params;
+	json_t *results;
 	json_t *sites;
 	json_t *labels;
 	json_t *subnets;
@@ -505,6 +527,40 @@ static int opt_int(json_t *params, const char *key, const char *v)
 }
 
 /* Parses --options after the positional arguments into o->params. */
+/* --result PORT,GBPS[,PEER[,SECONDS]]: one RDMA measurement for node verify. */
+static int opt_result(json_t *results, const char *v)
+{
+	char buf[512], *save = NULL, *port, *gbps, *peer, *secs, *end = NULL;
+	json_t *r;
+	double g, d = 0;
+
+	if (strlen(v) >= sizeof(buf))
+		return usage_error("--result is too long: '%s'", v);
+	strcpy(buf, v);
+	port = strtok_r(buf, ",", &save);
+	gbps = strtok_r(NULL, ",", &save);
+	peer = strtok_r(NULL, ",", &save);
+	secs = strtok_r(NULL, ",", &save);
+	if (!port || !gbps)
+		return usage_error("--result wants PORT,GBPS[,PEER[,SECONDS]], got '%s'", v);
+	errno = 0;
+	g = strtod(gbps, &end);
+	if (errno || *end || end == gbps)
+		return usage_error("--result: '%s' is not a number of Gb/s", gbps);
+	if (secs) {
+		d = strtod(secs, &end);
+		if (errno || *end || end == secs)
+			return usage_error("--result: '%s' is not a number of seconds", secs);
+	}
+	r = json_pack("{s:s, s:f}", "port", port, "gbps", g);
+	if (peer)
+		json_object_set_new(r, "peer", json_string(peer));
+	if (secs)
+		json_object_set_new(r, "duration_s", json_real(d));
+	json_array_append_new(results, r);
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	for (int i = 0; i < argc; i++) {
@@ -550,6 +606,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			ret = opt_int(o->params, "rate_gbps", v);
 		} else if (strcmp(a, "--pkey") == 0) {
 			ret = opt_int(o->params, "pkey", v);
+		} else if (strcmp(a, "--reason") == 0 || strcmp(a, "--component") == 0
+			   || strcmp(a, "--severity") == 0 || strcmp(a, "--text") == 0
+			   || strcmp(a, "--port") == 0) {
+			json_object_set_new(o->params, a + 2, json_string(v));
+		} else if (strcmp(a, "--result") == 0) {
+			ret = opt_result(o->results, v);
 		} else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) {
 			o->file = v;
 		} else {
@@ -560,6 +622,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (json_array_size(o->sites))
 		json_object_set(o->params, "sites", o->sites);
+	if (json_array_size(o->results))
+		json_object_set(o->params, "results", o->results);
 	if (json_object_size(o->labels))
 		json_object_set(o->params, "labels", o->labels);
 	if (json_array_size(o->subnets) == 1)
@@ -622,6 +686,59 @@ static void print_one_segment(json_t *s)
 	}
 }
 
+/* The node's lifecycle: state, pending goal, reason, since. */
+static void print_life(json_t *n)
+{
+	char state[64];
+
+	printf("state %s  since %s  reason %s\n\n", node_state_text(n, state, sizeof(state)),
+	       *str(n, "since") ? str(n, "since") : "-", *str(n, "reason") ? str(n, "reason") : "-");
+}
+
+/* A transition's reply: what it did and where the node is now. */
+static void print_transition(json_t *n)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(json_object_get(n, "steps"), i, v)
+		printf("%s: %s --%s--> %s%s%s\n", str(n, "name"), str(v, "from"), str(v, "event"), str(v, "to"),
+		       json_is_true(json_object_get(v, "pending")) ? ", pending " : "",
+		       json_is_true(json_object_get(v, "pending")) ? str(v, "goal") : "");
+	json_array_foreach(json_object_get(n, "detached"), i, v)
+		printf("detached %s/%s %s%s%s\n", str(v, "tenant"), str(v, "segment"), str(v, "node"),
+		       *str(v, "port") ? ":" : "", str(v, "port"));
+	json_array_foreach(json_object_get(n, "rdma"), i, v) {
+		char *txt = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+
+		printf("rdma %s\n", txt ? txt : "");
+		free(txt);
+	}
+	if (json_object_get(n, "decision")) {
+		json_t *dcs = json_object_get(n, "decision");
+
+		printf("fault: action %s%s\n", str(dcs, "action"),
+		       json_is_true(json_object_get(dcs, "held_down")) ? " (held down)" : "");
+	}
+	print_life(n);
+}
+
+static void print_history(json_t *list)
+{
+	struct table t = { .head = { "SEQ", "TIME", "EVENT", "FROM", "TO", "GOAL", "UID", "REASON" }, .n_cols = 8 };
+	char seq[24], uid[16];
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v) {
+		snprintf(seq, sizeof(seq), "%lld", (long long)json_integer_value(json_object_get(v, "seq")));
+		snprintf(uid, sizeof(uid), "%lld", (long long)json_integer_value(json_object_get(v, "uid")));
+		table_row(&t, seq, str(v, "time"), str(v, "event"), str(v, "from"), str(v, "to"),
+			  *str(v, "goal") ? str(v, "goal") : "-", uid, *str(v, "reason") ? str(v, "reason") : "-");
+	}
+	table_print(&t);
+}
+
 /* One node: its ports, with the segments each is in. */
 static void print_node(json_t *n)
 {
@@ -633,6 +750,7 @@ static void print_node(json_t *n)
 	printf("node %s  site %s  rack %s  gpus %zu  tenants %s\n\n", str(n, "name"), str(n, "site"),
 	       *str(n, "rack") ? str(n, "rack") : "-", json_array_size(json_object_get(n, "gpus")),
 	       tenants[0] ? tenants : "-");
+	print_life(n);
 	for (size_t k = 0; k < 2; k++) {
 		size_t i;
 		json_t *p;
@@ -785,6 +903,23 @@ static int dispatch(int argc, char **argv, struct opts *o)
 			OPTS(3);
 			return run("node.show", p, print_node);
 		}
+		if (strcmp(verb, "history") == 0) {
+			NEED(3, "node name");
+			json_object_set_new(p, "name", json_string(argv[2]));
+			OPTS(3);
+			return run("node.history", p, print_history);
+		}
+		if (strcmp(verb, "register") == 0 || strcmp(verb, "verify") == 0 || strcmp(verb, "cordon") == 0
+		    || strcmp(verb, "uncordon") == 0 || strcmp(verb, "drain") == 0 || strcmp(verb, "fail") == 0
+		    || strcmp(verb, "retire") == 0 || strcmp(verb, "fault") == 0) {
+			char method[32];
+
+			NEED(3, "node name");
+			json_object_set_new(p, strcmp(verb, "fault") == 0 ? "node" : "name", json_string(argv[2]));
+			OPTS(3);
+			snprintf(method, sizeof(method), "node.%s", verb);
+			return run(method, p, print_transition);
+		}
 	} else if (strcmp(noun, "topology") == 0) {
 		if (strcmp(verb, "show") == 0)
 			return run("topology.show", p, NULL);
@@ -892,10 +1027,12 @@ int main(int argc, char **argv)
 	o.sites = json_array();
 	o.labels = json_object();
 	o.subnets = json_array();
+	o.results = json_array();
 	ret = dispatch(argc - optind, argv + optind, &o);
 	json_decref(o.params);
 	json_decref(o.sites);
 	json_decref(o.labels);
 	json_decref(o.subnets);
+	json_decref(o.results);
 	return ret;
 }

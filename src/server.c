@@ -666,6 +666,9 @@ static void waiters_check(struct loomd *d)
 {
 	int64_t now = now_mono_ns();
 
+	/* A removal the targets verified is confirmed before its waiter hears. */
+	loomd_lifecycle_confirm(d);
+
 	for (struct waiter **pw = &d->waiters; *pw;) {
 		struct waiter *w = *pw;
 		bool ok = false;
@@ -746,6 +749,8 @@ static void batch_finish(struct loomd *d)
 		json_decref(p->id);
 	}
 	n_batch = 0;
+	/* A removal no target had to change is verified already. */
+	loomd_lifecycle_confirm(d);
 	if (d->waiters)
 		waiters_check(d);
 }
@@ -808,6 +813,7 @@ int server_run(struct loomd *d)
 			} else if (ptr == &tag_reconcile) {
 				reconciler_collect(d->rec);
 				waiters_check(d);
+				loomd_lifecycle_confirm(d);
 				loomd_release_holds(d);
 			} else if (drift_tags && (char *)ptr >= drift_tags && (char *)ptr < drift_tags + n_drift_tags) {
 				reconciler_drift(d->rec, (size_t)((char *)ptr - drift_tags));

@@ -114,6 +114,37 @@ static const char *const migrations[] = {
 	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
 	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
 	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+
+	/*
+	 * 3: the node lifecycle.  A node without a row is `available` (what
+	 * every node was before lifecycles existed); a node that already has
+	 * attachments is `assigned` from here on.  `pending` = 1 while a
+	 * draining node waits for every target to verify it out.
+	 */
+	"CREATE TABLE nodes ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('registered','verifying','available','assigned',"
+	"    'cordoned','draining','failed','retired','quarantined')),"
+	"  goal TEXT NOT NULL DEFAULT '',"
+	"  pending INTEGER NOT NULL DEFAULT 0,"
+	"  reason TEXT NOT NULL DEFAULT '',"
+	"  since_ns INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"INSERT INTO nodes (name, state, reason, since_ns)"
+	"  SELECT DISTINCT node, 'assigned', 'had attachments when lifecycles were introduced',"
+	"    CAST((julianday('now') - 2440587.5) * 86400000000000 AS INTEGER) FROM attachments;"
+	"CREATE TABLE node_events ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  time_ns INTEGER NOT NULL,"
+	"  node TEXT NOT NULL,"
+	"  from_state TEXT NOT NULL,"
+	"  to_state TEXT NOT NULL,"
+	"  goal TEXT NOT NULL DEFAULT '',"
+	"  event TEXT NOT NULL,"
+	"  reason TEXT NOT NULL DEFAULT '',"
+	"  uid INTEGER NOT NULL"
+	");"
+	"CREATE INDEX node_events_node ON node_events(node, seq);",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -135,6 +166,11 @@ enum stmt_id {
 	ST_AUDIT_LAST,
 	ST_AUDIT_INSERT,
 	ST_AUDIT_LIST,
+	ST_NODE_PUT,
+	ST_NODE_GET,
+	ST_NODE_LIST,
+	ST_NODE_EVENT_PUT,
+	ST_NODE_EVENT_LIST,
 	ST__COUNT
 };
 
@@ -179,6 +215,18 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_AUDIT_LIST] =
 		"SELECT seq, time_ns, uid, gid, pid, method, params, result, hash, prev_hash"
 		" FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+	[ST_NODE_PUT] =
+		"INSERT INTO nodes (name, state, goal, pending, reason, since_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+		" ON CONFLICT (name) DO UPDATE SET state = excluded.state, goal = excluded.goal,"
+		" pending = excluded.pending, reason = excluded.reason, since_ns = excluded.since_ns",
+	[ST_NODE_GET] = "SELECT name, state, goal, pending, reason, since_ns FROM nodes WHERE name = ?1",
+	[ST_NODE_LIST] = "SELECT name, state, goal, pending, reason, since_ns FROM nodes ORDER BY name",
+	[ST_NODE_EVENT_PUT] =
+		"INSERT INTO node_events (time_ns, node, from_state, to_state, goal, event, reason, uid)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_NODE_EVENT_LIST] =
+		"SELECT seq, time_ns, node, from_state, to_state, goal, event, reason, uid"
+		" FROM node_events WHERE node = ?1 ORDER BY seq",
 };
 
 struct store {
@@ -1324,5 +1372,154 @@ out:
 	sqlite3_finalize(st);
 	if (own_txn && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	return ret;
+}
+
+/* ---- the node lifecycle ---- */
+
+int store_node_put(struct store *s, const struct node_life *n)
+{
+	sqlite3_stmt *st = s->stmt[ST_NODE_PUT];
+
+	bind_text(st, 1, n->name);
+	bind_text(st, 2, node_state_name(n->state));
+	bind_text(st, 3, n->pending ? node_state_name(n->goal) : "");
+	sqlite3_bind_int(st, 4, n->pending);
+	bind_text(st, 5, n->reason);
+	sqlite3_bind_int64(st, 6, n->since_ns);
+	return stmt_run(s, st, "node put", false);
+}
+
+static int row_node(sqlite3_stmt *st, struct node_life *n)
+{
+	const char *goal = col_str(st, 2);
+
+	memset(n, 0, sizeof(*n));
+	if (col_copy(st, 0, n->name, sizeof(n->name)) ||
+	    node_state_parse(col_str(st, 1), &n->state))
+		return -EBADMSG;
+	n->goal = n->state;
+	if (goal[0] && node_state_parse(goal, &n->goal))
+		return -EBADMSG;
+	n->pending = sqlite3_column_int(st, 3) != 0;
+	snprintf(n->reason, sizeof(n->reason), "%s", col_str(st, 4));
+	n->since_ns = sqlite3_column_int64(st, 5);
+	return 0;
+}
+
+int store_node_get(struct store *s, const char *name, struct node_life *out)
+{
+	sqlite3_stmt *st = s->stmt[ST_NODE_GET];
+	int rc, ret = -ENOENT;
+
+	bind_text(st, 1, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		ret = row_node(st, out);
+		if (ret)
+			store_seterr(s, "node get: the row of '%s' is corrupt", name);
+	} else if (rc != SQLITE_DONE) {
+		ret = store_fail(s, rc, "node get", false);
+	}
+	stmt_done(st);
+	return ret;
+}
+
+int store_node_list(struct store *s, struct node_life **out, size_t *n)
+{
+	sqlite3_stmt *st = s->stmt[ST_NODE_LIST];
+	struct node_life *v = NULL;
+	size_t len = 0, cap = 0;
+	int rc, ret = 0;
+
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			struct node_life *nv = realloc(v, nc * sizeof(*v));
+
+			if (!nv) {
+				store_seterr(s, "node list: out of memory");
+				ret = -ENOMEM;
+				goto out;
+			}
+			v = nv;
+			cap = nc;
+		}
+		if (row_node(st, &v[len])) {
+			store_seterr(s, "node list: a row is corrupt");
+			ret = -EBADMSG;
+			goto out;
+		}
+		len++;
+	}
+	if (rc != SQLITE_DONE)
+		ret = store_fail(s, rc, "node list", false);
+out:
+	stmt_done(st);
+	if (ret < 0) {
+		free(v);
+		return ret;
+	}
+	*out = v;
+	*n = len;
+	return 0;
+}
+
+int store_node_event_append(struct store *s, const struct node_event_rec *e)
+{
+	sqlite3_stmt *st = s->stmt[ST_NODE_EVENT_PUT];
+
+	sqlite3_bind_int64(st, 1, e->time_ns);
+	bind_text(st, 2, e->node);
+	bind_text(st, 3, node_state_name(e->from));
+	bind_text(st, 4, node_state_name(e->to));
+	bind_text(st, 5, e->pending ? node_state_name(e->goal) : "");
+	bind_text(st, 6, e->event);
+	bind_text(st, 7, e->reason ? e->reason : "");
+	sqlite3_bind_int64(st, 8, (int64_t)e->uid);
+	return stmt_run(s, st, "node event", false);
+}
+
+int store_node_events(struct store *s, const char *node, json_t **out)
+{
+	sqlite3_stmt *st = s->stmt[ST_NODE_EVENT_LIST];
+	json_t *arr = json_array();
+	char when[48];
+	int rc, ret = 0;
+
+	*out = NULL;
+	if (!arr)
+		return -ENOMEM;
+	bind_text(st, 1, node);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *rec;
+
+		rfc3339_ns(sqlite3_column_int64(st, 1), when, sizeof(when));
+		rec = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+				"seq", (json_int_t)sqlite3_column_int64(st, 0),
+				"time", when,
+				"node", col_str(st, 2),
+				"from", col_str(st, 3),
+				"to", col_str(st, 4),
+				"goal", col_str(st, 5),
+				"event", col_str(st, 6),
+				"reason", col_str(st, 7),
+				"uid", (json_int_t)sqlite3_column_int64(st, 8));
+		if (!rec || json_array_append_new(arr, rec) < 0) {
+			store_seterr(s, "node events: out of memory");
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		ret = store_fail(s, rc, "node events", false);
+out:
+	stmt_done(st);
+	if (ret < 0)
+		json_decref(arr);
+	else
+		*out = arr;
 	return ret;
 }

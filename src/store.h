@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "lib/err.h"
+#include "src/lifecycle.h"
 #include "tenancy/model.h"
 
 /* One connection; use a struct store from one thread at a time. */
@@ -115,6 +116,41 @@ int store_audit_verify(struct store *s, int64_t *n_checked, int64_t *first_bad, 
  * whole, head included, no longer matches it.
  */
 int store_audit_head(struct store *s, int64_t *seq, char hash[65]);
+
+/*
+ * The node lifecycle (schema 3).  A node of the topology without a row is
+ * `available`.  While @pending, a draining node waits for every target to
+ * verify it out of its tenant segments and then goes to @goal.
+ */
+struct node_life {
+	char name[LOOM_NAME_MAX];
+	enum node_state state;
+	enum node_state goal;	/* meaningful when pending */
+	bool pending;
+	char reason[256];
+	int64_t since_ns;	/* CLOCK_REALTIME of the last change */
+};
+
+int store_node_put(struct store *s, const struct node_life *n);
+/* -ENOENT when the node has no row. */
+int store_node_get(struct store *s, const char *name, struct node_life *out);
+/* Every row, by name; *out malloc'd (NULL when none). */
+int store_node_list(struct store *s, struct node_life **out, size_t *n);
+
+/* One transition of one node, for `loomctl node history`. */
+struct node_event_rec {
+	int64_t time_ns;
+	const char *node;
+	enum node_state from, to, goal;
+	bool pending;
+	const char *event;	/* "cordon", "confirm", "fault" ... */
+	const char *reason;
+	uid_t uid;
+};
+
+int store_node_event_append(struct store *s, const struct node_event_rec *e);
+/* The node's events, oldest first: [{seq, time, node, from, to, goal, event, reason, uid}]. */
+int store_node_events(struct store *s, const char *node, json_t **out);
 
 const char *store_errmsg(struct store *s);
 

@@ -525,6 +525,92 @@ static void test_migrate(void **state)
 	assert_int_equal(raw_int(db, "SELECT count(*) FROM audit"), 1);
 }
 
+
+/* Migration 3: nodes with attachments become `assigned`, the others get no row. */
+static void test_migrate_lifecycle(void **state)
+{
+	struct fixture *f = *state;
+	struct loom_err err = { 0 };
+	struct store *s = NULL;
+	struct node_life nl;
+	char db[PATH_MAX + 16];
+
+	snprintf(db, sizeof(db), "%s/v2.db", f->dir.dir);
+	assert_int_equal(store_migrate_to(db, 2, &err), 0);
+	assert_int_equal(raw_exec(db, "INSERT INTO tenants (name, isolation) VALUES ('acme', 'soft');"
+				      "INSERT INTO segments (tenant, name, type, vni) VALUES ('acme', 'x', 'ethernet', 100);"
+				      "INSERT INTO attachments (tenant, segment, node, port) VALUES ('acme', 'x', 'gpu-1', 'eth0');"
+				      "INSERT INTO attachments (tenant, segment, node, port) VALUES ('acme', 'x', 'gpu-1', 'eth1');"), 0);
+	assert_int_equal(store_open(db, &s, &err), 0);
+	assert_true(store_schema_version(s) >= 3);
+	assert_int_equal(store_node_get(s, "gpu-1", &nl), 0);
+	assert_int_equal(nl.state, NODE_ASSIGNED);
+	assert_false(nl.pending);
+	assert_true(nl.since_ns > 1700000000LL * 1000000000LL);
+	assert_int_equal(store_node_get(s, "gpu-2", &nl), -ENOENT);
+	store_close(&s);
+}
+
+/* Lifecycle rows and events: put, get, list, history in order. */
+static void test_node_life(void **state)
+{
+	struct fixture *f = *state;
+	struct node_life a = { .name = "gpu-2", .state = NODE_DRAINING, .goal = NODE_FAILED,
+			       .pending = true, .reason = "bad GPU", .since_ns = 42 };
+	struct node_life b = { .name = "gpu-1", .state = NODE_CORDONED, .since_ns = 7 };
+	struct node_event_rec ev = { .time_ns = 1000000000, .node = "gpu-2", .from = NODE_ASSIGNED,
+				     .to = NODE_DRAINING, .goal = NODE_FAILED, .pending = true,
+				     .event = "fail", .reason = "bad GPU", .uid = 0 };
+	struct node_life got, *list = NULL;
+	size_t n = 0;
+	json_t *hist = NULL;
+
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_node_put(f->s, &a), 0);
+	assert_int_equal(store_node_put(f->s, &b), 0);
+	assert_int_equal(store_node_event_append(f->s, &ev), 0);
+	ev.from = NODE_DRAINING;
+	ev.to = NODE_FAILED;
+	ev.pending = false;
+	ev.event = "confirm";
+	assert_int_equal(store_node_event_append(f->s, &ev), 0);
+	assert_int_equal(store_commit(f->s), 0);
+
+	assert_int_equal(store_node_get(f->s, "gpu-2", &got), 0);
+	assert_int_equal(got.state, NODE_DRAINING);
+	assert_int_equal(got.goal, NODE_FAILED);
+	assert_true(got.pending);
+	assert_string_equal(got.reason, "bad GPU");
+	assert_int_equal(got.since_ns, 42);
+
+	/* Replaced in place. */
+	a.state = NODE_FAILED;
+	a.pending = false;
+	assert_int_equal(store_node_put(f->s, &a), 0);
+	assert_int_equal(store_node_list(f->s, &list, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].name, "gpu-1");
+	assert_int_equal(list[0].state, NODE_CORDONED);
+	assert_string_equal(list[1].name, "gpu-2");
+	assert_int_equal(list[1].state, NODE_FAILED);
+	assert_false(list[1].pending);
+	free(list);
+
+	assert_int_equal(store_node_events(f->s, "gpu-2", &hist), 0);
+	assert_int_equal(json_array_size(hist), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(hist, 0), "goal")), "failed");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(hist, 1), "event")), "confirm");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(hist, 1), "to")), "failed");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(hist, 1), "goal")), "");
+	json_decref(hist);
+	assert_int_equal(store_node_events(f->s, "gpu-9", &hist), 0);
+	assert_int_equal(json_array_size(hist), 0);
+	json_decref(hist);
+
+	/* A state the schema does not know is refused. */
+	assert_int_not_equal(raw_exec(f->dir.db, "UPDATE nodes SET state = 'bogus' WHERE name = 'gpu-1'"), 0);
+}
+
 /* A migration that fails leaves the file as it was: all or nothing. */
 static void test_migrate_fails_atomically(void **state)
 {
@@ -586,6 +672,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_life, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_fails_atomically, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_unknown, setup, teardown),
 	};
