@@ -479,6 +479,56 @@ static int sm_push(struct target *t, const struct sm_desired *d, char *serr, siz
 	return 0;
 }
 
+/*
+ * When a write is refused, finds the members the fabric does not have (a
+ * node cabled elsewhere, a typo in the topology) and returns @d without
+ * them, so that one bad port does not hold back every other partition of
+ * this subnet manager; NULL when no member is missing.  @why gets the
+ * first missing member, for the status of the partitions that lost it.
+ */
+static struct sm_desired *sm_without_unknown(struct target *t, const struct sm_desired *d,
+					     char *why, size_t why_len)
+{
+	struct sm_desired *k = NULL;
+	bool any = false;
+
+	for (size_t i = 0; i < d->n_partitions; i++) {
+		const struct sm_partition *p = &d->partitions[i];
+
+		for (size_t m = 0; m < p->n_members; m++) {
+			struct loom_err err = { 0 };
+			unsigned int cap = 0, used = 0;
+			char guid[19];
+
+			if (ib_port_pkey_capacity(t->smt, p->members[m].guid, &cap, &used, &err) == 0
+			    || err.code != LOOM_E_NOT_FOUND)
+				continue;
+			if (!k && !(k = sm_desired_dup(d)))
+				return NULL;
+			if (!any) {
+				guid_format(p->members[m].guid, guid);
+				snprintf(why, why_len, "opensm: port GUID %s (%s %s) is not in the fabric; "
+					 "the partition's other members are programmed", guid,
+					 p->members[m].node, p->members[m].port);
+			}
+			any = true;
+			k->partitions[i].members[m].guid = 0;	/* dropped below */
+		}
+	}
+	if (!any)
+		return NULL;
+	for (size_t i = 0; i < k->n_partitions; i++) {
+		struct sm_partition *p = &k->partitions[i];
+		size_t kept = 0;
+
+		for (size_t m = 0; m < p->n_members; m++)
+			if (p->members[m].guid)
+				p->members[kept++] = p->members[m];
+		p->n_members = kept;
+	}
+	return k;
+}
+
 static bool guid_in_tenant(const struct sm_desired *d, uint64_t guid, const char *tenant, bool other)
 {
 	for (size_t i = 0; i < d->n_partitions; i++) {
@@ -549,7 +599,8 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 	struct smt_pstatus *st = NULL;
 	size_t n_st = 0;
 	bool hand = false, restarted = false;
-	char serr[300] = "", down[300] = "";
+	char serr[300] = "", down[300] = "", unknown[300] = "";
+	struct sm_desired *known = NULL;	/* d less the members the fabric lacks */
 
 	if (!t->smt && smt_open(&t->sm, &t->smt, &err)) {
 		snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
@@ -586,8 +637,12 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 				}
 				sm_desired_free(&first);
 			}
-			if (!serr[0])
-				sm_push(t, d, serr, sizeof(serr), phase_ms);
+			if (!serr[0] && sm_push(t, d, serr, sizeof(serr), phase_ms)
+			    && (known = sm_without_unknown(t, d, unknown, sizeof(unknown)))) {
+				log_warn("sm %s: %s", t->name, unknown);
+				serr[0] = '\0';
+				sm_push(t, known, serr, sizeof(serr), phase_ms);
+			}
 		}
 		if (!serr[0] && down[0])
 			snprintf(serr, sizeof(serr), "%s", down);
@@ -595,7 +650,7 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 			int64_t t2 = now_ns(CLOCK_MONOTONIC);
 
 			loom_err_clear(&err);
-			if (smt_converge(t->smt, d, SM_VERIFY_MS, &st, &n_st, &err) < 0)
+			if (smt_converge(t->smt, known ? known : d, SM_VERIFY_MS, &st, &n_st, &err) < 0)
 				snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
 			phase_ms[2] = (double)(now_ns(CLOCK_MONOTONIC) - t2) / 1e6;
 			sm_capacity_fill(t, d, caps, n_caps);
@@ -610,6 +665,8 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 				s = &st[k];
 		if (serr[0])
 			items_add(it, p->tenant, p->segment, p->pkey, "opensm", SEG_ERROR, serr);
+		else if (known && known->partitions[i].n_members != p->n_members)
+			items_add(it, p->tenant, p->segment, p->pkey, "opensm", SEG_ERROR, unknown);
 		else if (!s)
 			items_add(it, p->tenant, p->segment, p->pkey, "opensm", SEG_PENDING, "not verified yet");
 		else
@@ -625,6 +682,7 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 				  : st[k].state == SMT_PENDING ? SEG_PENDING : SEG_ERROR,
 				  st[k].state == SMT_PROGRAMMED ? "removed" : st[k].reason);
 	smt_pstatus_free(&st);
+	sm_desired_free(&known);
 	snprintf(error, error_len, "%s", serr);
 }
 

@@ -371,6 +371,13 @@ case "$st" in error*"${GHOST#0x}"*"not in the fabric"*) r=0 ;; *) r=1 ;; esac
 t_ok $r "unknown GUID: status is error naming the GUID: $st"
 t_is "$(md5sum <"$IB/partitions.conf")" "$sum" "unknown GUID: the partitions file was not written (not half-written)"
 t_is "$(for n in hca2 hca3 hca4 hca5 hca6; do pk $n; echo; done)" "$tables" "unknown GUID: no port's table changed"
+# One bad member must not hold back the other partitions of this OpenSM.
+# (-w still exits 6: the target it reaches reports blue/ib's error with it.)
+ctl segment create blue/side --type infiniband >/dev/null && ctl -w 20 attach blue/side hca4 >/dev/null 2>&1
+side=$(ctl -o json segment show blue/side | jq -r '.pkey')
+case "$(state_of blue/side) $(pk hca4)" in
+programmed*"$(printf '0x%04x' $((side | 0x8000)))"*) r=0 ;; *) r=1 ;; esac
+t_ok $r "unknown GUID in blue/ib: another partition on the same OpenSM is programmed and on its port ($(state_of blue/side))"
 ctl -w 20 detach blue/ib ghost >/dev/null
 r=$?
 all_programmed
