@@ -423,7 +423,7 @@ static int m_tenant_list(struct api_call *call, json_t *params, json_t **result,
 		return -EINVAL;
 	*result = json_array();
 	for (size_t i = 0; i < m->n_tenants; i++)
-		json_array_append_new(*result, tenant_json_full(m, &m->tenants[i]));
+		json_array_append_new(*result, tenant_json_full(m, m->tenants[i]));
 	return 0;
 }
 

@@ -30,7 +30,8 @@ int model_insert_segment(struct model *m, const struct segment *s);
 int model_insert_attachment(struct model *m, const struct attachment *a);
 int model_insert_hold(struct model *m, const struct id_hold *h);
 
-/* Remove by index (the element's own resources are the caller's). */
+/* Remove by index (the element's own resources are the caller's; a
+ * tenant's struct itself, held by pointer, is freed here). */
 void model_remove_tenant(struct model *m, size_t i);
 void model_remove_segment(struct model *m, size_t i);
 void model_remove_attachment(struct model *m, size_t i);

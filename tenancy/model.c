@@ -31,8 +31,10 @@ void model_clear(struct model *m)
 {
 	struct pools pools = m->pools;
 
-	for (size_t i = 0; i < m->n_tenants; i++)
-		tenant_release(&m->tenants[i]);
+	for (size_t i = 0; i < m->n_tenants; i++) {
+		tenant_release(m->tenants[i]);
+		free(m->tenants[i]);
+	}
 	free(m->tenants);
 	free(m->segments);
 	free(m->attachments);
@@ -105,7 +107,9 @@ bool name_is_valid(const char *s)
  * tenant/segment/node/port. */
 int model_cmp_tenant(const void *a, const void *b)
 {
-	return strcmp(((const struct tenant *)a)->name, ((const struct tenant *)b)->name);
+	const struct tenant *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
 }
 
 int model_cmp_segment(const void *a, const void *b)
@@ -140,11 +144,14 @@ int model_cmp_hold(const void *a, const void *b)
 const struct tenant *model_tenant(const struct model *m, const char *name)
 {
 	struct tenant key;
+	const struct tenant *keyp = &key;
+	struct tenant *const *found;
 
 	if (strlen(name) >= sizeof(key.name) || !m->tenants)
 		return NULL;
 	strcpy(key.name, name);
-	return bsearch(&key, m->tenants, m->n_tenants, sizeof(key), model_cmp_tenant);
+	found = bsearch(&keyp, m->tenants, m->n_tenants, sizeof(keyp), model_cmp_tenant);
+	return found ? *found : NULL;
 }
 
 const struct segment *model_segment(const struct model *m, const char *tenant, const char *name)
@@ -197,7 +204,16 @@ static int reserve(void **arr, size_t *cap, size_t n, size_t size)
 
 int model_load_tenant(struct model *m, const struct tenant *t)
 {
-	return APPEND(m, tenants, t);
+	struct tenant *copy = malloc(sizeof(*copy));
+	int rc;
+
+	if (!copy)
+		return -ENOMEM;
+	*copy = *t;
+	rc = APPEND(m, tenants, &copy);
+	if (rc)
+		free(copy);
+	return rc;
 }
 
 int model_load_segment(struct model *m, const struct segment *s)
@@ -283,7 +299,16 @@ int model_reserve_holds(struct model *m) { return RESERVE(m, holds); }
 
 int model_insert_tenant(struct model *m, const struct tenant *t)
 {
-	return INSERT(m, tenants, t, model_cmp_tenant);
+	struct tenant *copy = malloc(sizeof(*copy));
+	int rc;
+
+	if (!copy)
+		return -ENOMEM;
+	*copy = *t;
+	rc = INSERT(m, tenants, &copy, model_cmp_tenant);
+	if (rc)
+		free(copy);
+	return rc;
 }
 
 int model_insert_segment(struct model *m, const struct segment *s)
@@ -303,6 +328,7 @@ int model_insert_hold(struct model *m, const struct id_hold *h)
 
 void model_remove_tenant(struct model *m, size_t i)
 {
+	free(m->tenants[i]);
 	sorted_remove(m->tenants, &m->n_tenants, sizeof(*m->tenants), i);
 }
 

@@ -5,7 +5,7 @@
  * then written to the store in the request's transaction, then applied to
  * the model.
  *
- * Arrays are kept sorted (tenants by name, segments by tenant/name,
+ * Arrays are kept sorted (tenants, held by pointer, by name; segments by tenant/name,
  * attachments by tenant/segment/node/port) so that lookups are binary
  * searches and every listing is deterministic.
  */
@@ -78,7 +78,12 @@ struct pools {
 
 struct model {
 	struct pools pools;
-	struct tenant *tenants;
+	/*
+	 * Tenants are held by pointer: a struct tenant is over 1 KB (its
+	 * sites), and inserting into a sorted array of tens of thousands of
+	 * them moved megabytes per tenant.create.
+	 */
+	struct tenant **tenants;
 	size_t n_tenants, cap_tenants;
 	struct segment *segments;
 	size_t n_segments, cap_segments;

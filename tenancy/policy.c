@@ -216,7 +216,7 @@ static int attach_check(const struct model *m, const struct attachment *atts, si
 		size_t t;
 
 		for (t = 0; t < m->n_tenants; t++)
-			if (m->tenants[t].isolation == ISOLATION_PRIVATE)
+			if (m->tenants[t]->isolation == ISOLATION_PRIVATE)
 				break;
 		if (t == m->n_tenants)
 			return 0;
@@ -366,8 +366,8 @@ int model_tenant_del(struct model *m, const char *name, struct loom_err *err)
 		return loom_err_set(err, LOOM_E_IN_USE, "name",
 				    "tenant %s still has %zu segment(s): %s%s; delete them first",
 				    name, n, list, n > 5 ? ", ..." : "");
-	i = (size_t)(t - m->tenants);
-	tenant_release(&m->tenants[i]);
+	i = model_lower_bound(m->tenants, m->n_tenants, sizeof(t), &t, model_cmp_tenant);
+	tenant_release(m->tenants[i]);
 	model_remove_tenant(m, i);
 	return 0;
 }
@@ -603,7 +603,7 @@ void model_hold_release(struct model *m, enum seg_type type, uint32_t id)
 int model_check_topology(const struct model *m, const struct topology *topo, struct loom_err *err)
 {
 	for (size_t i = 0; i < m->n_tenants; i++) {
-		const struct tenant *t = &m->tenants[i];
+		const struct tenant *t = m->tenants[i];
 
 		for (size_t j = 0; j < t->n_sites; j++) {
 			if (!topology_site(topo, t->sites[j])) {

@@ -122,7 +122,7 @@ char *fx_model_dump(const struct model *m)
 
 	a = json_array();
 	for (size_t i = 0; i < m->n_tenants; i++)
-		json_array_append_new(a, tenant_to_json(&m->tenants[i]));
+		json_array_append_new(a, tenant_to_json(m->tenants[i]));
 	json_object_set_new(root, "tenants", a);
 	a = json_array();
 	for (size_t i = 0; i < m->n_segments; i++)

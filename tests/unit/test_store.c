@@ -160,8 +160,8 @@ static void test_roundtrip(void **state)
 
 	reload(f);
 	assert_int_equal(f->m.n_tenants, 2);
-	assert_tenant_equal(&f->m.tenants[0], &t1);
-	assert_tenant_equal(&f->m.tenants[1], &t2);
+	assert_tenant_equal(f->m.tenants[0], &t1);
+	assert_tenant_equal(f->m.tenants[1], &t2);
 	assert_int_equal(f->m.n_segments, 2);
 	/* Sorted by tenant/name: compute before storage. */
 	assert_memory_equal(&f->m.segments[0], &i1, sizeof(i1));
@@ -188,7 +188,7 @@ static void test_roundtrip(void **state)
 	assert_int_equal(store_attachment_put(f->s, &a2), 0);
 	reload(f);
 	assert_int_equal(f->m.n_tenants, 2);
-	assert_tenant_equal(&f->m.tenants[0], &t1);
+	assert_tenant_equal(f->m.tenants[0], &t1);
 	assert_memory_equal(&f->m.segments[1], &e1, sizeof(e1));
 	assert_memory_equal(&f->m.attachments[0], &a2, sizeof(a2));
 
@@ -219,8 +219,8 @@ static void test_null_labels(void **state)
 	assert_int_equal(store_tenant_put(f->s, &t), 0);
 	reload(f);
 	assert_int_equal(f->m.n_tenants, 1);
-	assert_true(json_is_object(f->m.tenants[0].labels));
-	assert_int_equal(json_object_size(f->m.tenants[0].labels), 0);
+	assert_true(json_is_object(f->m.tenants[0]->labels));
+	assert_int_equal(json_object_size(f->m.tenants[0]->labels), 0);
 }
 
 static size_t count_tenants(struct fixture *f)
@@ -266,8 +266,8 @@ static void test_savepoint_rollback(void **state)
 	assert_int_equal(store_savepoint_release(f->s), 0);
 	assert_int_equal(store_commit(f->s), 0);
 	assert_int_equal(count_tenants(f), 2);
-	assert_string_equal(f->m.tenants[0].name, "a");
-	assert_string_equal(f->m.tenants[1].name, "c");
+	assert_string_equal(f->m.tenants[0]->name, "a");
+	assert_string_equal(f->m.tenants[1]->name, "c");
 	assert_int_equal(f->m.n_segments, 0);
 
 	/* A whole transaction rolled back. */
@@ -351,8 +351,8 @@ static void test_constraint_in_savepoint(void **state)
 
 	reload(f);
 	assert_int_equal(f->m.n_tenants, 2);
-	assert_string_equal(f->m.tenants[0].name, "a");
-	assert_string_equal(f->m.tenants[1].name, "c");
+	assert_string_equal(f->m.tenants[0]->name, "a");
+	assert_string_equal(f->m.tenants[1]->name, "c");
 	assert_int_equal(f->m.n_segments, 3);
 
 	tenant_release(&a);
@@ -471,7 +471,7 @@ static void test_reopen(void **state)
 	assert_int_equal(store_schema_version(f->s), store_schema_version_latest());
 	reload(f);
 	assert_int_equal(f->m.n_tenants, 1);
-	assert_tenant_equal(&f->m.tenants[0], &t);
+	assert_tenant_equal(f->m.tenants[0], &t);
 	assert_memory_equal(&f->m.segments[0], &g, sizeof(g));
 	assert_memory_equal(&f->m.attachments[0], &a, sizeof(a));
 	assert_int_equal(f->m.n_holds, 1);
@@ -510,8 +510,8 @@ static void test_migrate(void **state)
 	model_init(&m, &test_pools);
 	assert_int_equal(store_load_model(s, &m, &err), 0);
 	assert_int_equal(m.n_tenants, 1);
-	assert_string_equal(m.tenants[0].name, "old");
-	assert_string_equal(m.tenants[0].sites[0], "ams1");
+	assert_string_equal(m.tenants[0]->name, "old");
+	assert_string_equal(m.tenants[0]->sites[0], "ams1");
 	model_clear(&m);
 	assert_int_equal(store_begin(s), 0);
 	assert_int_equal(store_audit_append(s, &e), 0);
