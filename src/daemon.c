@@ -40,6 +40,17 @@ uint64_t loomd_post(struct loomd *d)
 	}
 	gen = reconciler_post(d->rec, des);
 	desired_free(&des);
+	{
+		struct gpu_inst_rec *recs = NULL;
+		size_t n = 0;
+
+		/* Inside a failed batch's rollback the rows are those committed. */
+		if (store_gpu_list(d->store, &recs, &n) == 0)
+			reconciler_post_gpus(d->rec, gen, recs, n);
+		else
+			log_err("cannot read the MIG instances: %s", store_errmsg(d->store));
+		free(recs);
+	}
 	d->posted_gen = gen;
 	/*
 	 * Pending removals (this batch's, or found in the store at start) are
@@ -147,9 +158,17 @@ out:
 	free(nodes);
 }
 
+static void reconciler_opts_fill(const struct loomd *d, struct reconciler_opts *opts)
+{
+	opts->gpu_nodes = d->cfg.nvml;
+	opts->n_gpu_nodes = d->cfg.n_nvml;
+	opts->allow_mig_mode = d->cfg.gpu_allow_mig_mode;
+}
+
 int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 {
 	struct topology *topo = NULL;
+	struct reconciler_opts opts;
 
 	if (topology_load_file(d->cfg.topology, &topo, err))
 		return -EINVAL;
@@ -163,7 +182,8 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 	if (d->rec) {
 		/* Targets come and go with the topology: start them anew. */
 		reconciler_stop(&d->rec);
-		if (reconciler_start(d->topo, &d->rec) == 0) {
+		reconciler_opts_fill(d, &opts);
+		if (reconciler_start(d->topo, &opts, &d->rec) == 0) {
 			struct loom_err e2 = { 0 };
 
 			if (server_add_reconciler(d, &e2))
@@ -178,6 +198,7 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 
 int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 {
+	struct reconciler_opts opts;
 	int ret;
 
 	d->started_ns = now_realtime_ns();
@@ -201,7 +222,8 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	ret = server_open(d, err);
 	if (ret || !d->cfg.reconcile)
 		return ret;
-	ret = reconciler_start(d->topo, &d->rec);
+	reconciler_opts_fill(d, &opts);
+	ret = reconciler_start(d->topo, &opts, &d->rec);
 	if (ret)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the reconciler: %s", strerror(-ret));
 	/* The first run repairs whatever a crash or an operator left behind,
