@@ -566,6 +566,8 @@ static int m_status_show(struct api_call *call, json_t *params, json_t **result,
 		return 0;
 	}
 	*result = reconciler_status(call->d->rec, ref ? tenant : NULL, ref ? name : NULL);
+	if (!ref)
+		gpu_status_unmanaged(call->d, json_object_get(*result, "gpus"));
 	return 0;
 }
 

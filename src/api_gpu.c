@@ -47,6 +47,9 @@ struct gpu_view {
 	struct mig_planner *pl;
 	char skipped[256];	/* why GPUs were left out, for a refusal */
 	size_t n_skipped;
+	/* The request's own node was left out: why, and the code to say it with. */
+	int node_code;
+	char node_why[192];
 };
 
 static void view_skip(struct gpu_view *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -152,8 +155,9 @@ static int node_blocked(struct loomd *d, const struct topo_node *n, const struct
 	if (life_get(d, n->name, &nl, err))
 		return -EINVAL;
 	if (nl.state != NODE_AVAILABLE && nl.state != NODE_ASSIGNED) {
-		snprintf(why, len, "node %s is '%s'", n->name, node_state_name(nl.state));
-		return 1;
+		snprintf(why, len, "node %s is '%s': only an available or assigned node takes MIG instances",
+			 n->name, node_state_name(nl.state));
+		return LOOM_E_STATE;
 	}
 	for (size_t i = 0; i < m->n_attachments; i++) {
 		const struct attachment *a = &m->attachments[i];
@@ -163,13 +167,14 @@ static int node_blocked(struct loomd *d, const struct topo_node *n, const struct
 			continue;
 		o = model_tenant(m, a->tenant);
 		if (t->isolation != ISOLATION_SOFT) {
-			snprintf(why, len, "node %s is used by tenant %s", n->name, a->tenant);
-			return 1;
+			snprintf(why, len, "node %s is used by tenant %s; %s tenant %s gets dedicated nodes",
+				 n->name, a->tenant, isolation_name(t->isolation), t->name);
+			return LOOM_E_POLICY;
 		}
 		if (o && o->isolation != ISOLATION_SOFT) {
 			snprintf(why, len, "node %s is dedicated to %s tenant %s", n->name,
 				 isolation_name(o->isolation), o->name);
-			return 1;
+			return LOOM_E_POLICY;
 		}
 	}
 	return 0;
@@ -205,6 +210,10 @@ static int view_build(struct loomd *d, const struct gpu_req *r, const char *only
 				return -EINVAL;
 			if (b) {
 				view_skip(v, "%s", why);
+				if (r->node && strcmp(r->node, n->name) == 0) {
+					v->node_code = b;
+					snprintf(v->node_why, sizeof(v->node_why), "%s", why);
+				}
 				continue;
 			}
 		}
@@ -275,6 +284,17 @@ static int gpu_req_parse(struct loomd *d, json_t *params, struct gpu_req *r, str
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", r->node);
 	if (r->site && !topology_site(d->topo, r->site))
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "site", "no site '%s' in the topology", r->site);
+	if (r->site && r->tenant->n_sites) {
+		size_t i;
+
+		for (i = 0; i < r->tenant->n_sites; i++)
+			if (strcmp(r->tenant->sites[i], r->site) == 0)
+				break;
+		if (i == r->tenant->n_sites)
+			return loom_err_set(err, LOOM_E_POLICY, "site",
+					    "tenant %s may not use site %s (data residency: see tenant show)",
+					    tenant, r->site);
+	}
 	if (r->node && r->site && strcmp(topology_node(d->topo, r->node)->site, r->site))
 		return loom_err_set(err, LOOM_E_PARAMS, "site", "node %s is in site %s, not %s", r->node,
 				    topology_node(d->topo, r->node)->site, r->site);
@@ -386,6 +406,10 @@ static int gpu_place(struct api_call *call, json_t *params, bool dry, json_t **r
 		return -EINVAL;
 	if (view_build(d, &r, r.node, &v, err))
 		goto out;
+	if (v.node_code) {
+		loom_err_set(err, v.node_code, "node", "%s", v.node_why);
+		goto out;
+	}
 	for (size_t i = 0; i < r.tenant->n_sites; i++)
 		sites[i] = r.tenant->sites[i];
 	memset(&req, 0, sizeof(req));
@@ -667,6 +691,33 @@ static json_t *gpu_apply_status(struct loomd *d, const char *node, unsigned int 
 		snprintf(why, sizeof(why), "no NVML reachable for node %s (no gpu.nvml.%s in loomd.conf): "
 			 "planned and recorded, not applied", node, node);
 	return json_pack("{s:s, s:s}", "state", "unmanaged", "reason", why);
+}
+
+void gpu_status_unmanaged(struct loomd *d, json_t *gpus)
+{
+	struct gpu_inst_rec *recs = NULL;
+	size_t n = 0;
+
+	if (!d->rec || !gpus || store_gpu_list(d->store, &recs, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		char seg[16];
+		json_t *st;
+
+		/* once per GPU: the rows are sorted by (node, gpu, start) */
+		if (i && strcmp(recs[i].node, recs[i - 1].node) == 0 && recs[i].gpu == recs[i - 1].gpu)
+			continue;
+		if (reconciler_gpu_managed(d->rec, recs[i].node))
+			continue;
+		st = gpu_apply_status(d, recs[i].node, recs[i].gpu);
+		snprintf(seg, sizeof(seg), "gpu%u", recs[i].gpu);
+		json_object_set_new(st, "target", json_string(recs[i].node));
+		json_object_set_new(st, "kind", json_string("gpu"));
+		json_object_set_new(st, "segment", json_string(seg));
+		json_object_set_new(st, "layer", json_string("nvml"));
+		json_array_append_new(gpus, st);
+	}
+	free(recs);
 }
 
 int m_gpu_show(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)

@@ -1273,7 +1273,7 @@ static json_t *target_json(const struct target *t)
 json_t *reconciler_status(const struct reconciler *r, const char *tenant, const char *segment)
 {
 	struct reconciler *rw = (struct reconciler *)r;
-	json_t *items = json_array(), *targets = json_array();
+	json_t *items = json_array(), *targets = json_array(), *gpus = json_array();
 
 	pthread_mutex_lock(&rw->lock);
 	for (size_t i = 0; i < r->n_targets; i++) {
@@ -1284,13 +1284,19 @@ json_t *reconciler_status(const struct reconciler *r, const char *tenant, const 
 		for (size_t k = 0; k < t->n_items; k++) {
 			const struct item *x = &t->items[k];
 
+			if (t->kind == TARGET_GPU) {
+				if (!tenant)
+					json_array_append_new(gpus, item_json(t, x));
+				continue;
+			}
+
 			if ((tenant && strcmp(tenant, x->tenant)) || (segment && strcmp(segment, x->segment)))
 				continue;
 			json_array_append_new(items, item_json(t, x));
 		}
 	}
 	pthread_mutex_unlock(&rw->lock);
-	return json_pack("{s:o, s:o}", "segments", items, "targets", targets);
+	return json_pack("{s:o, s:o, s:o}", "segments", items, "targets", targets, "gpus", gpus);
 }
 
 json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen)
