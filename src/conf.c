@@ -205,6 +205,8 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 				return -EINVAL;
 			c->n_nvml++;
 		}
+		/* A later line for the node replaces it whole (no tail of the old path). */
+		memset(&c->nvml[i], 0, sizeof(c->nvml[i]));
 		snprintf(c->nvml[i].node, sizeof(c->nvml[i].node), "%s", node);
 		snprintf(c->nvml[i].path, sizeof(c->nvml[i].path), "%s", v);
 	} else {
