@@ -45,6 +45,11 @@ struct gpu_view {
 	struct gpu_inst_rec *recs;
 	size_t n_recs;
 	struct mig_planner *pl;
+	/* Built once per request, so that a fleet costs one pass, not one per GPU. */
+	const struct attachment **by_node;	/* the model's attachments, by node */
+	size_t n_by_node;
+	struct node_life *lives;		/* lifecycle rows, by name */
+	size_t n_lives;
 	char skipped[256];	/* why GPUs were left out, for a refusal */
 	size_t n_skipped;
 	/* The request's own node was left out: why, and the code to say it with. */
@@ -73,6 +78,10 @@ static void view_free(struct gpu_view *v)
 {
 	free(v->recs);
 	v->recs = NULL;
+	free(v->by_node);
+	v->by_node = NULL;
+	free(v->lives);
+	v->lives = NULL;
 	mig_planner_free(&v->pl);
 }
 
@@ -109,15 +118,45 @@ static bool list_has(const char *list, const char *name)
 	return false;
 }
 
-/* Another tenant's attachment that covers @port of @node (type @type), or NULL. */
-static const struct attachment *port_holder(const struct model *m, const char *node, const char *port,
-					    enum seg_type type, const char *tenant)
+static int cmp_att_node(const void *x, const void *y)
 {
-	for (size_t i = 0; i < m->n_attachments; i++) {
-		const struct attachment *a = &m->attachments[i];
+	const struct attachment *const *a = x, *const *b = y;
+
+	return strcmp((*a)->node, (*b)->node);
+}
+
+/* The attachments of @node: a range of v->by_node. */
+static const struct attachment *const *node_atts(const struct gpu_view *v, const char *node, size_t *n)
+{
+	size_t lo = 0, hi = v->n_by_node, first;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(v->by_node[mid]->node, node) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	first = lo;
+	while (lo < v->n_by_node && strcmp(v->by_node[lo]->node, node) == 0)
+		lo++;
+	*n = lo - first;
+	return v->by_node + first;
+}
+
+/* Another tenant's attachment that covers @port of @node (type @type), or NULL. */
+static const struct attachment *port_holder(const struct model *m, const struct gpu_view *v, const char *node,
+					    const char *port, enum seg_type type, const char *tenant)
+{
+	size_t n;
+	const struct attachment *const *atts = node_atts(v, node, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct attachment *a = atts[i];
 		const struct segment *s;
 
-		if (strcmp(a->node, node) || strcmp(a->tenant, tenant) == 0)
+		if (strcmp(a->tenant, tenant) == 0)
 			continue;
 		s = model_segment(m, a->tenant, a->segment);
 		if (s && s->type == type && (!a->port[0] || strcmp(a->port, port) == 0))
@@ -146,24 +185,31 @@ static const struct attachment *own_attachment(const struct model *m, const char
  * available node, or an assigned one whose other tenants are, like the
  * requester, soft (the planner checks the same for MIG instances).
  */
-static int node_blocked(struct loomd *d, const struct topo_node *n, const struct tenant *t,
-			char *why, size_t len, struct loom_err *err)
+static int cmp_life(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct node_life *)elem)->name);
+}
+
+static int node_blocked(struct loomd *d, const struct gpu_view *v, const struct topo_node *n,
+			const struct tenant *t, char *why, size_t len)
 {
 	const struct model *m = &d->model;
-	struct node_life nl;
+	const struct node_life *row = bsearch(n->name, v->lives, v->n_lives, sizeof(*v->lives), cmp_life);
+	enum node_state state = row ? row->state : NODE_AVAILABLE;	/* no row: available */
+	const struct attachment *const *atts;
+	size_t n_atts;
 
-	if (life_get(d, n->name, &nl, err))
-		return -EINVAL;
-	if (nl.state != NODE_AVAILABLE && nl.state != NODE_ASSIGNED) {
+	if (state != NODE_AVAILABLE && state != NODE_ASSIGNED) {
 		snprintf(why, len, "node %s is '%s': only an available or assigned node takes MIG instances",
-			 n->name, node_state_name(nl.state));
+			 n->name, node_state_name(state));
 		return LOOM_E_STATE;
 	}
-	for (size_t i = 0; i < m->n_attachments; i++) {
-		const struct attachment *a = &m->attachments[i];
+	atts = node_atts(v, n->name, &n_atts);
+	for (size_t i = 0; i < n_atts; i++) {
+		const struct attachment *a = atts[i];
 		const struct tenant *o;
 
-		if (strcmp(a->node, n->name) || strcmp(a->tenant, t->name) == 0)
+		if (strcmp(a->tenant, t->name) == 0)
 			continue;
 		o = model_tenant(m, a->tenant);
 		if (t->isolation != ISOLATION_SOFT) {
@@ -195,8 +241,25 @@ static int view_build(struct loomd *d, const struct gpu_req *r, const char *only
 		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the MIG instances: %s",
 				    store_errmsg(d->store));
 	v->pl = mig_planner_new();
-	if (!v->pl)
+	v->by_node = malloc((d->model.n_attachments ? d->model.n_attachments : 1) * sizeof(*v->by_node));
+	if (!v->pl || !v->by_node)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+	for (size_t i = 0; i < d->model.n_attachments; i++)
+		if (!only_node || strcmp(d->model.attachments[i].node, only_node) == 0)
+			v->by_node[v->n_by_node++] = &d->model.attachments[i];
+	qsort(v->by_node, v->n_by_node, sizeof(*v->by_node), cmp_att_node);
+	if (r && only_node) {
+		/* One node: one row (a node without one is available). */
+		v->lives = calloc(1, sizeof(*v->lives));
+		if (!v->lives)
+			return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+		if (life_get(d, only_node, v->lives, err))
+			return -EINVAL;
+		v->n_lives = 1;
+	} else if (r && store_node_list(d->store, &v->lives, &v->n_lives)) {
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the node lifecycles: %s",
+				    store_errmsg(d->store));
+	}
 	for (size_t i = 0; i < topo->n_nodes; i++) {
 		const struct topo_node *n = &topo->nodes[i];
 		char why[192];
@@ -205,9 +268,7 @@ static int view_build(struct loomd *d, const struct gpu_req *r, const char *only
 		if (only_node && strcmp(only_node, n->name))
 			continue;
 		if (r) {
-			b = node_blocked(d, n, r->tenant, why, sizeof(why), err);
-			if (b < 0)
-				return -EINVAL;
+			b = node_blocked(d, v, n, r->tenant, why, sizeof(why));
 			if (b) {
 				view_skip(v, "%s", why);
 				if (r->node && strcmp(r->node, n->name) == 0) {
@@ -225,10 +286,10 @@ static int view_build(struct loomd *d, const struct gpu_req *r, const char *only
 			if (!g->mig_capable || !mig_model_find(g->model))
 				continue;
 			if (r && r->want_eth && g->nic_port[0]
-			    && (a = port_holder(&d->model, n->name, g->nic_port, SEG_ETHERNET, r->tenant->name)))
+			    && (a = port_holder(&d->model, v, n->name, g->nic_port, SEG_ETHERNET, r->tenant->name)))
 				port = g->nic_port;
 			if (r && !a && r->want_ib && g->hca_port[0]
-			    && (a = port_holder(&d->model, n->name, g->hca_port, SEG_INFINIBAND, r->tenant->name)))
+			    && (a = port_holder(&d->model, v, n->name, g->hca_port, SEG_INFINIBAND, r->tenant->name)))
 				port = g->hca_port;
 			if (a) {
 				view_skip(v, "%s gpu%u: its rail port %s is in segment %s/%s of tenant %s",
@@ -239,6 +300,10 @@ static int view_build(struct loomd *d, const struct gpu_req *r, const char *only
 				return -EINVAL;
 		}
 	}
+	/* Pointers into the model: a later attach may move its array. */
+	free(v->by_node);
+	v->by_node = NULL;
+	v->n_by_node = 0;
 	for (size_t i = 0; i < v->n_recs; i++) {
 		const struct gpu_inst_rec *g = &v->recs[i];
 		const struct tenant *t = model_tenant(&d->model, g->tenant);
