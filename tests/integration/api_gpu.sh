@@ -4,9 +4,10 @@
 # lifecycle; no GPU is driven here, see gpu_worker.sh).  Every refused
 # request must leave the database exactly as it was.
 . "$(dirname "$0")/lib.sh"
-t_plan 65
+t_plan 67
 
-loomd_config "$top_srcdir/tests/integration/data/topo-api.json" "vni_range = 10000-10999" "pkey_range = 0x0100-0x01ff"
+cp "$top_srcdir/tests/integration/data/topo-api.json" "$T_DIR/topo.json"
+loomd_config "$T_DIR/topo.json" "vni_range = 10000-10999" "pkey_range = 0x0100-0x01ff"
 loomd_start
 t_ok $? "loomd starts"
 
@@ -157,6 +158,15 @@ out=$(gpujson gpu.compact '{"node":"gpu-e3"}')
 t_is "$(echo "$out" | jq -r '.applied')" "true" "compact applies its moves"
 t_is "$(gpujson gpu.compact '{"node":"gpu-e3","dry_run":true}' | jq -r '.moves | length')" "0" "compacted: nothing left to move"
 t_is "$($LOOMCTL -o json audit list | jq -r '[.[] | select(.method == "gpu.compact")] | length')" "3" "compact is audited (dry runs too)"
+
+# ---- a topology that drops a GPU holding an instance is refused
+cp "$T_DIR/topo.json" "$T_DIR/topo.orig"
+jq '(.nodes[] | select(.name == "gpu-e3") | .gpus) |= map(select(.index != '"$gpu"'))' "$T_DIR/topo.orig" >"$T_DIR/topo.json"
+out=$($LOOMCTL -o json call topology.reload 2>/dev/null)
+t_is "$(echo "$out" | jq -r '.data.name')" "in_use" "topology reload dropping a GPU with instances is refused"
+t_ok "$(echo "$out" | jq -r '.message' | grep -q "on gpu-e3 gpu $gpu, which the new topology does not have"; echo $?)" \
+	"...naming the instance and the GPU"
+cp "$T_DIR/topo.orig" "$T_DIR/topo.json"
 
 # ---- state survives a restart; cascade delete releases
 loomd_stop
