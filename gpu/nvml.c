@@ -448,7 +448,7 @@ static int mig_mode_ensure(struct gpu_nvml *nv, struct gpu_observed *obs,
 	if (!opts || !opts->allow_mig_mode)
 		return loom_err_set(err, LOOM_E_STATE, "gpu",
 				    "MIG mode is off on GPU %u (%s); loom does not change it "
-				    "unless the config allows it (gpu_mig_mode = enable), or "
+				    "unless loomd.conf allows it (gpu.allow_mig_mode = yes), or "
 				    "enable it yourself: nvidia-smi -i %u -mig 1",
 				    obs->index, obs->name, obs->index);
 	rc = device_get(nv, obs->index, &dev, err);

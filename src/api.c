@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "src/api-internal.h"
 #include "src/daemon.h"
 #include "src/reconcile.h"
 #include "tenancy/compile.h"
@@ -30,7 +31,7 @@
 /* ---- parameter helpers ------------------------------------------------ */
 
 /* Refuses any key of @params that is not in the NULL-terminated @allowed. */
-static int params_only(json_t *params, const char *const *allowed, struct loom_err *err)
+int params_only(json_t *params, const char *const *allowed, struct loom_err *err)
 {
 	const char *key;
 	json_t *v;
@@ -47,7 +48,7 @@ static int params_only(json_t *params, const char *const *allowed, struct loom_e
 	return 0;
 }
 
-static int param_string(json_t *params, const char *key, bool required, const char **out,
+int param_string(json_t *params, const char *key, bool required, const char **out,
 			struct loom_err *err)
 {
 	json_t *v = json_object_get(params, key);
@@ -66,7 +67,7 @@ static int param_string(json_t *params, const char *key, bool required, const ch
 	return 0;
 }
 
-static int param_bool(json_t *params, const char *key, bool *out, struct loom_err *err)
+int param_bool(json_t *params, const char *key, bool *out, struct loom_err *err)
 {
 	json_t *v = json_object_get(params, key);
 
@@ -79,7 +80,7 @@ static int param_bool(json_t *params, const char *key, bool *out, struct loom_er
 	return 0;
 }
 
-static int param_int(json_t *params, const char *key, json_int_t min, json_int_t max,
+int param_int(json_t *params, const char *key, json_int_t min, json_int_t max,
 		     json_int_t *out, struct loom_err *err)
 {
 	json_t *v = json_object_get(params, key);
@@ -130,7 +131,7 @@ static const struct segment *segment_find(struct loomd *d, json_t *params, const
 	return s;
 }
 
-static int store_failed(struct api_call *call, struct loom_err *err)
+int store_failed(struct api_call *call, struct loom_err *err)
 {
 	call->model_touched = true;
 	return loom_err_set(err, LOOM_E_STORE, "", "the database refused the change: %s",
@@ -217,11 +218,8 @@ static int check_pkey_capacity(struct loomd *d, const struct attachment *a, stru
 }
 
 static void life_to_json(json_t *o, const struct node_life *nl);
-static int life_get(struct loomd *d, const char *name, struct node_life *out, struct loom_err *err);
-static int life_store(struct api_call *call, const struct node_life *before, struct node_life *after,
-		      const char *event, struct loom_err *err);
 
-static int do_attach(struct api_call *call, const struct attachment *a, struct loom_err *err)
+int do_attach(struct api_call *call, const struct attachment *a, struct loom_err *err)
 {
 	struct loomd *d = call->d;
 
@@ -248,7 +246,7 @@ static int do_attach(struct api_call *call, const struct attachment *a, struct l
 	return 0;
 }
 
-static int do_detach(struct api_call *call, const struct attachment *a, struct loom_err *err)
+int do_detach(struct api_call *call, const struct attachment *a, struct loom_err *err)
 {
 	struct loomd *d = call->d;
 	struct attachment copy = *a;	/* @a may point into the model */
@@ -317,6 +315,21 @@ static int do_tenant_del(struct api_call *call, const char *name, bool cascade, 
 	if (!model_tenant(&d->model, name))
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "name", "no tenant '%s'", name);
 	snprintf(t, sizeof(t), "%s", name);
+	/* MIG instances go first (their rail ports with them), or the delete waits. */
+	if (cascade) {
+		if (gpu_release_tenant(call, t, err) < 0)
+			return -EINVAL;
+	} else {
+		int n = gpu_tenant_count(d, t);
+
+		if (n < 0)
+			return loom_err_set(err, LOOM_E_STORE, "", "cannot read the MIG instances: %s",
+					    store_errmsg(d->store));
+		if (n > 0)
+			return loom_err_set(err, LOOM_E_IN_USE, "name",
+					    "tenant %s holds %d MIG instance(s); release them (loomctl gpu release %s) "
+					    "or delete with cascade", t, n, t);
+	}
 	if (cascade) {
 		for (size_t i = d->model.n_segments; i-- > 0;) {
 			const struct segment *s = &d->model.segments[i];
@@ -553,6 +566,8 @@ static int m_status_show(struct api_call *call, json_t *params, json_t **result,
 		return 0;
 	}
 	*result = reconciler_status(call->d->rec, ref ? tenant : NULL, ref ? name : NULL);
+	if (!ref)
+		gpu_status_unmanaged(call->d, json_object_get(*result, "gpus"));
 	return 0;
 }
 
@@ -672,7 +687,7 @@ static int m_node_show(struct api_call *call, json_t *params, json_t **result, s
 /* ---- the node lifecycle ------------------------------------------------ */
 
 /* The node's lifecycle row; a node without one is `available`. */
-static int life_get(struct loomd *d, const char *name, struct node_life *out, struct loom_err *err)
+int life_get(struct loomd *d, const char *name, struct node_life *out, struct loom_err *err)
 {
 	int ret = store_node_get(d->store, name, out);
 
@@ -715,8 +730,8 @@ static void life_to_json(json_t *o, const struct node_life *nl)
 }
 
 /* Stores the node's new state and its node_events row. */
-static int life_store(struct api_call *call, const struct node_life *before, struct node_life *after,
-		      const char *event, struct loom_err *err)
+int life_store(struct api_call *call, const struct node_life *before, struct node_life *after,
+	       const char *event, struct loom_err *err)
 {
 	struct loomd *d = call->d;
 	struct node_event_rec ev = {
@@ -1312,6 +1327,11 @@ static const struct api_method methods[] = {
 	{ "audit.list", false, m_audit_list },
 	{ "audit.verify", false, m_audit_verify },
 	{ "desired.show", false, m_desired_show },
+	{ "gpu.apply", true, m_gpu_apply },
+	{ "gpu.compact", true, m_gpu_compact },
+	{ "gpu.plan", false, m_gpu_plan },
+	{ "gpu.release", true, m_gpu_release },
+	{ "gpu.show", false, m_gpu_show },
 	{ "intent.apply", true, m_intent_apply },
 	{ "intent.diff", false, m_intent_diff },
 	{ "node.cordon", true, m_node_cordon },

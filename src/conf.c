@@ -15,6 +15,7 @@
 
 #include "lib/log.h"
 #include "src/conf.h"
+#include "topology/topology.h"
 
 #ifndef RUNSTATEDIR
 #define RUNSTATEDIR "/run"
@@ -183,6 +184,31 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		if (strcmp(v, "yes") && strcmp(v, "no"))
 			return -EINVAL;
 		c->reconcile = strcmp(v, "yes") == 0;
+	} else if (strcmp(key, "gpu.allow_mig_mode") == 0) {
+		*why = "expected yes or no";
+		if (strcmp(v, "yes") && strcmp(v, "no"))
+			return -EINVAL;
+		c->gpu_allow_mig_mode = strcmp(v, "yes") == 0;
+	} else if (strncmp(key, "gpu.nvml.", 9) == 0) {
+		const char *node = key + 9;
+		size_t i;
+
+		*why = "expected gpu.nvml.NODE = /absolute/path/to/libnvidia-ml.so.1 (NODE a node name)";
+		if (!topology_name_ok(node) || v[0] != '/' || strlen(v) >= LOOM_PATH_MAX)
+			return -EINVAL;
+		for (i = 0; i < c->n_nvml; i++)
+			if (strcmp(c->nvml[i].node, node) == 0)
+				break;
+		if (i == c->n_nvml) {
+			*why = "too many gpu.nvml entries";
+			if (c->n_nvml == CONF_NVML_MAX)
+				return -EINVAL;
+			c->n_nvml++;
+		}
+		/* A later line for the node replaces it whole (no tail of the old path). */
+		memset(&c->nvml[i], 0, sizeof(c->nvml[i]));
+		snprintf(c->nvml[i].node, sizeof(c->nvml[i].node), "%s", node);
+		snprintf(c->nvml[i].path, sizeof(c->nvml[i].path), "%s", v);
 	} else {
 		*why = "unknown key";
 		return -ENOENT;
@@ -253,4 +279,7 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "max_clients = %u\n", c->max_clients);
 	fprintf(out, "resync_interval = %u\n", c->resync_interval_s);
 	fprintf(out, "reconcile = %s\n", c->reconcile ? "yes" : "no");
+	fprintf(out, "gpu.allow_mig_mode = %s\n", c->gpu_allow_mig_mode ? "yes" : "no");
+	for (size_t i = 0; i < c->n_nvml; i++)
+		fprintf(out, "gpu.nvml.%s = %s\n", c->nvml[i].node, c->nvml[i].path);
 }

@@ -15,6 +15,14 @@
 #include "lib/err.h"
 #include "tenancy/model.h"
 
+#define CONF_NVML_MAX 64
+
+/* gpu.nvml.NODE = PATH: loomd drives NODE's GPUs through the NVML at PATH. */
+struct conf_nvml {
+	char node[LOOM_NAME_MAX];
+	char path[LOOM_PATH_MAX];
+};
+
 struct loom_config {
 	char path[256];			/* the file it came from, "" = defaults */
 	char socket[108];		/* sun_path */
@@ -32,6 +40,9 @@ struct loom_config {
 	unsigned int max_clients;
 	unsigned int resync_interval_s;
 	bool reconcile;			/* drive the targets (off: the model and API only) */
+	struct conf_nvml nvml[CONF_NVML_MAX];
+	size_t n_nvml;
+	bool gpu_allow_mig_mode;	/* gpu.allow_mig_mode: loom may turn MIG mode on */
 };
 
 void config_defaults(struct loom_config *c);

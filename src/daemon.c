@@ -13,6 +13,7 @@
 #include "src/daemon.h"
 #include "src/reconcile.h"
 #include "tenancy/compile.h"
+#include "tenancy/mig.h"
 
 int loomd_model_reload(struct loomd *d)
 {
@@ -40,6 +41,17 @@ uint64_t loomd_post(struct loomd *d)
 	}
 	gen = reconciler_post(d->rec, des);
 	desired_free(&des);
+	{
+		struct gpu_inst_rec *recs = NULL;
+		size_t n = 0;
+
+		/* Inside a failed batch's rollback the rows are those committed. */
+		if (store_gpu_list(d->store, &recs, &n) == 0)
+			reconciler_post_gpus(d->rec, gen, recs, n);
+		else
+			log_err("cannot read the MIG instances: %s", store_errmsg(d->store));
+		free(recs);
+	}
 	d->posted_gen = gen;
 	/*
 	 * Pending removals (this batch's, or found in the store at start) are
@@ -147,14 +159,51 @@ out:
 	free(nodes);
 }
 
+/* Every stored MIG instance must still find its node and a MIG-capable GPU of a model with its profile. */
+static int gpu_check_topology(struct loomd *d, const struct topology *topo, struct loom_err *err)
+{
+	struct gpu_inst_rec *recs = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	if (store_gpu_list(d->store, &recs, &n))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the MIG instances: %s",
+				    store_errmsg(d->store));
+	for (size_t i = 0; i < n && !ret; i++) {
+		const struct topo_node *node = topology_node(topo, recs[i].node);
+		const struct topo_gpu *g = NULL;
+
+		for (size_t k = 0; node && k < node->n_gpus; k++)
+			if (node->gpus[k].index == recs[i].gpu)
+				g = &node->gpus[k];
+		if (!g || !g->mig_capable || !mig_profile_find(mig_model_find(g->model), recs[i].profile))
+			ret = loom_err_set(err, LOOM_E_IN_USE, "nodes",
+					   "tenant %s holds MIG instance %s@%u on %s gpu %u, which the new topology "
+					   "%s; release it first (loomctl gpu release)", recs[i].tenant,
+					   recs[i].profile, recs[i].start, recs[i].node, recs[i].gpu,
+					   !node ? "does not have (no such node)" : !g ? "does not have (no such GPU)"
+					   : "no longer offers (not MIG capable, or another model)");
+	}
+	free(recs);
+	return ret;
+}
+
+static void reconciler_opts_fill(const struct loomd *d, struct reconciler_opts *opts)
+{
+	opts->gpu_nodes = d->cfg.nvml;
+	opts->n_gpu_nodes = d->cfg.n_nvml;
+	opts->allow_mig_mode = d->cfg.gpu_allow_mig_mode;
+}
+
 int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 {
 	struct topology *topo = NULL;
+	struct reconciler_opts opts;
 
 	if (topology_load_file(d->cfg.topology, &topo, err))
 		return -EINVAL;
 	/* A new file must still carry every node and port that intent uses. */
-	if (model_check_topology(&d->model, topo, err)) {
+	if (model_check_topology(&d->model, topo, err) || gpu_check_topology(d, topo, err)) {
 		topology_free(&topo);
 		return -EINVAL;
 	}
@@ -163,7 +212,8 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 	if (d->rec) {
 		/* Targets come and go with the topology: start them anew. */
 		reconciler_stop(&d->rec);
-		if (reconciler_start(d->topo, &d->rec) == 0) {
+		reconciler_opts_fill(d, &opts);
+		if (reconciler_start(d->topo, &opts, &d->rec) == 0) {
 			struct loom_err e2 = { 0 };
 
 			if (server_add_reconciler(d, &e2))
@@ -178,6 +228,7 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 
 int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 {
+	struct reconciler_opts opts;
 	int ret;
 
 	d->started_ns = now_realtime_ns();
@@ -201,7 +252,8 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	ret = server_open(d, err);
 	if (ret || !d->cfg.reconcile)
 		return ret;
-	ret = reconciler_start(d->topo, &d->rec);
+	reconciler_opts_fill(d, &opts);
+	ret = reconciler_start(d->topo, &opts, &d->rec);
 	if (ret)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the reconciler: %s", strerror(-ret));
 	/* The first run repairs whatever a crash or an operator left behind,

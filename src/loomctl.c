@@ -57,6 +57,12 @@ static void usage(FILE *out)
 		"                       judge RDMA measurements against the port's rate\n"
 		"  node fault NAME --component C --severity S [--text T] [--port P]\n"
 		"  node history NAME    every lifecycle transition of the node\n"
+		"  gpu plan|apply TENANT PROFILE [--count N] [--node NODE] [--site SITE] [--segment SEG]...\n"
+		"                       place N MIG instances (plan: dry run); their GPUs' rail ports\n"
+		"                       join the tenant's segments (default: all of them)\n"
+		"  gpu show [--node NODE] [--tenant TENANT]   each GPU's slots and who holds them\n"
+		"  gpu release TENANT [--node NODE [--gpu N [--start S]]]\n"
+		"  gpu compact [--node NODE] [--dry-run]   repack instances (moves interrupt them)\n"
 		"  topology show | reload\n"
 		"  topology import-ib --sm SM [FILE]   ibnetdiscover output (FILE or stdin) as\n"
 		"                       topology entries to review and merge\n"
@@ -181,7 +187,7 @@ static bool method_writes(const char *m)
 	static const char *const writes[] = { "tenant.create", "tenant.update", "tenant.delete",
 		"segment.create", "segment.delete", "segment.attach", "segment.detach", "intent.apply",
 		"node.register", "node.verify", "node.cordon", "node.uncordon", "node.drain", "node.fail",
-		"node.retire", "node.fault", NULL };
+		"node.retire", "node.fault", "gpu.apply", "gpu.release", "gpu.compact", NULL };
 
 	for (size_t i = 0; writes[i]; i++)
 		if (strcmp(m, writes[i]) == 0)
@@ -466,6 +472,10 @@ static void print_status(json_t *res)
 	json_t *v;
 
 	json_array_foreach(json_object_get(res, "segments"), i, v)
+		table_row(&t, str(v, "segment"), str(v, "target"), str(v, "layer"), str(v, "id"),
+			  str(v, "state"), str(v, "since"), str(v, "reason"));
+	/* GPU workers: one row per GPU, "NODE gpuN" in the segment column. */
+	json_array_foreach(json_object_get(res, "gpus"), i, v)
 		table_row(&t, str(v, "segment"), str(v, "target"), str(v, "layer"), str(v, "id"),
 			  str(v, "state"), str(v, "since"), str(v, "reason"));
 	table_print(&t);
@@ -800,6 +810,150 @@ static void print_verify(json_t *res)
 	printf("audit chain intact: %" PRId64 " records\n", (int64_t)json_integer_value(json_object_get(res, "records")));
 }
 
+/* ---- gpu ---- */
+
+static void print_gpu_placements(json_t *res)
+{
+	struct table t = { .head = { "NODE", "GPU", "PROFILE", "START", "TENANT", "NETWORK" }, .n_cols = 6 };
+	size_t i, k;
+	json_t *p, *n;
+
+	json_array_foreach(json_object_get(res, "placements"), i, p) {
+		char gpu[16], start[16], net[512];
+		size_t off = 0;
+
+		net[0] = '\0';
+		json_array_foreach(json_object_get(p, "network"), k, n)
+			off += (size_t)snprintf(net + off, off < sizeof(net) ? sizeof(net) - off : 0, "%s%s:%s%s",
+						off ? "," : "", str(n, "segment"), *str(n, "port") ? str(n, "port") : "-",
+						json_is_false(json_object_get(n, "new")) ? "(had)" : "");
+		snprintf(gpu, sizeof(gpu), "%lld", (long long)json_integer_value(json_object_get(p, "gpu")));
+		snprintf(start, sizeof(start), "%lld", (long long)json_integer_value(json_object_get(p, "start")));
+		table_row(&t, str(p, "node"), gpu, str(p, "profile"), start, str(p, "tenant"), net);
+	}
+	printf("%s %lld x %s for %s:\n\n", json_is_true(json_object_get(res, "applied")) ? "applied" : "plan (nothing changed)",
+	       (long long)json_integer_value(json_object_get(res, "count")), str(res, "profile"), str(res, "tenant"));
+	table_print(&t);
+}
+
+/* Each GPU's slot picture (which tenant holds which slice) and what its target says. */
+static void print_gpus(json_t *list)
+{
+	size_t i;
+	json_t *g;
+
+	json_array_foreach(list, i, g) {
+		json_t *ap = json_object_get(g, "apply");
+
+		if (*str(g, "picture"))
+			fputs(str(g, "picture"), stdout);
+		else
+			printf("%s gpu%lld %s: %s\n", str(g, "node"), (long long)json_integer_value(json_object_get(g, "gpu")),
+			       str(g, "model"), str(g, "note"));
+		printf("  rail: nic %s, hca %s\n", *str(g, "nic_port") ? str(g, "nic_port") : "-",
+		       *str(g, "hca_port") ? str(g, "hca_port") : "-");
+		if (ap)
+			printf("  apply: %s%s%s\n", str(ap, "state"), *str(ap, "reason") ? ": " : "", str(ap, "reason"));
+		putchar('\n');
+	}
+}
+
+static void print_gpu_release(json_t *res)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(json_object_get(res, "detached"), i, v)
+		printf("detached %s/%s %s:%s\n", str(v, "tenant"), str(v, "segment"), str(v, "node"), str(v, "port"));
+	json_array_foreach(json_object_get(res, "released"), i, v)
+		printf("released %s gpu%lld %s@%lld of %s\n", str(v, "node"),
+		       (long long)json_integer_value(json_object_get(v, "gpu")), str(v, "profile"),
+		       (long long)json_integer_value(json_object_get(v, "start")), str(v, "tenant"));
+}
+
+static void print_gpu_compact(json_t *res)
+{
+	struct table t = { .head = { "NODE", "GPU", "TENANT", "PROFILE", "FROM", "TO" }, .n_cols = 6 };
+	size_t i;
+	json_t *m;
+
+	json_array_foreach(json_object_get(res, "moves"), i, m) {
+		char gpu[16], from[16], to[16];
+
+		snprintf(gpu, sizeof(gpu), "%lld", (long long)json_integer_value(json_object_get(m, "gpu")));
+		snprintf(from, sizeof(from), "%lld", (long long)json_integer_value(json_object_get(m, "from")));
+		snprintf(to, sizeof(to), "%lld", (long long)json_integer_value(json_object_get(m, "to")));
+		table_row(&t, str(m, "node"), gpu, str(m, "tenant"), str(m, "profile"), from, to);
+	}
+	printf("%s: %zu move(s)\n", json_is_true(json_object_get(res, "applied")) ? "applied" : "not applied",
+	       json_array_size(json_object_get(res, "moves")));
+	if (t.n_rows)
+		table_print(&t);
+}
+
+/* gpu subcommands take their own options: --site is one site here, not a list. */
+static int cmd_gpu(int argc, char **argv, json_t *p)
+{
+	const char *verb = argc > 1 ? argv[1] : "";
+	json_t *segs = json_array();
+	int first = 2, ret = 0;
+
+	if (strcmp(verb, "plan") == 0 || strcmp(verb, "apply") == 0) {
+		if (argc < 4) {
+			json_decref(segs);
+			return usage_error("missing %s", "TENANT PROFILE");
+		}
+		json_object_set_new(p, "tenant", json_string(argv[2]));
+		json_object_set_new(p, "profile", json_string(argv[3]));
+		first = 4;
+	} else if (strcmp(verb, "release") == 0) {
+		if (argc < 3) {
+			json_decref(segs);
+			return usage_error("missing %s", "TENANT");
+		}
+		json_object_set_new(p, "tenant", json_string(argv[2]));
+		first = 3;
+	} else if (strcmp(verb, "show") && strcmp(verb, "compact")) {
+		json_decref(segs);
+		return usage_error("unknown command 'gpu %s'", verb);
+	}
+	for (int i = first; i < argc && !ret; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--dry-run") == 0) {
+			json_object_set_new(p, "dry_run", json_true());
+			continue;
+		}
+		if (!v) {
+			ret = usage_error("%s needs a value", a);
+			break;
+		}
+		i++;
+		if (strcmp(a, "--count") == 0 || strcmp(a, "--gpu") == 0 || strcmp(a, "--start") == 0)
+			ret = opt_int(p, a + 2, v);
+		else if (strcmp(a, "--node") == 0 || strcmp(a, "--site") == 0 || strcmp(a, "--tenant") == 0)
+			json_object_set_new(p, a + 2, json_string(v));
+		else if (strcmp(a, "--segment") == 0)
+			json_array_append_new(segs, json_string(v));
+		else
+			ret = usage_error("unknown option '%s'", a);
+	}
+	if (json_array_size(segs))
+		json_object_set(p, "segments", segs);
+	json_decref(segs);
+	if (ret)
+		return ret;
+	if (strcmp(verb, "plan") == 0)
+		return run("gpu.plan", p, print_gpu_placements);
+	if (strcmp(verb, "apply") == 0)
+		return run("gpu.apply", p, print_gpu_placements);
+	if (strcmp(verb, "release") == 0)
+		return run("gpu.release", p, print_gpu_release);
+	if (strcmp(verb, "compact") == 0)
+		return run("gpu.compact", p, print_gpu_compact);
+	return run("gpu.show", p, print_gpus);
+}
+
 static int cmd_file(const char *method, struct opts *o, bool diff)
 {
 	json_error_t jerr;
@@ -920,6 +1074,8 @@ static int dispatch(int argc, char **argv, struct opts *o)
 			snprintf(method, sizeof(method), "node.%s", verb);
 			return run(method, p, print_transition);
 		}
+	} else if (strcmp(noun, "gpu") == 0) {
+		return cmd_gpu(argc, argv, p);
 	} else if (strcmp(noun, "topology") == 0) {
 		if (strcmp(verb, "show") == 0)
 			return run("topology.show", p, NULL);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "fabric/smt.h"
+#include "gpu/nvml.h"
 #include "lib/log.h"
 #include "overlay/frr.h"
 #include "overlay/kvtep.h"
@@ -38,7 +39,13 @@
 /* A run that ends with items pending is retried after this long. */
 #define RETRY_MS 1000
 
-enum target_kind { TARGET_VTEP, TARGET_SM };
+enum target_kind { TARGET_VTEP, TARGET_SM, TARGET_GPU };
+
+/* A GPU worker's desired state: the layout of each MIG GPU of its node. */
+struct gpu_want {
+	struct gpu_layout *layouts;	/* by GPU index */
+	size_t n;
+};
 
 struct item {
 	char tenant[LOOM_NAME_MAX];
@@ -64,6 +71,12 @@ struct target {
 	bool started;
 	struct topo_vtep vtep;
 	struct topo_sm sm;
+	/* GPU targets: the node's MIG GPUs, where NVML is, what MIG mode may do */
+	struct topo_gpu *gpus;
+	size_t n_gpus;
+	char nvml_path[LOOM_PATH_MAX];
+	struct gpu_nvml_opts nvml_opts;
+	struct gpu_nvml *nvml;		/* worker-private */
 
 	/* Worker-private handles. */
 	struct kvtep *kv;
@@ -75,6 +88,7 @@ struct target {
 	/* Under r->lock. */
 	struct vtep_desired *want_vtep;	/* the latest slice (owned) */
 	struct sm_desired *want_sm;
+	struct gpu_want *want_gpu;
 	uint64_t want_gen;		/* generation that last changed the slice */
 	uint64_t done_gen;		/* generation of the last finished run */
 	bool resync;			/* run even if the slice did not change */
@@ -232,6 +246,48 @@ static bool sm_desired_equal(const struct sm_desired *a, const struct sm_desired
 		for (size_t k = 0; k < x->n_members; k++)
 			if (x->members[k].guid != y->members[k].guid
 			    || x->members[k].membership != y->members[k].membership)
+				return false;
+	}
+	return true;
+}
+
+static void gpu_want_free(struct gpu_want **pw)
+{
+	if (!*pw)
+		return;
+	free((*pw)->layouts);
+	free(*pw);
+	*pw = NULL;
+}
+
+static struct gpu_want *gpu_want_dup(const struct gpu_want *src)
+{
+	struct gpu_want *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->layouts = calloc(src->n ? src->n : 1, sizeof(*w->layouts));
+	if (!w->layouts) {
+		free(w);
+		return NULL;
+	}
+	memcpy(w->layouts, src->layouts, src->n * sizeof(*w->layouts));
+	w->n = src->n;
+	return w;
+}
+
+static bool gpu_want_equal(const struct gpu_want *a, const struct gpu_want *b)
+{
+	if (!a || !b || a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct gpu_layout *x = &a->layouts[i], *y = &b->layouts[i];
+
+		if (x->index != y->index || x->n_gi != y->n_gi)
+			return false;
+		for (size_t k = 0; k < x->n_gi; k++)
+			if (x->gi[k].profile != y->gi[k].profile || x->gi[k].start != y->gi[k].start
+			    || strcmp(x->gi[k].tenant, y->gi[k].tenant))
 				return false;
 	}
 	return true;
@@ -686,12 +742,83 @@ static void run_sm(struct target *t, const struct sm_desired *d, struct items *i
 	snprintf(error, error_len, "%s", serr);
 }
 
+/*
+ * One GPU worker run: NVML opened (again) when needed, then per GPU
+ * observe -> diff -> apply -> verify (gpu_nvml_apply).  One item per GPU.
+ */
+static void run_gpu(struct target *t, const struct gpu_want *w, struct items *it, char *error,
+		    size_t error_len, double phase_ms[3])
+{
+	int64_t t0 = now_ns(CLOCK_MONOTONIC);
+	struct loom_err err = { 0 };
+	char seg[16];
+
+	if (!t->nvml && gpu_nvml_open(t->nvml_path, &t->nvml, &err)) {
+		snprintf(error, error_len, "no NVML reachable for node %s: %s", t->name, err.msg);
+		t->nvml = NULL;
+		for (size_t i = 0; i < w->n; i++) {
+			snprintf(seg, sizeof(seg), "gpu%u", w->layouts[i].index);
+			items_add(it, "", seg, w->layouts[i].index, "nvml", SEG_ERROR, error);
+		}
+		return;
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		const struct gpu_layout *l = &w->layouts[i];
+		char why[300] = "";
+		int ret;
+
+		loom_err_clear(&err);
+		snprintf(seg, sizeof(seg), "gpu%u", l->index);
+		ret = gpu_nvml_apply(t->nvml, l, &t->nvml_opts, &err);
+		if (ret > 0)
+			log_info("gpu %s gpu%u: %d NVML operation(s) applied", t->name, l->index, ret);
+		if (ret < 0) {
+			snprintf(why, sizeof(why), "%s", err.msg);
+			log_warn("gpu %s gpu%u: %s", t->name, l->index, why);
+		}
+		items_add(it, "", seg, l->index, "nvml",
+			  ret >= 0 ? SEG_PROGRAMMED : ret == -EAGAIN ? SEG_PENDING : SEG_ERROR, why);
+		if (err.code == LOOM_E_UNAVAILABLE) {
+			/* The driver went away: open it again next run. */
+			gpu_nvml_close(&t->nvml);
+			break;
+		}
+	}
+	phase_ms[0] = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
+}
+
+/* Did someone change a GPU's layout behind loom's back? */
+static bool gpu_drifted(struct target *t)
+{
+	struct gpu_want *w;
+	bool drift = false;
+
+	pthread_mutex_lock(&t->r->lock);
+	w = t->want_gpu ? gpu_want_dup(t->want_gpu) : NULL;
+	pthread_mutex_unlock(&t->r->lock);
+	if (!w || !t->nvml) {
+		gpu_want_free(&w);
+		return false;
+	}
+	for (size_t i = 0; i < w->n && !drift; i++) {
+		struct loom_err err = { 0 };
+
+		drift = gpu_nvml_verify(t->nvml, &w->layouts[i], &err) != 0;
+		if (drift)
+			log_info("gpu %s gpu%u: drift: %s; repairing", t->name, w->layouts[i].index, err.msg);
+	}
+	gpu_want_free(&w);
+	return drift;
+}
+
 /* Cheap checks while idle: did something outside loom undo its work? */
 static bool watch(struct target *t)
 {
 	struct loom_err err = { 0 };
 	bool changed = false, restarted = false, down;
 
+	if (t->kind == TARGET_GPU)
+		return gpu_drifted(t);
 	if (t->kind == TARGET_VTEP)
 		return t->frr && frr_restarted(t->frr, &err) > 0;
 	if (!t->smt)
@@ -715,6 +842,7 @@ static void *worker(void *arg)
 	while (!r->stop) {
 		struct vtep_desired *vd = NULL;
 		struct sm_desired *sd = NULL;
+		struct gpu_want *gd = NULL;
 		struct items it = { 0 };
 		struct capacity *caps = NULL;
 		size_t n_caps = 0;
@@ -749,8 +877,10 @@ static void *worker(void *arg)
 		t->busy = true;
 		if (t->kind == TARGET_VTEP)
 			vd = t->want_vtep ? vtep_desired_dup(t->want_vtep) : NULL;
-		else
+		else if (t->kind == TARGET_SM)
 			sd = t->want_sm ? sm_desired_dup(t->want_sm) : NULL;
+		else
+			gd = t->want_gpu ? gpu_want_dup(t->want_gpu) : NULL;
 		caps = t->caps;
 		n_caps = t->n_caps;
 		t->caps = NULL;
@@ -762,6 +892,8 @@ static void *worker(void *arg)
 			run_vtep(t, vd, &it, error, sizeof(error), phase_ms);
 		else if (sd)
 			run_sm(t, sd, &it, error, sizeof(error), &caps, &n_caps, phase_ms);
+		else if (gd)
+			run_gpu(t, gd, &it, error, sizeof(error), phase_ms);
 
 		pthread_mutex_lock(&r->lock);
 		/* Keep "since" for items whose state did not change. */
@@ -798,7 +930,7 @@ static void *worker(void *arg)
 		t->last_run_ms = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
 		memcpy(t->phase_ms, phase_ms, sizeof(t->phase_ms));
 		log_debug(LOG_SUB_RECONCILE, "%s %s: run of generation %" PRIu64 " took %.1f ms (%s %.1f, %s %.1f, verify %.1f), %zu of %zu items not programmed",
-			  t->kind == TARGET_VTEP ? "vtep" : "sm", t->name, gen, t->last_run_ms,
+			  t->kind == TARGET_VTEP ? "vtep" : t->kind == TARGET_SM ? "sm" : "gpu", t->name, gen, t->last_run_ms,
 			  t->kind == TARGET_VTEP ? "kernel" : "write", phase_ms[0],
 			  t->kind == TARGET_VTEP ? "frr" : "sweep", phase_ms[1], phase_ms[2], t->n_bad, t->n_items);
 		{
@@ -809,6 +941,7 @@ static void *worker(void *arg)
 		}
 		vtep_desired_free(&vd);
 		sm_desired_free(&sd);
+		gpu_want_free(&gd);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
@@ -816,10 +949,11 @@ static void *worker(void *arg)
 
 /* ---- the main thread's side ---------------------------------------------- */
 
-int reconciler_start(const struct topology *topo, struct reconciler **out)
+int reconciler_start(const struct topology *topo, const struct reconciler_opts *opts,
+		     struct reconciler **out)
 {
 	struct reconciler *r = calloc(1, sizeof(*r));
-	size_t n = topo->n_vteps + topo->n_sms;
+	size_t n = topo->n_vteps + topo->n_sms + (opts ? opts->n_gpu_nodes : 0);
 
 	if (!r)
 		return -ENOMEM;
@@ -858,6 +992,29 @@ int reconciler_start(const struct topology *topo, struct reconciler **out)
 		t->sm = topo->sms[i];
 		snprintf(t->name, sizeof(t->name), "%s", topo->sms[i].name);
 	}
+	for (size_t i = 0; opts && i < opts->n_gpu_nodes; i++) {
+		const struct topo_node *node = topology_node(topo, opts->gpu_nodes[i].node);
+		struct target *t;
+
+		if (!node) {
+			log_warn("gpu.nvml.%s: no such node in the topology; ignored", opts->gpu_nodes[i].node);
+			continue;
+		}
+		t = &r->targets[r->n_targets++];
+		t->r = r;
+		t->kind = TARGET_GPU;
+		snprintf(t->name, sizeof(t->name), "%s", node->name);
+		snprintf(t->nvml_path, sizeof(t->nvml_path), "%s", opts->gpu_nodes[i].path);
+		t->nvml_opts.allow_mig_mode = opts->allow_mig_mode;
+		t->gpus = calloc(node->n_gpus ? node->n_gpus : 1, sizeof(*t->gpus));
+		if (!t->gpus) {
+			reconciler_stop(&r);
+			return -ENOMEM;
+		}
+		for (size_t k = 0; k < node->n_gpus; k++)
+			if (node->gpus[k].mig_capable && mig_model_find(node->gpus[k].model))
+				t->gpus[t->n_gpus++] = node->gpus[k];
+	}
 	for (size_t i = 0; i < r->n_targets; i++) {
 		if (pthread_create(&r->targets[i].thread, NULL, worker, &r->targets[i])) {
 			reconciler_stop(&r);
@@ -889,6 +1046,9 @@ void reconciler_stop(struct reconciler **pr)
 		smt_close(&t->smt);
 		vtep_desired_free(&t->want_vtep);
 		sm_desired_free(&t->want_sm);
+		gpu_want_free(&t->want_gpu);
+		gpu_nvml_close(&t->nvml);
+		free(t->gpus);
 		sm_desired_free(&t->sm_written);
 		free(t->items);
 		free(t->caps);
@@ -941,7 +1101,9 @@ uint64_t reconciler_post(struct reconciler *r, const struct desired *d)
 	for (size_t i = 0; i < r->n_targets; i++) {
 		struct target *t = &r->targets[i];
 
-		if (t->kind == TARGET_VTEP) {
+		if (t->kind == TARGET_GPU) {
+			continue;	/* reconciler_post_gpus */
+		} else if (t->kind == TARGET_VTEP) {
 			const struct vtep_desired *s = desired_vtep(d, t->name);
 
 			if (!s || vtep_desired_equal(t->want_vtep, s))
@@ -961,6 +1123,53 @@ uint64_t reconciler_post(struct reconciler *r, const struct desired *d)
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	return gen;
+}
+
+void reconciler_post_gpus(struct reconciler *r, uint64_t gen, const struct gpu_inst_rec *recs, size_t n)
+{
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n_targets; i++) {
+		struct target *t = &r->targets[i];
+		struct gpu_want w = { 0 };
+
+		if (t->kind != TARGET_GPU)
+			continue;
+		w.layouts = calloc(t->n_gpus ? t->n_gpus : 1, sizeof(*w.layouts));
+		if (!w.layouts)
+			continue;
+		w.n = t->n_gpus;
+		for (size_t k = 0; k < t->n_gpus; k++) {
+			struct gpu_layout *l = &w.layouts[k];
+			const struct mig_model *model = mig_model_find(t->gpus[k].model);
+
+			l->index = t->gpus[k].index;
+			/* recs are sorted by (node, gpu, start): so is each layout. */
+			for (size_t j = 0; j < n && l->n_gi < MIG_INSTANCES_MAX; j++) {
+				const struct gpu_inst_rec *g = &recs[j];
+				const struct mig_profile *p;
+
+				if (strcmp(g->node, t->name) || g->gpu != l->index)
+					continue;
+				p = mig_profile_find(model, g->profile);
+				if (!p)
+					continue;
+				l->gi[l->n_gi].profile = p;
+				l->gi[l->n_gi].start = g->start;
+				snprintf(l->gi[l->n_gi].tenant, sizeof(l->gi[l->n_gi].tenant), "%s", g->tenant);
+				l->n_gi++;
+			}
+		}
+		if (gpu_want_equal(t->want_gpu, &w)) {
+			free(w.layouts);
+			continue;
+		}
+		gpu_want_free(&t->want_gpu);
+		t->want_gpu = gpu_want_dup(&w);
+		free(w.layouts);
+		t->want_gen = gen;
+	}
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
 }
 
 void reconciler_resync_all(struct reconciler *r)
@@ -1016,10 +1225,17 @@ bool reconciler_converged(const struct reconciler *r)
 	for (size_t i = 0; i < r->n_targets && ok; i++) {
 		const struct target *t = &r->targets[i];
 
+		if (t->kind == TARGET_GPU)
+			continue;
 		ok = !t->busy && !t->resync && t->done_gen >= t->want_gen && t->n_bad == 0 && !t->error[0];
 	}
 	pthread_mutex_unlock(&rw->lock);
 	return ok;
+}
+
+static const char *kind_name(enum target_kind k)
+{
+	return k == TARGET_VTEP ? "vtep" : k == TARGET_SM ? "sm" : "gpu";
 }
 
 static json_t *item_json(const struct target *t, const struct item *x)
@@ -1033,7 +1249,7 @@ static json_t *item_json(const struct target *t, const struct item *x)
 	snprintf(id, sizeof(id), t->kind == TARGET_SM ? "0x%04" PRIx32 : "%" PRIu32, x->id);
 	return json_pack("{s:s++, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
 			 "segment", x->tenant, x->tenant[0] ? "/" : "", x->segment,
-			 "target", t->name, "kind", t->kind == TARGET_VTEP ? "vtep" : "sm",
+			 "target", t->name, "kind", kind_name(t->kind),
 			 "layer", x->layer, "id", id, "state", seg_state_name(x->state),
 			 "reason", x->reason, "since", since);
 }
@@ -1044,19 +1260,20 @@ static json_t *target_json(const struct target *t)
 
 	/* last_run_phases_ms splits last_run_ms, to see what dominates a run. */
 	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:f, s:{s:f, s:f, s:f}}", "name", t->name,
-			 "kind", vtep ? "vtep" : "sm", "error", t->error,
+			 "kind", kind_name(t->kind), "error", t->error,
 			 "busy", t->busy || t->resync || t->done_gen < t->want_gen,
 			 "generation", (json_int_t)t->done_gen, "items", (json_int_t)t->n_items,
 			 "not_programmed", (json_int_t)t->n_bad, "runs", (json_int_t)t->runs,
 			 "last_run_ms", t->last_run_ms, "last_run_phases_ms",
-			 vtep ? "kernel" : "write", t->phase_ms[0], vtep ? "frr_apply" : "sweep", t->phase_ms[1],
+			 vtep ? "kernel" : t->kind == TARGET_SM ? "write" : "apply", t->phase_ms[0],
+			 vtep ? "frr_apply" : t->kind == TARGET_SM ? "sweep" : "-", t->phase_ms[1],
 			 "verify", t->phase_ms[2]);
 }
 
 json_t *reconciler_status(const struct reconciler *r, const char *tenant, const char *segment)
 {
 	struct reconciler *rw = (struct reconciler *)r;
-	json_t *items = json_array(), *targets = json_array();
+	json_t *items = json_array(), *targets = json_array(), *gpus = json_array();
 
 	pthread_mutex_lock(&rw->lock);
 	for (size_t i = 0; i < r->n_targets; i++) {
@@ -1067,13 +1284,19 @@ json_t *reconciler_status(const struct reconciler *r, const char *tenant, const 
 		for (size_t k = 0; k < t->n_items; k++) {
 			const struct item *x = &t->items[k];
 
+			if (t->kind == TARGET_GPU) {
+				if (!tenant)
+					json_array_append_new(gpus, item_json(t, x));
+				continue;
+			}
+
 			if ((tenant && strcmp(tenant, x->tenant)) || (segment && strcmp(segment, x->segment)))
 				continue;
 			json_array_append_new(items, item_json(t, x));
 		}
 	}
 	pthread_mutex_unlock(&rw->lock);
-	return json_pack("{s:o, s:o}", "segments", items, "targets", targets);
+	return json_pack("{s:o, s:o, s:o}", "segments", items, "targets", targets, "gpus", gpus);
 }
 
 json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen)
@@ -1116,4 +1339,38 @@ unsigned int reconciler_pkey_capacity(const struct reconciler *r, uint64_t guid,
 			}
 	pthread_mutex_unlock(&rw->lock);
 	return cap;
+}
+
+json_t *reconciler_gpu_status(const struct reconciler *r, const char *node, unsigned int index)
+{
+	struct reconciler *rw = (struct reconciler *)r;
+	json_t *out = NULL;
+
+	pthread_mutex_lock(&rw->lock);
+	for (size_t i = 0; i < r->n_targets && !out; i++) {
+		const struct target *t = &r->targets[i];
+
+		if (t->kind != TARGET_GPU || strcmp(t->name, node))
+			continue;
+		for (size_t k = 0; k < t->n_items && !out; k++)
+			if (t->items[k].id == index)
+				out = item_json(t, &t->items[k]);
+		if (!out)
+			out = json_pack("{s:s, s:s, s:s, s:s}", "target", t->name, "kind", "gpu", "state", "pending",
+					"reason", t->error[0] ? t->error : "not run yet");
+		else if (t->done_gen < t->want_gen || t->busy) {
+			json_object_set_new(out, "state", json_string("pending"));
+			json_object_set_new(out, "reason", json_string("a newer layout is being applied"));
+		}
+	}
+	pthread_mutex_unlock(&rw->lock);
+	return out;
+}
+
+bool reconciler_gpu_managed(const struct reconciler *r, const char *node)
+{
+	for (size_t i = 0; i < r->n_targets; i++)
+		if (r->targets[i].kind == TARGET_GPU && strcmp(r->targets[i].name, node) == 0)
+			return true;
+	return false;
 }

@@ -19,6 +19,8 @@
 
 #include <jansson.h>
 
+#include "src/conf.h"
+#include "src/store.h"
 #include "tenancy/compile.h"
 #include "topology/topology.h"
 
@@ -26,8 +28,19 @@ struct reconciler;
 
 enum seg_state { SEG_PENDING, SEG_PROGRAMMED, SEG_ERROR };
 
-/* Starts one worker per VTEP and per subnet manager of @topo. */
-int reconciler_start(const struct topology *topo, struct reconciler **out);
+struct reconciler_opts {
+	const struct conf_nvml *gpu_nodes;	/* loomd.conf gpu.nvml.NODE */
+	size_t n_gpu_nodes;
+	bool allow_mig_mode;		/* gpu.allow_mig_mode: loom may turn MIG mode on */
+};
+
+/*
+ * Starts one worker per VTEP and per subnet manager of @topo, and one per
+ * node of @opts->gpu_nodes that the topology has (@opts may be NULL).  A
+ * GPU worker owns the whole MIG layout of its node's MIG-capable GPUs.
+ */
+int reconciler_start(const struct topology *topo, const struct reconciler_opts *opts,
+		     struct reconciler **out);
 void reconciler_stop(struct reconciler **r);
 
 /* The eventfd the main loop watches; call reconciler_collect when readable. */
@@ -42,6 +55,17 @@ void reconciler_drift(struct reconciler *r, size_t i);
  * were last given get a job; returns the generation of this post.
  */
 uint64_t reconciler_post(struct reconciler *r, const struct desired *d);
+/*
+ * The MIG instances (every row of the store) for the GPU workers, as part
+ * of generation @gen (the one reconciler_post just returned).  A GPU whose
+ * layout differs from the last one posted gets a job.
+ */
+void reconciler_post_gpus(struct reconciler *r, uint64_t gen, const struct gpu_inst_rec *recs, size_t n);
+/* One GPU's item {target, kind, layer, state, reason, since}, or NULL when no worker drives it. */
+json_t *reconciler_gpu_status(const struct reconciler *r, const char *node, unsigned int index);
+/* Is there a GPU worker for @node? */
+bool reconciler_gpu_managed(const struct reconciler *r, const char *node);
+
 /* Every target re-observes and repairs (periodic resync, drift, restart). */
 void reconciler_resync_all(struct reconciler *r);
 
@@ -54,7 +78,11 @@ int reconciler_collect(struct reconciler *r);
  * not done yet)?  *all_ok is false when one of them reported an error.
  */
 bool reconciler_done(const struct reconciler *r, uint64_t gen, bool *all_ok);
-/* Is every target idle and converged (nothing pending, no error)? */
+/*
+ * Is every network target idle and converged (nothing pending, no error)?
+ * GPU workers do not count: a GPU in error must not hold back a network
+ * removal or an ID release.
+ */
 bool reconciler_converged(const struct reconciler *r);
 
 /*

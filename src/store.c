@@ -145,6 +145,24 @@ static const char *const migrations[] = {
 	"  uid INTEGER NOT NULL"
 	");"
 	"CREATE INDEX node_events_node ON node_events(node, seq);",
+
+	/*
+	 * 4: MIG instances given to tenants (docs/mig.md).  One GPU slice
+	 * range holds at most one instance: (node, gpu, start) is the key.
+	 * `segments` lists, comma-separated, the tenant's segments whose rail
+	 * port attachments came with the instance (released with it).
+	 */
+	"CREATE TABLE gpu_instances ("
+	"  node TEXT NOT NULL,"
+	"  gpu INTEGER NOT NULL CHECK (gpu >= 0),"
+	"  start INTEGER NOT NULL CHECK (start >= 0 AND start < 8),"
+	"  tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE RESTRICT,"
+	"  profile TEXT NOT NULL CHECK (length(profile) > 0),"
+	"  segments TEXT NOT NULL DEFAULT '',"
+	"  created_ns INTEGER NOT NULL,"
+	"  PRIMARY KEY (node, gpu, start)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX gpu_instances_tenant ON gpu_instances(tenant);",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -171,6 +189,9 @@ enum stmt_id {
 	ST_NODE_LIST,
 	ST_NODE_EVENT_PUT,
 	ST_NODE_EVENT_LIST,
+	ST_GPU_PUT,
+	ST_GPU_DEL,
+	ST_GPU_LIST,
 	ST__COUNT
 };
 
@@ -227,6 +248,13 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_NODE_EVENT_LIST] =
 		"SELECT seq, time_ns, node, from_state, to_state, goal, event, reason, uid"
 		" FROM node_events WHERE node = ?1 ORDER BY seq",
+	[ST_GPU_PUT] =
+		"INSERT INTO gpu_instances (node, gpu, start, tenant, profile, segments, created_ns)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_GPU_DEL] = "DELETE FROM gpu_instances WHERE node = ?1 AND gpu = ?2 AND start = ?3",
+	[ST_GPU_LIST] =
+		"SELECT node, gpu, start, tenant, profile, segments, created_ns FROM gpu_instances"
+		" ORDER BY node, gpu, start",
 };
 
 struct store {
@@ -1522,4 +1550,88 @@ out:
 	else
 		*out = arr;
 	return ret;
+}
+
+/* ---- MIG instances (schema 4) ---- */
+
+int store_gpu_put(struct store *s, const struct gpu_inst_rec *g)
+{
+	sqlite3_stmt *st = s->stmt[ST_GPU_PUT];
+
+	bind_text(st, 1, g->node);
+	sqlite3_bind_int64(st, 2, g->gpu);
+	sqlite3_bind_int64(st, 3, g->start);
+	bind_text(st, 4, g->tenant);
+	bind_text(st, 5, g->profile);
+	bind_text(st, 6, g->segments);
+	sqlite3_bind_int64(st, 7, g->created_ns);
+	return stmt_run(s, st, "gpu instance put", false);
+}
+
+int store_gpu_delete(struct store *s, const char *node, unsigned int gpu, unsigned int start)
+{
+	sqlite3_stmt *st = s->stmt[ST_GPU_DEL];
+
+	bind_text(st, 1, node);
+	sqlite3_bind_int64(st, 2, gpu);
+	sqlite3_bind_int64(st, 3, start);
+	return run_delete(s, st, "gpu instance delete");
+}
+
+static int row_gpu(sqlite3_stmt *st, struct gpu_inst_rec *g)
+{
+	sqlite3_int64 gpu = sqlite3_column_int64(st, 1), start = sqlite3_column_int64(st, 2);
+
+	memset(g, 0, sizeof(*g));
+	if (col_copy(st, 0, g->node, sizeof(g->node)) || col_copy(st, 3, g->tenant, sizeof(g->tenant))
+	    || col_copy(st, 4, g->profile, sizeof(g->profile))
+	    || col_copy(st, 5, g->segments, sizeof(g->segments))
+	    || gpu < 0 || gpu > UINT32_MAX || start < 0 || start > UINT32_MAX)
+		return -EBADMSG;
+	g->gpu = (unsigned int)gpu;
+	g->start = (unsigned int)start;
+	g->created_ns = sqlite3_column_int64(st, 6);
+	return 0;
+}
+
+int store_gpu_list(struct store *s, struct gpu_inst_rec **out, size_t *n)
+{
+	sqlite3_stmt *st = s->stmt[ST_GPU_LIST];
+	struct gpu_inst_rec *v = NULL;
+	size_t len = 0, cap = 0;
+	int rc, ret = 0;
+
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			struct gpu_inst_rec *nv = realloc(v, nc * sizeof(*v));
+
+			if (!nv) {
+				store_seterr(s, "gpu instance list: out of memory");
+				ret = -ENOMEM;
+				goto out;
+			}
+			v = nv;
+			cap = nc;
+		}
+		if (row_gpu(st, &v[len])) {
+			store_seterr(s, "gpu instance list: a row is corrupt");
+			ret = -EBADMSG;
+			goto out;
+		}
+		len++;
+	}
+	if (rc != SQLITE_DONE)
+		ret = store_fail(s, rc, "gpu instance list", false);
+out:
+	stmt_done(st);
+	if (ret < 0) {
+		free(v);
+		return ret;
+	}
+	*out = v;
+	*n = len;
+	return 0;
 }

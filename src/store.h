@@ -152,6 +152,32 @@ int store_node_event_append(struct store *s, const struct node_event_rec *e);
 /* The node's events, oldest first: [{seq, time, node, from, to, goal, event, reason, uid}]. */
 int store_node_events(struct store *s, const char *node, json_t **out);
 
+/*
+ * MIG instances given to tenants (schema 4).  (node, gpu, start) is the
+ * key: store_gpu_put answers -EEXIST when that slice range is taken,
+ * -ENOENT when the tenant does not exist.  @segments: the tenant's
+ * segments, comma-separated, whose rail-port attachments came with the
+ * instance.
+ */
+#define GPU_PROFILE_MAX 24	/* MIG_PROFILE_NAME_MAX */
+#define GPU_SEGMENTS_MAX 512
+
+struct gpu_inst_rec {
+	char node[LOOM_NAME_MAX];
+	unsigned int gpu;		/* GPU index on the node */
+	unsigned int start;		/* first memory slice */
+	char tenant[LOOM_NAME_MAX];
+	char profile[GPU_PROFILE_MAX];	/* "3g.40gb" */
+	char segments[GPU_SEGMENTS_MAX];	/* "train,ib" or "" */
+	int64_t created_ns;		/* CLOCK_REALTIME */
+};
+
+int store_gpu_put(struct store *s, const struct gpu_inst_rec *g);
+/* -ENOENT when no instance starts there. */
+int store_gpu_delete(struct store *s, const char *node, unsigned int gpu, unsigned int start);
+/* Every instance, by (node, gpu, start); *out malloc'd (NULL when none). */
+int store_gpu_list(struct store *s, struct gpu_inst_rec **out, size_t *n);
+
 const char *store_errmsg(struct store *s);
 
 #endif

@@ -192,6 +192,7 @@ struct mig_planner {
 	struct mig_gpu *gpus;
 	size_t n_gpus, cap_gpus;
 	bool dirty;		/* sort and node summaries need rebuilding */
+	bool unsorted;		/* gpus[] is out of order (else lookups bisect) */
 	struct intern nodes, sites, tenants;
 	struct node_sum *node_sum;	/* by node id */
 	struct model_cache *cache;	/* by model index */
@@ -345,7 +346,9 @@ static int planner_prepare(struct mig_planner *pl)
 
 	if (!pl->dirty)
 		return 0;
-	qsort(pl->gpus, pl->n_gpus, sizeof(*pl->gpus), gpu_cmp);
+	if (pl->unsorted)
+		qsort(pl->gpus, pl->n_gpus, sizeof(*pl->gpus), gpu_cmp);
+	pl->unsorted = false;
 	p = realloc(pl->node_sum, (pl->nodes.n ? pl->nodes.n : 1) * sizeof(*pl->node_sum));
 	if (!p)
 		return -ENOMEM;
@@ -421,6 +424,10 @@ int mig_planner_add_gpu(struct mig_planner *pl, const char *node, const char *si
 	snprintf(gpu->node, sizeof(gpu->node), "%s", node);
 	snprintf(gpu->site, sizeof(gpu->site), "%s", site);
 	gpu->index = index;
+	/* GPUs added in (node, index) order (loomd's are) stay bisectable:
+	 * a fleet's worth of adds must not cost a linear search each. */
+	if (pl->n_gpus > 1 && gpu_cmp(gpu - 1, gpu) > 0)
+		pl->unsorted = true;
 	gpu->model = m;
 	gpu->node_id = nid;
 	gpu->site_id = sid;
@@ -443,7 +450,7 @@ static struct mig_gpu *gpu_find(struct mig_planner *pl, const char *node, unsign
 {
 	struct mig_gpu key;
 
-	if (pl->dirty) {
+	if (pl->unsorted) {
 		for (size_t g = 0; g < pl->n_gpus; g++)
 			if (pl->gpus[g].index == index && !strcmp(pl->gpus[g].node, node))
 				return &pl->gpus[g];

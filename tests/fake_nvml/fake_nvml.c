@@ -9,7 +9,20 @@
  * Configured by FAKE_NVML_GPUS, e.g. "h100:on,a30:off" (model, MIG mode);
  * default one H100 with MIG on.  fake_nvml_* functions let a test change
  * things behind loom's back (drift).
+ *
+ * State across processes: when a file LIBRARY.state exists next to the
+ * loaded library (e.g. a copy at /tmp/x/node1/libnvidia-ml.so.1 and
+ * /tmp/x/node1/libnvidia-ml.so.1.state), the GPUs are read from it on
+ * every call and written back after every change, so that a test in
+ * another process sees loomd's work and can change it (a shell script
+ * edits the text).  Two copies of the library at two paths are two
+ * separate "nodes".  The format, one line each:
+ *   dev h100|a30 MIG PENDING MODE_SETS NEXT_ID
+ *   gi SLOT ID PROFILE_ID START N_CI [CI_SLOT CI_PROFILE]...
+ * (gi lines belong to the dev line above them).
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,17 +76,10 @@ static int inited;
 
 static const unsigned int ci_slices[8] = { 1, 2, 3, 4, 7, 8, 6, 1 };
 
-static void setup(void)
+static char state_path[4096];	/* "" = state in this process only */
+
+static void dev_model(struct fdev *d, const char *t)
 {
-	const char *cfg = getenv("FAKE_NVML_GPUS");
-	char buf[256], *save = NULL;
-
-	memset(devs, 0, sizeof(devs));
-	n_devs = 0;
-	snprintf(buf, sizeof(buf), "%s", cfg && *cfg ? cfg : "h100:on");
-	for (char *t = strtok_r(buf, ",", &save); t && n_devs < 4; t = strtok_r(NULL, ",", &save)) {
-		struct fdev *d = &devs[n_devs++];
-
 		if (!strncmp(t, "a30", 3)) {
 			d->name = "NVIDIA A30";
 			d->prof = a30;
@@ -85,6 +91,130 @@ static void setup(void)
 			d->n_prof = sizeof(h100) / sizeof(h100[0]);
 			d->compute_slices = 7;
 		}
+}
+
+static const struct fprofile *by_id(const struct fdev *d, unsigned int id);
+
+/* Reads LIBRARY.state (see the top of the file); quietly keeps the old state on a bad file. */
+static void state_load(void)
+{
+	FILE *f;
+	char line[512];
+	struct fdev *d = NULL;
+
+	if (!state_path[0] || !(f = fopen(state_path, "r")))
+		return;
+	memset(devs, 0, sizeof(devs));
+	n_devs = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char model[16];
+		unsigned int a, b, c, e, slot, id, pid, start, nci;
+		int off = 0;
+
+		if (sscanf(line, "dev %15s %u %u %u %u", model, &a, &b, &c, &e) == 5 && n_devs < 4) {
+			d = &devs[n_devs++];
+			dev_model(d, model);
+			d->mig = a;
+			d->mig_pending = b;
+			d->mode_sets = c;
+			d->next_id = e;
+		} else if (d && sscanf(line, "gi %u %u %u %u %u%n", &slot, &id, &pid, &start, &nci, &off) == 5
+			   && slot < 8) {
+			const struct fprofile *prof = by_id(d, pid);
+			struct fgi *g = &d->gi[slot];
+			const char *p = line + off;
+
+			if (!prof)
+				continue;
+
+			memset(g, 0, sizeof(*g));
+			g->alive = 1;
+			g->id = id;
+			g->profile_id = pid;
+			g->start = start;
+			g->size = prof->size;
+			g->compute = prof->compute;
+			g->dev = d;
+			for (unsigned int k = 0; k < nci && k < 8; k++) {
+				unsigned int cs, cp;
+				int n = 0;
+
+				if (sscanf(p, " %u %u%n", &cs, &cp, &n) != 2 || cs >= 8 || cp >= 8)
+					break;
+				p += n;
+				g->ci[cs].alive = 1;
+				g->ci[cs].id = cs;
+				g->ci[cs].profile_id = cp;
+				g->ci[cs].slices = ci_slices[cp];
+			}
+		}
+	}
+	fclose(f);
+}
+
+static void state_save(void)
+{
+	char tmp[4200];
+	FILE *f;
+
+	if (!state_path[0])
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", state_path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	for (unsigned int i = 0; i < n_devs; i++) {
+		const struct fdev *d = &devs[i];
+
+		fprintf(f, "dev %s %u %u %u %u\n", d->prof == a30 ? "a30" : "h100", d->mig, d->mig_pending,
+			d->mode_sets, d->next_id);
+		for (unsigned int k = 0; k < 8; k++) {
+			const struct fgi *g = &d->gi[k];
+			unsigned int nci = 0;
+
+			if (!g->alive)
+				continue;
+			for (unsigned int c = 0; c < 8; c++)
+				nci += g->ci[c].alive;
+			fprintf(f, "gi %u %u %u %u %u", k, g->id, g->profile_id, g->start, nci);
+			for (unsigned int c = 0; c < 8; c++)
+				if (g->ci[c].alive)
+					fprintf(f, " %u %u", c, g->ci[c].profile_id);
+			fputc('\n', f);
+		}
+	}
+	fclose(f);
+	rename(tmp, state_path);
+}
+
+static void setup(void)
+{
+	const char *cfg = getenv("FAKE_NVML_GPUS");
+	char buf[256], *save = NULL;
+	Dl_info info;
+
+	memset(devs, 0, sizeof(devs));
+	n_devs = 0;
+	state_path[0] = '\0';
+	if (dladdr((void *)setup, &info) && info.dli_fname) {
+		FILE *f;
+
+		snprintf(state_path, sizeof(state_path), "%s.state", info.dli_fname);
+		f = fopen(state_path, "r");
+		if (f)
+			fclose(f);
+		else
+			state_path[0] = '\0';
+	}
+	if (state_path[0]) {
+		state_load();
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%s", cfg && *cfg ? cfg : "h100:on");
+	for (char *t = strtok_r(buf, ",", &save); t && n_devs < 4; t = strtok_r(NULL, ",", &save)) {
+		struct fdev *d = &devs[n_devs++];
+
+		dev_model(d, t);
 		d->mig = d->mig_pending = strstr(t, ":off") == NULL;
 		d->next_id = 1;
 	}
@@ -137,11 +267,19 @@ const char *nvmlErrorString(int r)
 }
 
 int nvmlDeviceGetCount_v2(unsigned int *n);
-int nvmlDeviceGetCount_v2(unsigned int *n) { if (!inited) return E_UNINITIALIZED; *n = n_devs; return OK; }
+int nvmlDeviceGetCount_v2(unsigned int *n)
+{
+	if (!inited)
+		return E_UNINITIALIZED;
+	state_load();
+	*n = n_devs;
+	return OK;
+}
 
 int nvmlDeviceGetHandleByIndex_v2(unsigned int i, struct fdev **d);
 int nvmlDeviceGetHandleByIndex_v2(unsigned int i, struct fdev **d)
 {
+	state_load();
 	if (!inited)
 		return E_UNINITIALIZED;
 	if (i >= n_devs)
@@ -162,6 +300,7 @@ int nvmlDeviceGetName(struct fdev *d, char *name, unsigned int len)
 int nvmlDeviceGetMigMode(struct fdev *d, unsigned int *cur, unsigned int *pend);
 int nvmlDeviceGetMigMode(struct fdev *d, unsigned int *cur, unsigned int *pend)
 {
+	state_load();
 	*cur = d->mig;
 	*pend = d->mig_pending;
 	return OK;
@@ -170,8 +309,10 @@ int nvmlDeviceGetMigMode(struct fdev *d, unsigned int *cur, unsigned int *pend)
 int nvmlDeviceSetMigMode(struct fdev *d, unsigned int mode, int *activation);
 int nvmlDeviceSetMigMode(struct fdev *d, unsigned int mode, int *activation)
 {
+	state_load();
 	d->mode_sets++;
 	d->mig = d->mig_pending = mode;	/* this stand-in needs no GPU reset */
+	state_save();
 	*activation = OK;
 	return OK;
 }
@@ -195,6 +336,7 @@ int nvmlDeviceGetGpuInstances(struct fdev *d, unsigned int id, struct fgi **out,
 {
 	unsigned int k = 0;
 
+	state_load();
 	if (!d->mig)
 		return E_NOT_SUPPORTED;
 	if (!by_id(d, id))
@@ -219,6 +361,7 @@ int nvmlDeviceCreateGpuInstanceWithPlacement(struct fdev *d, unsigned int id,
 	unsigned int used = 0, compute = 0, count = 0, mask;
 	struct fgi *free_gi = NULL;
 
+	state_load();
 	if (!d->mig)
 		return E_NOT_SUPPORTED;
 	if (!p || pl->size != p->size || pl->start >= 8 || !(p->starts & (1u << pl->start)))
@@ -244,6 +387,7 @@ int nvmlDeviceCreateGpuInstanceWithPlacement(struct fdev *d, unsigned int id,
 	free_gi->size = p->size;
 	free_gi->compute = p->compute;
 	free_gi->dev = d;
+	state_save();
 	*out = free_gi;
 	return OK;
 }
@@ -251,18 +395,21 @@ int nvmlDeviceCreateGpuInstanceWithPlacement(struct fdev *d, unsigned int id,
 int nvmlGpuInstanceDestroy(struct fgi *gi);
 int nvmlGpuInstanceDestroy(struct fgi *gi)
 {
+	state_load();
 	if (!gi->alive)
 		return E_INVALID_ARGUMENT;
 	for (size_t i = 0; i < 8; i++)
 		if (gi->ci[i].alive)
 			return E_IN_USE;
 	gi->alive = 0;
+	state_save();
 	return OK;
 }
 
 int nvmlGpuInstanceGetInfo(struct fgi *gi, struct giinfo *info);
 int nvmlGpuInstanceGetInfo(struct fgi *gi, struct giinfo *info)
 {
+	state_load();
 	if (!gi->alive)
 		return E_INVALID_ARGUMENT;
 	info->device = gi->dev;
@@ -294,6 +441,7 @@ int nvmlGpuInstanceGetComputeInstances(struct fgi *gi, unsigned int id, struct f
 {
 	unsigned int k = 0;
 
+	state_load();
 	for (size_t i = 0; i < 8; i++) {
 		if (!gi->ci[i].alive || gi->ci[i].profile_id != id)
 			continue;
@@ -310,6 +458,7 @@ int nvmlGpuInstanceCreateComputeInstance(struct fgi *gi, unsigned int id, struct
 {
 	unsigned int used = 0;
 
+	state_load();
 	if (!gi->alive || id >= 7 || ci_slices[id] > gi->compute)
 		return E_INVALID_ARGUMENT;
 	for (size_t i = 0; i < 8; i++)
@@ -324,6 +473,7 @@ int nvmlGpuInstanceCreateComputeInstance(struct fgi *gi, unsigned int id, struct
 		gi->ci[i].id = (unsigned int)i;
 		gi->ci[i].profile_id = id;
 		gi->ci[i].slices = ci_slices[id];
+		state_save();
 		*out = &gi->ci[i];
 		return OK;
 	}
@@ -333,9 +483,11 @@ int nvmlGpuInstanceCreateComputeInstance(struct fgi *gi, unsigned int id, struct
 int nvmlComputeInstanceDestroy(struct fci *ci);
 int nvmlComputeInstanceDestroy(struct fci *ci)
 {
+	state_load();
 	if (!ci->alive)
 		return E_INVALID_ARGUMENT;
 	ci->alive = 0;
+	state_save();
 	return OK;
 }
 

@@ -87,6 +87,9 @@ static void test_errors(void **state)
 	expect_bad("max_request_bytes = 12\n", "max_request_bytes", "1024");
 	expect_bad("max_clients = -1\n", "max_clients", "1..65536");
 	expect_bad("colour = blue\n", "colour", "unknown key");
+	expect_bad("gpu.nvml.Node_1 = /x.so\n", "gpu.nvml.Node_1", "NODE a node name");
+	expect_bad("gpu.nvml.n1 = relative.so\n", "gpu.nvml.n1", "absolute");
+	expect_bad("gpu.allow_mig_mode = maybe\n", "gpu.allow_mig_mode", "yes or no");
 	expect_bad("just words\n", "", "expected 'key = value'");
 }
 
@@ -99,7 +102,13 @@ static void test_print_parses_again(void **state)
 	FILE *f;
 
 	(void)state;
-	assert_int_equal(load_text("vni_range = 5000-6000\nsocket_mode = 0640\ndebug = store\n", &a, &err), 0);
+	assert_int_equal(load_text("vni_range = 5000-6000\nsocket_mode = 0640\ndebug = store\n"
+				   "gpu.nvml.n1 = /opt/a/libnvidia-ml.so.1\ngpu.nvml.n2 = /opt/b.so\n"
+				   "gpu.nvml.n1 = /opt/c.so\ngpu.allow_mig_mode = yes\n", &a, &err), 0);
+	/* The last line for a node wins; every node once. */
+	assert_int_equal(a.n_nvml, 2);
+	assert_string_equal(a.nvml[0].path, "/opt/c.so");
+	assert_true(a.gpu_allow_mig_mode);
 	f = open_memstream(&text, &len);
 	config_print(&a, f);
 	fclose(f);

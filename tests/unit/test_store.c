@@ -551,6 +551,63 @@ static void test_migrate_lifecycle(void **state)
 	store_close(&s);
 }
 
+/* Migration 4: MIG instances, keyed by (node, gpu, start), owned by an existing tenant. */
+static void test_gpu_instances(void **state)
+{
+	struct fixture *f = *state;
+	struct loom_err err = { 0 };
+	struct gpu_inst_rec a = { .node = "gpu-1", .gpu = 0, .start = 4, .tenant = "acme",
+				  .profile = "3g.40gb", .segments = "train,ib", .created_ns = 11 };
+	struct gpu_inst_rec b = { .node = "gpu-1", .gpu = 0, .start = 0, .tenant = "acme",
+				  .profile = "1g.10gb", .segments = "", .created_ns = 12 };
+	struct gpu_inst_rec *v = NULL;
+	struct store *s = NULL;
+	struct tenant t;
+	char db[PATH_MAX + 16];
+	size_t n = 9;
+
+	make_tenant(&t, "acme", ISOLATION_SOFT);
+	assert_int_equal(store_tenant_put(f->s, &t), 0);
+	tenant_release(&t);
+	assert_int_equal(store_gpu_list(f->s, &v, &n), 0);
+	assert_null(v);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_gpu_put(f->s, &a), 0);
+	assert_int_equal(store_gpu_put(f->s, &b), 0);
+	/* The same slices twice, an unknown tenant, a start past the GPU: refused. */
+	assert_int_equal(store_gpu_put(f->s, &a), -EEXIST);
+	b.start = 2;
+	snprintf(b.tenant, sizeof(b.tenant), "nobody");
+	assert_int_equal(store_gpu_put(f->s, &b), -ENOENT);
+	snprintf(b.tenant, sizeof(b.tenant), "acme");
+	b.start = 8;
+	assert_int_equal(store_gpu_put(f->s, &b), -EINVAL);
+	assert_int_equal(store_tenant_delete(f->s, "acme"), -EBUSY);
+
+	assert_int_equal(store_gpu_list(f->s, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0].start, 0);	/* by (node, gpu, start) */
+	assert_string_equal(v[1].profile, "3g.40gb");
+	assert_string_equal(v[1].segments, "train,ib");
+	assert_int_equal(v[1].created_ns, 11);
+	free(v);
+	assert_int_equal(store_gpu_delete(f->s, "gpu-1", 0, 0), 0);
+	assert_int_equal(store_gpu_delete(f->s, "gpu-1", 0, 0), -ENOENT);
+
+	/* A schema-3 file gains the table and keeps its rows. */
+	snprintf(db, sizeof(db), "%s/v3.db", f->dir.dir);
+	assert_int_equal(store_migrate_to(db, 3, &err), 0);
+	assert_int_equal(raw_exec(db, "INSERT INTO tenants (name, isolation) VALUES ('old', 'soft')"), 0);
+	assert_int_equal(store_open(db, &s, &err), 0);
+	assert_int_equal(store_schema_version(s), 4);
+	snprintf(a.tenant, sizeof(a.tenant), "old");
+	assert_int_equal(store_gpu_put(s, &a), 0);
+	assert_int_equal(store_gpu_list(s, &v, &n), 0);
+	assert_int_equal(n, 1);
+	free(v);
+	store_close(&s);
+}
+
 /* Lifecycle rows and events: put, get, list, history in order. */
 static void test_node_life(void **state)
 {
@@ -674,6 +731,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_life, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gpu_instances, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_fails_atomically, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_unknown, setup, teardown),
 	};

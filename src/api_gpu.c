@@ -1,0 +1,935 @@
+/*
+ * src/api_gpu.c: the gpu.* methods.  MIG instances given to tenants are
+ * rows of the store (gpu_instances); every request that plans loads them,
+ * with the topology's GPUs, into a fresh mig_planner (tenancy/mig.h), so
+ * that what is planned always matches what is stored, also after a
+ * rolled-back request.
+ *
+ * An instance comes with its network: the NIC port and HCA port that the
+ * topology pairs with its GPU (the rail) are attached to the tenant's
+ * segments through the same path as segment.attach, and detached, when the
+ * tenant's last instance that needs them is released, before the row goes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "src/api-internal.h"
+#include "src/daemon.h"
+#include "src/reconcile.h"
+#include "tenancy/mig.h"
+
+#define GPU_SEG_MAX 16		/* segments one instance's rail ports join */
+#define GPU_COUNT_MAX 64	/* instances per request */
+#define GPU_INDEX_MAX 255
+
+struct gpu_req {
+	const struct tenant *tenant;
+	const char *profile;
+	unsigned int count;
+	const char *node;
+	const char *site;
+	const struct segment *segs[GPU_SEG_MAX];
+	size_t n_segs;
+	bool want_eth, want_ib;
+	char seg_list[GPU_SEGMENTS_MAX];	/* "train,ib" as stored */
+};
+
+/* The stored instances and a planner holding them on the GPUs considered. */
+struct gpu_view {
+	struct gpu_inst_rec *recs;
+	size_t n_recs;
+	struct mig_planner *pl;
+	/* Built once per request, so that a fleet costs one pass, not one per GPU. */
+	const struct attachment **by_node;	/* the model's attachments, by node */
+	size_t n_by_node;
+	struct node_life *lives;		/* lifecycle rows, by name */
+	size_t n_lives;
+	char skipped[256];	/* why GPUs were left out, for a refusal */
+	size_t n_skipped;
+	/* The request's own node was left out: why, and the code to say it with. */
+	int node_code;
+	char node_why[192];
+};
+
+static void view_skip(struct gpu_view *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void view_skip(struct gpu_view *v, const char *fmt, ...)
+{
+	size_t off = strlen(v->skipped);
+	va_list ap;
+
+	if (v->n_skipped++ < 3 && off + 2 < sizeof(v->skipped)) {
+		if (off)
+			off += (size_t)snprintf(v->skipped + off, sizeof(v->skipped) - off, "; ");
+		va_start(ap, fmt);
+		if (off < sizeof(v->skipped))
+			vsnprintf(v->skipped + off, sizeof(v->skipped) - off, fmt, ap);
+		va_end(ap);
+	}
+}
+
+static void view_free(struct gpu_view *v)
+{
+	free(v->recs);
+	v->recs = NULL;
+	free(v->by_node);
+	v->by_node = NULL;
+	free(v->lives);
+	v->lives = NULL;
+	mig_planner_free(&v->pl);
+}
+
+static const struct topo_gpu *node_gpu(const struct topo_node *n, unsigned int index)
+{
+	for (size_t i = 0; n && i < n->n_gpus; i++)
+		if (n->gpus[i].index == index)
+			return &n->gpus[i];
+	return NULL;
+}
+
+static const char *rail_port(const struct topo_gpu *g, enum seg_type type)
+{
+	if (!g)
+		return "";
+	return type == SEG_ETHERNET ? g->nic_port : g->hca_port;
+}
+
+/* Is @name one of the comma-separated @list? */
+static bool list_has(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = list; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t l = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (l == len && strncmp(p, name, len) == 0)
+			return true;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return false;
+}
+
+static int cmp_att_node(const void *x, const void *y)
+{
+	const struct attachment *const *a = x, *const *b = y;
+
+	return strcmp((*a)->node, (*b)->node);
+}
+
+/* The attachments of @node: a range of v->by_node. */
+static const struct attachment *const *node_atts(const struct gpu_view *v, const char *node, size_t *n)
+{
+	size_t lo = 0, hi = v->n_by_node, first;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(v->by_node[mid]->node, node) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	first = lo;
+	while (lo < v->n_by_node && strcmp(v->by_node[lo]->node, node) == 0)
+		lo++;
+	*n = lo - first;
+	return v->by_node + first;
+}
+
+/* Another tenant's attachment that covers @port of @node (type @type), or NULL. */
+static const struct attachment *port_holder(const struct model *m, const struct gpu_view *v, const char *node,
+					    const char *port, enum seg_type type, const char *tenant)
+{
+	size_t n;
+	const struct attachment *const *atts = node_atts(v, node, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct attachment *a = atts[i];
+		const struct segment *s;
+
+		if (strcmp(a->tenant, tenant) == 0)
+			continue;
+		s = model_segment(m, a->tenant, a->segment);
+		if (s && s->type == type && (!a->port[0] || strcmp(a->port, port) == 0))
+			return a;
+	}
+	return NULL;
+}
+
+/* The tenant's own attachment of @port (or of the whole node) in @segment, or NULL. */
+static const struct attachment *own_attachment(const struct model *m, const char *tenant, const char *segment,
+					       const char *node, const char *port, bool exact)
+{
+	for (size_t i = 0; i < m->n_attachments; i++) {
+		const struct attachment *a = &m->attachments[i];
+
+		if (strcmp(a->tenant, tenant) || strcmp(a->segment, segment) || strcmp(a->node, node))
+			continue;
+		if (strcmp(a->port, port) == 0 || (!exact && !a->port[0]))
+			return a;
+	}
+	return NULL;
+}
+
+/*
+ * May the requesting tenant's instances go onto node @n at all?  Only an
+ * available node, or an assigned one whose other tenants are, like the
+ * requester, soft (the planner checks the same for MIG instances).
+ */
+static int cmp_life(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct node_life *)elem)->name);
+}
+
+static int node_blocked(struct loomd *d, const struct gpu_view *v, const struct topo_node *n,
+			const struct tenant *t, char *why, size_t len)
+{
+	const struct model *m = &d->model;
+	const struct node_life *row = bsearch(n->name, v->lives, v->n_lives, sizeof(*v->lives), cmp_life);
+	enum node_state state = row ? row->state : NODE_AVAILABLE;	/* no row: available */
+	const struct attachment *const *atts;
+	size_t n_atts;
+
+	if (state != NODE_AVAILABLE && state != NODE_ASSIGNED) {
+		snprintf(why, len, "node %s is '%s': only an available or assigned node takes MIG instances",
+			 n->name, node_state_name(state));
+		return LOOM_E_STATE;
+	}
+	atts = node_atts(v, n->name, &n_atts);
+	for (size_t i = 0; i < n_atts; i++) {
+		const struct attachment *a = atts[i];
+		const struct tenant *o;
+
+		if (strcmp(a->tenant, t->name) == 0)
+			continue;
+		o = model_tenant(m, a->tenant);
+		if (t->isolation != ISOLATION_SOFT) {
+			snprintf(why, len, "node %s is used by tenant %s; %s tenant %s gets dedicated nodes",
+				 n->name, a->tenant, isolation_name(t->isolation), t->name);
+			return LOOM_E_POLICY;
+		}
+		if (o && o->isolation != ISOLATION_SOFT) {
+			snprintf(why, len, "node %s is dedicated to %s tenant %s", n->name,
+				 isolation_name(o->isolation), o->name);
+			return LOOM_E_POLICY;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Loads the stored instances and the GPUs that may take them: with @r, only
+ * those the request may use (node state, isolation against attachments,
+ * rail ports free of other tenants); without, every MIG-capable GPU.
+ */
+static int view_build(struct loomd *d, const struct gpu_req *r, const char *only_node,
+		      struct gpu_view *v, struct loom_err *err)
+{
+	const struct topology *topo = d->topo;
+
+	memset(v, 0, sizeof(*v));
+	if (store_gpu_list(d->store, &v->recs, &v->n_recs))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the MIG instances: %s",
+				    store_errmsg(d->store));
+	v->pl = mig_planner_new();
+	v->by_node = malloc((d->model.n_attachments ? d->model.n_attachments : 1) * sizeof(*v->by_node));
+	if (!v->pl || !v->by_node)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+	for (size_t i = 0; i < d->model.n_attachments; i++)
+		if (!only_node || strcmp(d->model.attachments[i].node, only_node) == 0)
+			v->by_node[v->n_by_node++] = &d->model.attachments[i];
+	qsort(v->by_node, v->n_by_node, sizeof(*v->by_node), cmp_att_node);
+	if (r && only_node) {
+		/* One node: one row (a node without one is available). */
+		v->lives = calloc(1, sizeof(*v->lives));
+		if (!v->lives)
+			return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+		if (life_get(d, only_node, v->lives, err))
+			return -EINVAL;
+		v->n_lives = 1;
+	} else if (r && store_node_list(d->store, &v->lives, &v->n_lives)) {
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the node lifecycles: %s",
+				    store_errmsg(d->store));
+	}
+	for (size_t i = 0; i < topo->n_nodes; i++) {
+		const struct topo_node *n = &topo->nodes[i];
+		char why[192];
+		int b;
+
+		if (only_node && strcmp(only_node, n->name))
+			continue;
+		if (r) {
+			b = node_blocked(d, v, n, r->tenant, why, sizeof(why));
+			if (b) {
+				view_skip(v, "%s", why);
+				if (r->node && strcmp(r->node, n->name) == 0) {
+					v->node_code = b;
+					snprintf(v->node_why, sizeof(v->node_why), "%s", why);
+				}
+				continue;
+			}
+		}
+		for (size_t k = 0; k < n->n_gpus; k++) {
+			const struct topo_gpu *g = &n->gpus[k];
+			const struct attachment *a = NULL;
+			const char *port = "";
+
+			if (!g->mig_capable || !mig_model_find(g->model))
+				continue;
+			if (r && r->want_eth && g->nic_port[0]
+			    && (a = port_holder(&d->model, v, n->name, g->nic_port, SEG_ETHERNET, r->tenant->name)))
+				port = g->nic_port;
+			if (r && !a && r->want_ib && g->hca_port[0]
+			    && (a = port_holder(&d->model, v, n->name, g->hca_port, SEG_INFINIBAND, r->tenant->name)))
+				port = g->hca_port;
+			if (a) {
+				view_skip(v, "%s gpu%u: its rail port %s is in segment %s/%s of tenant %s",
+					  n->name, g->index, port, a->tenant, a->segment, a->tenant);
+				continue;
+			}
+			if (mig_planner_add_gpu(v->pl, n->name, n->site, g->index, g->model, err))
+				return -EINVAL;
+		}
+	}
+	/* Pointers into the model: a later attach may move its array. */
+	free(v->by_node);
+	v->by_node = NULL;
+	v->n_by_node = 0;
+	for (size_t i = 0; i < v->n_recs; i++) {
+		const struct gpu_inst_rec *g = &v->recs[i];
+		const struct tenant *t = model_tenant(&d->model, g->tenant);
+
+		if (!mig_planner_gpu_find(v->pl, g->node, g->gpu))
+			continue;
+		if (mig_planner_add_instance(v->pl, g->node, g->gpu, g->tenant,
+					     t && t->isolation != ISOLATION_SOFT, g->profile, g->start, err)) {
+			char msg[sizeof(err->msg)];
+
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			loom_err_clear(err);
+			return loom_err_set(err, LOOM_E_INTERNAL, "",
+					    "stored instance %s gpu%u %s@%u of %s does not fit the topology: %s",
+					    g->node, g->gpu, g->profile, g->start, g->tenant, msg);
+		}
+	}
+	return 0;
+}
+
+/* tenant, profile, count, node, site, segments -> @r. */
+static int gpu_req_parse(struct loomd *d, json_t *params, struct gpu_req *r, struct loom_err *err)
+{
+	static const char *const allowed[] = { "tenant", "profile", "count", "node", "site", "segments", NULL };
+	const struct model *m = &d->model;
+	json_t *segs = json_object_get(params, "segments");
+	json_int_t count = 1;
+	const char *tenant;
+	size_t n_eth = 0, off = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (params_only(params, allowed, err) || param_string(params, "tenant", true, &tenant, err)
+	    || param_string(params, "profile", true, &r->profile, err)
+	    || param_int(params, "count", 1, GPU_COUNT_MAX, &count, err)
+	    || param_string(params, "node", false, &r->node, err)
+	    || param_string(params, "site", false, &r->site, err))
+		return -EINVAL;
+	r->count = (unsigned int)count;
+	r->tenant = model_tenant(m, tenant);
+	if (!r->tenant)
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "tenant", "no tenant '%s'", tenant);
+	if (r->node && !topology_node(d->topo, r->node))
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", r->node);
+	if (r->site && !topology_site(d->topo, r->site))
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "site", "no site '%s' in the topology", r->site);
+	if (r->site && r->tenant->n_sites) {
+		size_t i;
+
+		for (i = 0; i < r->tenant->n_sites; i++)
+			if (strcmp(r->tenant->sites[i], r->site) == 0)
+				break;
+		if (i == r->tenant->n_sites)
+			return loom_err_set(err, LOOM_E_POLICY, "site",
+					    "tenant %s may not use site %s (data residency: see tenant show)",
+					    tenant, r->site);
+	}
+	if (r->node && r->site && strcmp(topology_node(d->topo, r->node)->site, r->site))
+		return loom_err_set(err, LOOM_E_PARAMS, "site", "node %s is in site %s, not %s", r->node,
+				    topology_node(d->topo, r->node)->site, r->site);
+	if (segs) {
+		size_t i;
+		json_t *v;
+
+		if (!json_is_array(segs) || json_array_size(segs) == 0)
+			return loom_err_set(err, LOOM_E_PARAMS, "segments",
+					    "'segments' must be a non-empty array of the tenant's segment names");
+		if (json_array_size(segs) > GPU_SEG_MAX)
+			return loom_err_set(err, LOOM_E_RANGE, "segments",
+					    "an instance joins at most %d segments", GPU_SEG_MAX);
+		json_array_foreach(segs, i, v) {
+			char field[32];
+			const struct segment *s;
+
+			snprintf(field, sizeof(field), "segments[%zu]", i);
+			if (!json_is_string(v) || !name_is_valid(json_string_value(v)))
+				return loom_err_set(err, LOOM_E_PARAMS, field,
+						    "'%s' must be a segment name of tenant %s", field, tenant);
+			s = model_segment(m, tenant, json_string_value(v));
+			if (!s)
+				return loom_err_set(err, LOOM_E_NOT_FOUND, field, "no segment '%s/%s'", tenant,
+						    json_string_value(v));
+			for (size_t k = 0; k < r->n_segs; k++)
+				if (r->segs[k] == s)
+					return loom_err_set(err, LOOM_E_PARAMS, field, "segment %s is named twice",
+							    s->name);
+			r->segs[r->n_segs++] = s;
+		}
+	} else {
+		for (size_t i = 0; i < m->n_segments; i++) {
+			if (strcmp(m->segments[i].tenant, tenant))
+				continue;
+			if (r->n_segs == GPU_SEG_MAX)
+				return loom_err_set(err, LOOM_E_RANGE, "segments",
+						    "tenant %s has more than %d segments; name the instance's "
+						    "with 'segments'", tenant, GPU_SEG_MAX);
+			r->segs[r->n_segs++] = &m->segments[i];
+		}
+	}
+	for (size_t i = 0; i < r->n_segs; i++) {
+		n_eth += r->segs[i]->type == SEG_ETHERNET;
+		r->want_eth |= r->segs[i]->type == SEG_ETHERNET;
+		r->want_ib |= r->segs[i]->type == SEG_INFINIBAND;
+		off += (size_t)snprintf(r->seg_list + off, off < sizeof(r->seg_list) ? sizeof(r->seg_list) - off : 0,
+					"%s%s", i ? "," : "", r->segs[i]->name);
+	}
+	if (off >= sizeof(r->seg_list))
+		return loom_err_set(err, LOOM_E_RANGE, "segments", "the segment names are too long together");
+	if (n_eth > 1)
+		return loom_err_set(err, LOOM_E_PARAMS, "segments",
+				    "%s ethernet segments for one instance, but a NIC port sits in one bridge "
+				    "only; name one ethernet segment (and any infiniband ones) with 'segments'",
+				    segs ? "two or more" : "tenant has several");
+	return 0;
+}
+
+/*
+ * The rail ports of GPU @g joined to the request's segments: attached now
+ * unless @dry, or unless the tenant has them there already (a second
+ * instance on a GPU of the same rail, or the operator's whole-node
+ * attachment).  Each appears in @net.
+ */
+static int gpu_attach_rail(struct api_call *call, const struct gpu_req *r, const struct topo_node *n,
+			   const struct topo_gpu *g, bool dry, json_t *net, struct loom_err *err)
+{
+	for (size_t i = 0; i < r->n_segs; i++) {
+		const struct segment *s = r->segs[i];
+		const char *port = rail_port(g, s->type);
+		struct attachment a;
+		bool have;
+
+		if (!port[0]) {
+			json_array_append_new(net, json_pack("{s:s, s:n, s:s}", "segment", s->name, "port",
+							     "note", "the topology pairs no port of this kind with the GPU"));
+			continue;
+		}
+		have = own_attachment(&call->d->model, r->tenant->name, s->name, n->name, port, false) != NULL;
+		json_array_append_new(net, json_pack("{s:s, s:s, s:s, s:b}", "segment", s->name, "node", n->name,
+						     "port", port, "new", !have));
+		if (have || dry)
+			continue;
+		memset(&a, 0, sizeof(a));
+		snprintf(a.tenant, sizeof(a.tenant), "%s", r->tenant->name);
+		snprintf(a.segment, sizeof(a.segment), "%s", s->name);
+		snprintf(a.node, sizeof(a.node), "%s", n->name);
+		snprintf(a.port, sizeof(a.port), "%s", port);
+		if (do_attach(call, &a, err))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* gpu.plan (dry) and gpu.apply. */
+static int gpu_place(struct api_call *call, json_t *params, bool dry, json_t **result, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	struct mig_placement *out = NULL;
+	const char *sites[LOOM_MAX_SITES];
+	struct mig_request req;
+	struct gpu_view v = { 0 };
+	struct gpu_req r;
+	json_t *list = NULL;
+	int ret = -EINVAL, rc;
+
+	if (gpu_req_parse(d, params, &r, err))
+		return -EINVAL;
+	if (view_build(d, &r, r.node, &v, err))
+		goto out;
+	if (v.node_code) {
+		loom_err_set(err, v.node_code, "node", "%s", v.node_why);
+		goto out;
+	}
+	for (size_t i = 0; i < r.tenant->n_sites; i++)
+		sites[i] = r.tenant->sites[i];
+	memset(&req, 0, sizeof(req));
+	req.tenant = r.tenant->name;
+	req.exclusive = r.tenant->isolation != ISOLATION_SOFT;
+	req.profile = r.profile;
+	req.count = r.count;
+	req.node = r.node;
+	req.site = r.site;
+	req.sites = r.tenant->n_sites ? sites : NULL;
+	req.n_sites = r.tenant->n_sites;
+	out = calloc(r.count, sizeof(*out));
+	if (!out) {
+		loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+		goto out;
+	}
+	rc = mig_planner_place(v.pl, &req, out, err);
+	if (rc < 0) {
+		size_t len = strlen(err->msg);
+
+		if (v.n_skipped && len + 16 < sizeof(err->msg))
+			snprintf(err->msg + len, sizeof(err->msg) - len, " (left out: %s%s)", v.skipped,
+				 v.n_skipped > 3 ? "; ..." : "");
+		goto out;
+	}
+	list = json_array();
+	for (size_t i = 0; i < r.count; i++) {
+		const struct mig_placement *p = &out[i];
+		const struct topo_node *n = topology_node(d->topo, p->node);
+		const struct topo_gpu *g = node_gpu(n, p->gpu);
+		json_t *pj, *net = json_array();
+
+		pj = json_pack("{s:s, s:I, s:s, s:s, s:I, s:I}", "node", p->node, "gpu", (json_int_t)p->gpu,
+			       "tenant", p->tenant, "profile", p->profile, "start", (json_int_t)p->start,
+			       "size", (json_int_t)p->size);
+		json_object_set_new(pj, "network", net);
+		json_array_append_new(list, pj);
+		if (!dry) {
+			struct gpu_inst_rec rec;
+
+			memset(&rec, 0, sizeof(rec));
+			snprintf(rec.node, sizeof(rec.node), "%s", p->node);
+			rec.gpu = p->gpu;
+			rec.start = p->start;
+			snprintf(rec.tenant, sizeof(rec.tenant), "%s", p->tenant);
+			snprintf(rec.profile, sizeof(rec.profile), "%s", p->profile);
+			snprintf(rec.segments, sizeof(rec.segments), "%s", r.seg_list);
+			rec.created_ns = now_realtime_ns();
+			call->model_touched = true;
+			if (store_gpu_put(d->store, &rec)) {
+				store_failed(call, err);
+				goto out;
+			}
+		}
+		if (gpu_attach_rail(call, &r, n, g, dry, net, err)) {
+			char where[32];
+
+			snprintf(where, sizeof(where), "placements[%zu]", i);
+			loom_err_prefix(err, where);
+			goto out;
+		}
+		if (!dry) {
+			struct node_life cur, next;
+
+			/* A node that takes an instance is the tenant's, network or not. */
+			if (life_get(d, p->node, &cur, err))
+				goto out;
+			if (cur.state == NODE_AVAILABLE) {
+				next = cur;
+				next.state = NODE_ASSIGNED;
+				snprintf(next.reason, sizeof(next.reason), "MIG instance for %s", p->tenant);
+				if (life_store(call, &cur, &next, node_event_name(NODE_EV_ASSIGN), err))
+					goto out;
+			}
+		}
+	}
+	*result = json_pack("{s:s, s:s, s:I, s:b, s:o}", "tenant", r.tenant->name, "profile", r.profile,
+			    "count", (json_int_t)r.count, "applied", !dry, "placements", list);
+	list = NULL;
+	ret = 0;
+out:
+	json_decref(list);
+	free(out);
+	view_free(&v);
+	return ret;
+}
+
+int m_gpu_plan(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	return gpu_place(call, params, true, result, err);
+}
+
+int m_gpu_apply(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	return gpu_place(call, params, false, result, err);
+}
+
+static json_t *rec_to_json(const struct gpu_inst_rec *g)
+{
+	return json_pack("{s:s, s:I, s:s, s:s, s:I}", "node", g->node, "gpu", (json_int_t)g->gpu,
+			 "tenant", g->tenant, "profile", g->profile, "start", (json_int_t)g->start);
+}
+
+/*
+ * Releases the tenant's instances that match (@node NULL: all; @gpu / @start
+ * < 0: any).  Rail-port attachments that no remaining instance of the
+ * tenant needs are detached first, then the rows go.  Returns the count.
+ */
+static int release_matching(struct api_call *call, const char *tenant, const char *node, long gpu, long start,
+			    json_t *released, json_t *detached, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	struct gpu_inst_rec *recs = NULL;
+	bool *gone = NULL;
+	size_t n = 0;
+	int count = 0, ret = -EINVAL;
+
+	if (store_gpu_list(d->store, &recs, &n))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the MIG instances: %s",
+				    store_errmsg(d->store));
+	gone = calloc(n ? n : 1, sizeof(*gone));
+	if (!gone) {
+		loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct gpu_inst_rec *g = &recs[i];
+
+		gone[i] = strcmp(g->tenant, tenant) == 0 && (!node || strcmp(g->node, node) == 0)
+			  && (gpu < 0 || g->gpu == (unsigned long)gpu) && (start < 0 || g->start == (unsigned long)start);
+		count += gone[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct gpu_inst_rec *g = &recs[i];
+		const struct topo_node *tn;
+		const struct topo_gpu *tg;
+		char list[GPU_SEGMENTS_MAX], *save = NULL;
+
+		if (!gone[i])
+			continue;
+		tn = topology_node(d->topo, g->node);
+		tg = node_gpu(tn, g->gpu);
+		snprintf(list, sizeof(list), "%s", g->segments);
+		for (char *name = strtok_r(list, ",", &save); name && tg; name = strtok_r(NULL, ",", &save)) {
+			const struct segment *s = model_segment(&d->model, tenant, name);
+			const struct attachment *a;
+			const char *port;
+			bool needed = false;
+
+			if (!s)
+				continue;
+			port = rail_port(tg, s->type);
+			if (!port[0])
+				continue;
+			for (size_t k = 0; k < n && !needed; k++) {
+				const struct gpu_inst_rec *o = &recs[k];
+
+				needed = !gone[k] && strcmp(o->tenant, tenant) == 0 && strcmp(o->node, g->node) == 0
+					 && list_has(o->segments, name)
+					 && strcmp(rail_port(node_gpu(tn, o->gpu), s->type), port) == 0;
+			}
+			a = needed ? NULL : own_attachment(&d->model, tenant, name, g->node, port, true);
+			if (!a)
+				continue;
+			json_array_append_new(detached, attachment_to_json(a));
+			if (do_detach(call, a, err))
+				goto out;
+		}
+		call->model_touched = true;
+		if (store_gpu_delete(d->store, g->node, g->gpu, g->start)) {
+			store_failed(call, err);
+			goto out;
+		}
+		json_array_append_new(released, rec_to_json(g));
+	}
+	ret = count;
+out:
+	free(gone);
+	free(recs);
+	return ret;
+}
+
+int m_gpu_release(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "tenant", "node", "gpu", "start", NULL };
+	json_int_t gpu = -1, start = -1;
+	const char *tenant, *node;
+	json_t *released, *detached;
+	int n;
+
+	if (params_only(params, allowed, err) || param_string(params, "tenant", true, &tenant, err)
+	    || param_string(params, "node", false, &node, err)
+	    || param_int(params, "gpu", 0, GPU_INDEX_MAX, &gpu, err)
+	    || param_int(params, "start", 0, MIG_SLICES_MAX - 1, &start, err))
+		return -EINVAL;
+	if (!model_tenant(&call->d->model, tenant))
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "tenant", "no tenant '%s'", tenant);
+	if (node && !topology_node(call->d->topo, node))
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", node);
+	if (gpu >= 0 && !node)
+		return loom_err_set(err, LOOM_E_PARAMS, "gpu", "'gpu' needs 'node'");
+	if (start >= 0 && gpu < 0)
+		return loom_err_set(err, LOOM_E_PARAMS, "start", "'start' needs 'node' and 'gpu'");
+	released = json_array();
+	detached = json_array();
+	n = release_matching(call, tenant, node, (long)gpu, (long)start, released, detached, err);
+	if (n == 0)
+		loom_err_set(err, LOOM_E_NOT_FOUND, start >= 0 ? "start" : gpu >= 0 ? "gpu" : node ? "node" : "tenant",
+			     "tenant %s holds no MIG instance%s%s%s", tenant, node ? " on " : "", node ? node : "",
+			     gpu >= 0 ? " there (see loomctl gpu show)" : "");
+	if (n <= 0) {
+		json_decref(released);
+		json_decref(detached);
+		return -EINVAL;
+	}
+	*result = json_pack("{s:s, s:o, s:o}", "tenant", tenant, "released", released, "detached", detached);
+	return 0;
+}
+
+int gpu_release_tenant(struct api_call *call, const char *tenant, struct loom_err *err)
+{
+	json_t *released = json_array(), *detached = json_array();
+	int n = release_matching(call, tenant, NULL, -1, -1, released, detached, err);
+
+	json_decref(released);
+	json_decref(detached);
+	return n;
+}
+
+int gpu_tenant_count(struct loomd *d, const char *tenant)
+{
+	struct gpu_inst_rec *recs = NULL;
+	size_t n = 0;
+	int count = 0;
+
+	if (store_gpu_list(d->store, &recs, &n))
+		return -EIO;
+	for (size_t i = 0; i < n; i++)
+		count += strcmp(recs[i].tenant, tenant) == 0;
+	free(recs);
+	return count;
+}
+
+static void time_text(int64_t ns, char *buf, size_t len)
+{
+	time_t sec = (time_t)(ns / 1000000000);
+	struct tm tm;
+
+	gmtime_r(&sec, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *segments_json(const char *list)
+{
+	json_t *arr = json_array();
+	char buf[GPU_SEGMENTS_MAX], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *name = strtok_r(buf, ",", &save); name; name = strtok_r(NULL, ",", &save))
+		json_array_append_new(arr, json_string(name));
+	return arr;
+}
+
+/*
+ * What the GPU target reports for one GPU: loomd runs centrally and NVML is
+ * local to a node, so a node whose NVML loomd.conf does not name is planned
+ * and recorded, not applied.
+ */
+static json_t *gpu_apply_status(struct loomd *d, const char *node, unsigned int index)
+{
+	json_t *st = d->rec ? reconciler_gpu_status(d->rec, node, index) : NULL;
+	char why[192];
+
+	if (st)
+		return st;
+	if (!d->rec)
+		snprintf(why, sizeof(why), "reconcile = no: loomd drives no targets");
+	else
+		snprintf(why, sizeof(why), "no NVML reachable for node %s (no gpu.nvml.%s in loomd.conf): "
+			 "planned and recorded, not applied", node, node);
+	return json_pack("{s:s, s:s}", "state", "unmanaged", "reason", why);
+}
+
+void gpu_status_unmanaged(struct loomd *d, json_t *gpus)
+{
+	struct gpu_inst_rec *recs = NULL;
+	size_t n = 0;
+
+	if (!d->rec || !gpus || store_gpu_list(d->store, &recs, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		char seg[16];
+		json_t *st;
+
+		/* once per GPU: the rows are sorted by (node, gpu, start) */
+		if (i && strcmp(recs[i].node, recs[i - 1].node) == 0 && recs[i].gpu == recs[i - 1].gpu)
+			continue;
+		if (reconciler_gpu_managed(d->rec, recs[i].node))
+			continue;
+		st = gpu_apply_status(d, recs[i].node, recs[i].gpu);
+		snprintf(seg, sizeof(seg), "gpu%u", recs[i].gpu);
+		json_object_set_new(st, "target", json_string(recs[i].node));
+		json_object_set_new(st, "kind", json_string("gpu"));
+		json_object_set_new(st, "segment", json_string(seg));
+		json_object_set_new(st, "layer", json_string("nvml"));
+		json_array_append_new(gpus, st);
+	}
+	free(recs);
+}
+
+int m_gpu_show(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "node", "tenant", NULL };
+	struct loomd *d = call->d;
+	const char *node, *tenant;
+	struct gpu_view v;
+	json_t *list;
+
+	if (params_only(params, allowed, err) || param_string(params, "node", false, &node, err)
+	    || param_string(params, "tenant", false, &tenant, err))
+		return -EINVAL;
+	if (node && !topology_node(d->topo, node))
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", node);
+	if (tenant && !model_tenant(&d->model, tenant))
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "tenant", "no tenant '%s'", tenant);
+	if (view_build(d, NULL, node, &v, err)) {
+		view_free(&v);
+		return -EINVAL;
+	}
+	list = json_array();
+	for (size_t i = 0; i < d->topo->n_nodes; i++) {
+		const struct topo_node *n = &d->topo->nodes[i];
+
+		if (node && strcmp(node, n->name))
+			continue;
+		for (size_t k = 0; k < n->n_gpus; k++) {
+			const struct topo_gpu *g = &n->gpus[k];
+			const struct mig_gpu *mg = mig_planner_gpu_find(v.pl, n->name, g->index);
+			json_t *o, *inst = json_array();
+			bool mine = !tenant;
+
+			for (size_t r = 0; r < v.n_recs; r++) {
+				const struct gpu_inst_rec *rec = &v.recs[r];
+				const struct mig_profile *prof;
+				char when[48];
+				json_t *ij;
+
+				if (strcmp(rec->node, n->name) || rec->gpu != g->index)
+					continue;
+				mine |= tenant && strcmp(rec->tenant, tenant) == 0;
+				prof = mg ? mig_profile_find(mg->model, rec->profile) : NULL;
+				time_text(rec->created_ns, when, sizeof(when));
+				ij = rec_to_json(rec);
+				json_object_del(ij, "node");
+				json_object_del(ij, "gpu");
+				json_object_set_new(ij, "size", json_integer(prof ? prof->mem : 0));
+				json_object_set_new(ij, "segments", segments_json(rec->segments));
+				json_object_set_new(ij, "created", json_string(when));
+				json_array_append_new(inst, ij);
+			}
+			if (!mine) {
+				json_decref(inst);
+				continue;
+			}
+			o = json_pack("{s:s, s:s, s:I, s:s, s:b, s:s, s:s}", "node", n->name, "site", n->site,
+				      "gpu", (json_int_t)g->index, "model", g->model, "mig_capable", g->mig_capable,
+				      "nic_port", g->nic_port, "hca_port", g->hca_port);
+			json_object_set_new(o, "instances", inst);
+			if (mg) {
+				char pic[1024];
+
+				mig_gpu_picture(mg, pic, sizeof(pic));
+				json_object_set_new(o, "slices", json_integer(mg->model->mem_slices));
+				json_object_set_new(o, "free", json_integer(mg->model->mem_slices
+									    - (unsigned int)__builtin_popcount(mg->used)));
+				json_object_set_new(o, "picture", json_string(pic));
+			} else {
+				json_object_set_new(o, "note", json_string(g->mig_capable
+					? "no MIG profile table for this model" : "not MIG capable"));
+			}
+			json_object_set_new(o, "apply", gpu_apply_status(d, n->name, g->index));
+			json_array_append_new(list, o);
+		}
+	}
+	view_free(&v);
+	*result = list;
+	return 0;
+}
+
+int m_gpu_compact(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "node", "dry_run", NULL };
+	struct loomd *d = call->d;
+	struct mig_move *moves = NULL;
+	struct gpu_view v;
+	const char *node;
+	bool dry;
+	json_t *list = NULL;
+	int n, ret = -EINVAL;
+
+	if (params_only(params, allowed, err) || param_string(params, "node", false, &node, err)
+	    || param_bool(params, "dry_run", &dry, err))
+		return -EINVAL;
+	if (node && !topology_node(d->topo, node))
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", node);
+	if (view_build(d, NULL, node, &v, err))
+		goto out;
+	n = mig_planner_compact(v.pl, &moves);
+	if (n < 0) {
+		loom_err_set(err, LOOM_E_INTERNAL, "", "compaction failed: %s", strerror(-n));
+		goto out;
+	}
+	list = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(list, json_pack("{s:s, s:I, s:s, s:s, s:I, s:I}", "node", moves[i].node,
+						      "gpu", (json_int_t)moves[i].gpu, "tenant", moves[i].tenant,
+						      "profile", moves[i].profile, "from", (json_int_t)moves[i].from,
+						      "to", (json_int_t)moves[i].to));
+	if (!dry && n > 0) {
+		struct gpu_inst_rec *moved = calloc((size_t)n, sizeof(*moved));
+
+		if (!moved || mig_planner_apply_moves(v.pl, moves, (size_t)n, err)) {
+			free(moved);
+			loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+			goto out;
+		}
+		call->model_touched = true;
+		/* All rows out first: one move may land where another leaves. */
+		for (int i = 0; i < n; i++) {
+			for (size_t k = 0; k < v.n_recs; k++)
+				if (strcmp(v.recs[k].node, moves[i].node) == 0 && v.recs[k].gpu == moves[i].gpu
+				    && v.recs[k].start == moves[i].from)
+					moved[i] = v.recs[k];
+			moved[i].start = moves[i].to;
+			if (store_gpu_delete(d->store, moves[i].node, moves[i].gpu, moves[i].from)) {
+				free(moved);
+				store_failed(call, err);
+				goto out;
+			}
+		}
+		for (int i = 0; i < n; i++) {
+			if (store_gpu_put(d->store, &moved[i])) {
+				free(moved);
+				store_failed(call, err);
+				goto out;
+			}
+		}
+		free(moved);
+	}
+	*result = json_pack("{s:b, s:o}", "applied", !dry && n > 0, "moves", list);
+	list = NULL;
+	ret = 0;
+out:
+	json_decref(list);
+	free(moves);
+	view_free(&v);
+	return ret;
+}
