@@ -196,6 +196,9 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	ret = model_check_topology(&d->model, d->topo, err);
 	if (ret)
 		return ret;
+	if (loomd_replace_load(d))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the replacements in progress: %s",
+				    store_errmsg(d->store));
 	if (check_only)
 		return 0;
 	ret = server_open(d, err);
@@ -217,6 +220,7 @@ void loomd_close(struct loomd *d)
 	server_close(d);
 	model_clear(&d->model);
 	fault_history_release(&d->faults);
+	loomd_replace_release(d);
 	topology_free(&d->topo);
 	store_close(&d->store);
 }

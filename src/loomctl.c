@@ -57,6 +57,9 @@ static void usage(FILE *out)
 		"                       judge RDMA measurements against the port's rate\n"
 		"  node fault NAME --component C --severity S [--text T] [--port P]\n"
 		"  node history NAME    every lifecycle transition of the node\n"
+		"  node replace OLD [NEW] [--goal failed|retired|draining] [--reason TEXT]\n"
+		"                       move OLD's attachments to NEW (picked when not named)\n"
+		"  replace show NODE | list   a replacement's steps, their state and times\n"
 		"  topology show | reload\n"
 		"  topology import-ib --sm SM [FILE]   ibnetdiscover output (FILE or stdin) as\n"
 		"                       topology entries to review and merge\n"
@@ -181,7 +184,7 @@ static bool method_writes(const char *m)
 	static const char *const writes[] = { "tenant.create", "tenant.update", "tenant.delete",
 		"segment.create", "segment.delete", "segment.attach", "segment.detach", "intent.apply",
 		"node.register", "node.verify", "node.cordon", "node.uncordon", "node.drain", "node.fail",
-		"node.retire", "node.fault", NULL };
+		"node.retire", "node.fault", "node.replace", NULL };
 
 	for (size_t i = 0; writes[i]; i++)
 		if (strcmp(m, writes[i]) == 0)
@@ -606,7 +609,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			ret = opt_int(o->params, "rate_gbps", v);
 		} else if (strcmp(a, "--pkey") == 0) {
 			ret = opt_int(o->params, "pkey", v);
-		} else if (strcmp(a, "--reason") == 0 || strcmp(a, "--component") == 0
+		} else if (strcmp(a, "--reason") == 0 || strcmp(a, "--component") == 0 || strcmp(a, "--goal") == 0
 			   || strcmp(a, "--severity") == 0 || strcmp(a, "--text") == 0
 			   || strcmp(a, "--port") == 0) {
 			json_object_set_new(o->params, a + 2, json_string(v));
@@ -780,6 +783,41 @@ static void print_node(json_t *n)
 	table_print(&t);
 }
 
+/* A replacement: its nodes and state, then one row per step. */
+static void print_replacement(json_t *r)
+{
+	struct table t = { .head = { "STEP", "KIND", "STATE", "STARTED", "MS", "WHAT" }, .n_cols = 6 };
+	char step[16], ms[32];
+	size_t i;
+	json_t *v;
+
+	printf("replace %s by %s  state %s  goal %s  started %s%s%s\n", str(r, "old"), str(r, "new"),
+	       str(r, "state"), str(r, "goal"), str(r, "started"), *str(r, "error") ? "  error: " : "",
+	       str(r, "error"));
+	json_array_foreach(json_object_get(r, "steps"), i, v) {
+		snprintf(step, sizeof(step), "%lld", (long long)json_integer_value(json_object_get(v, "step")));
+		if (json_is_number(json_object_get(v, "ms")))
+			snprintf(ms, sizeof(ms), "%.1f", json_number_value(json_object_get(v, "ms")));
+		else
+			snprintf(ms, sizeof(ms), "-");
+		table_row(&t, step, str(v, "kind"), str(v, "state"), *str(v, "started") ? str(v, "started") : "-",
+			  ms, str(v, "text"));
+	}
+	table_print(&t);
+}
+
+static void print_replacements(json_t *list)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v) {
+		if (i)
+			putchar('\n');
+		print_replacement(v);
+	}
+}
+
 static void print_done(json_t *res)
 {
 	const char *k;
@@ -909,6 +947,15 @@ static int dispatch(int argc, char **argv, struct opts *o)
 			OPTS(3);
 			return run("node.history", p, print_history);
 		}
+		if (strcmp(verb, "replace") == 0) {
+			NEED(3, "node name");
+			json_object_set_new(p, "name", json_string(argv[2]));
+			npos = argc > 3 && strncmp(argv[3], "--", 2) ? 1 : 0;
+			if (npos)
+				json_object_set_new(p, "new", json_string(argv[3]));
+			OPTS(3 + npos);
+			return run("node.replace", p, print_replacement);
+		}
 		if (strcmp(verb, "register") == 0 || strcmp(verb, "verify") == 0 || strcmp(verb, "cordon") == 0
 		    || strcmp(verb, "uncordon") == 0 || strcmp(verb, "drain") == 0 || strcmp(verb, "fail") == 0
 		    || strcmp(verb, "retire") == 0 || strcmp(verb, "fault") == 0) {
@@ -920,6 +967,15 @@ static int dispatch(int argc, char **argv, struct opts *o)
 			snprintf(method, sizeof(method), "node.%s", verb);
 			return run(method, p, print_transition);
 		}
+	} else if (strcmp(noun, "replace") == 0) {
+		if (strcmp(verb, "show") == 0) {
+			NEED(3, "node name");
+			json_object_set_new(p, "name", json_string(argv[2]));
+			OPTS(3);
+			return run("replace.show", p, print_replacement);
+		}
+		if (strcmp(verb, "list") == 0)
+			return run("replace.list", p, print_replacements);
 	} else if (strcmp(noun, "topology") == 0) {
 		if (strcmp(verb, "show") == 0)
 			return run("topology.show", p, NULL);
