@@ -1086,6 +1086,9 @@ static int m_node_fault(struct api_call *call, json_t *params, json_t **result, 
 	json_t *steps, *removed;
 	const struct topo_node *n;
 	char reason[sizeof(fe.text) + 64];
+	struct loom_err rerr = { 0 };
+	json_t *rec = NULL;
+	bool started = false;
 
 	if (fault_event_from_json(params, now, &fe, err) || fault_event_check(&fe, d->topo, err))
 		return -EINVAL;
@@ -1104,7 +1107,26 @@ static int m_node_fault(struct api_call *call, json_t *params, json_t **result, 
 		 fault_severity_name(fe.severity), fe.text[0] ? fe.text : dec.reason);
 	steps = json_array();
 	removed = json_array();
-	if (n_ev == 0) {
+	if (replace) {
+		bool ok;
+
+		if (!loomd_replace_finished(d, fe.node, &ok, NULL)) {
+			/* Its replacement is under way already: that is all the policy asks. */
+			n_ev = 0;
+		} else if (loomd_replace_start(call, fe.node, NULL, NODE_FAILED, reason, &rec, &rerr) == 0) {
+			/* The replacement cordons, detaches and fails the node itself,
+			 * step by step, after it knows where every attachment goes. */
+			struct node_life same = cur;
+
+			json_decref(rec);
+			if (life_store(call, &cur, &same, "fault", err))
+				goto fail;
+			n_ev = 0;
+			started = true;
+		}
+		/* No replacement possible: still take the broken node out (cordon, fail). */
+	}
+	if (n_ev == 0 && !started) {
 		/* Record only: a node_events row without a change of state. */
 		struct node_life same = cur;
 
@@ -1118,8 +1140,9 @@ static int m_node_fault(struct api_call *call, json_t *params, json_t **result, 
 		return -EINVAL;
 	json_object_set_new(*result, "fault", fault_event_to_json(&fe));
 	json_object_set_new(*result, "decision", fault_decision_to_json(&dec));
-	/* Replacement (src/replace.h) is not wired into loomd yet. */
 	json_object_set_new(*result, "replace_wanted", json_boolean(replace));
+	if (replace && !started && rerr.code != LOOM_OK)
+		json_object_set_new(*result, "replace_error", json_string(rerr.msg));
 	return 0;
 fail:
 	json_decref(steps);

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "lib/err.h"
+#include "src/fault.h"
 #include "tenancy/model.h"
 
 struct loom_config {
@@ -32,6 +33,7 @@ struct loom_config {
 	unsigned int max_clients;
 	unsigned int resync_interval_s;
 	bool reconcile;			/* drive the targets (off: the model and API only) */
+	struct fault_policy fault;	/* the fault.* keys (src/fault.h) */
 };
 
 void config_defaults(struct loom_config *c);

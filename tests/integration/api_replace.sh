@@ -157,5 +157,30 @@ for n in 1 2 4 5 6; do
 	t_ok $r "crash after step $n: the end state equals the uninterrupted run's (nodes, attachments, steps, node events, audit)"
 done
 
+# ---- the fault policy's replace action ----------------------------------------
+loomd_config "$TOPO" "vni_range = 10000-10999" "pkey_range = 0x0100-0x01ff" "fault.critical = replace"
+LOOM_DB=$T_DIR/policy.db
+sed -i "s|^database = .*|database = $LOOM_DB|" "$LOOM_CONF"
+t_ok "$("$LOOMD" -n -c "$LOOM_CONF" | grep -qx "fault.critical = replace"; echo $?)" \
+	"loomd -n prints fault.critical = replace"
+loomd_start
+model
+out=$(ctl -o json -w 10 node fault gpu-e1 --component gpu --severity critical --text "XID 79")
+t_is "$?:$(echo "$out" | jq -r '.decision.action + " " + .replacement.new + " " + .replacement.state + " " + (.wait.converged|tostring)')" \
+	"0:replace gpu-e3 done true" "a critical fault with fault.critical = replace: replaced by gpu-e3 from the pool (-w: done)"
+t_is "$(state gpu-e1):$(state gpu-e3):$(ctl -o json node show gpu-e3 | jq '.attachments|length')" "failed:assigned:2" \
+	"gpu-e1 failed, gpu-e3 took its two attachments"
+t_is "$(ctl -o json replace show gpu-e1 | jq -r .reason)" "fault gpu/critical: XID 79" "the replacement's reason is the fault"
+t_is "$(ctl -o json node history gpu-e1 | jq -r '[.[].event] | join(",")')" "assign,fault,cordon,fail,confirm" \
+	"gpu-e1's history: the fault, then the replacement's cordon, fail, confirm"
+ctl node cordon gpu-e4 >/dev/null
+out=$(ctl -o json node fault gpu-e2 --component psu --severity critical --text "PSU 2 lost")
+t_is "$?:$(echo "$out" | jq -r '.replacement // "none" | tostring')" "0:none" "a critical fault with no spare left: no replacement"
+t_ok "$(echo "$out" | jq -r .replace_error | grep -q "none of the 2 available node(s) is compatible with gpu-e2"; echo $?)" \
+	"the reply says why ($(echo "$out" | jq -r .replace_error))"
+t_is "$(state gpu-e2):$(ctl -o json node show gpu-e2 | jq '.attachments|length')" "failed:0" \
+	"the broken node is still taken out: cordoned and failed"
+loomd_stop
+
 t_plan "$T_N"
 t_done
