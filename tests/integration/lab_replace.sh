@@ -17,7 +17,9 @@
 # the background through the whole replacement).  Then loomd is killed
 # (SIGKILL) in the middle of a second replacement, h31 by h32, right after
 # h31 was verified out and before h32 was assigned; the restarted loomd
-# finishes it.
+# finishes it.  Last, OpenSM stopped during a third replacement (h11 by
+# h12): it waits at verify-removed, h12 gets nothing and is reserved, and it
+# ends once OpenSM is back.
 set -u
 . "$(dirname "$0")/lib.sh"
 ELAB=$top_srcdir/lab/loom-lab
@@ -57,7 +59,7 @@ loomd_lab_start() {
 	t_wait 10 ctl info
 }
 
-t_plan 27
+t_plan 35
 out=$("$ELAB" -p "$P" -d "$T_DIR/lab" up 2>&1)
 t_ok $? "EVPN lab up ($P: 3 VTEPs with FRR, 6 hosts)" || { echo "$out" | sed 's/^/#   /'; exit 1; }
 out=$("$IBLAB" up --dir "$IB" --hcas 7 2>&1)
@@ -157,5 +159,27 @@ pings h11 192.0.2.22
 t_ok $? "h11 and h22 still reach each other"
 grep -q "replacement of h31 by h32: resuming after step 4 of 8" "$T_DIR/loomd.log"
 t_ok $? "loomd logged where it resumed"
+
+# ---- OpenSM down during a replacement: it waits, NEW gets nothing ------------
+"$IBLAB" sm-stop --dir "$IB" >/dev/null 2>&1
+ctl -w 3 node replace h11 h12 >/dev/null 2>&1
+t_is "$?" "6" "OpenSM down: node replace -w 3 h11 h12 stores the plan but does not end in time (exit 6)"
+t_is "$(ctl -o json replace show h11 | jq -r '.state + " " + ([.steps[] | select(.state == "running")][0].kind)')" \
+	"running verify-removed" "the replacement waits at verify-removed (the subnet manager cannot verify h11 out)"
+t_is "$(ctl -o json node show h12 | jq -r '.state + " " + (.attachments|length|tostring)')" "available 0" \
+	"h12 got nothing while h11 is not verified out"
+never_pings h11 192.0.2.31
+t_ok $? "h11's host is already cut off from acme on Ethernet"
+out=$(ctl -o json attach acme/train h12 2>/dev/null)
+t_ok "$(echo "$out" | jq -r .message | grep -q "node h12 is reserved: it replaces h11"; echo $?)" \
+	"attaching the reserved h12 by hand is refused ($(echo "$out" | jq -r .message))"
+out=$(ctl -o json node replace h11 2>/dev/null)
+t_ok "$(echo "$out" | jq -r .message | grep -q "a replacement of h11 (by h12) is running already"; echo $?)" \
+	"a second replacement of h11 is refused ($(echo "$out" | jq -r .message))"
+"$IBLAB" sm-start --dir "$IB" >/dev/null 2>&1
+t_wait 60 sh -c "$LOOMCTL -o json replace show h11 | jq -e '.state == \"done\"'"
+t_ok $? "OpenSM back: the replacement goes on and ends done"
+! carries h11 0x8130 && carries h12 0x8130 && pings h12 192.0.2.22 && pings h32 192.0.2.12
+t_ok $? "h11's P_Key gone, h12 carries it and reaches acme's hosts"
 
 t_done
