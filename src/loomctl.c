@@ -192,6 +192,14 @@ static bool method_writes(const char *m)
 	return false;
 }
 
+/* A string member, or "" when absent. */
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v ? v : "";
+}
+
 static int call(const char *method, json_t *params, json_t **result)
 {
 	json_t *req;
@@ -246,6 +254,20 @@ static int call(const char *method, json_t *params, json_t **result)
 			size_t i;
 			json_t *x;
 
+			json_t *res = json_object_get(reply, "result");
+			json_t *rec = json_object_get(res, "done_steps") ? res : json_object_get(res, "replacement");
+
+			if (json_is_object(rec)) {
+				/* A replacement: say where it stands, then what the targets say. */
+				json_t *steps = json_object_get(rec, "steps");
+				json_int_t done = json_integer_value(json_object_get(rec, "done_steps"));
+				json_t *at = json_array_get(steps, (size_t)done);
+
+				fprintf(stderr, "loomctl: %s: the replacement of %s by %s is %s after %d s%s%s%s%s\n",
+					method, jstr(rec, "old"), jstr(rec, "new"), jstr(rec, "state"), wait_s,
+					at ? ", at: " : "", jstr(at, "text"), *jstr(rec, "error") ? "; " : "",
+					jstr(rec, "error"));
+			}
 			fprintf(stderr, "loomctl: %s: stored, but not every target converged within %d s:\n",
 				method, wait_s);
 			json_array_foreach(json_object_get(wait, "not_programmed"), i, x)

@@ -654,8 +654,10 @@ static void client_take_lines(struct loomd *d, struct client *c)
 /* Answers a waiting write: its result plus what the targets say. */
 static void waiter_answer(struct loomd *d, struct waiter *w, bool converged, json_t *replacement)
 {
-	json_t *wait = json_pack("{s:b, s:I, s:o}", "converged", converged, "generation", (json_int_t)w->gen,
-				 "not_programmed", d->rec ? reconciler_gen_report(d->rec, w->gen) : json_array());
+	/* A replacement posts as it goes: what stands in its way is in the newest generation. */
+	uint64_t gen = w->replace_old[0] ? d->posted_gen : w->gen;
+	json_t *wait = json_pack("{s:b, s:I, s:o}", "converged", converged, "generation", (json_int_t)gen,
+				 "not_programmed", d->rec ? reconciler_gen_report(d->rec, gen) : json_array());
 	json_t *reply;
 
 	/* A replacement's waiter gets the record as it ended (or stands). */
@@ -700,8 +702,6 @@ static void waiters_check(struct loomd *d)
 			pw = &w->next;
 			continue;
 		}
-		if (w->replace_old[0] && !rec)
-			loomd_replace_finished(d, w->replace_old, &ok, &rec);
 		waiter_answer(d, w, done && ok, rec);
 		json_decref(rec);
 		*pw = w->next;
