@@ -59,7 +59,7 @@ loomd_lab_start() {
 	t_wait 10 ctl info
 }
 
-t_plan 35
+t_plan 36
 out=$("$ELAB" -p "$P" -d "$T_DIR/lab" up 2>&1)
 t_ok $? "EVPN lab up ($P: 3 VTEPs with FRR, 6 hosts)" || { echo "$out" | sed 's/^/#   /'; exit 1; }
 out=$("$IBLAB" up --dir "$IB" --hcas 7 2>&1)
@@ -162,8 +162,11 @@ t_ok $? "loomd logged where it resumed"
 
 # ---- OpenSM down during a replacement: it waits, NEW gets nothing ------------
 "$IBLAB" sm-stop --dir "$IB" >/dev/null 2>&1
-ctl -w 3 node replace h11 h12 >/dev/null 2>&1
+msg=$(ctl -w 3 node replace h11 h12 2>&1 >/dev/null)
 t_is "$?" "6" "OpenSM down: node replace -w 3 h11 h12 stores the plan but does not end in time (exit 6)"
+t_diag "loomctl said: $(echo "$msg" | tr '\n' '|')"
+echo "$msg" | grep -q "the replacement of h11 by h12 is running after 3 s, at: wait until every target verified h11 out"
+t_ok $? "loomctl says where the replacement stands and why (the subnet manager's error)"
 t_is "$(ctl -o json replace show h11 | jq -r '.state + " " + ([.steps[] | select(.state == "running")][0].kind)')" \
 	"running verify-removed" "the replacement waits at verify-removed (the subnet manager cannot verify h11 out)"
 t_is "$(ctl -o json node show h12 | jq -r '.state + " " + (.attachments|length|tostring)')" "available 0" \
