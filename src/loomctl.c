@@ -776,6 +776,14 @@ static void print_node(json_t *n)
 	       *str(n, "rack") ? str(n, "rack") : "-", json_array_size(json_object_get(n, "gpus")),
 	       tenants[0] ? tenants : "-");
 	print_life(n);
+	if (json_is_object(json_object_get(n, "replacement"))) {
+		json_t *r = json_object_get(n, "replacement");
+
+		printf("replacement: %s by %s, %s, %lld of %zu steps done (loomctl replace show %s)\n\n",
+		       str(r, "old"), str(r, "new"), str(r, "state"),
+		       (long long)json_integer_value(json_object_get(r, "done_steps")),
+		       json_array_size(json_object_get(r, "steps")), str(n, "name"));
+	}
 	for (size_t k = 0; k < 2; k++) {
 		size_t i;
 		json_t *p;
