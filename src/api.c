@@ -227,6 +227,12 @@ int do_attach(struct api_call *call, const struct attachment *a, struct loom_err
 
 	if (life_get(d, a->node, &nl, err) || lifecycle_may_attach(a->node, nl.state, err))
 		return -EINVAL;
+	/* A node a running replacement brings in is that replacement's alone. */
+	if (!call->replacing && loomd_replace_reserved(d, a->node))
+		return loom_err_set(err, LOOM_E_STATE, "node",
+				    "node %s is reserved: it replaces %s (replacement running; "
+				    "see loomctl replace show %s)", a->node,
+				    loomd_replace_reserved(d, a->node), a->node);
 	if (check_pkey_capacity(d, a, err))
 		return -EINVAL;
 	if (model_attach(&d->model, d->topo, a, err))
@@ -613,6 +619,11 @@ static int m_segment_detach(struct api_call *call, json_t *params, json_t **resu
 
 /* ---- nodes and topology ------------------------------------------------ */
 
+static json_t *json_nullify(json_t *v)
+{
+	return v ? v : json_null();
+}
+
 static json_t *node_json(struct loomd *d, const struct topo_node *n)
 {
 	const struct model *m = &d->model;
@@ -651,6 +662,7 @@ static json_t *node_json(struct loomd *d, const struct topo_node *n)
 	if (store_kv_get(d->store, key, &rdma) == 0 && rdma)
 		json_object_set_new(o, "rdma", json_loads(rdma, 0, NULL));
 	free(rdma);
+	json_object_set_new(o, "replacement", json_nullify(loomd_replace_json(d, n->name)));
 	return o;
 }
 
@@ -1089,6 +1101,9 @@ static int m_node_fault(struct api_call *call, json_t *params, json_t **result, 
 	json_t *steps, *removed;
 	const struct topo_node *n;
 	char reason[sizeof(fe.text) + 64];
+	struct loom_err rerr = { 0 };
+	json_t *rec = NULL;
+	bool started = false;
 
 	if (fault_event_from_json(params, now, &fe, err) || fault_event_check(&fe, d->topo, err))
 		return -EINVAL;
@@ -1107,7 +1122,26 @@ static int m_node_fault(struct api_call *call, json_t *params, json_t **result, 
 		 fault_severity_name(fe.severity), fe.text[0] ? fe.text : dec.reason);
 	steps = json_array();
 	removed = json_array();
-	if (n_ev == 0) {
+	if (replace) {
+		bool ok;
+
+		if (!loomd_replace_finished(d, fe.node, &ok, NULL)) {
+			/* Its replacement is under way already: that is all the policy asks. */
+			n_ev = 0;
+		} else if (loomd_replace_start(call, fe.node, NULL, NODE_FAILED, reason, &rec, &rerr) == 0) {
+			/* The replacement cordons, detaches and fails the node itself,
+			 * step by step, after it knows where every attachment goes. */
+			struct node_life same = cur;
+
+			json_decref(rec);
+			if (life_store(call, &cur, &same, "fault", err))
+				goto fail;
+			n_ev = 0;
+			started = true;
+		}
+		/* No replacement possible: still take the broken node out (cordon, fail). */
+	}
+	if (n_ev == 0 && !started) {
 		/* Record only: a node_events row without a change of state. */
 		struct node_life same = cur;
 
@@ -1121,13 +1155,43 @@ static int m_node_fault(struct api_call *call, json_t *params, json_t **result, 
 		return -EINVAL;
 	json_object_set_new(*result, "fault", fault_event_to_json(&fe));
 	json_object_set_new(*result, "decision", fault_decision_to_json(&dec));
-	/* Replacement (src/replace.h) is not wired into loomd yet. */
 	json_object_set_new(*result, "replace_wanted", json_boolean(replace));
+	if (replace && !started && rerr.code != LOOM_OK)
+		json_object_set_new(*result, "replace_error", json_string(rerr.msg));
 	return 0;
 fail:
 	json_decref(steps);
 	json_decref(removed);
 	return -EINVAL;
+}
+
+/* ---- shared with the replacement driver (src/replacement.c) ----------- */
+
+int api_node_life(struct loomd *d, const char *name, struct node_life *out, struct loom_err *err)
+{
+	return life_get(d, name, out, err);
+}
+
+int api_node_life_store(struct api_call *call, const struct node_life *before, struct node_life *after,
+			const char *event, struct loom_err *err)
+{
+	return life_store(call, before, after, event, err);
+}
+
+int api_node_event(struct api_call *call, const char *name, enum node_event ev, const char *reason,
+		   json_t *steps, json_t *removed, struct loom_err *err)
+{
+	return node_apply(call, name, ev, reason, steps, removed, err);
+}
+
+int api_attach(struct api_call *call, const struct attachment *a, struct loom_err *err)
+{
+	return do_attach(call, a, err);
+}
+
+int api_detach(struct api_call *call, const struct attachment *a, struct loom_err *err)
+{
+	return do_detach(call, a, err);
 }
 
 static int m_node_history(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
@@ -1341,10 +1405,13 @@ static const struct api_method methods[] = {
 	{ "node.history", false, m_node_history },
 	{ "node.list", false, m_node_list },
 	{ "node.register", true, m_node_register },
+	{ "node.replace", true, api_node_replace },
 	{ "node.retire", true, m_node_retire },
 	{ "node.show", false, m_node_show },
 	{ "node.uncordon", true, m_node_uncordon },
 	{ "node.verify", true, m_node_verify },
+	{ "replace.list", false, api_replace_list },
+	{ "replace.show", false, api_replace_show },
 	{ "segment.attach", true, m_segment_attach },
 	{ "segment.create", true, m_segment_create },
 	{ "segment.delete", true, m_segment_delete },

@@ -47,6 +47,7 @@ void config_defaults(struct loom_config *c)
 	c->max_clients = 1024;
 	c->resync_interval_s = 60;
 	c->reconcile = true;
+	fault_policy_defaults(&c->fault);
 }
 
 static char *trim(char *s)
@@ -250,6 +251,17 @@ int config_load(const char *path, struct loom_config *c, struct loom_err *err)
 		key = trim(key);
 		val = trim(eq + 1);
 		snprintf(field, sizeof(field), "%s", key);
+		/* The fault policy's keys belong to src/fault.c, which says what is wrong. */
+		if (strncmp(key, "fault.", 6) == 0) {
+			struct loom_err ferr = { 0 };
+
+			if (fault_policy_set(&c->fault, key, val, &ferr) < 0) {
+				ret = loom_err_set(err, LOOM_E_CONFIG, field, "%s:%u: %s: %s (got '%s')", path,
+						   lineno, key, ferr.msg[0] ? ferr.msg : "unknown key", val);
+				goto out;
+			}
+			continue;
+		}
 		if (config_set(c, key, val, &why) < 0) {
 			ret = loom_err_set(err, LOOM_E_CONFIG, field, "%s:%u: %s: %s (got '%s')",
 					   path, lineno, key, why, val);
@@ -282,4 +294,14 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "gpu.allow_mig_mode = %s\n", c->gpu_allow_mig_mode ? "yes" : "no");
 	for (size_t i = 0; i < c->n_nvml; i++)
 		fprintf(out, "gpu.nvml.%s = %s\n", c->nvml[i].node, c->nvml[i].path);
+	for (int sev = 0; sev < FAULT_SEVERITY_COUNT; sev++)
+		fprintf(out, "fault.%s = %s\n", fault_severity_name((enum fault_severity)sev),
+			fault_action_name(c->fault.on[sev]));
+	fprintf(out, "fault.hold_down = %u\n", c->fault.hold_down_s);
+	fprintf(out, "fault.symbol_errors = %" PRIu32 "\n", c->fault.symbol_errors);
+	fprintf(out, "fault.link_downed = %" PRIu32 "\n", c->fault.link_downed);
+	fprintf(out, "fault.link_recovery = %" PRIu32 "\n", c->fault.link_recovery);
+	fprintf(out, "fault.carrier_severity = %s\n", fault_severity_name(c->fault.carrier_severity));
+	fprintf(out, "fault.port_state_severity = %s\n", fault_severity_name(c->fault.port_state_severity));
+	fprintf(out, "fault.counter_severity = %s\n", fault_severity_name(c->fault.counter_severity));
 }

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "lib/err.h"
+#include "src/fault.h"
 #include "tenancy/model.h"
 
 #define CONF_NVML_MAX 64
@@ -43,6 +44,7 @@ struct loom_config {
 	struct conf_nvml nvml[CONF_NVML_MAX];
 	size_t n_nvml;
 	bool gpu_allow_mig_mode;	/* gpu.allow_mig_mode: loom may turn MIG mode on */
+	struct fault_policy fault;	/* the fault.* keys (src/fault.h) */
 };
 
 void config_defaults(struct loom_config *c);

@@ -232,7 +232,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	int ret;
 
 	d->started_ns = now_realtime_ns();
-	fault_policy_defaults(&d->fault_policy);
+	d->fault_policy = d->cfg.fault;	/* the fault.* keys of loomd.conf */
 	rdma_thresholds_defaults(&d->rdma);
 	model_init(&d->model, &d->cfg.pools);
 	ret = topology_load_file(d->cfg.topology, &d->topo, err);
@@ -247,6 +247,9 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	ret = model_check_topology(&d->model, d->topo, err);
 	if (ret)
 		return ret;
+	if (loomd_replace_load(d))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the replacements in progress: %s",
+				    store_errmsg(d->store));
 	if (check_only)
 		return 0;
 	ret = server_open(d, err);
@@ -269,6 +272,7 @@ void loomd_close(struct loomd *d)
 	server_close(d);
 	model_clear(&d->model);
 	fault_history_release(&d->faults);
+	loomd_replace_release(d);
 	topology_free(&d->topo);
 	store_close(&d->store);
 }

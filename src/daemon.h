@@ -32,6 +32,16 @@ struct client;
 struct reconciler;
 struct waiter;
 
+/*
+ * A replacement loomd is driving (src/replacement.c).  Its record, with
+ * every step, lives in the store (kv `replace.OLD`); this is the index.
+ */
+struct replace_run {
+	char old_node[LOOM_NAME_MAX];
+	char new_node[LOOM_NAME_MAX];
+	uint64_t wait_gen;	/* verify-attached: the generation carrying NEW in (0: not posted yet) */
+};
+
 struct loomd {
 	struct loom_config cfg;
 	struct store *store;
@@ -64,6 +74,10 @@ struct loomd {
 	struct fault_history faults;
 	struct rdma_thresholds rdma;
 
+	/* Replacements being driven, step by step (src/replacement.c). */
+	struct replace_run *replacing;
+	size_t n_replacing;
+
 	/* Group commit: the transaction open for the current batch. */
 	bool in_txn;
 	uint64_t batches, batched_writes;
@@ -77,6 +91,9 @@ struct api_call {
 	struct loomd *d;
 	const struct api_peer *peer;
 	bool model_touched;	/* the model changed: reload it if the request fails */
+	bool replacing;		/* the replacement driver: may attach the node it reserved */
+	/* With wait: answer once the replacement of this node has ended. */
+	char wait_replace[LOOM_NAME_MAX];
 };
 
 struct api_method {
@@ -114,5 +131,40 @@ int server_run(struct loomd *d);
 void server_close(struct loomd *d);
 
 int64_t now_realtime_ns(void);
+
+/*
+ * The node lifecycle's building blocks in src/api.c, shared with the
+ * replacement driver: the same checks, model changes, store rows and
+ * node_events as the node.* and segment.* methods.
+ */
+int api_node_life(struct loomd *d, const char *name, struct node_life *out, struct loom_err *err);
+int api_node_life_store(struct api_call *call, const struct node_life *before, struct node_life *after,
+			const char *event, struct loom_err *err);
+int api_node_event(struct api_call *call, const char *name, enum node_event ev, const char *reason,
+		   json_t *steps, json_t *removed, struct loom_err *err);
+int api_attach(struct api_call *call, const struct attachment *a, struct loom_err *err);
+int api_detach(struct api_call *call, const struct attachment *a, struct loom_err *err);
+
+/*
+ * Node replacement driven by loomd (src/replacement.c, docs/lifecycle.md).
+ * loomd_replace_start checks OLD and NEW (or picks NEW), builds the plan and
+ * stores its record, inside the caller's request; loomd_replace_drive then
+ * runs the steps, one transaction each, outside any request, and is called
+ * after each batch, whenever the reconciler reports, and at start.
+ */
+int loomd_replace_load(struct loomd *d);
+void loomd_replace_release(struct loomd *d);
+int loomd_replace_start(struct api_call *call, const char *old_node, const char *new_node,
+			enum node_state goal, const char *reason, json_t **record, struct loom_err *err);
+void loomd_replace_drive(struct loomd *d);
+/* Has the replacement of @old_node ended?  *ok: it ended `done`; *record: its record (new ref). */
+bool loomd_replace_finished(struct loomd *d, const char *old_node, bool *ok, json_t **record);
+/* The newest replacement record @node takes part in (as old or new), or NULL. */
+json_t *loomd_replace_json(struct loomd *d, const char *node);
+/* The OLD whose running replacement brings @node in, or NULL. */
+const char *loomd_replace_reserved(const struct loomd *d, const char *node);
+int api_node_replace(struct api_call *call, json_t *params, json_t **result, struct loom_err *err);
+int api_replace_show(struct api_call *call, json_t *params, json_t **result, struct loom_err *err);
+int api_replace_list(struct api_call *call, json_t *params, json_t **result, struct loom_err *err);
 
 #endif

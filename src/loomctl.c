@@ -63,6 +63,9 @@ static void usage(FILE *out)
 		"  gpu show [--node NODE] [--tenant TENANT]   each GPU's slots and who holds them\n"
 		"  gpu release TENANT [--node NODE [--gpu N [--start S]]]\n"
 		"  gpu compact [--node NODE] [--dry-run]   repack instances (moves interrupt them)\n"
+		"  node replace OLD [NEW] [--goal failed|retired|draining] [--reason TEXT]\n"
+		"                       move OLD's attachments to NEW (picked when not named)\n"
+		"  replace show NODE | list   a replacement's steps, their state and times\n"
 		"  topology show | reload\n"
 		"  topology import-ib --sm SM [FILE]   ibnetdiscover output (FILE or stdin) as\n"
 		"                       topology entries to review and merge\n"
@@ -187,12 +190,21 @@ static bool method_writes(const char *m)
 	static const char *const writes[] = { "tenant.create", "tenant.update", "tenant.delete",
 		"segment.create", "segment.delete", "segment.attach", "segment.detach", "intent.apply",
 		"node.register", "node.verify", "node.cordon", "node.uncordon", "node.drain", "node.fail",
-		"node.retire", "node.fault", "gpu.apply", "gpu.release", "gpu.compact", NULL };
+		"node.retire", "node.fault", "node.replace", "gpu.apply", "gpu.release",
+		"gpu.compact", NULL };
 
 	for (size_t i = 0; writes[i]; i++)
 		if (strcmp(m, writes[i]) == 0)
 			return true;
 	return false;
+}
+
+/* A string member, or "" when absent. */
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v ? v : "";
 }
 
 static int call(const char *method, json_t *params, json_t **result)
@@ -249,6 +261,20 @@ static int call(const char *method, json_t *params, json_t **result)
 			size_t i;
 			json_t *x;
 
+			json_t *res = json_object_get(reply, "result");
+			json_t *rec = json_object_get(res, "done_steps") ? res : json_object_get(res, "replacement");
+
+			if (json_is_object(rec)) {
+				/* A replacement: say where it stands, then what the targets say. */
+				json_t *steps = json_object_get(rec, "steps");
+				json_int_t done = json_integer_value(json_object_get(rec, "done_steps"));
+				json_t *at = json_array_get(steps, (size_t)done);
+
+				fprintf(stderr, "loomctl: %s: the replacement of %s by %s is %s after %d s%s%s%s%s\n",
+					method, jstr(rec, "old"), jstr(rec, "new"), jstr(rec, "state"), wait_s,
+					at ? ", at: " : "", jstr(at, "text"), *jstr(rec, "error") ? "; " : "",
+					jstr(rec, "error"));
+			}
 			fprintf(stderr, "loomctl: %s: stored, but not every target converged within %d s:\n",
 				method, wait_s);
 			json_array_foreach(json_object_get(wait, "not_programmed"), i, x)
@@ -616,7 +642,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			ret = opt_int(o->params, "rate_gbps", v);
 		} else if (strcmp(a, "--pkey") == 0) {
 			ret = opt_int(o->params, "pkey", v);
-		} else if (strcmp(a, "--reason") == 0 || strcmp(a, "--component") == 0
+		} else if (strcmp(a, "--reason") == 0 || strcmp(a, "--component") == 0 || strcmp(a, "--goal") == 0
 			   || strcmp(a, "--severity") == 0 || strcmp(a, "--text") == 0
 			   || strcmp(a, "--port") == 0) {
 			json_object_set_new(o->params, a + 2, json_string(v));
@@ -761,6 +787,14 @@ static void print_node(json_t *n)
 	       *str(n, "rack") ? str(n, "rack") : "-", json_array_size(json_object_get(n, "gpus")),
 	       tenants[0] ? tenants : "-");
 	print_life(n);
+	if (json_is_object(json_object_get(n, "replacement"))) {
+		json_t *r = json_object_get(n, "replacement");
+
+		printf("replacement: %s by %s, %s, %lld of %zu steps done (loomctl replace show %s)\n\n",
+		       str(r, "old"), str(r, "new"), str(r, "state"),
+		       (long long)json_integer_value(json_object_get(r, "done_steps")),
+		       json_array_size(json_object_get(r, "steps")), str(n, "name"));
+	}
 	for (size_t k = 0; k < 2; k++) {
 		size_t i;
 		json_t *p;
@@ -788,6 +822,41 @@ static void print_node(json_t *n)
 		}
 	}
 	table_print(&t);
+}
+
+/* A replacement: its nodes and state, then one row per step. */
+static void print_replacement(json_t *r)
+{
+	struct table t = { .head = { "STEP", "KIND", "STATE", "STARTED", "MS", "WHAT" }, .n_cols = 6 };
+	char step[16], ms[32];
+	size_t i;
+	json_t *v;
+
+	printf("replace %s by %s  state %s  goal %s  started %s%s%s\n", str(r, "old"), str(r, "new"),
+	       str(r, "state"), str(r, "goal"), str(r, "started"), *str(r, "error") ? "  error: " : "",
+	       str(r, "error"));
+	json_array_foreach(json_object_get(r, "steps"), i, v) {
+		snprintf(step, sizeof(step), "%lld", (long long)json_integer_value(json_object_get(v, "step")));
+		if (json_is_number(json_object_get(v, "ms")))
+			snprintf(ms, sizeof(ms), "%.1f", json_number_value(json_object_get(v, "ms")));
+		else
+			snprintf(ms, sizeof(ms), "-");
+		table_row(&t, step, str(v, "kind"), str(v, "state"), *str(v, "started") ? str(v, "started") : "-",
+			  ms, str(v, "text"));
+	}
+	table_print(&t);
+}
+
+static void print_replacements(json_t *list)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v) {
+		if (i)
+			putchar('\n');
+		print_replacement(v);
+	}
 }
 
 static void print_done(json_t *res)
@@ -1063,6 +1132,15 @@ static int dispatch(int argc, char **argv, struct opts *o)
 			OPTS(3);
 			return run("node.history", p, print_history);
 		}
+		if (strcmp(verb, "replace") == 0) {
+			NEED(3, "node name");
+			json_object_set_new(p, "name", json_string(argv[2]));
+			npos = argc > 3 && strncmp(argv[3], "--", 2) ? 1 : 0;
+			if (npos)
+				json_object_set_new(p, "new", json_string(argv[3]));
+			OPTS(3 + npos);
+			return run("node.replace", p, print_replacement);
+		}
 		if (strcmp(verb, "register") == 0 || strcmp(verb, "verify") == 0 || strcmp(verb, "cordon") == 0
 		    || strcmp(verb, "uncordon") == 0 || strcmp(verb, "drain") == 0 || strcmp(verb, "fail") == 0
 		    || strcmp(verb, "retire") == 0 || strcmp(verb, "fault") == 0) {
@@ -1076,6 +1154,15 @@ static int dispatch(int argc, char **argv, struct opts *o)
 		}
 	} else if (strcmp(noun, "gpu") == 0) {
 		return cmd_gpu(argc, argv, p);
+	} else if (strcmp(noun, "replace") == 0) {
+		if (strcmp(verb, "show") == 0) {
+			NEED(3, "node name");
+			json_object_set_new(p, "name", json_string(argv[2]));
+			OPTS(3);
+			return run("replace.show", p, print_replacement);
+		}
+		if (strcmp(verb, "list") == 0)
+			return run("replace.list", p, print_replacements);
 	} else if (strcmp(noun, "topology") == 0) {
 		if (strcmp(verb, "show") == 0)
 			return run("topology.show", p, NULL);

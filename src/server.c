@@ -67,6 +67,7 @@ struct pending {
 	bool wrote;		/* a successful write: its reply depends on the COMMIT */
 	json_t *result;		/* with wait: the result, answered once targets converge */
 	int wait_s;
+	char replace_old[LOOM_NAME_MAX];	/* with wait: the replacement it waits for */
 };
 
 /* A successful write whose client asked to wait for the targets. */
@@ -77,6 +78,7 @@ struct waiter {
 	json_t *result;
 	uint64_t gen;
 	int64_t deadline_ns;	/* CLOCK_MONOTONIC */
+	char replace_old[LOOM_NAME_MAX];	/* "" or: answer once this replacement ended */
 };
 
 static struct pending batch[MAX_BATCH];
@@ -528,7 +530,7 @@ static int wait_param(json_t *params, int *wait_s, struct loom_err *err)
  * that asked to wait hands its result back in *waited instead.
  */
 static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request *req, bool *wrote,
-			   json_t **waited, int *wait_s)
+			   json_t **waited, int *wait_s, char replace_old[LOOM_NAME_MAX])
 {
 	struct loom_err err = { 0 };
 	const struct api_method *m = api_method_find(req->method);
@@ -538,6 +540,7 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 	*wrote = false;
 	*waited = NULL;
 	*wait_s = 0;
+	replace_old[0] = '\0';
 	if (!m) {
 		loom_err_set(&err, LOOM_E_METHOD, "method", "no method '%s'", req->method);
 		goto done;
@@ -581,6 +584,7 @@ done:
 	} else if (*wait_s > 0 && req->id) {
 		*waited = json_incref(result);
 		reply = NULL;
+		memcpy(replace_old, call.wait_replace, LOOM_NAME_MAX);
 	} else {
 		reply = req->id ? rpc_result(req->id, result) : NULL;
 	}
@@ -588,10 +592,12 @@ done:
 	return reply;
 }
 
-static void batch_add(struct client *c, json_t *reply, json_t *id, bool wrote, json_t *waited, int wait_s)
+static void batch_add(struct client *c, json_t *reply, json_t *id, bool wrote, json_t *waited, int wait_s,
+		      const char *replace_old)
 {
 	struct pending *p = &batch[n_batch++];
 
+	snprintf(p->replace_old, sizeof(p->replace_old), "%s", replace_old ? replace_old : "");
 	p->client = c;
 	p->reply = reply;
 	p->id = json_incref(id);
@@ -614,13 +620,14 @@ static void client_take_lines(struct loomd *d, struct client *c)
 		struct loom_err err = { 0 };
 		bool wrote = false;
 		json_t *reply, *waited;
+		char replace_old[LOOM_NAME_MAX];
 		int wait_s;
 
 		if (!nl && len <= limit)
 			break;
 		if (len > limit) {
 			loom_err_set(&err, LOOM_E_TOO_LARGE, "", "request larger than %zu bytes (max_request_bytes)", limit);
-			batch_add(c, rpc_error(NULL, &err), NULL, false, NULL, 0);
+			batch_add(c, rpc_error(NULL, &err), NULL, false, NULL, 0, NULL);
 			c->closing = true;	/* the rest of the stream cannot be framed */
 			c->too_large = true;
 			off = c->in_len;
@@ -631,12 +638,12 @@ static void client_take_lines(struct loomd *d, struct client *c)
 			continue;
 		taken++;
 		if (rpc_request_parse(c->in + off - len - 1, len, &req, &err)) {
-			batch_add(c, rpc_error(req.id, &err), req.id, false, NULL, 0);
+			batch_add(c, rpc_error(req.id, &err), req.id, false, NULL, 0, NULL);
 			rpc_request_release(&req);
 			continue;
 		}
-		reply = request_run(d, c, &req, &wrote, &waited, &wait_s);
-		batch_add(c, reply, req.id, wrote, waited, wait_s);
+		reply = request_run(d, c, &req, &wrote, &waited, &wait_s, replace_old);
+		batch_add(c, reply, req.id, wrote, waited, wait_s, replace_old);
 		rpc_request_release(&req);
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
@@ -645,12 +652,21 @@ static void client_take_lines(struct loomd *d, struct client *c)
 }
 
 /* Answers a waiting write: its result plus what the targets say. */
-static void waiter_answer(struct loomd *d, struct waiter *w, bool converged)
+static void waiter_answer(struct loomd *d, struct waiter *w, bool converged, json_t *replacement)
 {
-	json_t *wait = json_pack("{s:b, s:I, s:o}", "converged", converged, "generation", (json_int_t)w->gen,
-				 "not_programmed", d->rec ? reconciler_gen_report(d->rec, w->gen) : json_array());
+	/* A replacement posts as it goes: what stands in its way is in the newest generation. */
+	uint64_t gen = w->replace_old[0] ? d->posted_gen : w->gen;
+	json_t *wait = json_pack("{s:b, s:I, s:o}", "converged", converged, "generation", (json_int_t)gen,
+				 "not_programmed", d->rec ? reconciler_gen_report(d->rec, gen) : json_array());
 	json_t *reply;
 
+	/* A replacement's waiter gets the record as it ended (or stands). */
+	if (replacement && json_is_object(w->result)) {
+		if (json_object_get(w->result, "replacement"))
+			json_object_set(w->result, "replacement", replacement);
+		else
+			json_object_update(w->result, replacement);
+	}
 	if (json_is_object(w->result))
 		json_object_set_new(w->result, "wait", wait);
 	else
@@ -666,19 +682,28 @@ static void waiters_check(struct loomd *d)
 {
 	int64_t now = now_mono_ns();
 
-	/* A removal the targets verified is confirmed before its waiter hears. */
+	/* A removal the targets verified is confirmed before its waiter hears,
+	 * and a replacement waiting on it moves on. */
 	loomd_lifecycle_confirm(d);
+	loomd_replace_drive(d);
 
 	for (struct waiter **pw = &d->waiters; *pw;) {
 		struct waiter *w = *pw;
+		json_t *rec = NULL;
 		bool ok = false;
-		bool done = !d->rec || reconciler_done(d->rec, w->gen, &ok);
+		bool done;
 
+		if (w->replace_old[0])
+			done = loomd_replace_finished(d, w->replace_old, &ok, &rec);
+		else
+			done = !d->rec || reconciler_done(d->rec, w->gen, &ok);
 		if (!done && now < w->deadline_ns) {
+			json_decref(rec);
 			pw = &w->next;
 			continue;
 		}
-		waiter_answer(d, w, done && ok);
+		waiter_answer(d, w, done && ok, rec);
+		json_decref(rec);
 		*pw = w->next;
 		waiter_free(w);
 	}
@@ -737,6 +762,7 @@ static void batch_finish(struct loomd *d)
 				w->result = p->result;
 				w->gen = gen;
 				w->deadline_ns = now_mono_ns() + (int64_t)p->wait_s * 1000000000;
+				memcpy(w->replace_old, p->replace_old, sizeof(w->replace_old));
 				w->next = d->waiters;
 				d->waiters = w;
 				p->client->waiting++;
@@ -749,8 +775,10 @@ static void batch_finish(struct loomd *d)
 		json_decref(p->id);
 	}
 	n_batch = 0;
-	/* A removal no target had to change is verified already. */
+	/* A removal no target had to change is verified already; a replacement
+	 * stored by this batch takes its first steps. */
 	loomd_lifecycle_confirm(d);
+	loomd_replace_drive(d);
 	if (d->waiters)
 		waiters_check(d);
 }
@@ -786,6 +814,10 @@ int server_run(struct loomd *d)
 {
 	struct epoll_event events[64];
 
+	/* Replacements a restart interrupted go on from their stored step. */
+	loomd_lifecycle_confirm(d);
+	loomd_replace_drive(d);
+
 	while (!d->stop) {
 		bool pending = false;
 		int n;
@@ -814,6 +846,7 @@ int server_run(struct loomd *d)
 				reconciler_collect(d->rec);
 				waiters_check(d);
 				loomd_lifecycle_confirm(d);
+				loomd_replace_drive(d);
 				loomd_release_holds(d);
 			} else if (drift_tags && (char *)ptr >= drift_tags && (char *)ptr < drift_tags + n_drift_tags) {
 				reconciler_drift(d->rec, (size_t)((char *)ptr - drift_tags));

@@ -181,6 +181,7 @@ enum stmt_id {
 	ST_HOLD_DEL,
 	ST_KV_PUT,
 	ST_KV_GET,
+	ST_KV_LIST,
 	ST_AUDIT_LAST,
 	ST_AUDIT_INSERT,
 	ST_AUDIT_LIST,
@@ -229,6 +230,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 		"INSERT INTO kv (key, value) VALUES (?1, ?2)"
 		" ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 	[ST_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
+	/* Every key that begins with ?1 (the >= lets the primary key index find the first). */
+	[ST_KV_LIST] = "SELECT key, value FROM kv WHERE key >= ?1 AND substr(key, 1, length(?1)) = ?1 ORDER BY key",
 	[ST_AUDIT_LAST] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
 	[ST_AUDIT_INSERT] =
 		"INSERT INTO audit (seq, time_ns, uid, gid, pid, method, params, result, prev_hash, hash)"
@@ -855,6 +858,33 @@ int store_kv_get(struct store *s, const char *key, char **value)
 		ret = store_fail(s, rc, "kv get", false);
 	}
 	stmt_done(st);
+	return ret;
+}
+
+int store_kv_list(struct store *s, const char *prefix, json_t **out)
+{
+	sqlite3_stmt *st = s->stmt[ST_KV_LIST];
+	int rc, ret = 0;
+
+	*out = json_object();
+	if (!*out)
+		return -ENOMEM;
+	bind_text(st, 1, prefix);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (json_object_set_new(*out, (const char *)sqlite3_column_text(st, 0),
+					json_string((const char *)sqlite3_column_text(st, 1)))) {
+			store_seterr(s, "kv list: out of memory");
+			ret = -ENOMEM;
+			break;
+		}
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = store_fail(s, rc, "kv list", false);
+	stmt_done(st);
+	if (ret) {
+		json_decref(*out);
+		*out = NULL;
+	}
 	return ret;
 }
 

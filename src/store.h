@@ -82,6 +82,8 @@ int store_hold_delete(struct store *s, enum seg_type type, uint32_t id);
  */
 int store_kv_put(struct store *s, const char *key, const char *value);
 int store_kv_get(struct store *s, const char *key, char **value);	/* *value malloc'd, NULL if absent */
+/* Every key beginning with @prefix: {"key": "value", ...} (an empty object when none). */
+int store_kv_list(struct store *s, const char *prefix, json_t **out);
 
 /* Audit log: hash-chained records. */
 struct audit_entry {

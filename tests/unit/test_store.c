@@ -438,6 +438,31 @@ static void test_kv(void **state)
 	assert_non_null(strstr(store_errmsg(f->s), "reserved"));
 }
 
+/* A prefix lists its keys only: not a longer name that shares the letters,
+ * nor a key where the prefix would be a LIKE pattern (% and _ are literal). */
+static void test_kv_list(void **state)
+{
+	struct fixture *f = *state;
+	json_t *all = NULL;
+
+	assert_int_equal(store_kv_list(f->s, "replace.", &all), 0);
+	assert_int_equal(json_object_size(all), 0);
+	json_decref(all);
+	assert_int_equal(store_kv_put(f->s, "replace.n1", "{\"a\":1}"), 0);
+	assert_int_equal(store_kv_put(f->s, "replace.n2", "two"), 0);
+	assert_int_equal(store_kv_put(f->s, "replacex", "no"), 0);
+	assert_int_equal(store_kv_put(f->s, "replacing.n3", "n1"), 0);
+	assert_int_equal(store_kv_put(f->s, "rep_ace.n4", "no"), 0);
+	assert_int_equal(store_kv_list(f->s, "replace.", &all), 0);
+	assert_int_equal(json_object_size(all), 2);
+	assert_string_equal(json_string_value(json_object_get(all, "replace.n1")), "{\"a\":1}");
+	assert_string_equal(json_string_value(json_object_get(all, "replace.n2")), "two");
+	json_decref(all);
+	assert_int_equal(store_kv_list(f->s, "rep_", &all), 0);
+	assert_int_equal(json_object_size(all), 1);
+	json_decref(all);
+}
+
 /* Close and open again: everything is there, and the pragmas hold. */
 static void test_reopen(void **state)
 {
@@ -727,6 +752,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partial_unique, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kv_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_lifecycle, setup, teardown),
