@@ -181,8 +181,8 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	int ret;
 
 	d->started_ns = now_realtime_ns();
-	fault_policy_defaults(&d->fault_policy);
-	rdma_thresholds_defaults(&d->rdma);
+	d->fault_policy = d->cfg.fault;
+	d->rdma = d->cfg.rdma;
 	model_init(&d->model, &d->cfg.pools);
 	ret = topology_load_file(d->cfg.topology, &d->topo, err);
 	if (ret)

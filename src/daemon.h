@@ -59,7 +59,7 @@ struct loomd {
 	uint64_t life_gen;
 
 	/* The node lifecycle: fault policy and its hold-down history, and the
-	 * RDMA admission thresholds (defaults; not read from loomd.conf yet). */
+	 * RDMA admission thresholds, from loomd.conf. */
 	struct fault_policy fault_policy;
 	struct fault_history faults;
 	struct rdma_thresholds rdma;
