@@ -1062,21 +1062,34 @@ out:
  */
 static int m_node_fault(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
 {
-	struct loomd *d = call->d;
 	struct fault_event fe;
+	int64_t now = now_realtime_ns() / 1000000000;
+
+	if (fault_event_from_json(params, now, &fe, err) || fault_event_check(&fe, call->d->topo, err))
+		return -EINVAL;
+	return api_fault_apply(call, &fe, now, result, err);
+}
+
+/*
+ * The one fault path, for node.fault and for loomd's own watchers
+ * (loomd_fault_raise): the configured policy decides (with its hold-down);
+ * the action's lifecycle events are applied now, in this request.
+ */
+int api_fault_apply(struct api_call *call, const struct fault_event *fev, int64_t now,
+		    json_t **result, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	const struct fault_event fe = *fev;
 	struct fault_decision dec;
 	struct node_life cur;
 	struct lifecycle_ctx ctx = { 0 };
 	enum node_event evs[4];
 	bool replace = false;
 	size_t n_ev;
-	int64_t now = now_realtime_ns() / 1000000000;
 	json_t *steps, *removed;
 	const struct topo_node *n;
 	char reason[sizeof(fe.text) + 64];
 
-	if (fault_event_from_json(params, now, &fe, err) || fault_event_check(&fe, d->topo, err))
-		return -EINVAL;
 	n = topology_node(d->topo, fe.node);
 	if (!n)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", fe.node);
@@ -1088,16 +1101,30 @@ static int m_node_fault(struct api_call *call, json_t *params, json_t **result, 
 	ctx.goal = cur.pending ? cur.goal : NODE_DRAINING;
 	ctx.removal_verified = cur.state == NODE_DRAINING && !cur.pending;
 	n_ev = fault_action_events(dec.action, cur.state, &ctx, evs, &replace);
-	snprintf(reason, sizeof(reason), "fault %s/%s: %s", fault_component_name(fe.component),
-		 fault_severity_name(fe.severity), fe.text[0] ? fe.text : dec.reason);
+	snprintf(reason, sizeof(reason), "fault %s/%s: %s%s", fault_component_name(fe.component),
+		 fault_severity_name(fe.severity), fe.text[0] ? fe.text : dec.reason,
+		 dec.held_down ? " (held down: recorded only)" : "");
 	steps = json_array();
 	removed = json_array();
 	if (n_ev == 0) {
-		/* Record only: a node_events row without a change of state. */
-		struct node_life same = cur;
+		/* Record only: a node_events row without a change of state,
+		 * carrying the fault (the node's own reason stays). */
+		struct node_event_rec ev = {
+			.time_ns = now_realtime_ns(),
+			.node = cur.name,
+			.from = cur.state,
+			.to = cur.state,
+			.goal = cur.goal,
+			.pending = cur.pending,
+			.event = "fault",
+			.reason = reason,
+			.uid = call->peer->uid,
+		};
 
-		if (life_store(call, &cur, &same, "fault", err))
+		if (store_node_event_append(d->store, &ev)) {
+			store_failed(call, err);
 			goto fail;
+		}
 	}
 	for (size_t i = 0; i < n_ev; i++)
 		if (node_apply(call, fe.node, evs[i], reason, steps, removed, err))

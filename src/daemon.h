@@ -86,6 +86,25 @@ struct api_method {
 };
 
 const struct api_method *api_method_find(const char *name);
+
+/*
+ * The fault path of node.fault, for an event already checked: policy and
+ * hold-down, the lifecycle events of the action, node_events rows.  Runs
+ * inside the caller's savepoint like a method.
+ */
+int api_fault_apply(struct api_call *call, const struct fault_event *fe, int64_t now,
+		    json_t **result, struct loom_err *err);
+
+/*
+ * A watcher's fault (carrier, HCA port state, counters) on the main
+ * thread: api_fault_apply as loomd itself, in the current batch's
+ * transaction, with an audit record "node.fault" whose params carry the
+ * source.  The batch commits at the end of the loop iteration.
+ */
+void loomd_fault_raise(struct loomd *d, const struct fault_event *fe);
+
+/* Carrier changes seen on drift socket @i (src/watch.c). */
+void loomd_watch_carrier(struct loomd *d, size_t i);
 const struct api_method *api_methods(size_t *n);
 
 /* Opens the topology, the store and the model; then the socket unless @check_only. */

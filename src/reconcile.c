@@ -816,6 +816,47 @@ static void *worker(void *arg)
 
 /* ---- the main thread's side ---------------------------------------------- */
 
+/* Every node's access port cabled to this VTEP has its carrier watched. */
+static int carrier_watch(struct target *t, const struct topology *topo)
+{
+	const char **names;
+	size_t n = 0, cap = 0;
+	int ret;
+
+	for (size_t i = 0; i < topo->n_nodes; i++)
+		cap += topo->nodes[i].n_nic_ports;
+	names = calloc(cap ? cap : 1, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	for (size_t i = 0; i < topo->n_nodes; i++)
+		for (size_t k = 0; k < topo->nodes[i].n_nic_ports; k++) {
+			const struct topo_nic_port *p = &topo->nodes[i].nic_ports[k];
+
+			if (strcmp(p->vtep, t->name) == 0 && p->access_port[0])
+				names[n++] = p->access_port;
+		}
+	ret = kvtep_carrier_watch(t->kv, names, n);
+	free(names);
+	return ret;
+}
+
+size_t reconciler_carrier_take(struct reconciler *r, size_t i, struct carrier_change *out, size_t max)
+{
+	struct target *t = &r->targets[r->drift_index[i]];
+	struct kvtep_carrier kc[32];
+	size_t n = 0;
+
+	if (max > sizeof(kc) / sizeof(kc[0]))
+		max = sizeof(kc) / sizeof(kc[0]);
+	n = kvtep_carrier_take(t->kv, kc, max);
+	for (size_t k = 0; k < n; k++) {
+		snprintf(out[k].vtep, sizeof(out[k].vtep), "%s", t->name);
+		snprintf(out[k].access_port, sizeof(out[k].access_port), "%s", kc[k].port);
+		out[k].up = kc[k].up;
+	}
+	return n;
+}
+
 int reconciler_start(const struct topology *topo, struct reconciler **out)
 {
 	struct reconciler *r = calloc(1, sizeof(*r));
@@ -848,6 +889,8 @@ int reconciler_start(const struct topology *topo, struct reconciler **out)
 		} else {
 			r->drift_fds[r->n_drift] = kvtep_event_fd(t->kv);
 			r->drift_index[r->n_drift++] = r->n_targets - 1;
+			if (carrier_watch(t, topo))
+				log_warn("vtep %s: cannot watch the access ports' carrier: out of memory", t->name);
 		}
 	}
 	for (size_t i = 0; i < topo->n_sms; i++) {

@@ -38,6 +38,18 @@ int reconciler_drift_fd(const struct reconciler *r, size_t i);
 void reconciler_drift(struct reconciler *r, size_t i);
 
 /*
+ * The carrier watcher: after reconciler_drift(r, i), the changes of the
+ * nodes' access ports on that VTEP (every topo_nic_port.access_port cabled
+ * to it is watched from reconciler_start on).
+ */
+struct carrier_change {
+	char vtep[LOOM_NAME_MAX];
+	char access_port[LOOM_IFNAME_MAX];
+	bool up;
+};
+size_t reconciler_carrier_take(struct reconciler *r, size_t i, struct carrier_change *out, size_t max);
+
+/*
  * Posts a new desired state.  Targets whose slice differs from what they
  * were last given get a job; returns the generation of this post.
  */

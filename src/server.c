@@ -588,6 +588,40 @@ done:
 	return reply;
 }
 
+void loomd_fault_raise(struct loomd *d, const struct fault_event *fe)
+{
+	struct api_peer self = { .uid = getuid(), .gid = getgid(), .pid = getpid(), .role = ROLE_ADMIN };
+	struct api_call call = { .d = d, .peer = &self };
+	struct loom_err err = { 0 };
+	json_t *params = fault_event_to_json(fe), *result = NULL, *dec;
+
+	if (!params)
+		return;
+	if (batch_begin(d, &err) || store_savepoint(d->store)) {
+		log_err("fault on %s not handled: cannot open a savepoint: %s", fe->node, store_errmsg(d->store));
+		json_decref(params);
+		return;
+	}
+	if (api_fault_apply(&call, fe, fe->time, &result, &err) == 0)
+		audit_write(d, &self, "node.fault", params, result, &err);
+	if (err.code == LOOM_OK) {
+		store_savepoint_release(d->store);
+		d->model_changed |= call.model_touched;
+		dec = json_object_get(json_object_get(result, "decision"), "reason");
+		log_info("fault %s on %s%s%s: %s; %s", fault_source_name(fe->source), fe->node,
+			 fe->port[0] ? " port " : "", fe->port, fe->text,
+			 json_is_string(dec) ? json_string_value(dec) : "");
+	} else {
+		store_savepoint_rollback(d->store);
+		store_savepoint_release(d->store);
+		if (call.model_touched)
+			loomd_model_reload(d);
+		log_err("fault %s on %s not applied: %s", fault_source_name(fe->source), fe->node, err.msg);
+	}
+	json_decref(result);
+	json_decref(params);
+}
+
 static void batch_add(struct client *c, json_t *reply, json_t *id, bool wrote, json_t *waited, int wait_s)
 {
 	struct pending *p = &batch[n_batch++];
@@ -817,6 +851,7 @@ int server_run(struct loomd *d)
 				loomd_release_holds(d);
 			} else if (drift_tags && (char *)ptr >= drift_tags && (char *)ptr < drift_tags + n_drift_tags) {
 				reconciler_drift(d->rec, (size_t)((char *)ptr - drift_tags));
+				loomd_watch_carrier(d, (size_t)((char *)ptr - drift_tags));
 			} else {
 				if (c->dead)
 					continue;
