@@ -166,6 +166,7 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 		if (reconciler_start(d->topo, &d->rec) == 0) {
 			struct loom_err e2 = { 0 };
 
+			reconciler_watch_hca(d->rec, d->cfg.counter_interval_s);
 			if (server_add_reconciler(d, &e2))
 				log_err("%s", e2.msg);
 			loomd_post(d);
@@ -204,6 +205,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	ret = reconciler_start(d->topo, &d->rec);
 	if (ret)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the reconciler: %s", strerror(-ret));
+	reconciler_watch_hca(d->rec, d->cfg.counter_interval_s);
 	/* The first run repairs whatever a crash or an operator left behind,
 	 * and confirms removals a restart interrupted. */
 	d->life_pending = true;

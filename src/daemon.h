@@ -105,6 +105,8 @@ void loomd_fault_raise(struct loomd *d, const struct fault_event *fe);
 
 /* Carrier changes seen on drift socket @i (src/watch.c). */
 void loomd_watch_carrier(struct loomd *d, size_t i);
+/* The HCA watcher's signals, after the reconciler's event fd fired. */
+void loomd_watch_hca(struct loomd *d);
 const struct api_method *api_methods(size_t *n);
 
 /* Opens the topology, the store and the model; then the socket unless @check_only. */

@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "src/fault.h"
 #include "tenancy/compile.h"
 #include "topology/topology.h"
 
@@ -48,6 +49,27 @@ struct carrier_change {
 	bool up;
 };
 size_t reconciler_carrier_take(struct reconciler *r, size_t i, struct carrier_change *out, size_t max);
+
+/*
+ * The HCA watcher: every @interval_s (0 = off) each subnet manager's worker
+ * samples the nodes' HCA ports under it (smt_port_health: PortInfo and
+ * PortCounters through its umad port), between runs.  The first sample of
+ * a port is its baseline; after that a port leaving Active (or no longer
+ * answering) and a change of its error counters become signals, taken on
+ * the main thread when the event fd fired.
+ */
+void reconciler_watch_hca(struct reconciler *r, unsigned int interval_s);
+
+struct hca_signal {
+	char node[LOOM_NAME_MAX];
+	char port[LOOM_NAME_MAX];
+	char sm[LOOM_NAME_MAX];
+	bool counters;		/* true: counters changed (prev -> cur); false: the port left Active */
+	int result;		/* port state: 0 read (state), else -errno: it does not answer */
+	unsigned int state;
+	struct ib_port_counters prev, cur;
+};
+size_t reconciler_hca_take(struct reconciler *r, struct hca_signal *out, size_t max);
 
 /*
  * Posts a new desired state.  Targets whose slice differs from what they

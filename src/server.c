@@ -846,6 +846,7 @@ int server_run(struct loomd *d)
 					reconciler_resync_all(d->rec);
 			} else if (ptr == &tag_reconcile) {
 				reconciler_collect(d->rec);
+				loomd_watch_hca(d);
 				waiters_check(d);
 				loomd_lifecycle_confirm(d);
 				loomd_release_holds(d);

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "lib/log.h"
@@ -55,6 +56,43 @@ void loomd_watch_carrier(struct loomd *d, size_t i)
 			loomd_fault_raise(d, &fe);
 		}
 		if (n < sizeof(ch) / sizeof(ch[0]))
+			break;
+	}
+}
+
+void loomd_watch_hca(struct loomd *d)
+{
+	struct hca_signal sig[16];
+	size_t n;
+
+	if (!d->rec)
+		return;
+	while ((n = reconciler_hca_take(d->rec, sig, sizeof(sig) / sizeof(sig[0]))) > 0) {
+		for (size_t k = 0; k < n; k++) {
+			const struct hca_signal *s = &sig[k];
+			struct fault_event fe[3];
+			size_t n_fe = 0;
+			int64_t now = now_realtime_ns() / 1000000000;
+
+			if (!topology_node(d->topo, s->node))
+				continue;	/* the topology changed since the sample */
+			if (!s->counters) {
+				/* Not answering is a port that cannot be Active. */
+				n_fe = (size_t)fault_from_port_state(&d->fault_policy, s->node, s->port,
+								     s->result ? 1 : s->state, now, fe);
+				if (n_fe && s->result)
+					snprintf(fe[0].text, sizeof(fe[0].text),
+						 "HCA port %s of %s does not answer PortInfo through %s (%s): its link is down or the node is gone",
+						 s->port, s->node, s->sm,
+						 s->result == -ENOENT ? "no longer in the fabric" : strerror(-s->result));
+			} else {
+				n_fe = fault_from_counters(&d->fault_policy, s->node, s->port, &s->prev, &s->cur,
+							   now, fe, sizeof(fe) / sizeof(fe[0]));
+			}
+			for (size_t i = 0; i < n_fe; i++)
+				loomd_fault_raise(d, &fe[i]);
+		}
+		if (n < sizeof(sig) / sizeof(sig[0]))
 			break;
 	}
 }
