@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "src/daemon.h"
 #include "src/reconcile.h"
+#include "src/verify.h"
 #include "tenancy/compile.h"
 
 int loomd_model_reload(struct loomd *d)
@@ -181,6 +182,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 {
 	int ret;
 
+	d->rdma_fd = -1;
 	d->started_ns = now_realtime_ns();
 	d->fault_policy = d->cfg.fault;
 	d->rdma = d->cfg.rdma;
@@ -199,6 +201,9 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 		return ret;
 	if (check_only)
 		return 0;
+	ret = rdma_jobs_open(d);
+	if (ret)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "eventfd: %s", strerror(-ret));
 	ret = server_open(d, err);
 	if (ret || !d->cfg.reconcile)
 		return ret;
@@ -215,6 +220,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 
 void loomd_close(struct loomd *d)
 {
+	rdma_jobs_close(d);
 	reconciler_stop(&d->rec);
 	server_close(d);
 	model_clear(&d->model);

@@ -31,6 +31,8 @@ struct api_peer {
 struct client;
 struct reconciler;
 struct waiter;
+struct rdma_job;
+struct rdma_job_result;
 
 struct loomd {
 	struct loom_config cfg;
@@ -63,6 +65,9 @@ struct loomd {
 	struct fault_policy fault_policy;
 	struct fault_history faults;
 	struct rdma_thresholds rdma;
+	/* RDMA checks node.verify runs (src/verify.c). */
+	struct rdma_job *rdma_jobs;
+	int rdma_fd;		/* eventfd: a job finished; -1 when not open */
 
 	/* Group commit: the transaction open for the current batch. */
 	bool in_txn;
@@ -77,6 +82,8 @@ struct api_call {
 	struct loomd *d;
 	const struct api_peer *peer;
 	bool model_touched;	/* the model changed: reload it if the request fails */
+	/* node.verify started an RDMA check of this node: a `wait` waits for it. */
+	char rdma_node[LOOM_NAME_MAX];
 };
 
 struct api_method {
@@ -102,6 +109,28 @@ int api_fault_apply(struct api_call *call, const struct fault_event *fe, int64_t
  * source.  The batch commits at the end of the loop iteration.
  */
 void loomd_fault_raise(struct loomd *d, const struct fault_event *fe);
+
+/*
+ * A write loomd makes itself (a watcher's fault, a finished RDMA check):
+ * @fn runs as a method would, as uid getuid() with the admin role, in a
+ * savepoint of the current batch's transaction, with an audit record of
+ * @method and @params.  The batch commits at the end of the loop
+ * iteration.  Returns 0, or -EINVAL with @err when it was rolled back.
+ */
+int loomd_internal_write(struct loomd *d, const char *method, json_t *params,
+			 int (*fn)(struct api_call *call, void *arg, json_t **result, struct loom_err *err),
+			 void *arg, json_t **result, struct loom_err *err);
+
+/*
+ * A finished RDMA check (src/verify.c): judges each port's measurement
+ * against its rate, stores them (kv rdma.NODE, shown by node.show) and,
+ * when the node is still `verifying`, applies verify-pass or verify-fail
+ * (a port without a measurement fails it).  Runs as a method.
+ */
+int api_verify_finish(struct api_call *call, const struct rdma_job_result *job, json_t **result,
+		      struct loom_err *err);
+/* node.show's object for @name (NULL when it is not in the topology). */
+json_t *api_node_json(struct loomd *d, const char *name);
 
 /* Carrier changes seen on drift socket @i (src/watch.c). */
 void loomd_watch_carrier(struct loomd *d, size_t i);
