@@ -2208,9 +2208,15 @@ static void carrier_push(struct kvtep *h, const char *name, bool up)
 static void carrier_event(struct kvtep *h, const struct nlmsghdr *nlh, const struct ifinfomsg *ifi,
 			  const struct nlattr **tb)
 {
-	struct kv_carrier *c = carrier_find(h, mnl_attr_get_str(tb[IFLA_IFNAME]));
+	struct kv_carrier *c;
 	int up;
 
+	/* A bridge's own notices about its ports (AF_BRIDGE: a port joins, or
+	 * leaves with RTM_DELLINK, when loom releases it) say nothing about
+	 * the carrier. */
+	if (ifi->ifi_family != AF_UNSPEC)
+		return;
+	c = carrier_find(h, mnl_attr_get_str(tb[IFLA_IFNAME]));
 	if (!c)
 		return;
 	up = nlh->nlmsg_type == RTM_NEWLINK && (ifi->ifi_flags & KV_IFF_LOWER_UP);

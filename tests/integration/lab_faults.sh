@@ -32,7 +32,7 @@ carrier_is() { # 0|1
 	[ "$(ip netns exec "$P-vt2" cat /sys/class/net/acc-h21/carrier 2>/dev/null)" = "$1" ]
 }
 
-t_plan 10
+t_plan 11
 out=$("$LAB" -p "$P" -d "$T_DIR/lab" up 2>&1)
 t_ok $? "lab up ($P)" || { echo "$out" | sed 's/^/#   /'; exit 1; }
 
@@ -70,6 +70,12 @@ t_is "$($LOOMCTL -o json node show h21 | jq -r .state):$(n_events cordon)" "assi
 t_is "$(history | jq -r '[.[] | select(.event == "fault")] | .[-1].reason' | grep -c 'held down')" "1" \
 	"the recorded repeat says it was held down"
 eth0 up
+# loom releasing an access port from its bridge (the bridge's AF_BRIDGE
+# RTM_DELLINK for the port) is no carrier loss.
+$LOOMCTL -w 30 detach acme/train h11 >/dev/null &&
+	$LOOMCTL -w 30 attach acme/train h11 >/dev/null && $LOOMCTL -w 30 detach acme/train h11 >/dev/null
+t_is "$($LOOMCTL -o json node history h11 | jq '[.[] | select(.event == "fault" or .event == "cordon")] | length'):$($LOOMCTL -o json node show h11 | jq -r .state)" \
+	"0:assigned" "detaching h11 (its port released from the bridge, the bridge deleted) raises no fault"
 t_diag "h21 history: $(history | jq -c '[.[] | .event + ":" + .to]')"
 grep -E "fault|carrier" "$T_DIR/loomd.log" | sed 's/^/#   /'
 
