@@ -12,7 +12,9 @@
 #           (an external watcher reporting the same fault through the API)
 #           -> the same `cordon` row.
 # Both are measured from the moment before the action to the row's time
-# stamp, in ms.  Needs root, FRR, jq.
+# stamp, in ms; ip_cmd_ms is how long the `ip netns exec ... ip link set`
+# command itself took (the carrier goes off somewhere inside it).  Needs
+# root, FRR, jq.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${top_builddir:-$top/build}
@@ -49,7 +51,7 @@ for _ in $(seq 100); do ctl info >/dev/null 2>&1 && break; sleep 0.1; done
 ctl tenant create acme --site "$P" >/dev/null
 ctl segment create acme/train --type ethernet --subnet 192.0.2.0/24 >/dev/null
 ctl -w 30 attach acme/train h21 >/dev/null
-echo "sample api_fault_ms carrier_watch_ms"
+echo "sample api_fault_ms carrier_watch_ms ip_cmd_ms"
 for i in 1 2 3 4 5; do
 	n=$(n_cordons h21)
 	t0=$(now_ns)
@@ -59,8 +61,9 @@ for i in 1 2 3 4 5; do
 	n=$(n_cordons h21)
 	t0=$(now_ns)
 	ip netns exec "$P-h21" ip link set eth0 down
+	ipms=$(( ($(now_ns) - t0) / 1000000 ))
 	carrier=$(( ($(cordon_ns h21 "$n") - t0) / 1000000 ))
 	ip netns exec "$P-h21" ip link set eth0 up
 	ctl node uncordon h21 >/dev/null
-	echo "$i $api $carrier"
+	echo "$i $api $carrier $ipms"
 done

@@ -53,9 +53,12 @@ first=$(grep -o "first sample of .*" "$T_DIR/loomd.log" | head -1)
 t_is "$first" "first sample of 4 ports: 4 answer PortInfo, 4 PortCounters" \
 	"the first sample read PortInfo and PortCounters of every node's HCA port"
 
+t0=$(date +%s%N)
 sim 'Unlink "hca3"[1]'
 t_wait 15 state_is hca3 cordoned
 t_ok $? "hca3's link unlinked on ibsim: its port stops answering, hca3 cordoned"
+t1=$(date -d "$(ctl -o json node history hca3 | jq -r '[.[] | select(.event == "cordon")][0].time')" +%s%N)
+t_diag "time: Unlink to the cordon row: $(( (t1 - t0) / 1000000 )) ms (fault.counter_interval = 1)"
 reason=$(ctl -o json node show hca3 | jq -r .reason)
 case $reason in
 *"HCA port ibsim0/1 of hca3 does not answer PortInfo through ib-lab"*) t_ok 0 "the reason names the port: $reason" ;;
