@@ -11,7 +11,7 @@
 # worker thread, rdma_bw_run, the parser, the judge against each port's
 # rate from the topology, the store, and the lifecycle moves.
 . "$(dirname "$0")/lib.sh"
-t_plan 13
+t_plan 15
 
 GOLDEN=$top_srcdir/tests/golden/rdma
 FAKE=$T_DIR/fake-bw
@@ -37,7 +37,8 @@ EOS
 chmod +x "$FAKE"
 
 loomd_config "$top_srcdir/tests/integration/data/topo-api.json" \
-	"rdma.tool = $FAKE" "rdma.peer = gpu-e4" "rdma.peer_address = 192.0.2.44"
+	"rdma.tool = $FAKE" "rdma.peer = gpu-e4" "rdma.peer_address = 192.0.2.44" \
+	"rdma.min_gbps.400 = 380" "fault.critical = record" "fault.warning = cordon"
 loomd_start
 t_ok $? "loomd starts with rdma.tool (a stand-in) and rdma.peer = gpu-e4"
 state() { $LOOMCTL -o json node show "$1" | jq -r .state; }
@@ -53,8 +54,8 @@ t_wait 30 sh -c "[ \"\$($LOOMCTL -o json node show gpu-e1 | jq -r .state)\" = av
 t_ok $? "the check passed on both HCA ports: gpu-e1 available"
 show=$($LOOMCTL -o json node show gpu-e1)
 t_is "$(echo "$show" | jq -c '[.rdma[] | [.port, .gbps, .pass, .peer, .threshold_gbps]]')" \
-	'[["mlx5_0/1",391.77,true,"gpu-e4",360],["mlx5_1/1",391.77,true,"gpu-e4",360]]' \
-	"node show: each port's result judged against its 400 Gb/s rate (pass at 360)"
+	'[["mlx5_0/1",391.77,true,"gpu-e4",380],["mlx5_1/1",391.77,true,"gpu-e4",380]]' \
+	"node show: each port judged against its 400 Gb/s rate with loomd.conf's rdma.min_gbps.400 = 380"
 t_is "$(grep -c '^server -d mlx5_0 -i 1 .* --report_gbits -F$' "$T_DIR/calls"):$(grep -c '^client -d mlx5_1 -i 1 .* 192.0.2.44$' "$T_DIR/calls")" \
 	"1:1" "each end ran with the port's device and number; the client connects to rdma.peer_address"
 t_is "$($LOOMCTL -o json node history gpu-e1 | jq -r '.[-1].event + ": " + .[-1].reason')" \
@@ -90,4 +91,12 @@ t_ok $? "the slow check finishes: gpu-e3 available"
 
 out=$($LOOMCTL node verify gpu-e4 2>&1)
 t_ok "$(echo "$out" | grep -q "reference peer"; echo $?)" "the reference peer cannot be verified against itself"
+
+# The fault policy comes from loomd.conf too: critical records, warning cordons.
+out=$($LOOMCTL -o json node fault gpu-e1 --component psu --severity critical --text "PSU 2 lost")
+t_is "$(echo "$out" | jq -r '.decision.action + " " + .state')" "record available" \
+	"fault.critical = record: a critical fault is recorded only"
+out=$($LOOMCTL -o json node fault gpu-e1 --component gpu --severity warning --text "XID 79")
+t_is "$(echo "$out" | jq -r '.decision.action + " " + .state')" "cordon cordoned" \
+	"fault.warning = cordon: a warning cordons"
 t_done
