@@ -47,6 +47,7 @@ struct hca_watch {
 	uint64_t guid;
 	bool known;		/* a first sample was taken */
 	bool bad;		/* not Active or not answering at the last sample */
+	unsigned int misses;	/* samples in a row without an answer */
 	bool counters_known;
 	struct ib_port_counters ctr;
 };
@@ -787,6 +788,14 @@ static void hca_sample(struct target *t)
 			.link_downed = h[i].link_downed,
 		};
 
+		/*
+		 * One unanswered sample is not a dead link (a MAD lost while
+		 * OpenSM sweeps, a LID being reassigned): it takes two in a row.
+		 * A PortState read as not Active counts at once.
+		 */
+		w->misses = h[i].result ? w->misses + 1 : 0;
+		if (w->known && h[i].result && w->misses < 2)
+			bad = w->bad;
 		if (w->known && bad && !w->bad) {
 			struct hca_signal *s = &sig[n_sig++];
 

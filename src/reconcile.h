@@ -54,8 +54,9 @@ size_t reconciler_carrier_take(struct reconciler *r, size_t i, struct carrier_ch
  * The HCA watcher: every @interval_s (0 = off) each subnet manager's worker
  * samples the nodes' HCA ports under it (smt_port_health: PortInfo and
  * PortCounters through its umad port), between runs.  The first sample of
- * a port is its baseline; after that a port leaving Active (or no longer
- * answering) and a change of its error counters become signals, taken on
+ * a port is its baseline; after that a port leaving Active (or not
+ * answering two samples in a row) and a change of its error counters
+ * become signals, taken on
  * the main thread when the event fd fired.
  */
 void reconciler_watch_hca(struct reconciler *r, unsigned int interval_s);
