@@ -56,8 +56,7 @@ size_t reconciler_carrier_take(struct reconciler *r, size_t i, struct carrier_ch
  * PortCounters through its umad port), between runs.  The first sample of
  * a port is its baseline; after that a port leaving Active (or not
  * answering two samples in a row) and a change of its error counters
- * become signals, taken on
- * the main thread when the event fd fired.
+ * become signals, taken on the main thread when the event fd fired.
  */
 void reconciler_watch_hca(struct reconciler *r, unsigned int interval_s);
 
