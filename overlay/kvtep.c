@@ -2345,6 +2345,7 @@ int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *t, size_t 
 {
 	struct kv_obs *o = &h->obs;
 	size_t i;
+	int ret;
 
 	free(o->links);
 	o->links = calloc(n ? n : 1, sizeof(*o->links));
@@ -2361,7 +2362,7 @@ int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *t, size_t 
 		l->kind = !strcmp(t[i].kind, "bridge") ? KIND_BRIDGE
 			  : !strcmp(t[i].kind, "vxlan") ? KIND_VXLAN : KIND_OTHER;
 		l->master = t[i].master;
-		l->flags = t[i].up ? IFF_UP : 0;
+		l->flags = t[i].up ? IFF_UP | KV_IFF_LOWER_UP : 0;
 		l->mtu = t[i].mtu;
 		l->group = t[i].group;
 		l->owned = l->group == KVTEP_GROUP || l->group == KVTEP_GROUP_DOOMED ||
@@ -2375,7 +2376,33 @@ int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *t, size_t 
 		l->port_learning = t[i].port_learning;
 		l->neigh_suppress = t[i].neigh_suppress;
 	}
-	return obs_index(o);
+	ret = obs_index(o);
+	if (ret >= 0)
+		carrier_baseline(h);
+	return ret;
+}
+
+int kvtep_test_link_event(struct kvtep *h, uint16_t type, uint8_t family, const char *name,
+			  unsigned int flags, int operstate)
+{
+	char buf[512];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ifinfomsg *ifi;
+	struct kv_expect *touched[1];
+	size_t n_touched = 0;
+
+	nlh->nlmsg_type = type;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = family;
+	ifi->ifi_index = 1;
+	ifi->ifi_flags = flags;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	if (operstate >= 0)
+		mnl_attr_put_u8(nlh, IFLA_OPERSTATE, (uint8_t)operstate);
+	pthread_mutex_lock(&h->lock);
+	drain_msg(h, nlh, touched, &n_touched, 0);
+	pthread_mutex_unlock(&h->lock);
+	return 0;
 }
 
 int kvtep_test_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
