@@ -71,6 +71,18 @@ size_t mad_smp_lid_encode(uint8_t *buf, size_t size, uint8_t method,
 	return MAD_SIZE;
 }
 
+size_t mad_perf_port_counters_encode(uint8_t *buf, size_t size, uint64_t tid,
+				     uint8_t port_select)
+{
+	if (size < MAD_SIZE)
+		return 0;
+	hdr_encode(buf, MAD_CLASS_PERF, MAD_CLASS_VERSION_PERF, MAD_METHOD_GET, tid,
+		   MAD_ATTR_PORT_COUNTERS, 0);
+	/* CounterSelect stays 0: a Get reads, only a Set would clear. */
+	buf[PERF_DATA_OFF + 1] = port_select;
+	return MAD_SIZE;
+}
+
 size_t mad_smp_dr_encode(uint8_t *buf, size_t size, uint8_t method,
 			 uint16_t attr_id, uint32_t attr_mod, uint64_t tid,
 			 const uint8_t *path, unsigned int hops)
@@ -180,6 +192,19 @@ int mad_port_info_decode(const uint8_t *d, size_t len, struct mad_port_info *out
 	out->lmc = d[34] & 0x07;
 	out->link_speed_active = d[35] >> 4;
 	out->neighbor_mtu = d[36] >> 4;
+	return 0;
+}
+
+int mad_port_counters_decode(const uint8_t *d, size_t len, struct mad_port_counters *out)
+{
+	if (len < 10)
+		return -EBADMSG;
+	memset(out, 0, sizeof(*out));
+	out->port_select = d[1];
+	out->symbol_errors = get16(d + 4);
+	out->link_recovery = d[6];
+	out->link_downed = d[7];
+	out->rcv_errors = get16(d + 8);
 	return 0;
 }
 

@@ -27,6 +27,8 @@
 #define MAD_CLASS_SMI 0x01		/* LID-routed SMP */
 #define MAD_CLASS_SMI_DR 0x81		/* directed-route SMP */
 #define MAD_CLASS_SA 0x03
+#define MAD_CLASS_PERF 0x04		/* Performance Management (GMP, QP1) */
+#define MAD_CLASS_VERSION_PERF 1
 #define MAD_CLASS_VERSION_SMI 1
 #define MAD_CLASS_VERSION_SA 2
 
@@ -38,6 +40,9 @@
 #define MAD_ATTR_PORT_INFO 0x0015
 #define MAD_ATTR_PKEY_TABLE 0x0016
 #define MAD_ATTR_SM_INFO 0x0020
+#define MAD_ATTR_PORT_COUNTERS 0x0012	/* PerfMgt class */
+#define PERF_DATA_OFF 64		/* after the MAD header and 40 reserved bytes */
+#define PERF_DATA_SIZE 192
 
 #define PKEY_BLOCK_ENTRIES 32		/* P_Keys per P_KeyTable block */
 #define PKEY_FULL_BIT 0x8000		/* membership bit: set = full member */
@@ -104,6 +109,15 @@ struct mad_sm_info {
 	uint8_t state;			/* 3 = master */
 };
 
+/* PerfMgt PortCounters (IBTA 16.1.3.5): the error counters loom watches. */
+struct mad_port_counters {
+	uint8_t port_select;
+	uint16_t symbol_errors;		/* SymbolErrorCounter */
+	uint8_t link_recovery;		/* LinkErrorRecoveryCounter */
+	uint8_t link_downed;		/* LinkDownedCounter */
+	uint16_t rcv_errors;		/* PortRcvErrors */
+};
+
 struct mad_node_record {
 	uint16_t lid;
 	struct mad_node_info info;
@@ -126,6 +140,10 @@ size_t mad_smp_dr_encode(uint8_t *buf, size_t size, uint8_t method,
 size_t mad_sa_node_record_get_encode(uint8_t *buf, size_t size, uint64_t tid,
 				     uint64_t port_guid);
 
+/* PerfMgt Get(PortCounters) of port @port_select (a CA port's number). */
+size_t mad_perf_port_counters_encode(uint8_t *buf, size_t size, uint64_t tid,
+				     uint8_t port_select);
+
 /* The P_KeyTable attribute modifier: block in bits 0..15, switch port above. */
 static inline uint32_t mad_pkey_attr_mod(unsigned int block, unsigned int switch_port)
 {
@@ -146,6 +164,8 @@ int mad_sm_info_decode(const uint8_t *data, size_t len, struct mad_sm_info *out)
 int mad_pkey_block_decode(const uint8_t *data, size_t len,
 			  uint16_t out[PKEY_BLOCK_ENTRIES]);
 int mad_node_record_decode(const uint8_t *data, size_t len, struct mad_node_record *out);
+/* The PortCounters attribute (from PERF_DATA_OFF); needs its first 10 bytes. */
+int mad_port_counters_decode(const uint8_t *data, size_t len, struct mad_port_counters *out);
 
 /* The inverse of the decoders, for tests and the simulator-free paths. */
 void mad_pkey_block_encode(uint8_t *data, const uint16_t in[PKEY_BLOCK_ENTRIES]);

@@ -46,6 +46,7 @@ struct port_cache {
 	uint16_t lid;
 	uint8_t node_type;
 	uint16_t cap;			/* NodeInfo.PartitionCap */
+	uint8_t local_port;		/* NodeInfo.LocalPortNum: the port's number on its node */
 	bool resolved;			/* lid known */
 	bool info;			/* NodeInfo read and matched */
 	bool missing;			/* the SA has no such port */
@@ -60,6 +61,7 @@ struct smt {
 	struct topo_sm sm;
 	int portid;
 	int smi_agent, dr_agent, sa_agent;
+	int perf_agent;			/* -1: PortCounters cannot be read here */
 	struct port_cache *ports;	/* sorted by guid */
 	size_t n_ports, cap_ports;
 	uint16_t *watch_pkeys;		/* every P_Key loom wrote or found in its section */
@@ -81,7 +83,8 @@ struct smt {
 	size_t umad_len;
 };
 
-enum req_kind { RQ_SA_NODE_RECORD, RQ_NODE_INFO, RQ_PKEY_BLOCK, RQ_SM_INFO, RQ_LOCAL_PORT_INFO };
+enum req_kind { RQ_SA_NODE_RECORD, RQ_NODE_INFO, RQ_PKEY_BLOCK, RQ_SM_INFO, RQ_LOCAL_PORT_INFO,
+		RQ_PORT_INFO, RQ_PORT_COUNTERS };
 
 struct mad_req {
 	enum req_kind kind;
@@ -310,6 +313,18 @@ static int req_send(struct smt *s, struct mad_req *r, size_t idx, uint16_t sm_li
 		mad_smp_lid_encode(mad, MAD_SIZE, MAD_METHOD_GET, MAD_ATTR_SM_INFO, 0, tid, NULL, 0);
 		umad_set_addr(s->umad, r->dlid, 0, 0, 0);
 		agent = s->smi_agent;
+		break;
+	case RQ_PORT_INFO:
+		/* Modifier 0: the port the SMP arrives on, i.e. the port of this LID. */
+		mad_smp_lid_encode(mad, MAD_SIZE, MAD_METHOD_GET, MAD_ATTR_PORT_INFO, 0, tid, NULL, 0);
+		umad_set_addr(s->umad, r->dlid, 0, 0, 0);
+		agent = s->smi_agent;
+		break;
+	case RQ_PORT_COUNTERS:
+		/* A GMP: to the port's QP1 with the well-known GSI Q_Key. */
+		mad_perf_port_counters_encode(mad, MAD_SIZE, tid, (uint8_t)r->block);
+		umad_set_addr(s->umad, r->dlid, 1, 0, (int)SA_QKEY);
+		agent = s->perf_agent;
 		break;
 	case RQ_LOCAL_PORT_INFO:
 	default:
@@ -557,6 +572,7 @@ static int ports_describe(struct smt *s, const size_t *idx, size_t n, struct loo
 				continue;
 			}
 			p->node_type = ni.node_type;
+			p->local_port = ni.local_port;
 			p->cap = ni.partition_cap ? ni.partition_cap : PKEY_BLOCK_ENTRIES;
 			if (p->cap > PKEY_TABLE_LIMIT)
 				p->cap = PKEY_TABLE_LIMIT;
@@ -733,6 +749,8 @@ int smt_open(const struct topo_sm *sm, struct smt **out, struct loom_err *err)
 	s->smi_agent = umad_register(s->portid, MAD_CLASS_SMI, MAD_CLASS_VERSION_SMI, 0, NULL);
 	s->dr_agent = umad_register(s->portid, MAD_CLASS_SMI_DR, MAD_CLASS_VERSION_SMI, 0, NULL);
 	s->sa_agent = umad_register(s->portid, MAD_CLASS_SA, MAD_CLASS_VERSION_SA, 0, NULL);
+	/* Optional: without it the HCA watcher reads PortInfo only. */
+	s->perf_agent = umad_register(s->portid, MAD_CLASS_PERF, MAD_CLASS_VERSION_PERF, 0, NULL);
 	if (s->smi_agent < 0 || s->dr_agent < 0 || s->sa_agent < 0) {
 		rc = loom_err_set(err, LOOM_E_UNAVAILABLE, "umad_ca",
 				  "cannot register MAD agents on umad port %s:%d (root needed)",
@@ -775,6 +793,97 @@ void smt_close(struct smt **sp)
 	free(s->umad);
 	free(s);
 	*sp = NULL;
+}
+
+int smt_port_health(struct smt *s, struct smt_port_health *ports, size_t n, struct loom_err *err)
+{
+	struct mad_port_info pi;
+	struct mad_req *reqs = NULL;
+	size_t *idx = NULL, nr = 0;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	idx = calloc(n, sizeof(*idx));
+	reqs = calloc(2 * n, sizeof(*reqs));
+	if (!idx || !reqs) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		idx[i] = port_slot(s, ports[i].guid);
+		if (idx[i] == SIZE_MAX) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	/* port_slot may move entries: look the slots up again after growing. */
+	for (size_t i = 0; i < n; i++)
+		idx[i] = (size_t)(port_find(s, ports[i].guid) - s->ports);
+	rc = ports_describe(s, idx, n, err);
+	if (rc < 0)
+		goto out;
+	rc = local_port_info(s, &pi, err);
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct port_cache *p = &s->ports[idx[i]];
+
+		ports[i].counters_ok = false;
+		ports[i].port_state = 0;
+		if (!p->info) {
+			ports[i].result = p->missing ? -ENOENT : p->io_err ? p->io_err : -EHOSTUNREACH;
+			continue;
+		}
+		ports[i].result = 1;
+		memset(&reqs[nr], 0, sizeof(reqs[nr]));
+		reqs[nr].kind = RQ_PORT_INFO;
+		reqs[nr].dlid = p->lid;
+		reqs[nr++].port = i;
+		if (s->perf_agent < 0)
+			continue;
+		memset(&reqs[nr], 0, sizeof(reqs[nr]));
+		reqs[nr].kind = RQ_PORT_COUNTERS;
+		reqs[nr].dlid = p->lid;
+		reqs[nr].block = p->node_type == IB_NODE_SWITCH ? 0 : p->local_port;
+		reqs[nr++].port = i;
+	}
+	rc = mad_run(s, reqs, nr, pi.sm_lid);
+	if (rc < 0)
+		goto out;
+	for (size_t k = 0; k < nr; k++) {
+		struct smt_port_health *h = &ports[reqs[k].port];
+
+		if (reqs[k].kind == RQ_PORT_INFO) {
+			struct mad_port_info got;
+
+			if (reqs[k].result < 0) {
+				/* The LID may be stale too: ask the SA next time. */
+				h->result = reqs[k].result;
+				s->ports[idx[reqs[k].port]].resolved = false;
+				s->ports[idx[reqs[k].port]].info = false;
+			} else if (mad_port_info_decode(reqs[k].data, SMP_DATA_SIZE, &got) < 0) {
+				h->result = -EBADMSG;
+			} else {
+				h->result = 0;
+				h->port_state = got.port_state;
+			}
+		} else if (reqs[k].result == 0) {
+			struct mad_port_counters pc;
+
+			if (mad_port_counters_decode(reqs[k].data, SMP_DATA_SIZE, &pc) == 0) {
+				h->counters_ok = true;
+				h->symbol_errors = pc.symbol_errors;
+				h->link_recovery = pc.link_recovery;
+				h->link_downed = pc.link_downed;
+			}
+		}
+	}
+	rc = 0;
+out:
+	free(idx);
+	free(reqs);
+	return rc;
 }
 
 int smt_fd(const struct smt *s)

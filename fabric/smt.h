@@ -156,6 +156,24 @@ int smt_port_usage(struct smt *s, const struct sm_desired *d, struct smt_port_us
 int smt_read_pkeys(struct smt *s, uint64_t port_guid, uint16_t *pkeys, size_t max,
 		   struct loom_err *err);
 
+/*
+ * The HCA watcher's sample: per port GUID, PortInfo.PortState and the
+ * PortCounters error counters (PerfMgt GMP), all requests in flight at
+ * once.  result: 0 read; -ENOENT the SA does not know the port (gone from
+ * the fabric); -ETIMEDOUT / -EHOSTUNREACH it does not answer (its link is
+ * down: a LID-routed MAD cannot reach it).  counters_ok is false when the
+ * counters could not be read (no PerfMgt agent, or no answer).  Returns 0,
+ * or -errno with @err when the SM's own port cannot be used.
+ */
+struct smt_port_health {
+	uint64_t guid;		/* in */
+	int result;
+	uint8_t port_state;	/* 1 Down, 2 Init, 3 Armed, 4 Active */
+	bool counters_ok;
+	uint32_t symbol_errors, link_recovery, link_downed;
+};
+int smt_port_health(struct smt *s, struct smt_port_health *ports, size_t n, struct loom_err *err);
+
 void smt_pstatus_free(struct smt_pstatus **st);
 const char *smt_pstate_name(enum smt_pstate st);
 

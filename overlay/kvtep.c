@@ -127,6 +127,18 @@ struct kv_newbr {
 	int ifindex;
 };
 
+/* linux/if.h values (that header clashes with net/if.h): the driver's
+ * carrier flag, and the RFC 2863 operational states without one. */
+#define KV_IFF_LOWER_UP 0x10000
+#define KV_OPER_LOWERLAYERDOWN 3
+#define KV_OPER_DOWN 2
+
+/* An access port whose carrier the fault watcher follows. */
+struct kv_carrier {
+	char name[IFNAMSIZ];
+	int state;		/* -1 not known yet, 0 no carrier, 1 carrier */
+};
+
 struct plan_idx;
 static void plan_idx_free(struct plan_idx *p);
 
@@ -154,9 +166,13 @@ struct kvtep {
 	size_t n_newbr, cap_newbr;
 	struct plan_idx *pidx;	/* kept between plans: no allocation per diff */
 
-	pthread_mutex_t lock;	/* guards expect */
+	pthread_mutex_t lock;	/* guards expect and the carrier watch */
 	struct kv_expect *expect;	/* sorted by name */
 	size_t n_expect;
+	struct kv_carrier *carrier;	/* sorted by name */
+	size_t n_carrier;
+	struct kvtep_carrier *changes;	/* transitions not taken yet (a ring would lose order) */
+	size_t n_changes, cap_changes;
 
 	char *sendbuf;
 	char *recvbuf;
@@ -690,9 +706,15 @@ static int observe_into(struct kvtep *h, struct kv_obs *o)
 	return obs_index(o);
 }
 
+static void carrier_baseline(struct kvtep *h);
+
 int kvtep_observe(struct kvtep *h)
 {
-	return observe_into(h, &h->obs);
+	int ret = observe_into(h, &h->obs);
+
+	if (ret >= 0)
+		carrier_baseline(h);
+	return ret;
 }
 
 /* ---- probe ------------------------------------------------------------ */
@@ -957,6 +979,8 @@ void kvtep_close(struct kvtep **hp)
 		plan_idx_free(h->pidx);
 	free(h->pidx);
 	free(h->expect);
+	free(h->carrier);
+	free(h->changes);
 	free(h->sendbuf);
 	free(h->recvbuf);
 	free(h->evbuf);
@@ -2085,6 +2109,140 @@ static struct kv_expect *expect_find(struct kvtep *h, const char *name)
 	return NULL;
 }
 
+/* ---- carrier of the nodes' access ports (the fault watcher) ------------ */
+
+static int cmp_carrier(const void *a, const void *b)
+{
+	return strcmp(((const struct kv_carrier *)a)->name, ((const struct kv_carrier *)b)->name);
+}
+
+static struct kv_carrier *carrier_find(struct kvtep *h, const char *name)
+{
+	struct kv_carrier key;
+
+	if (!h->n_carrier)
+		return NULL;
+	snprintf(key.name, sizeof(key.name), "%s", name);
+	return bsearch(&key, h->carrier, h->n_carrier, sizeof(key), cmp_carrier);
+}
+
+int kvtep_carrier_watch(struct kvtep *h, const char *const *names, size_t n)
+{
+	struct kv_carrier *c = calloc(n ? n : 1, sizeof(*c)), *old;
+	size_t k = 0;
+
+	if (!c)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!names[i][0] || strlen(names[i]) >= IFNAMSIZ)
+			continue;
+		snprintf(c[k].name, sizeof(c[k].name), "%s", names[i]);
+		c[k++].state = -1;
+	}
+	qsort(c, k, sizeof(*c), cmp_carrier);
+	pthread_mutex_lock(&h->lock);
+	/* Keep what is known about ports that stay watched. */
+	for (size_t i = 0; i < k; i++) {
+		const struct kv_carrier *o = carrier_find(h, c[i].name);
+
+		if (o)
+			c[i].state = o->state;
+	}
+	old = h->carrier;
+	h->carrier = c;
+	h->n_carrier = k;
+	pthread_mutex_unlock(&h->lock);
+	free(old);
+	return 0;
+}
+
+/*
+ * What a dump shows is the starting point: a port without carrier when
+ * loomd starts (a node not cabled yet) is not a loss.  Only ports not known
+ * yet take it; the events keep the others current.
+ */
+static void carrier_baseline(struct kvtep *h)
+{
+	pthread_mutex_lock(&h->lock);
+	for (size_t i = 0; i < h->n_carrier; i++) {
+		const struct kv_link *l;
+
+		if (h->carrier[i].state >= 0)
+			continue;
+		l = obs_by_name(&h->obs, h->carrier[i].name);
+		if (l)
+			h->carrier[i].state = (l->flags & KV_IFF_LOWER_UP) ? 1 : 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void carrier_push(struct kvtep *h, const char *name, bool up)
+{
+	struct kvtep_carrier *c;
+
+	if (h->n_changes == h->cap_changes) {
+		size_t cap = h->cap_changes ? h->cap_changes * 2 : 16;
+
+		/* Nobody takes them (no watcher): keep the newest only. */
+		if (cap > 4096) {
+			memmove(h->changes, h->changes + 1, (h->n_changes - 1) * sizeof(*c));
+			h->n_changes--;
+		} else {
+			c = realloc(h->changes, cap * sizeof(*c));
+			if (!c)
+				return;
+			h->changes = c;
+			h->cap_changes = cap;
+		}
+	}
+	c = &h->changes[h->n_changes++];
+	snprintf(c->port, sizeof(c->port), "%s", name);
+	c->up = up;
+}
+
+/*
+ * Carrier is IFF_LOWER_UP (the kernel clears it with the operational state
+ * DOWN / LOWERLAYERDOWN, and for a port set down); a deleted port has none.
+ * Called with h->lock held.
+ */
+static void carrier_event(struct kvtep *h, const struct nlmsghdr *nlh, const struct ifinfomsg *ifi,
+			  const struct nlattr **tb)
+{
+	struct kv_carrier *c;
+	int up;
+
+	/* A bridge's own notices about its ports (AF_BRIDGE: a port joins, or
+	 * leaves with RTM_DELLINK, when loom releases it) say nothing about
+	 * the carrier. */
+	if (ifi->ifi_family != AF_UNSPEC)
+		return;
+	c = carrier_find(h, mnl_attr_get_str(tb[IFLA_IFNAME]));
+	if (!c)
+		return;
+	up = nlh->nlmsg_type == RTM_NEWLINK && (ifi->ifi_flags & KV_IFF_LOWER_UP);
+	if (up && tb[IFLA_OPERSTATE] && mnl_attr_get_payload_len(tb[IFLA_OPERSTATE]) >= 1) {
+		uint8_t op = *(const uint8_t *)mnl_attr_get_payload(tb[IFLA_OPERSTATE]);
+
+		up = op != KV_OPER_DOWN && op != KV_OPER_LOWERLAYERDOWN;
+	}
+	if (c->state >= 0 && c->state != up)
+		carrier_push(h, c->name, up);
+	c->state = up;
+}
+
+size_t kvtep_carrier_take(struct kvtep *h, struct kvtep_carrier *out, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&h->lock);
+	n = h->n_changes < max ? h->n_changes : max;
+	memcpy(out, h->changes, n * sizeof(*out));
+	memmove(h->changes, h->changes + n, (h->n_changes - n) * sizeof(*out));
+	h->n_changes -= n;
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
 static void drain_msg(struct kvtep *h, const struct nlmsghdr *nlh, struct kv_expect **touched,
 		      size_t *n_touched, size_t cap)
 {
@@ -2099,6 +2257,7 @@ static void drain_msg(struct kvtep *h, const struct nlmsghdr *nlh, struct kv_exp
 	ifi = mnl_nlmsg_get_payload(nlh);
 	if (mnl_attr_parse(nlh, sizeof(*ifi), attr_cb_link, tb) < 0 || !tb[IFLA_IFNAME])
 		return;
+	carrier_event(h, nlh, ifi, tb);
 	e = expect_find(h, mnl_attr_get_str(tb[IFLA_IFNAME]));
 	if (!e)
 		return;
@@ -2186,6 +2345,7 @@ int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *t, size_t 
 {
 	struct kv_obs *o = &h->obs;
 	size_t i;
+	int ret;
 
 	free(o->links);
 	o->links = calloc(n ? n : 1, sizeof(*o->links));
@@ -2202,7 +2362,7 @@ int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *t, size_t 
 		l->kind = !strcmp(t[i].kind, "bridge") ? KIND_BRIDGE
 			  : !strcmp(t[i].kind, "vxlan") ? KIND_VXLAN : KIND_OTHER;
 		l->master = t[i].master;
-		l->flags = t[i].up ? IFF_UP : 0;
+		l->flags = t[i].up ? IFF_UP | KV_IFF_LOWER_UP : 0;
 		l->mtu = t[i].mtu;
 		l->group = t[i].group;
 		l->owned = l->group == KVTEP_GROUP || l->group == KVTEP_GROUP_DOOMED ||
@@ -2216,7 +2376,33 @@ int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *t, size_t 
 		l->port_learning = t[i].port_learning;
 		l->neigh_suppress = t[i].neigh_suppress;
 	}
-	return obs_index(o);
+	ret = obs_index(o);
+	if (ret >= 0)
+		carrier_baseline(h);
+	return ret;
+}
+
+int kvtep_test_link_event(struct kvtep *h, uint16_t type, uint8_t family, const char *name,
+			  unsigned int flags, int operstate)
+{
+	char buf[512];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ifinfomsg *ifi;
+	struct kv_expect *touched[1];
+	size_t n_touched = 0;
+
+	nlh->nlmsg_type = type;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = family;
+	ifi->ifi_index = 1;
+	ifi->ifi_flags = flags;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	if (operstate >= 0)
+		mnl_attr_put_u8(nlh, IFLA_OPERSTATE, (uint8_t)operstate);
+	pthread_mutex_lock(&h->lock);
+	drain_msg(h, nlh, touched, &n_touched, 0);
+	pthread_mutex_unlock(&h->lock);
+	return 0;
 }
 
 int kvtep_test_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)

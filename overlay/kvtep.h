@@ -112,4 +112,21 @@ int kvtep_event_fd(const struct kvtep *h);
  */
 int kvtep_event_drain(struct kvtep *h);
 
+/*
+ * The fault watcher's carrier signal: the access ports (names in the VTEP's
+ * namespace) whose carrier kvtep_event_drain follows.  A port's first state
+ * comes from the worker's next dump or its first event; after that each
+ * change (lost, back) is queued for kvtep_carrier_take.  Main loop side,
+ * like kvtep_event_drain.  Returns 0 or -ENOMEM.
+ */
+int kvtep_carrier_watch(struct kvtep *h, const char *const *names, size_t n);
+
+struct kvtep_carrier {
+	char port[16];		/* IFNAMSIZ */
+	bool up;		/* false: carrier lost; true: back */
+};
+
+/* Takes up to @max queued carrier changes, oldest first; returns how many. */
+size_t kvtep_carrier_take(struct kvtep *h, struct kvtep_carrier *out, size_t max);
+
 #endif

@@ -26,10 +26,17 @@ struct kvtep_test_link {
 	int8_t port_learning;	/* bridge port; -1 unknown */
 };
 
-/* Close with kvtep_close. */
+/* Close with kvtep_close.  A link that is up has carrier (IFF_LOWER_UP). */
 struct kvtep *kvtep_test_handle(const char *vtep_ip, bool neigh_suppress);
 int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *links, size_t n);
 /* kvtep_verify on the observation set by kvtep_test_observe. */
 int kvtep_test_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st);
+/*
+ * One link event as the event socket would deliver it (@type RTM_NEWLINK or
+ * RTM_DELLINK, @family AF_UNSPEC or AF_BRIDGE, @operstate < 0: no
+ * IFLA_OPERSTATE), through kvtep_event_drain's per-message path.
+ */
+int kvtep_test_link_event(struct kvtep *h, uint16_t type, uint8_t family, const char *name,
+			  unsigned int flags, int operstate);
 
 #endif

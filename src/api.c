@@ -22,6 +22,7 @@
 #include "src/api-internal.h"
 #include "src/daemon.h"
 #include "src/reconcile.h"
+#include "src/verify.h"
 #include "tenancy/compile.h"
 #include "tenancy/intent.h"
 #include "topology/ibnetdiscover.h"
@@ -1011,10 +1012,32 @@ static int verify_result(struct api_call *call, const struct topo_node *n, json_
 	return 0;
 }
 
+/* Stores judged results (kv rdma.NODE) and moves a verifying node on. */
+static int verify_conclude(struct api_call *call, const char *name, json_t *judged, bool pass,
+			   const char *why, const char *reason, json_t *steps, struct loom_err *err)
+{
+	char *txt = json_dumps(judged, JSON_COMPACT);
+	char key[LOOM_NAME_MAX + 16];
+
+	snprintf(key, sizeof(key), "rdma.%s", name);
+	if (!txt || store_kv_put(call->d->store, key, txt)) {
+		free(txt);
+		return store_failed(call, err);
+	}
+	free(txt);
+	if (!pass)
+		return node_apply(call, name, NODE_EV_VERIFY_FAIL, why, steps, NULL, err);
+	return node_apply(call, name, NODE_EV_VERIFY_PASS, reason ? reason : "every RDMA measurement passed",
+			  steps, NULL, err);
+}
+
 /*
  * node.verify: starts verification and, when measurements are given,
- * judges them.  No RDMA data path runs in loomd yet: the results come from
- * loom-rdma-bw or ib_write_bw run by the operator (see docs/lifecycle.md).
+ * judges them.  Without measurements, and with rdma.tool and rdma.peer in
+ * loomd.conf, it starts the RDMA check itself (src/verify.c) and returns
+ * with the node `verifying`; the check's end moves it on
+ * (api_verify_finish).  Otherwise the node waits in `verifying` for
+ * results fed in (from loom-rdma-bw or ib_write_bw run by the operator).
  */
 static int m_node_verify(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
 {
@@ -1025,7 +1048,7 @@ static int m_node_verify(struct api_call *call, json_t *params, json_t **result,
 	json_t *steps = NULL, *judged = NULL;
 	struct node_life cur;
 	char why[256] = "";
-	bool pass = true;
+	bool pass = true, run = false;
 	int ret = -EINVAL;
 
 	if (params_only(params, allowed, err))
@@ -1051,27 +1074,100 @@ static int m_node_verify(struct api_call *call, json_t *params, json_t **result,
 	}
 	if (life_get(call->d, n->name, &cur, err))
 		goto out;
+	if (!results && cur.state == NODE_VERIFYING && rdma_job_running(call->d, n->name)) {
+		ret = loom_err_set(err, LOOM_E_STATE, "name",
+				   "an RDMA check of node %s is running already; wait for it (node show)", n->name);
+		goto out;
+	}
 	if (cur.state != NODE_VERIFYING
 	    && node_apply(call, n->name, NODE_EV_VERIFY, reason, steps, NULL, err))
 		goto out;
 	if (results) {
+		if (verify_conclude(call, n->name, judged, pass, why, reason, steps, err))
+			goto out;
+	} else {
+		struct rdma_bw_opts o;
+		const char *prefix[CONF_RUNNER_WORDS + 1];
+
+		run = config_rdma_check(&call->d->cfg, &o, prefix);
+		if (run) {
+			if (rdma_job_start(call->d, n, err))
+				goto out;
+			snprintf(call->rdma_node, sizeof(call->rdma_node), "%s", n->name);
+		}
+	}
+	ret = node_result(call, n, steps, NULL, result, err);
+	steps = NULL;
+	if (!ret && results)
+		json_object_set_new(*result, "rdma", json_incref(judged));
+	if (!ret)
+		json_object_set_new(*result, "rdma_running", json_boolean(run));
+out:
+	json_decref(steps);
+	json_decref(judged);
+	return ret;
+}
+
+int api_verify_finish(struct api_call *call, const struct rdma_job_result *job, json_t **result,
+		      struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	const struct topo_node *n = topology_node(d->topo, job->node);
+	json_t *judged = json_array(), *steps = json_array();
+	struct node_life cur;
+	char why[256] = "";
+	bool pass = true;
+	int ret = -EINVAL;
+
+	if (!n) {
+		ret = loom_err_set(err, LOOM_E_NOT_FOUND, "name", "node %s left the topology during its RDMA check",
+				   job->node);
+		goto out;
+	}
+	for (size_t i = 0; i < job->n_runs; i++) {
+		const struct rdma_port_run *r = &job->runs[i];
+		json_t *o;
+
+		if (r->ret < 0) {
+			o = json_pack("{s:s, s:s, s:b, s:s}", "port", r->port, "peer", job->peer, "pass", 0,
+				      "reason", r->error);
+			if (pass)
+				snprintf(why, sizeof(why), "RDMA check of %s against %s failed: %s", r->port,
+					 job->peer, r->error);
+			pass = false;
+		} else {
+			struct rdma_bw_result res = r->res;
+
+			rdma_bw_judge(&d->rdma, r->rate_gbps, &res);
+			o = rdma_bw_result_to_json(&res);
+			json_object_set_new(o, "port", json_string(r->port));
+			if (!res.pass && pass) {
+				pass = false;
+				snprintf(why, sizeof(why), "RDMA bandwidth: %s: %s", r->port, res.reason);
+			}
+		}
+		json_array_append_new(judged, o);
+	}
+	if (life_get(d, n->name, &cur, err))
+		goto out;
+	if (cur.state == NODE_VERIFYING) {
+		if (verify_conclude(call, n->name, judged, pass, why,
+				    "every HCA port passed the RDMA check", steps, err))
+			goto out;
+	} else {
+		/* Moved on meanwhile (failed, retired by the operator): keep the numbers only. */
 		char *txt = json_dumps(judged, JSON_COMPACT);
 		char key[LOOM_NAME_MAX + 16];
 
+		log_info("node %s is %s, no longer verifying: its RDMA results are stored, its state stays",
+			 n->name, node_state_name(cur.state));
 		snprintf(key, sizeof(key), "rdma.%s", n->name);
-		if (!txt || store_kv_put(call->d->store, key, txt)) {
+		if (!txt || store_kv_put(d->store, key, txt)) {
 			free(txt);
-			store_failed(call, err);
+			ret = store_failed(call, err);
 			goto out;
 		}
 		free(txt);
-		if (!pass)
-			ret = node_apply(call, n->name, NODE_EV_VERIFY_FAIL, why, steps, NULL, err);
-		else
-			ret = node_apply(call, n->name, NODE_EV_VERIFY_PASS,
-					 reason ? reason : "every RDMA measurement passed", steps, NULL, err);
-		if (ret)
-			goto out;
 	}
 	ret = node_result(call, n, steps, NULL, result, err);
 	steps = NULL;
@@ -1083,21 +1179,39 @@ out:
 	return ret;
 }
 
-/*
- * node.fault: the configured policy decides (with its hold-down); the
- * action's lifecycle events are applied now, in this request.
- */
+json_t *api_node_json(struct loomd *d, const char *name)
+{
+	const struct topo_node *n = topology_node(d->topo, name);
+
+	return n ? node_json(d, n) : NULL;
+}
+
 static int m_node_fault(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
 {
-	struct loomd *d = call->d;
 	struct fault_event fe;
+	int64_t now = now_realtime_ns() / 1000000000;
+
+	if (fault_event_from_json(params, now, &fe, err) || fault_event_check(&fe, call->d->topo, err))
+		return -EINVAL;
+	return api_fault_apply(call, &fe, now, result, err);
+}
+
+/*
+ * The one fault path, for node.fault and for loomd's own watchers
+ * (loomd_fault_raise): the configured policy decides (with its hold-down);
+ * the action's lifecycle events are applied now, in this request.
+ */
+int api_fault_apply(struct api_call *call, const struct fault_event *fev, int64_t now,
+		    json_t **result, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	const struct fault_event fe = *fev;
 	struct fault_decision dec;
 	struct node_life cur;
 	struct lifecycle_ctx ctx = { 0 };
 	enum node_event evs[4];
 	bool replace = false;
 	size_t n_ev;
-	int64_t now = now_realtime_ns() / 1000000000;
 	json_t *steps, *removed;
 	const struct topo_node *n;
 	char reason[sizeof(fe.text) + 64];
@@ -1105,8 +1219,6 @@ static int m_node_fault(struct api_call *call, json_t *params, json_t **result, 
 	json_t *rec = NULL;
 	bool started = false;
 
-	if (fault_event_from_json(params, now, &fe, err) || fault_event_check(&fe, d->topo, err))
-		return -EINVAL;
 	n = topology_node(d->topo, fe.node);
 	if (!n)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", fe.node);
@@ -1118,8 +1230,9 @@ static int m_node_fault(struct api_call *call, json_t *params, json_t **result, 
 	ctx.goal = cur.pending ? cur.goal : NODE_DRAINING;
 	ctx.removal_verified = cur.state == NODE_DRAINING && !cur.pending;
 	n_ev = fault_action_events(dec.action, cur.state, &ctx, evs, &replace);
-	snprintf(reason, sizeof(reason), "fault %s/%s: %s", fault_component_name(fe.component),
-		 fault_severity_name(fe.severity), fe.text[0] ? fe.text : dec.reason);
+	snprintf(reason, sizeof(reason), "fault %s/%s: %s%s", fault_component_name(fe.component),
+		 fault_severity_name(fe.severity), fe.text[0] ? fe.text : dec.reason,
+		 dec.held_down ? " (held down: recorded only)" : "");
 	steps = json_array();
 	removed = json_array();
 	if (replace) {
@@ -1142,11 +1255,24 @@ static int m_node_fault(struct api_call *call, json_t *params, json_t **result, 
 		/* No replacement possible: still take the broken node out (cordon, fail). */
 	}
 	if (n_ev == 0 && !started) {
-		/* Record only: a node_events row without a change of state. */
-		struct node_life same = cur;
+		/* Record only: a node_events row without a change of state,
+		 * carrying the fault (the node's own reason stays). */
+		struct node_event_rec ev = {
+			.time_ns = now_realtime_ns(),
+			.node = cur.name,
+			.from = cur.state,
+			.to = cur.state,
+			.goal = cur.goal,
+			.pending = cur.pending,
+			.event = "fault",
+			.reason = reason,
+			.uid = call->peer->uid,
+		};
 
-		if (life_store(call, &cur, &same, "fault", err))
+		if (store_node_event_append(d->store, &ev)) {
+			store_failed(call, err);
 			goto fail;
+		}
 	}
 	for (size_t i = 0; i < n_ev; i++)
 		if (node_apply(call, fe.node, evs[i], reason, steps, removed, err))

@@ -48,6 +48,8 @@ void config_defaults(struct loom_config *c)
 	c->resync_interval_s = 60;
 	c->reconcile = true;
 	fault_policy_defaults(&c->fault);
+	c->counter_interval_s = 30;
+	rdma_thresholds_defaults(&c->rdma);
 }
 
 static char *trim(char *s)
@@ -110,6 +112,37 @@ static void resolve_groups(struct loom_config *c)
 	c->admin_gid = g ? g->gr_gid : (gid_t)-1;
 	g = c->reader_group[0] ? getgrnam(c->reader_group) : NULL;
 	c->reader_gid = g ? g->gr_gid : (gid_t)-1;
+}
+
+/*
+ * rdma.runner: split on blanks into an argv at load time, so that no shell
+ * ever sees it.  No quoting: a word cannot contain a blank.
+ */
+static int set_runner(struct loom_config *c, const char *v, const char **why)
+{
+	char buf[CONF_RUNNER_WORDS * CONF_WORD_MAX];
+	char *save = NULL, *w;
+	size_t n = 0;
+
+	if (strlen(v) >= sizeof(buf)) {
+		*why = "too long";
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", v);
+	memset(c->rdma_runner, 0, sizeof(c->rdma_runner));
+	for (w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (n == CONF_RUNNER_WORDS || strlen(w) >= CONF_WORD_MAX) {
+			*why = "at most 16 words of at most 127 bytes each";
+			return -EINVAL;
+		}
+		if (strpbrk(w, "\"'\\`$;|&<>")) {
+			*why = "an argv prefix split on blanks, not a shell string: no quotes, $, ;, |, &, < or >";
+			return -EINVAL;
+		}
+		memcpy(c->rdma_runner[n++], w, strlen(w) + 1);
+	}
+	c->n_rdma_runner = n;
+	return 0;
 }
 
 static int config_set(struct loom_config *c, const char *key, const char *v, const char **why)
@@ -210,6 +243,28 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		memset(&c->nvml[i], 0, sizeof(c->nvml[i]));
 		snprintf(c->nvml[i].node, sizeof(c->nvml[i].node), "%s", node);
 		snprintf(c->nvml[i].path, sizeof(c->nvml[i].path), "%s", v);
+	} else if (strcmp(key, "fault.counter_interval") == 0) {
+		*why = "expected seconds between PortCounters samples, 0 (off) to 86400";
+		if (parse_u64(v, 0, 86400, &a))
+			return -EINVAL;
+		c->counter_interval_s = (unsigned int)a;
+	} else if (strcmp(key, "rdma.tool") == 0) {
+		*why = "expected loom-rdma-bw, ib_write_bw, an absolute path to either, or nothing";
+		if (v[0] && v[0] != '/' && strcmp(v, "loom-rdma-bw") && strcmp(v, "ib_write_bw"))
+			return -EINVAL;
+		return set_string(c->rdma_tool, sizeof(c->rdma_tool), v);
+	} else if (strcmp(key, "rdma.peer") == 0) {
+		*why = "expected a node name (a lowercase DNS label) or nothing";
+		if (v[0] && !topology_name_ok(v))
+			return -EINVAL;
+		return set_string(c->rdma_peer, sizeof(c->rdma_peer), v);
+	} else if (strcmp(key, "rdma.peer_address") == 0) {
+		*why = "expected a host name or address, not starting with '-'";
+		if (v[0] == '-' || strpbrk(v, " \t"))
+			return -EINVAL;
+		return set_string(c->rdma_peer_address, sizeof(c->rdma_peer_address), v);
+	} else if (strcmp(key, "rdma.runner") == 0) {
+		return set_runner(c, v, why);
 	} else {
 		*why = "unknown key";
 		return -ENOENT;
@@ -251,17 +306,22 @@ int config_load(const char *path, struct loom_config *c, struct loom_err *err)
 		key = trim(key);
 		val = trim(eq + 1);
 		snprintf(field, sizeof(field), "%s", key);
-		/* The fault policy's keys belong to src/fault.c, which says what is wrong. */
-		if (strncmp(key, "fault.", 6) == 0) {
-			struct loom_err ferr = { 0 };
+		ret = fault_policy_set(&c->fault, key, val, err);
+		if (ret == -ENOENT)
+			ret = rdma_thresholds_set(&c->rdma, key, val, err);
+		if (ret != -ENOENT) {
+			if (ret) {
+				char msg[sizeof(err->msg)];
 
-			if (fault_policy_set(&c->fault, key, val, &ferr) < 0) {
-				ret = loom_err_set(err, LOOM_E_CONFIG, field, "%s:%u: %s: %s (got '%s')", path,
-						   lineno, key, ferr.msg[0] ? ferr.msg : "unknown key", val);
+				snprintf(msg, sizeof(msg), "%s", err->msg);
+				loom_err_clear(err);
+				ret = loom_err_set(err, LOOM_E_CONFIG, field, "%s:%u: %s: %s",
+						   path, lineno, key, msg);
 				goto out;
 			}
 			continue;
 		}
+		ret = 0;
 		if (config_set(c, key, val, &why) < 0) {
 			ret = loom_err_set(err, LOOM_E_CONFIG, field, "%s:%u: %s: %s (got '%s')",
 					   path, lineno, key, why, val);
@@ -304,4 +364,39 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "fault.carrier_severity = %s\n", fault_severity_name(c->fault.carrier_severity));
 	fprintf(out, "fault.port_state_severity = %s\n", fault_severity_name(c->fault.port_state_severity));
 	fprintf(out, "fault.counter_severity = %s\n", fault_severity_name(c->fault.counter_severity));
+	fprintf(out, "fault.counter_interval = %u\n", c->counter_interval_s);
+	fprintf(out, "rdma.pass_pct = %.15g\n", c->rdma.pct);
+	for (size_t i = 0; i < c->rdma.n_over; i++) {
+		const struct rdma_threshold_override *o = &c->rdma.over[i];
+
+		if (o->pct > 0)
+			fprintf(out, "rdma.pass_pct.%u = %.15g\n", o->rate_gbps, o->pct);
+		if (o->min_gbps > 0)
+			fprintf(out, "rdma.min_gbps.%u = %.15g\n", o->rate_gbps, o->min_gbps);
+	}
+	fprintf(out, "rdma.tool = %s\n", c->rdma_tool);
+	fprintf(out, "rdma.peer = %s\n", c->rdma_peer);
+	fprintf(out, "rdma.peer_address = %s\n", c->rdma_peer_address);
+	fprintf(out, "rdma.runner =");
+	for (size_t i = 0; i < c->n_rdma_runner; i++)
+		fprintf(out, " %s", c->rdma_runner[i]);
+	fprintf(out, "\n");
+}
+
+bool config_rdma_check(const struct loom_config *c, struct rdma_bw_opts *o,
+		       const char *prefix[CONF_RUNNER_WORDS + 1])
+{
+	const char *base;
+
+	rdma_bw_opts_defaults(o);
+	memset(prefix, 0, (CONF_RUNNER_WORDS + 1) * sizeof(*prefix));
+	for (size_t i = 0; i < c->n_rdma_runner; i++)
+		prefix[i] = c->rdma_runner[i];
+	if (!c->rdma_tool[0] || !c->rdma_peer[0])
+		return false;
+	base = strrchr(c->rdma_tool, '/');
+	base = base ? base + 1 : c->rdma_tool;
+	o->tool = strcmp(base, "loom-rdma-bw") == 0 ? RDMA_TOOL_BUILTIN : RDMA_TOOL_PERFTEST;
+	o->program = c->rdma_tool[0] == '/' ? c->rdma_tool : NULL;
+	return true;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "fabric/rdma_bw.h"
 #include "lib/err.h"
 #include "src/fault.h"
 #include "tenancy/model.h"
@@ -23,6 +24,9 @@ struct conf_nvml {
 	char node[LOOM_NAME_MAX];
 	char path[LOOM_PATH_MAX];
 };
+/* rdma.runner: at most this many words, each shorter than CONF_WORD_MAX. */
+#define CONF_RUNNER_WORDS 16
+#define CONF_WORD_MAX 128
 
 struct loom_config {
 	char path[256];			/* the file it came from, "" = defaults */
@@ -44,7 +48,21 @@ struct loom_config {
 	struct conf_nvml nvml[CONF_NVML_MAX];
 	size_t n_nvml;
 	bool gpu_allow_mig_mode;	/* gpu.allow_mig_mode: loom may turn MIG mode on */
-	struct fault_policy fault;	/* the fault.* keys (src/fault.h) */
+
+	/* fault.*: what a fault does (src/fault.h), and how often the HCA
+	 * watcher samples PortInfo / PortCounters (0 = not at all). */
+	struct fault_policy fault;
+	unsigned int counter_interval_s;
+	/* rdma.*: pass marks, and the check node.verify runs itself when a
+	 * tool and a reference peer are named ("" = results are fed in). */
+	struct rdma_thresholds rdma;
+	char rdma_tool[LOOM_PATH_MAX];	/* loom-rdma-bw, ib_write_bw, or a path */
+	char rdma_peer[LOOM_NAME_MAX];	/* the reference node */
+	char rdma_peer_address[LOOM_NAME_MAX];	/* what the client connects to; "" = the peer's name */
+	/* The argv prefix that runs a command on another node, split at load
+	 * time ("{host}" is replaced by the node's name); none = run locally. */
+	char rdma_runner[CONF_RUNNER_WORDS][CONF_WORD_MAX];
+	size_t n_rdma_runner;
 };
 
 void config_defaults(struct loom_config *c);
@@ -52,5 +70,13 @@ void config_defaults(struct loom_config *c);
 int config_load(const char *path, struct loom_config *c, struct loom_err *err);
 /* Prints the effective configuration in the file's own syntax (loomd -n). */
 void config_print(const struct loom_config *c, FILE *out);
+
+/*
+ * The RDMA check as node.verify runs it: fills @o (tool, program) and
+ * @prefix (rdma.runner as a NULL-terminated argv pointing into @c; NULL
+ * when empty).  Returns false when no tool or no peer is configured.
+ */
+bool config_rdma_check(const struct loom_config *c, struct rdma_bw_opts *o,
+		       const char *prefix[CONF_RUNNER_WORDS + 1]);
 
 #endif

@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "src/daemon.h"
 #include "src/reconcile.h"
+#include "src/verify.h"
 #include "tenancy/compile.h"
 #include "tenancy/mig.h"
 
@@ -216,6 +217,7 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 		if (reconciler_start(d->topo, &opts, &d->rec) == 0) {
 			struct loom_err e2 = { 0 };
 
+			reconciler_watch_hca(d->rec, d->cfg.counter_interval_s);
 			if (server_add_reconciler(d, &e2))
 				log_err("%s", e2.msg);
 			loomd_post(d);
@@ -231,9 +233,10 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	struct reconciler_opts opts;
 	int ret;
 
+	d->rdma_fd = -1;
 	d->started_ns = now_realtime_ns();
-	d->fault_policy = d->cfg.fault;	/* the fault.* keys of loomd.conf */
-	rdma_thresholds_defaults(&d->rdma);
+	d->fault_policy = d->cfg.fault;
+	d->rdma = d->cfg.rdma;
 	model_init(&d->model, &d->cfg.pools);
 	ret = topology_load_file(d->cfg.topology, &d->topo, err);
 	if (ret)
@@ -252,6 +255,9 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 				    store_errmsg(d->store));
 	if (check_only)
 		return 0;
+	ret = rdma_jobs_open(d);
+	if (ret)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "eventfd: %s", strerror(-ret));
 	ret = server_open(d, err);
 	if (ret || !d->cfg.reconcile)
 		return ret;
@@ -259,6 +265,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	ret = reconciler_start(d->topo, &opts, &d->rec);
 	if (ret)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the reconciler: %s", strerror(-ret));
+	reconciler_watch_hca(d->rec, d->cfg.counter_interval_s);
 	/* The first run repairs whatever a crash or an operator left behind,
 	 * and confirms removals a restart interrupted. */
 	d->life_pending = true;
@@ -268,6 +275,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 
 void loomd_close(struct loomd *d)
 {
+	rdma_jobs_close(d);
 	reconciler_stop(&d->rec);
 	server_close(d);
 	model_clear(&d->model);

@@ -31,6 +31,8 @@ struct api_peer {
 struct client;
 struct reconciler;
 struct waiter;
+struct rdma_job;
+struct rdma_job_result;
 
 /*
  * A replacement loomd is driving (src/replacement.c).  Its record, with
@@ -69,10 +71,13 @@ struct loomd {
 	uint64_t life_gen;
 
 	/* The node lifecycle: fault policy and its hold-down history, and the
-	 * RDMA admission thresholds (defaults; not read from loomd.conf yet). */
+	 * RDMA admission thresholds, from loomd.conf. */
 	struct fault_policy fault_policy;
 	struct fault_history faults;
 	struct rdma_thresholds rdma;
+	/* RDMA checks node.verify runs (src/verify.c). */
+	struct rdma_job *rdma_jobs;
+	int rdma_fd;		/* eventfd: a job finished; -1 when not open */
 
 	/* Replacements being driven, step by step (src/replacement.c). */
 	struct replace_run *replacing;
@@ -94,6 +99,8 @@ struct api_call {
 	bool replacing;		/* the replacement driver: may attach the node it reserved */
 	/* With wait: answer once the replacement of this node has ended. */
 	char wait_replace[LOOM_NAME_MAX];
+	/* node.verify started an RDMA check of this node: a `wait` waits for it. */
+	char rdma_node[LOOM_NAME_MAX];
 };
 
 struct api_method {
@@ -103,6 +110,49 @@ struct api_method {
 };
 
 const struct api_method *api_method_find(const char *name);
+
+/*
+ * The fault path of node.fault, for an event already checked: policy and
+ * hold-down, the lifecycle events of the action, node_events rows.  Runs
+ * inside the caller's savepoint like a method.
+ */
+int api_fault_apply(struct api_call *call, const struct fault_event *fe, int64_t now,
+		    json_t **result, struct loom_err *err);
+
+/*
+ * A watcher's fault (carrier, HCA port state, counters) on the main
+ * thread: api_fault_apply as loomd itself, in the current batch's
+ * transaction, with an audit record "node.fault" whose params carry the
+ * source.  The batch commits at the end of the loop iteration.
+ */
+void loomd_fault_raise(struct loomd *d, const struct fault_event *fe);
+
+/*
+ * A write loomd makes itself (a watcher's fault, a finished RDMA check):
+ * @fn runs as a method would, as uid getuid() with the admin role, in a
+ * savepoint of the current batch's transaction, with an audit record of
+ * @method and @params.  The batch commits at the end of the loop
+ * iteration.  Returns 0, or -EINVAL with @err when it was rolled back.
+ */
+int loomd_internal_write(struct loomd *d, const char *method, json_t *params,
+			 int (*fn)(struct api_call *call, void *arg, json_t **result, struct loom_err *err),
+			 void *arg, json_t **result, struct loom_err *err);
+
+/*
+ * A finished RDMA check (src/verify.c): judges each port's measurement
+ * against its rate, stores them (kv rdma.NODE, shown by node.show) and,
+ * when the node is still `verifying`, applies verify-pass or verify-fail
+ * (a port without a measurement fails it).  Runs as a method.
+ */
+int api_verify_finish(struct api_call *call, const struct rdma_job_result *job, json_t **result,
+		      struct loom_err *err);
+/* node.show's object for @name (NULL when it is not in the topology). */
+json_t *api_node_json(struct loomd *d, const char *name);
+
+/* Carrier changes seen on drift socket @i (src/watch.c). */
+void loomd_watch_carrier(struct loomd *d, size_t i);
+/* The HCA watcher's signals, after the reconciler's event fd fired. */
+void loomd_watch_hca(struct loomd *d);
 const struct api_method *api_methods(size_t *n);
 
 /* Opens the topology, the store and the model; then the socket unless @check_only. */

@@ -750,6 +750,8 @@ static void print_transition(json_t *n)
 		printf("rdma %s\n", txt ? txt : "");
 		free(txt);
 	}
+	if (json_is_true(json_object_get(n, "rdma_running")))
+		printf("rdma check running against the reference peer (see node show, or use -w)\n");
 	if (json_object_get(n, "decision")) {
 		json_t *dcs = json_object_get(n, "decision");
 

@@ -47,6 +47,18 @@ struct gpu_want {
 	size_t n;
 };
 
+/* One HCA port an SM worker samples (worker-private). */
+struct hca_watch {
+	char node[LOOM_NAME_MAX];
+	char port[LOOM_NAME_MAX];
+	uint64_t guid;
+	bool known;		/* a first sample was taken */
+	bool bad;		/* not Active or not answering at the last sample */
+	unsigned int misses;	/* samples in a row without an answer */
+	bool counters_known;
+	struct ib_port_counters ctr;
+};
+
 struct item {
 	char tenant[LOOM_NAME_MAX];
 	char segment[LOOM_NAME_MAX];
@@ -105,6 +117,9 @@ struct target {
 	unsigned long runs;
 	struct capacity *caps;		/* SM targets: P_Key table capacity per port */
 	size_t n_caps;
+	struct hca_watch *hca;		/* SM targets: the nodes' HCA ports (worker-private) */
+	size_t n_hca;
+	int64_t next_sample_ns;		/* CLOCK_MONOTONIC; 0 = take one at the next chance */
 };
 
 struct reconciler {
@@ -118,6 +133,9 @@ struct reconciler {
 	size_t *drift_index;		/* drift fd i -> target index */
 	int *drift_fds;
 	size_t n_drift;
+	unsigned int hca_interval_s;	/* 0 = no HCA watcher */
+	struct hca_signal *signals;	/* HCA watcher signals not taken yet */
+	size_t n_signals, cap_signals;
 };
 
 const char *seg_state_name(enum seg_state s)
@@ -832,6 +850,122 @@ static bool watch(struct target *t)
 	return changed || restarted || down;
 }
 
+/* Queues a signal for the main thread (called with r->lock held). */
+static void signal_push(struct reconciler *r, const struct hca_signal *sig)
+{
+	if (r->n_signals == r->cap_signals) {
+		size_t cap = r->cap_signals ? r->cap_signals * 2 : 16;
+		struct hca_signal *p;
+
+		if (cap > 65536)
+			return;	/* nobody takes them: drop rather than grow for ever */
+		p = realloc(r->signals, cap * sizeof(*p));
+		if (!p)
+			return;
+		r->signals = p;
+		r->cap_signals = cap;
+	}
+	r->signals[r->n_signals++] = *sig;
+}
+
+/*
+ * One sample of every HCA port under this SM, compared with the last one.
+ * On the worker thread, between runs: the smt handle is the worker's.
+ */
+static void hca_sample(struct target *t)
+{
+	struct reconciler *r = t->r;
+	struct smt_port_health *h;
+	struct hca_signal *sig;
+	struct loom_err err = { 0 };
+	size_t n_sig = 0;
+
+	if (!t->smt && smt_open(&t->sm, &t->smt, &err)) {
+		t->smt = NULL;
+		return;
+	}
+	h = calloc(t->n_hca, sizeof(*h));
+	sig = calloc(2 * t->n_hca, sizeof(*sig));
+	if (!h || !sig)
+		goto out;
+	for (size_t i = 0; i < t->n_hca; i++)
+		h[i].guid = t->hca[i].guid;
+	if (smt_port_health(t->smt, h, t->n_hca, &err) < 0) {
+		/* The SM's own port is not usable (OpenSM down, no SM LID):
+		 * that says nothing about the nodes' ports. */
+		log_debug(LOG_SUB_MAD, "sm %s: HCA watcher: %s", t->name, err.msg);
+		goto out;
+	}
+	if (!t->hca[0].known) {
+		size_t answer = 0, counters = 0;
+
+		for (size_t i = 0; i < t->n_hca; i++) {
+			answer += h[i].result == 0;
+			counters += h[i].counters_ok;
+		}
+		log_info("sm %s: HCA watcher: first sample of %zu ports: %zu answer PortInfo, %zu PortCounters",
+			 t->name, t->n_hca, answer, counters);
+	}
+	for (size_t i = 0; i < t->n_hca; i++) {
+		struct hca_watch *w = &t->hca[i];
+		bool bad = h[i].result != 0 || h[i].port_state != 4;
+		struct ib_port_counters cur = {
+			.symbol_errors = h[i].symbol_errors,
+			.link_recovery = h[i].link_recovery,
+			.link_downed = h[i].link_downed,
+		};
+
+		/*
+		 * One unanswered sample is not a dead link (a MAD lost while
+		 * OpenSM sweeps, a LID being reassigned): it takes two in a row.
+		 * A PortState read as not Active counts at once.
+		 */
+		w->misses = h[i].result ? w->misses + 1 : 0;
+		if (w->known && h[i].result && w->misses < 2)
+			bad = w->bad;
+		if (w->known && bad && !w->bad) {
+			struct hca_signal *s = &sig[n_sig++];
+
+			snprintf(s->node, sizeof(s->node), "%s", w->node);
+			snprintf(s->port, sizeof(s->port), "%s", w->port);
+			snprintf(s->sm, sizeof(s->sm), "%s", t->name);
+			s->result = h[i].result;
+			s->state = h[i].port_state;
+		} else if (w->known && !bad && w->bad) {
+			log_info("sm %s: HCA port %s of %s is Active again", t->name, w->port, w->node);
+		}
+		w->known = true;
+		w->bad = bad;
+		if (!h[i].counters_ok)
+			continue;	/* keep the last sample: a rise across a gap still counts */
+		if (w->counters_known && memcmp(&cur, &w->ctr, sizeof(cur)) != 0) {
+			struct hca_signal *s = &sig[n_sig++];
+
+			snprintf(s->node, sizeof(s->node), "%s", w->node);
+			snprintf(s->port, sizeof(s->port), "%s", w->port);
+			snprintf(s->sm, sizeof(s->sm), "%s", t->name);
+			s->counters = true;
+			s->prev = w->ctr;
+			s->cur = cur;
+		}
+		w->ctr = cur;
+		w->counters_known = true;
+	}
+	if (n_sig) {
+		uint64_t one = 1;
+
+		pthread_mutex_lock(&r->lock);
+		for (size_t i = 0; i < n_sig; i++)
+			signal_push(r, &sig[i]);
+		pthread_mutex_unlock(&r->lock);
+		if (write(r->event_fd, &one, sizeof(one)) < 0)
+			log_warn("reconciler: eventfd: %s", strerror(errno));
+	}
+out:
+	free(h);
+	free(sig);
+}
+
 static void *worker(void *arg)
 {
 	struct target *t = arg;
@@ -857,14 +991,28 @@ static void *worker(void *arg)
 
 			if (retry_at && retry_at - now_ns(CLOCK_MONOTONIC) < (int64_t)WATCH_INTERVAL_MS * 1000000)
 				deadline = now_ns(CLOCK_REALTIME) + (retry_at - now_ns(CLOCK_MONOTONIC));
+			if (t->kind == TARGET_SM && r->hca_interval_s && t->n_hca) {
+				int64_t left = t->next_sample_ns - now_ns(CLOCK_MONOTONIC);
+
+				if (left < 0)
+					left = 0;
+				if (now_ns(CLOCK_REALTIME) + left < deadline)
+					deadline = now_ns(CLOCK_REALTIME) + left;
+			}
 			until.tv_sec = deadline / 1000000000;
 			until.tv_nsec = deadline % 1000000000;
 			if (pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT || r->stop)
 				continue;
 			if (t->want_gen <= t->done_gen && !t->resync) {
 				bool due = retry_at && now_ns(CLOCK_MONOTONIC) >= retry_at;
+				unsigned int every = r->hca_interval_s;
 
 				pthread_mutex_unlock(&r->lock);
+				if (t->kind == TARGET_SM && every && t->n_hca
+				    && now_ns(CLOCK_MONOTONIC) >= t->next_sample_ns) {
+					hca_sample(t);
+					t->next_sample_ns = now_ns(CLOCK_MONOTONIC) + (int64_t)every * 1000000000;
+				}
 				due = due || watch(t);
 				pthread_mutex_lock(&r->lock);
 				if (!due)
@@ -949,6 +1097,96 @@ static void *worker(void *arg)
 
 /* ---- the main thread's side ---------------------------------------------- */
 
+/* The nodes' HCA ports under this subnet manager, for the HCA watcher. */
+static int hca_watch_fill(struct target *t, const struct topology *topo)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < topo->n_nodes; i++)
+		for (size_t k = 0; k < topo->nodes[i].n_hca_ports; k++)
+			n += strcmp(topo->nodes[i].hca_ports[k].sm, t->name) == 0;
+	if (!n)
+		return 0;
+	t->hca = calloc(n, sizeof(*t->hca));
+	if (!t->hca)
+		return -ENOMEM;
+	for (size_t i = 0; i < topo->n_nodes; i++)
+		for (size_t k = 0; k < topo->nodes[i].n_hca_ports; k++) {
+			const struct topo_hca_port *p = &topo->nodes[i].hca_ports[k];
+			struct hca_watch *w = &t->hca[t->n_hca];
+
+			if (strcmp(p->sm, t->name))
+				continue;
+			snprintf(w->node, sizeof(w->node), "%s", topo->nodes[i].name);
+			snprintf(w->port, sizeof(w->port), "%s", p->name);
+			w->guid = p->guid;
+			t->n_hca++;
+		}
+	return 0;
+}
+
+void reconciler_watch_hca(struct reconciler *r, unsigned int interval_s)
+{
+	pthread_mutex_lock(&r->lock);
+	r->hca_interval_s = interval_s;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+size_t reconciler_hca_take(struct reconciler *r, struct hca_signal *out, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&r->lock);
+	n = r->n_signals < max ? r->n_signals : max;
+	memcpy(out, r->signals, n * sizeof(*out));
+	memmove(r->signals, r->signals + n, (r->n_signals - n) * sizeof(*out));
+	r->n_signals -= n;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+/* Every node's access port cabled to this VTEP has its carrier watched. */
+static int carrier_watch(struct target *t, const struct topology *topo)
+{
+	const char **names;
+	size_t n = 0, cap = 0;
+	int ret;
+
+	for (size_t i = 0; i < topo->n_nodes; i++)
+		cap += topo->nodes[i].n_nic_ports;
+	names = calloc(cap ? cap : 1, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	for (size_t i = 0; i < topo->n_nodes; i++)
+		for (size_t k = 0; k < topo->nodes[i].n_nic_ports; k++) {
+			const struct topo_nic_port *p = &topo->nodes[i].nic_ports[k];
+
+			if (strcmp(p->vtep, t->name) == 0 && p->access_port[0])
+				names[n++] = p->access_port;
+		}
+	ret = kvtep_carrier_watch(t->kv, names, n);
+	free(names);
+	return ret;
+}
+
+size_t reconciler_carrier_take(struct reconciler *r, size_t i, struct carrier_change *out, size_t max)
+{
+	struct target *t = &r->targets[r->drift_index[i]];
+	struct kvtep_carrier kc[32];
+	size_t n = 0;
+
+	if (max > sizeof(kc) / sizeof(kc[0]))
+		max = sizeof(kc) / sizeof(kc[0]);
+	n = kvtep_carrier_take(t->kv, kc, max);
+	for (size_t k = 0; k < n; k++) {
+		snprintf(out[k].vtep, sizeof(out[k].vtep), "%s", t->name);
+		snprintf(out[k].access_port, sizeof(out[k].access_port), "%s", kc[k].port);
+		out[k].up = kc[k].up;
+	}
+	return n;
+}
+
 int reconciler_start(const struct topology *topo, const struct reconciler_opts *opts,
 		     struct reconciler **out)
 {
@@ -982,6 +1220,8 @@ int reconciler_start(const struct topology *topo, const struct reconciler_opts *
 		} else {
 			r->drift_fds[r->n_drift] = kvtep_event_fd(t->kv);
 			r->drift_index[r->n_drift++] = r->n_targets - 1;
+			if (carrier_watch(t, topo))
+				log_warn("vtep %s: cannot watch the access ports' carrier: out of memory", t->name);
 		}
 	}
 	for (size_t i = 0; i < topo->n_sms; i++) {
@@ -991,6 +1231,10 @@ int reconciler_start(const struct topology *topo, const struct reconciler_opts *
 		t->kind = TARGET_SM;
 		t->sm = topo->sms[i];
 		snprintf(t->name, sizeof(t->name), "%s", topo->sms[i].name);
+		if (hca_watch_fill(t, topo)) {
+			reconciler_stop(&r);
+			return -ENOMEM;
+		}
 	}
 	for (size_t i = 0; opts && i < opts->n_gpu_nodes; i++) {
 		const struct topo_node *node = topology_node(topo, opts->gpu_nodes[i].node);
@@ -1052,7 +1296,9 @@ void reconciler_stop(struct reconciler **pr)
 		sm_desired_free(&t->sm_written);
 		free(t->items);
 		free(t->caps);
+		free(t->hca);
 	}
+	free(r->signals);
 	if (r->event_fd >= 0)
 		close(r->event_fd);
 	free(r->targets);

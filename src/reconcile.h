@@ -21,6 +21,7 @@
 
 #include "src/conf.h"
 #include "src/store.h"
+#include "src/fault.h"
 #include "tenancy/compile.h"
 #include "topology/topology.h"
 
@@ -49,6 +50,39 @@ int reconciler_event_fd(const struct reconciler *r);
 size_t reconciler_n_drift_fds(const struct reconciler *r);
 int reconciler_drift_fd(const struct reconciler *r, size_t i);
 void reconciler_drift(struct reconciler *r, size_t i);
+
+/*
+ * The carrier watcher: after reconciler_drift(r, i), the changes of the
+ * nodes' access ports on that VTEP (every topo_nic_port.access_port cabled
+ * to it is watched from reconciler_start on).
+ */
+struct carrier_change {
+	char vtep[LOOM_NAME_MAX];
+	char access_port[LOOM_IFNAME_MAX];
+	bool up;
+};
+size_t reconciler_carrier_take(struct reconciler *r, size_t i, struct carrier_change *out, size_t max);
+
+/*
+ * The HCA watcher: every @interval_s (0 = off) each subnet manager's worker
+ * samples the nodes' HCA ports under it (smt_port_health: PortInfo and
+ * PortCounters through its umad port), between runs.  The first sample of
+ * a port is its baseline; after that a port leaving Active (or not
+ * answering two samples in a row) and a change of its error counters
+ * become signals, taken on the main thread when the event fd fired.
+ */
+void reconciler_watch_hca(struct reconciler *r, unsigned int interval_s);
+
+struct hca_signal {
+	char node[LOOM_NAME_MAX];
+	char port[LOOM_NAME_MAX];
+	char sm[LOOM_NAME_MAX];
+	bool counters;		/* true: counters changed (prev -> cur); false: the port left Active */
+	int result;		/* port state: 0 read (state), else -errno: it does not answer */
+	unsigned int state;
+	struct ib_port_counters prev, cur;
+};
+size_t reconciler_hca_take(struct reconciler *r, struct hca_signal *out, size_t max);
 
 /*
  * Posts a new desired state.  Targets whose slice differs from what they

@@ -35,6 +35,7 @@
 #include "src/daemon.h"
 #include "src/reconcile.h"
 #include "src/rpc.h"
+#include "src/verify.h"
 
 /* Per client, at most this many requests are taken per batch (fairness). */
 #define LINES_PER_BATCH 64
@@ -68,6 +69,7 @@ struct pending {
 	json_t *result;		/* with wait: the result, answered once targets converge */
 	int wait_s;
 	char replace_old[LOOM_NAME_MAX];	/* with wait: the replacement it waits for */
+	char rdma_node[LOOM_NAME_MAX];	/* with wait: also until this node's RDMA check ends */
 };
 
 /* A successful write whose client asked to wait for the targets. */
@@ -79,13 +81,14 @@ struct waiter {
 	uint64_t gen;
 	int64_t deadline_ns;	/* CLOCK_MONOTONIC */
 	char replace_old[LOOM_NAME_MAX];	/* "" or: answer once this replacement ended */
+	char rdma_node[LOOM_NAME_MAX];	/* node.verify: also until its RDMA check ended */
 };
 
 static struct pending batch[MAX_BATCH];
 static size_t n_batch;
 
 /* Tags for epoll's data.ptr so one switch dispatches every event. */
-static char tag_listen, tag_signal, tag_resync, tag_reconcile;
+static char tag_listen, tag_signal, tag_resync, tag_reconcile, tag_rdma;
 static char *drift_tags;	/* one byte per drift fd of the reconciler */
 static size_t n_drift_tags;
 
@@ -223,6 +226,8 @@ int server_open(struct loomd *d, struct loom_err *err)
 	ret = signals_open(d);
 	if (!ret)
 		ret = resync_open(d);
+	if (!ret && d->rdma_fd >= 0)
+		ret = epoll_mod(d, EPOLL_CTL_ADD, d->rdma_fd, EPOLLIN, &tag_rdma);
 	if (ret)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "event loop set-up: %s", strerror(-ret));
 	return listen_open(d, err);
@@ -530,7 +535,8 @@ static int wait_param(json_t *params, int *wait_s, struct loom_err *err)
  * that asked to wait hands its result back in *waited instead.
  */
 static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request *req, bool *wrote,
-			   json_t **waited, int *wait_s, char replace_old[LOOM_NAME_MAX])
+			   json_t **waited, int *wait_s, char replace_old[LOOM_NAME_MAX],
+			   char rdma_node[LOOM_NAME_MAX])
 {
 	struct loom_err err = { 0 };
 	const struct api_method *m = api_method_find(req->method);
@@ -541,6 +547,7 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 	*waited = NULL;
 	*wait_s = 0;
 	replace_old[0] = '\0';
+	rdma_node[0] = '\0';
 	if (!m) {
 		loom_err_set(&err, LOOM_E_METHOD, "method", "no method '%s'", req->method);
 		goto done;
@@ -569,6 +576,7 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 		store_savepoint_release(d->store);
 		*wrote = true;
 		d->model_changed |= call.model_touched;
+		memcpy(rdma_node, call.rdma_node, sizeof(call.rdma_node));
 	} else {
 		store_savepoint_rollback(d->store);
 		store_savepoint_release(d->store);
@@ -592,12 +600,70 @@ done:
 	return reply;
 }
 
+int loomd_internal_write(struct loomd *d, const char *method, json_t *params,
+			 int (*fn)(struct api_call *call, void *arg, json_t **result, struct loom_err *err),
+			 void *arg, json_t **result, struct loom_err *err)
+{
+	struct api_peer self = { .uid = getuid(), .gid = getgid(), .pid = getpid(), .role = ROLE_ADMIN };
+	struct api_call call = { .d = d, .peer = &self };
+
+	*result = NULL;
+	if (batch_begin(d, err) || store_savepoint(d->store))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot open a savepoint: %s", store_errmsg(d->store));
+	if (fn(&call, arg, result, err) == 0)
+		audit_write(d, &self, method, params, *result, err);
+	if (err->code == LOOM_OK) {
+		store_savepoint_release(d->store);
+		d->model_changed |= call.model_touched;
+		return 0;
+	}
+	store_savepoint_rollback(d->store);
+	store_savepoint_release(d->store);
+	if (call.model_touched)
+		loomd_model_reload(d);
+	json_decref(*result);
+	*result = NULL;
+	return -EINVAL;
+}
+
+struct fault_arg {
+	const struct fault_event *fe;
+};
+
+static int fault_fn(struct api_call *call, void *arg, json_t **result, struct loom_err *err)
+{
+	const struct fault_event *fe = ((struct fault_arg *)arg)->fe;
+
+	return api_fault_apply(call, fe, fe->time, result, err);
+}
+
+void loomd_fault_raise(struct loomd *d, const struct fault_event *fe)
+{
+	struct fault_arg a = { .fe = fe };
+	struct loom_err err = { 0 };
+	json_t *params = fault_event_to_json(fe), *result = NULL, *dec;
+
+	if (!params)
+		return;
+	if (loomd_internal_write(d, "node.fault", params, fault_fn, &a, &result, &err) == 0) {
+		dec = json_object_get(json_object_get(result, "decision"), "reason");
+		log_info("fault %s on %s%s%s: %s; %s", fault_source_name(fe->source), fe->node,
+			 fe->port[0] ? " port " : "", fe->port, fe->text,
+			 json_is_string(dec) ? json_string_value(dec) : "");
+	} else {
+		log_err("fault %s on %s not applied: %s", fault_source_name(fe->source), fe->node, err.msg);
+	}
+	json_decref(result);
+	json_decref(params);
+}
+
 static void batch_add(struct client *c, json_t *reply, json_t *id, bool wrote, json_t *waited, int wait_s,
-		      const char *replace_old)
+		      const char *replace_old, const char *rdma_node)
 {
 	struct pending *p = &batch[n_batch++];
 
 	snprintf(p->replace_old, sizeof(p->replace_old), "%s", replace_old ? replace_old : "");
+	snprintf(p->rdma_node, sizeof(p->rdma_node), "%s", rdma_node ? rdma_node : "");
 	p->client = c;
 	p->reply = reply;
 	p->id = json_incref(id);
@@ -622,12 +688,13 @@ static void client_take_lines(struct loomd *d, struct client *c)
 		json_t *reply, *waited;
 		char replace_old[LOOM_NAME_MAX];
 		int wait_s;
+		char rdma_node[LOOM_NAME_MAX] = "";
 
 		if (!nl && len <= limit)
 			break;
 		if (len > limit) {
 			loom_err_set(&err, LOOM_E_TOO_LARGE, "", "request larger than %zu bytes (max_request_bytes)", limit);
-			batch_add(c, rpc_error(NULL, &err), NULL, false, NULL, 0, NULL);
+			batch_add(c, rpc_error(NULL, &err), NULL, false, NULL, 0, NULL, NULL);
 			c->closing = true;	/* the rest of the stream cannot be framed */
 			c->too_large = true;
 			off = c->in_len;
@@ -638,12 +705,12 @@ static void client_take_lines(struct loomd *d, struct client *c)
 			continue;
 		taken++;
 		if (rpc_request_parse(c->in + off - len - 1, len, &req, &err)) {
-			batch_add(c, rpc_error(req.id, &err), req.id, false, NULL, 0, NULL);
+			batch_add(c, rpc_error(req.id, &err), req.id, false, NULL, 0, NULL, NULL);
 			rpc_request_release(&req);
 			continue;
 		}
-		reply = request_run(d, c, &req, &wrote, &waited, &wait_s, replace_old);
-		batch_add(c, reply, req.id, wrote, waited, wait_s, replace_old);
+		reply = request_run(d, c, &req, &wrote, &waited, &wait_s, replace_old, rdma_node);
+		batch_add(c, reply, req.id, wrote, waited, wait_s, replace_old, rdma_node);
 		rpc_request_release(&req);
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
@@ -691,18 +758,32 @@ static void waiters_check(struct loomd *d)
 		struct waiter *w = *pw;
 		json_t *rec = NULL;
 		bool ok = false;
-		bool done;
+		bool done, rdma;
 
 		if (w->replace_old[0])
 			done = loomd_replace_finished(d, w->replace_old, &ok, &rec);
 		else
 			done = !d->rec || reconciler_done(d->rec, w->gen, &ok);
-		if (!done && now < w->deadline_ns) {
+		rdma = w->rdma_node[0] && rdma_job_running(d, w->rdma_node);
+		if ((!done || rdma) && now < w->deadline_ns) {
 			json_decref(rec);
 			pw = &w->next;
 			continue;
 		}
-		waiter_answer(d, w, done && ok, rec);
+		if (w->rdma_node[0]) {
+			/* The check ended (or the wait ran out): the node as it is now. */
+			json_t *now_json = api_node_json(d, w->rdma_node);
+
+			if (now_json) {
+				json_object_set_new(now_json, "rdma_running", json_boolean(rdma));
+				json_decref(w->result);
+				w->result = now_json;
+			}
+		}
+		/* Without a reconciler a verify's wait is for its RDMA check alone. */
+		if (w->rdma_node[0] && !d->rec)
+			ok = true;
+		waiter_answer(d, w, done && ok && !rdma, rec);
 		json_decref(rec);
 		*pw = w->next;
 		waiter_free(w);
@@ -763,6 +844,7 @@ static void batch_finish(struct loomd *d)
 				w->gen = gen;
 				w->deadline_ns = now_mono_ns() + (int64_t)p->wait_s * 1000000000;
 				memcpy(w->replace_old, p->replace_old, sizeof(w->replace_old));
+				memcpy(w->rdma_node, p->rdma_node, sizeof(w->rdma_node));
 				w->next = d->waiters;
 				d->waiters = w;
 				p->client->waiting++;
@@ -842,14 +924,18 @@ int server_run(struct loomd *d)
 					log_warn("resync timer: %s", strerror(errno));
 				if (d->rec)
 					reconciler_resync_all(d->rec);
+			} else if (ptr == &tag_rdma) {
+				rdma_jobs_collect(d);
 			} else if (ptr == &tag_reconcile) {
 				reconciler_collect(d->rec);
+				loomd_watch_hca(d);
 				waiters_check(d);
 				loomd_lifecycle_confirm(d);
 				loomd_replace_drive(d);
 				loomd_release_holds(d);
 			} else if (drift_tags && (char *)ptr >= drift_tags && (char *)ptr < drift_tags + n_drift_tags) {
 				reconciler_drift(d->rec, (size_t)((char *)ptr - drift_tags));
+				loomd_watch_carrier(d, (size_t)((char *)ptr - drift_tags));
 			} else {
 				if (c->dead)
 					continue;

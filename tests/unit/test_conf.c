@@ -59,6 +59,63 @@ static void test_all_keys(void **state)
 	assert_string_equal(c.debug, "api,netlink");
 }
 
+static void test_fault_rdma_keys(void **state)
+{
+	struct loom_config c;
+	struct loom_err err;
+	struct rdma_bw_opts o;
+	const char *prefix[CONF_RUNNER_WORDS + 1];
+
+	(void)state;
+	assert_int_equal(load_text("", &c, &err), 0);
+	assert_int_equal(c.fault.on[FAULT_CRITICAL], FAULT_ACT_CORDON);
+	assert_int_equal(c.fault.on[FAULT_WARNING], FAULT_ACT_RECORD);
+	assert_int_equal(c.fault.hold_down_s, 300);
+	assert_int_equal(c.counter_interval_s, 30);
+	assert_true(c.rdma.pct == 90);
+	assert_false(config_rdma_check(&c, &o, prefix));
+	assert_null(prefix[0]);
+
+	assert_int_equal(load_text("fault.info = cordon\nfault.warning = replace\nfault.critical = record\n"
+				   "fault.hold_down = 5\nfault.symbol_errors = 0\nfault.link_downed = 3\n"
+				   "fault.link_recovery = 7\nfault.carrier_severity = warning\n"
+				   "fault.port_state_severity = info\nfault.counter_severity = critical\n"
+				   "fault.counter_interval = 2\nrdma.pass_pct = 92.5\nrdma.pass_pct.400 = 95\n"
+				   "rdma.min_gbps.200 = 185\nrdma.tool = /usr/local/bin/loom-rdma-bw\n"
+				   "rdma.peer = ref-1\nrdma.peer_address = 192.0.2.9\n"
+				   "rdma.runner =  ssh  -oBatchMode=yes\troot@{host} \n", &c, &err), 0);
+	assert_int_equal(c.fault.on[FAULT_INFO], FAULT_ACT_CORDON);
+	assert_int_equal(c.fault.on[FAULT_WARNING], FAULT_ACT_REPLACE);
+	assert_int_equal(c.fault.on[FAULT_CRITICAL], FAULT_ACT_RECORD);
+	assert_int_equal(c.fault.hold_down_s, 5);
+	assert_int_equal(c.fault.symbol_errors, 0);
+	assert_int_equal(c.fault.link_downed, 3);
+	assert_int_equal(c.fault.link_recovery, 7);
+	assert_int_equal(c.fault.carrier_severity, FAULT_WARNING);
+	assert_int_equal(c.fault.port_state_severity, FAULT_INFO);
+	assert_int_equal(c.fault.counter_severity, FAULT_CRITICAL);
+	assert_int_equal(c.counter_interval_s, 2);
+	assert_true(c.rdma.pct == 92.5);
+	assert_true(rdma_threshold_gbps(&c.rdma, 400, NULL) == 380);
+	assert_true(rdma_threshold_gbps(&c.rdma, 200, NULL) == 185);
+	assert_string_equal(c.rdma_peer, "ref-1");
+	assert_string_equal(c.rdma_peer_address, "192.0.2.9");
+	assert_int_equal(c.n_rdma_runner, 3);
+	assert_true(config_rdma_check(&c, &o, prefix));
+	assert_int_equal(o.tool, RDMA_TOOL_BUILTIN);
+	assert_string_equal(o.program, "/usr/local/bin/loom-rdma-bw");
+	assert_string_equal(prefix[0], "ssh");
+	assert_string_equal(prefix[1], "-oBatchMode=yes");
+	assert_string_equal(prefix[2], "root@{host}");
+	assert_null(prefix[3]);
+
+	assert_int_equal(load_text("rdma.tool = ib_write_bw\nrdma.peer = ref-1\n", &c, &err), 0);
+	assert_true(config_rdma_check(&c, &o, prefix));
+	assert_int_equal(o.tool, RDMA_TOOL_PERFTEST);
+	assert_null(o.program);
+	assert_null(prefix[0]);
+}
+
 static void expect_bad(const char *text, const char *key, const char *in_msg)
 {
 	struct loom_config c;
@@ -91,6 +148,19 @@ static void test_errors(void **state)
 	expect_bad("gpu.nvml.n1 = relative.so\n", "gpu.nvml.n1", "absolute");
 	expect_bad("gpu.allow_mig_mode = maybe\n", "gpu.allow_mig_mode", "yes or no");
 	expect_bad("just words\n", "", "expected 'key = value'");
+	expect_bad("\nfault.critical = panic\n", "fault.critical", ":2: fault.critical: 'panic' is not an action");
+	expect_bad("fault.hold_down = -1\n", "fault.hold_down", "number of seconds");
+	expect_bad("fault.symbol_errors = many\n", "fault.symbol_errors", "is not a count");
+	expect_bad("fault.carrier_severity = dire\n", "fault.carrier_severity", "not a severity");
+	expect_bad("fault.counter_interval = 99999\n", "fault.counter_interval", "0 (off) to 86400");
+	expect_bad("fault.bogus = 1\n", "fault.bogus", "unknown key");
+	expect_bad("rdma.pass_pct = 120\n", "rdma.pass_pct", "percentage");
+	expect_bad("rdma.pass_pct.33 = 90\n", "rdma.pass_pct.33", "not an InfiniBand link rate");
+	expect_bad("rdma.min_gbps.400 = fast\n", "rdma.min_gbps.400", "bandwidth");
+	expect_bad("rdma.tool = perf\n", "rdma.tool", "loom-rdma-bw, ib_write_bw");
+	expect_bad("rdma.peer = Ref_1\n", "rdma.peer", "node name");
+	expect_bad("rdma.peer_address = -oProxyCommand=x\n", "rdma.peer_address", "not starting with '-'");
+	expect_bad("rdma.runner = sh -c 'ssh $HOST'\n", "rdma.runner", "not a shell string");
 }
 
 static void test_print_parses_again(void **state)
@@ -104,7 +174,11 @@ static void test_print_parses_again(void **state)
 	(void)state;
 	assert_int_equal(load_text("vni_range = 5000-6000\nsocket_mode = 0640\ndebug = store\n"
 				   "gpu.nvml.n1 = /opt/a/libnvidia-ml.so.1\ngpu.nvml.n2 = /opt/b.so\n"
-				   "gpu.nvml.n1 = /opt/c.so\ngpu.allow_mig_mode = yes\n", &a, &err), 0);
+				   "gpu.nvml.n1 = /opt/c.so\ngpu.allow_mig_mode = yes\n"
+				   "fault.critical = replace\nfault.hold_down = 60\nfault.counter_interval = 5\n"
+				   "rdma.pass_pct = 92.5\nrdma.pass_pct.400 = 95\nrdma.min_gbps.400 = 370\n"
+				   "rdma.min_gbps.100 = 88.25\nrdma.tool = ib_write_bw\nrdma.peer = ref-1\n"
+				   "rdma.runner = ssh -oBatchMode=yes root@{host}\n", &a, &err), 0);
 	/* The last line for a node wins; every node once. */
 	assert_int_equal(a.n_nvml, 2);
 	assert_string_equal(a.nvml[0].path, "/opt/c.so");
@@ -136,6 +210,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_fault_rdma_keys),
 		cmocka_unit_test(test_print_parses_again),
 		cmocka_unit_test(test_missing_file),
 	};

@@ -250,6 +250,42 @@ static void test_pkey_block(void **state)
 	assert_int_equal(mad_pkey_block_decode(d, 63, out), -EBADMSG);
 }
 
+static void test_perf_port_counters(void **state)
+{
+	uint8_t buf[MAD_SIZE], small[MAD_SIZE - 1];
+	struct mad_port_counters pc;
+	struct mad_hdr h;
+
+	(void)state;
+	assert_int_equal(mad_perf_port_counters_encode(small, sizeof(small), 7, 1), 0);
+	assert_int_equal(mad_perf_port_counters_encode(buf, sizeof(buf), 0x1234, 3), MAD_SIZE);
+	assert_int_equal(mad_hdr_decode(buf, sizeof(buf), &h), 0);
+	assert_int_equal(h.mgmt_class, 0x04);
+	assert_int_equal(h.class_version, 1);
+	assert_int_equal(h.method, MAD_METHOD_GET);
+	assert_int_equal(h.attr_id, 0x0012);
+	assert_int_equal(h.tid, 0x1234);
+	assert_int_equal(buf[PERF_DATA_OFF + 1], 3);
+	assert_int_equal(buf[PERF_DATA_OFF + 2] | buf[PERF_DATA_OFF + 3], 0);	/* CounterSelect */
+
+	/* A response: SymbolErrorCounter 0x0102, LinkErrorRecovery 5, LinkDowned 9, RcvErrors 0x0304. */
+	memset(buf, 0, sizeof(buf));
+	buf[PERF_DATA_OFF + 1] = 1;
+	buf[PERF_DATA_OFF + 4] = 0x01;
+	buf[PERF_DATA_OFF + 5] = 0x02;
+	buf[PERF_DATA_OFF + 6] = 5;
+	buf[PERF_DATA_OFF + 7] = 9;
+	buf[PERF_DATA_OFF + 8] = 0x03;
+	buf[PERF_DATA_OFF + 9] = 0x04;
+	assert_int_equal(mad_port_counters_decode(buf + PERF_DATA_OFF, 9, &pc), -EBADMSG);
+	assert_int_equal(mad_port_counters_decode(buf + PERF_DATA_OFF, PERF_DATA_SIZE, &pc), 0);
+	assert_int_equal(pc.port_select, 1);
+	assert_int_equal(pc.symbol_errors, 0x0102);
+	assert_int_equal(pc.link_recovery, 5);
+	assert_int_equal(pc.link_downed, 9);
+	assert_int_equal(pc.rcv_errors, 0x0304);
+}
+
 static void test_sm_info_and_node_record(void **state)
 {
 	uint8_t d[SA_DATA_SIZE] = { 0 };
@@ -295,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_port_info_decode),
 		cmocka_unit_test(test_pkey_block),
 		cmocka_unit_test(test_sm_info_and_node_record),
+		cmocka_unit_test(test_perf_port_counters),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

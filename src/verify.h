@@ -1,0 +1,65 @@
+/*
+ * src/verify.h: the RDMA admission check that node.verify runs itself when
+ * loomd.conf names a tool and a reference peer (rdma.tool, rdma.peer).
+ *
+ * One job per node: a thread runs rdma_bw_run for each of the node's HCA
+ * ports against the peer's port on the same subnet manager, one port after
+ * the other, and wakes the main loop through an eventfd.  The main loop
+ * then judges and stores the results and moves the node to available or
+ * quarantined (api_verify_finish), as loomd itself, in one audited write.
+ * Nothing here touches the store or the model: the thread owns its job
+ * only.
+ */
+#ifndef LOOM_SRC_VERIFY_H
+#define LOOM_SRC_VERIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fabric/rdma_bw.h"
+#include "lib/err.h"
+#include "src/conf.h"
+#include "topology/topology.h"
+
+struct loomd;
+
+/* One HCA port's measurement, or why there is none. */
+struct rdma_port_run {
+	char port[LOOM_NAME_MAX];	/* the node's HCA port */
+	unsigned int rate_gbps;
+	char device[LOOM_NAME_MAX];	/* "mlx5_0" of "mlx5_0/1" */
+	unsigned int ib_port;
+	char peer_device[LOOM_NAME_MAX];
+	unsigned int peer_ib_port;
+	int ret;			/* 0, or -errno: no measurement */
+	char error[sizeof(((struct loom_err *)0)->msg)];
+	struct rdma_bw_result res;
+};
+
+struct rdma_job;
+
+/*
+ * Starts the check of @node against the configured peer: refuses (with
+ * @err) a node without HCA ports, the peer itself, a peer without HCA
+ * ports, or a node whose check is already running.
+ */
+int rdma_job_start(struct loomd *d, const struct topo_node *node, struct loom_err *err);
+bool rdma_job_running(const struct loomd *d, const char *node);
+
+/* The eventfd the main loop watches (opened by rdma_jobs_open). */
+int rdma_jobs_open(struct loomd *d);
+int rdma_jobs_fd(const struct loomd *d);
+/* When the fd fired: finishes every job that is done (main thread). */
+void rdma_jobs_collect(struct loomd *d);
+/* Waits for running jobs (each is bounded by the tool's time limits). */
+void rdma_jobs_close(struct loomd *d);
+
+/* What a finished job hands to the API (api_verify_finish). */
+struct rdma_job_result {
+	const char *node;
+	const char *peer;
+	const struct rdma_port_run *runs;
+	size_t n_runs;
+};
+
+#endif
