@@ -362,7 +362,8 @@ static int m_system_info(struct api_call *call, json_t *params, json_t **result,
 
 	if (params_only(params, allowed, err))
 		return -EINVAL;
-	*result = json_pack("{s:s, s:I, s:i, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:s, s:s}, s:I, s:I}",
+	*result = json_pack("{s:s, s:I, s:i, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:s, s:s}, s:I, s:I,"
+			    " s:I, s:I}",
 			    "version", PACKAGE_VERSION,
 			    "started_ns", (json_int_t)d->started_ns,
 			    "schema_version", store_schema_version(d->store),
@@ -375,7 +376,9 @@ static int m_system_info(struct api_call *call, json_t *params, json_t **result,
 			    "pkey_max", (json_int_t)d->model.pools.pkey_max,
 			    "paths", "database", d->cfg.database, "topology", d->cfg.topology,
 			    "batches", (json_int_t)d->batches,
-			    "batched_writes", (json_int_t)d->batched_writes);
+			    "batched_writes", (json_int_t)d->batched_writes,
+			    "clients", (json_int_t)d->n_clients,
+			    "subscribers", (json_int_t)d->n_subscribers);
 	return *result ? 0 : -ENOMEM;
 }
 
@@ -1336,6 +1339,38 @@ static int m_node_history(struct api_call *call, json_t *params, json_t **result
 	return 0;
 }
 
+/*
+ * events.subscribe {since?, node?}: from the reply on, the connection gets a
+ * notification per node event (transitions, faults, confirmations, the
+ * replacement's steps) as soon as it is committed.  Without "since" only
+ * new events come; with it, the stored ones after that seq come first.
+ */
+static int m_events_subscribe(struct api_call *call, json_t *params, json_t **result,
+			      struct loom_err *err)
+{
+	static const char *const allowed[] = { "since", "node", NULL };
+	const char *node = NULL;
+	json_int_t since = -1;
+	int64_t last;
+
+	if (params_only(params, allowed, err) ||
+	    param_int(params, "since", 0, INT64_MAX, &since, err) ||
+	    param_string(params, "node", false, &node, err))
+		return -EINVAL;
+	if (node && !topology_node(call->d->topo, node))
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", node);
+	last = store_node_event_last(call->d->store);
+	if (last < 0)
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the node events: %s",
+				    store_errmsg(call->d->store));
+	call->subscribe = true;
+	call->subscribe_after = since >= 0 ? since : last;
+	snprintf(call->subscribe_node, sizeof(call->subscribe_node), "%s", node ? node : "");
+	*result = json_pack("{s:b, s:I, s:I, s:s?}", "subscribed", 1, "after",
+			    (json_int_t)call->subscribe_after, "last", (json_int_t)last, "node", node);
+	return *result ? 0 : -ENOMEM;
+}
+
 static int m_topology_show(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
 {
 	static const char *const allowed[] = { NULL };
@@ -1517,6 +1552,7 @@ static const struct api_method methods[] = {
 	{ "audit.list", false, m_audit_list },
 	{ "audit.verify", false, m_audit_verify },
 	{ "desired.show", false, m_desired_show },
+	{ "events.subscribe", false, m_events_subscribe },
 	{ "gpu.apply", true, m_gpu_apply },
 	{ "gpu.compact", true, m_gpu_compact },
 	{ "gpu.plan", false, m_gpu_plan },

@@ -59,6 +59,7 @@ struct loomd {
 
 	struct client *clients;	/* doubly linked */
 	unsigned int n_clients;
+	unsigned int n_subscribers;	/* clients streaming events (events.subscribe) */
 
 	/* The reconciler (NULL with reconcile = no) and requests waiting on it. */
 	struct reconciler *rec;
@@ -101,6 +102,11 @@ struct api_call {
 	char wait_replace[LOOM_NAME_MAX];
 	/* node.verify started an RDMA check of this node: a `wait` waits for it. */
 	char rdma_node[LOOM_NAME_MAX];
+	/* events.subscribe: the server streams node events after this seq
+	 * (of this node only, when named) to the client once it answered. */
+	bool subscribe;
+	int64_t subscribe_after;
+	char subscribe_node[LOOM_NAME_MAX];
 };
 
 struct api_method {

@@ -57,6 +57,9 @@ static void usage(FILE *out)
 		"                       judge RDMA measurements against the port's rate\n"
 		"  node fault NAME --component C --severity S [--text T] [--port P]\n"
 		"  node history NAME    every lifecycle transition of the node\n"
+		"  events [--node NODE] [--since SEQ] [--count N]\n"
+		"                       stream node events (transitions, faults, replacement\n"
+		"                       steps) as they are committed; -o json: one object a line\n"
 		"  gpu plan|apply TENANT PROFILE [--count N] [--node NODE] [--site SITE] [--segment SEG]...\n"
 		"                       place N MIG instances (plan: dry run); their GPUs' rail ports\n"
 		"                       join the tenant's segments (default: all of them)\n"
@@ -1052,6 +1055,135 @@ static int cmd_file(const char *method, struct opts *o, bool diff)
 	return ret;
 }
 
+/* One event as a line: SEQ TIME NODE FROM -> TO EVENT (goal) REASON. */
+static void print_event(json_t *ev)
+{
+	printf("%lld %s %s %s -> %s %s%s%s%s %s\n", (long long)json_integer_value(json_object_get(ev, "seq")),
+	       str(ev, "time"), str(ev, "node"), str(ev, "from"), str(ev, "to"), str(ev, "event"),
+	       *str(ev, "goal") ? " (goal " : "", str(ev, "goal"), *str(ev, "goal") ? ")" : "",
+	       *str(ev, "reason") ? str(ev, "reason") : "-");
+	fflush(stdout);
+}
+
+/*
+ * events [--node NODE] [--since SEQ] [--count N]: subscribes and prints
+ * every node event as it is committed (after SEQ first, when given), until
+ * loomd goes away, N events were printed, or the user stops it.
+ */
+static int cmd_events(int argc, char **argv)
+{
+	json_t *params = json_object(), *req;
+	long long count = -1, printed = 0;
+	char *text = NULL, *buf = NULL;
+	size_t len = 0, cap = 65536;
+	bool answered = false;
+	int fd = -1, ret = EXIT_UNREACHABLE;
+
+	for (int i = 1; i < argc; i++) {
+		char *end;
+
+		if (i + 1 >= argc)
+			return json_decref(params), usage_error("%s needs a value", argv[i]);
+		if (strcmp(argv[i], "--node") == 0) {
+			json_object_set_new(params, "node", json_string(argv[++i]));
+		} else if (strcmp(argv[i], "--since") == 0 || strcmp(argv[i], "--count") == 0) {
+			long long v = strtoll(argv[i + 1], &end, 10);
+
+			if (*end || end == argv[i + 1] || v < 0)
+				return json_decref(params), usage_error("%s wants a whole number", argv[i]);
+			if (strcmp(argv[i++], "--since") == 0)
+				json_object_set_new(params, "since", json_integer(v));
+			else
+				count = v;
+		} else {
+			return json_decref(params), usage_error("unexpected argument '%s'", argv[i]);
+		}
+	}
+	req = json_pack("{s:s, s:s, s:o, s:i}", "jsonrpc", "2.0", "method", "events.subscribe",
+			"params", params, "id", 1);
+	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	buf = malloc(cap);
+	if (!text || !buf)
+		goto out;
+	fd = connect_loomd();
+	if (fd < 0 || write_all(fd, text, strlen(text)) || write_all(fd, "\n", 1))
+		goto out;
+	while (count < 0 || printed < count) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		char *nl;
+		ssize_t n;
+
+		/* The subscription's answer within the usual time; events whenever. */
+		if (poll(&pfd, 1, answered ? -1 : timeout_ms) <= 0) {
+			fprintf(stderr, "loomctl: no reply from loomd within %d s\n", timeout_ms / 1000);
+			goto out;
+		}
+		if (len + 1 >= cap) {
+			char *q = realloc(buf, cap * 2);
+
+			if (!q)
+				goto out;
+			buf = q;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "loomctl: loomd closed the connection\n");
+			goto out;
+		}
+		len += (size_t)n;
+		while ((nl = memchr(buf, '\n', len)) && (count < 0 || printed < count)) {
+			json_t *msg;
+
+			*nl = '\0';
+			msg = json_loads(buf, 0, NULL);
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len);
+			if (!json_is_object(msg)) {
+				fprintf(stderr, "loomctl: loomd sent something that is not JSON-RPC\n");
+				json_decref(msg);
+				goto out;
+			}
+			if (json_object_get(msg, "error")) {
+				struct loom_err err;
+
+				rpc_error_read(json_object_get(msg, "error"), &err);
+				fprintf(stderr, "loomctl: events.subscribe: %s%s%s%s [%s]\n", err.msg,
+					err.field[0] ? " (field: " : "", err.field, err.field[0] ? ")" : "",
+					loom_err_name(err.code));
+				json_decref(msg);
+				ret = EXIT_REFUSED;
+				goto out;
+			}
+			if (json_object_get(msg, "result")) {
+				answered = true;
+			} else if (json_is_object(json_object_get(msg, "params"))) {
+				json_t *ev = json_object_get(msg, "params");
+
+				if (json_out) {
+					json_dumpf(ev, stdout, JSON_COMPACT);
+					putchar('\n');
+					fflush(stdout);
+				} else {
+					print_event(ev);
+				}
+				printed++;
+			}
+			json_decref(msg);
+		}
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	free(buf);
+	return ret;
+}
+
 static int dispatch(int argc, char **argv, struct opts *o)
 {
 	const char *noun = argv[0], *verb = argc > 1 ? argv[1] : "";
@@ -1156,6 +1288,8 @@ static int dispatch(int argc, char **argv, struct opts *o)
 		}
 	} else if (strcmp(noun, "gpu") == 0) {
 		return cmd_gpu(argc, argv, p);
+	} else if (strcmp(noun, "events") == 0) {
+		return cmd_events(argc, argv);
 	} else if (strcmp(noun, "replace") == 0) {
 		if (strcmp(verb, "show") == 0) {
 			NEED(3, "node name");

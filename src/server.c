@@ -58,6 +58,11 @@ struct client {
 	bool has_lines;		/* complete lines left in the input buffer */
 	bool too_large;		/* a line over the limit: nothing more is read */
 	unsigned int waiting;	/* replies held back until the targets converge */
+	/* events.subscribe: node events after ev_after (of ev_node, or all)
+	 * are sent as notifications. */
+	bool subscribed;
+	int64_t ev_after;
+	char ev_node[LOOM_NAME_MAX];
 };
 
 /* A reply waiting for the batch's commit. */
@@ -344,6 +349,7 @@ static void clients_reap(struct loomd *d)
 			c->next->prev = c->prev;
 		free(c->in);
 		free(c->out);
+		d->n_subscribers -= c->subscribed;
 		free(c);
 		d->n_clients--;
 	}
@@ -561,7 +567,12 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 		goto done;
 	}
 	if (!m->writes) {
-		m->fn(&call, req->params, &result, &err);
+		if (m->fn(&call, req->params, &result, &err) == 0 && call.subscribe) {
+			d->n_subscribers += !c->subscribed;
+			c->subscribed = true;
+			c->ev_after = call.subscribe_after;
+			memcpy(c->ev_node, call.subscribe_node, sizeof(c->ev_node));
+		}
 		goto done;
 	}
 	if (wait_param(req->params, wait_s, &err))
@@ -790,6 +801,58 @@ static void waiters_check(struct loomd *d)
 	}
 }
 
+/* Events read per round: a long backlog goes out over several rounds. */
+#define EVENTS_ROUND 256
+
+/*
+ * Sends the node events committed since each subscriber's last one, as
+ * JSON-RPC notifications {"method": "event", "params": EVENT}.  Runs
+ * outside a transaction, so only committed events go out.  A subscriber
+ * whose output is backed up waits (and keeps its place) until it drains.
+ * Returns true when more events are left for another round.
+ */
+static bool events_pump(struct loomd *d)
+{
+	int64_t from = INT64_MAX;
+	json_t *evs = NULL, *ev;
+	size_t i, n;
+
+	if (d->in_txn)
+		return false;
+	for (struct client *c = d->clients; c; c = c->next)
+		if (c->subscribed && !c->dead && c->out_len - c->out_off < OUT_HIGH_WATER &&
+		    c->ev_after < from)
+			from = c->ev_after;
+	if (from == INT64_MAX)
+		return false;
+	if (store_node_events_after(d->store, from, EVENTS_ROUND, &evs)) {
+		log_warn("events: cannot read the node events: %s", store_errmsg(d->store));
+		return false;
+	}
+	n = json_array_size(evs);
+	json_array_foreach(evs, i, ev) {
+		int64_t seq = json_integer_value(json_object_get(ev, "seq"));
+		const char *node = json_string_value(json_object_get(ev, "node"));
+		json_t *note = NULL;
+
+		for (struct client *c = d->clients; c; c = c->next) {
+			if (!c->subscribed || c->dead || c->ev_after >= seq ||
+			    c->out_len - c->out_off >= OUT_HIGH_WATER)
+				continue;
+			c->ev_after = seq;
+			if (c->ev_node[0] && strcmp(c->ev_node, node ? node : ""))
+				continue;
+			if (!note)
+				note = json_pack("{s:s, s:s, s:O}", "jsonrpc", "2.0", "method", "event",
+						 "params", ev);
+			client_send(d, c, note);
+		}
+		json_decref(note);
+	}
+	json_decref(evs);
+	return n == EVENTS_ROUND;
+}
+
 static int waiters_timeout_ms(const struct loomd *d)
 {
 	int64_t now = now_mono_ns(), first = INT64_MAX;
@@ -895,13 +958,14 @@ static void handle_signal(struct loomd *d)
 int server_run(struct loomd *d)
 {
 	struct epoll_event events[64];
+	bool events_more = false;
 
 	/* Replacements a restart interrupted go on from their stored step. */
 	loomd_lifecycle_confirm(d);
 	loomd_replace_drive(d);
 
 	while (!d->stop) {
-		bool pending = false;
+		bool pending = events_more;
 		int n;
 
 		for (struct client *c = d->clients; c; c = c->next)
@@ -955,6 +1019,7 @@ int server_run(struct loomd *d)
 		batch_finish(d);
 		if (d->waiters)
 			waiters_check(d);
+		events_more = events_pump(d);
 		for (struct client *c = d->clients; c; c = c->next)
 			if (c->closing && !c->dead && !c->has_lines && c->out_len == 0 && !c->waiting)
 				client_close(d, c);

@@ -190,6 +190,8 @@ enum stmt_id {
 	ST_NODE_LIST,
 	ST_NODE_EVENT_PUT,
 	ST_NODE_EVENT_LIST,
+	ST_NODE_EVENT_AFTER,
+	ST_NODE_EVENT_LAST,
 	ST_GPU_PUT,
 	ST_GPU_DEL,
 	ST_GPU_LIST,
@@ -251,6 +253,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_NODE_EVENT_LIST] =
 		"SELECT seq, time_ns, node, from_state, to_state, goal, event, reason, uid"
 		" FROM node_events WHERE node = ?1 ORDER BY seq",
+	[ST_NODE_EVENT_AFTER] =
+		"SELECT seq, time_ns, node, from_state, to_state, goal, event, reason, uid"
+		" FROM node_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+	[ST_NODE_EVENT_LAST] = "SELECT coalesce(max(seq), 0) FROM node_events",
 	[ST_GPU_PUT] =
 		"INSERT INTO gpu_instances (node, gpu, start, tenant, profile, segments, created_ns)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -1540,31 +1546,38 @@ int store_node_event_append(struct store *s, const struct node_event_rec *e)
 	return stmt_run(s, st, "node event", false);
 }
 
-int store_node_events(struct store *s, const char *node, json_t **out)
+/* The node_events row @st stands on, as JSON. */
+static json_t *node_event_json(sqlite3_stmt *st)
 {
-	sqlite3_stmt *st = s->stmt[ST_NODE_EVENT_LIST];
-	json_t *arr = json_array();
 	char when[48];
+
+	rfc3339_ns(sqlite3_column_int64(st, 1), when, sizeof(when));
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+			 "seq", (json_int_t)sqlite3_column_int64(st, 0),
+			 "time", when,
+			 "node", col_str(st, 2),
+			 "from", col_str(st, 3),
+			 "to", col_str(st, 4),
+			 "goal", col_str(st, 5),
+			 "event", col_str(st, 6),
+			 "reason", col_str(st, 7),
+			 "uid", (json_int_t)sqlite3_column_int64(st, 8));
+}
+
+/* Steps @st (bound already) and collects its node_events rows. */
+static int node_events_collect(struct store *s, sqlite3_stmt *st, json_t **out)
+{
+	json_t *arr = json_array();
 	int rc, ret = 0;
 
 	*out = NULL;
-	if (!arr)
+	if (!arr) {
+		stmt_done(st);
 		return -ENOMEM;
-	bind_text(st, 1, node);
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *rec;
+		json_t *rec = node_event_json(st);
 
-		rfc3339_ns(sqlite3_column_int64(st, 1), when, sizeof(when));
-		rec = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
-				"seq", (json_int_t)sqlite3_column_int64(st, 0),
-				"time", when,
-				"node", col_str(st, 2),
-				"from", col_str(st, 3),
-				"to", col_str(st, 4),
-				"goal", col_str(st, 5),
-				"event", col_str(st, 6),
-				"reason", col_str(st, 7),
-				"uid", (json_int_t)sqlite3_column_int64(st, 8));
 		if (!rec || json_array_append_new(arr, rec) < 0) {
 			store_seterr(s, "node events: out of memory");
 			ret = -ENOMEM;
@@ -1580,6 +1593,37 @@ out:
 	else
 		*out = arr;
 	return ret;
+}
+
+int store_node_events(struct store *s, const char *node, json_t **out)
+{
+	sqlite3_stmt *st = s->stmt[ST_NODE_EVENT_LIST];
+
+	bind_text(st, 1, node);
+	return node_events_collect(s, st, out);
+}
+
+int store_node_events_after(struct store *s, int64_t after, unsigned int limit, json_t **out)
+{
+	sqlite3_stmt *st = s->stmt[ST_NODE_EVENT_AFTER];
+
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, limit);
+	return node_events_collect(s, st, out);
+}
+
+int64_t store_node_event_last(struct store *s)
+{
+	sqlite3_stmt *st = s->stmt[ST_NODE_EVENT_LAST];
+	int64_t seq = -1;
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		seq = sqlite3_column_int64(st, 0);
+	else
+		store_fail(s, rc, "node events", false);
+	stmt_done(st);
+	return seq;
 }
 
 /* ---- MIG instances (schema 4) ---- */

@@ -153,6 +153,10 @@ struct node_event_rec {
 int store_node_event_append(struct store *s, const struct node_event_rec *e);
 /* The node's events, oldest first: [{seq, time, node, from, to, goal, event, reason, uid}]. */
 int store_node_events(struct store *s, const char *node, json_t **out);
+/* Every node's events after seq @after, oldest first, at most @limit. */
+int store_node_events_after(struct store *s, int64_t after, unsigned int limit, json_t **out);
+/* The newest event's seq (0: none yet), or -1 when the store failed. */
+int64_t store_node_event_last(struct store *s);
 
 /*
  * MIG instances given to tenants (schema 4).  (node, gpu, start) is the
