@@ -211,12 +211,21 @@ int frr_apply(struct frr_target *t, const struct frr_plan *plan, struct loom_err
 /* frr_plan + frr_apply; returns the number of changes applied. */
 int frr_sync(struct frr_target *t, const struct vtep_desired *want, struct loom_err *err);
 /*
- * Read `show bgp l2vpn evpn vni json` and `show evpn vni json` in one
- * vtysh run and compare (frr_verify_compare).  Returns the number of VNIs
- * not verified, or -errno with @err filled.
+ * Read `show bgp l2vpn evpn vni json` from bgpd and `show evpn vni json`
+ * from zebra, each straight from the daemon's vty socket (no vtysh), and
+ * compare (frr_verify_compare).  Returns the number of VNIs not verified,
+ * or -errno with @err filled.
  */
 int frr_verify(struct frr_target *t, const struct vtep_desired *want, bool need_kernel,
 	       struct frr_vni_status **out, size_t *n_out, struct loom_err *err);
+/*
+ * How many L2 VNIs zebra knows (`show evpn json` numL2Vnis, from zebra's
+ * vty socket): a cheap progress count while zebra learns a large change
+ * from the kernel, so that the full JSON of frr_verify is read only when it
+ * can succeed.  It counts every VXLAN device, also an operator's: a hint,
+ * never a verdict.  Returns the count or -errno with @err filled.
+ */
+int frr_zebra_vni_count(struct frr_target *t, struct loom_err *err);
 /*
  * Has bgpd or zebra restarted since the last call (or since open)?  The
  * daemons' pids are read from their vty sockets (SO_PEERCRED), so this

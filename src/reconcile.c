@@ -104,6 +104,8 @@ struct reconciler {
 	size_t *drift_index;		/* drift fd i -> target index */
 	int *drift_fds;
 	size_t n_drift;
+	size_t cap_drift;		/* one per VTEP: the arrays never move, and a
+					 * worker that opens its VTEP late appends */
 };
 
 const char *seg_state_name(enum seg_state s)
@@ -275,6 +277,125 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* FRR's half of a VTEP run, on its own thread while the kernel is worked. */
+struct frr_job {
+	struct target *t;
+	const struct vtep_desired *want;
+	char ferr[300];
+	double ms;
+};
+
+static void *frr_job_run(void *arg)
+{
+	struct frr_job *j = arg;
+	struct target *t = j->t;
+	struct loom_err err = { 0 };
+	int64_t t0 = now_ns(CLOCK_MONOTONIC);
+
+	if (!t->frr)
+		t->frr = frr_target_open(&t->vtep, &err);
+	if (!t->frr) {
+		snprintf(j->ferr, sizeof(j->ferr), "frr: %s", err.msg);
+	} else if (frr_restarted(t->frr, &err) > 0) {
+		log_info("vtep %s: FRR restarted; re-applying loom's statements", t->name);
+	}
+	loom_err_clear(&err);
+	if (t->frr && frr_sync(t->frr, j->want, &err) < 0)
+		snprintf(j->ferr, sizeof(j->ferr), "frr: %s", err.msg);
+	j->ms = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
+	return NULL;
+}
+
+/* A kernel handle opened by the worker: its drift socket goes to the main loop. */
+static void drift_fd_publish(struct target *t)
+{
+	struct reconciler *r = t->r;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->n_drift < r->cap_drift) {
+		r->drift_fds[r->n_drift] = kvtep_event_fd(t->kv);
+		r->drift_index[r->n_drift++] = (size_t)(t - r->targets);
+		log_debug(LOG_SUB_RECONCILE, "vtep %s: netlink opened late; its drift events go to the main loop",
+			  t->name);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+/*
+ * Polls FRR until it shows @fwant (or stops making progress).  zebra
+ * learns the kernel's VXLAN devices asynchronously, and 1,000 new VNIs
+ * take it seconds: while zebra's cheap VNI count (@kcount expected) is
+ * short, the full JSON is not read; while the count or the number of
+ * unverified VNIs keeps moving, polling goes on (up to FRR_VERIFY_MAX_MS)
+ * rather than ending the run and coming back RETRY_MS later.  The verdict
+ * always comes from frr_verify's full JSON.
+ */
+static int frr_converge(struct target *t, const struct vtep_desired *fwant, bool need_kernel, int kcount,
+			struct frr_vni_status **fst, size_t *n_fst, struct loom_err *err)
+{
+	int64_t start = now_ns(CLOCK_MONOTONIC);
+	int64_t end = start + (int64_t)FRR_VERIFY_MS * 1000000;
+	int delay = 20, last = -1, last_z = -1, ret = -1;
+	bool full = true;
+	uint64_t gen;
+
+	pthread_mutex_lock(&t->r->lock);
+	gen = t->want_gen;
+	pthread_mutex_unlock(&t->r->lock);
+
+	for (bool first = true;; first = false) {
+		bool progress = false;
+		int64_t now;
+
+		full = true;
+		if (!first && need_kernel && kcount > 0) {
+			struct loom_err zerr = { 0 };
+			int z = frr_zebra_vni_count(t->frr, &zerr);
+
+			if (z >= 0) {
+				progress = last_z >= 0 && z > last_z;
+				full = z >= kcount;
+				last_z = z;
+			}
+		}
+		if (full) {
+			free(*fst);
+			*fst = NULL;
+			*n_fst = 0;
+			loom_err_clear(err);
+			ret = frr_verify(t->frr, fwant, need_kernel, fst, n_fst, err);
+			if (ret <= 0)
+				return ret;
+			progress = progress || (last >= 0 && ret < last);
+			last = ret;
+		}
+		now = now_ns(CLOCK_MONOTONIC);
+		if (progress && now - start < (int64_t)FRR_VERIFY_MAX_MS * 1000000) {
+			bool newer;
+
+			/* A newer intent is not kept waiting behind this one. */
+			pthread_mutex_lock(&t->r->lock);
+			newer = t->want_gen != gen;
+			pthread_mutex_unlock(&t->r->lock);
+			if (!newer)
+				end = now + (int64_t)FRR_VERIFY_MS * 1000000;
+		}
+		if (now > end)
+			break;
+		sleep_ms(delay);
+		delay = delay < 200 ? delay * 2 : 200;
+	}
+	if (!full) {
+		/* The verdict on what FRR shows now, not on a count. */
+		free(*fst);
+		*fst = NULL;
+		*n_fst = 0;
+		loom_err_clear(err);
+		ret = frr_verify(t->frr, fwant, need_kernel, fst, n_fst, err);
+	}
+	return ret;
+}
+
 static void run_vtep(struct target *t, const struct vtep_desired *d, struct items *it, char *error,
 		     size_t error_len, double phase_ms[3])
 {
@@ -284,16 +405,21 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 	struct frr_vni_status *fst = NULL;
 	size_t n_fst = 0, n_foreign = 0;
 	struct vtep_desired *fd = NULL;
-	const struct vtep_desired *fwant = d;	/* what FRR is given */
+	struct frr_job job = { .t = t, .want = d };	/* FRR is given job.want */
+	pthread_t frr_thread;
+	bool frr_async, kernel_planned = false;
 	char kerr[300] = "", ferr[300] = "";
-	int ret;
+	int ret, kcount = 0;
 
 	if (!kst)
 		return;
-	/* Kernel first: FRR advertises the VXLAN devices the kernel has. */
-	if (!t->kv && kvtep_open(t->vtep.netns, t->vtep.vtep_ip, t->vtep.mode, &t->kv, &err)) {
-		snprintf(kerr, sizeof(kerr), "kernel: %s", err.msg);
-		t->kv = NULL;
+	if (!t->kv) {
+		if (kvtep_open(t->vtep.netns, t->vtep.vtep_ip, t->vtep.mode, &t->kv, &err)) {
+			snprintf(kerr, sizeof(kerr), "kernel: %s", err.msg);
+			t->kv = NULL;
+		} else {
+			drift_fd_publish(t);
+		}
 	}
 	if (t->kv && !t->mode_logged) {
 		log_info("vtep %s: %s mode: %s", t->name,
@@ -302,10 +428,52 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 		t->mode_logged = true;
 	}
 	if (t->kv) {
-		ret = kvtep_sync(t->kv, d, kst);
+		ret = kvtep_sync_plan(t->kv, d);
+		if (ret < 0)
+			snprintf(kerr, sizeof(kerr), "kernel: netlink failed: %s", strerror(-ret));
+		else
+			kernel_planned = true;
+	}
+	/*
+	 * A VNI whose number or device names an operator's device holds stays
+	 * out of FRR too: with loom's route targets on it, BGP would tie the
+	 * operator's device (and its bridge) into the tenant's segment.  The
+	 * kernel's plan already knows which those are.
+	 */
+	for (size_t i = 0; kernel_planned && i < d->n_vnis; i++)
+		n_foreign += kvtep_vni_foreign(t->kv, d, i);
+	if (n_foreign) {
+		fd = vtep_desired_dup(d);
+		if (fd) {
+			size_t k = 0;
+
+			for (size_t i = 0; i < fd->n_vnis; i++) {
+				if (kvtep_vni_foreign(t->kv, d, i))
+					free(fd->vnis[i].ports);
+				else
+					fd->vnis[k++] = fd->vnis[i];
+			}
+			fd->n_vnis = k;
+			job.want = fd;
+		}
+	}
+	/*
+	 * FRR's statements go in while the kernel is worked: bgpd takes `vni N`
+	 * before zebra has the device (and then links the two), and on removal
+	 * `no vni N` and the device deletion are both needed before the VNI is
+	 * free again, in either order.  Neither side moves ports, so this
+	 * overlap never puts a port in two segments.
+	 */
+	frr_async = pthread_create(&frr_thread, NULL, frr_job_run, &job) == 0;
+	if (!frr_async)
+		frr_job_run(&job);
+	if (kernel_planned) {
+		ret = kvtep_sync_finish(t->kv, d, kst);
 		if (ret < 0)
 			snprintf(kerr, sizeof(kerr), "kernel: netlink failed: %s", strerror(-ret));
 	}
+	t1 = now_ns(CLOCK_MONOTONIC);
+	phase_ms[0] = (double)(t1 - t0) / 1e6;
 	for (size_t i = 0; i < d->n_vnis; i++) {
 		const struct vtep_vni *v = &d->vnis[i];
 
@@ -314,86 +482,18 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 		else
 			items_add(it, v->tenant, v->segment, v->vni, "kernel",
 				  kst[i].state == KVTEP_VNI_PROGRAMMED ? SEG_PROGRAMMED : SEG_ERROR, kst[i].reason);
-		if (!kerr[0] && kst[i].foreign)
-			n_foreign++;
+		kcount += !kerr[0] && kst[i].state == KVTEP_VNI_PROGRAMMED && !kst[i].foreign;
 	}
-	/*
-	 * A VNI whose number or device names an operator's device holds stays
-	 * out of FRR too: with loom's route targets on it, BGP would tie the
-	 * operator's device (and its bridge) into the tenant's segment.
-	 */
-	if (n_foreign) {
-		fd = vtep_desired_dup(d);
-		if (fd) {
-			size_t k = 0;
+	if (frr_async)
+		pthread_join(frr_thread, NULL);
+	snprintf(ferr, sizeof(ferr), "%s", job.ferr);
+	/* FRR's own time; it overlapped the kernel's. */
+	phase_ms[1] = job.ms;
 
-			for (size_t i = 0; i < fd->n_vnis; i++) {
-				if (kst[i].foreign)
-					free(fd->vnis[i].ports);
-				else
-					fd->vnis[k++] = fd->vnis[i];
-			}
-			fd->n_vnis = k;
-			fwant = fd;
-		}
-	}
-	t1 = now_ns(CLOCK_MONOTONIC);
-	phase_ms[0] = (double)(t1 - t0) / 1e6;
-
-	loom_err_clear(&err);
-	if (!t->frr)
-		t->frr = frr_target_open(&t->vtep, &err);
-	if (!t->frr) {
-		snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
-	} else if (frr_restarted(t->frr, &err) > 0) {
-		log_info("vtep %s: FRR restarted; re-applying loom's statements", t->name);
-	}
-	loom_err_clear(&err);
-	if (t->frr && frr_sync(t->frr, fwant, &err) < 0)
-		snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
 	t0 = now_ns(CLOCK_MONOTONIC);
-	phase_ms[1] = (double)(t0 - t1) / 1e6;
 	if (t->frr && !ferr[0]) {
-		/*
-		 * zebra learns the kernel's VXLAN devices asynchronously: poll.
-		 * While the count of unverified VNIs keeps falling (1,000 new
-		 * VNIs take zebra many seconds), keep polling rather than end
-		 * the run and come back RETRY_MS later with a full resync.
-		 */
-		int64_t start = now_ns(CLOCK_MONOTONIC);
-		int64_t end = start + (int64_t)FRR_VERIFY_MS * 1000000;
-		int delay = 20, last = -1;
-		uint64_t gen;
-
-		pthread_mutex_lock(&t->r->lock);
-		gen = t->want_gen;
-		pthread_mutex_unlock(&t->r->lock);
-
-		for (;;) {
-			int64_t now;
-
-			free(fst);
-			fst = NULL;
-			loom_err_clear(&err);
-			ret = frr_verify(t->frr, fwant, kerr[0] == '\0', &fst, &n_fst, &err);
-			now = now_ns(CLOCK_MONOTONIC);
-			if (ret > 0 && last >= 0 && ret < last
-			    && now - start < (int64_t)FRR_VERIFY_MAX_MS * 1000000) {
-				bool newer;
-
-				/* A newer intent is not kept waiting behind this one. */
-				pthread_mutex_lock(&t->r->lock);
-				newer = t->want_gen != gen;
-				pthread_mutex_unlock(&t->r->lock);
-				if (!newer)
-					end = now + (int64_t)FRR_VERIFY_MS * 1000000;
-			}
-			last = ret;
-			if (ret <= 0 || now > end)
-				break;
-			sleep_ms(delay);
-			delay = delay < 200 ? delay * 2 : 200;
-		}
+		loom_err_clear(&err);
+		ret = frr_converge(t, job.want, kerr[0] == '\0', kcount, &fst, &n_fst, &err);
 		if (ret < 0)
 			snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
 	}
@@ -405,7 +505,7 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 		for (size_t k = 0; !ferr[0] && k < n_fst; k++)
 			if (fst[k].vni == v->vni && fst[k].verdict != FRR_VNI_EXTRA)
 				s = &fst[k];
-		if (!kerr[0] && kst[i].foreign && fwant != d)
+		if (!kerr[0] && kst[i].foreign && job.want != d)
 			items_add(it, v->tenant, v->segment, v->vni, "frr", SEG_ERROR,
 				  "not given to FRR while a device loom does not own holds the VNI (see the kernel layer)");
 		else if (ferr[0])
@@ -829,6 +929,7 @@ int reconciler_start(const struct topology *topo, struct reconciler **out)
 	r->targets = calloc(n ? n : 1, sizeof(*r->targets));
 	r->drift_fds = calloc(topo->n_vteps ? topo->n_vteps : 1, sizeof(int));
 	r->drift_index = calloc(topo->n_vteps ? topo->n_vteps : 1, sizeof(size_t));
+	r->cap_drift = topo->n_vteps;
 	if (r->event_fd < 0 || !r->targets || !r->drift_fds || !r->drift_index) {
 		reconciler_stop(&r);
 		return -ENOMEM;
@@ -911,19 +1012,40 @@ int reconciler_event_fd(const struct reconciler *r)
 
 size_t reconciler_n_drift_fds(const struct reconciler *r)
 {
-	return r->n_drift;
+	struct reconciler *rw = (struct reconciler *)r;
+	size_t n;
+
+	pthread_mutex_lock(&rw->lock);
+	n = r->n_drift;
+	pthread_mutex_unlock(&rw->lock);
+	return n;
+}
+
+size_t reconciler_max_drift_fds(const struct reconciler *r)
+{
+	return r->cap_drift;
 }
 
 int reconciler_drift_fd(const struct reconciler *r, size_t i)
 {
-	return r->drift_fds[i];
+	struct reconciler *rw = (struct reconciler *)r;
+	int fd;
+
+	pthread_mutex_lock(&rw->lock);
+	fd = i < r->n_drift ? r->drift_fds[i] : -1;
+	pthread_mutex_unlock(&rw->lock);
+	return fd;
 }
 
 void reconciler_drift(struct reconciler *r, size_t i)
 {
-	struct target *t = &r->targets[r->drift_index[i]];
+	struct target *t;
 
-	if (kvtep_event_drain(t->kv) > 0) {
+	pthread_mutex_lock(&r->lock);
+	t = i < r->n_drift ? &r->targets[r->drift_index[i]] : NULL;
+	pthread_mutex_unlock(&r->lock);
+	/* t->kv is set before its fd is published and never changes after. */
+	if (t && kvtep_event_drain(t->kv) > 0) {
 		log_debug(LOG_SUB_RECONCILE, "vtep %s: drift seen; resyncing", t->name);
 		pthread_mutex_lock(&r->lock);
 		t->resync = true;

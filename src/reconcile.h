@@ -32,8 +32,15 @@ void reconciler_stop(struct reconciler **r);
 
 /* The eventfd the main loop watches; call reconciler_collect when readable. */
 int reconciler_event_fd(const struct reconciler *r);
-/* Drift sockets (one per kernel VTEP); call reconciler_drift(r, i) when fd i is readable. */
+/*
+ * Drift sockets (one per kernel VTEP); call reconciler_drift(r, i) when fd
+ * i is readable.  A VTEP whose namespace was missing at start is opened
+ * later by its worker, which then appends its fd and wakes the event fd:
+ * after reconciler_collect, watch the fds from the last count seen up to
+ * reconciler_n_drift_fds (never more than reconciler_max_drift_fds).
+ */
 size_t reconciler_n_drift_fds(const struct reconciler *r);
+size_t reconciler_max_drift_fds(const struct reconciler *r);
 int reconciler_drift_fd(const struct reconciler *r, size_t i);
 void reconciler_drift(struct reconciler *r, size_t i);
 
