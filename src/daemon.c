@@ -91,9 +91,8 @@ void loomd_lifecycle_confirm(struct loomd *d)
 		return;
 	/*
 	 * The generation that removed the nodes ran on every target it
-	 * changed, without error; when a newer one was posted since, wait
-	 * for all targets to converge instead (reconciler_done skips the
-	 * targets a newer generation changed).
+	 * changed, without error on what it changed; when a newer one was
+	 * posted since, wait for all targets to converge instead.
 	 */
 	if (d->life_gen == d->posted_gen) {
 		if (!reconciler_done(d->rec, d->life_gen, &ok) || !ok)

@@ -40,6 +40,21 @@
 
 enum target_kind { TARGET_VTEP, TARGET_SM };
 
+/*
+ * What one generation changed on a target: the IDs (VNIs or P_Keys) it
+ * added, removed or changed there.  A waiter judges only those items, so
+ * that another segment's error on the same target does not fail its write.
+ */
+struct touch {
+	uint64_t gen;
+	uint32_t *ids;		/* sorted */
+	size_t n_ids;
+};
+/* Touches kept per target; a waiter older than all of them (it would have
+ * to outlive this many later writes to the same target) is judged on the
+ * whole target instead. */
+#define TOUCHES_MAX 64
+
 struct item {
 	char tenant[LOOM_NAME_MAX];
 	char segment[LOOM_NAME_MAX];
@@ -91,6 +106,9 @@ struct target {
 	unsigned long runs;
 	struct capacity *caps;		/* SM targets: P_Key table capacity per port */
 	size_t n_caps;
+	struct touch touches[TOUCHES_MAX];	/* oldest first */
+	size_t n_touches;
+	uint64_t touch_floor;		/* generations up to this one were dropped */
 };
 
 struct reconciler {
@@ -164,19 +182,21 @@ static struct vtep_desired *vtep_desired_dup(const struct vtep_desired *src)
 	return d;
 }
 
+static bool vtep_vni_equal(const struct vtep_vni *x, const struct vtep_vni *y)
+{
+	return x->vni == y->vni && x->mtu == y->mtu && x->n_ports == y->n_ports
+	       && !strcmp(x->rd, y->rd) && !strcmp(x->rt, y->rt) && !strcmp(x->tenant, y->tenant)
+	       && !strcmp(x->segment, y->segment)
+	       && !memcmp(x->ports, y->ports, x->n_ports * sizeof(*x->ports));
+}
+
 static bool vtep_desired_equal(const struct vtep_desired *a, const struct vtep_desired *b)
 {
 	if (!a || !b || a->n_vnis != b->n_vnis)
 		return false;
-	for (size_t i = 0; i < a->n_vnis; i++) {
-		const struct vtep_vni *x = &a->vnis[i], *y = &b->vnis[i];
-
-		if (x->vni != y->vni || x->mtu != y->mtu || x->n_ports != y->n_ports
-		    || strcmp(x->rd, y->rd) || strcmp(x->rt, y->rt) || strcmp(x->tenant, y->tenant)
-		    || strcmp(x->segment, y->segment)
-		    || memcmp(x->ports, y->ports, x->n_ports * sizeof(*x->ports)))
+	for (size_t i = 0; i < a->n_vnis; i++)
+		if (!vtep_vni_equal(&a->vnis[i], &b->vnis[i]))
 			return false;
-	}
 	return true;
 }
 
@@ -220,23 +240,141 @@ static struct sm_desired *sm_desired_dup(const struct sm_desired *src)
 	return d;
 }
 
+static bool sm_partition_equal(const struct sm_partition *x, const struct sm_partition *y)
+{
+	if (x->pkey != y->pkey || x->ipoib != y->ipoib || x->mtu != y->mtu
+	    || x->rate_gbps != y->rate_gbps || x->sl != y->sl || x->n_members != y->n_members
+	    || strcmp(x->name, y->name) || strcmp(x->tenant, y->tenant) || strcmp(x->segment, y->segment))
+		return false;
+	for (size_t k = 0; k < x->n_members; k++)
+		if (x->members[k].guid != y->members[k].guid
+		    || x->members[k].membership != y->members[k].membership)
+			return false;
+	return true;
+}
+
 static bool sm_desired_equal(const struct sm_desired *a, const struct sm_desired *b)
 {
 	if (!a || !b || a->n_partitions != b->n_partitions)
 		return false;
-	for (size_t i = 0; i < a->n_partitions; i++) {
-		const struct sm_partition *x = &a->partitions[i], *y = &b->partitions[i];
-
-		if (x->pkey != y->pkey || x->ipoib != y->ipoib || x->mtu != y->mtu
-		    || x->rate_gbps != y->rate_gbps || x->sl != y->sl || x->n_members != y->n_members
-		    || strcmp(x->name, y->name) || strcmp(x->tenant, y->tenant) || strcmp(x->segment, y->segment))
+	for (size_t i = 0; i < a->n_partitions; i++)
+		if (!sm_partition_equal(&a->partitions[i], &b->partitions[i]))
 			return false;
-		for (size_t k = 0; k < x->n_members; k++)
-			if (x->members[k].guid != y->members[k].guid
-			    || x->members[k].membership != y->members[k].membership)
-				return false;
-	}
 	return true;
+}
+
+/* ---- what a generation changed ------------------------------------------ */
+
+static int ids_add(struct touch *tc, size_t *cap, uint32_t id)
+{
+	if (tc->n_ids == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		uint32_t *p = realloc(tc->ids, nc * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		tc->ids = p;
+		*cap = nc;
+	}
+	tc->ids[tc->n_ids++] = id;
+	return 0;
+}
+
+/* The VNIs that differ between two slices (both sorted by VNI); @a may be NULL. */
+static int vtep_touch(const struct vtep_desired *a, const struct vtep_desired *b, struct touch *tc)
+{
+	size_t i = 0, j = 0, cap = 0, na = a ? a->n_vnis : 0;
+	int ret = 0;
+
+	while (!ret && (i < na || j < b->n_vnis)) {
+		if (j == b->n_vnis || (i < na && a->vnis[i].vni < b->vnis[j].vni)) {
+			ret = ids_add(tc, &cap, a->vnis[i++].vni);
+		} else if (i == na || b->vnis[j].vni < a->vnis[i].vni) {
+			ret = ids_add(tc, &cap, b->vnis[j++].vni);
+		} else {
+			if (!vtep_vni_equal(&a->vnis[i], &b->vnis[j]))
+				ret = ids_add(tc, &cap, b->vnis[j].vni);
+			i++;
+			j++;
+		}
+	}
+	return ret;
+}
+
+/* The P_Keys that differ between two slices (both sorted by P_Key). */
+static int sm_touch(const struct sm_desired *a, const struct sm_desired *b, struct touch *tc)
+{
+	size_t i = 0, j = 0, cap = 0, na = a ? a->n_partitions : 0;
+	int ret = 0;
+
+	while (!ret && (i < na || j < b->n_partitions)) {
+		if (j == b->n_partitions || (i < na && a->partitions[i].pkey < b->partitions[j].pkey)) {
+			ret = ids_add(tc, &cap, a->partitions[i++].pkey);
+		} else if (i == na || b->partitions[j].pkey < a->partitions[i].pkey) {
+			ret = ids_add(tc, &cap, b->partitions[j++].pkey);
+		} else {
+			if (!sm_partition_equal(&a->partitions[i], &b->partitions[j]))
+				ret = ids_add(tc, &cap, b->partitions[j].pkey);
+			i++;
+			j++;
+		}
+	}
+	return ret;
+}
+
+/* Records @tc as the newest touch of @t (r->lock held); takes its ids. */
+static void touch_push(struct target *t, struct touch *tc)
+{
+	if (t->n_touches == TOUCHES_MAX) {
+		t->touch_floor = t->touches[0].gen;
+		free(t->touches[0].ids);
+		memmove(&t->touches[0], &t->touches[1], (TOUCHES_MAX - 1) * sizeof(t->touches[0]));
+		t->n_touches--;
+	}
+	t->touches[t->n_touches++] = *tc;
+	tc->ids = NULL;
+}
+
+static const struct touch *touch_find(const struct target *t, uint64_t gen)
+{
+	for (size_t i = 0; i < t->n_touches; i++)
+		if (t->touches[i].gen == gen)
+			return &t->touches[i];
+	return NULL;
+}
+
+static bool touch_has(const struct touch *tc, uint32_t id)
+{
+	size_t lo = 0, hi = tc->n_ids;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (tc->ids[mid] == id)
+			return true;
+		if (tc->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/*
+ * Did generation @gen change @t?  *@tc gets what it changed, or NULL when
+ * that was forgotten (then the whole target counts).
+ */
+static bool gen_touched(const struct target *t, uint64_t gen, const struct touch **tc)
+{
+	*tc = touch_find(t, gen);
+	if (*tc)
+		return true;
+	return gen <= t->touch_floor && t->want_gen >= gen;
+}
+
+static bool item_counts(const struct touch *tc, const struct item *x)
+{
+	return !tc || touch_has(tc, x->id);
 }
 
 /* ---- worker runs ---------------------------------------------------------- */
@@ -335,7 +473,8 @@ static int frr_converge(struct target *t, const struct vtep_desired *fwant, bool
 {
 	int64_t start = now_ns(CLOCK_MONOTONIC);
 	int64_t end = start + (int64_t)FRR_VERIFY_MS * 1000000;
-	int delay = 20, last = -1, last_z = -1, ret = -1;
+	int delay = 20, last = -1, last_z = -1, ret = -1, polls = 0, reads = 0;
+	int64_t zebra_all_ms = -1;	/* when zebra's count first reached kcount */
 	bool full = true;
 	uint64_t gen;
 
@@ -352,20 +491,27 @@ static int frr_converge(struct target *t, const struct vtep_desired *fwant, bool
 			struct loom_err zerr = { 0 };
 			int z = frr_zebra_vni_count(t->frr, &zerr);
 
+			polls++;
 			if (z >= 0) {
 				progress = last_z >= 0 && z > last_z;
 				full = z >= kcount;
 				last_z = z;
 			}
 		}
+		if (full && zebra_all_ms < 0)
+			zebra_all_ms = (now_ns(CLOCK_MONOTONIC) - start) / 1000000;
 		if (full) {
 			free(*fst);
 			*fst = NULL;
 			*n_fst = 0;
 			loom_err_clear(err);
 			ret = frr_verify(t->frr, fwant, need_kernel, fst, n_fst, err);
-			if (ret <= 0)
+			reads++;
+			if (ret <= 0) {
+				log_debug(LOG_SUB_RECONCILE, "vtep %s: FRR verified after %.1f ms: %d count polls, %d full reads, zebra's count complete at %" PRId64 " ms",
+					  t->name, (double)(now_ns(CLOCK_MONOTONIC) - start) / 1e6, polls, reads, zebra_all_ms);
 				return ret;
+			}
 			progress = progress || (last >= 0 && ret < last);
 			last = ret;
 		}
@@ -886,7 +1032,9 @@ static void *worker(void *arg)
 			t->n_bad += it.v[i].state != SEG_PROGRAMMED;
 			t->n_pending += it.v[i].state == SEG_PENDING;
 		}
-		retry_at = t->n_bad ? now_ns(CLOCK_MONOTONIC) + (int64_t)RETRY_MS * 1000000 : 0;
+		/* A target-wide error (a namespace not there yet, FRR down) is
+		 * retried too, even with no item to show it. */
+		retry_at = t->n_bad || error[0] ? now_ns(CLOCK_MONOTONIC) + (int64_t)RETRY_MS * 1000000 : 0;
 		snprintf(t->error, sizeof(t->error), "%s", error);
 		t->caps = caps;
 		t->n_caps = n_caps;
@@ -993,6 +1141,8 @@ void reconciler_stop(struct reconciler **pr)
 		sm_desired_free(&t->sm_written);
 		free(t->items);
 		free(t->caps);
+		for (size_t k = 0; k < t->n_touches; k++)
+			free(t->touches[k].ids);
 	}
 	if (r->event_fd >= 0)
 		close(r->event_fd);
@@ -1062,12 +1212,15 @@ uint64_t reconciler_post(struct reconciler *r, const struct desired *d)
 	gen = ++r->gen;
 	for (size_t i = 0; i < r->n_targets; i++) {
 		struct target *t = &r->targets[i];
+		struct touch tc = { .gen = gen };
+		int ret;
 
 		if (t->kind == TARGET_VTEP) {
 			const struct vtep_desired *s = desired_vtep(d, t->name);
 
 			if (!s || vtep_desired_equal(t->want_vtep, s))
 				continue;
+			ret = vtep_touch(t->want_vtep, s, &tc);
 			vtep_desired_free(&t->want_vtep);
 			t->want_vtep = vtep_desired_dup(s);
 		} else {
@@ -1075,8 +1228,19 @@ uint64_t reconciler_post(struct reconciler *r, const struct desired *d)
 
 			if (!s || sm_desired_equal(t->want_sm, s))
 				continue;
+			ret = sm_touch(t->want_sm, s, &tc);
 			sm_desired_free(&t->want_sm);
 			t->want_sm = sm_desired_dup(s);
+		}
+		if (ret == 0) {
+			touch_push(t, &tc);
+		} else {
+			/* Out of memory: waiters of this generation judge the whole target. */
+			free(tc.ids);
+			for (size_t k = 0; k < t->n_touches; k++)
+				free(t->touches[k].ids);
+			t->n_touches = 0;
+			t->touch_floor = gen;
 		}
 		t->want_gen = gen;
 	}
@@ -1112,18 +1276,34 @@ bool reconciler_done(const struct reconciler *r, uint64_t gen, bool *all_ok)
 	pthread_mutex_lock(&rw->lock);
 	for (size_t i = 0; i < r->n_targets; i++) {
 		const struct target *t = &r->targets[i];
+		const struct touch *tc;
 
-		if (t->want_gen != gen)
+		if (!gen_touched(t, gen, &tc))
 			continue;	/* this generation did not change it */
+		if (t->done_gen < gen) {
+			done = false;
+			continue;
+		}
+		/* A target-wide failure (netlink, FRR down) fails every change to it. */
+		if (t->error[0])
+			*all_ok = false;
 		/*
+		 * Only the items of what this generation changed count: another
+		 * segment's error on the same target is not this write's.
 		 * Pending items (FRR or OpenSM not showing it yet) are retried
 		 * every RETRY_MS: a waiter waits for those retries until its
 		 * deadline, but errors are answered at once.
 		 */
-		if (t->done_gen < gen || t->n_pending)
-			done = false;
-		else if (t->n_bad)
-			*all_ok = false;
+		for (size_t k = 0; k < t->n_items; k++) {
+			const struct item *x = &t->items[k];
+
+			if (!item_counts(tc, x) || x->state == SEG_PROGRAMMED)
+				continue;
+			if (x->state == SEG_PENDING)
+				done = false;
+			else
+				*all_ok = false;
+		}
 	}
 	pthread_mutex_unlock(&rw->lock);
 	return done;
@@ -1198,7 +1378,7 @@ json_t *reconciler_status(const struct reconciler *r, const char *tenant, const 
 	return json_pack("{s:o, s:o}", "segments", items, "targets", targets);
 }
 
-json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen)
+json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen, bool changed)
 {
 	struct reconciler *rw = (struct reconciler *)r;
 	json_t *out = json_array();
@@ -1206,16 +1386,21 @@ json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen)
 	pthread_mutex_lock(&rw->lock);
 	for (size_t i = 0; i < r->n_targets; i++) {
 		const struct target *t = &r->targets[i];
+		const struct touch *tc;
 
-		if (t->want_gen != gen)
+		if (!gen_touched(t, gen, &tc))
 			continue;
 		if (t->done_gen < gen) {
-			json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "target", t->name,
-							     "state", "pending", "reason", "still running"));
+			if (changed)
+				json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "target", t->name,
+								     "state", "pending", "reason", "still running"));
 			continue;
 		}
+		if (changed && t->error[0])
+			json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "target", t->name,
+							     "state", "error", "reason", t->error));
 		for (size_t k = 0; k < t->n_items; k++)
-			if (t->items[k].state != SEG_PROGRAMMED)
+			if (t->items[k].state != SEG_PROGRAMMED && item_counts(tc, &t->items[k]) == changed)
 				json_array_append_new(out, item_json(t, &t->items[k]));
 	}
 	pthread_mutex_unlock(&rw->lock);

@@ -57,8 +57,12 @@ int reconciler_collect(struct reconciler *r);
 
 /*
  * Has every target that generation @gen changed finished a run of it (or
- * of a later one), with no item left pending (pending items are retried, so
- * not done yet)?  *all_ok is false when one of them reported an error.
+ * of a later one), with none of the items @gen changed there (its VNIs or
+ * P_Keys, added, changed or removed) left pending (pending items are
+ * retried, so not done yet)?  *all_ok is false when one of those items is
+ * in error or the target has a target-wide error.  Other segments' items
+ * on the same targets do not count.  A generation older than the last 64
+ * changes to a target is judged on all of that target's items.
  */
 bool reconciler_done(const struct reconciler *r, uint64_t gen, bool *all_ok);
 /* Is every target idle and converged (nothing pending, no error)? */
@@ -69,8 +73,14 @@ bool reconciler_converged(const struct reconciler *r);
  * reason and since; plus the targets themselves.  Filters may be NULL.
  */
 json_t *reconciler_status(const struct reconciler *r, const char *tenant, const char *segment);
-/* Status entries of targets that generation @gen changed (for `wait`). */
-json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen);
+/*
+ * Status entries not programmed on the targets generation @gen changed
+ * (for `wait`): with @changed, those of what @gen changed (plus targets
+ * still running it and target-wide errors), which decide reconciler_done;
+ * without, the other segments' entries on those targets (reported, not
+ * judged).
+ */
+json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen, bool changed);
 
 /* Cached P_Key table capacity of an HCA port (0 = unknown). */
 unsigned int reconciler_pkey_capacity(const struct reconciler *r, uint64_t guid, unsigned int *foreign);

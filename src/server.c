@@ -647,8 +647,11 @@ static void client_take_lines(struct loomd *d, struct client *c)
 /* Answers a waiting write: its result plus what the targets say. */
 static void waiter_answer(struct loomd *d, struct waiter *w, bool converged)
 {
-	json_t *wait = json_pack("{s:b, s:I, s:o}", "converged", converged, "generation", (json_int_t)w->gen,
-				 "not_programmed", d->rec ? reconciler_gen_report(d->rec, w->gen) : json_array());
+	/* not_programmed decides; elsewhere_not_programmed is only shown. */
+	json_t *wait = json_pack("{s:b, s:I, s:o, s:o}", "converged", converged, "generation", (json_int_t)w->gen,
+				 "not_programmed", d->rec ? reconciler_gen_report(d->rec, w->gen, true) : json_array(),
+				 "elsewhere_not_programmed",
+				 d->rec ? reconciler_gen_report(d->rec, w->gen, false) : json_array());
 	json_t *reply;
 
 	if (json_is_object(w->result))
