@@ -82,7 +82,7 @@ struct frr_target *frr_target_open(const struct topo_vtep *vtep, struct loom_err
 	t->vtep = *vtep;
 	snprintf(t->vtysh, sizeof(t->vtysh), "vtysh");
 	t->timeout_ms = FRR_TIMEOUT_MS_DEFAULT;
-	t->mode = FRR_APPLY_SESSION;
+	t->mode = FRR_APPLY_VTY;
 	t->sess_fd = -1;
 	return t;
 }
@@ -527,6 +527,163 @@ static int apply_args(struct frr_target *t, const struct frr_plan *plan,
 	return rc;
 }
 
+/* ---- straight to bgpd's vty ---- */
+
+/*
+ * Sends every line of the plan to bgpd's vty socket at once ("enable",
+ * "configure terminal", the lines, "end"; each NUL-terminated) and reads
+ * one answer per line: its output, three NULs and the status byte.  bgpd
+ * executes them in order; the pipeline saves one round trip per line and
+ * vtysh's own parse of every line (5,005 lines: 0.3 s here, against 2.4 s
+ * through vtysh -f).  Like -f and the session it goes on past a refused
+ * line; every line with a non-zero status or a `%` message is an error.
+ */
+static int apply_vty(struct frr_target *t, const struct frr_plan *plan, struct loom_err *err)
+{
+	static const char *const head[] = { "enable", "configure terminal" };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t total = 0, sent = 0, len = 0, cap = 65536, n_cmds = plan->n_lines + 3, answered = 0;
+	char *payload = NULL, *p, *buf = NULL, msg[256] = "", what[160];
+	long long deadline = ms_now() + t->timeout_ms;
+	int fd = -1, rc = 0, n_bad = 0;
+
+	for (size_t i = 0; i < plan->n_lines; i++)
+		total += strlen(plan->lines[i]) + 1;
+	total += sizeof("enable") + sizeof("configure terminal") + sizeof("end");
+	payload = malloc(total);
+	buf = malloc(cap);
+	if (!payload || !buf) {
+		loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	p = payload;
+	for (size_t i = 0; i < 2; i++)
+		p += strlen(strcpy(p, head[i])) + 1;
+	for (size_t i = 0; i < plan->n_lines; i++) {
+		const char *l = plan->lines[i];
+
+		while (*l == ' ')
+			l++;
+		p += strlen(strcpy(p, l)) + 1;
+	}
+	p += strlen(strcpy(p, "end")) + 1;
+	total = (size_t)(p - payload);
+
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/bgpd.vty", t->vtep.vty_dir) >=
+	    sizeof(sa.sun_path)) {
+		rc = loom_err_set(err, LOOM_E_PARAMS, "vty_dir", "vty socket path too long: %s", t->vtep.vty_dir);
+		goto out;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		rc = -errno;
+		loom_err_set(err, LOOM_E_INTERNAL, "", "socket: %s", strerror(-rc));
+		goto out;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		snprintf(what, sizeof(what), "bgpd.vty: %s (is bgpd running?)", strerror(errno));
+		rc = unavailable(t, err, what);
+		goto out;
+	}
+	while (answered < n_cmds) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0) };
+		long long left = deadline - ms_now();
+		ssize_t n;
+		size_t off = 0;
+
+		if (left <= 0) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		n = poll(&pfd, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		if (pfd.revents & POLLOUT) {
+			n = send(fd, payload + sent, total - sent, MSG_NOSIGNAL);
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				rc = -errno;
+				break;
+			}
+			if (n > 0)
+				sent += (size_t)n;
+		}
+		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (len + 4096 > cap) {
+			char *nb = cap * 2 <= FRR_OUTPUT_MAX ? realloc(buf, cap * 2) : NULL;
+
+			if (!nb) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n == 0) {
+			rc = -EPIPE;
+			break;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		len += (size_t)n;
+		/* Take every complete answer: output, "\0\0\0", status. */
+		for (;;) {
+			char *z = memchr(buf + off, '\0', len - off);
+			size_t zi;
+			int status;
+
+			if (!z || (size_t)(z - buf) + 4 > len)
+				break;
+			zi = (size_t)(z - buf);
+			if (buf[zi + 1] || buf[zi + 2]) {
+				off = zi + 1;	/* a stray NUL in the output */
+				continue;
+			}
+			status = (unsigned char)buf[zi + 3];
+			buf[zi] = '\0';
+			if (status || frr_output_errors(buf + off, NULL, 0)) {
+				if (!n_bad && !frr_output_errors(buf + off, msg, sizeof(msg)))
+					snprintf(msg, sizeof(msg), "status %d for line %zu of the batch", status, answered);
+				n_bad++;
+			}
+			answered++;
+			off = zi + 4;
+		}
+		memmove(buf, buf + off, len - off);
+		len -= off;
+	}
+	if (rc < 0) {
+		if (!probe_down(t, err))
+			loom_err_set(err, LOOM_E_UNAVAILABLE, "vty_dir",
+				     "FRR for VTEP %s at %s: bgpd's vty failed after %zu of %zu lines: %s",
+				     t->vtep.name, t->vtep.vty_dir, answered, n_cmds,
+				     rc == -ETIMEDOUT ? "no answer in time" : strerror(-rc));
+		goto out;
+	}
+	if (n_bad) {
+		loom_err_set(err, LOOM_E_CONFLICT, "vty_dir",
+			     "FRR for VTEP %s refused loom's EVPN statements (%d error line%s): %s",
+			     t->vtep.name, n_bad, n_bad == 1 ? "" : "s", msg);
+		rc = -EPROTO;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(payload);
+	free(buf);
+	return rc;
+}
+
 /* ---- session mode ---- */
 
 static void session_stop(struct frr_target *t)
@@ -755,6 +912,9 @@ int frr_apply(struct frr_target *t, const struct frr_plan *plan, struct loom_err
 	case FRR_APPLY_SESSION:
 		rc = plan->n_lines > FRR_SESSION_LINES_MAX ? apply_file(t, plan, err)
 							   : apply_session(t, plan, err);
+		break;
+	case FRR_APPLY_VTY:
+		rc = apply_vty(t, plan, err);
 		break;
 	default:
 		rc = apply_file(t, plan, err);

@@ -159,11 +159,16 @@ int frr_output_errors(const char *output, char *msg, size_t msg_size);
 enum frr_apply_mode {
 	FRR_APPLY_FILE,		/* vtysh -f FILE (one file per batch) */
 	FRR_APPLY_ARGS,		/* vtysh -c LINE -c LINE ... */
-	FRR_APPLY_SESSION,	/* default: one long-lived vtysh per target,
-				 * each batch written to its stdin and ended
-				 * by a sentinel; no vtysh start-up per batch.
+	FRR_APPLY_SESSION,	/* one long-lived vtysh per target, each batch
+				 * written to its stdin and ended by a
+				 * sentinel; no vtysh start-up per batch.
 				 * Batches over 256 lines still go with -f,
 				 * which is faster for them. */
+	FRR_APPLY_VTY,		/* default: no vtysh at all; the batch is
+				 * pipelined to bgpd's own vty socket (the
+				 * protocol vtysh speaks: command NUL, answer
+				 * then NUL NUL NUL status), one status per
+				 * line. */
 };
 
 struct frr_target;
@@ -176,7 +181,7 @@ struct frr_target;
 struct frr_target *frr_target_open(const struct topo_vtep *vtep, struct loom_err *err);
 void frr_target_close(struct frr_target **t);
 
-/* Settings (defaults: "vtysh" from PATH, 30 s, FRR_APPLY_SESSION). */
+/* Settings (defaults: "vtysh" from PATH, 30 s, FRR_APPLY_VTY). */
 void frr_target_set_vtysh(struct frr_target *t, const char *path);
 void frr_target_set_timeout(struct frr_target *t, int timeout_ms);
 void frr_target_set_mode(struct frr_target *t, enum frr_apply_mode mode);
