@@ -63,15 +63,25 @@ minmax() { sort -n | awk 'NR==1{mn=$1} {mx=$1} END {print mn" "mx}'; }
 [ "$(id -u)" = 0 ] || die "needs root"
 [ -x "$LOOMD" ] || die "no $LOOMD (give the build dir)"
 
-# The N access veths (xaI in the bridge, xbI its peer), IPv6 off on them.
+# The N access veths (xaI in the bridge, IPv6 off), their peers xbI in a
+# namespace of their own (NS-h): the hosts' ends, which a real VTEP does not
+# hold either (zebra walks every interface of its namespace per link event).
 veths() { # ns
+	ip netns add "$1-h" && NS_LIST+=("$1-h")
 	ip netns exec "$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+	ip netns exec "$1-h" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 	for i in $(seq 1 "$N"); do
-		echo "link add xa$i type veth peer name xb$i"
+		echo "link add xa$i type veth peer name xb$i netns $1-h"
 		echo "link set xa$i up"
-		echo "link set xb$i up"
 	done | ip -n "$1" -batch - || die "veths in $1"
+	for i in $(seq 1 "$N"); do echo "link set xb$i up"; done | ip -n "$1-h" -batch - || die "veths in $1-h"
 	ip netns exec "$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=0
+}
+# CPU time (ms) zebra of vt1 has used so far: what learning the VNIs costs it.
+zebra_cpu() {
+	local pid
+	pid=$(cat "$LAB/vt1/zebra.pid" 2>/dev/null) || { echo 0; return; }
+	awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$pid/stat" 2>/dev/null || echo 0
 }
 
 echo "# $(date -u +%FT%TZ) kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); N=$N rounds=$R pings=$P"
@@ -152,13 +162,15 @@ for r in $(seq 1 "$R"); do
 	t=$(now); ip -n "$BNS" -batch "$W/create" || die "ip -batch create"; ipc=$(ms "$t" "$(now)")
 	l0=$(loglines)
 	perf_start "create-$r"
+	z0=$(zebra_cpu)
 	t=$(now); ctl -w 600 apply -f "$W/full.json" >/dev/null || die "apply (exit $?): $(tail -5 "$W/loomd.log")"; lc=$(ms "$t" "$(now)")
+	zc=$(($(zebra_cpu) - z0))
 	perf_stop "create-$r"
 	st=$(vt1_runs "$l0")
 	nbr=$(ip -n "$VT1" -o link show type bridge | grep -c .)
 	nvni=$(vtysh --vty_socket "/var/run/frr/$VT1" -c 'show evpn vni json' | jq 'length')
 	[ "$nbr" -ge "$N" ] && [ "$nvni" -ge "$N" ] || die "after apply: $nbr bridges, $nvni VNIs in zebra"
-	echo "create round $r: ip-batch ${ipc} ms; loom apply -w ${lc} ms; vt1 $st; bridges $nbr, zebra VNIs $nvni"
+	echo "create round $r: ip-batch ${ipc} ms; loom apply -w ${lc} ms; vt1 $st; zebra CPU ${zc} ms; bridges $nbr, zebra VNIs $nvni"
 
 	t=$(now); ip -n "$BNS" -batch "$W/del" || die "ip -batch del"; ipd=$(ms "$t" "$(now)")
 	l0=$(loglines)
@@ -181,7 +193,7 @@ for r in $(seq 1 "$R"); do
 	echo "delete round $r: ip-batch one-by-one ${ipd} ms; loom apply -w ${ld} ms (zebra empty after ${zl} ms); vt1 $st2"
 	kc=$(echo "$st" | sed 's/.*kernel_ms=\([0-9]*\).*/\1/')
 	echo "$ipc $lc $ipd $ld $kc" >>"$W/res"
-	ip netns del "$BNS"
+	ip netns del "$BNS"; ip netns del "$BNS-h"
 done
 awk '{print $2 / $1}' "$W/res" >"$W/rc"; awk '{print $3 / $4}' "$W/res" >"$W/rd"
 echo "create: ip-batch median $(cut -d' ' -f1 "$W/res" | median) ms [$(cut -d' ' -f1 "$W/res" | minmax)];" \

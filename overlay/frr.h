@@ -216,10 +216,11 @@ int frr_apply(struct frr_target *t, const struct frr_plan *plan, struct loom_err
 /* frr_plan + frr_apply; returns the number of changes applied. */
 int frr_sync(struct frr_target *t, const struct vtep_desired *want, struct loom_err *err);
 /*
- * Read `show bgp l2vpn evpn vni json` from bgpd and `show evpn vni json`
- * from zebra, each straight from the daemon's vty socket (no vtysh), and
- * compare (frr_verify_compare).  Returns the number of VNIs not verified,
- * or -errno with @err filled.
+ * Read `show bgp l2vpn evpn vni json` from bgpd straight from its vty
+ * socket (no vtysh) and compare (frr_verify_compare); once bgpd shows
+ * everything, also `show evpn vni json` from zebra's socket for the remote
+ * VTEP counts.  Returns the number of VNIs not verified, or -errno with
+ * @err filled.
  */
 int frr_verify(struct frr_target *t, const struct vtep_desired *want, bool need_kernel,
 	       struct frr_vni_status **out, size_t *n_out, struct loom_err *err);

@@ -498,7 +498,7 @@ static int frr_converge(struct target *t, const struct vtep_desired *fwant, bool
 				last_z = z;
 			}
 		}
-		if (full && zebra_all_ms < 0)
+		if (full && !first && zebra_all_ms < 0)
 			zebra_all_ms = (now_ns(CLOCK_MONOTONIC) - start) / 1000000;
 		if (full) {
 			free(*fst);
