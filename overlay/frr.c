@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -996,6 +997,22 @@ int frr_zebra_vni_count(struct frr_target *t, struct loom_err *err)
 		rc = loom_err_set(err, LOOM_E_INTERNAL, "", "FRR for VTEP %s: no numL2Vnis in `show evpn json`",
 				  t->vtep.name);
 	}
+	json_decref(j);
+	return rc;
+}
+
+int frr_bgp_vni_in_kernel(struct frr_target *t, uint32_t vni, struct loom_err *err)
+{
+	char cmd[64];
+	json_t *j;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "show bgp l2vpn evpn vni %" PRIu32 " json", vni);
+	j = vty_json(t, "bgpd", cmd, err);
+	if (!j)
+		return -EPROTO;
+	rc = json_is_string(json_object_get(j, "inKernel"))
+	     && strcmp(json_string_value(json_object_get(j, "inKernel")), "True") == 0;
 	json_decref(j);
 	return rc;
 }

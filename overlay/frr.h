@@ -233,6 +233,14 @@ int frr_verify(struct frr_target *t, const struct vtep_desired *want, bool need_
  */
 int frr_zebra_vni_count(struct frr_target *t, struct loom_err *err);
 /*
+ * Does bgpd know VNI @vni with its VXLAN device (`show bgp l2vpn evpn vni
+ * N json`, inKernel, from bgpd's vty socket)?  One VNI's JSON: a cheap
+ * probe while bgpd learns a large change from zebra, so that the full JSON
+ * (which bgpd builds on the same thread that learns) is read only when it
+ * can succeed.  A hint, never a verdict.  Returns 1, 0 or -errno.
+ */
+int frr_bgp_vni_in_kernel(struct frr_target *t, uint32_t vni, struct loom_err *err);
+/*
  * Has bgpd or zebra restarted since the last call (or since open)?  The
  * daemons' pids are read from their vty sockets (SO_PEERCRED), so this
  * costs two connect()s and no vtysh.  Returns 1 (restarted: re-apply),

@@ -33,6 +33,8 @@
 #define FRR_VERIFY_MS 4000
 /* ... and at most this long while FRR keeps making progress. */
 #define FRR_VERIFY_MAX_MS 60000
+/* While bgpd catches up with zebra, its full JSON is read at least this often. */
+#define FRR_FULL_READ_MS 1000
 #define SM_SWEEP_MS 15000
 #define SM_VERIFY_MS 8000
 /* A run that ends with items pending is retried after this long. */
@@ -471,10 +473,11 @@ static void drift_fd_publish(struct target *t)
 static int frr_converge(struct target *t, const struct vtep_desired *fwant, bool need_kernel, int kcount,
 			struct frr_vni_status **fst, size_t *n_fst, struct loom_err *err)
 {
-	int64_t start = now_ns(CLOCK_MONOTONIC);
+	int64_t start = now_ns(CLOCK_MONOTONIC), last_read = start;
 	int64_t end = start + (int64_t)FRR_VERIFY_MS * 1000000;
-	int delay = 20, last = -1, last_z = -1, ret = -1, polls = 0, reads = 0;
+	int delay = 20, last = -1, last_z = -1, ret = -1, polls = 0, probes = 0, reads = 0;
 	int64_t zebra_all_ms = -1;	/* when zebra's count first reached kcount */
+	uint32_t probe = 0;		/* an unverified VNI to ask bgpd about; 0 = none */
 	bool full = true;
 	uint64_t gen;
 
@@ -500,6 +503,19 @@ static int frr_converge(struct target *t, const struct vtep_desired *fwant, bool
 		}
 		if (full && !first && zebra_all_ms < 0)
 			zebra_all_ms = (now_ns(CLOCK_MONOTONIC) - start) / 1000000;
+		/*
+		 * zebra has them all; bgpd learns them from zebra on the same
+		 * thread that would build the full JSON.  Ask it about the last
+		 * VNI it lacked (zebra reports them in the kernel's order), and
+		 * read everything when that one is there, or at least every
+		 * FRR_FULL_READ_MS.
+		 */
+		if (full && probe && now_ns(CLOCK_MONOTONIC) - last_read < (int64_t)FRR_FULL_READ_MS * 1000000) {
+			struct loom_err perr = { 0 };
+
+			probes++;
+			full = frr_bgp_vni_in_kernel(t->frr, probe, &perr) != 0;
+		}
 		if (full) {
 			free(*fst);
 			*fst = NULL;
@@ -507,11 +523,18 @@ static int frr_converge(struct target *t, const struct vtep_desired *fwant, bool
 			loom_err_clear(err);
 			ret = frr_verify(t->frr, fwant, need_kernel, fst, n_fst, err);
 			reads++;
+			last_read = now_ns(CLOCK_MONOTONIC);
 			if (ret <= 0) {
-				log_debug(LOG_SUB_RECONCILE, "vtep %s: FRR verified after %.1f ms: %d count polls, %d full reads, zebra's count complete at %" PRId64 " ms",
-					  t->name, (double)(now_ns(CLOCK_MONOTONIC) - start) / 1e6, polls, reads, zebra_all_ms);
+				log_debug(LOG_SUB_RECONCILE, "vtep %s: FRR verified after %.1f ms: %d count polls, %d probes, %d full reads, zebra's count complete at %" PRId64 " ms",
+					  t->name, (double)(now_ns(CLOCK_MONOTONIC) - start) / 1e6, polls, probes, reads,
+					  zebra_all_ms);
 				return ret;
 			}
+			probe = 0;
+			if (need_kernel)
+				for (size_t k = 0; k < *n_fst; k++)
+					if ((*fst)[k].verdict == FRR_VNI_NO_KERNEL)
+						probe = (*fst)[k].vni;	/* the last one */
 			progress = progress || (last >= 0 && ret < last);
 			last = ret;
 		}
