@@ -155,14 +155,24 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		return die("load (session)", &err);
 	printf("load_session_s=%.3f\n", t1 - t0);
+
+	if (frr_sync(t, &none, &err) < 0)
+		return die("remove all", &err);
+	frr_target_set_mode(t, FRR_APPLY_VTY);
+	t0 = now();
+	rc = frr_sync(t, &want, &err);
+	t1 = now();
+	if (rc < 0)
+		return die("load (vty)", &err);
+	printf("load_vty_s=%.3f\n", t1 - t0);
 	frr_target_set_mode(t, FRR_APPLY_FILE);
 
 	enum { ADD, DIFF, APPLY, VERIFY, NOOP, REMOVE, ADD_FULL, OBSERVE, NOOP_FULL,
-	       ADD_ARGS, ADD_SESSION, RELOAD, N_COLS };
+	       ADD_ARGS, ADD_SESSION, ADD_VTY, RELOAD, N_COLS };
 	static const char *const names[N_COLS] = {
 		"add1_s", "add1_diff_s", "add1_apply_s", "verify_s", "noop_sync_s",
 		"remove1_s", "add1_full_s", "observe_s", "noop_sync_full_s",
-		"add1_args_s", "add1_session_s", "reload_add1_s",
+		"add1_args_s", "add1_session_s", "add1_vty_s", "reload_add1_s",
 	};
 	const char *workdir = argc > 6 ? argv[6] : NULL;
 	char plus1[512] = "";
@@ -293,6 +303,19 @@ int main(int argc, char **argv)
 		want.n_vnis = n;
 		if (frr_sync(t, &want, &err) != 1)
 			return die("remove", &err);
+		/* And pipelined to bgpd's vty socket (loomd's default). */
+		frr_target_set_mode(t, FRR_APPLY_VTY);
+		want.n_vnis = n + 1;
+		a = now();
+		rc = frr_sync(t, &want, &err);
+		b = now();
+		if (rc != 4)
+			return rc < 0 ? die("vty add", &err)
+				      : (fprintf(stderr, "bench_frr: vty add changed %d\n", rc), 1);
+		col[ADD_VTY][r] = b - a;
+		want.n_vnis = n;
+		if (frr_sync(t, &want, &err) != 1)
+			return die("remove", &err);
 		want.vnis[n].vni -= 1;
 		frr_target_set_mode(t, FRR_APPLY_FILE);
 
@@ -326,7 +349,7 @@ int main(int argc, char **argv)
 	printf("rounds=%d\n", rounds);
 	/* Ratio per round first (median() sorts the columns in place):
 	 * both sides of a round ran back to back, under the same load. */
-	double best = 1e9, worst = 0, sbest = 1e9, sworst = 0;
+	double best = 1e9, worst = 0, sbest = 1e9, sworst = 0, vbest = 1e9, vworst = 0;
 
 	for (int r = 0; workdir && r < rounds; r++) {
 		double q = col[RELOAD][r] / col[ADD][r];
@@ -340,6 +363,11 @@ int main(int argc, char **argv)
 			sbest = qs;
 		if (qs > sworst)
 			sworst = qs;
+		qs = col[RELOAD][r] / col[ADD_VTY][r];
+		if (qs < vbest)
+			vbest = qs;
+		if (qs > vworst)
+			vworst = qs;
 	}
 	for (int c = 0; c < N_COLS; c++)
 		if (c != RELOAD || workdir)
@@ -351,6 +379,9 @@ int main(int argc, char **argv)
 		       median(col[RELOAD], rounds) / median(col[ADD], rounds),
 		       median(col[RELOAD], rounds) / median(col[ADD_FULL], rounds), best, worst,
 		       median(col[RELOAD], rounds) / median(col[ADD_SESSION], rounds), sbest, sworst);
+	if (workdir)
+		printf("ratio_vty_median=%.1f\nratio_vty_round_min=%.1f\nratio_vty_round_max=%.1f\n",
+		       median(col[RELOAD], rounds) / median(col[ADD_VTY], rounds), vbest, vworst);
 	for (int c = 0; c < N_COLS; c++)
 		free(col[c]);
 	free(want.vnis);

@@ -19,6 +19,9 @@
 # inside vt1's namespace, with IPv6 off on those veths in both namespaces.
 #
 # Usage (root, from the top of the tree): bench/lab_evpn.sh [N=1000] [ROUNDS=3] [PINGS=5] [BUILDDIR]
+# With LAB_EVPN_PERF=DIR, `perf record -a -g` runs during each loom apply
+# (DIR/create-R.data, DIR/delete-R.data) and `perf report` summaries by
+# command and symbol are written next to them: where the time goes.
 # Namespaces are lmb-NNNN-*; everything made is removed on exit.
 set -u
 N=${1:-1000}
@@ -36,6 +39,8 @@ loomd_pid=
 NS_LIST=()
 
 cleanup() {
+	[ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null
+	[ -n "${LAB_EVPN_PERF:-}" ] && cp "$W/loomd.log" "$LAB_EVPN_PERF/" 2>/dev/null
 	if [ -n "$loomd_pid" ]; then
 		kill "$loomd_pid" 2>/dev/null
 		for _ in $(seq 100); do kill -0 "$loomd_pid" 2>/dev/null || break; sleep 0.1; done
@@ -58,15 +63,25 @@ minmax() { sort -n | awk 'NR==1{mn=$1} {mx=$1} END {print mn" "mx}'; }
 [ "$(id -u)" = 0 ] || die "needs root"
 [ -x "$LOOMD" ] || die "no $LOOMD (give the build dir)"
 
-# The N access veths (xaI in the bridge, xbI its peer), IPv6 off on them.
+# The N access veths (xaI in the bridge, IPv6 off), their peers xbI in a
+# namespace of their own (NS-h): the hosts' ends, which a real VTEP does not
+# hold either (zebra walks every interface of its namespace per link event).
 veths() { # ns
+	ip netns add "$1-h" && NS_LIST+=("$1-h")
 	ip netns exec "$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+	ip netns exec "$1-h" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 	for i in $(seq 1 "$N"); do
-		echo "link add xa$i type veth peer name xb$i"
+		echo "link add xa$i type veth peer name xb$i netns $1-h"
 		echo "link set xa$i up"
-		echo "link set xb$i up"
 	done | ip -n "$1" -batch - || die "veths in $1"
+	for i in $(seq 1 "$N"); do echo "link set xb$i up"; done | ip -n "$1-h" -batch - || die "veths in $1-h"
 	ip netns exec "$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=0
+}
+# CPU time (ms) zebra of vt1 has used so far: what learning the VNIs costs it.
+zebra_cpu() {
+	local pid
+	pid=$(cat "$LAB/vt1/zebra.pid" 2>/dev/null) || { echo 0; return; }
+	awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$pid/stat" 2>/dev/null || echo 0
 }
 
 echo "# $(date -u +%FT%TZ) kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); N=$N rounds=$R pings=$P"
@@ -122,6 +137,21 @@ vt1_runs() {
 		awk '{n++; t+=$1; k+=$2; f+=$3; v+=$4} END {printf "runs=%d run_ms=%.0f kernel_ms=%.0f frr_apply_ms=%.0f frr_verify_ms=%.0f\n", n, t, k, f, v}'
 }
 loglines() { wc -l <"$W/loomd.log"; }
+perf_pid=
+perf_start() { # name
+	[ -n "${LAB_EVPN_PERF:-}" ] || return 0
+	mkdir -p "$LAB_EVPN_PERF"
+	perf record -q -a -g -F 199 -o "$LAB_EVPN_PERF/$1.data" >/dev/null 2>&1 &
+	perf_pid=$!
+	sleep 0.5	# perf opens its per-CPU buffers before the work starts
+}
+perf_stop() { # name
+	[ -n "$perf_pid" ] || return 0
+	kill -INT "$perf_pid"; while kill -0 "$perf_pid" 2>/dev/null; do sleep 0.1; done
+	perf_pid=
+	perf report -q -i "$LAB_EVPN_PERF/$1.data" --no-children --sort comm >"$LAB_EVPN_PERF/$1.comm.txt" 2>/dev/null
+	perf report -q -i "$LAB_EVPN_PERF/$1.data" --no-children --sort comm,sym -g none 2>/dev/null | head -80 >"$LAB_EVPN_PERF/$1.sym.txt"
+}
 
 for r in $(seq 1 "$R"); do
 	BNS=$PFX-ip$r
@@ -131,16 +161,22 @@ for r in $(seq 1 "$R"); do
 
 	t=$(now); ip -n "$BNS" -batch "$W/create" || die "ip -batch create"; ipc=$(ms "$t" "$(now)")
 	l0=$(loglines)
+	perf_start "create-$r"
+	z0=$(zebra_cpu)
 	t=$(now); ctl -w 600 apply -f "$W/full.json" >/dev/null || die "apply (exit $?): $(tail -5 "$W/loomd.log")"; lc=$(ms "$t" "$(now)")
+	zc=$(($(zebra_cpu) - z0))
+	perf_stop "create-$r"
 	st=$(vt1_runs "$l0")
 	nbr=$(ip -n "$VT1" -o link show type bridge | grep -c .)
 	nvni=$(vtysh --vty_socket "/var/run/frr/$VT1" -c 'show evpn vni json' | jq 'length')
 	[ "$nbr" -ge "$N" ] && [ "$nvni" -ge "$N" ] || die "after apply: $nbr bridges, $nvni VNIs in zebra"
-	echo "create round $r: ip-batch ${ipc} ms; loom apply -w ${lc} ms; vt1 $st; bridges $nbr, zebra VNIs $nvni"
+	echo "create round $r: ip-batch ${ipc} ms; loom apply -w ${lc} ms; vt1 $st; zebra CPU ${zc} ms; bridges $nbr, zebra VNIs $nvni"
 
 	t=$(now); ip -n "$BNS" -batch "$W/del" || die "ip -batch del"; ipd=$(ms "$t" "$(now)")
 	l0=$(loglines)
+	perf_start "delete-$r"
 	t=$(now); ctl -w 600 apply -f "$W/empty.json" >/dev/null || die "apply empty (exit $?)"; ld=$(ms "$t" "$(now)")
+	perf_stop "delete-$r"
 	st2=$(vt1_runs "$l0")
 	nbr=$(ip -n "$VT1" -o link show type bridge | grep -c .)
 	[ "$nbr" -eq 0 ] || die "after removal: $nbr bridges left"
@@ -157,7 +193,7 @@ for r in $(seq 1 "$R"); do
 	echo "delete round $r: ip-batch one-by-one ${ipd} ms; loom apply -w ${ld} ms (zebra empty after ${zl} ms); vt1 $st2"
 	kc=$(echo "$st" | sed 's/.*kernel_ms=\([0-9]*\).*/\1/')
 	echo "$ipc $lc $ipd $ld $kc" >>"$W/res"
-	ip netns del "$BNS"
+	ip netns del "$BNS"; ip netns del "$BNS-h"
 done
 awk '{print $2 / $1}' "$W/res" >"$W/rc"; awk '{print $3 / $4}' "$W/res" >"$W/rd"
 echo "create: ip-batch median $(cut -d' ' -f1 "$W/res" | median) ms [$(cut -d' ' -f1 "$W/res" | minmax)];" \

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -58,6 +59,8 @@ struct frr_target {
 extern char **environ;
 
 static void session_stop(struct frr_target *t);
+static int probe_down(const struct frr_target *t, struct loom_err *err);
+static long long ms_now(void);
 
 struct frr_target *frr_target_open(const struct topo_vtep *vtep, struct loom_err *err)
 {
@@ -184,6 +187,116 @@ static int probe_down(const struct frr_target *t, struct loom_err *err)
 		}
 	}
 	return 0;
+}
+
+/*
+ * Run one command on a daemon's own vty socket, the way vtysh talks to it:
+ * the command and a NUL go in, the output comes back followed by three NULs
+ * and the command's status byte.  No vtysh is started (about 55 ms of CPU
+ * each, and it competes with zebra and bgpd for the cores while they are
+ * learning a large change), so polling FRR during a verify costs only what
+ * the daemon spends answering.  On success *@out is the output (malloc'd,
+ * NUL-terminated) and the status byte is returned (0: CMD_SUCCESS).
+ */
+static int vty_exec(const struct frr_target *t, const char *daemon, const char *cmd,
+		    char **out, size_t *out_len, struct loom_err *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	long long deadline;
+	char *buf = NULL, what[160];
+	size_t len = 0, cap = 0, sent = 0, total = strlen(cmd) + 1;
+	int fd, rc = 0;
+
+	*out = NULL;
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s.vty", t->vtep.vty_dir, daemon) >=
+	    sizeof(sa.sun_path))
+		return loom_err_set(err, LOOM_E_PARAMS, "vty_dir", "vty socket path too long: %s",
+				    t->vtep.vty_dir), -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "socket: %s", strerror(errno)), -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		snprintf(what, sizeof(what), "%s.vty: %s (is %s running?)", daemon, strerror(-rc), daemon);
+		close(fd);
+		return unavailable(t, err, what);
+	}
+	deadline = ms_now() + t->timeout_ms;
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0) };
+		long long left = deadline - ms_now();
+		ssize_t n;
+
+		if (left <= 0) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		n = poll(&pfd, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		if (pfd.revents & POLLOUT) {
+			n = send(fd, cmd + sent, total - sent, MSG_NOSIGNAL);
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				rc = -errno;
+				break;
+			}
+			if (n > 0)
+				sent += (size_t)n;
+		}
+		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (len + 65536 + 1 > cap) {
+			size_t nc = cap ? cap * 2 : 131072;
+			char *nb = nc <= FRR_OUTPUT_MAX ? realloc(buf, nc) : NULL;
+
+			if (!nb) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = nc;
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n == 0) {
+			rc = -EPIPE;	/* the daemon closed the vty */
+			break;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			rc = -errno;
+			break;
+		}
+		if (n > 0) {
+			len += (size_t)n;
+			if (len >= 4 && buf[len - 4] == '\0' && buf[len - 3] == '\0' && buf[len - 2] == '\0') {
+				rc = (unsigned char)buf[len - 1];
+				len -= 4;
+				buf[len] = '\0';
+				break;
+			}
+		}
+	}
+	close(fd);
+	if (rc < 0) {
+		free(buf);
+		if (!probe_down(t, err))
+			loom_err_set(err, LOOM_E_UNAVAILABLE, "vty_dir",
+				     "FRR for VTEP %s at %s did not answer `%s` from %s: %s",
+				     t->vtep.name, t->vtep.vty_dir, cmd, daemon,
+				     rc == -ETIMEDOUT ? "no answer in time" : strerror(-rc));
+		return rc;
+	}
+	if (!buf)
+		buf = calloc(1, 1);
+	if (!buf)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory"), -ENOMEM;
+	*out = buf;
+	if (out_len)
+		*out_len = len;
+	return rc;
 }
 
 /*
@@ -412,6 +525,163 @@ static int apply_args(struct frr_target *t, const struct frr_plan *plan,
 	if (!rc)
 		child_result_release(&res);
 	free(args);
+	return rc;
+}
+
+/* ---- straight to bgpd's vty ---- */
+
+/*
+ * Sends every line of the plan to bgpd's vty socket at once ("enable",
+ * "configure terminal", the lines, "end"; each NUL-terminated) and reads
+ * one answer per line: its output, three NULs and the status byte.  bgpd
+ * executes them in order; the pipeline saves one round trip per line and
+ * vtysh's own parse of every line (5,005 lines: 0.3 s here, against 2.4 s
+ * through vtysh -f).  Like -f and the session it goes on past a refused
+ * line; every line with a non-zero status or a `%` message is an error.
+ */
+static int apply_vty(struct frr_target *t, const struct frr_plan *plan, struct loom_err *err)
+{
+	static const char *const head[] = { "enable", "configure terminal" };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t total = 0, sent = 0, len = 0, cap = 65536, n_cmds = plan->n_lines + 3, answered = 0;
+	char *payload = NULL, *p, *buf = NULL, msg[256] = "", what[160];
+	long long deadline = ms_now() + t->timeout_ms;
+	int fd = -1, rc = 0, n_bad = 0;
+
+	for (size_t i = 0; i < plan->n_lines; i++)
+		total += strlen(plan->lines[i]) + 1;
+	total += sizeof("enable") + sizeof("configure terminal") + sizeof("end");
+	payload = malloc(total);
+	buf = malloc(cap);
+	if (!payload || !buf) {
+		loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	p = payload;
+	for (size_t i = 0; i < 2; i++)
+		p += strlen(strcpy(p, head[i])) + 1;
+	for (size_t i = 0; i < plan->n_lines; i++) {
+		const char *l = plan->lines[i];
+
+		while (*l == ' ')
+			l++;
+		p += strlen(strcpy(p, l)) + 1;
+	}
+	p += strlen(strcpy(p, "end")) + 1;
+	total = (size_t)(p - payload);
+
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/bgpd.vty", t->vtep.vty_dir) >=
+	    sizeof(sa.sun_path)) {
+		rc = loom_err_set(err, LOOM_E_PARAMS, "vty_dir", "vty socket path too long: %s", t->vtep.vty_dir);
+		goto out;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		rc = -errno;
+		loom_err_set(err, LOOM_E_INTERNAL, "", "socket: %s", strerror(-rc));
+		goto out;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		snprintf(what, sizeof(what), "bgpd.vty: %s (is bgpd running?)", strerror(errno));
+		rc = unavailable(t, err, what);
+		goto out;
+	}
+	while (answered < n_cmds) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0) };
+		long long left = deadline - ms_now();
+		ssize_t n;
+		size_t off = 0;
+
+		if (left <= 0) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		n = poll(&pfd, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		if (pfd.revents & POLLOUT) {
+			n = send(fd, payload + sent, total - sent, MSG_NOSIGNAL);
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				rc = -errno;
+				break;
+			}
+			if (n > 0)
+				sent += (size_t)n;
+		}
+		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (len + 4096 > cap) {
+			char *nb = cap * 2 <= FRR_OUTPUT_MAX ? realloc(buf, cap * 2) : NULL;
+
+			if (!nb) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n == 0) {
+			rc = -EPIPE;
+			break;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		len += (size_t)n;
+		/* Take every complete answer: output, "\0\0\0", status. */
+		for (;;) {
+			char *z = memchr(buf + off, '\0', len - off);
+			size_t zi;
+			int status;
+
+			if (!z || (size_t)(z - buf) + 4 > len)
+				break;
+			zi = (size_t)(z - buf);
+			if (buf[zi + 1] || buf[zi + 2]) {
+				off = zi + 1;	/* a stray NUL in the output */
+				continue;
+			}
+			status = (unsigned char)buf[zi + 3];
+			buf[zi] = '\0';
+			if (status || frr_output_errors(buf + off, NULL, 0)) {
+				if (!n_bad && !frr_output_errors(buf + off, msg, sizeof(msg)))
+					snprintf(msg, sizeof(msg), "status %d for line %zu of the batch", status, answered);
+				n_bad++;
+			}
+			answered++;
+			off = zi + 4;
+		}
+		memmove(buf, buf + off, len - off);
+		len -= off;
+	}
+	if (rc < 0) {
+		if (!probe_down(t, err))
+			loom_err_set(err, LOOM_E_UNAVAILABLE, "vty_dir",
+				     "FRR for VTEP %s at %s: bgpd's vty failed after %zu of %zu lines: %s",
+				     t->vtep.name, t->vtep.vty_dir, answered, n_cmds,
+				     rc == -ETIMEDOUT ? "no answer in time" : strerror(-rc));
+		goto out;
+	}
+	if (n_bad) {
+		loom_err_set(err, LOOM_E_CONFLICT, "vty_dir",
+			     "FRR for VTEP %s refused loom's EVPN statements (%d error line%s): %s",
+			     t->vtep.name, n_bad, n_bad == 1 ? "" : "s", msg);
+		rc = -EPROTO;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(payload);
+	free(buf);
 	return rc;
 }
 
@@ -644,6 +914,9 @@ int frr_apply(struct frr_target *t, const struct frr_plan *plan, struct loom_err
 		rc = plan->n_lines > FRR_SESSION_LINES_MAX ? apply_file(t, plan, err)
 							   : apply_session(t, plan, err);
 		break;
+	case FRR_APPLY_VTY:
+		rc = apply_vty(t, plan, err);
+		break;
 	default:
 		rc = apply_file(t, plan, err);
 		break;
@@ -681,56 +954,110 @@ int frr_sync(struct frr_target *t, const struct vtep_desired *want, struct loom_
 	return rc < 0 ? rc : n;
 }
 
-/* Parse the next JSON value of a concatenation; advances *off. */
-static json_t *json_next(const char *buf, size_t len, size_t *off)
+/* One show command on a daemon's vty, its JSON parsed; NULL with @err set. */
+static json_t *vty_json(struct frr_target *t, const char *daemon, const char *cmd,
+			struct loom_err *err)
 {
+	char *out = NULL, msg[256];
+	size_t len = 0;
 	json_error_t jerr;
-	json_t *j;
+	json_t *j = NULL;
+	int rc;
 
-	while (*off < len && (buf[*off] == ' ' || buf[*off] == '\n' || buf[*off] == '\r'))
-		(*off)++;
-	if (*off >= len)
+	rc = vty_exec(t, daemon, cmd, &out, &len, err);
+	if (rc < 0)
 		return NULL;
-	j = json_loadb(buf + *off, len - *off, JSON_DISABLE_EOF_CHECK, &jerr);
-	if (j)
-		*off += (size_t)jerr.position;
+	if (rc > 0 || frr_output_errors(out, msg, sizeof(msg))) {
+		if (rc > 0 && !frr_output_errors(out, msg, sizeof(msg)))
+			snprintf(msg, sizeof(msg), "status %d: %.120s", rc, out);
+		loom_err_set(err, LOOM_E_CONFLICT, "vty_dir", "FRR for VTEP %s refused `%s`: %s",
+			     t->vtep.name, cmd, msg);
+	} else {
+		j = json_loadb(out, len, 0, &jerr);
+		if (!j)
+			loom_err_set(err, LOOM_E_INTERNAL, "", "FRR for VTEP %s gave no JSON for %s: %s (%.120s)",
+				     t->vtep.name, cmd, jerr.text, out);
+	}
+	free(out);
 	return j;
+}
+
+int frr_zebra_vni_count(struct frr_target *t, struct loom_err *err)
+{
+	json_t *j = vty_json(t, "zebra", "show evpn json", err);
+	json_t *n;
+	int rc;
+
+	if (!j)
+		return -EPROTO;
+	n = json_object_get(j, "numL2Vnis");
+	if (json_is_integer(n) && json_integer_value(n) >= 0 && json_integer_value(n) <= INT_MAX) {
+		rc = (int)json_integer_value(n);
+	} else {
+		rc = loom_err_set(err, LOOM_E_INTERNAL, "", "FRR for VTEP %s: no numL2Vnis in `show evpn json`",
+				  t->vtep.name);
+	}
+	json_decref(j);
+	return rc;
+}
+
+int frr_bgp_vni_in_kernel(struct frr_target *t, uint32_t vni, struct loom_err *err)
+{
+	char cmd[64];
+	json_t *j;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "show bgp l2vpn evpn vni %" PRIu32 " json", vni);
+	j = vty_json(t, "bgpd", cmd, err);
+	if (!j)
+		return -EPROTO;
+	rc = json_is_string(json_object_get(j, "inKernel"))
+	     && strcmp(json_string_value(json_object_get(j, "inKernel")), "True") == 0;
+	json_decref(j);
+	return rc;
 }
 
 int frr_verify(struct frr_target *t, const struct vtep_desired *want, bool need_kernel,
 	       struct frr_vni_status **out, size_t *n_out, struct loom_err *err)
 {
-	static const char *const args[] = { "-c", "show bgp l2vpn evpn vni json",
-					    "-c", "show evpn vni json" };
-	struct child_result res;
 	struct frr_bgp_vnis have;
 	json_t *bgp = NULL, *zebra = NULL;
-	size_t off = 0;
 	int rc;
 
-	rc = vtysh_run(t, NULL, args, 4, "show bgp l2vpn evpn vni json", &res, err);
-	if (rc < 0)
-		return rc;
-	bgp = json_next(res.out, res.out_len, &off);
-	if (bgp)
-		zebra = json_next(res.out, res.out_len, &off);
-	if (!bgp) {
-		rc = loom_err_set(err, LOOM_E_INTERNAL, "",
-				  "FRR for VTEP %s gave no JSON for show bgp l2vpn evpn vni json: %.120s",
-				  t->vtep.name, res.out);
-		goto out;
-	}
-	rc = frr_bgp_vnis_parse(bgp, zebra, &have, err);
+	/*
+	 * Straight to the daemons' vty sockets: no vtysh per poll.  The
+	 * verdict is bgpd's; zebra's JSON (per VNI detail, costly for zebra
+	 * with many VNIs while it is still learning them) only adds the
+	 * remote VTEP counts, so it is read once bgpd verified everything.
+	 */
+	bgp = vty_json(t, "bgpd", "show bgp l2vpn evpn vni json", err);
+	if (!bgp)
+		return -EPROTO;
+	rc = frr_bgp_vnis_parse(bgp, NULL, &have, err);
 	if (rc < 0)
 		goto out;
 	rc = frr_verify_compare(&have, want, need_kernel, out, n_out);
 	frr_bgp_vnis_release(&have);
+	if (rc == 0) {
+		zebra = vty_json(t, "zebra", "show evpn vni json", err);
+		if (!zebra) {
+			rc = -EPROTO;
+		} else {
+			free(*out);
+			*out = NULL;
+			*n_out = 0;
+			rc = frr_bgp_vnis_parse(bgp, zebra, &have, err);
+			if (rc == 0) {
+				rc = frr_verify_compare(&have, want, need_kernel, out, n_out);
+				frr_bgp_vnis_release(&have);
+			}
+		}
+	}
 	if (rc == -ENOMEM)
 		loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
 out:
 	json_decref(bgp);
 	json_decref(zebra);
-	child_result_release(&res);
 	return rc;
 }
 

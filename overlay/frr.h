@@ -159,11 +159,16 @@ int frr_output_errors(const char *output, char *msg, size_t msg_size);
 enum frr_apply_mode {
 	FRR_APPLY_FILE,		/* vtysh -f FILE (one file per batch) */
 	FRR_APPLY_ARGS,		/* vtysh -c LINE -c LINE ... */
-	FRR_APPLY_SESSION,	/* default: one long-lived vtysh per target,
-				 * each batch written to its stdin and ended
-				 * by a sentinel; no vtysh start-up per batch.
+	FRR_APPLY_SESSION,	/* default: one long-lived vtysh per target, each batch
+				 * written to its stdin and ended by a
+				 * sentinel; no vtysh start-up per batch.
 				 * Batches over 256 lines still go with -f,
 				 * which is faster for them. */
+	FRR_APPLY_VTY,		/* opt-in: no vtysh at all; the batch is
+				 * pipelined to bgpd's own vty socket (the
+				 * protocol vtysh speaks: command NUL, answer
+				 * then NUL NUL NUL status), one status per
+				 * line. */
 };
 
 struct frr_target;
@@ -211,12 +216,30 @@ int frr_apply(struct frr_target *t, const struct frr_plan *plan, struct loom_err
 /* frr_plan + frr_apply; returns the number of changes applied. */
 int frr_sync(struct frr_target *t, const struct vtep_desired *want, struct loom_err *err);
 /*
- * Read `show bgp l2vpn evpn vni json` and `show evpn vni json` in one
- * vtysh run and compare (frr_verify_compare).  Returns the number of VNIs
- * not verified, or -errno with @err filled.
+ * Read `show bgp l2vpn evpn vni json` from bgpd straight from its vty
+ * socket (no vtysh) and compare (frr_verify_compare); once bgpd shows
+ * everything, also `show evpn vni json` from zebra's socket for the remote
+ * VTEP counts.  Returns the number of VNIs not verified, or -errno with
+ * @err filled.
  */
 int frr_verify(struct frr_target *t, const struct vtep_desired *want, bool need_kernel,
 	       struct frr_vni_status **out, size_t *n_out, struct loom_err *err);
+/*
+ * How many L2 VNIs zebra knows (`show evpn json` numL2Vnis, from zebra's
+ * vty socket): a cheap progress count while zebra learns a large change
+ * from the kernel, so that the full JSON of frr_verify is read only when it
+ * can succeed.  It counts every VXLAN device, also an operator's: a hint,
+ * never a verdict.  Returns the count or -errno with @err filled.
+ */
+int frr_zebra_vni_count(struct frr_target *t, struct loom_err *err);
+/*
+ * Does bgpd know VNI @vni with its VXLAN device (`show bgp l2vpn evpn vni
+ * N json`, inKernel, from bgpd's vty socket)?  One VNI's JSON: a cheap
+ * probe while bgpd learns a large change from zebra, so that the full JSON
+ * (which bgpd builds on the same thread that learns) is read only when it
+ * can succeed.  A hint, never a verdict.  Returns 1, 0 or -errno.
+ */
+int frr_bgp_vni_in_kernel(struct frr_target *t, uint32_t vni, struct loom_err *err);
 /*
  * Has bgpd or zebra restarted since the last call (or since open)?  The
  * daemons' pids are read from their vty sockets (SO_PEERCRED), so this

@@ -2070,23 +2070,42 @@ int kvtep_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni
 	return ret < 0 ? ret : verify_obs(h, d, st);
 }
 
-int kvtep_sync(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+int kvtep_sync_plan(struct kvtep *h, const struct vtep_desired *d)
 {
 	int ret;
 
 	ret = kvtep_observe(h);
 	if (ret < 0)
 		return ret;
-	ret = kvtep_plan(h, d);
-	if (ret < 0)
-		return ret;
-	/* Nothing sent: what was just observed is still the truth. */
-	if (ret == 0)
+	return kvtep_plan(h, d);
+}
+
+bool kvtep_vni_foreign(const struct kvtep *h, const struct vtep_desired *d, size_t i)
+{
+	return h->desired == d && i < h->n_err && h->plan_err[i].code && h->plan_err[i].foreign;
+}
+
+int kvtep_sync_finish(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+{
+	int ret;
+
+	/* Nothing to send: what was just observed is still the truth. */
+	if (kvtep_plan_count(h) == 0)
 		return verify_obs(h, d, st);
 	ret = kvtep_apply(h);
 	if (ret < 0)
 		return ret;
 	return kvtep_verify(h, d, st);
+}
+
+int kvtep_sync(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+{
+	int ret;
+
+	ret = kvtep_sync_plan(h, d);
+	if (ret < 0)
+		return ret;
+	return kvtep_sync_finish(h, d, st);
 }
 
 /* ---- drift ------------------------------------------------------------ */

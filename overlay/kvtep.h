@@ -99,6 +99,16 @@ int kvtep_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni
 
 /* observe + plan + apply + verify. */
 int kvtep_sync(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st);
+/*
+ * kvtep_sync in two halves, so that other work (FRR's statements) can
+ * start between them: observe + plan (returns the number of actions or
+ * -errno), then apply + verify (as kvtep_sync).  Between the two,
+ * kvtep_vni_foreign says whether d->vnis[@i] is held by a device loom does
+ * not own (the plan leaves it alone and kvtep_verify will report it).
+ */
+int kvtep_sync_plan(struct kvtep *h, const struct vtep_desired *d);
+int kvtep_sync_finish(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st);
+bool kvtep_vni_foreign(const struct kvtep *h, const struct vtep_desired *d, size_t i);
 
 /* The event socket (non-blocking) for the main loop's poll. */
 int kvtep_event_fd(const struct kvtep *h);

@@ -29,6 +29,7 @@
 
 void config_defaults(struct loom_config *c)
 {
+	snprintf(c->frr_apply, sizeof(c->frr_apply), "vtysh-session");
 	memset(c, 0, sizeof(*c));
 	snprintf(c->socket, sizeof(c->socket), "%s", "/run/loom/loomd.sock");
 	snprintf(c->database, sizeof(c->database), "%s", "/var/lib/loom/loom.db");
@@ -213,6 +214,12 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		if (parse_u64(v, 1, 86400, &a))
 			return -EINVAL;
 		c->resync_interval_s = (unsigned int)a;
+	} else if (strcmp(key, "frr_apply") == 0) {
+		*why = "expected vtysh (one vtysh -f per batch), vtysh-session (one vtysh kept "
+		       "running) or vty (bgpd's vty socket, no vtysh)";
+		if (strcmp(v, "vtysh") && strcmp(v, "vtysh-session") && strcmp(v, "vty"))
+			return -EINVAL;
+		snprintf(c->frr_apply, sizeof(c->frr_apply), "%s", v);
 	} else if (strcmp(key, "reconcile") == 0) {
 		*why = "expected yes or no";
 		if (strcmp(v, "yes") && strcmp(v, "no"))
@@ -351,6 +358,7 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "max_clients = %u\n", c->max_clients);
 	fprintf(out, "resync_interval = %u\n", c->resync_interval_s);
 	fprintf(out, "reconcile = %s\n", c->reconcile ? "yes" : "no");
+	fprintf(out, "frr_apply = %s\n", c->frr_apply);
 	fprintf(out, "gpu.allow_mig_mode = %s\n", c->gpu_allow_mig_mode ? "yes" : "no");
 	for (size_t i = 0; i < c->n_nvml; i++)
 		fprintf(out, "gpu.nvml.%s = %s\n", c->nvml[i].node, c->nvml[i].path);

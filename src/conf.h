@@ -45,6 +45,7 @@ struct loom_config {
 	unsigned int max_clients;
 	unsigned int resync_interval_s;
 	bool reconcile;			/* drive the targets (off: the model and API only) */
+	char frr_apply[16];		/* vtysh, vtysh-session or vty (overlay/frr.h) */
 	struct conf_nvml nvml[CONF_NVML_MAX];
 	size_t n_nvml;
 	bool gpu_allow_mig_mode;	/* gpu.allow_mig_mode: loom may turn MIG mode on */

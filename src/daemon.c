@@ -104,9 +104,8 @@ void loomd_lifecycle_confirm(struct loomd *d)
 		return;
 	/*
 	 * The generation that removed the nodes ran on every target it
-	 * changed, without error; when a newer one was posted since, wait
-	 * for all targets to converge instead (reconciler_done skips the
-	 * targets a newer generation changed).
+	 * changed, without error on what it changed; when a newer one was
+	 * posted since, wait for all targets to converge instead.
 	 */
 	if (d->life_gen == d->posted_gen) {
 		if (!reconciler_done(d->rec, d->life_gen, &ok) || !ok)
@@ -194,6 +193,9 @@ static void reconciler_opts_fill(const struct loomd *d, struct reconciler_opts *
 	opts->gpu_nodes = d->cfg.nvml;
 	opts->n_gpu_nodes = d->cfg.n_nvml;
 	opts->allow_mig_mode = d->cfg.gpu_allow_mig_mode;
+	opts->frr_apply = strcmp(d->cfg.frr_apply, "vty") == 0 ? FRR_APPLY_VTY
+			  : strcmp(d->cfg.frr_apply, "vtysh") == 0 ? FRR_APPLY_FILE
+			  : FRR_APPLY_SESSION;
 }
 
 int loomd_topology_reload(struct loomd *d, struct loom_err *err)

@@ -34,6 +34,8 @@
 #define FRR_VERIFY_MS 4000
 /* ... and at most this long while FRR keeps making progress. */
 #define FRR_VERIFY_MAX_MS 60000
+/* While bgpd catches up with zebra, its full JSON is read at least this often. */
+#define FRR_FULL_READ_MS 1000
 #define SM_SWEEP_MS 15000
 #define SM_VERIFY_MS 8000
 /* A run that ends with items pending is retried after this long. */
@@ -58,6 +60,22 @@ struct hca_watch {
 	bool counters_known;
 	struct ib_port_counters ctr;
 };
+
+/*
+ * What one generation changed on a target: the IDs (VNIs or P_Keys) it
+ * added, removed or changed there.  A waiter judges only those items, so
+ * that another segment's error on the same target does not fail its write.
+ */
+struct touch {
+	uint64_t gen;
+	uint32_t *ids;		/* sorted */
+	size_t n_ids;
+	bool whole;		/* every item counts (a GPU node's whole layout) */
+};
+/* Touches kept per target; a waiter older than all of them (it would have
+ * to outlive this many later writes to the same target) is judged on the
+ * whole target instead. */
+#define TOUCHES_MAX 64
 
 struct item {
 	char tenant[LOOM_NAME_MAX];
@@ -120,9 +138,13 @@ struct target {
 	struct hca_watch *hca;		/* SM targets: the nodes' HCA ports (worker-private) */
 	size_t n_hca;
 	int64_t next_sample_ns;		/* CLOCK_MONOTONIC; 0 = take one at the next chance */
+	struct touch touches[TOUCHES_MAX];	/* oldest first */
+	size_t n_touches;
+	uint64_t touch_floor;		/* generations up to this one were dropped */
 };
 
 struct reconciler {
+	enum frr_apply_mode frr_apply;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int event_fd;
@@ -136,6 +158,8 @@ struct reconciler {
 	unsigned int hca_interval_s;	/* 0 = no HCA watcher */
 	struct hca_signal *signals;	/* HCA watcher signals not taken yet */
 	size_t n_signals, cap_signals;
+	size_t cap_drift;		/* one per VTEP: the arrays never move, and a
+					 * worker that opens its VTEP late appends */
 };
 
 const char *seg_state_name(enum seg_state s)
@@ -194,19 +218,21 @@ static struct vtep_desired *vtep_desired_dup(const struct vtep_desired *src)
 	return d;
 }
 
+static bool vtep_vni_equal(const struct vtep_vni *x, const struct vtep_vni *y)
+{
+	return x->vni == y->vni && x->mtu == y->mtu && x->n_ports == y->n_ports
+	       && !strcmp(x->rd, y->rd) && !strcmp(x->rt, y->rt) && !strcmp(x->tenant, y->tenant)
+	       && !strcmp(x->segment, y->segment)
+	       && !memcmp(x->ports, y->ports, x->n_ports * sizeof(*x->ports));
+}
+
 static bool vtep_desired_equal(const struct vtep_desired *a, const struct vtep_desired *b)
 {
 	if (!a || !b || a->n_vnis != b->n_vnis)
 		return false;
-	for (size_t i = 0; i < a->n_vnis; i++) {
-		const struct vtep_vni *x = &a->vnis[i], *y = &b->vnis[i];
-
-		if (x->vni != y->vni || x->mtu != y->mtu || x->n_ports != y->n_ports
-		    || strcmp(x->rd, y->rd) || strcmp(x->rt, y->rt) || strcmp(x->tenant, y->tenant)
-		    || strcmp(x->segment, y->segment)
-		    || memcmp(x->ports, y->ports, x->n_ports * sizeof(*x->ports)))
+	for (size_t i = 0; i < a->n_vnis; i++)
+		if (!vtep_vni_equal(&a->vnis[i], &b->vnis[i]))
 			return false;
-	}
 	return true;
 }
 
@@ -250,22 +276,26 @@ static struct sm_desired *sm_desired_dup(const struct sm_desired *src)
 	return d;
 }
 
+static bool sm_partition_equal(const struct sm_partition *x, const struct sm_partition *y)
+{
+	if (x->pkey != y->pkey || x->ipoib != y->ipoib || x->mtu != y->mtu
+	    || x->rate_gbps != y->rate_gbps || x->sl != y->sl || x->n_members != y->n_members
+	    || strcmp(x->name, y->name) || strcmp(x->tenant, y->tenant) || strcmp(x->segment, y->segment))
+		return false;
+	for (size_t k = 0; k < x->n_members; k++)
+		if (x->members[k].guid != y->members[k].guid
+		    || x->members[k].membership != y->members[k].membership)
+			return false;
+	return true;
+}
+
 static bool sm_desired_equal(const struct sm_desired *a, const struct sm_desired *b)
 {
 	if (!a || !b || a->n_partitions != b->n_partitions)
 		return false;
-	for (size_t i = 0; i < a->n_partitions; i++) {
-		const struct sm_partition *x = &a->partitions[i], *y = &b->partitions[i];
-
-		if (x->pkey != y->pkey || x->ipoib != y->ipoib || x->mtu != y->mtu
-		    || x->rate_gbps != y->rate_gbps || x->sl != y->sl || x->n_members != y->n_members
-		    || strcmp(x->name, y->name) || strcmp(x->tenant, y->tenant) || strcmp(x->segment, y->segment))
+	for (size_t i = 0; i < a->n_partitions; i++)
+		if (!sm_partition_equal(&a->partitions[i], &b->partitions[i]))
 			return false;
-		for (size_t k = 0; k < x->n_members; k++)
-			if (x->members[k].guid != y->members[k].guid
-			    || x->members[k].membership != y->members[k].membership)
-				return false;
-	}
 	return true;
 }
 
@@ -311,6 +341,120 @@ static bool gpu_want_equal(const struct gpu_want *a, const struct gpu_want *b)
 	return true;
 }
 
+/* ---- what a generation changed ------------------------------------------ */
+
+static int ids_add(struct touch *tc, size_t *cap, uint32_t id)
+{
+	if (tc->n_ids == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		uint32_t *p = realloc(tc->ids, nc * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		tc->ids = p;
+		*cap = nc;
+	}
+	tc->ids[tc->n_ids++] = id;
+	return 0;
+}
+
+/* The VNIs that differ between two slices (both sorted by VNI); @a may be NULL. */
+static int vtep_touch(const struct vtep_desired *a, const struct vtep_desired *b, struct touch *tc)
+{
+	size_t i = 0, j = 0, cap = 0, na = a ? a->n_vnis : 0;
+	int ret = 0;
+
+	while (!ret && (i < na || j < b->n_vnis)) {
+		if (j == b->n_vnis || (i < na && a->vnis[i].vni < b->vnis[j].vni)) {
+			ret = ids_add(tc, &cap, a->vnis[i++].vni);
+		} else if (i == na || b->vnis[j].vni < a->vnis[i].vni) {
+			ret = ids_add(tc, &cap, b->vnis[j++].vni);
+		} else {
+			if (!vtep_vni_equal(&a->vnis[i], &b->vnis[j]))
+				ret = ids_add(tc, &cap, b->vnis[j].vni);
+			i++;
+			j++;
+		}
+	}
+	return ret;
+}
+
+/* The P_Keys that differ between two slices (both sorted by P_Key). */
+static int sm_touch(const struct sm_desired *a, const struct sm_desired *b, struct touch *tc)
+{
+	size_t i = 0, j = 0, cap = 0, na = a ? a->n_partitions : 0;
+	int ret = 0;
+
+	while (!ret && (i < na || j < b->n_partitions)) {
+		if (j == b->n_partitions || (i < na && a->partitions[i].pkey < b->partitions[j].pkey)) {
+			ret = ids_add(tc, &cap, a->partitions[i++].pkey);
+		} else if (i == na || b->partitions[j].pkey < a->partitions[i].pkey) {
+			ret = ids_add(tc, &cap, b->partitions[j++].pkey);
+		} else {
+			if (!sm_partition_equal(&a->partitions[i], &b->partitions[j]))
+				ret = ids_add(tc, &cap, b->partitions[j].pkey);
+			i++;
+			j++;
+		}
+	}
+	return ret;
+}
+
+/* Records @tc as the newest touch of @t (r->lock held); takes its ids. */
+static void touch_push(struct target *t, struct touch *tc)
+{
+	if (t->n_touches == TOUCHES_MAX) {
+		t->touch_floor = t->touches[0].gen;
+		free(t->touches[0].ids);
+		memmove(&t->touches[0], &t->touches[1], (TOUCHES_MAX - 1) * sizeof(t->touches[0]));
+		t->n_touches--;
+	}
+	t->touches[t->n_touches++] = *tc;
+	tc->ids = NULL;
+}
+
+static const struct touch *touch_find(const struct target *t, uint64_t gen)
+{
+	for (size_t i = 0; i < t->n_touches; i++)
+		if (t->touches[i].gen == gen)
+			return &t->touches[i];
+	return NULL;
+}
+
+static bool touch_has(const struct touch *tc, uint32_t id)
+{
+	size_t lo = 0, hi = tc->n_ids;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (tc->ids[mid] == id)
+			return true;
+		if (tc->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/*
+ * Did generation @gen change @t?  *@tc gets what it changed, or NULL when
+ * that was forgotten (then the whole target counts).
+ */
+static bool gen_touched(const struct target *t, uint64_t gen, const struct touch **tc)
+{
+	*tc = touch_find(t, gen);
+	if (*tc)
+		return true;
+	return gen <= t->touch_floor && t->want_gen >= gen;
+}
+
+static bool item_counts(const struct touch *tc, const struct item *x)
+{
+	return !tc || tc->whole || touch_has(tc, x->id);
+}
+
 /* ---- worker runs ---------------------------------------------------------- */
 
 struct items {
@@ -349,6 +493,157 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* FRR's half of a VTEP run, on its own thread while the kernel is worked. */
+struct frr_job {
+	struct target *t;
+	const struct vtep_desired *want;
+	char ferr[300];
+	double ms;
+};
+
+static void *frr_job_run(void *arg)
+{
+	struct frr_job *j = arg;
+	struct target *t = j->t;
+	struct loom_err err = { 0 };
+	int64_t t0 = now_ns(CLOCK_MONOTONIC);
+
+	if (!t->frr) {
+		t->frr = frr_target_open(&t->vtep, &err);
+		if (t->frr)
+			frr_target_set_mode(t->frr, t->r->frr_apply);
+	}
+	if (!t->frr) {
+		snprintf(j->ferr, sizeof(j->ferr), "frr: %s", err.msg);
+	} else if (frr_restarted(t->frr, &err) > 0) {
+		log_info("vtep %s: FRR restarted; re-applying loom's statements", t->name);
+	}
+	loom_err_clear(&err);
+	if (t->frr && frr_sync(t->frr, j->want, &err) < 0)
+		snprintf(j->ferr, sizeof(j->ferr), "frr: %s", err.msg);
+	j->ms = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
+	return NULL;
+}
+
+/* A kernel handle opened by the worker: its drift socket goes to the main loop. */
+static void drift_fd_publish(struct target *t)
+{
+	struct reconciler *r = t->r;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->n_drift < r->cap_drift) {
+		r->drift_fds[r->n_drift] = kvtep_event_fd(t->kv);
+		r->drift_index[r->n_drift++] = (size_t)(t - r->targets);
+		log_debug(LOG_SUB_RECONCILE, "vtep %s: netlink opened late; its drift events go to the main loop",
+			  t->name);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+/*
+ * Polls FRR until it shows @fwant (or stops making progress).  zebra
+ * learns the kernel's VXLAN devices asynchronously, and 1,000 new VNIs
+ * take it seconds: while zebra's cheap VNI count (@kcount expected) is
+ * short, the full JSON is not read; while the count or the number of
+ * unverified VNIs keeps moving, polling goes on (up to FRR_VERIFY_MAX_MS)
+ * rather than ending the run and coming back RETRY_MS later.  The verdict
+ * always comes from frr_verify's full JSON.
+ */
+static int frr_converge(struct target *t, const struct vtep_desired *fwant, bool need_kernel, int kcount,
+			struct frr_vni_status **fst, size_t *n_fst, struct loom_err *err)
+{
+	int64_t start = now_ns(CLOCK_MONOTONIC), last_read = start;
+	int64_t end = start + (int64_t)FRR_VERIFY_MS * 1000000;
+	int delay = 20, last = -1, last_z = -1, ret = -1, polls = 0, probes = 0, reads = 0;
+	int64_t zebra_all_ms = -1;	/* when zebra's count first reached kcount */
+	uint32_t probe = 0;		/* an unverified VNI to ask bgpd about; 0 = none */
+	bool full = true;
+	uint64_t gen;
+
+	pthread_mutex_lock(&t->r->lock);
+	gen = t->want_gen;
+	pthread_mutex_unlock(&t->r->lock);
+
+	for (bool first = true;; first = false) {
+		bool progress = false;
+		int64_t now;
+
+		full = true;
+		if (!first && need_kernel && kcount > 0) {
+			struct loom_err zerr = { 0 };
+			int z = frr_zebra_vni_count(t->frr, &zerr);
+
+			polls++;
+			if (z >= 0) {
+				progress = last_z >= 0 && z > last_z;
+				full = z >= kcount;
+				last_z = z;
+			}
+		}
+		if (full && !first && zebra_all_ms < 0)
+			zebra_all_ms = (now_ns(CLOCK_MONOTONIC) - start) / 1000000;
+		/*
+		 * zebra has them all; bgpd learns them from zebra on the same
+		 * thread that would build the full JSON.  Ask it about the last
+		 * VNI it lacked (zebra reports them in the kernel's order), and
+		 * read everything when that one is there, or at least every
+		 * FRR_FULL_READ_MS.
+		 */
+		if (full && probe && now_ns(CLOCK_MONOTONIC) - last_read < (int64_t)FRR_FULL_READ_MS * 1000000) {
+			struct loom_err perr = { 0 };
+
+			probes++;
+			full = frr_bgp_vni_in_kernel(t->frr, probe, &perr) != 0;
+		}
+		if (full) {
+			free(*fst);
+			*fst = NULL;
+			*n_fst = 0;
+			loom_err_clear(err);
+			ret = frr_verify(t->frr, fwant, need_kernel, fst, n_fst, err);
+			reads++;
+			last_read = now_ns(CLOCK_MONOTONIC);
+			if (ret <= 0) {
+				log_debug(LOG_SUB_RECONCILE, "vtep %s: FRR verified after %.1f ms: %d count polls, %d probes, %d full reads, zebra's count complete at %" PRId64 " ms",
+					  t->name, (double)(now_ns(CLOCK_MONOTONIC) - start) / 1e6, polls, probes, reads,
+					  zebra_all_ms);
+				return ret;
+			}
+			probe = 0;
+			if (need_kernel)
+				for (size_t k = 0; k < *n_fst; k++)
+					if ((*fst)[k].verdict == FRR_VNI_NO_KERNEL)
+						probe = (*fst)[k].vni;	/* the last one */
+			progress = progress || (last >= 0 && ret < last);
+			last = ret;
+		}
+		now = now_ns(CLOCK_MONOTONIC);
+		if (progress && now - start < (int64_t)FRR_VERIFY_MAX_MS * 1000000) {
+			bool newer;
+
+			/* A newer intent is not kept waiting behind this one. */
+			pthread_mutex_lock(&t->r->lock);
+			newer = t->want_gen != gen;
+			pthread_mutex_unlock(&t->r->lock);
+			if (!newer)
+				end = now + (int64_t)FRR_VERIFY_MS * 1000000;
+		}
+		if (now > end)
+			break;
+		sleep_ms(delay);
+		delay = delay < 200 ? delay * 2 : 200;
+	}
+	if (!full) {
+		/* The verdict on what FRR shows now, not on a count. */
+		free(*fst);
+		*fst = NULL;
+		*n_fst = 0;
+		loom_err_clear(err);
+		ret = frr_verify(t->frr, fwant, need_kernel, fst, n_fst, err);
+	}
+	return ret;
+}
+
 static void run_vtep(struct target *t, const struct vtep_desired *d, struct items *it, char *error,
 		     size_t error_len, double phase_ms[3])
 {
@@ -358,16 +653,21 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 	struct frr_vni_status *fst = NULL;
 	size_t n_fst = 0, n_foreign = 0;
 	struct vtep_desired *fd = NULL;
-	const struct vtep_desired *fwant = d;	/* what FRR is given */
+	struct frr_job job = { .t = t, .want = d };	/* FRR is given job.want */
+	pthread_t frr_thread;
+	bool frr_async, kernel_planned = false;
 	char kerr[300] = "", ferr[300] = "";
-	int ret;
+	int ret, kcount = 0;
 
 	if (!kst)
 		return;
-	/* Kernel first: FRR advertises the VXLAN devices the kernel has. */
-	if (!t->kv && kvtep_open(t->vtep.netns, t->vtep.vtep_ip, t->vtep.mode, &t->kv, &err)) {
-		snprintf(kerr, sizeof(kerr), "kernel: %s", err.msg);
-		t->kv = NULL;
+	if (!t->kv) {
+		if (kvtep_open(t->vtep.netns, t->vtep.vtep_ip, t->vtep.mode, &t->kv, &err)) {
+			snprintf(kerr, sizeof(kerr), "kernel: %s", err.msg);
+			t->kv = NULL;
+		} else {
+			drift_fd_publish(t);
+		}
 	}
 	if (t->kv && !t->mode_logged) {
 		log_info("vtep %s: %s mode: %s", t->name,
@@ -376,10 +676,52 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 		t->mode_logged = true;
 	}
 	if (t->kv) {
-		ret = kvtep_sync(t->kv, d, kst);
+		ret = kvtep_sync_plan(t->kv, d);
+		if (ret < 0)
+			snprintf(kerr, sizeof(kerr), "kernel: netlink failed: %s", strerror(-ret));
+		else
+			kernel_planned = true;
+	}
+	/*
+	 * A VNI whose number or device names an operator's device holds stays
+	 * out of FRR too: with loom's route targets on it, BGP would tie the
+	 * operator's device (and its bridge) into the tenant's segment.  The
+	 * kernel's plan already knows which those are.
+	 */
+	for (size_t i = 0; kernel_planned && i < d->n_vnis; i++)
+		n_foreign += kvtep_vni_foreign(t->kv, d, i);
+	if (n_foreign) {
+		fd = vtep_desired_dup(d);
+		if (fd) {
+			size_t k = 0;
+
+			for (size_t i = 0; i < fd->n_vnis; i++) {
+				if (kvtep_vni_foreign(t->kv, d, i))
+					free(fd->vnis[i].ports);
+				else
+					fd->vnis[k++] = fd->vnis[i];
+			}
+			fd->n_vnis = k;
+			job.want = fd;
+		}
+	}
+	/*
+	 * FRR's statements go in while the kernel is worked: bgpd takes `vni N`
+	 * before zebra has the device (and then links the two), and on removal
+	 * `no vni N` and the device deletion are both needed before the VNI is
+	 * free again, in either order.  Neither side moves ports, so this
+	 * overlap never puts a port in two segments.
+	 */
+	frr_async = pthread_create(&frr_thread, NULL, frr_job_run, &job) == 0;
+	if (!frr_async)
+		frr_job_run(&job);
+	if (kernel_planned) {
+		ret = kvtep_sync_finish(t->kv, d, kst);
 		if (ret < 0)
 			snprintf(kerr, sizeof(kerr), "kernel: netlink failed: %s", strerror(-ret));
 	}
+	t1 = now_ns(CLOCK_MONOTONIC);
+	phase_ms[0] = (double)(t1 - t0) / 1e6;
 	for (size_t i = 0; i < d->n_vnis; i++) {
 		const struct vtep_vni *v = &d->vnis[i];
 
@@ -388,86 +730,18 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 		else
 			items_add(it, v->tenant, v->segment, v->vni, "kernel",
 				  kst[i].state == KVTEP_VNI_PROGRAMMED ? SEG_PROGRAMMED : SEG_ERROR, kst[i].reason);
-		if (!kerr[0] && kst[i].foreign)
-			n_foreign++;
+		kcount += !kerr[0] && kst[i].state == KVTEP_VNI_PROGRAMMED && !kst[i].foreign;
 	}
-	/*
-	 * A VNI whose number or device names an operator's device holds stays
-	 * out of FRR too: with loom's route targets on it, BGP would tie the
-	 * operator's device (and its bridge) into the tenant's segment.
-	 */
-	if (n_foreign) {
-		fd = vtep_desired_dup(d);
-		if (fd) {
-			size_t k = 0;
+	if (frr_async)
+		pthread_join(frr_thread, NULL);
+	snprintf(ferr, sizeof(ferr), "%s", job.ferr);
+	/* FRR's own time; it overlapped the kernel's. */
+	phase_ms[1] = job.ms;
 
-			for (size_t i = 0; i < fd->n_vnis; i++) {
-				if (kst[i].foreign)
-					free(fd->vnis[i].ports);
-				else
-					fd->vnis[k++] = fd->vnis[i];
-			}
-			fd->n_vnis = k;
-			fwant = fd;
-		}
-	}
-	t1 = now_ns(CLOCK_MONOTONIC);
-	phase_ms[0] = (double)(t1 - t0) / 1e6;
-
-	loom_err_clear(&err);
-	if (!t->frr)
-		t->frr = frr_target_open(&t->vtep, &err);
-	if (!t->frr) {
-		snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
-	} else if (frr_restarted(t->frr, &err) > 0) {
-		log_info("vtep %s: FRR restarted; re-applying loom's statements", t->name);
-	}
-	loom_err_clear(&err);
-	if (t->frr && frr_sync(t->frr, fwant, &err) < 0)
-		snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
 	t0 = now_ns(CLOCK_MONOTONIC);
-	phase_ms[1] = (double)(t0 - t1) / 1e6;
 	if (t->frr && !ferr[0]) {
-		/*
-		 * zebra learns the kernel's VXLAN devices asynchronously: poll.
-		 * While the count of unverified VNIs keeps falling (1,000 new
-		 * VNIs take zebra many seconds), keep polling rather than end
-		 * the run and come back RETRY_MS later with a full resync.
-		 */
-		int64_t start = now_ns(CLOCK_MONOTONIC);
-		int64_t end = start + (int64_t)FRR_VERIFY_MS * 1000000;
-		int delay = 20, last = -1;
-		uint64_t gen;
-
-		pthread_mutex_lock(&t->r->lock);
-		gen = t->want_gen;
-		pthread_mutex_unlock(&t->r->lock);
-
-		for (;;) {
-			int64_t now;
-
-			free(fst);
-			fst = NULL;
-			loom_err_clear(&err);
-			ret = frr_verify(t->frr, fwant, kerr[0] == '\0', &fst, &n_fst, &err);
-			now = now_ns(CLOCK_MONOTONIC);
-			if (ret > 0 && last >= 0 && ret < last
-			    && now - start < (int64_t)FRR_VERIFY_MAX_MS * 1000000) {
-				bool newer;
-
-				/* A newer intent is not kept waiting behind this one. */
-				pthread_mutex_lock(&t->r->lock);
-				newer = t->want_gen != gen;
-				pthread_mutex_unlock(&t->r->lock);
-				if (!newer)
-					end = now + (int64_t)FRR_VERIFY_MS * 1000000;
-			}
-			last = ret;
-			if (ret <= 0 || now > end)
-				break;
-			sleep_ms(delay);
-			delay = delay < 200 ? delay * 2 : 200;
-		}
+		loom_err_clear(&err);
+		ret = frr_converge(t, job.want, kerr[0] == '\0', kcount, &fst, &n_fst, &err);
 		if (ret < 0)
 			snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
 	}
@@ -479,7 +753,7 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 		for (size_t k = 0; !ferr[0] && k < n_fst; k++)
 			if (fst[k].vni == v->vni && fst[k].verdict != FRR_VNI_EXTRA)
 				s = &fst[k];
-		if (!kerr[0] && kst[i].foreign && fwant != d)
+		if (!kerr[0] && kst[i].foreign && job.want != d)
 			items_add(it, v->tenant, v->segment, v->vni, "frr", SEG_ERROR,
 				  "not given to FRR while a device loom does not own holds the VNI (see the kernel layer)");
 		else if (ferr[0])
@@ -1066,7 +1340,9 @@ static void *worker(void *arg)
 			t->n_bad += it.v[i].state != SEG_PROGRAMMED;
 			t->n_pending += it.v[i].state == SEG_PENDING;
 		}
-		retry_at = t->n_bad ? now_ns(CLOCK_MONOTONIC) + (int64_t)RETRY_MS * 1000000 : 0;
+		/* A target-wide error (a namespace not there yet, FRR down) is
+		 * retried too, even with no item to show it. */
+		retry_at = t->n_bad || error[0] ? now_ns(CLOCK_MONOTONIC) + (int64_t)RETRY_MS * 1000000 : 0;
 		snprintf(t->error, sizeof(t->error), "%s", error);
 		t->caps = caps;
 		t->n_caps = n_caps;
@@ -1197,10 +1473,12 @@ int reconciler_start(const struct topology *topo, const struct reconciler_opts *
 		return -ENOMEM;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
+	r->frr_apply = opts ? opts->frr_apply : FRR_APPLY_SESSION;
 	r->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	r->targets = calloc(n ? n : 1, sizeof(*r->targets));
 	r->drift_fds = calloc(topo->n_vteps ? topo->n_vteps : 1, sizeof(int));
 	r->drift_index = calloc(topo->n_vteps ? topo->n_vteps : 1, sizeof(size_t));
+	r->cap_drift = topo->n_vteps;
 	if (r->event_fd < 0 || !r->targets || !r->drift_fds || !r->drift_index) {
 		reconciler_stop(&r);
 		return -ENOMEM;
@@ -1297,6 +1575,8 @@ void reconciler_stop(struct reconciler **pr)
 		free(t->items);
 		free(t->caps);
 		free(t->hca);
+		for (size_t k = 0; k < t->n_touches; k++)
+			free(t->touches[k].ids);
 	}
 	free(r->signals);
 	if (r->event_fd >= 0)
@@ -1317,19 +1597,40 @@ int reconciler_event_fd(const struct reconciler *r)
 
 size_t reconciler_n_drift_fds(const struct reconciler *r)
 {
-	return r->n_drift;
+	struct reconciler *rw = (struct reconciler *)r;
+	size_t n;
+
+	pthread_mutex_lock(&rw->lock);
+	n = r->n_drift;
+	pthread_mutex_unlock(&rw->lock);
+	return n;
+}
+
+size_t reconciler_max_drift_fds(const struct reconciler *r)
+{
+	return r->cap_drift;
 }
 
 int reconciler_drift_fd(const struct reconciler *r, size_t i)
 {
-	return r->drift_fds[i];
+	struct reconciler *rw = (struct reconciler *)r;
+	int fd;
+
+	pthread_mutex_lock(&rw->lock);
+	fd = i < r->n_drift ? r->drift_fds[i] : -1;
+	pthread_mutex_unlock(&rw->lock);
+	return fd;
 }
 
 void reconciler_drift(struct reconciler *r, size_t i)
 {
-	struct target *t = &r->targets[r->drift_index[i]];
+	struct target *t;
 
-	if (kvtep_event_drain(t->kv) > 0) {
+	pthread_mutex_lock(&r->lock);
+	t = i < r->n_drift ? &r->targets[r->drift_index[i]] : NULL;
+	pthread_mutex_unlock(&r->lock);
+	/* t->kv is set before its fd is published and never changes after. */
+	if (t && kvtep_event_drain(t->kv) > 0) {
 		log_debug(LOG_SUB_RECONCILE, "vtep %s: drift seen; resyncing", t->name);
 		pthread_mutex_lock(&r->lock);
 		t->resync = true;
@@ -1346,6 +1647,8 @@ uint64_t reconciler_post(struct reconciler *r, const struct desired *d)
 	gen = ++r->gen;
 	for (size_t i = 0; i < r->n_targets; i++) {
 		struct target *t = &r->targets[i];
+		struct touch tc = { .gen = gen };
+		int ret;
 
 		if (t->kind == TARGET_GPU) {
 			continue;	/* reconciler_post_gpus */
@@ -1354,6 +1657,7 @@ uint64_t reconciler_post(struct reconciler *r, const struct desired *d)
 
 			if (!s || vtep_desired_equal(t->want_vtep, s))
 				continue;
+			ret = vtep_touch(t->want_vtep, s, &tc);
 			vtep_desired_free(&t->want_vtep);
 			t->want_vtep = vtep_desired_dup(s);
 		} else {
@@ -1361,8 +1665,19 @@ uint64_t reconciler_post(struct reconciler *r, const struct desired *d)
 
 			if (!s || sm_desired_equal(t->want_sm, s))
 				continue;
+			ret = sm_touch(t->want_sm, s, &tc);
 			sm_desired_free(&t->want_sm);
 			t->want_sm = sm_desired_dup(s);
+		}
+		if (ret == 0) {
+			touch_push(t, &tc);
+		} else {
+			/* Out of memory: waiters of this generation judge the whole target. */
+			free(tc.ids);
+			for (size_t k = 0; k < t->n_touches; k++)
+				free(t->touches[k].ids);
+			t->n_touches = 0;
+			t->touch_floor = gen;
 		}
 		t->want_gen = gen;
 	}
@@ -1412,6 +1727,8 @@ void reconciler_post_gpus(struct reconciler *r, uint64_t gen, const struct gpu_i
 		gpu_want_free(&t->want_gpu);
 		t->want_gpu = gpu_want_dup(&w);
 		free(w.layouts);
+		/* The layout is applied and verified whole: every item counts. */
+		touch_push(t, &(struct touch){ .gen = gen, .whole = true });
 		t->want_gen = gen;
 	}
 	pthread_cond_broadcast(&r->cond);
@@ -1445,18 +1762,34 @@ bool reconciler_done(const struct reconciler *r, uint64_t gen, bool *all_ok)
 	pthread_mutex_lock(&rw->lock);
 	for (size_t i = 0; i < r->n_targets; i++) {
 		const struct target *t = &r->targets[i];
+		const struct touch *tc;
 
-		if (t->want_gen != gen)
+		if (!gen_touched(t, gen, &tc))
 			continue;	/* this generation did not change it */
+		if (t->done_gen < gen) {
+			done = false;
+			continue;
+		}
+		/* A target-wide failure (netlink, FRR down) fails every change to it. */
+		if (t->error[0])
+			*all_ok = false;
 		/*
+		 * Only the items of what this generation changed count: another
+		 * segment's error on the same target is not this write's.
 		 * Pending items (FRR or OpenSM not showing it yet) are retried
 		 * every RETRY_MS: a waiter waits for those retries until its
 		 * deadline, but errors are answered at once.
 		 */
-		if (t->done_gen < gen || t->n_pending)
-			done = false;
-		else if (t->n_bad)
-			*all_ok = false;
+		for (size_t k = 0; k < t->n_items; k++) {
+			const struct item *x = &t->items[k];
+
+			if (!item_counts(tc, x) || x->state == SEG_PROGRAMMED)
+				continue;
+			if (x->state == SEG_PENDING)
+				done = false;
+			else
+				*all_ok = false;
+		}
 	}
 	pthread_mutex_unlock(&rw->lock);
 	return done;
@@ -1545,7 +1878,7 @@ json_t *reconciler_status(const struct reconciler *r, const char *tenant, const 
 	return json_pack("{s:o, s:o, s:o}", "segments", items, "targets", targets, "gpus", gpus);
 }
 
-json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen)
+json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen, bool changed)
 {
 	struct reconciler *rw = (struct reconciler *)r;
 	json_t *out = json_array();
@@ -1553,16 +1886,21 @@ json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen)
 	pthread_mutex_lock(&rw->lock);
 	for (size_t i = 0; i < r->n_targets; i++) {
 		const struct target *t = &r->targets[i];
+		const struct touch *tc;
 
-		if (t->want_gen != gen)
+		if (!gen_touched(t, gen, &tc))
 			continue;
 		if (t->done_gen < gen) {
-			json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "target", t->name,
-							     "state", "pending", "reason", "still running"));
+			if (changed)
+				json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "target", t->name,
+								     "state", "pending", "reason", "still running"));
 			continue;
 		}
+		if (changed && t->error[0])
+			json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "target", t->name,
+							     "state", "error", "reason", t->error));
 		for (size_t k = 0; k < t->n_items; k++)
-			if (t->items[k].state != SEG_PROGRAMMED)
+			if (t->items[k].state != SEG_PROGRAMMED && item_counts(tc, &t->items[k]) == changed)
 				json_array_append_new(out, item_json(t, &t->items[k]));
 	}
 	pthread_mutex_unlock(&rw->lock);

@@ -21,6 +21,7 @@
 
 #include "src/conf.h"
 #include "src/store.h"
+#include "overlay/frr.h"
 #include "src/fault.h"
 #include "tenancy/compile.h"
 #include "topology/topology.h"
@@ -33,6 +34,7 @@ struct reconciler_opts {
 	const struct conf_nvml *gpu_nodes;	/* loomd.conf gpu.nvml.NODE */
 	size_t n_gpu_nodes;
 	bool allow_mig_mode;		/* gpu.allow_mig_mode: loom may turn MIG mode on */
+	enum frr_apply_mode frr_apply;	/* how FRR targets apply (loomd.conf frr_apply) */
 };
 
 /*
@@ -46,8 +48,15 @@ void reconciler_stop(struct reconciler **r);
 
 /* The eventfd the main loop watches; call reconciler_collect when readable. */
 int reconciler_event_fd(const struct reconciler *r);
-/* Drift sockets (one per kernel VTEP); call reconciler_drift(r, i) when fd i is readable. */
+/*
+ * Drift sockets (one per kernel VTEP); call reconciler_drift(r, i) when fd
+ * i is readable.  A VTEP whose namespace was missing at start is opened
+ * later by its worker, which then appends its fd and wakes the event fd:
+ * after reconciler_collect, watch the fds from the last count seen up to
+ * reconciler_n_drift_fds (never more than reconciler_max_drift_fds).
+ */
 size_t reconciler_n_drift_fds(const struct reconciler *r);
+size_t reconciler_max_drift_fds(const struct reconciler *r);
 int reconciler_drift_fd(const struct reconciler *r, size_t i);
 void reconciler_drift(struct reconciler *r, size_t i);
 
@@ -108,8 +117,12 @@ int reconciler_collect(struct reconciler *r);
 
 /*
  * Has every target that generation @gen changed finished a run of it (or
- * of a later one), with no item left pending (pending items are retried, so
- * not done yet)?  *all_ok is false when one of them reported an error.
+ * of a later one), with none of the items @gen changed there (its VNIs or
+ * P_Keys, added, changed or removed) left pending (pending items are
+ * retried, so not done yet)?  *all_ok is false when one of those items is
+ * in error or the target has a target-wide error.  Other segments' items
+ * on the same targets do not count.  A generation older than the last 64
+ * changes to a target is judged on all of that target's items.
  */
 bool reconciler_done(const struct reconciler *r, uint64_t gen, bool *all_ok);
 /*
@@ -124,8 +137,14 @@ bool reconciler_converged(const struct reconciler *r);
  * reason and since; plus the targets themselves.  Filters may be NULL.
  */
 json_t *reconciler_status(const struct reconciler *r, const char *tenant, const char *segment);
-/* Status entries of targets that generation @gen changed (for `wait`). */
-json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen);
+/*
+ * Status entries not programmed on the targets generation @gen changed
+ * (for `wait`): with @changed, those of what @gen changed (plus targets
+ * still running it and target-wide errors), which decide reconciler_done;
+ * without, the other segments' entries on those targets (reported, not
+ * judged).
+ */
+json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen, bool changed);
 
 /* Cached P_Key table capacity of an HCA port (0 = unknown). */
 unsigned int reconciler_pkey_capacity(const struct reconciler *r, uint64_t guid, unsigned int *foreign);

@@ -732,10 +732,13 @@ static void client_take_lines(struct loomd *d, struct client *c)
 /* Answers a waiting write: its result plus what the targets say. */
 static void waiter_answer(struct loomd *d, struct waiter *w, bool converged, json_t *replacement)
 {
-	/* A replacement posts as it goes: what stands in its way is in the newest generation. */
+	/* A replacement posts as it goes: what stands in its way is in the newest
+	 * generation.  not_programmed decides; elsewhere_not_programmed is only shown. */
 	uint64_t gen = w->replace_old[0] ? d->posted_gen : w->gen;
-	json_t *wait = json_pack("{s:b, s:I, s:o}", "converged", converged, "generation", (json_int_t)gen,
-				 "not_programmed", d->rec ? reconciler_gen_report(d->rec, gen) : json_array());
+	json_t *wait = json_pack("{s:b, s:I, s:o, s:o}", "converged", converged, "generation", (json_int_t)gen,
+				 "not_programmed", d->rec ? reconciler_gen_report(d->rec, gen, true) : json_array(),
+				 "elsewhere_not_programmed",
+				 d->rec ? reconciler_gen_report(d->rec, gen, false) : json_array());
 	json_t *reply;
 
 	/* A replacement's waiter gets the record as it ended (or stands). */
@@ -928,16 +931,34 @@ static void batch_finish(struct loomd *d)
 		waiters_check(d);
 }
 
-int server_add_reconciler(struct loomd *d, struct loom_err *err)
+/* Watches the drift fds the reconciler has that the loop does not watch yet. */
+static int drift_watch_new(struct loomd *d)
 {
 	size_t n = reconciler_n_drift_fds(d->rec);
+	int ret = 0;
+
+	for (; !ret && n_drift_tags < n; n_drift_tags++) {
+		ret = epoll_mod(d, EPOLL_CTL_ADD, reconciler_drift_fd(d->rec, n_drift_tags), EPOLLIN,
+				&drift_tags[n_drift_tags]);
+		if (ret)
+			log_err("cannot watch the drift events of a VTEP: %s", strerror(-ret));
+	}
+	return ret;
+}
+
+int server_add_reconciler(struct loomd *d, struct loom_err *err)
+{
+	size_t cap = reconciler_max_drift_fds(d->rec);
 	int ret = epoll_mod(d, EPOLL_CTL_ADD, reconciler_event_fd(d->rec), EPOLLIN, &tag_reconcile);
 
+	/* Room for every VTEP's fd up front: epoll holds pointers into it. */
 	free(drift_tags);
-	drift_tags = calloc(n ? n : 1, 1);
-	n_drift_tags = n;
-	for (size_t i = 0; !ret && i < n; i++)
-		ret = epoll_mod(d, EPOLL_CTL_ADD, reconciler_drift_fd(d->rec, i), EPOLLIN, &drift_tags[i]);
+	drift_tags = calloc(cap ? cap : 1, 1);
+	n_drift_tags = 0;
+	if (!drift_tags)
+		ret = -ENOMEM;
+	if (!ret)
+		ret = drift_watch_new(d);
 	if (ret)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot watch the reconciler: %s", strerror(-ret));
 	return 0;
@@ -993,6 +1014,7 @@ int server_run(struct loomd *d)
 			} else if (ptr == &tag_reconcile) {
 				reconciler_collect(d->rec);
 				loomd_watch_hca(d);
+				drift_watch_new(d);
 				waiters_check(d);
 				loomd_lifecycle_confirm(d);
 				loomd_replace_drive(d);

@@ -101,7 +101,8 @@ int main(int argc, char **argv)
 		return fail(&err, -EINVAL);
 	if (mode)
 		frr_target_set_mode(t, !strcmp(mode, "args") ? FRR_APPLY_ARGS :
-				       !strcmp(mode, "session") ? FRR_APPLY_SESSION : FRR_APPLY_FILE);
+				       !strcmp(mode, "session") ? FRR_APPLY_SESSION :
+				       !strcmp(mode, "vty") ? FRR_APPLY_VTY : FRR_APPLY_FILE);
 
 	if (!strcmp(cmd, "observe")) {
 		struct frr_state st;

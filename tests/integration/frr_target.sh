@@ -60,7 +60,7 @@ bgp_vni_is() { # jq-filter
 	return 1
 }
 
-echo "1..19"
+echo "1..20"
 
 if out=$("$LAB" -p $P -d "$WORK/lab" up 2>&1); then ok "lab up ($P)"; else
 	nok "lab up ($P)" "$out"
@@ -99,11 +99,17 @@ if [ "$BEFORE" = "$AFTER" ]; then ok "operator's underlay config untouched"; els
 	nok "operator's underlay config untouched" "$(diff <(echo "$BEFORE") <(echo "$AFTER"))"
 fi
 
-out=$(drive sync "$C" 16777216,-,- 2>&1)
-if [ $? = 2 ] && echo "$out" | grep -q "error conflict:.*% Unknown command: vni 16777216"; then
-	ok "FRR's refusal is an error carrying FRR's message (session)"
+out=$("$DRIVE" -m vty "$VTY" 65001 sync "$C" 16777216,-,- 2>&1)
+if [ $? = 2 ] && echo "$out" | grep -q "error conflict:.*% \[BGP\] Unknown command: vni 16777216"; then
+	ok "FRR's refusal is an error carrying FRR's message (bgpd's vty)"
 else
-	nok "FRR's refusal is an error (session)" "$out"
+	nok "FRR's refusal is an error (bgpd's vty)" "$out"
+fi
+out=$("$DRIVE" -m session "$VTY" 65001 sync "$C" 16777216,-,- 2>&1)
+if [ $? = 2 ] && echo "$out" | grep -q "error conflict:.*% Unknown command: vni 16777216"; then
+	ok "FRR's refusal is an error carrying FRR's message (vtysh session, the default)"
+else
+	nok "FRR's refusal is an error (vtysh session)" "$out"
 fi
 out=$("$DRIVE" -m file "$VTY" 65001 sync 200,1.2.3.4.5:1,65000:201 2>&1)
 if [ $? = 2 ] && echo "$out" | grep -q "error conflict:.*% Malformed Route Distinguisher"; then

@@ -232,6 +232,22 @@ machine_ok && ctl -o json status | jq -e 'all(.segments[] | select(.segment != "
 t_okd $? "collision: no loom device or FRR vni block for 10900; every other VNI programmed" || machine_diag
 ctl -o json segment show acme/col | jq -e '.vni == 10900 and [.attachments[].node] == ["h32"]' >/dev/null &&
 	t_is "$(op_view)" "$OP0" "collision: intent stored; the operator's devices untouched"
+# `wait` judges what the write changed: acme/col's error on vt3 does not fail
+# a write that changes only blue/b1 there; the reply still shows it, apart.
+ctl -w 20 detach blue/b1 h31 >/dev/null
+rc=$?
+out=$(ctl -o json -w 20 attach blue/b1 h31 2>/dev/null)
+t_is "$rc $?" "0 0" "wait: detach and attach h31 (blue/b1 on vt3, where acme/col is in error) converge (exit 0)"
+jq -e '.wait.converged and .wait.not_programmed == []
+	and any(.wait.elsewhere_not_programmed[]; .segment == "acme/col" and .target == "vt3" and .state == "error")' \
+	<<<"$out" >/dev/null
+t_okd $? "wait: the reply lists acme/col's error on vt3 apart, as not this write's" || t_diag "$out"
+ctl -w 20 detach acme/col h32 >/dev/null
+rc=$?
+ctl -w 2 attach acme/col h32 >/dev/null 2>&1
+t_is "$rc $?" "0 6" "wait: detaching h32 from acme/col converges; attaching it again (the collision) does not (exit 6)"
+t_wait 5 machine_ok
+t_okd $? "wait: kernel and FRR hold the model again" || machine_diag
 ctl -w 20 segment delete acme/col --cascade >/dev/null
 t_ok $? "collision: deleting the segment converges"
 
