@@ -29,8 +29,8 @@
 
 void config_defaults(struct loom_config *c)
 {
-	snprintf(c->frr_apply, sizeof(c->frr_apply), "vtysh-session");
 	memset(c, 0, sizeof(*c));
+	snprintf(c->frr_apply, sizeof(c->frr_apply), "vtysh-session");
 	snprintf(c->socket, sizeof(c->socket), "%s", "/run/loom/loomd.sock");
 	snprintf(c->database, sizeof(c->database), "%s", "/var/lib/loom/loom.db");
 	snprintf(c->topology, sizeof(c->topology), "%s", "/etc/loom/topology.json");

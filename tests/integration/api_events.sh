@@ -3,7 +3,7 @@
 # they are committed, through a real loomd (reconcile = no: removals are
 # confirmed in the same request).
 . "$(dirname "$0")/lib.sh"
-t_plan 20
+t_plan 19
 
 loomd_config "$top_srcdir/tests/integration/data/topo-api.json" "vni_range = 10000-10999"
 loomd_start

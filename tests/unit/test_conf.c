@@ -147,6 +147,7 @@ static void test_errors(void **state)
 	expect_bad("gpu.nvml.Node_1 = /x.so\n", "gpu.nvml.Node_1", "NODE a node name");
 	expect_bad("gpu.nvml.n1 = relative.so\n", "gpu.nvml.n1", "absolute");
 	expect_bad("gpu.allow_mig_mode = maybe\n", "gpu.allow_mig_mode", "yes or no");
+	expect_bad("frr_apply = telnet\n", "frr_apply", "vtysh-session");
 	expect_bad("just words\n", "", "expected 'key = value'");
 	expect_bad("\nfault.critical = panic\n", "fault.critical", ":2: fault.critical: 'panic' is not an action");
 	expect_bad("fault.hold_down = -1\n", "fault.hold_down", "number of seconds");
@@ -174,7 +175,7 @@ static void test_print_parses_again(void **state)
 	(void)state;
 	assert_int_equal(load_text("vni_range = 5000-6000\nsocket_mode = 0640\ndebug = store\n"
 				   "gpu.nvml.n1 = /opt/a/libnvidia-ml.so.1\ngpu.nvml.n2 = /opt/b.so\n"
-				   "gpu.nvml.n1 = /opt/c.so\ngpu.allow_mig_mode = yes\n"
+				   "gpu.nvml.n1 = /opt/c.so\ngpu.allow_mig_mode = yes\nfrr_apply = vty\n"
 				   "fault.critical = replace\nfault.hold_down = 60\nfault.counter_interval = 5\n"
 				   "rdma.pass_pct = 92.5\nrdma.pass_pct.400 = 95\nrdma.min_gbps.400 = 370\n"
 				   "rdma.min_gbps.100 = 88.25\nrdma.tool = ib_write_bw\nrdma.peer = ref-1\n"
@@ -183,6 +184,7 @@ static void test_print_parses_again(void **state)
 	assert_int_equal(a.n_nvml, 2);
 	assert_string_equal(a.nvml[0].path, "/opt/c.so");
 	assert_true(a.gpu_allow_mig_mode);
+	assert_string_equal(a.frr_apply, "vty");
 	f = open_memstream(&text, &len);
 	config_print(&a, f);
 	fclose(f);
