@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "src/api-internal.h"
 #include "src/daemon.h"
 #include "src/reconcile.h"
 #include "src/replace.h"
@@ -669,23 +670,18 @@ void loomd_replace_drive(struct loomd *d)
 
 /* ---- the API ------------------------------------------------------------ */
 
+/* Only @allowed keys, each a non-empty string without NUL. */
 static int params_check(json_t *params, const char *const *allowed, struct loom_err *err)
 {
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(params, key, v) {
-		size_t i;
-
-		for (i = 0; allowed[i]; i++)
-			if (strcmp(key, allowed[i]) == 0)
-				break;
-		if (!allowed[i])
-			return loom_err_set(err, LOOM_E_PARAMS, key, "unknown parameter '%s'", key);
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	json_object_foreach(params, key, v)
 		if (!json_is_string(v) || json_string_length(v) == 0
 		    || strlen(json_string_value(v)) != json_string_length(v))
 			return loom_err_set(err, LOOM_E_PARAMS, key, "'%s' must be a non-empty string", key);
-	}
 	return 0;
 }
 

@@ -1489,10 +1489,15 @@ int store_node_get(struct store *s, const char *name, struct node_life *out)
 	return ret;
 }
 
-int store_node_list(struct store *s, struct node_life **out, size_t *n)
+/*
+ * Steps @st and decodes every row with @row into a growing array of @size
+ * bytes per element; *out (free()) and *n on success.  @what names the
+ * list in errors.
+ */
+static int rows_collect(struct store *s, sqlite3_stmt *st, size_t size, int (*row)(sqlite3_stmt *, void *),
+			const char *what, void **out, size_t *n)
 {
-	sqlite3_stmt *st = s->stmt[ST_NODE_LIST];
-	struct node_life *v = NULL;
+	char *v = NULL;
 	size_t len = 0, cap = 0;
 	int rc, ret = 0;
 
@@ -1501,25 +1506,25 @@ int store_node_list(struct store *s, struct node_life **out, size_t *n)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (len == cap) {
 			size_t nc = cap ? cap * 2 : 16;
-			struct node_life *nv = realloc(v, nc * sizeof(*v));
+			char *nv = realloc(v, nc * size);
 
 			if (!nv) {
-				store_seterr(s, "node list: out of memory");
+				store_seterr(s, "%s: out of memory", what);
 				ret = -ENOMEM;
 				goto out;
 			}
 			v = nv;
 			cap = nc;
 		}
-		if (row_node(st, &v[len])) {
-			store_seterr(s, "node list: a row is corrupt");
+		if (row(st, v + len * size)) {
+			store_seterr(s, "%s: a row is corrupt", what);
 			ret = -EBADMSG;
 			goto out;
 		}
 		len++;
 	}
 	if (rc != SQLITE_DONE)
-		ret = store_fail(s, rc, "node list", false);
+		ret = store_fail(s, rc, what, false);
 out:
 	stmt_done(st);
 	if (ret < 0) {
@@ -1529,6 +1534,14 @@ out:
 	*out = v;
 	*n = len;
 	return 0;
+}
+
+static int row_node_any(sqlite3_stmt *st, void *out) { return row_node(st, out); }
+
+int store_node_list(struct store *s, struct node_life **out, size_t *n)
+{
+	return rows_collect(s, s->stmt[ST_NODE_LIST], sizeof(**out), row_node_any, "node list",
+			    (void **)out, n);
 }
 
 int store_node_event_append(struct store *s, const struct node_event_rec *e)
@@ -1668,44 +1681,10 @@ static int row_gpu(sqlite3_stmt *st, struct gpu_inst_rec *g)
 	return 0;
 }
 
+static int row_gpu_any(sqlite3_stmt *st, void *out) { return row_gpu(st, out); }
+
 int store_gpu_list(struct store *s, struct gpu_inst_rec **out, size_t *n)
 {
-	sqlite3_stmt *st = s->stmt[ST_GPU_LIST];
-	struct gpu_inst_rec *v = NULL;
-	size_t len = 0, cap = 0;
-	int rc, ret = 0;
-
-	*out = NULL;
-	*n = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			struct gpu_inst_rec *nv = realloc(v, nc * sizeof(*v));
-
-			if (!nv) {
-				store_seterr(s, "gpu instance list: out of memory");
-				ret = -ENOMEM;
-				goto out;
-			}
-			v = nv;
-			cap = nc;
-		}
-		if (row_gpu(st, &v[len])) {
-			store_seterr(s, "gpu instance list: a row is corrupt");
-			ret = -EBADMSG;
-			goto out;
-		}
-		len++;
-	}
-	if (rc != SQLITE_DONE)
-		ret = store_fail(s, rc, "gpu instance list", false);
-out:
-	stmt_done(st);
-	if (ret < 0) {
-		free(v);
-		return ret;
-	}
-	*out = v;
-	*n = len;
-	return 0;
+	return rows_collect(s, s->stmt[ST_GPU_LIST], sizeof(**out), row_gpu_any, "gpu instance list",
+			    (void **)out, n);
 }
