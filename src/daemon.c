@@ -202,6 +202,7 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 {
 	struct topology *topo = NULL;
 	struct reconciler_opts opts;
+	bool had_rec;
 
 	if (topology_load_file(d->cfg.topology, &topo, err))
 		return -EINVAL;
@@ -210,11 +211,14 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 		topology_free(&topo);
 		return -EINVAL;
 	}
+	/* The workers read the old topology until they are stopped. */
+	had_rec = d->rec != NULL;
+	if (had_rec)
+		reconciler_stop(&d->rec);
 	topology_free(&d->topo);
 	d->topo = topo;
-	if (d->rec) {
+	if (had_rec) {
 		/* Targets come and go with the topology: start them anew. */
-		reconciler_stop(&d->rec);
 		reconciler_opts_fill(d, &opts);
 		if (reconciler_start(d->topo, &opts, &d->rec) == 0) {
 			struct loom_err e2 = { 0 };

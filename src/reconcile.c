@@ -100,6 +100,10 @@ struct target {
 	pthread_t thread;
 	bool started;
 	struct topo_vtep vtep;
+	/* VTEP targets: the access ports of the nodes cabled to it, whose
+	 * carrier the fault watcher follows (set again when opened late) */
+	const char **carrier_ports;
+	size_t n_carrier_ports;
 	struct topo_sm sm;
 	/* GPU targets: the node's MIG GPUs, where NVML is, what MIG mode may do */
 	struct topo_gpu *gpus;
@@ -494,6 +498,36 @@ static void sleep_ms(int ms)
 }
 
 /* FRR's half of a VTEP run, on its own thread while the kernel is worked. */
+/*
+ * The access ports cabled to this VTEP, for the carrier watcher.  The names
+ * point into @topo, which outlives the reconciler (a reload stops it first).
+ */
+static int carrier_ports_fill(struct target *t, const struct topology *topo)
+{
+	size_t cap = 0;
+
+	for (size_t i = 0; i < topo->n_nodes; i++)
+		cap += topo->nodes[i].n_nic_ports;
+	t->carrier_ports = calloc(cap ? cap : 1, sizeof(*t->carrier_ports));
+	if (!t->carrier_ports)
+		return -ENOMEM;
+	for (size_t i = 0; i < topo->n_nodes; i++)
+		for (size_t k = 0; k < topo->nodes[i].n_nic_ports; k++) {
+			const struct topo_nic_port *p = &topo->nodes[i].nic_ports[k];
+
+			if (strcmp(p->vtep, t->name) == 0 && p->access_port[0])
+				t->carrier_ports[t->n_carrier_ports++] = p->access_port;
+		}
+	return 0;
+}
+
+/* Every node's access port cabled to this VTEP has its carrier watched. */
+static void carrier_watch(struct target *t)
+{
+	if (kvtep_carrier_watch(t->kv, t->carrier_ports, t->n_carrier_ports))
+		log_warn("vtep %s: cannot watch the access ports' carrier: out of memory", t->name);
+}
+
 struct frr_job {
 	struct target *t;
 	const struct vtep_desired *want;
@@ -666,6 +700,7 @@ static void run_vtep(struct target *t, const struct vtep_desired *d, struct item
 			snprintf(kerr, sizeof(kerr), "kernel: %s", err.msg);
 			t->kv = NULL;
 		} else {
+			carrier_watch(t);	/* before its first dump: that sets the baseline */
 			drift_fd_publish(t);
 		}
 	}
@@ -1422,29 +1457,6 @@ size_t reconciler_hca_take(struct reconciler *r, struct hca_signal *out, size_t 
 	return n;
 }
 
-/* Every node's access port cabled to this VTEP has its carrier watched. */
-static int carrier_watch(struct target *t, const struct topology *topo)
-{
-	const char **names;
-	size_t n = 0, cap = 0;
-	int ret;
-
-	for (size_t i = 0; i < topo->n_nodes; i++)
-		cap += topo->nodes[i].n_nic_ports;
-	names = calloc(cap ? cap : 1, sizeof(*names));
-	if (!names)
-		return -ENOMEM;
-	for (size_t i = 0; i < topo->n_nodes; i++)
-		for (size_t k = 0; k < topo->nodes[i].n_nic_ports; k++) {
-			const struct topo_nic_port *p = &topo->nodes[i].nic_ports[k];
-
-			if (strcmp(p->vtep, t->name) == 0 && p->access_port[0])
-				names[n++] = p->access_port;
-		}
-	ret = kvtep_carrier_watch(t->kv, names, n);
-	free(names);
-	return ret;
-}
 
 size_t reconciler_carrier_take(struct reconciler *r, size_t i, struct carrier_change *out, size_t max)
 {
@@ -1498,9 +1510,13 @@ int reconciler_start(const struct topology *topo, const struct reconciler_opts *
 		} else {
 			r->drift_fds[r->n_drift] = kvtep_event_fd(t->kv);
 			r->drift_index[r->n_drift++] = r->n_targets - 1;
-			if (carrier_watch(t, topo))
-				log_warn("vtep %s: cannot watch the access ports' carrier: out of memory", t->name);
 		}
+		if (carrier_ports_fill(t, topo)) {
+			reconciler_stop(&r);
+			return -ENOMEM;
+		}
+		if (t->kv)
+			carrier_watch(t);
 	}
 	for (size_t i = 0; i < topo->n_sms; i++) {
 		struct target *t = &r->targets[r->n_targets++];
@@ -1575,6 +1591,7 @@ void reconciler_stop(struct reconciler **pr)
 		free(t->items);
 		free(t->caps);
 		free(t->hca);
+		free(t->carrier_ports);
 		for (size_t k = 0; k < t->n_touches; k++)
 			free(t->touches[k].ids);
 	}

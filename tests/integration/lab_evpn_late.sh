@@ -63,6 +63,15 @@ t_wait 5 kernel1_ok
 t_okd $? "drift on a late VTEP: acc-h11 set nomaster, repaired in $(($(now_ms) - t)) ms" || machine_diag
 t_wait 10 machine_ok && reaches h11 "$(addr_of h21)"
 t_ok $? "after the repairs h11 reaches h21 again"
+
+# The carrier watcher follows the access ports of a late VTEP too.
+node_state() { [ "$(ctl -o json node show "$1" | jq -r .state)" = "$2" ]; }
+ip netns exec "$P-h21" ip link set eth0 down
+t_wait 10 node_state h21 cordoned
+t_ok $? "carrier lost on h21's access port (vt2, opened late): h21 cordoned by the default policy"
+ctl -o json node show h21 | jq -r .reason | grep -q "carrier lost on h21's access port eth0"
+t_ok $? "the reason names the port"
+ip netns exec "$P-h21" ip link set eth0 up
 kill -0 "$LOOMD_PID"
 t_ok $? "loomd still running"
 t_done
