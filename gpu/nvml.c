@@ -20,10 +20,10 @@
 #include "gpu/nvml_abi.h"
 #include "lib/log.h"
 
-/* nvmlDeviceGetName may need NVML_DEVICE_NAME_V2_BUFFER_SIZE bytes. */
 /* Compute instances one GPU instance may hold: one per compute slice. */
 #define MIG_CI_MAX MIG_SLICES_MAX
 
+/* nvmlDeviceGetName may need NVML_DEVICE_NAME_V2_BUFFER_SIZE bytes. */
 _Static_assert(sizeof(((struct gpu_observed *)0)->name) >= NVML_DEVICE_NAME_V2_BUFFER_SIZE,
 	       "gpu_observed.name is smaller than NVML's device name buffer");
 
@@ -84,7 +84,8 @@ int gpu_nvml_open(const char *path, struct gpu_nvml **out, struct loom_err *err)
 		if (!f) {
 			loom_err_set(err, LOOM_E_UNAVAILABLE, "gpu",
 				     "%s lacks %s: the driver is too old for MIG placements "
-				     "(NVML of CUDA 11.2 Update 2, R460, or later needed)", path, nvml_syms[i].sym);
+				     "(NVML of CUDA 11.2 Update 2, R460, or later needed)",
+				     path, nvml_syms[i].sym);
 			rc = -ENOENT;
 			goto fail;
 		}

@@ -42,7 +42,7 @@ typedef struct nvmlComputeInstance_st *nvmlComputeInstance_t;
  * GPU instance profile *indexes* (the argument of
  * nvmlDeviceGetGpuInstanceProfileInfo); tenancy/mig.h mirrors the ones its
  * tables use as enum mig_nvml_profile.  Newer headers add more (REV2 came
- * with NVML 12.0, the _GFX/_NO_ME/_ALL_ME ones with 12.8 and later), so the
+ * with NVML 12.0, _GFX with 12.8, _NO_ME/_ALL_ME with 12.9), so the
  * count is not a constant of the ABI: a driver answers
  * NVML_ERROR_INVALID_ARGUMENT past its own last index.
  */
@@ -58,10 +58,11 @@ typedef struct nvmlComputeInstance_st *nvmlComputeInstance_t;
 #define NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV2 0x9
 
 /*
- * Compute instance profile indexes.  NVML 11.x had 7 of them, 12.x 8
- * (1_SLICE_REV1), 13.3 has 9 (7_SLICE_NVL): like the GPU instance ones they
- * are enumerated until the driver answers NVML_ERROR_INVALID_ARGUMENT, and
- * NVML_COMPUTE_INSTANCE_PROFILE_SCAN_MAX only bounds that loop.
+ * Compute instance profile indexes.  NVML 11.2 Update 2 to 11.8 had 7 of
+ * them, 12.x 8 (1_SLICE_REV1), 13.3 has 9 (7_SLICE_NVL): like the GPU
+ * instance ones they are enumerated until the driver answers
+ * NVML_ERROR_INVALID_ARGUMENT, and NVML_COMPUTE_INSTANCE_PROFILE_SCAN_MAX
+ * only bounds that loop.
  */
 #define NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE 0x0
 #define NVML_COMPUTE_INSTANCE_PROFILE_2_SLICE 0x1

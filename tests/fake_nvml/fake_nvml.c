@@ -280,7 +280,7 @@ const char *nvmlErrorString(int r)
 }
 
 nvml_device_count_fn nvmlDeviceGetCount_v2;
-int nvmlDeviceGetCount_v2(unsigned int *n)
+nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *n)
 {
 	if (!inited)
 		return E_UNINITIALIZED;
@@ -290,7 +290,7 @@ int nvmlDeviceGetCount_v2(unsigned int *n)
 }
 
 nvml_device_by_index_fn nvmlDeviceGetHandleByIndex_v2;
-int nvmlDeviceGetHandleByIndex_v2(unsigned int i, struct nvmlDevice_st **d)
+nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int i, nvmlDevice_t *d)
 {
 	state_load();
 	if (!inited)
@@ -302,7 +302,7 @@ int nvmlDeviceGetHandleByIndex_v2(unsigned int i, struct nvmlDevice_st **d)
 }
 
 nvml_device_name_fn nvmlDeviceGetName;
-int nvmlDeviceGetName(struct nvmlDevice_st *d, char *name, unsigned int len)
+nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t d, char *name, unsigned int len)
 {
 	if (strlen(d->name) >= len)
 		return E_INSUFFICIENT_SIZE;
@@ -311,7 +311,7 @@ int nvmlDeviceGetName(struct nvmlDevice_st *d, char *name, unsigned int len)
 }
 
 nvml_get_mig_mode_fn nvmlDeviceGetMigMode;
-int nvmlDeviceGetMigMode(struct nvmlDevice_st *d, unsigned int *cur, unsigned int *pend)
+nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned int *cur, unsigned int *pend)
 {
 	state_load();
 	*cur = d->mig;
@@ -320,7 +320,7 @@ int nvmlDeviceGetMigMode(struct nvmlDevice_st *d, unsigned int *cur, unsigned in
 }
 
 nvml_set_mig_mode_fn nvmlDeviceSetMigMode;
-int nvmlDeviceSetMigMode(struct nvmlDevice_st *d, unsigned int mode, int *activation)
+nvmlReturn_t nvmlDeviceSetMigMode(nvmlDevice_t d, unsigned int mode, nvmlReturn_t *activation)
 {
 	state_load();
 	d->mode_sets++;
@@ -331,7 +331,8 @@ int nvmlDeviceSetMigMode(struct nvmlDevice_st *d, unsigned int mode, int *activa
 }
 
 nvml_gi_profile_info_fn nvmlDeviceGetGpuInstanceProfileInfo;
-int nvmlDeviceGetGpuInstanceProfileInfo(struct nvmlDevice_st *d, unsigned int index, nvmlGpuInstanceProfileInfo_t *info)
+nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfo(nvmlDevice_t d, unsigned int index,
+						 nvmlGpuInstanceProfileInfo_t *info)
 {
 	const struct fprofile *p = by_index(d, index);
 
@@ -347,7 +348,8 @@ int nvmlDeviceGetGpuInstanceProfileInfo(struct nvmlDevice_st *d, unsigned int in
 }
 
 nvml_gi_list_fn nvmlDeviceGetGpuInstances;
-int nvmlDeviceGetGpuInstances(struct nvmlDevice_st *d, unsigned int id, struct nvmlGpuInstance_st **out, unsigned int *n)
+nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t d, unsigned int id, nvmlGpuInstance_t *out,
+				       unsigned int *n)
 {
 	unsigned int k = 0;
 
@@ -368,8 +370,9 @@ int nvmlDeviceGetGpuInstances(struct nvmlDevice_st *d, unsigned int id, struct n
 }
 
 nvml_gi_create_fn nvmlDeviceCreateGpuInstanceWithPlacement;
-int nvmlDeviceCreateGpuInstanceWithPlacement(struct nvmlDevice_st *d, unsigned int id,
-					     const nvmlGpuInstancePlacement_t *pl, struct nvmlGpuInstance_st **out)
+nvmlReturn_t nvmlDeviceCreateGpuInstanceWithPlacement(nvmlDevice_t d, unsigned int id,
+						      const nvmlGpuInstancePlacement_t *pl,
+						      nvmlGpuInstance_t *out)
 {
 	const struct fprofile *p = by_id(d, id);
 	unsigned int used = 0, compute = 0, count = 0, mask;
@@ -407,7 +410,7 @@ int nvmlDeviceCreateGpuInstanceWithPlacement(struct nvmlDevice_st *d, unsigned i
 }
 
 nvml_gi_destroy_fn nvmlGpuInstanceDestroy;
-int nvmlGpuInstanceDestroy(struct nvmlGpuInstance_st *gi)
+nvmlReturn_t nvmlGpuInstanceDestroy(nvmlGpuInstance_t gi)
 {
 	state_load();
 	if (!gi->alive)
@@ -421,7 +424,7 @@ int nvmlGpuInstanceDestroy(struct nvmlGpuInstance_st *gi)
 }
 
 nvml_gi_info_fn nvmlGpuInstanceGetInfo;
-int nvmlGpuInstanceGetInfo(struct nvmlGpuInstance_st *gi, nvmlGpuInstanceInfo_t *info)
+nvmlReturn_t nvmlGpuInstanceGetInfo(nvmlGpuInstance_t gi, nvmlGpuInstanceInfo_t *info)
 {
 	state_load();
 	if (!gi->alive)
@@ -435,8 +438,9 @@ int nvmlGpuInstanceGetInfo(struct nvmlGpuInstance_st *gi, nvmlGpuInstanceInfo_t 
 }
 
 nvml_ci_profile_info_fn nvmlGpuInstanceGetComputeInstanceProfileInfo;
-int nvmlGpuInstanceGetComputeInstanceProfileInfo(struct nvmlGpuInstance_st *gi, unsigned int prof,
-						 unsigned int eng, nvmlComputeInstanceProfileInfo_t *info)
+nvmlReturn_t nvmlGpuInstanceGetComputeInstanceProfileInfo(nvmlGpuInstance_t gi, unsigned int prof,
+							  unsigned int eng,
+							  nvmlComputeInstanceProfileInfo_t *info)
 {
 	if (prof >= CIP_COUNT || eng != NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED)
 		return E_INVALID_ARGUMENT;	/* how NVML ends an enumeration */
@@ -451,8 +455,8 @@ int nvmlGpuInstanceGetComputeInstanceProfileInfo(struct nvmlGpuInstance_st *gi, 
 }
 
 nvml_ci_list_fn nvmlGpuInstanceGetComputeInstances;
-int nvmlGpuInstanceGetComputeInstances(struct nvmlGpuInstance_st *gi, unsigned int id, struct nvmlComputeInstance_st **out,
-				       unsigned int *n)
+nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gi, unsigned int id,
+						nvmlComputeInstance_t *out, unsigned int *n)
 {
 	unsigned int k = 0;
 
@@ -469,7 +473,8 @@ int nvmlGpuInstanceGetComputeInstances(struct nvmlGpuInstance_st *gi, unsigned i
 }
 
 nvml_ci_create_fn nvmlGpuInstanceCreateComputeInstance;
-int nvmlGpuInstanceCreateComputeInstance(struct nvmlGpuInstance_st *gi, unsigned int id, struct nvmlComputeInstance_st **out)
+nvmlReturn_t nvmlGpuInstanceCreateComputeInstance(nvmlGpuInstance_t gi, unsigned int id,
+						  nvmlComputeInstance_t *out)
 {
 	unsigned int used = 0;
 
@@ -498,7 +503,7 @@ int nvmlGpuInstanceCreateComputeInstance(struct nvmlGpuInstance_st *gi, unsigned
 }
 
 nvml_ci_destroy_fn nvmlComputeInstanceDestroy;
-int nvmlComputeInstanceDestroy(struct nvmlComputeInstance_st *ci)
+nvmlReturn_t nvmlComputeInstanceDestroy(nvmlComputeInstance_t ci)
 {
 	state_load();
 	if (!ci->alive)
