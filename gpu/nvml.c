@@ -2,11 +2,11 @@
  * gpu/nvml.c: the GPU target over NVML, loaded with dlopen.
  *
  * Debian ships no nvml.h, so the few types, constants and functions loom
- * uses are declared here, checked against NVIDIA's NVML API reference
- * (docs.nvidia.com/deploy/nvml-api: "Device Queries", "Multi Instance GPU
- * Management", "Error reporting").  Only ABI-stable, versioned entry points
- * are used (nvmlInit_v2, nvmlDeviceGetHandleByIndex_v2, ..._v2), so the real
- * libnvidia-ml.so.1 loads unchanged.
+ * uses are declared in gpu/nvml_abi.h, checked against NVIDIA's nvml.h
+ * (NVML 13.3.29) by tests/unit/test_nvml_abi.  Only the current names of
+ * the entry points are resolved (nvmlInit_v2, nvmlDeviceGetCount_v2,
+ * nvmlDeviceGetHandleByIndex_v2; the MIG calls were never versioned), so
+ * the real libnvidia-ml.so.1 loads unchanged.
  */
 #include "config.h"
 
@@ -17,108 +17,28 @@
 #include <string.h>
 
 #include "gpu/nvml.h"
+#include "gpu/nvml_abi.h"
 #include "lib/log.h"
 
-/* ---- the NVML ABI loom uses (nvml.h, declared here) ---- */
-typedef int nvmlReturn_t;			/* enum nvmlReturn_enum */
-typedef struct nvmlDevice_st *nvmlDevice_t;
-typedef struct nvmlGpuInstance_st *nvmlGpuInstance_t;
-typedef struct nvmlComputeInstance_st *nvmlComputeInstance_t;
+/* Compute instances one GPU instance may hold: one per compute slice. */
+#define MIG_CI_MAX MIG_SLICES_MAX
 
-#define NVML_SUCCESS 0
-#define NVML_ERROR_NOT_SUPPORTED 3
-#define NVML_ERROR_NOT_FOUND 6
-#define NVML_ERROR_INSUFFICIENT_RESOURCES 23
-#define NVML_DEVICE_MIG_DISABLE 0
-#define NVML_DEVICE_MIG_ENABLE 1
-#define NVML_DEVICE_NAME_V2_BUFFER_SIZE 96
-#define NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED 0
-/* NVML_COMPUTE_INSTANCE_PROFILE_*: 1,2,3,4,7,8,6 slices, then 1_SLICE_REV1 */
-#define NVML_COMPUTE_INSTANCE_PROFILE_COUNT 8
-
-typedef struct nvmlGpuInstancePlacement_st {
-	unsigned int start;
-	unsigned int size;
-} nvmlGpuInstancePlacement_t;
-
-typedef struct nvmlGpuInstanceProfileInfo_st {
-	unsigned int id;
-	unsigned int isP2pSupported;
-	unsigned int sliceCount;
-	unsigned int instanceCount;
-	unsigned int multiprocessorCount;
-	unsigned int copyEngineCount;
-	unsigned int decoderCount;
-	unsigned int encoderCount;
-	unsigned int jpegCount;
-	unsigned int ofaCount;
-	unsigned long long memorySizeMB;
-} nvmlGpuInstanceProfileInfo_t;
-
-typedef struct nvmlGpuInstanceInfo_st {
-	nvmlDevice_t device;
-	unsigned int id;
-	unsigned int profileId;
-	nvmlGpuInstancePlacement_t placement;
-} nvmlGpuInstanceInfo_t;
-
-typedef struct nvmlComputeInstanceProfileInfo_st {
-	unsigned int id;
-	unsigned int sliceCount;
-	unsigned int instanceCount;
-	unsigned int multiprocessorCount;
-	unsigned int sharedCopyEngineCount;
-	unsigned int sharedDecoderCount;
-	unsigned int sharedEncoderCount;
-	unsigned int sharedJpegCount;
-	unsigned int sharedOfaCount;
-} nvmlComputeInstanceProfileInfo_t;
+/* nvmlDeviceGetName may need NVML_DEVICE_NAME_V2_BUFFER_SIZE bytes. */
+_Static_assert(sizeof(((struct gpu_observed *)0)->name) >= NVML_DEVICE_NAME_V2_BUFFER_SIZE,
+	       "gpu_observed.name is smaller than NVML's device name buffer");
 
 struct nvml_fns {
-	nvmlReturn_t (*init)(void);
-	nvmlReturn_t (*shutdown)(void);
-	const char *(*error_string)(nvmlReturn_t);
-	nvmlReturn_t (*count)(unsigned int *);
-	nvmlReturn_t (*handle_by_index)(unsigned int, nvmlDevice_t *);
-	nvmlReturn_t (*name)(nvmlDevice_t, char *, unsigned int);
-	nvmlReturn_t (*get_mig_mode)(nvmlDevice_t, unsigned int *, unsigned int *);
-	nvmlReturn_t (*set_mig_mode)(nvmlDevice_t, unsigned int, nvmlReturn_t *);
-	nvmlReturn_t (*gi_profile_info)(nvmlDevice_t, unsigned int, nvmlGpuInstanceProfileInfo_t *);
-	nvmlReturn_t (*gi_list)(nvmlDevice_t, unsigned int, nvmlGpuInstance_t *, unsigned int *);
-	nvmlReturn_t (*gi_create)(nvmlDevice_t, unsigned int, const nvmlGpuInstancePlacement_t *,
-				  nvmlGpuInstance_t *);
-	nvmlReturn_t (*gi_destroy)(nvmlGpuInstance_t);
-	nvmlReturn_t (*gi_info)(nvmlGpuInstance_t, nvmlGpuInstanceInfo_t *);
-	nvmlReturn_t (*ci_profile_info)(nvmlGpuInstance_t, unsigned int, unsigned int,
-					nvmlComputeInstanceProfileInfo_t *);
-	nvmlReturn_t (*ci_list)(nvmlGpuInstance_t, unsigned int, nvmlComputeInstance_t *,
-				unsigned int *);
-	nvmlReturn_t (*ci_create)(nvmlGpuInstance_t, unsigned int, nvmlComputeInstance_t *);
-	nvmlReturn_t (*ci_destroy)(nvmlComputeInstance_t);
+#define FN_FIELD(field, sym, type) type *field;
+	NVML_ABI_ENTRY_POINTS(FN_FIELD)
+#undef FN_FIELD
 };
 
 static const struct {
 	const char *sym;
 	size_t off;
 } nvml_syms[] = {
-#define SYM(name, field) { name, offsetof(struct nvml_fns, field) }
-	SYM("nvmlInit_v2", init),
-	SYM("nvmlShutdown", shutdown),
-	SYM("nvmlErrorString", error_string),
-	SYM("nvmlDeviceGetCount_v2", count),
-	SYM("nvmlDeviceGetHandleByIndex_v2", handle_by_index),
-	SYM("nvmlDeviceGetName", name),
-	SYM("nvmlDeviceGetMigMode", get_mig_mode),
-	SYM("nvmlDeviceSetMigMode", set_mig_mode),
-	SYM("nvmlDeviceGetGpuInstanceProfileInfo", gi_profile_info),
-	SYM("nvmlDeviceGetGpuInstances", gi_list),
-	SYM("nvmlDeviceCreateGpuInstanceWithPlacement", gi_create),
-	SYM("nvmlGpuInstanceDestroy", gi_destroy),
-	SYM("nvmlGpuInstanceGetInfo", gi_info),
-	SYM("nvmlGpuInstanceGetComputeInstanceProfileInfo", ci_profile_info),
-	SYM("nvmlGpuInstanceGetComputeInstances", ci_list),
-	SYM("nvmlGpuInstanceCreateComputeInstance", ci_create),
-	SYM("nvmlComputeInstanceDestroy", ci_destroy),
+#define SYM(field, sym, type) { sym, offsetof(struct nvml_fns, field) },
+	NVML_ABI_ENTRY_POINTS(SYM)
 #undef SYM
 };
 
@@ -164,7 +84,8 @@ int gpu_nvml_open(const char *path, struct gpu_nvml **out, struct loom_err *err)
 		if (!f) {
 			loom_err_set(err, LOOM_E_UNAVAILABLE, "gpu",
 				     "%s lacks %s: the driver is too old for MIG placements "
-				     "(R470 or later needed)", path, nvml_syms[i].sym);
+				     "(NVML of CUDA 11.2 Update 2, R460, or later needed)",
+				     path, nvml_syms[i].sym);
 			rc = -ENOENT;
 			goto fail;
 		}
@@ -232,23 +153,44 @@ static long gi_profile_id(struct gpu_nvml *nv, nvmlDevice_t dev, const struct mi
 	return info.id;
 }
 
-static unsigned int ci_count(struct gpu_nvml *nv, nvmlGpuInstance_t gi)
+/*
+ * Every compute instance in @gi, whatever its profile.  The compute
+ * instance profile indexes are walked until the driver answers
+ * NVML_ERROR_INVALID_ARGUMENT (how nvml.h says to enumerate them, forward
+ * compatibly): NVML 13.3 has 9 (7_SLICE_NVL is new), so a fixed count would
+ * miss instances that someone else made with a newer profile.
+ */
+static unsigned int ci_collect(struct gpu_nvml *nv, nvmlGpuInstance_t gi,
+			       nvmlComputeInstance_t out[MIG_CI_MAX])
 {
 	unsigned int total = 0;
 
-	for (unsigned int prof = 0; prof < NVML_COMPUTE_INSTANCE_PROFILE_COUNT; prof++) {
+	for (unsigned int prof = 0; prof < NVML_COMPUTE_INSTANCE_PROFILE_SCAN_MAX; prof++) {
 		nvmlComputeInstanceProfileInfo_t info;
-		nvmlComputeInstance_t cis[MIG_INSTANCES_MAX];
-		unsigned int n = MIG_INSTANCES_MAX;
+		nvmlComputeInstance_t cis[MIG_CI_MAX];
+		unsigned int n = MIG_CI_MAX;
+		nvmlReturn_t r;
 
 		memset(&info, 0, sizeof(info));
-		if (nv->fn.ci_profile_info(gi, prof, NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED,
-					   &info) != NVML_SUCCESS)
+		r = nv->fn.ci_profile_info(gi, prof, NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED,
+					   &info);
+		if (r == NVML_ERROR_INVALID_ARGUMENT)
+			break;		/* past this driver's last profile */
+		if (r != NVML_SUCCESS)
+			continue;	/* not offered on this GPU instance */
+		if (nv->fn.ci_list(gi, info.id, cis, &n) != NVML_SUCCESS)
 			continue;
-		if (nv->fn.ci_list(gi, info.id, cis, &n) == NVML_SUCCESS)
-			total += n;
+		for (unsigned int i = 0; i < n && total < MIG_CI_MAX; i++)
+			out[total++] = cis[i];
 	}
 	return total;
+}
+
+static unsigned int ci_count(struct gpu_nvml *nv, nvmlGpuInstance_t gi)
+{
+	nvmlComputeInstance_t cis[MIG_CI_MAX];
+
+	return ci_collect(nv, gi, cis);
 }
 
 int gpu_nvml_observe(struct gpu_nvml *nv, unsigned int index, struct gpu_observed *obs,
@@ -356,14 +298,15 @@ size_t gpu_diff(const struct gpu_observed *obs, const struct gpu_layout *want,
 static unsigned int ci_full_profile(unsigned int compute)
 {
 	switch (compute) {
-	case 1: return 0;
-	case 2: return 1;
-	case 3: return 2;
-	case 4: return 3;
-	case 7: return 4;
-	case 8: return 5;
-	case 6: return 6;
-	default: return 0;
+	case 1: return NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE;
+	case 2: return NVML_COMPUTE_INSTANCE_PROFILE_2_SLICE;
+	case 3: return NVML_COMPUTE_INSTANCE_PROFILE_3_SLICE;
+	case 4: return NVML_COMPUTE_INSTANCE_PROFILE_4_SLICE;
+	case 6: return NVML_COMPUTE_INSTANCE_PROFILE_6_SLICE;
+	/* 7_SLICE exists on every MIG driver; 7_SLICE_NVL only from NVML 13.3 */
+	case 7: return NVML_COMPUTE_INSTANCE_PROFILE_7_SLICE;
+	case 8: return NVML_COMPUTE_INSTANCE_PROFILE_8_SLICE;
+	default: return NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE;
 	}
 }
 
@@ -390,26 +333,18 @@ static int gi_destroy(struct gpu_nvml *nv, nvmlGpuInstance_t gi, const struct gp
 		      unsigned int index, struct loom_err *err)
 {
 	nvmlReturn_t r;
+	nvmlComputeInstance_t cis[MIG_CI_MAX];
+	unsigned int n;
 
 	/* NVML refuses to destroy a GI that still holds compute instances. */
-	for (unsigned int prof = 0; prof < NVML_COMPUTE_INSTANCE_PROFILE_COUNT; prof++) {
-		nvmlComputeInstanceProfileInfo_t info;
-		nvmlComputeInstance_t cis[MIG_INSTANCES_MAX];
-		unsigned int n = MIG_INSTANCES_MAX;
-
-		memset(&info, 0, sizeof(info));
-		if (nv->fn.ci_profile_info(gi, prof, NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED,
-					   &info) != NVML_SUCCESS ||
-		    nv->fn.ci_list(gi, info.id, cis, &n) != NVML_SUCCESS)
-			continue;
-		for (unsigned int i = 0; i < n; i++) {
-			r = nv->fn.ci_destroy(cis[i]);
-			if (r != NVML_SUCCESS)
-				return loom_err_set(err, LOOM_E_UNAVAILABLE, "gpu",
-						    "destroying a compute instance of %s@%u on "
-						    "GPU %u: %s (is a process using it?)",
-						    op->profile->name, op->start, index, nv_str(nv, r));
-		}
+	n = ci_collect(nv, gi, cis);
+	for (unsigned int i = 0; i < n; i++) {
+		r = nv->fn.ci_destroy(cis[i]);
+		if (r != NVML_SUCCESS)
+			return loom_err_set(err, LOOM_E_UNAVAILABLE, "gpu",
+					    "destroying a compute instance of %s@%u on "
+					    "GPU %u: %s (is a process using it?)",
+					    op->profile->name, op->start, index, nv_str(nv, r));
 	}
 	r = nv->fn.gi_destroy(gi);
 	if (r != NVML_SUCCESS)

@@ -20,12 +20,19 @@
 #include "tenancy/mig.h"
 
 /*
- * The tables.  Source for every one: NVIDIA Multi-Instance GPU User Guide,
- * "Supported MIG Profiles"
+ * The tables.  Source for every one: NVIDIA Multi-Instance GPU User Guide
+ * (R580 edition), "Supported MIG Profiles"
  * (https://docs.nvidia.com/datacenter/tesla/mig-user-guide/supported-mig-profiles.html):
- * the per-product tables give the profiles and "Number of Instances
- * Available"; the placement diagrams (also what `nvidia-smi mig -lgipp`
- * prints as {starts}:size) give the legal starts in memory slices.
+ * the per-product tables give the profiles, their fractions of memory and
+ * SMs and "Number of Instances Available"; test_mig (test_tables_against_guide)
+ * holds every table here to them, row by row.
+ *
+ * Starts: the guide gives them as `nvidia-smi mig -lgipp` output for the
+ * A100 only ({0..6}:1 for 1g and 1g+me, {0,2,4,6}:2, {0,2,4}:2, {0,4}:4,
+ * {0}:4, {0}:8); for the A30, H100, H200 and B200 it draws them as
+ * diagrams.  The 8-slice models use the A100's starts because their
+ * fractions are identical; for H200 and B200 that is an inference that no
+ * NVIDIA text confirms (docs/mig.md says so too).
  * To add a model: one table of profiles, one entry in mig_models[].
  */
 #define STARTS_1G_8	7, { 0, 1, 2, 3, 4, 5, 6 }	/* 1g anywhere but slice 7 */
@@ -45,7 +52,12 @@
 	{ g7,   7, 8, 1, MIG_NVML_7_SLICE,      STARTS_ONE_0 },			\
 }
 
-/* A100-SXM4-40GB table of the guide (1g.10gb since R525). */
+/*
+ * A100-SXM4-40GB table of the guide (1g.5gb+me since R470, 1g.10gb since
+ * R525).  The guide's row gives 1g.10gb a memory fraction of 1/8; its own
+ * -lgipp example places it (profile 15) as {0,2,4,6}:2, two slices, as
+ * 10 GB of 40 GB and 4 instances imply: two slices here.
+ */
 static const struct mig_profile a100_40gb[] = EIGHT_SLICE_TABLE(
 	"1g.5gb", "1g.5gb+me", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb");
 /* A100-SXM4-80GB: the guide's A100 table with the 80GB names it lists. */
@@ -54,10 +66,16 @@ static const struct mig_profile a100_80gb[] = EIGHT_SLICE_TABLE(
 /* H100 (SXM5 and PCIe, 80GB) table of the guide. */
 static const struct mig_profile h100_80gb[] = EIGHT_SLICE_TABLE(
 	"1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb");
-/* H200 141GB table of the guide. */
+/*
+ * "H200 141GB product" table of the guide (checked: names, fractions,
+ * instance counts).  Starts: inferred (see above).
+ */
 static const struct mig_profile h200_141gb[] = EIGHT_SLICE_TABLE(
 	"1g.18gb", "1g.18gb+me", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb");
-/* B200 180GB table of the guide. */
+/*
+ * "B200 180 GB product" table of the guide (checked: names, fractions,
+ * instance counts).  Starts: inferred (see above).
+ */
 static const struct mig_profile b200_180gb[] = EIGHT_SLICE_TABLE(
 	"1g.23gb", "1g.23gb+me", "1g.45gb", "2g.45gb", "3g.90gb", "4g.90gb", "7g.180gb");
 
@@ -73,6 +91,13 @@ static const struct mig_profile a30_24gb[] = {
 #define MIG_SRC "NVIDIA MIG User Guide, Supported MIG Profiles"
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Aliases include the NVML device names ("NVIDIA H100 80GB HBM3", "NVIDIA
+ * H200", "NVIDIA B200"), as nvidia-smi prints them in public output; the
+ * guide does not list NVML names, so they are unverified against NVIDIA's
+ * documents.  A GPU whose name matches none (an "NVIDIA H200 NVL", say) is
+ * reported as having no table rather than guessed at.
+ */
 static const struct mig_model mig_models[] = {
 	{ "A100-40GB", { "A100-SXM4-40GB", "A100-PCIE-40GB", "NVIDIA A100-SXM4-40GB",
 			 "NVIDIA A100-PCIE-40GB" },

@@ -10,6 +10,12 @@
  * default one H100 with MIG on.  fake_nvml_* functions let a test change
  * things behind loom's back (drift).
  *
+ * The types, structs and signatures are gpu/nvml_abi.h's, the same that
+ * gpu/nvml.c uses and that test_nvml_abi pins against NVIDIA's nvml.h: the
+ * handles are this file's own structs (struct nvmlDevice_st, ...), and every
+ * entry point is declared with nvml_abi.h's function type, so a signature
+ * that drifts from the declared ABI does not compile.
+ *
  * State across processes: when a file LIBRARY.state exists next to the
  * loaded library (e.g. a copy at /tmp/x/node1/libnvidia-ml.so.1 and
  * /tmp/x/node1/libnvidia-ml.so.1.state), the GPUs are read from it on
@@ -27,14 +33,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OK 0
-#define E_INVALID_ARGUMENT 2
-#define E_NOT_SUPPORTED 3
-#define E_NOT_FOUND 6
-#define E_INSUFFICIENT_SIZE 7
-#define E_IN_USE 19
-#define E_INSUFFICIENT_RESOURCES 23
-#define E_UNINITIALIZED 1
+#include "gpu/nvml_abi.h"
+
+/* The return codes, by nvml_abi.h's names (the values of nvml.h). */
+#define OK NVML_SUCCESS
+#define E_INVALID_ARGUMENT NVML_ERROR_INVALID_ARGUMENT
+#define E_NOT_FOUND NVML_ERROR_NOT_FOUND
+#define E_NOT_SUPPORTED NVML_ERROR_NOT_SUPPORTED
+#define E_INSUFFICIENT_SIZE NVML_ERROR_INSUFFICIENT_SIZE
+#define E_IN_USE NVML_ERROR_IN_USE
+#define E_INSUFFICIENT_RESOURCES NVML_ERROR_INSUFFICIENT_RESOURCES
+#define E_UNINITIALIZED NVML_ERROR_UNINITIALIZED
 
 struct fprofile {
 	int index;		/* NVML_GPU_INSTANCE_PROFILE_* */
@@ -42,24 +51,29 @@ struct fprofile {
 	unsigned int starts;	/* bit s: may start at memory slice s */
 };
 
+#define GIP(x) NVML_GPU_INSTANCE_PROFILE_##x
 static const struct fprofile h100[] = {
-	{ 0x0, 19, 1, 1, 7, 0x7f }, { 0x7, 20, 1, 1, 1, 0x7f }, { 0x9, 15, 1, 2, 4, 0x55 },
-	{ 0x1, 14, 2, 2, 3, 0x15 }, { 0x2, 9, 3, 4, 2, 0x11 }, { 0x3, 5, 4, 4, 1, 0x01 },
-	{ 0x4, 0, 7, 8, 1, 0x01 },
+	{ GIP(1_SLICE), 19, 1, 1, 7, 0x7f }, { GIP(1_SLICE_REV1), 20, 1, 1, 1, 0x7f },
+	{ GIP(1_SLICE_REV2), 15, 1, 2, 4, 0x55 }, { GIP(2_SLICE), 14, 2, 2, 3, 0x15 },
+	{ GIP(3_SLICE), 9, 3, 4, 2, 0x11 }, { GIP(4_SLICE), 5, 4, 4, 1, 0x01 },
+	{ GIP(7_SLICE), 0, 7, 8, 1, 0x01 },
 };
 static const struct fprofile a30[] = {
-	{ 0x0, 14, 1, 1, 4, 0x0f }, { 0x7, 21, 1, 1, 1, 0x0f }, { 0x1, 5, 2, 2, 2, 0x05 },
-	{ 0x8, 6, 2, 2, 1, 0x05 }, { 0x3, 0, 4, 4, 1, 0x01 },
+	{ GIP(1_SLICE), 14, 1, 1, 4, 0x0f }, { GIP(1_SLICE_REV1), 21, 1, 1, 1, 0x0f },
+	{ GIP(2_SLICE), 5, 2, 2, 2, 0x05 }, { GIP(2_SLICE_REV1), 6, 2, 2, 1, 0x05 },
+	{ GIP(4_SLICE), 0, 4, 4, 1, 0x01 },
 };
+/* NVML 13.3's GPU instance profile count: past it a driver says INVALID_ARGUMENT. */
+#define GIP_COUNT_13_3 0x12
 
-struct fci { int alive; unsigned int id, profile_id, slices; };
-struct fgi {
+struct nvmlComputeInstance_st { int alive; unsigned int id, profile_id, slices; };
+struct nvmlGpuInstance_st {
 	int alive;
 	unsigned int id, profile_id, start, size, compute;
-	struct fci ci[8];
-	struct fdev *dev;
+	struct nvmlComputeInstance_st ci[8];
+	struct nvmlDevice_st *dev;
 };
-struct fdev {
+struct nvmlDevice_st {
 	const char *name;
 	const struct fprofile *prof;
 	size_t n_prof;
@@ -67,18 +81,25 @@ struct fdev {
 	unsigned int mig, mig_pending;
 	unsigned int mode_sets;
 	unsigned int next_id;
-	struct fgi gi[8];
+	struct nvmlGpuInstance_st gi[8];
 };
 
-static struct fdev devs[4];
+static struct nvmlDevice_st devs[4];
 static unsigned int n_devs;
 static int inited;
 
-static const unsigned int ci_slices[8] = { 1, 2, 3, 4, 7, 8, 6, 1 };
+/*
+ * Compute slices per NVML_COMPUTE_INSTANCE_PROFILE_* index, NVML 13.3's
+ * nine.  This stand-in offers 1_SLICE_REV1 nowhere and 7_SLICE_NVL (new in
+ * 13.3) on 7-slice GPU instances only, so that a test can put a compute
+ * instance of a profile past NVML 12's count behind loom's back.
+ */
+#define CIP_COUNT NVML_COMPUTE_INSTANCE_PROFILE_COUNT_13_3
+static const unsigned int ci_slices[CIP_COUNT] = { 1, 2, 3, 4, 7, 8, 6, 1, 7 };
 
 static char state_path[4096];	/* "" = state in this process only */
 
-static void dev_model(struct fdev *d, const char *t)
+static void dev_model(struct nvmlDevice_st *d, const char *t)
 {
 		if (!strncmp(t, "a30", 3)) {
 			d->name = "NVIDIA A30";
@@ -93,14 +114,14 @@ static void dev_model(struct fdev *d, const char *t)
 		}
 }
 
-static const struct fprofile *by_id(const struct fdev *d, unsigned int id);
+static const struct fprofile *by_id(const struct nvmlDevice_st *d, unsigned int id);
 
 /* Reads LIBRARY.state (see the top of the file); quietly keeps the old state on a bad file. */
 static void state_load(void)
 {
 	FILE *f;
 	char line[512];
-	struct fdev *d = NULL;
+	struct nvmlDevice_st *d = NULL;
 
 	if (!state_path[0] || !(f = fopen(state_path, "r")))
 		return;
@@ -121,7 +142,7 @@ static void state_load(void)
 		} else if (d && sscanf(line, "gi %u %u %u %u %u%n", &slot, &id, &pid, &start, &nci, &off) == 5
 			   && slot < 8) {
 			const struct fprofile *prof = by_id(d, pid);
-			struct fgi *g = &d->gi[slot];
+			struct nvmlGpuInstance_st *g = &d->gi[slot];
 			const char *p = line + off;
 
 			if (!prof)
@@ -139,7 +160,7 @@ static void state_load(void)
 				unsigned int cs, cp;
 				int n = 0;
 
-				if (sscanf(p, " %u %u%n", &cs, &cp, &n) != 2 || cs >= 8 || cp >= 8)
+				if (sscanf(p, " %u %u%n", &cs, &cp, &n) != 2 || cs >= 8 || cp >= CIP_COUNT)
 					break;
 				p += n;
 				g->ci[cs].alive = 1;
@@ -164,12 +185,12 @@ static void state_save(void)
 	if (!f)
 		return;
 	for (unsigned int i = 0; i < n_devs; i++) {
-		const struct fdev *d = &devs[i];
+		const struct nvmlDevice_st *d = &devs[i];
 
 		fprintf(f, "dev %s %u %u %u %u\n", d->prof == a30 ? "a30" : "h100", d->mig, d->mig_pending,
 			d->mode_sets, d->next_id);
 		for (unsigned int k = 0; k < 8; k++) {
-			const struct fgi *g = &d->gi[k];
+			const struct nvmlGpuInstance_st *g = &d->gi[k];
 			unsigned int nci = 0;
 
 			if (!g->alive)
@@ -212,7 +233,7 @@ static void setup(void)
 	}
 	snprintf(buf, sizeof(buf), "%s", cfg && *cfg ? cfg : "h100:on");
 	for (char *t = strtok_r(buf, ",", &save); t && n_devs < 4; t = strtok_r(NULL, ",", &save)) {
-		struct fdev *d = &devs[n_devs++];
+		struct nvmlDevice_st *d = &devs[n_devs++];
 
 		dev_model(d, t);
 		d->mig = d->mig_pending = strstr(t, ":off") == NULL;
@@ -220,7 +241,7 @@ static void setup(void)
 	}
 }
 
-static const struct fprofile *by_index(const struct fdev *d, unsigned int index)
+static const struct fprofile *by_index(const struct nvmlDevice_st *d, unsigned int index)
 {
 	for (size_t i = 0; i < d->n_prof; i++)
 		if ((unsigned int)d->prof[i].index == index)
@@ -228,7 +249,7 @@ static const struct fprofile *by_index(const struct fdev *d, unsigned int index)
 	return NULL;
 }
 
-static const struct fprofile *by_id(const struct fdev *d, unsigned int id)
+static const struct fprofile *by_id(const struct nvmlDevice_st *d, unsigned int id)
 {
 	for (size_t i = 0; i < d->n_prof; i++)
 		if (d->prof[i].id == id)
@@ -236,23 +257,15 @@ static const struct fprofile *by_id(const struct fdev *d, unsigned int id)
 	return NULL;
 }
 
-struct gip { unsigned int start, size; };
-struct gipinfo {
-	unsigned int id, isP2pSupported, sliceCount, instanceCount, multiprocessorCount,
-		copyEngineCount, decoderCount, encoderCount, jpegCount, ofaCount;
-	unsigned long long memorySizeMB;
-};
-struct giinfo { void *device; unsigned int id, profileId; struct gip placement; };
-struct ciprofinfo {
-	unsigned int id, sliceCount, instanceCount, multiprocessorCount, sharedCopyEngineCount,
-		sharedDecoderCount, sharedEncoderCount, sharedJpegCount, sharedOfaCount;
-};
-
-int nvmlInit_v2(void);
+/*
+ * Each entry point is declared with nvml_abi.h's function type before it
+ * is defined, so that the compiler holds the definition to it.
+ */
+nvml_init_fn nvmlInit_v2;
 int nvmlInit_v2(void) { setup(); inited = 1; return OK; }
-int nvmlShutdown(void);
+nvml_shutdown_fn nvmlShutdown;
 int nvmlShutdown(void) { inited = 0; return OK; }
-const char *nvmlErrorString(int r);
+nvml_error_string_fn nvmlErrorString;
 const char *nvmlErrorString(int r)
 {
 	switch (r) {
@@ -266,8 +279,8 @@ const char *nvmlErrorString(int r)
 	}
 }
 
-int nvmlDeviceGetCount_v2(unsigned int *n);
-int nvmlDeviceGetCount_v2(unsigned int *n)
+nvml_device_count_fn nvmlDeviceGetCount_v2;
+nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *n)
 {
 	if (!inited)
 		return E_UNINITIALIZED;
@@ -276,8 +289,8 @@ int nvmlDeviceGetCount_v2(unsigned int *n)
 	return OK;
 }
 
-int nvmlDeviceGetHandleByIndex_v2(unsigned int i, struct fdev **d);
-int nvmlDeviceGetHandleByIndex_v2(unsigned int i, struct fdev **d)
+nvml_device_by_index_fn nvmlDeviceGetHandleByIndex_v2;
+nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int i, nvmlDevice_t *d)
 {
 	state_load();
 	if (!inited)
@@ -288,8 +301,8 @@ int nvmlDeviceGetHandleByIndex_v2(unsigned int i, struct fdev **d)
 	return OK;
 }
 
-int nvmlDeviceGetName(struct fdev *d, char *name, unsigned int len);
-int nvmlDeviceGetName(struct fdev *d, char *name, unsigned int len)
+nvml_device_name_fn nvmlDeviceGetName;
+nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t d, char *name, unsigned int len)
 {
 	if (strlen(d->name) >= len)
 		return E_INSUFFICIENT_SIZE;
@@ -297,8 +310,8 @@ int nvmlDeviceGetName(struct fdev *d, char *name, unsigned int len)
 	return OK;
 }
 
-int nvmlDeviceGetMigMode(struct fdev *d, unsigned int *cur, unsigned int *pend);
-int nvmlDeviceGetMigMode(struct fdev *d, unsigned int *cur, unsigned int *pend)
+nvml_get_mig_mode_fn nvmlDeviceGetMigMode;
+nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned int *cur, unsigned int *pend)
 {
 	state_load();
 	*cur = d->mig;
@@ -306,8 +319,8 @@ int nvmlDeviceGetMigMode(struct fdev *d, unsigned int *cur, unsigned int *pend)
 	return OK;
 }
 
-int nvmlDeviceSetMigMode(struct fdev *d, unsigned int mode, int *activation);
-int nvmlDeviceSetMigMode(struct fdev *d, unsigned int mode, int *activation)
+nvml_set_mig_mode_fn nvmlDeviceSetMigMode;
+nvmlReturn_t nvmlDeviceSetMigMode(nvmlDevice_t d, unsigned int mode, nvmlReturn_t *activation)
 {
 	state_load();
 	d->mode_sets++;
@@ -317,11 +330,14 @@ int nvmlDeviceSetMigMode(struct fdev *d, unsigned int mode, int *activation)
 	return OK;
 }
 
-int nvmlDeviceGetGpuInstanceProfileInfo(struct fdev *d, unsigned int index, struct gipinfo *info);
-int nvmlDeviceGetGpuInstanceProfileInfo(struct fdev *d, unsigned int index, struct gipinfo *info)
+nvml_gi_profile_info_fn nvmlDeviceGetGpuInstanceProfileInfo;
+nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfo(nvmlDevice_t d, unsigned int index,
+						 nvmlGpuInstanceProfileInfo_t *info)
 {
 	const struct fprofile *p = by_index(d, index);
 
+	if (index >= GIP_COUNT_13_3)
+		return E_INVALID_ARGUMENT;
 	if (!p)
 		return E_NOT_SUPPORTED;
 	memset(info, 0, sizeof(*info));
@@ -331,8 +347,9 @@ int nvmlDeviceGetGpuInstanceProfileInfo(struct fdev *d, unsigned int index, stru
 	return OK;
 }
 
-int nvmlDeviceGetGpuInstances(struct fdev *d, unsigned int id, struct fgi **out, unsigned int *n);
-int nvmlDeviceGetGpuInstances(struct fdev *d, unsigned int id, struct fgi **out, unsigned int *n)
+nvml_gi_list_fn nvmlDeviceGetGpuInstances;
+nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t d, unsigned int id, nvmlGpuInstance_t *out,
+				       unsigned int *n)
 {
 	unsigned int k = 0;
 
@@ -352,14 +369,14 @@ int nvmlDeviceGetGpuInstances(struct fdev *d, unsigned int id, struct fgi **out,
 	return OK;
 }
 
-int nvmlDeviceCreateGpuInstanceWithPlacement(struct fdev *d, unsigned int id,
-					     const struct gip *pl, struct fgi **out);
-int nvmlDeviceCreateGpuInstanceWithPlacement(struct fdev *d, unsigned int id,
-					     const struct gip *pl, struct fgi **out)
+nvml_gi_create_fn nvmlDeviceCreateGpuInstanceWithPlacement;
+nvmlReturn_t nvmlDeviceCreateGpuInstanceWithPlacement(nvmlDevice_t d, unsigned int id,
+						      const nvmlGpuInstancePlacement_t *pl,
+						      nvmlGpuInstance_t *out)
 {
 	const struct fprofile *p = by_id(d, id);
 	unsigned int used = 0, compute = 0, count = 0, mask;
-	struct fgi *free_gi = NULL;
+	struct nvmlGpuInstance_st *free_gi = NULL;
 
 	state_load();
 	if (!d->mig)
@@ -392,8 +409,8 @@ int nvmlDeviceCreateGpuInstanceWithPlacement(struct fdev *d, unsigned int id,
 	return OK;
 }
 
-int nvmlGpuInstanceDestroy(struct fgi *gi);
-int nvmlGpuInstanceDestroy(struct fgi *gi)
+nvml_gi_destroy_fn nvmlGpuInstanceDestroy;
+nvmlReturn_t nvmlGpuInstanceDestroy(nvmlGpuInstance_t gi)
 {
 	state_load();
 	if (!gi->alive)
@@ -406,8 +423,8 @@ int nvmlGpuInstanceDestroy(struct fgi *gi)
 	return OK;
 }
 
-int nvmlGpuInstanceGetInfo(struct fgi *gi, struct giinfo *info);
-int nvmlGpuInstanceGetInfo(struct fgi *gi, struct giinfo *info)
+nvml_gi_info_fn nvmlGpuInstanceGetInfo;
+nvmlReturn_t nvmlGpuInstanceGetInfo(nvmlGpuInstance_t gi, nvmlGpuInstanceInfo_t *info)
 {
 	state_load();
 	if (!gi->alive)
@@ -420,12 +437,15 @@ int nvmlGpuInstanceGetInfo(struct fgi *gi, struct giinfo *info)
 	return OK;
 }
 
-int nvmlGpuInstanceGetComputeInstanceProfileInfo(struct fgi *gi, unsigned int prof,
-						 unsigned int eng, struct ciprofinfo *info);
-int nvmlGpuInstanceGetComputeInstanceProfileInfo(struct fgi *gi, unsigned int prof,
-						 unsigned int eng, struct ciprofinfo *info)
+nvml_ci_profile_info_fn nvmlGpuInstanceGetComputeInstanceProfileInfo;
+nvmlReturn_t nvmlGpuInstanceGetComputeInstanceProfileInfo(nvmlGpuInstance_t gi, unsigned int prof,
+							  unsigned int eng,
+							  nvmlComputeInstanceProfileInfo_t *info)
 {
-	if (prof >= 8 || eng != 0 || ci_slices[prof] > gi->compute || prof == 7)
+	if (prof >= CIP_COUNT || eng != NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED)
+		return E_INVALID_ARGUMENT;	/* how NVML ends an enumeration */
+	if (ci_slices[prof] > gi->compute || prof == NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE_REV1 ||
+	    (prof == NVML_COMPUTE_INSTANCE_PROFILE_7_SLICE_NVL && gi->compute != 7))
 		return E_NOT_SUPPORTED;
 	memset(info, 0, sizeof(*info));
 	info->id = prof;
@@ -434,10 +454,9 @@ int nvmlGpuInstanceGetComputeInstanceProfileInfo(struct fgi *gi, unsigned int pr
 	return OK;
 }
 
-int nvmlGpuInstanceGetComputeInstances(struct fgi *gi, unsigned int id, struct fci **out,
-				       unsigned int *n);
-int nvmlGpuInstanceGetComputeInstances(struct fgi *gi, unsigned int id, struct fci **out,
-				       unsigned int *n)
+nvml_ci_list_fn nvmlGpuInstanceGetComputeInstances;
+nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gi, unsigned int id,
+						nvmlComputeInstance_t *out, unsigned int *n)
 {
 	unsigned int k = 0;
 
@@ -453,13 +472,16 @@ int nvmlGpuInstanceGetComputeInstances(struct fgi *gi, unsigned int id, struct f
 	return OK;
 }
 
-int nvmlGpuInstanceCreateComputeInstance(struct fgi *gi, unsigned int id, struct fci **out);
-int nvmlGpuInstanceCreateComputeInstance(struct fgi *gi, unsigned int id, struct fci **out)
+nvml_ci_create_fn nvmlGpuInstanceCreateComputeInstance;
+nvmlReturn_t nvmlGpuInstanceCreateComputeInstance(nvmlGpuInstance_t gi, unsigned int id,
+						  nvmlComputeInstance_t *out)
 {
 	unsigned int used = 0;
 
 	state_load();
-	if (!gi->alive || id >= 7 || ci_slices[id] > gi->compute)
+	if (!gi->alive || id >= CIP_COUNT || id == NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE_REV1 ||
+	    ci_slices[id] > gi->compute ||
+	    (id == NVML_COMPUTE_INSTANCE_PROFILE_7_SLICE_NVL && gi->compute != 7))
 		return E_INVALID_ARGUMENT;
 	for (size_t i = 0; i < 8; i++)
 		if (gi->ci[i].alive)
@@ -480,8 +502,8 @@ int nvmlGpuInstanceCreateComputeInstance(struct fgi *gi, unsigned int id, struct
 	return E_INSUFFICIENT_RESOURCES;
 }
 
-int nvmlComputeInstanceDestroy(struct fci *ci);
-int nvmlComputeInstanceDestroy(struct fci *ci)
+nvml_ci_destroy_fn nvmlComputeInstanceDestroy;
+nvmlReturn_t nvmlComputeInstanceDestroy(nvmlComputeInstance_t ci)
 {
 	state_load();
 	if (!ci->alive)
@@ -514,6 +536,28 @@ int fake_nvml_drop_ci(unsigned int dev, unsigned int start)
 			memset(devs[dev].gi[i].ci, 0, sizeof(devs[dev].gi[i].ci));
 			return 0;
 		}
+	return -1;
+}
+
+/*
+ * Replace the compute instances of the GI at @start by one of CI profile
+ * index @prof (e.g. 7_SLICE_NVL, as another tool on a newer driver would
+ * make it); 0 or -1.
+ */
+int fake_nvml_set_ci(unsigned int dev, unsigned int start, unsigned int prof);
+int fake_nvml_set_ci(unsigned int dev, unsigned int start, unsigned int prof)
+{
+	for (size_t i = 0; dev < n_devs && prof < CIP_COUNT && i < 8; i++) {
+		struct nvmlGpuInstance_st *g = &devs[dev].gi[i];
+
+		if (!g->alive || g->start != start || ci_slices[prof] > g->compute)
+			continue;
+		memset(g->ci, 0, sizeof(g->ci));
+		g->ci[0].alive = 1;
+		g->ci[0].profile_id = prof;
+		g->ci[0].slices = ci_slices[prof];
+		return 0;
+	}
 	return -1;
 }
 

@@ -31,6 +31,7 @@ static int (*drop_gi)(unsigned int, unsigned int);
 static int (*drop_ci)(unsigned int, unsigned int);
 static unsigned int (*gi_count)(unsigned int);
 static unsigned int (*mode_sets)(unsigned int);
+static int (*set_ci)(unsigned int, unsigned int, unsigned int);
 
 static int setup(void **state)
 {
@@ -53,7 +54,9 @@ static int setup(void **state)
 	memcpy(&gi_count, &f, sizeof(f));
 	f = dlsym(fake, "fake_nvml_mode_sets");
 	memcpy(&mode_sets, &f, sizeof(f));
-	return drop_gi && drop_ci && gi_count && mode_sets ? 0 : -1;
+	f = dlsym(fake, "fake_nvml_set_ci");
+	memcpy(&set_ci, &f, sizeof(f));
+	return drop_gi && drop_ci && gi_count && mode_sets && set_ci ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -200,6 +203,37 @@ static void test_tables_against_fake(void **state)
 	gpu_nvml_close(&nv);
 }
 
+/*
+ * A compute instance of a profile that NVML 12 did not have (index 8,
+ * 7_SLICE_NVL, new in NVML 13.3), made behind loom's back: observe counts
+ * it (profiles are enumerated until the driver says INVALID_ARGUMENT, not
+ * up to a count fixed at build time), and a re-layout destroys it before
+ * its GPU instance.
+ */
+static void test_ci_profile_past_nvml12(void **state)
+{
+	struct gpu_nvml *nv = open_fake("h100:on");
+	struct gpu_layout want = { 0 };
+	struct gpu_observed obs;
+	struct loom_err err = { 0 };
+
+	(void)state;
+	layout_add(&want, "H100-SXM5-80GB", "7g.80gb", 0);
+	assert_true(gpu_nvml_apply(nv, &want, NULL, &err) >= 0);
+	assert_int_equal(set_ci(0, 0, 8), 0);
+	assert_int_equal(gpu_nvml_observe(nv, 0, &obs, &err), 0);
+	assert_int_equal(obs.n_gi, 1);
+	assert_int_equal(obs.gi[0].n_ci, 1);
+	assert_int_equal(gpu_nvml_verify(nv, &want, &err), 0);
+
+	memset(&want, 0, sizeof(want));
+	layout_add(&want, "H100-SXM5-80GB", "3g.40gb", 0);
+	assert_true(gpu_nvml_apply(nv, &want, NULL, &err) >= 0);
+	assert_int_equal(gpu_nvml_verify(nv, &want, &err), 0);
+	assert_int_equal(gi_count(0), 1);
+	gpu_nvml_close(&nv);
+}
+
 static void test_mig_mode_off(void **state)
 {
 	struct gpu_nvml *nv = open_fake("h100:on,a30:off");
@@ -232,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_apply_drift_relayout),
 		cmocka_unit_test(test_tables_against_fake),
 		cmocka_unit_test(test_mig_mode_off),
+		cmocka_unit_test(test_ci_profile_past_nvml12),
 	};
 
 	log_level = LOG_LVL_WARN;	/* the target logs each create/destroy at info */

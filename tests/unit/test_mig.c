@@ -66,6 +66,111 @@ static void test_tables_shape(void **state)
 	assert_null(mig_profile_find(mig_model_find("A100-40GB"), "1g.10gb+me"));
 }
 
+/*
+ * Every table, profile by profile, against NVIDIA's MIG User Guide (R580
+ * edition, "Supported MIG Profiles": the A30-24GB, A100-SXM4-40GB (and its
+ * 80GB names), H100 80GB, H200 141GB and B200 180 GB tables).  mem is the
+ * guide's "Fraction of Memory" in memory slices, g its compute slices,
+ * n its "Number of Instances Available".  One exception, kept on purpose:
+ * the guide's A100-40GB row gives 1g.10gb a memory fraction of 1/8, but
+ * the same guide's `nvidia-smi mig -lgipp` example places it (profile 15)
+ * as {0,2,4,6}:2, i.e. two slices, as 10 GB of 40 GB and 4 instances imply.
+ */
+struct guide_row {
+	const char *name;
+	unsigned int mem, g, n;
+};
+
+#define GUIDE_8(g1, g1me, g1x2, g2, g3, g4, g7) {					\
+	{ g1, 1, 1, 7 }, { g1me, 1, 1, 1 }, { g1x2, 2, 1, 4 }, { g2, 2, 2, 3 },		\
+	{ g3, 4, 3, 2 }, { g4, 4, 4, 1 }, { g7, 8, 7, 1 } }
+
+static const struct {
+	const char *model;
+	struct guide_row rows[7];
+	size_t n;
+} guide[] = {
+	{ "A100-40GB", GUIDE_8("1g.5gb", "1g.5gb+me", "1g.10gb", "2g.10gb", "3g.20gb",
+			       "4g.20gb", "7g.40gb"), 7 },
+	{ "A100-80GB", GUIDE_8("1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb",
+			       "4g.40gb", "7g.80gb"), 7 },
+	{ "A30", { { "1g.6gb", 1, 1, 4 }, { "1g.6gb+me", 1, 1, 1 }, { "2g.12gb", 2, 2, 2 },
+		   { "2g.12gb+me", 2, 2, 1 }, { "4g.24gb", 4, 4, 1 } }, 5 },
+	{ "H100-SXM5-80GB", GUIDE_8("1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb",
+				    "4g.40gb", "7g.80gb"), 7 },
+	{ "H100-PCIE-80GB", GUIDE_8("1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb",
+				    "4g.40gb", "7g.80gb"), 7 },
+	{ "H200-141GB", GUIDE_8("1g.18gb", "1g.18gb+me", "1g.35gb", "2g.35gb", "3g.71gb",
+				"4g.71gb", "7g.141gb"), 7 },
+	{ "B200", GUIDE_8("1g.23gb", "1g.23gb+me", "1g.45gb", "2g.45gb", "3g.90gb",
+			  "4g.90gb", "7g.180gb"), 7 },
+};
+
+static void test_tables_against_guide(void **state)
+{
+	(void)state;
+	assert_int_equal(sizeof(guide) / sizeof(guide[0]), mig_model_count());
+	for (size_t m = 0; m < sizeof(guide) / sizeof(guide[0]); m++) {
+		const struct mig_model *mo = mig_model_find(guide[m].model);
+
+		assert_non_null(mo);
+		assert_int_equal(mo->n_profiles, guide[m].n);
+		for (size_t r = 0; r < guide[m].n; r++) {
+			const struct guide_row *row = &guide[m].rows[r];
+			const struct mig_profile *pr = mig_profile_find(mo, row->name);
+
+			if (!pr)
+				fail_msg("%s lacks %s", mo->name, row->name);
+			assert_int_equal(pr->mem, row->mem);
+			assert_int_equal(pr->compute, row->g);
+			assert_int_equal(pr->max_count, row->n);
+		}
+	}
+}
+
+/*
+ * Starts on the 8-slice models against the guide's own `nvidia-smi mig
+ * -lgipp` example (A100): 1g {0..6}:1, 1g+me {0..6}:1, 1g with two memory
+ * slices {0,2,4,6}:2, 2g {0,2,4}:2, 3g {0,4}:4, 4g {0}:4, 7g {0}:8.  The
+ * guide gives H100, H200 and B200 placements only as diagrams; that their
+ * starts are the A100's is an inference from the identical fractions (see
+ * docs/mig.md).
+ */
+static void test_starts_against_guide(void **state)
+{
+	static const struct {
+		unsigned int g, mem, mask;
+	} lgipp[] = {
+		{ 1, 1, 0x7f }, { 1, 2, 0x55 }, { 2, 2, 0x15 }, { 3, 4, 0x11 }, { 4, 4, 0x01 },
+		{ 7, 8, 0x01 },
+	};
+
+	(void)state;
+	for (size_t m = 0; m < mig_model_count(); m++) {
+		const struct mig_model *mo = mig_model_at(m);
+
+		if (mo->mem_slices != 8)
+			continue;
+		for (size_t p = 0; p < mo->n_profiles; p++) {
+			const struct mig_profile *pr = &mo->profiles[p];
+			unsigned int mask = 0;
+			bool found = false;
+
+			for (unsigned int s = 0; s < pr->n_starts; s++)
+				mask |= 1u << pr->starts[s];
+			for (size_t k = 0; k < sizeof(lgipp) / sizeof(lgipp[0]); k++) {
+				if (lgipp[k].g != pr->compute || lgipp[k].mem != pr->mem)
+					continue;
+				found = true;
+				if (mask != lgipp[k].mask)
+					fail_msg("%s %s starts 0x%x, guide 0x%x", mo->name, pr->name,
+						 mask, lgipp[k].mask);
+			}
+			assert_true(found);
+		}
+	}
+}
+
 /* Every profile at every start 0..9 on an empty GPU: accepted iff legal. */
 static void test_every_placement(void **state)
 {
@@ -491,6 +596,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tables_shape),
+		cmocka_unit_test(test_tables_against_guide),
+		cmocka_unit_test(test_starts_against_guide),
 		cmocka_unit_test(test_every_placement),
 		cmocka_unit_test(test_every_limit),
 		cmocka_unit_test(test_random_sequences),
