@@ -981,9 +981,11 @@ int server_run(struct loomd *d)
 	struct epoll_event events[64];
 	bool events_more = false;
 
-	/* Replacements a restart interrupted go on from their stored step. */
+	/* Replacements a restart interrupted go on from their stored step,
+	 * and RDMA checks it cut short run again. */
 	loomd_lifecycle_confirm(d);
 	loomd_replace_drive(d);
+	rdma_jobs_resume(d);
 
 	while (!d->stop) {
 		bool pending = events_more;

@@ -265,3 +265,31 @@ void rdma_jobs_close(struct loomd *d)
 		close(d->rdma_fd);
 	d->rdma_fd = -1;
 }
+
+void rdma_jobs_resume(struct loomd *d)
+{
+	struct rdma_bw_opts o;
+	const char *prefix[CONF_RUNNER_WORDS + 1];
+	struct node_life *v = NULL;
+	size_t n = 0;
+
+	if (!config_rdma_check(&d->cfg, &o, prefix))
+		return;
+	if (store_node_list(d->store, &v, &n)) {
+		log_err("cannot resume RDMA checks: %s", store_errmsg(d->store));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct topo_node *node = topology_node(d->topo, v[i].name);
+		struct loom_err err = { 0 };
+
+		if (v[i].state != NODE_VERIFYING || !node)
+			continue;
+		if (rdma_job_start(d, node, &err))
+			log_warn("node %s is verifying; its RDMA check did not start again: %s", v[i].name, err.msg);
+		else
+			log_info("node %s is verifying: its RDMA check, cut short by a restart, runs again",
+				 v[i].name);
+	}
+	free(v);
+}

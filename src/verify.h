@@ -51,6 +51,12 @@ int rdma_jobs_open(struct loomd *d);
 int rdma_jobs_fd(const struct loomd *d);
 /* When the fd fired: finishes every job that is done (main thread). */
 void rdma_jobs_collect(struct loomd *d);
+/*
+ * At start: a node stored `verifying` while loomd.conf names a tool and a
+ * peer had its check cut short by a restart (a check writes nothing until
+ * it ends): start it again.
+ */
+void rdma_jobs_resume(struct loomd *d);
 /* Waits for running jobs (each is bounded by the tool's time limits). */
 void rdma_jobs_close(struct loomd *d);
 

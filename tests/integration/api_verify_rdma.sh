@@ -11,7 +11,7 @@
 # worker thread, rdma_bw_run, the parser, the judge against each port's
 # rate from the topology, the store, and the lifecycle moves.
 . "$(dirname "$0")/lib.sh"
-t_plan 15
+t_plan 18
 
 GOLDEN=$top_srcdir/tests/golden/rdma
 FAKE=$T_DIR/fake-bw
@@ -91,6 +91,24 @@ t_ok $? "the slow check finishes: gpu-e3 available"
 
 out=$($LOOMCTL node verify gpu-e4 2>&1)
 t_ok "$(echo "$out" | grep -q "reference peer"; echo $?)" "the reference peer cannot be verified against itself"
+
+# loomd killed while a check runs: the node stays verifying (a check writes
+# nothing until it ends), and the restarted loomd runs the check again.
+touch "$T_DIR/slow"
+node=gpu-e2	# quarantined above; verify starts over
+$LOOMCTL node verify "$node" >/dev/null
+loomd_stop KILL
+rm -f "$T_DIR/slow"
+# The stand-in's two ends, orphaned by the kill, end by themselves (the
+# server gives up on its client after 10 s): wait for them, kill nothing.
+t_wait 20 sh -c "! pgrep -f '$FAKE' >/dev/null"
+rm -f "$T_DIR/connected"
+loomd_start
+t_is "$($LOOMCTL -o json node show "$node" | jq -r .state)" "verifying" "after kill -9 mid-check, $node is still verifying"
+t_wait 30 sh -c "[ \"\$($LOOMCTL -o json node show $node | jq -r .state)\" = available ]"
+t_ok $? "the restarted loomd ran the check again: $node available"
+grep -q "node $node is verifying: its RDMA check, cut short by a restart, runs again" "$T_DIR/loomd.log"
+t_ok $? "loomd says it resumed the check"
 
 # The fault policy comes from loomd.conf too: critical records, warning cordons.
 out=$($LOOMCTL -o json node fault gpu-e1 --component psu --severity critical --text "PSU 2 lost")
