@@ -2238,12 +2238,13 @@ static void carrier_event(struct kvtep *h, const struct nlmsghdr *nlh, const str
 	c = carrier_find(h, mnl_attr_get_str(tb[IFLA_IFNAME]));
 	if (!c)
 		return;
+	/*
+	 * The carrier is IFF_LOWER_UP, as in the baseline's dump.  Not the
+	 * operstate: the kernel's linkwatch updates it up to a second after
+	 * the carrier, so a message in between (LOWER_UP, operstate still
+	 * LOWERLAYERDOWN) would read as a loss of a carrier that just came.
+	 */
 	up = nlh->nlmsg_type == RTM_NEWLINK && (ifi->ifi_flags & KV_IFF_LOWER_UP);
-	if (up && tb[IFLA_OPERSTATE] && mnl_attr_get_payload_len(tb[IFLA_OPERSTATE]) >= 1) {
-		uint8_t op = *(const uint8_t *)mnl_attr_get_payload(tb[IFLA_OPERSTATE]);
-
-		up = op != KV_OPER_DOWN && op != KV_OPER_LOWERLAYERDOWN;
-	}
 	if (c->state >= 0 && c->state != up)
 		carrier_push(h, c->name, up);
 	c->state = up;

@@ -2,7 +2,8 @@
  * tests/unit/test_kvtep_carrier.c: the carrier watcher's reading of link
  * events (overlay/kvtep.c): the baseline from a dump, losses and returns
  * queued in order, the bridge's own AF_BRIDGE notices ignored (a release is
- * no loss), the operational state, a deleted port, unwatched ports.  The
+ * no loss), the carrier flag rather than the lagging operational state,
+ * a deleted port, unwatched ports.  The
  * messages are built as the kernel sends them; no socket is involved.
  */
 #include "config.h"
@@ -65,8 +66,12 @@ static void test_carrier(void **state)
 	assert_string_equal(ch[0].port, "acc-h12");
 	assert_true(ch[0].up);
 
-	/* LOWER_UP with an operational state of down counts as no carrier. */
+	/* LOWER_UP while the operational state still says down (linkwatch
+	 * updates it up to a second after the carrier) is carrier: no change. */
 	kvtep_test_link_event(h, RTM_NEWLINK, AF_UNSPEC, "acc-h12", IFF_UP | LOWER_UP, OPER_LOWERLAYERDOWN);
+	assert_int_equal(kvtep_carrier_take(h, ch, 8), 0);
+	/* The carrier flag going off is the loss. */
+	kvtep_test_link_event(h, RTM_NEWLINK, AF_UNSPEC, "acc-h12", IFF_UP, OPER_UP);
 	/* Back with carrier, then deleted (the peer's namespace went away). */
 	kvtep_test_link_event(h, RTM_NEWLINK, AF_UNSPEC, "acc-h11", IFF_UP | LOWER_UP, OPER_UP);
 	kvtep_test_link_event(h, RTM_DELLINK, AF_UNSPEC, "acc-h11", IFF_UP | LOWER_UP, OPER_UP);
