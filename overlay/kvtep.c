@@ -88,10 +88,16 @@ static const char *const op_names[] = {
 	[OP_ENSLAVE] = "enslave port", [OP_NOIPV6] = "disable ipv6 on",
 };
 
-/* Stages, in the order apply sends them; see docs/overlay.md. */
+/*
+ * Stages, in the order apply sends them; see docs/overlay.md.  Ports are
+ * enslaved and masters fixed while a new bridge is still down: a bridge
+ * that comes up with its ports already in it announces its carrier once,
+ * not once without ports and again with them (one link event a VNI fewer
+ * for zebra and bgpd to walk their interfaces over).
+ */
 enum kv_stage {
-	ST_RELEASE, ST_DOOM, ST_DELETE, ST_BRIDGE, ST_VXLAN, ST_SYSCTL, ST_UP, ST_FIX,
-	ST_ENSLAVE, ST_PORT_UP,
+	ST_RELEASE, ST_DOOM, ST_DELETE, ST_BRIDGE, ST_VXLAN, ST_FIX, ST_ENSLAVE, ST_SYSCTL,
+	ST_UP, ST_PORT_UP,
 };
 
 struct kv_action {
