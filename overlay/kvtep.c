@@ -88,10 +88,16 @@ static const char *const op_names[] = {
 	[OP_ENSLAVE] = "enslave port", [OP_NOIPV6] = "disable ipv6 on",
 };
 
-/* Stages, in the order apply sends them; see docs/overlay.md. */
+/*
+ * Stages, in the order apply sends them; see docs/overlay.md.  Ports are
+ * enslaved and masters fixed while a new bridge is still down: a bridge
+ * that comes up with its ports already in it announces its carrier once,
+ * not once without ports and again with them (one link event a VNI fewer
+ * for zebra and bgpd to walk their interfaces over).
+ */
 enum kv_stage {
-	ST_RELEASE, ST_DOOM, ST_DELETE, ST_BRIDGE, ST_VXLAN, ST_SYSCTL, ST_UP, ST_FIX,
-	ST_ENSLAVE, ST_PORT_UP,
+	ST_RELEASE, ST_DOOM, ST_DELETE, ST_BRIDGE, ST_VXLAN, ST_FIX, ST_ENSLAVE, ST_SYSCTL,
+	ST_UP, ST_PORT_UP,
 };
 
 struct kv_action {
@@ -1040,6 +1046,27 @@ static bool name_vni(const char *name, const char *prefix, uint32_t *vni)
 	return true;
 }
 
+/*
+ * The MAC a new bridge is created with.  A bridge left to pick its own
+ * takes its lowest port's MAC each time a port joins, and every change is
+ * one more link event (2-3 a VNI) that zebra and bgpd handle by walking all
+ * interfaces.  Locally administered, unicast: 02, the VTEP address folded
+ * to 16 bits, the VNI; unique among one VTEP's bridges.  The bridge carries
+ * no address, so its MAC only needs to be stable, not known to anyone.
+ */
+static void mac_for(const struct kvtep *h, uint32_t vni, uint8_t mac[NL_ETH_ALEN])
+{
+	uint32_t ip = ntohl(h->local.s_addr);
+	uint16_t fold = (uint16_t)((ip >> 16) ^ (ip & 0xffff));
+
+	mac[0] = 0x02;
+	mac[1] = (uint8_t)(fold >> 8);
+	mac[2] = (uint8_t)fold;
+	mac[3] = (uint8_t)(vni >> 16);
+	mac[4] = (uint8_t)(vni >> 8);
+	mac[5] = (uint8_t)vni;
+}
+
 static void alias_for(char *buf, size_t len, const struct vtep_vni *v)
 {
 	snprintf(buf, len, KVTEP_ALIAS_PREFIX "%s/%s", v->tenant, v->segment);
@@ -1725,6 +1752,7 @@ static size_t act_encode(struct kvtep *h, const struct kv_action *a, char *buf, 
 	const struct vtep_vni *v = a->vni_idx != KVTEP_NO_VNI ? &h->desired->vnis[a->vni_idx]
 							      : NULL;
 	char alias[KVTEP_ALIAS_MAX];
+	uint8_t mac[NL_ETH_ALEN];
 	struct nl_vxlan vx;
 	struct nl_brport bp;
 	size_t n = 0;
@@ -1745,7 +1773,8 @@ static size_t act_encode(struct kvtep *h, const struct kv_action *a, char *buf, 
 		n = nl_link_del_group(buf, len, seq, KVTEP_GROUP_DOOMED);
 		break;
 	case OP_BRIDGE_NEW:
-		n = nl_link_bridge_new(buf, len, seq, a->name, a->mtu, KVTEP_GROUP, false);
+		mac_for(h, a->vni, mac);
+		n = nl_link_bridge_new_mac(buf, len, seq, a->name, a->mtu, KVTEP_GROUP, false, mac);
 		if (n)
 			((struct nlmsghdr *)(void *)buf)->nlmsg_flags |= NLM_F_ECHO;
 		break;

@@ -84,7 +84,8 @@ static bool nl_put_common(struct nlmsghdr *nlh, size_t len, unsigned int mtu, ui
 }
 
 static size_t nl_bridge_new(void *buf, size_t len, uint32_t seq, const char *name,
-			    unsigned int mtu, uint32_t group, bool up, bool vlan_filtering)
+			    unsigned int mtu, uint32_t group, bool up, bool vlan_filtering,
+			    const uint8_t *mac)
 {
 	struct nlmsghdr *nlh;
 	struct nlattr *info, *data;
@@ -96,6 +97,15 @@ static size_t nl_bridge_new(void *buf, size_t len, uint32_t seq, const char *nam
 		nl_set_up(nlh, true);
 	if (!nl_put_common(nlh, len, mtu, group, 0))
 		return 0;
+	if (mac) {
+		struct nlattr *addr = mnl_nlmsg_get_payload_tail(nlh);
+
+		if (!mnl_attr_put_check(nlh, len, IFLA_ADDRESS, NL_ETH_ALEN, mac))
+			return 0;
+		/* libmnl 1.0.4 leaves the alignment padding as it found it. */
+		memset((char *)mnl_attr_get_payload(addr) + NL_ETH_ALEN, 0,
+		       MNL_ALIGN(NL_ETH_ALEN) - NL_ETH_ALEN);
+	}
 	info = mnl_attr_nest_start_check(nlh, len, IFLA_LINKINFO);
 	if (!info || !mnl_attr_put_strz_check(nlh, len, IFLA_INFO_KIND, "bridge"))
 		return 0;
@@ -112,13 +122,20 @@ static size_t nl_bridge_new(void *buf, size_t len, uint32_t seq, const char *nam
 size_t nl_link_bridge_new(void *buf, size_t len, uint32_t seq, const char *name,
 			  unsigned int mtu, uint32_t group, bool up)
 {
-	return nl_bridge_new(buf, len, seq, name, mtu, group, up, false);
+	return nl_bridge_new(buf, len, seq, name, mtu, group, up, false, NULL);
+}
+
+size_t nl_link_bridge_new_mac(void *buf, size_t len, uint32_t seq, const char *name,
+			      unsigned int mtu, uint32_t group, bool up,
+			      const uint8_t mac[NL_ETH_ALEN])
+{
+	return nl_bridge_new(buf, len, seq, name, mtu, group, up, false, mac);
 }
 
 size_t nl_link_bridge_vlan_new(void *buf, size_t len, uint32_t seq, const char *name,
 			       unsigned int mtu, uint32_t group, bool up)
 {
-	return nl_bridge_new(buf, len, seq, name, mtu, group, up, true);
+	return nl_bridge_new(buf, len, seq, name, mtu, group, up, true, NULL);
 }
 
 static size_t nl_vxlan_new(void *buf, size_t len, uint32_t seq, const struct nl_vxlan *vx,

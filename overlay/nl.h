@@ -22,6 +22,7 @@
 
 /* The UDP port IANA assigned to VXLAN. */
 #define NL_VXLAN_PORT 4789
+#define NL_ETH_ALEN 6
 
 struct nl_vxlan {
 	const char *name;
@@ -44,6 +45,10 @@ struct nl_brport {
 /* Traditional mode: one bridge and one VXLAN device per VNI. */
 size_t nl_link_bridge_new(void *buf, size_t len, uint32_t seq, const char *name,
 			  unsigned int mtu, uint32_t group, bool up);
+/* The same with IFLA_ADDRESS: a bridge given its MAC keeps it as ports join. */
+size_t nl_link_bridge_new_mac(void *buf, size_t len, uint32_t seq, const char *name,
+			      unsigned int mtu, uint32_t group, bool up,
+			      const uint8_t mac[NL_ETH_ALEN]);
 size_t nl_link_vxlan_new(void *buf, size_t len, uint32_t seq, const struct nl_vxlan *vx);
 /* master 0 releases the device from its master (nomaster). */
 size_t nl_link_set_master(void *buf, size_t len, uint32_t seq, int ifindex,

@@ -57,7 +57,7 @@ if [ "$(id -u)" != 0 ] || ! ip netns add "$VT" 2>/dev/null; then
 	echo "1..0 # SKIP needs root and network namespaces"
 	exit 0
 fi
-echo "1..32"
+echo "1..34"
 ip -n "$VT" link set lo up
 
 # --- the golden messages say what we think: send them to a fresh namespace
@@ -78,6 +78,13 @@ check "golden deletions left no device" bash -c "no_link() { ! ip -n $GN link sh
 "$T" golden "$GN" "$G"/trad-1[4-6]*.hex >"$TMP/g4" 2>&1
 check "golden vnifilter device and RTM_NEWTUNNEL entries accepted" \
 	bash -c "test \$(grep -c ': ok\$' $TMP/g4) = 3 && bridge -n $GN vni show dev lxall | grep -q 1000-1009 && bridge -n $GN vni show dev lxall | grep -q 2000"
+# A bridge created with its MAC keeps it when a port with a lower MAC joins
+# (one link event fewer per port; see docs/overlay.md).
+"$T" golden "$GN" "$G"/trad-17*.hex >"$TMP/g5" 2>&1
+ip -n "$GN" link add lmkmac0 address 00:00:00:00:00:01 type veth peer name lmkmac1 >>"$TMP/g5" 2>&1
+ip -n "$GN" link set lmkmac0 master lb300 >>"$TMP/g5" 2>&1
+check "golden bridge with a MAC: accepted, keeps 02:00:02:00:01:2c with a port in it" \
+	bash -c "grep -q ': ok\$' $TMP/g5 && ip -n $GN link show lb300 | grep -q 'link/ether 02:00:02:00:01:2c'"
 
 # --- probe and mode
 "$T" probe "$VT" "$IP" auto >"$TMP/p1" 2>&1
@@ -127,6 +134,9 @@ check "VNI 100: bridge and vxlan as specified, ports enslaved" \
 	bash -c "$(declare -f link_has); link_has $VT lx100 'vxlan id 100 local $IP ' 'dstport 4789' nolearning 'master lb100' 'neigh_suppress on' 'learning off' 'mtu 1450' && link_has $VT lb100 ',UP' 'mtu 1450' 'alias loom:ta/s1' && link_has $VT p1 'master lb100' && link_has $VT p2 'master lb100'"
 check "hosts on one VNI ping each other through the loom bridge" \
 	ip netns exec "$H1" ping -c 1 -W 2 198.51.100.2
+# 02, the VTEP address 192.0.2.1 folded to 16 bits (c000 ^ 0201), VNI 100.
+check "lb100 kept the MAC loom created it with, ports and all" \
+	bash -c "ip -n $VT link show lb100 | grep -q 'link/ether 02:c2:01:00:00:64'"
 sync_ok "$TMP/s2" 100:1450:ta/s1:p1,p2 200:9000:tb/s2
 check "resync without change plans nothing" grep -q "^plan 0$" "$TMP/s2"
 

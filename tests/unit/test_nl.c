@@ -44,6 +44,13 @@ static size_t e_bridge_new(void *b, size_t l)
 	return nl_link_bridge_new(b, l, SEQ, "lb100", 1450, KVTEP_GROUP, true);
 }
 
+static size_t e_bridge_new_mac(void *b, size_t l)
+{
+	static const uint8_t mac[NL_ETH_ALEN] = { 0x02, 0x00, 0x02, 0x00, 0x01, 0x2c };
+
+	return nl_link_bridge_new_mac(b, l, SEQ, "lb300", 1450, KVTEP_GROUP, false, mac);
+}
+
 static size_t e_vxlan_new(void *b, size_t l)
 {
 	struct nl_vxlan vx = vx100();
@@ -184,6 +191,7 @@ static const struct golden_case cases[] = {
 	{ "trad-14-vxlan-vnifilter-new", e_vnifilter_dev },	/* lxall -> 5 */
 	{ "trad-15-vnifilter-add", e_vnifilter_add },
 	{ "trad-16-vnifilter-add-one", e_vnifilter_add_one },
+	{ "trad-17-bridge-new-mac", e_bridge_new_mac },
 	/* Not accepted by this kernel (no VLAN filtering, no VRF): unit only. */
 	{ "va-bridge-vlan-new", e_bridge_vlan_new },
 	{ "va-bridge-vlan-add", e_vlan_add },
@@ -239,8 +247,15 @@ static void test_golden(void **state)
 	if (!top)
 		top = ".";
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t n = cases[i].encode(buf, sizeof(buf));
 		char *hex, *want;
+		size_t n;
+
+		/*
+		 * libmnl 1.0.4 leaves attribute padding as it found it: start
+		 * each case from zeros so the goldens do not hold stack bytes.
+		 */
+		memset(buf, 0, sizeof(buf));
+		n = cases[i].encode(buf, sizeof(buf));
 
 		assert_true(n >= sizeof(struct nlmsghdr));
 		assert_int_equal(((struct nlmsghdr *)buf)->nlmsg_len, n);
