@@ -2228,6 +2228,24 @@ static void carrier_push(struct kvtep *h, const char *name, bool up)
 {
 	struct kvtep_carrier *c;
 
+	/*
+	 * A change that undoes one not taken yet cancels it.  The event
+	 * socket is subscribed before the dump that sets the baseline, so
+	 * events older than the dump can arrive after it: a port that came up
+	 * while the VTEP was being built shows its old "no carrier" and then
+	 * "carrier" again, both in one drain.  That is no loss.  (A real flap
+	 * inside one drain, well under a millisecond, is not seen either.)
+	 */
+	for (size_t i = h->n_changes; i-- > 0;) {
+		if (strcmp(h->changes[i].port, name))
+			continue;
+		if (h->changes[i].up != up) {
+			memmove(&h->changes[i], &h->changes[i + 1], (h->n_changes - i - 1) * sizeof(*c));
+			h->n_changes--;
+			return;
+		}
+		break;
+	}
 	if (h->n_changes == h->cap_changes) {
 		size_t cap = h->cap_changes ? h->cap_changes * 2 : 16;
 
