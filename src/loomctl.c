@@ -210,6 +210,17 @@ static const char *jstr(json_t *o, const char *key)
 	return v ? v : "";
 }
 
+/* The status items a wait names, one line each on stderr. */
+static void print_not_programmed(json_t *items)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(items, i, x)
+		fprintf(stderr, "  %s %s %s: %s %s\n", jstr(x, "target"), jstr(x, "layer"), jstr(x, "segment"),
+			jstr(x, "state"), jstr(x, "reason"));
+}
+
 static int call(const char *method, json_t *params, json_t **result)
 {
 	json_t *req;
@@ -261,9 +272,6 @@ static int call(const char *method, json_t *params, json_t **result)
 		*result = json_incref(json_object_get(reply, "result"));
 		ret = 0;
 		if (wait && !json_is_true(json_object_get(wait, "converged"))) {
-			size_t i;
-			json_t *x;
-
 			json_t *res = json_object_get(reply, "result");
 			json_t *rec = json_object_get(res, "done_steps") ? res : json_object_get(res, "replacement");
 
@@ -280,13 +288,13 @@ static int call(const char *method, json_t *params, json_t **result)
 			}
 			fprintf(stderr, "loomctl: %s: stored, but not every target converged within %d s:\n",
 				method, wait_s);
-			json_array_foreach(json_object_get(wait, "not_programmed"), i, x)
-				fprintf(stderr, "  %s %s %s: %s %s\n", json_string_value(json_object_get(x, "target")),
-					json_is_string(json_object_get(x, "layer")) ? json_string_value(json_object_get(x, "layer")) : "",
-					json_is_string(json_object_get(x, "segment")) ? json_string_value(json_object_get(x, "segment")) : "",
-					json_string_value(json_object_get(x, "state")),
-					json_string_value(json_object_get(x, "reason")));
+			print_not_programmed(json_object_get(wait, "not_programmed"));
 			ret = EXIT_NOT_CONVERGED;
+		}
+		if (wait && json_array_size(json_object_get(wait, "elsewhere_not_programmed"))) {
+			fprintf(stderr, "loomctl: %s: note: on the same targets, other segments are not "
+				"programmed (not this change's doing):\n", method);
+			print_not_programmed(json_object_get(wait, "elsewhere_not_programmed"));
 		}
 	}
 	json_decref(reply);

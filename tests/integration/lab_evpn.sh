@@ -242,6 +242,11 @@ jq -e '.wait.converged and .wait.not_programmed == []
 	and any(.wait.elsewhere_not_programmed[]; .segment == "acme/col" and .target == "vt3" and .state == "error")' \
 	<<<"$out" >/dev/null
 t_okd $? "wait: the reply lists acme/col's error on vt3 apart, as not this write's" || t_diag "$out"
+err=$(ctl -w 20 detach blue/b1 h31 2>&1 >/dev/null)
+ctl -w 20 attach blue/b1 h31 >/dev/null 2>&1
+echo "$err" | grep -q "note: on the same targets, other segments are not programmed" &&
+	echo "$err" | grep -q "vt3 .*acme/col: error"
+t_okd $? "wait: loomctl prints the other segment's error as a note, not as this change's" || t_diag "$err"
 ctl -w 20 detach acme/col h32 >/dev/null
 rc=$?
 ctl -w 2 attach acme/col h32 >/dev/null 2>&1
