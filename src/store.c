@@ -1278,41 +1278,32 @@ static json_t *json_parse_or_string(const char *txt)
 	return v ? v : json_string(txt ? txt : "");
 }
 
-int store_audit_list(struct store *s, int64_t after, int64_t limit, json_t **out)
+/*
+ * Steps @st (bound already) and collects its rows as a JSON array, each
+ * made by @row; @what names the list in errors.
+ */
+static int json_rows_collect(struct store *s, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *),
+			     const char *what, json_t **out)
 {
-	sqlite3_stmt *st = s->stmt[ST_AUDIT_LIST];
 	json_t *arr = json_array();
-	char when[48];
 	int rc, ret = 0;
 
 	*out = NULL;
-	if (!arr)
+	if (!arr) {
+		stmt_done(st);
 		return -ENOMEM;
-	sqlite3_bind_int64(st, 1, after);
-	sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *rec;
+		json_t *rec = row(st);
 
-		rfc3339_ns(sqlite3_column_int64(st, 1), when, sizeof(when));
-		rec = json_pack("{s:I, s:s, s:I, s:I, s:I, s:s, s:o, s:o, s:s, s:s}",
-				"seq", (json_int_t)sqlite3_column_int64(st, 0),
-				"time", when,
-				"uid", (json_int_t)sqlite3_column_int64(st, 2),
-				"gid", (json_int_t)sqlite3_column_int64(st, 3),
-				"pid", (json_int_t)sqlite3_column_int64(st, 4),
-				"method", (const char *)sqlite3_column_text(st, 5),
-				"params", json_parse_or_string((const char *)sqlite3_column_text(st, 6)),
-				"result", json_parse_or_string((const char *)sqlite3_column_text(st, 7)),
-				"hash", (const char *)sqlite3_column_text(st, 8),
-				"prev_hash", (const char *)sqlite3_column_text(st, 9));
 		if (!rec || json_array_append_new(arr, rec) < 0) {
-			store_seterr(s, "audit list: out of memory");
+			store_seterr(s, "%s: out of memory", what);
 			ret = -ENOMEM;
 			goto out;
 		}
 	}
 	if (rc != SQLITE_DONE)
-		ret = store_fail(s, rc, "audit list", false);
+		ret = store_fail(s, rc, what, false);
 out:
 	stmt_done(st);
 	if (ret < 0)
@@ -1320,6 +1311,34 @@ out:
 	else
 		*out = arr;
 	return ret;
+}
+
+/* The audit row @st stands on, as JSON. */
+static json_t *audit_json(sqlite3_stmt *st)
+{
+	char when[48];
+
+	rfc3339_ns(sqlite3_column_int64(st, 1), when, sizeof(when));
+	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:s, s:o, s:o, s:s, s:s}",
+			 "seq", (json_int_t)sqlite3_column_int64(st, 0),
+			 "time", when,
+			 "uid", (json_int_t)sqlite3_column_int64(st, 2),
+			 "gid", (json_int_t)sqlite3_column_int64(st, 3),
+			 "pid", (json_int_t)sqlite3_column_int64(st, 4),
+			 "method", (const char *)sqlite3_column_text(st, 5),
+			 "params", json_parse_or_string((const char *)sqlite3_column_text(st, 6)),
+			 "result", json_parse_or_string((const char *)sqlite3_column_text(st, 7)),
+			 "hash", (const char *)sqlite3_column_text(st, 8),
+			 "prev_hash", (const char *)sqlite3_column_text(st, 9));
+}
+
+int store_audit_list(struct store *s, int64_t after, int64_t limit, json_t **out)
+{
+	sqlite3_stmt *st = s->stmt[ST_AUDIT_LIST];
+
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+	return json_rows_collect(s, st, audit_json, "audit list", out);
 }
 
 static const char *col_str(sqlite3_stmt *st, int col)
@@ -1577,43 +1596,13 @@ static json_t *node_event_json(sqlite3_stmt *st)
 			 "uid", (json_int_t)sqlite3_column_int64(st, 8));
 }
 
-/* Steps @st (bound already) and collects its node_events rows. */
-static int node_events_collect(struct store *s, sqlite3_stmt *st, json_t **out)
-{
-	json_t *arr = json_array();
-	int rc, ret = 0;
-
-	*out = NULL;
-	if (!arr) {
-		stmt_done(st);
-		return -ENOMEM;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *rec = node_event_json(st);
-
-		if (!rec || json_array_append_new(arr, rec) < 0) {
-			store_seterr(s, "node events: out of memory");
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		ret = store_fail(s, rc, "node events", false);
-out:
-	stmt_done(st);
-	if (ret < 0)
-		json_decref(arr);
-	else
-		*out = arr;
-	return ret;
-}
 
 int store_node_events(struct store *s, const char *node, json_t **out)
 {
 	sqlite3_stmt *st = s->stmt[ST_NODE_EVENT_LIST];
 
 	bind_text(st, 1, node);
-	return node_events_collect(s, st, out);
+	return json_rows_collect(s, st, node_event_json, "node events", out);
 }
 
 int store_node_events_after(struct store *s, int64_t after, unsigned int limit, json_t **out)
@@ -1622,7 +1611,7 @@ int store_node_events_after(struct store *s, int64_t after, unsigned int limit, 
 
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, limit);
-	return node_events_collect(s, st, out);
+	return json_rows_collect(s, st, node_event_json, "node events", out);
 }
 
 int64_t store_node_event_last(struct store *s)
