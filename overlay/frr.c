@@ -190,24 +190,15 @@ static int probe_down(const struct frr_target *t, struct loom_err *err)
 }
 
 /*
- * Run one command on a daemon's own vty socket, the way vtysh talks to it:
- * the command and a NUL go in, the output comes back followed by three NULs
- * and the command's status byte.  No vtysh is started (about 55 ms of CPU
- * each, and it competes with zebra and bgpd for the cores while they are
- * learning a large change), so polling FRR during a verify costs only what
- * the daemon spends answering.  On success *@out is the output (malloc'd,
- * NUL-terminated) and the status byte is returned (0: CMD_SUCCESS).
+ * Connects to @daemon's vty socket of @t (non-blocking): the fd, or < 0
+ * with @err set (LOOM_E_UNAVAILABLE when the daemon is not there).
  */
-static int vty_exec(const struct frr_target *t, const char *daemon, const char *cmd,
-		    char **out, size_t *out_len, struct loom_err *err)
+static int vty_open(const struct frr_target *t, const char *daemon, struct loom_err *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	long long deadline;
-	char *buf = NULL, what[160];
-	size_t len = 0, cap = 0, sent = 0, total = strlen(cmd) + 1;
-	int fd, rc = 0;
+	char what[160];
+	int fd, rc;
 
-	*out = NULL;
 	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s.vty", t->vtep.vty_dir, daemon) >=
 	    sizeof(sa.sun_path))
 		return loom_err_set(err, LOOM_E_PARAMS, "vty_dir", "vty socket path too long: %s",
@@ -221,34 +212,66 @@ static int vty_exec(const struct frr_target *t, const char *daemon, const char *
 		close(fd);
 		return unavailable(t, err, what);
 	}
+	return fd;
+}
+
+/*
+ * One turn of a vty exchange: waits until @deadline for @fd, sends what is
+ * left of @payload (*@sent of @total gone), and says whether an answer can
+ * be read: 1 yes, 0 not yet, < 0 an error (-ETIMEDOUT at the deadline).
+ */
+static int vty_turn(int fd, const char *payload, size_t total, size_t *sent, long long deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | (*sent < total ? POLLOUT : 0) };
+	long long left = deadline - ms_now();
+	ssize_t n;
+
+	if (left <= 0)
+		return -ETIMEDOUT;
+	n = poll(&pfd, 1, (int)left);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (pfd.revents & POLLOUT) {
+		n = send(fd, payload + *sent, total - *sent, MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (n > 0)
+			*sent += (size_t)n;
+	}
+	return (pfd.revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0;
+}
+
+/*
+ * Run one command on a daemon's own vty socket, the way vtysh talks to it:
+ * the command and a NUL go in, the output comes back followed by three NULs
+ * and the command's status byte.  No vtysh is started (about 55 ms of CPU
+ * each, and it competes with zebra and bgpd for the cores while they are
+ * learning a large change), so polling FRR during a verify costs only what
+ * the daemon spends answering.  On success *@out is the output (malloc'd,
+ * NUL-terminated) and the status byte is returned (0: CMD_SUCCESS).
+ */
+static int vty_exec(const struct frr_target *t, const char *daemon, const char *cmd,
+		    char **out, size_t *out_len, struct loom_err *err)
+{
+	long long deadline;
+	char *buf = NULL;
+	size_t len = 0, cap = 0, sent = 0, total = strlen(cmd) + 1;
+	int fd, rc = 0;
+
+	*out = NULL;
+	fd = vty_open(t, daemon, err);
+	if (fd < 0)
+		return fd;
 	deadline = ms_now() + t->timeout_ms;
 	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0) };
-		long long left = deadline - ms_now();
 		ssize_t n;
 
-		if (left <= 0) {
-			rc = -ETIMEDOUT;
+		rc = vty_turn(fd, cmd, total, &sent, deadline);
+		if (rc < 0)
 			break;
-		}
-		n = poll(&pfd, 1, (int)left);
-		if (n < 0 && errno == EINTR)
+		if (rc == 0)
 			continue;
-		if (n < 0) {
-			rc = -errno;
-			break;
-		}
-		if (pfd.revents & POLLOUT) {
-			n = send(fd, cmd + sent, total - sent, MSG_NOSIGNAL);
-			if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				rc = -errno;
-				break;
-			}
-			if (n > 0)
-				sent += (size_t)n;
-		}
-		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
+		rc = 0;
 		if (len + 65536 + 1 > cap) {
 			size_t nc = cap ? cap * 2 : 131072;
 			char *nb = nc <= FRR_OUTPUT_MAX ? realloc(buf, nc) : NULL;
@@ -542,9 +565,8 @@ static int apply_args(struct frr_target *t, const struct frr_plan *plan,
 static int apply_vty(struct frr_target *t, const struct frr_plan *plan, struct loom_err *err)
 {
 	static const char *const head[] = { "enable", "configure terminal" };
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t total = 0, sent = 0, len = 0, cap = 65536, n_cmds = plan->n_lines + 3, answered = 0;
-	char *payload = NULL, *p, *buf = NULL, msg[256] = "", what[160];
+	char *payload = NULL, *p, *buf = NULL, msg[256] = "";
 	long long deadline = ms_now() + t->timeout_ms;
 	int fd = -1, rc = 0, n_bad = 0;
 
@@ -571,50 +593,21 @@ static int apply_vty(struct frr_target *t, const struct frr_plan *plan, struct l
 	p += strlen(strcpy(p, "end")) + 1;
 	total = (size_t)(p - payload);
 
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/bgpd.vty", t->vtep.vty_dir) >=
-	    sizeof(sa.sun_path)) {
-		rc = loom_err_set(err, LOOM_E_PARAMS, "vty_dir", "vty socket path too long: %s", t->vtep.vty_dir);
-		goto out;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = vty_open(t, "bgpd", err);
 	if (fd < 0) {
-		rc = -errno;
-		loom_err_set(err, LOOM_E_INTERNAL, "", "socket: %s", strerror(-rc));
-		goto out;
-	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		snprintf(what, sizeof(what), "bgpd.vty: %s (is bgpd running?)", strerror(errno));
-		rc = unavailable(t, err, what);
+		rc = fd;
 		goto out;
 	}
 	while (answered < n_cmds) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0) };
-		long long left = deadline - ms_now();
 		ssize_t n;
 		size_t off = 0;
 
-		if (left <= 0) {
-			rc = -ETIMEDOUT;
+		rc = vty_turn(fd, payload, total, &sent, deadline);
+		if (rc < 0)
 			break;
-		}
-		n = poll(&pfd, 1, (int)left);
-		if (n < 0 && errno == EINTR)
+		if (rc == 0)
 			continue;
-		if (n < 0) {
-			rc = -errno;
-			break;
-		}
-		if (pfd.revents & POLLOUT) {
-			n = send(fd, payload + sent, total - sent, MSG_NOSIGNAL);
-			if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				rc = -errno;
-				break;
-			}
-			if (n > 0)
-				sent += (size_t)n;
-		}
-		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
+		rc = 0;
 		if (len + 4096 > cap) {
 			char *nb = cap * 2 <= FRR_OUTPUT_MAX ? realloc(buf, cap * 2) : NULL;
 
