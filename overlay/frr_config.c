@@ -316,13 +316,12 @@ static bool rt_has(char list[FRR_RT_MAX][FRR_RTSTR_MAX], unsigned int n, const c
 }
 
 /*
- * The lines for one direction (import/export) of one VNI: drop what is
- * not wanted before adding what is missing.  Appends to @lines only when
- * something changes; returns the number of changes or -ENOMEM.
+ * Drops the route-targets of one direction (import/export) of one VNI that
+ * are not @want; returns the number of lines or -ENOMEM.
  */
-static int plan_rts(struct frr_plan *plan, const char *dir,
-		    char have[FRR_RT_MAX][FRR_RTSTR_MAX], unsigned int n_have,
-		    const char *want)
+static int plan_rts_drop(struct frr_plan *plan, const char *dir,
+			 char have[FRR_RT_MAX][FRR_RTSTR_MAX], unsigned int n_have,
+			 const char *want)
 {
 	int changes = 0;
 
@@ -333,12 +332,24 @@ static int plan_rts(struct frr_plan *plan, const char *dir,
 			return -ENOMEM;
 		changes++;
 	}
-	if (*want && !rt_has(have, n_have, want)) {
-		if (plan_add(plan, "   route-target %s %s", dir, want) < 0)
-			return -ENOMEM;
-		changes++;
-	}
 	return changes;
+}
+
+/*
+ * Adds @want where a direction lacks it, after the drops: one `both` line
+ * when both lack it (a new VNI: 4 lines a block instead of 5, each a
+ * round trip through vtysh), else the one direction.  FRR shows `both` as
+ * an import and an export line.  Returns the number of lines or -ENOMEM.
+ */
+static int plan_rt_add(struct frr_plan *plan, const struct frr_vni *have, const char *want)
+{
+	bool imp = !rt_has((char (*)[FRR_RTSTR_MAX])have->rt_import, have->n_import, want);
+	bool exp = !rt_has((char (*)[FRR_RTSTR_MAX])have->rt_export, have->n_export, want);
+	const char *dir = imp && exp ? "both" : imp ? "import" : "export";
+
+	if (!*want || (!imp && !exp))
+		return 0;
+	return plan_add(plan, "   route-target %s %s", dir, want) < 0 ? -ENOMEM : 1;
 }
 
 /* Lines for one desired VNI given what FRR has of it (@have may be NULL). */
@@ -365,13 +376,17 @@ static int plan_vni(struct frr_plan *plan, const struct frr_vni *have,
 			return -ENOMEM;
 		changes++;
 	}
-	c = plan_rts(plan, "import", (char (*)[FRR_RTSTR_MAX])have->rt_import,
-		     have->n_import, want->rt);
+	c = plan_rts_drop(plan, "import", (char (*)[FRR_RTSTR_MAX])have->rt_import,
+			  have->n_import, want->rt);
 	if (c < 0)
 		return c;
 	changes += c;
-	c = plan_rts(plan, "export", (char (*)[FRR_RTSTR_MAX])have->rt_export,
-		     have->n_export, want->rt);
+	c = plan_rts_drop(plan, "export", (char (*)[FRR_RTSTR_MAX])have->rt_export,
+			  have->n_export, want->rt);
+	if (c < 0)
+		return c;
+	changes += c;
+	c = plan_rt_add(plan, have, want->rt);
 	if (c < 0)
 		return c;
 	changes += c;

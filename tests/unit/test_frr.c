@@ -259,7 +259,7 @@ static void test_plan_add(void **state)
 	(void)state;
 	assert_int_equal(plan_golden("rc_lab.conf",
 				     "100,65001:100,65000:100 200,65001:200,65000:200",
-				     "plan_add.txt"), 8);
+				     "plan_add.txt"), 6);
 }
 
 static void test_plan_change(void **state)
@@ -286,7 +286,37 @@ static void test_plan_restart(void **state)
 	/* After bgpd restarted FRR has nothing of loom's, not even
 	 * advertise-all-vni when the operator's file lacks it. */
 	assert_int_equal(plan_golden(NULL, "100,65001:100,65000:100",
-				     "plan_restart.txt"), 5);
+				     "plan_restart.txt"), 4);
+}
+
+/* One direction already carries the RT: only the other is added, after
+ * the drops; both missing is one `route-target both` line. */
+static void test_plan_rt_one_side(void **state)
+{
+	struct frr_state st;
+	struct frr_plan plan;
+	struct vtep_desired *want = desired_make("5,203.0.113.1:5,65000:5 6,203.0.113.1:6,65000:6");
+	char *rendered;
+
+	(void)state;
+	assert_int_equal(frr_config_parse("router bgp 65001\n address-family l2vpn evpn\n"
+					  "  advertise-all-vni\n  vni 5\n   rd 203.0.113.1:5\n"
+					  "   route-target import 65000:5\n   route-target export 65099:9\n"
+					  "  exit-vni\n  vni 6\n   rd 203.0.113.1:6\n"
+					  "   route-target import 65099:8\n"
+					  "  exit-vni\n exit-address-family\nexit\n", 65001, &st, NULL), 0);
+	assert_int_equal(frr_plan_build(&st, want, 65001, &plan), 4);
+	rendered = frr_plan_render(&plan);
+	assert_non_null(rendered);
+	assert_string_equal(rendered,
+			    "router bgp 65001\n address-family l2vpn evpn\n"
+			    "  vni 5\n   no route-target export 65099:9\n   route-target export 65000:5\n  exit-vni\n"
+			    "  vni 6\n   no route-target import 65099:8\n   route-target both 65000:6\n  exit-vni\n"
+			    " exit-address-family\nexit\n");
+	free(rendered);
+	frr_plan_release(&plan);
+	frr_state_release(&st);
+	desired_drop(&want);
 }
 
 static void test_plan_empty(void **state)
@@ -502,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_plan_change),
 		cmocka_unit_test(test_plan_in_sync),
 		cmocka_unit_test(test_plan_restart),
+		cmocka_unit_test(test_plan_rt_one_side),
 		cmocka_unit_test(test_plan_empty),
 		cmocka_unit_test(test_plan_rejects),
 		cmocka_unit_test(test_plan_overflow_rebuilds),
