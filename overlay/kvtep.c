@@ -2109,6 +2109,16 @@ int kvtep_sync_plan(struct kvtep *h, const struct vtep_desired *d)
 	return kvtep_plan(h, d);
 }
 
+void kvtep_plan_counts(const struct kvtep *h, size_t *created, size_t *deleted)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < h->n_acts; i++)
+		n += h->acts[i].op == OP_VXLAN_NEW;
+	*created = n;
+	*deleted = h->n_doomed;
+}
+
 bool kvtep_vni_foreign(const struct kvtep *h, const struct vtep_desired *d, size_t i)
 {
 	return h->desired == d && i < h->n_err && h->plan_err[i].code && h->plan_err[i].foreign;

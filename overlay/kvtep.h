@@ -109,6 +109,9 @@ int kvtep_sync(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_s
 int kvtep_sync_plan(struct kvtep *h, const struct vtep_desired *d);
 int kvtep_sync_finish(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st);
 bool kvtep_vni_foreign(const struct kvtep *h, const struct vtep_desired *d, size_t i);
+/* After kvtep_sync_plan: how many VXLAN devices the plan creates, and how
+ * many devices (bridges and VXLAN devices) it deletes. */
+void kvtep_plan_counts(const struct kvtep *h, size_t *created, size_t *deleted);
 
 /* The event socket (non-blocking) for the main loop's poll. */
 int kvtep_event_fd(const struct kvtep *h);

@@ -39,6 +39,24 @@ jq --arg site "$P" '.nodes += [{name: "hg1", site: $site, nic_ports: [{name: "et
 	mac: "02:00:c0:00:09:01", vtep: "vt2", access_port: "acc-ghost"}], hca_ports: [], gpus: []}]' \
 	"$LAB_DIR/topology.json" >"$T_DIR/topology.json"
 
+# A large batch: BK nodes behind vt2, one access port each (veth pairs
+# bkaI/bkbI, both ends in vt2's namespace: the lab takes them down with it).
+BK=120
+for i in $(seq 1 $BK); do
+	echo "link add bka$i type veth peer name bkb$i"
+	echo "link set bka$i up"
+	echo "link set bkb$i up"
+done | ip -n "$(vt_ns 2)" -batch - >/dev/null
+for i in $(seq 1 $BK); do
+	NODE_VTEP[bk$i]=2
+	NODE_PORT[bk$i]=bka$i
+	printf '{"name":"bk%d","site":"%s","nic_ports":[{"name":"eth0","mac":"02:00:c0:0a:%02x:%02x","vtep":"vt2","access_port":"bka%d"}],"hca_ports":[],"gpus":[]}\n' \
+		"$i" "$P" $((i / 256)) $((i % 256)) "$i"
+done >"$T_DIR/bulk-nodes.jsonl"
+jq --slurpfile x "$T_DIR/bulk-nodes.jsonl" '.nodes += $x' "$T_DIR/topology.json" >"$T_DIR/topology.json.new" &&
+	mv "$T_DIR/topology.json.new" "$T_DIR/topology.json"
+t_ok $? "$BK access ports for a large batch on vt2"
+
 # The operator's own devices on vt3, made before loomd starts: a bridge with
 # a port and a VXLAN device whose VNI (10900) a bad segment will ask for.
 NS3=$(vt_ns 3)
@@ -271,6 +289,26 @@ ctl -o json status acme/a1 | jq -r '.segments[] | select(.state != "programmed")
 t_okd $? "missing port: intent stored; vt2 keeps a1 with acc-h21, FRR too; h11 still reaches h21" || machine_diag
 ctl -w 20 detach acme/a1 hg1 >/dev/null && t_wait 5 status_ok && machine_ok
 t_ok $? "missing port: detaching it converges"
+
+# ---- a large batch ----------------------------------------------------------
+# BK new VNIs on vt2 in one apply: FRR's statements go in before the kernel
+# work (run_vtep), and everything is verified as for any other change.
+jq -n --argjson n $BK '{tenants: [{name: "bulk", isolation: "soft",
+	segments: [range(1; $n + 1) as $i | {name: "s\($i)", type: "ethernet",
+	attachments: [{node: "bk\($i)"}]}]}]}' >"$T_DIR/bulk.json"
+ctl -w 60 apply -f "$T_DIR/bulk.json" >/dev/null
+t_ok $? "large batch: $BK segments on vt2 in one apply, verified (-w)"
+for i in $(seq 1 $BK); do SEGS[bulk/s$i]=bk$i; seg_ids bulk/s$i; done
+grep -q "vtep vt2: $BK new VNIs and nothing to delete: FRR's statements first" "$T_DIR/loomd.log"
+t_ok $? "large batch: FRR's statements went in before the kernel work"
+t_wait 10 status_ok && machine_ok
+t_okd $? "large batch: kernel and FRR hold the model on every VTEP" || machine_diag
+echo '{"tenants": [{"name": "bulk", "isolation": "soft", "segments": []}]}' >"$T_DIR/bulk-empty.json"
+ctl -w 120 apply -f "$T_DIR/bulk-empty.json" >/dev/null
+t_ok $? "large batch: all $BK removed in one apply, verified"
+for i in $(seq 1 $BK); do unset "SEGS[bulk/s$i]"; done
+t_wait 10 status_ok && machine_ok
+t_okd $? "large batch: nothing of it left in the kernel or FRR" || machine_diag
 
 t_is "$(op_view)" "$OP0" "operator's bridge, VXLAN device and port on vt3 survived every resync"
 kill -0 "$LOOMD_PID"
