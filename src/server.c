@@ -826,7 +826,8 @@ static bool events_pump(struct loomd *d)
 		if (c->subscribed && !c->dead && c->out_len - c->out_off < OUT_HIGH_WATER &&
 		    c->ev_after < from)
 			from = c->ev_after;
-	if (from == INT64_MAX)
+	/* Nothing appended since: no query on every wake-up of the loop. */
+	if (from == INT64_MAX || from >= store_node_event_hint(d->store))
 		return false;
 	if (store_node_events_after(d->store, from, EVENTS_ROUND, &evs)) {
 		log_warn("events: cannot read the node events: %s", store_errmsg(d->store));

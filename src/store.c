@@ -275,6 +275,7 @@ struct store {
 	sqlite3_stmt *sp_rollback[STORE_SAVEPOINT_MAX];
 	int sp_depth;
 	EVP_MD_CTX *md;
+	int64_t ev_hint;	/* highest node event seq appended (maybe rolled back) */
 	char errmsg[512];
 };
 
@@ -537,6 +538,12 @@ int store_open(const char *path, struct store **out, struct loom_err *err)
 	s->md = EVP_MD_CTX_new();
 	if (!s->md) {
 		ret = -ENOMEM;
+		goto fail;
+	}
+	s->ev_hint = store_node_event_last(s);
+	if (s->ev_hint < 0) {
+		loom_err_set(err, LOOM_E_INTERNAL, "", "%s: cannot read the node events: %s", path, s->errmsg);
+		ret = -EIO;
 		goto fail;
 	}
 	*out = s;
@@ -1566,6 +1573,7 @@ int store_node_list(struct store *s, struct node_life **out, size_t *n)
 int store_node_event_append(struct store *s, const struct node_event_rec *e)
 {
 	sqlite3_stmt *st = s->stmt[ST_NODE_EVENT_PUT];
+	int ret;
 
 	sqlite3_bind_int64(st, 1, e->time_ns);
 	bind_text(st, 2, e->node);
@@ -1575,7 +1583,15 @@ int store_node_event_append(struct store *s, const struct node_event_rec *e)
 	bind_text(st, 6, e->event);
 	bind_text(st, 7, e->reason ? e->reason : "");
 	sqlite3_bind_int64(st, 8, (int64_t)e->uid);
-	return stmt_run(s, st, "node event", false);
+	ret = stmt_run(s, st, "node event", false);
+	if (ret == 0)
+		s->ev_hint = sqlite3_last_insert_rowid(s->db);
+	return ret;
+}
+
+int64_t store_node_event_hint(const struct store *s)
+{
+	return s->ev_hint;
 }
 
 /* The node_events row @st stands on, as JSON. */

@@ -157,6 +157,13 @@ int store_node_events(struct store *s, const char *node, json_t **out);
 int store_node_events_after(struct store *s, int64_t after, unsigned int limit, json_t **out);
 /* The newest event's seq (0: none yet), or -1 when the store failed. */
 int64_t store_node_event_last(struct store *s);
+/*
+ * Without a query: the highest seq appended through this handle since it
+ * was opened (or the newest at open).  It may name an event whose
+ * transaction was rolled back, never one older than the newest committed:
+ * nothing newer than it exists, so a reader that has it has everything.
+ */
+int64_t store_node_event_hint(const struct store *s);
 
 /*
  * MIG instances given to tenants (schema 4).  (node, gpu, start) is the
