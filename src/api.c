@@ -1199,6 +1199,23 @@ static int m_node_fault(struct api_call *call, json_t *params, json_t **result, 
 	return api_fault_apply(call, &fe, now, result, err);
 }
 
+/* A new hold-down, in the request's transaction: a restart keeps it. */
+static int fault_hold_store(struct api_call *call, const struct fault_mark *m, struct loom_err *err)
+{
+	char key[4 * LOOM_NAME_MAX + 64];
+	json_t *j = fault_mark_to_json(m);
+	char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	int ret = 0;
+
+	json_decref(j);
+	if (!txt || fault_mark_key(m, key, sizeof(key)))
+		ret = loom_err_set(err, LOOM_E_INTERNAL, "", "cannot encode the fault's hold-down");
+	else if (store_kv_put(call->d->store, key, txt))
+		ret = store_failed(call, err);
+	free(txt);
+	return ret;
+}
+
 /*
  * The one fault path, for node.fault and for loomd's own watchers
  * (loomd_fault_raise): the configured policy decides (with its hold-down);
@@ -1229,6 +1246,8 @@ int api_fault_apply(struct api_call *call, const struct fault_event *fev, int64_
 		return -EINVAL;
 	if (fault_policy_decide(&d->fault_policy, &d->faults, &fe, now, &dec))
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+	if (dec.acted && fault_hold_store(call, dec.acted, err))
+		return -EINVAL;
 	ctx.attached = node_attached(&d->model, fe.node);
 	ctx.goal = cur.pending ? cur.goal : NODE_DRAINING;
 	ctx.removal_verified = cur.state == NODE_DRAINING && !cur.pending;

@@ -234,6 +234,37 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 	return 0;
 }
 
+/*
+ * The hold-downs still running, as api_fault_apply stored them: a restart
+ * inside one does not let the same signal act again.  A mark that cannot
+ * be read is logged and skipped (a hold-down only ever holds back).
+ */
+static void faults_restore(struct loomd *d)
+{
+	int64_t now = now_realtime_ns() / 1000000000;
+	json_t *all = NULL, *v;
+	const char *key;
+	size_t n = 0;
+
+	if (store_kv_list(d->store, "fault.hold.", &all)) {
+		log_warn("cannot read the fault hold-downs: %s", store_errmsg(d->store));
+		return;
+	}
+	json_object_foreach(all, key, v) {
+		json_t *j = json_loads(json_string_value(v), 0, NULL);
+		int r = j ? fault_history_restore(&d->faults, j, d->fault_policy.hold_down_s, now) : -EINVAL;
+
+		if (r < 0)
+			log_warn("fault hold-down %s: %s; ignored", key,
+				 r == -ENOMEM ? "out of memory" : "not a hold-down record");
+		n += r > 0;
+		json_decref(j);
+	}
+	json_decref(all);
+	if (n)
+		log_info("%zu fault hold-down%s still running after the restart", n, n == 1 ? "" : "s");
+}
+
 int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 {
 	struct reconciler_opts opts;
@@ -259,6 +290,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	if (loomd_replace_load(d))
 		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the replacements in progress: %s",
 				    store_errmsg(d->store));
+	faults_restore(d);
 	if (check_only)
 		return 0;
 	ret = rdma_jobs_open(d);

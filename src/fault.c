@@ -68,6 +68,16 @@ const char *fault_source_name(enum fault_source s)
 	return (unsigned int)s < FAULT_SOURCE_COUNT ? source_names[s] : "unknown";
 }
 
+int fault_source_parse(const char *s, enum fault_source *out)
+{
+	int i = parse_name(source_names, FAULT_SOURCE_COUNT, s);
+
+	if (i < 0)
+		return i;
+	*out = (enum fault_source)i;
+	return 0;
+}
+
 const char *fault_action_name(enum fault_action a)
 {
 	return (unsigned int)a < FAULT_ACTION_COUNT ? action_names[a] : "unknown";
@@ -283,6 +293,33 @@ static struct fault_mark *mark_find(struct fault_history *h, const struct fault_
 	return NULL;
 }
 
+/* A new mark at the end of @hist; marks past their hold-down go first. */
+static struct fault_mark *mark_add(struct fault_history *hist, const char *node, const char *port,
+				   enum fault_source source, enum fault_component component,
+				   unsigned int hold_down_s, int64_t now)
+{
+	struct fault_mark *m;
+
+	if (hist->n == hist->cap)
+		fault_history_prune(hist, hold_down_s, now);
+	if (hist->n == hist->cap) {
+		size_t cap = hist->cap ? hist->cap * 2 : 16;
+		struct fault_mark *nm = realloc(hist->marks, cap * sizeof(*nm));
+
+		if (!nm)
+			return NULL;
+		hist->marks = nm;
+		hist->cap = cap;
+	}
+	m = &hist->marks[hist->n++];
+	memset(m, 0, sizeof(*m));
+	snprintf(m->node, sizeof(m->node), "%s", node);
+	snprintf(m->port, sizeof(m->port), "%s", port);
+	m->source = source;
+	m->component = component;
+	return m;
+}
+
 int fault_policy_decide(const struct fault_policy *p, struct fault_history *hist,
 			const struct fault_event *ev, int64_t now,
 			struct fault_decision *out)
@@ -315,31 +352,62 @@ int fault_policy_decide(const struct fault_policy *p, struct fault_history *hist
 		return 0;
 	}
 	if (!m) {
-		/* Marks past their hold-down hold nothing: drop them before growing. */
-		if (hist->n == hist->cap)
-			fault_history_prune(hist, p->hold_down_s, now);
-		if (hist->n == hist->cap) {
-			size_t cap = hist->cap ? hist->cap * 2 : 16;
-			struct fault_mark *nm = realloc(hist->marks, cap * sizeof(*nm));
-
-			if (!nm)
-				return -ENOMEM;
-			hist->marks = nm;
-			hist->cap = cap;
-		}
-		m = &hist->marks[hist->n++];
-		memset(m, 0, sizeof(*m));
-		snprintf(m->node, sizeof(m->node), "%s", ev->node);
-		snprintf(m->port, sizeof(m->port), "%s", ev->port);
-		m->source = ev->source;
-		m->component = ev->component;
+		m = mark_add(hist, ev->node, ev->port, ev->source, ev->component, p->hold_down_s, now);
+		if (!m)
+			return -ENOMEM;
 	}
 	m->acted_at = now;
 	m->suppressed = 0;
+	out->acted = m;
 	snprintf(out->reason, sizeof(out->reason), "%s %s fault on %s (%s): policy says %s",
 		 fault_severity_name(ev->severity), fault_component_name(ev->component),
 		 ev->node, fault_source_name(ev->source), fault_action_name(wanted));
 	return 0;
+}
+
+json_t *fault_mark_to_json(const struct fault_mark *m)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:I}", "node", m->node, "port", m->port,
+			 "source", fault_source_name(m->source),
+			 "component", fault_component_name(m->component),
+			 "acted_at", (json_int_t)m->acted_at);
+}
+
+int fault_mark_key(const struct fault_mark *m, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "fault.hold.%s|%s|%s|%s", m->node, m->port,
+			 fault_source_name(m->source), fault_component_name(m->component));
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int fault_history_restore(struct fault_history *hist, const json_t *j, unsigned int hold_down_s, int64_t now)
+{
+	const char *node = NULL, *port = NULL, *source = NULL, *component = NULL;
+	json_int_t acted_at = 0;
+	struct fault_event key = { 0 };
+	struct fault_mark *m;
+
+	if (json_unpack((json_t *)j, "{s:s, s:s, s:s, s:s, s:I}", "node", &node, "port", &port,
+			"source", &source, "component", &component, "acted_at", &acted_at) ||
+	    !*node || strlen(node) >= sizeof(key.node) || strlen(port) >= sizeof(key.port) ||
+	    fault_source_parse(source, &key.source) || fault_component_parse(component, &key.component))
+		return -EINVAL;
+	if (acted_at > now || now - acted_at >= (int64_t)hold_down_s)
+		return 0;
+	snprintf(key.node, sizeof(key.node), "%s", node);
+	snprintf(key.port, sizeof(key.port), "%s", port);
+	m = mark_find(hist, &key);
+	if (m && m->acted_at >= acted_at)
+		return 0;
+	if (!m) {
+		m = mark_add(hist, node, port, key.source, key.component, hold_down_s, now);
+		if (!m)
+			return -ENOMEM;
+	}
+	m->acted_at = acted_at;
+	m->suppressed = 0;
+	return 1;
 }
 
 size_t fault_history_prune(struct fault_history *hist, unsigned int hold_down_s, int64_t now)

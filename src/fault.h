@@ -90,6 +90,10 @@ struct fault_decision {
 	bool held_down;			/* the signal acted less than hold_down_s ago */
 	int64_t hold_until;		/* when held_down: when it may act again */
 	char reason[256];		/* for the audit row and `loomctl events` */
+	/* The mark a new hold-down starts from (it acted now), for the
+	 * caller to store; NULL when nothing acted.  Valid until the next
+	 * call on the same history. */
+	const struct fault_mark *acted;
 };
 
 const char *fault_component_name(enum fault_component c);
@@ -97,6 +101,7 @@ int fault_component_parse(const char *s, enum fault_component *out);
 const char *fault_severity_name(enum fault_severity s);
 int fault_severity_parse(const char *s, enum fault_severity *out);
 const char *fault_source_name(enum fault_source s);
+int fault_source_parse(const char *s, enum fault_source *out);
 const char *fault_action_name(enum fault_action a);	/* record, cordon, replace */
 int fault_action_parse(const char *s, enum fault_action *out);
 
@@ -170,6 +175,18 @@ int fault_policy_decide(const struct fault_policy *p, struct fault_history *hist
  * Returns how many were dropped.
  */
 size_t fault_history_prune(struct fault_history *hist, unsigned int hold_down_s, int64_t now);
+/*
+ * A mark as stored across restarts: {node, port, source, component,
+ * acted_at}, and its store key ("fault.hold." and the four names).
+ */
+json_t *fault_mark_to_json(const struct fault_mark *m);
+int fault_mark_key(const struct fault_mark *m, char *buf, size_t len);
+/*
+ * Puts a stored mark back into @hist when its hold-down still runs at
+ * @now.  Returns 1 when restored, 0 when its hold-down is over (or @hist
+ * holds a newer one), -EINVAL when @j is not a mark, -ENOMEM.
+ */
+int fault_history_restore(struct fault_history *hist, const json_t *j, unsigned int hold_down_s, int64_t now);
 void fault_history_release(struct fault_history *hist);
 
 /*

@@ -4,7 +4,7 @@
 # driven, so a removal is confirmed in the same request).  The RDMA
 # measurements are fed in: no RDMA data path runs on this machine.
 . "$(dirname "$0")/lib.sh"
-t_plan 33
+t_plan 35
 
 loomd_config "$top_srcdir/tests/integration/data/topo-api.json" "vni_range = 10000-10999" "pkey_range = 0x0100-0x01ff"
 loomd_start
@@ -81,5 +81,15 @@ loomd_stop
 loomd_start
 t_is "$(state gpu-e1),$(state gpu-e2),$(state gpu-e3)" "failed,cordoned,available" "states survive a restart"
 t_is "$($LOOMCTL node list | awk '$1=="gpu-e1"{print $2}')" "failed" "node list shows STATE"
+
+# The critical GPU fault's hold-down (300 s) survived the restart: the same
+# signal again is only recorded; another component's still acts.
+$LOOMCTL node uncordon gpu-e2 >/dev/null
+out=$($LOOMCTL -o json node fault gpu-e2 --component gpu --severity critical --text "XID 79 again")
+t_is "$(echo "$out" | jq -r '[.decision.action, .decision.held_down, .state] | join(" ")')" \
+	"record true assigned" "a repeat after a restart is still held down"
+out=$($LOOMCTL -o json node fault gpu-e2 --component psu --severity critical --text "PSU 2 lost")
+t_is "$(echo "$out" | jq -r '[.decision.action, .decision.held_down, .state] | join(" ")')" \
+	"cordon false cordoned" "another component's fault acts"
 
 t_done

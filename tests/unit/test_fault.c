@@ -103,6 +103,54 @@ static void test_hold_down(void **state)
 	fault_history_release(&h);
 }
 
+/* A hold-down survives a restart: stored as JSON, restored into a new history. */
+static void test_restore(void **state)
+{
+	struct fault_policy p;
+	struct fault_history h = { 0 }, h2 = { 0 };
+	struct fault_decision d;
+	struct fault_event ev;
+	char key[256];
+	json_t *j;
+
+	(void)state;
+	fault_policy_defaults(&p);
+	p.hold_down_s = 60;
+	assert_int_equal(fault_from_carrier(&p, "n2", "eth0", false, 1000, &ev), 1);
+	assert_int_equal(fault_policy_decide(&p, &h, &ev, 1000, &d), 0);
+	assert_int_equal(d.action, FAULT_ACT_CORDON);
+	assert_non_null(d.acted);
+	assert_int_equal(fault_mark_key(d.acted, key, sizeof(key)), 0);
+	assert_string_equal(key, "fault.hold.n2|eth0|carrier|nic");
+	j = fault_mark_to_json(d.acted);
+	assert_non_null(j);
+	/* A held-down repeat starts nothing to store. */
+	assert_int_equal(fault_policy_decide(&p, &h, &ev, 1010, &d), 0);
+	assert_true(d.held_down);
+	assert_null(d.acted);
+
+	/* Restored 30 s later: the same signal is still held down until 1060. */
+	assert_int_equal(fault_history_restore(&h2, j, p.hold_down_s, 1030), 1);
+	assert_int_equal(fault_policy_decide(&p, &h2, &ev, 1030, &d), 0);
+	assert_true(d.held_down);
+	assert_int_equal(d.hold_until, 1060);
+	/* Restoring it again changes nothing; one past the end it is over. */
+	assert_int_equal(fault_history_restore(&h2, j, p.hold_down_s, 1031), 0);
+	assert_int_equal(h2.n, 1);
+	fault_history_release(&h2);
+	assert_int_equal(fault_history_restore(&h2, j, p.hold_down_s, 1060), 0);
+	assert_int_equal(h2.n, 0);
+	/* Not a mark: refused, nothing added. */
+	json_object_set_new(j, "source", json_string("smoke"));
+	assert_int_equal(fault_history_restore(&h2, j, p.hold_down_s, 1030), -EINVAL);
+	json_object_del(j, "source");
+	assert_int_equal(fault_history_restore(&h2, j, p.hold_down_s, 1030), -EINVAL);
+	assert_int_equal(h2.n, 0);
+	json_decref(j);
+	fault_history_release(&h);
+	fault_history_release(&h2);
+}
+
 /* Many signals over a long time: the history holds one hold-down's worth. */
 static void test_history_bounded(void **state)
 {
@@ -378,6 +426,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_hold_down),
+		cmocka_unit_test(test_restore),
 		cmocka_unit_test(test_history_bounded),
 		cmocka_unit_test(test_config_keys),
 		cmocka_unit_test(test_port_state),
