@@ -1,0 +1,155 @@
+#!/bin/bash
+# bench/frr_learn.sh: how long FRR (zebra, then bgpd) takes to learn N new
+# VNIs after the kernel has them, for different orders of making the same
+# kernel objects, without loomd: what is left of the issue-3 create time
+# once loom's own work is done.
+#
+#   bench/frr_learn.sh [-n N] [-b BUILDDIR] RECIPE...
+#
+# A lab (lab/loom-lab) with N veth access ports on vt1 (peers in a
+# namespace of their own, IPv6 off); for each RECIPE, in the order given:
+# vt1's zebra and bgpd restarted (each recipe meets a fresh zebra), the
+# objects made, then polled until zebra counts N VNIs (`show evpn json`)
+# and bgpd shows all N `inKernel` (the last VNI polled alone, then
+# `show bgp l2vpn evpn vni json` read whole).
+# Prints per recipe: the time to make them, zebra's and bgpd's lag after
+# that, and the CPU zebra and bgpd used; then removes them (by group).
+#
+# Recipes (bridge lbV, VXLAN device lxV, access port xaI, V = 20000 + I):
+#   loom      tests/integration/kernel_tool sync: loom's kvtep, as loomd runs it
+#   loom+cfg  the same, with bgpd given loom's `vni` blocks (rd, route-target
+#             both) through `vtysh -f` beside it
+#   cfg,loom  the same, the blocks first (what loomd does for large batches)
+#   ip        ip -batch, 6 lines a VNI in the issue's order (bench/lab_evpn.sh's
+#             baseline): bridge, vxlan, vxlan master, port master, bridge up, vxlan up
+#   loomorder ip -batch in kvtep's stage order: bridges (with a MAC), VXLAN
+#             devices with their master, ports, then bridge up + vxlan up
+#   brfirst   ip -batch: bridges, ports, bridges up, then VXLAN devices created
+#             up with their master (the VNI is whole the moment zebra sees it)
+# Needs root; removes what it made.
+set -u
+N=1000
+top=$(cd "$(dirname "$0")/.." && pwd)
+B=${top_builddir:-$top/build}
+while getopts n:b: o; do
+	case $o in
+	n) N=$OPTARG ;;
+	b) B=$OPTARG ;;
+	*) echo "usage: $0 [-n N] [-b BUILDDIR] RECIPE..." >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -gt 0 ] || set -- loom ip
+[ "$(id -u)" = 0 ] || { echo "frr_learn: needs root" >&2; exit 1; }
+KT=$B/tests/integration/kernel_tool
+[ -x "$KT" ] || { echo "frr_learn: no $KT (give -b BUILDDIR)" >&2; exit 1; }
+
+PFX=lfl-$(($$ % 10000))
+W=$(mktemp -d /tmp/lfl.XXXXXX)
+chmod 755 "$W"
+LAB=$W/eth
+NS=$PFX-vt1
+VTY=/var/run/frr/$NS
+cleanup() {
+	"$top/lab/loom-lab" -p "$PFX" -d "$LAB" down >/dev/null 2>&1
+	ip netns del "$NS-h" 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+die() { echo "frr_learn: $*" >&2; exit 1; }
+now() { date +%s%N; }
+ms() { echo $((($2 - $1) / 1000000)); }
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$(cat "$LAB/vt1/$1.pid")/stat"; }
+zcount() { vtysh --vty_socket "$VTY" -c 'show evpn json' 2>/dev/null | jq '.numL2Vnis // 0'; }
+bcount() {
+	vtysh --vty_socket "$VTY" -c 'show bgp l2vpn evpn vni json' 2>/dev/null |
+		jq '[.[]? | objects | select(.inKernel == "True")] | length'
+}
+# The last VNI made is the last bgpd learns: polled alone (reading all of
+# them every poll would slow bgpd down, as loomd's verify found), then all.
+blast() {
+	vtysh --vty_socket "$VTY" -c "show bgp l2vpn evpn vni $((20000 + N)) json" 2>/dev/null |
+		jq -e '.inKernel == "True"' >/dev/null
+}
+
+"$top/lab/loom-lab" -p "$PFX" -d "$LAB" up >"$W/lab.log" 2>&1 || { cat "$W/lab.log"; die "lab did not come up"; }
+ip netns add "$NS-h" || die "netns"
+ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+ip netns exec "$NS-h" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+for i in $(seq 1 "$N"); do
+	echo "link add xa$i type veth peer name xb$i netns $NS-h"
+	echo "link set xa$i up"
+done | ip -n "$NS" -batch - || die "veths"
+for i in $(seq 1 "$N"); do echo "link set xb$i up"; done | ip -n "$NS-h" -batch - || die "veths"
+ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=0
+
+asn=$(sed -n 's/^router bgp \([0-9]*\).*/\1/p' "$LAB/vt1/frr.conf" 2>/dev/null | head -1)
+[ -n "$asn" ] || asn=65001
+mac() { printf '02:c2:01:00:%02x:%02x' $(($1 / 256 % 256)) $(($1 % 256)); }
+vx() { echo "type vxlan id $1 local 203.0.113.1 dstport 4789 nolearning"; }
+specs=()
+for i in $(seq 1 "$N"); do specs+=("$((20000 + i)):1500:bench/s$i:xa$i"); done
+{
+	echo "router bgp $asn"
+	echo " address-family l2vpn evpn"
+	for i in $(seq 1 "$N"); do
+		echo "  vni $((20000 + i))"
+		echo "   rd 203.0.113.1:$i"
+		echo "   route-target both 65535:$((20000 + i))"
+		echo "  exit-vni"
+	done
+	echo " exit-address-family"
+	echo "exit"
+} >"$W/cfg"
+for i in $(seq 1 "$N"); do
+	v=$((20000 + i))
+	echo "link add lb$v group 77 type bridge"
+	echo "link add lx$v group 77 $(vx $v)"
+	echo "link set lx$v master lb$v"
+	echo "link set xa$i master lb$v"
+	echo "link set lb$v up"
+	echo "link set lx$v up"
+done >"$W/ip"
+{
+	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lb$v group 77 address $(mac $v) type bridge"; done
+	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lx$v group 77 master lb$v $(vx $v)"; done
+	for i in $(seq 1 "$N"); do echo "link set xa$i master lb$((20000 + i))"; done
+	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link set lb$v up"; echo "link set lx$v up"; done
+} >"$W/loomorder"
+{
+	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lb$v group 77 address $(mac $v) type bridge"; done
+	for i in $(seq 1 "$N"); do echo "link set xa$i master lb$((20000 + i))"; done
+	for i in $(seq 1 "$N"); do echo "link set lb$((20000 + i)) up"; done
+	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lx$v group 77 master lb$v up $(vx $v)"; done
+} >"$W/brfirst"
+
+kt() { "$KT" sync "$NS" 203.0.113.1 auto "${specs[@]}" >"$W/kt.out" 2>&1 || { cat "$W/kt.out"; die "kernel_tool sync"; }; }
+cfg() { vtysh --vty_socket "$VTY" -f "$W/cfg" >"$W/cfg.out" 2>&1 || { tail -3 "$W/cfg.out"; die "vtysh -f"; }; }
+
+echo "# $(date -u +%FT%TZ) kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); N=$N"
+for recipe in "$@"; do
+	"$top/lab/loom-lab" -p "$PFX" -d "$LAB" restart vt1 >/dev/null 2>&1 || die "restart vt1"
+	for _ in $(seq 100); do [ "$(zcount)" = 0 ] && break; sleep 0.1; done
+	z0=$(cpu zebra); b0=$(cpu bgpd)
+	t0=$(now)
+	case $recipe in
+	loom) kt ;;
+	loom+cfg) cfg & c=$!; kt; wait $c ;;
+	cfg,loom) cfg; kt ;;
+	ip | loomorder | brfirst) ip -n "$NS" -batch "$W/$recipe" || die "ip -batch $recipe" ;;
+	*) die "unknown recipe $recipe" ;;
+	esac
+	t1=$(now)
+	for _ in $(seq 1200); do [ "$(zcount)" -ge "$N" ] && break; sleep 0.05; done
+	t2=$(now)
+	for _ in $(seq 600); do blast && [ "$(bcount)" -ge "$N" ] && break; sleep 0.05; done
+	t3=$(now)
+	[ "$(bcount)" -ge "$N" ] || die "$recipe: bgpd never showed all $N VNIs in the kernel"
+	printf '%-9s made in %5d ms; zebra has all +%5d ms, bgpd +%5d ms (total %5d ms); CPU zebra %5d ms, bgpd %5d ms\n' \
+		"$recipe" "$(ms "$t0" "$t1")" "$(ms "$t1" "$t2")" "$(ms "$t1" "$t3")" "$(ms "$t0" "$t3")" \
+		$(($(cpu zebra) - z0)) $(($(cpu bgpd) - b0))
+	ip -n "$NS" link del group 77 2>/dev/null
+	ip -n "$NS" link del group 1819242349 2>/dev/null	# loom's devices ("loom" as a number)
+	for _ in $(seq 600); do [ "$(zcount)" = 0 ] && break; sleep 0.2; done
+done
