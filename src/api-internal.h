@@ -42,6 +42,13 @@ int life_store(struct api_call *call, const struct node_life *before, struct nod
  * detached first).  Returns the number released, or -EINVAL with @err.
  */
 int gpu_release_tenant(struct api_call *call, const char *tenant, struct loom_err *err);
+/*
+ * Every tenant's MIG instances on @node are released (the node left
+ * service); @tenants gets "a, b" (the tenants that held them).  Returns the
+ * number released, or -EINVAL with @err.
+ */
+int gpu_release_node(struct api_call *call, const char *node, char *tenants, size_t tenants_len,
+		     struct loom_err *err);
 /* Appends to @gpus an item for each node holding MIG instances that no GPU worker drives. */
 void gpu_status_unmanaged(struct loomd *d, json_t *gpus);
 /* How many MIG instances @tenant holds (0 when none), or -errno. */

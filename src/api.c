@@ -795,6 +795,38 @@ static int node_detach_all(struct api_call *call, const char *node, json_t *remo
  * target to wait for and it is confirmed at once.  Appends each step to
  * @steps.
  */
+/*
+ * A node being failed or retired holds no MIG instances any more: they are
+ * released in the same request (their rail ports left the segments with
+ * the node's other attachments), and a `gpu-release` event row says so in
+ * its history.
+ */
+static int node_gpus_release(struct api_call *call, const struct node_life *life, enum node_event why,
+			     struct loom_err *err)
+{
+	char tenants[256], reason[320];
+	int n = gpu_release_node(call, life->name, tenants, sizeof(tenants), err);
+	struct node_event_rec ev = {
+		.time_ns = now_realtime_ns(),
+		.node = life->name,
+		.from = life->state,
+		.to = life->state,
+		.goal = life->goal,
+		.pending = life->pending,
+		.event = "gpu-release",
+		.reason = reason,
+		.uid = call->peer->uid,
+	};
+
+	if (n <= 0)
+		return n < 0 ? -EINVAL : 0;
+	snprintf(reason, sizeof(reason), "%d MIG instance%s released (%s) on %s", n, n == 1 ? "" : "s",
+		 tenants, node_event_name(why));
+	if (store_node_event_append(call->d->store, &ev))
+		return store_failed(call, err);
+	return 0;
+}
+
 static int node_apply(struct api_call *call, const char *name, enum node_event ev, const char *reason,
 		      json_t *steps, json_t *removed, struct loom_err *err)
 {
@@ -845,6 +877,8 @@ static int node_apply(struct api_call *call, const char *name, enum node_event e
 			json_array_append_new(steps, lifecycle_step_to_json(&done));
 		}
 	}
+	if (ev == NODE_EV_FAIL || ev == NODE_EV_RETIRE)
+		return node_gpus_release(call, &next, ev, err);
 	return 0;
 }
 

@@ -704,6 +704,48 @@ int gpu_release_tenant(struct api_call *call, const char *tenant, struct loom_er
 	return n;
 }
 
+int gpu_release_node(struct api_call *call, const char *node, char *tenants, size_t tenants_len,
+		     struct loom_err *err)
+{
+	struct gpu_inst_rec *recs = NULL;
+	json_t *released = json_array(), *detached = json_array();
+	size_t n = 0, len = 0;
+	int total = 0;
+
+	tenants[0] = '\0';
+	if (store_gpu_list(call->d->store, &recs, &n)) {
+		total = loom_err_set(err, LOOM_E_STORE, "", "cannot read the MIG instances: %s",
+				     store_errmsg(call->d->store));
+		goto out;
+	}
+	/* The list is ordered by node: each tenant's first record there releases all of its. */
+	for (size_t i = 0; i < n; i++) {
+		const struct gpu_inst_rec *g = &recs[i];
+		bool seen = false;
+		int r;
+
+		if (strcmp(g->node, node))
+			continue;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = strcmp(recs[k].node, node) == 0 && strcmp(recs[k].tenant, g->tenant) == 0;
+		if (seen)
+			continue;
+		r = release_matching(call, g->tenant, node, -1, -1, released, detached, err);
+		if (r < 0) {
+			total = r;
+			goto out;
+		}
+		total += r;
+		if (len < tenants_len)
+			len += (size_t)snprintf(tenants + len, tenants_len - len, "%s%s", len ? ", " : "", g->tenant);
+	}
+out:
+	json_decref(released);
+	json_decref(detached);
+	free(recs);
+	return total;
+}
+
 int gpu_tenant_count(struct loomd *d, const char *tenant)
 {
 	struct gpu_inst_rec *recs = NULL;

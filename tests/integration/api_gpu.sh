@@ -4,7 +4,7 @@
 # lifecycle; no GPU is driven here, see gpu_worker.sh).  Every refused
 # request must leave the database exactly as it was.
 . "$(dirname "$0")/lib.sh"
-t_plan 67
+t_plan 71
 
 cp "$top_srcdir/tests/integration/data/topo-api.json" "$T_DIR/topo.json"
 loomd_config "$T_DIR/topo.json" "vni_range = 10000-10999" "pkey_range = 0x0100-0x01ff"
@@ -176,6 +176,19 @@ t_is "$(gpujson gpu.show '{"tenant":"beta"}' | jq -r '[.[].instances[] | select(
 out=$(gpujson tenant.delete '{"name":"beta","cascade":true}')
 t_is "$(echo "$out" | jq -r '.deleted')" "beta" "tenant delete --cascade releases its instances"
 t_is "$(gpujson gpu.show '{}' | jq -r '[.[].instances[] | select(.tenant == "beta")] | length')" "0" "...none left"
+
+# ---- a node that fails gives its instances up; a drained one keeps them
+wnode=$(gpujson gpu.show '{"tenant":"wendy"}' | jq -r '.[0].node')
+$LOOMCTL node drain "$wnode" >/dev/null
+t_is "$(gpujson gpu.show '{"tenant":"wendy"}' | jq -r '[.[].instances[] | select(.tenant == "wendy")] | length')" "1" \
+	"a drained node keeps its MIG instances"
+out=$($LOOMCTL -o json node fail "$wnode" --reason "GPU fell off the bus")
+t_is "$(echo "$out" | jq -r '.state')" "failed" "the node fails"
+t_is "$(gpujson gpu.show '{}' | jq -r '[.[].instances[] | select(.tenant == "wendy")] | length')" "0" \
+	"...and its MIG instances are released"
+t_ok "$($LOOMCTL -o json node history "$wnode" | jq -e 'last | .event == "gpu-release" and
+	(.reason | test("1 MIG instance released \\(wendy\\) on fail"))' >/dev/null; echo $?)" \
+	"...with a gpu-release event in its history naming the tenant"
 t_is "$($LOOMCTL -o json audit verify | jq -r '.ok')" "true" "the audit chain verifies"
 
 t_done
