@@ -796,6 +796,51 @@ static int node_detach_all(struct api_call *call, const char *node, json_t *remo
  * @steps.
  */
 /*
+ * loomd.conf's provisioning_segment: a node that is registered, verifying
+ * or quarantined (lifecycle_provisioning_ok) sits in it with every port that
+ * fits, and leaves it with the transition out of those states (one with a
+ * network removal has taken it out already).  A node entering one of them
+ * while the segment does not exist is refused: a node meant to boot from
+ * the provisioning network must not silently sit nowhere.
+ */
+static int provisioning_follow(struct api_call *call, const char *node, enum node_state from,
+			       enum node_state to, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	const char *tenant = d->cfg.provisioning_tenant, *segment = d->cfg.provisioning_segment;
+	bool in = lifecycle_provisioning_ok(to);
+	struct attachment a;
+
+	if (!tenant[0] || in == lifecycle_provisioning_ok(from))
+		return 0;
+	if (!in) {
+		for (size_t i = d->model.n_attachments; i-- > 0;) {
+			const struct attachment *have = &d->model.attachments[i];
+
+			if (strcmp(have->tenant, tenant) == 0 && strcmp(have->segment, segment) == 0 &&
+			    strcmp(have->node, node) == 0 && do_detach(call, have, err))
+				return -EINVAL;
+		}
+		return 0;
+	}
+	if (!model_segment(&d->model, tenant, segment))
+		return loom_err_set(err, LOOM_E_NOT_FOUND, "provisioning_segment",
+				    "node %s would be '%s' and so in the provisioning segment %s/%s (loomd.conf "
+				    "provisioning_segment), which does not exist: create it, or unset the key",
+				    node, node_state_name(to), tenant, segment);
+	memset(&a, 0, sizeof(a));
+	snprintf(a.tenant, sizeof(a.tenant), "%s", tenant);
+	snprintf(a.segment, sizeof(a.segment), "%s", segment);
+	snprintf(a.node, sizeof(a.node), "%s", node);
+	if (check_pkey_capacity(d, &a, err) || model_attach(&d->model, d->topo, &a, err))
+		return -EINVAL;
+	call->model_touched = true;
+	if (store_attachment_put(d->store, &a))
+		return store_failed(call, err);
+	return 0;
+}
+
+/*
  * A node being failed or retired holds no MIG instances any more: they are
  * released in the same request (their rail ports left the segments with
  * the node's other attachments), and a `gpu-release` event row says so in
@@ -834,9 +879,11 @@ static int node_apply(struct api_call *call, const char *name, enum node_event e
 	struct node_life cur, next;
 	struct lifecycle_ctx ctx;
 	struct lifecycle_step step;
+	enum node_state from;
 
 	if (life_get(d, name, &cur, err))
 		return -EINVAL;
+	from = cur.state;
 	ctx.attached = node_attached(&d->model, name);
 	ctx.goal = cur.pending ? cur.goal : NODE_DRAINING;
 	/* A drained node that is no longer pending was verified out. */
@@ -877,6 +924,8 @@ static int node_apply(struct api_call *call, const char *name, enum node_event e
 			json_array_append_new(steps, lifecycle_step_to_json(&done));
 		}
 	}
+	if (provisioning_follow(call, name, from, next.state, err))
+		return -EINVAL;
 	if (ev == NODE_EV_FAIL || ev == NODE_EV_RETIRE)
 		return node_gpus_release(call, &next, ev, err);
 	return 0;
@@ -996,7 +1045,8 @@ static int m_node_register(struct api_call *call, json_t *params, json_t **resul
 	next = cur;
 	next.state = lifecycle_initial();
 	snprintf(next.reason, sizeof(next.reason), "%s", reason ? reason : "");
-	if (life_store(call, &cur, &next, "register", err))
+	if (life_store(call, &cur, &next, "register", err) ||
+	    provisioning_follow(call, n->name, cur.state, next.state, err))
 		return -EINVAL;
 	steps = json_array();
 	json_array_append_new(steps, json_pack("{s:s, s:s, s:s}", "from", node_state_name(cur.state),

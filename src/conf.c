@@ -272,6 +272,22 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		return set_string(c->rdma_peer_address, sizeof(c->rdma_peer_address), v);
 	} else if (strcmp(key, "rdma.runner") == 0) {
 		return set_runner(c, v, why);
+	} else if (strcmp(key, "provisioning_segment") == 0) {
+		const char *slash = strchr(v, '/');
+		char tenant[LOOM_NAME_MAX];
+
+		*why = "expected TENANT/SEGMENT (two names, lowercase DNS labels) or nothing";
+		c->provisioning_tenant[0] = c->provisioning_segment[0] = '\0';
+		if (!v[0])
+			return 0;
+		if (!slash || (size_t)(slash - v) >= sizeof(tenant))
+			return -EINVAL;
+		memcpy(tenant, v, (size_t)(slash - v));
+		tenant[slash - v] = '\0';
+		if (!topology_name_ok(tenant) || !topology_name_ok(slash + 1))
+			return -EINVAL;
+		snprintf(c->provisioning_tenant, sizeof(c->provisioning_tenant), "%s", tenant);
+		snprintf(c->provisioning_segment, sizeof(c->provisioning_segment), "%s", slash + 1);
 	} else {
 		*why = "unknown key";
 		return -ENOENT;
@@ -359,6 +375,8 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "resync_interval = %u\n", c->resync_interval_s);
 	fprintf(out, "reconcile = %s\n", c->reconcile ? "yes" : "no");
 	fprintf(out, "frr_apply = %s\n", c->frr_apply);
+	fprintf(out, "provisioning_segment = %s%s%s\n", c->provisioning_tenant,
+		c->provisioning_tenant[0] ? "/" : "", c->provisioning_segment);
 	fprintf(out, "gpu.allow_mig_mode = %s\n", c->gpu_allow_mig_mode ? "yes" : "no");
 	for (size_t i = 0; i < c->n_nvml; i++)
 		fprintf(out, "gpu.nvml.%s = %s\n", c->nvml[i].node, c->nvml[i].path);

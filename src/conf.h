@@ -45,6 +45,10 @@ struct loom_config {
 	unsigned int max_clients;
 	unsigned int resync_interval_s;
 	bool reconcile;			/* drive the targets (off: the model and API only) */
+	/* provisioning_segment = TENANT/SEGMENT: where registered, verifying
+	 * and quarantined nodes sit ("" = nowhere). */
+	char provisioning_tenant[LOOM_NAME_MAX];
+	char provisioning_segment[LOOM_NAME_MAX];
 	char frr_apply[16];		/* vtysh, vtysh-session or vty (overlay/frr.h) */
 	struct conf_nvml nvml[CONF_NVML_MAX];
 	size_t n_nvml;

@@ -26,11 +26,12 @@ pings() { # from to-address: poll until one ping answers (10 s)
 }
 never_pings() { ! ip netns exec "$P-$1" ping -c3 -i0.2 -W0.5 -q "$2" >/dev/null 2>&1; }
 
-t_plan 9
+t_plan 13
 out=$("$LAB" -p "$P" -d "$T_DIR/lab" up 2>&1)
 t_ok $? "lab up ($P)" || { echo "$out" | sed 's/^/#   /'; exit 1; }
 
-loomd_config "$T_DIR/lab/topology.json" "vni_range = 10100-10199" "reconcile = yes"
+loomd_config "$T_DIR/lab/topology.json" "vni_range = 10100-10199" "reconcile = yes" \
+	"provisioning_segment = infra/pxe"
 loomd_start
 t_ok $? "loomd drives the three VTEPs"
 
@@ -55,5 +56,18 @@ $LOOMCTL node retire h32 >/dev/null
 t_wait 10 sh -c "$LOOMCTL -o json node show h32 | jq -e '.state == \"retired\"'"
 t_ok $? "retire a node in no segment: retired without waiting for a change"
 t_diag "h21 history: $($LOOMCTL -o json node history h21 | jq -c '[.[] | .event + ":" + .to]')"
+
+# The provisioning segment (loomd.conf): registered nodes sit in it, for
+# real, and nowhere else; a node leaving those states leaves it.
+$LOOMCTL tenant create infra --site "$P" >/dev/null &&
+	$LOOMCTL segment create infra/pxe --type ethernet --mtu 1500 >/dev/null &&
+	$LOOMCTL -w 30 node register h12 >/dev/null && $LOOMCTL -w 30 node register h22 >/dev/null
+t_ok $? "h12 and h22 registered, converged (provisioning_segment = infra/pxe)"
+pings h12 192.0.2.22
+t_ok $? "registered h12 and h22 reach each other through the provisioning segment"
+never_pings h12 192.0.2.11
+t_ok $? "...and no tenant's host"
+$LOOMCTL -w 30 node fail h22 --reason "no boot" >/dev/null && never_pings h12 192.0.2.22
+t_ok $? "h22 failed: out of the provisioning segment, h12 no longer reaches it"
 
 t_done

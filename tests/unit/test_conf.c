@@ -57,6 +57,17 @@ static void test_all_keys(void **state)
 	assert_int_equal(c.max_clients, 10);
 	assert_int_equal(c.resync_interval_s, 5);
 	assert_string_equal(c.debug, "api,netlink");
+	assert_string_equal(c.provisioning_tenant, "");
+
+	assert_int_equal(load_text("provisioning_segment = infra/pxe-1\n", &c, &err), 0);
+	assert_string_equal(c.provisioning_tenant, "infra");
+	assert_string_equal(c.provisioning_segment, "pxe-1");
+	assert_int_equal(load_text("provisioning_segment = infra/pxe\nprovisioning_segment =\n", &c, &err), 0);
+	assert_string_equal(c.provisioning_tenant, "");
+	assert_string_equal(c.provisioning_segment, "");
+	assert_int_not_equal(load_text("provisioning_segment = infra/PXE\n", &c, &err), 0);
+	assert_non_null(strstr(err.msg, "provisioning_segment"));
+	assert_non_null(strstr(err.msg, "TENANT/SEGMENT"));
 }
 
 static void test_fault_rdma_keys(void **state)
