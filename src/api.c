@@ -788,14 +788,6 @@ static int node_detach_all(struct api_call *call, const char *node, json_t *remo
 }
 
 /*
- * Applies @ev to @name: checks it against the state machine, carries out
- * its network effect (detaching everything for a removal) and stores it.
- * A removal stays pending until the reconciler reports every target
- * converged (loomd_lifecycle_confirm); with reconcile = no there is no
- * target to wait for and it is confirmed at once.  Appends each step to
- * @steps.
- */
-/*
  * loomd.conf's provisioning_segment: a node that is registered, verifying
  * or quarantined (lifecycle_provisioning_ok) sits in it with every port that
  * fits, and leaves it with the transition out of those states (one with a
@@ -872,6 +864,15 @@ static int node_gpus_release(struct api_call *call, const struct node_life *life
 	return 0;
 }
 
+/*
+ * Applies @ev to @name: checks it against the state machine, carries out
+ * its network effect (detaching everything for a removal) and stores it.
+ * A removal stays pending until the reconciler reports every target
+ * converged (loomd_lifecycle_confirm); with reconcile = no there is no
+ * target to wait for and it is confirmed at once.  Then the provisioning
+ * segment follows the new state, and a fail or retire releases the node's
+ * MIG instances.  Appends each step to @steps.
+ */
 static int node_apply(struct api_call *call, const char *name, enum node_event ev, const char *reason,
 		      json_t *steps, json_t *removed, struct loom_err *err)
 {
