@@ -718,7 +718,7 @@ int gpu_release_node(struct api_call *call, const char *node, char *tenants, siz
 				     store_errmsg(call->d->store));
 		goto out;
 	}
-	/* The list is ordered by node: each tenant's first record there releases all of its. */
+	/* Each tenant's first record on the node releases all of that tenant's there. */
 	for (size_t i = 0; i < n; i++) {
 		const struct gpu_inst_rec *g = &recs[i];
 		bool seen = false;
