@@ -1569,6 +1569,33 @@ static int m_audit_verify(struct api_call *call, json_t *params, json_t **result
 
 /* ---- the declarative intent -------------------------------------------- */
 
+/*
+ * The provisioning segment's attachments of nodes that belong there are
+ * loomd's (provisioning_follow), not the file's: a file naming the
+ * provisioning tenant does not detach them.  Drops those detaches from
+ * @changes (plain attachments, nothing to free) and returns the new count.
+ */
+static size_t provisioning_keep(struct loomd *d, struct change *changes, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct attachment *a = &changes[i].attachment;
+		struct node_life nl;
+		struct loom_err ignored = { 0 };
+
+		if (changes[i].op == CHANGE_DETACH && d->cfg.provisioning_tenant[0] &&
+		    strcmp(a->tenant, d->cfg.provisioning_tenant) == 0 &&
+		    strcmp(a->segment, d->cfg.provisioning_segment) == 0 &&
+		    life_get(d, a->node, &nl, &ignored) == 0 && lifecycle_provisioning_ok(nl.state))
+			continue;
+		if (k != i)
+			changes[k] = changes[i];
+		k++;
+	}
+	return k;
+}
+
 static int intent_run(struct api_call *call, json_t *params, bool dry_run, json_t **result,
 		      struct loom_err *err)
 {
@@ -1591,6 +1618,7 @@ static int intent_run(struct api_call *call, json_t *params, bool dry_run, json_
 		loom_err_prefix(err, "intent");
 		goto out;
 	}
+	n = provisioning_keep(call->d, changes, n);
 	list = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(list, change_to_json(&changes[i]));

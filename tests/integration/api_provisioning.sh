@@ -6,7 +6,7 @@
 # leaves it with the transition out of those states.  The RDMA
 # measurements are fed in: no RDMA data path runs on this machine.
 . "$(dirname "$0")/lib.sh"
-t_plan 22
+t_plan 24
 
 TOPO=$top_srcdir/tests/integration/data/topo-api.json
 in_pxe() { $LOOMCTL -o json segment show infra/pxe | jq -r '[.attachments[].node] | sort | join(" ")'; }
@@ -65,6 +65,15 @@ t_is "$($LOOMCTL -o json segment show acme/train | jq -r '[.attachments[].node] 
 	"the tenant's segment holds only its node"
 t_is "$($LOOMCTL -o json node history gpu-e2 | jq -r '[.[].event] | join(",")')" \
 	"register,verify,verify-fail,fail,verify,verify-fail" "history: the lifecycle events only"
+
+# A declarative file naming the provisioning tenant does not detach what
+# loomd put there (a quarantined node stays); its own changes still apply.
+echo '{"tenants": [{"name": "infra", "isolation": "soft", "sites": ["east"],
+  "segments": [{"name": "pxe", "type": "ethernet"}, {"name": "oob", "type": "ethernet"}]}]}' >"$T_DIR/infra.json"
+out=$($LOOMCTL -o json apply -f "$T_DIR/infra.json")
+t_is "$(echo "$out" | jq -r '[.changes[].op] | join(",")')" "segment.create" \
+	"intent.apply of the provisioning tenant: only its own change, no detach"
+t_is "$(in_pxe)" "gpu-e2" "...and the quarantined node is still in the provisioning segment"
 
 # The attachments are stored: a restarted loomd has them.
 loomd_stop
