@@ -49,6 +49,17 @@ int gpu_release_tenant(struct api_call *call, const char *tenant, struct loom_er
  */
 int gpu_release_node(struct api_call *call, const char *node, char *tenants, size_t tenants_len,
 		     struct loom_err *err);
+/*
+ * @node's MIG instances as groups [{tenant, profile, segments ("a,b"),
+ * count}] (what a replacement moves), or NULL when the store failed.
+ */
+json_t *gpu_node_groups(struct loomd *d, const char *node);
+/*
+ * Places each group on @node through the gpu.apply path (planner, rail
+ * ports into the segments).  Returns the number of instances placed, or
+ * -EINVAL with @err (the caller rolls the transaction back).
+ */
+int gpu_place_groups(struct api_call *call, const char *node, json_t *groups, struct loom_err *err);
 /* Appends to @gpus an item for each node holding MIG instances that no GPU worker drives. */
 void gpu_status_unmanaged(struct loomd *d, json_t *gpus);
 /* How many MIG instances @tenant holds (0 when none), or -errno. */

@@ -746,6 +746,76 @@ out:
 	return total;
 }
 
+json_t *gpu_node_groups(struct loomd *d, const char *node)
+{
+	struct gpu_inst_rec *recs = NULL;
+	json_t *groups = json_array();
+	size_t n = 0;
+
+	if (!groups || store_gpu_list(d->store, &recs, &n)) {
+		json_decref(groups);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct gpu_inst_rec *g = &recs[i];
+		json_t *grp = NULL, *v;
+		size_t k;
+
+		if (strcmp(g->node, node))
+			continue;
+		json_array_foreach(groups, k, v)
+			if (!strcmp(json_string_value(json_object_get(v, "tenant")), g->tenant) &&
+			    !strcmp(json_string_value(json_object_get(v, "profile")), g->profile) &&
+			    !strcmp(json_string_value(json_object_get(v, "segments")), g->segments))
+				grp = v;
+		if (grp)
+			json_object_set_new(grp, "count",
+					    json_integer(json_integer_value(json_object_get(grp, "count")) + 1));
+		else
+			json_array_append_new(groups, json_pack("{s:s, s:s, s:s, s:i}", "tenant", g->tenant,
+								"profile", g->profile, "segments", g->segments,
+								"count", 1));
+	}
+	free(recs);
+	return groups;
+}
+
+int gpu_place_groups(struct api_call *call, const char *node, json_t *groups, struct loom_err *err)
+{
+	json_t *grp;
+	size_t i;
+	int placed = 0;
+
+	json_array_foreach(groups, i, grp) {
+		const char *segs = json_string_value(json_object_get(grp, "segments"));
+		json_t *params = json_pack("{s:O, s:O, s:O, s:s}", "tenant", json_object_get(grp, "tenant"),
+					   "profile", json_object_get(grp, "profile"),
+					   "count", json_object_get(grp, "count"), "node", node);
+		json_t *result = NULL, *list = json_array();
+		char buf[GPU_SEGMENTS_MAX], *save = NULL;
+		int ret;
+
+		if (!params || !list || !segs) {
+			json_decref(params);
+			json_decref(list);
+			return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+		}
+		snprintf(buf, sizeof(buf), "%s", segs);
+		for (char *name = strtok_r(buf, ",", &save); name; name = strtok_r(NULL, ",", &save))
+			json_array_append_new(list, json_string(name));
+		if (json_array_size(list))
+			json_object_set(params, "segments", list);
+		json_decref(list);
+		ret = gpu_place(call, params, false, &result, err);
+		json_decref(params);
+		json_decref(result);
+		if (ret)
+			return -EINVAL;
+		placed += (int)json_integer_value(json_object_get(grp, "count"));
+	}
+	return placed;
+}
+
 int gpu_tenant_count(struct loomd *d, const char *tenant)
 {
 	struct gpu_inst_rec *recs = NULL;

@@ -293,6 +293,7 @@ int loomd_replace_start(struct api_call *call, const char *old_node, const char 
 	struct replace_run *running = run_find(d, old_node);
 	struct node_life cur;
 	char picked[LOOM_NAME_MAX], key[LOOM_NAME_MAX + 16];
+	json_t *gpus = NULL;
 	bool attached = false;
 	int ret = -EINVAL;
 
@@ -354,6 +355,14 @@ int loomd_replace_start(struct api_call *call, const char *old_node, const char 
 		loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
 		goto out;
 	}
+	/* OLD's MIG instances, released when OLD fails: placed on NEW at the end. */
+	gpus = gpu_node_groups(d, old_node);
+	if (!gpus) {
+		loom_err_set(err, LOOM_E_STORE, "", "cannot read the MIG instances: %s", store_errmsg(d->store));
+		goto out;
+	}
+	if (json_array_size(gpus))
+		json_object_set(*record, "gpu", gpus);
 	snprintf(key, sizeof(key), KEY_NEW "%s", new_node);
 	if (rec_save(d, *record) || store_kv_put(d->store, key, old_node)) {
 		loom_err_set(err, LOOM_E_STORE, "", "cannot store the replacement: %s", store_errmsg(d->store));
@@ -372,6 +381,7 @@ out:
 		json_decref(*record);
 		*record = NULL;
 	}
+	json_decref(gpus);
 	replace_plan_release(&plan);
 	free(states);
 	return ret;
@@ -550,6 +560,55 @@ static void rec_fail(struct loomd *d, json_t *rec, json_t *step, const struct lo
  * One step of one replacement.  Returns 1 when it moved on (call again),
  * 0 when it waits on a barrier or ended.
  */
+/*
+ * The last act of a replacement, in its closing transaction: OLD's MIG
+ * instances (recorded at the start; released when OLD failed or retired,
+ * else here) placed on NEW through the gpu.apply path, audited as step
+ * `gpu-move`.  NEW passed
+ * the compatibility check (same GPU model and count) and was available,
+ * so they fit unless someone took its GPUs meanwhile; then the record says
+ * why (`gpu_error`) and the rest of the replacement stands: the tenant
+ * asks gpu.apply again.  Returns -1 only when the store failed.
+ */
+static int gpu_move(struct loomd *d, struct api_call *call, json_t *rec)
+{
+	json_t *groups = json_object_get(rec, "gpu"), *step;
+	struct loom_err err = { 0 }, aerr = { 0 };
+	char tenants[256];
+	int n;
+
+	if (!json_array_size(groups))
+		return 0;
+	if (store_savepoint(d->store))
+		return -1;
+	/* With the goal `draining` OLD kept them: a move, not a copy. */
+	n = gpu_release_node(call, sget(rec, "old"), tenants, sizeof(tenants), &err);
+	if (n >= 0)
+		n = gpu_place_groups(call, sget(rec, "new"), groups, &err);
+	if (n < 0) {
+		if (store_savepoint_rollback(d->store))
+			return -1;
+		if (call->model_touched)
+			loomd_model_reload(d);
+		call->model_touched = false;
+		json_object_set_new(rec, "gpu_error", json_string(err.msg));
+		log_warn("replacement of %s by %s: MIG instances not placed on %s: %s", sget(rec, "old"),
+			 sget(rec, "new"), sget(rec, "new"), err.msg);
+	} else {
+		if (store_savepoint_release(d->store))
+			return -1;
+		json_object_set_new(rec, "gpu_moved", json_integer(n));
+		log_info("replacement of %s by %s: %d MIG instance%s placed on %s", sget(rec, "old"), sget(rec, "new"),
+			 n, n == 1 ? "" : "s", sget(rec, "new"));
+	}
+	step = json_pack("{s:I, s:s, s:s, s:i, s:s}", "step",
+			 (json_int_t)json_array_size(json_object_get(rec, "steps")) + 1, "kind", "gpu-move", "state",
+			 n < 0 ? "failed" : "done", "instances", n < 0 ? 0 : n, "error", n < 0 ? err.msg : "");
+	audit_step(d, rec, step, &aerr);
+	json_decref(step);
+	return aerr.code == LOOM_OK ? 0 : -1;
+}
+
 static int drive_step(struct loomd *d, struct replace_run *run)
 {
 	struct api_peer peer = { .gid = getgid(), .pid = getpid(), .role = ROLE_ADMIN };
@@ -595,10 +654,13 @@ static int drive_step(struct loomd *d, struct replace_run *run)
 	if (finish) {
 		json_object_set_new(rec, "state", json_string("done"));
 		stamp(rec, "finished", now);
-		if (rec_save(d, rec) || store_commit(d->store)) {
+		if (gpu_move(d, &call, rec) || rec_save(d, rec) || store_commit(d->store)) {
 			store_rollback(d->store);
+			if (call.model_touched)
+				loomd_model_reload(d);
 			goto out;
 		}
+		d->model_changed |= call.model_touched;
 		log_info("replacement of %s by %s: done in %.0f ms", run->old_node, run->new_node,
 			 (double)(now - ns_of(rec, "started")) / 1e6);
 		run_drop(d, run->old_node);

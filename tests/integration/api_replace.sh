@@ -182,5 +182,34 @@ t_is "$(state gpu-e2):$(ctl -o json node show gpu-e2 | jq '.attachments|length')
 	"the broken node is still taken out: cordoned and failed"
 loomd_stop
 
+# ---- MIG instances follow the replacement -------------------------------------
+loomd_config "$TOPO" "vni_range = 10000-10999" "pkey_range = 0x0100-0x01ff"
+LOOM_DB=$T_DIR/gpu.db
+sed -i "s|^database = .*|database = $LOOM_DB|" "$LOOM_CONF"
+loomd_start
+insts() { ctl -o json call gpu.show "{\"node\":\"$1\"}" | jq -r '[.[].instances[] | .tenant + ":" + .profile] | sort | join(" ")'; }
+ctl tenant create acme --site east >/dev/null && ctl segment create acme/train --type ethernet >/dev/null &&
+	ctl -o json call gpu.apply '{"tenant":"acme","profile":"3g.40gb","count":2,"node":"gpu-e1","segments":["train"]}' >/dev/null &&
+	ctl -o json call gpu.apply '{"tenant":"acme","profile":"1g.10gb","node":"gpu-e1","segments":["train"]}' >/dev/null
+t_is "$(insts gpu-e1)" "acme:1g.10gb acme:3g.40gb acme:3g.40gb" "set-up: acme holds three MIG instances on gpu-e1"
+out=$(ctl -o json -w 10 node replace gpu-e1)
+new=$(echo "$out" | jq -r .new)
+t_is "$?:$(echo "$out" | jq -r .state)" "0:done" "gpu-e1 replaced by a spare from the pool ($new)"
+t_is "$(insts gpu-e1)|$(insts "$new")" "|acme:1g.10gb acme:3g.40gb acme:3g.40gb" \
+	"the three instances moved: none left on gpu-e1, the same profiles on $new"
+t_is "$(ctl -o json replace show gpu-e1 | jq -r '(.gpu_moved|tostring) + " " + (.gpu | map(.profile + "x" + (.count|tostring)) | sort | join(","))')" \
+	"3 1g.10gbx1,3g.40gbx2" "the record lists what it moved"
+t_is "$(ctl -o json audit list --limit 100000 | jq -r '[.[] | select(.method == "replace.step") | .params.kind] | last')" \
+	"gpu-move" "the move is audited as the replacement's last step"
+t_is "$(ctl -o json segment show acme/train | jq -r '[.attachments[].node] | unique | join(" ")')" "$new" \
+	"acme/train holds $new's rail port, not gpu-e1's"
+out=$(ctl -o json -w 10 node replace "$new" --goal draining)
+new2=$(echo "$out" | jq -r .new)
+t_is "$(echo "$out" | jq -r .state):$(state "$new")" "done:draining" "$new replaced with the goal draining by $new2"
+t_is "$(insts "$new")|$(insts "$new2")" "|acme:1g.10gb acme:3g.40gb acme:3g.40gb" \
+	"a drained node keeps its instances otherwise; here they moved to $new2, not copied"
+t_is "$(ctl -o json audit verify | jq -r .ok)" "true" "the audit chain verifies"
+loomd_stop
+
 t_plan "$T_N"
 t_done
