@@ -18,7 +18,8 @@
  * `done` once the reconciler says so: OLD's removal is confirmed by the
  * existing machinery (loomd_lifecycle_confirm), NEW's attachments by the
  * generation that carried them.  With reconcile = no there is no target to
- * wait for and the barriers pass at once.
+ * wait for and the barriers pass at once.  The transaction that ends a
+ * replacement also moves OLD's MIG instances to NEW (gpu_move).
  */
 #include "config.h"
 
