@@ -558,18 +558,14 @@ static void rec_fail(struct loomd *d, json_t *rec, json_t *step, const struct lo
 }
 
 /*
- * One step of one replacement.  Returns 1 when it moved on (call again),
- * 0 when it waits on a barrier or ended.
- */
-/*
  * The last act of a replacement, in its closing transaction: OLD's MIG
  * instances (recorded at the start; released when OLD failed or retired,
  * else here) placed on NEW through the gpu.apply path, audited as step
- * `gpu-move`.  NEW passed
- * the compatibility check (same GPU model and count) and was available,
- * so they fit unless someone took its GPUs meanwhile; then the record says
- * why (`gpu_error`) and the rest of the replacement stands: the tenant
- * asks gpu.apply again.  Returns -1 only when the store failed.
+ * `gpu-move`.  NEW passed the compatibility check (same GPU model and
+ * count) and was available, so they fit unless someone took its GPUs
+ * meanwhile; then the record says why (`gpu_error`) and the rest of the
+ * replacement stands: the tenant asks gpu.apply again.  Returns -1 only
+ * when the store failed.
  */
 static int gpu_move(struct loomd *d, struct api_call *call, json_t *rec)
 {
@@ -610,6 +606,10 @@ static int gpu_move(struct loomd *d, struct api_call *call, json_t *rec)
 	return aerr.code == LOOM_OK ? 0 : -1;
 }
 
+/*
+ * One step of one replacement.  Returns 1 when it moved on (call again),
+ * 0 when it waits on a barrier or ended.
+ */
 static int drive_step(struct loomd *d, struct replace_run *run)
 {
 	struct api_peer peer = { .gid = getgid(), .pid = getpid(), .role = ROLE_ADMIN };
