@@ -500,7 +500,6 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* FRR's half of a VTEP run, on its own thread while the kernel is worked. */
 /*
  * The access ports cabled to this VTEP, for the carrier watcher.  The names
  * point into @topo, which outlives the reconciler (a reload stops it first).
@@ -531,6 +530,8 @@ static void carrier_watch(struct target *t)
 		log_warn("vtep %s: cannot watch the access ports' carrier: out of memory", t->name);
 }
 
+/* FRR's half of a VTEP run: on its own thread while the kernel is worked,
+ * or before it for a large batch of new VNIs (run_vtep). */
 struct frr_job {
 	struct target *t;
 	const struct vtep_desired *want;
