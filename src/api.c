@@ -220,10 +220,22 @@ static int check_pkey_capacity(struct loomd *d, const struct attachment *a, stru
 
 static void life_to_json(json_t *o, const struct node_life *nl);
 
-int do_attach(struct api_call *call, const struct attachment *a, struct loom_err *err)
+/* Into the model and the store, past the node's lifecycle (do_attach checks it). */
+static int attach_put(struct api_call *call, const struct attachment *a, struct loom_err *err)
 {
 	struct loomd *d = call->d;
 
+	if (check_pkey_capacity(d, a, err) || model_attach(&d->model, d->topo, a, err))
+		return -EINVAL;
+	call->model_touched = true;
+	if (store_attachment_put(d->store, a))
+		return store_failed(call, err);
+	return 0;
+}
+
+int do_attach(struct api_call *call, const struct attachment *a, struct loom_err *err)
+{
+	struct loomd *d = call->d;
 	struct node_life nl;
 
 	if (life_get(d, a->node, &nl, err) || lifecycle_may_attach(a->node, nl.state, err))
@@ -234,13 +246,8 @@ int do_attach(struct api_call *call, const struct attachment *a, struct loom_err
 				    "node %s is reserved: it replaces %s (replacement running; "
 				    "see loomctl replace show %s)", a->node,
 				    loomd_replace_reserved(d, a->node), a->node);
-	if (check_pkey_capacity(d, a, err))
+	if (attach_put(call, a, err))
 		return -EINVAL;
-	if (model_attach(&d->model, d->topo, a, err))
-		return -EINVAL;
-	call->model_touched = true;
-	if (store_attachment_put(d->store, a))
-		return store_failed(call, err);
 	/* The first attachment hands an available node to its tenant. */
 	if (nl.state == NODE_AVAILABLE) {
 		struct node_life next = nl;
@@ -787,6 +794,25 @@ static int node_detach_all(struct api_call *call, const char *node, json_t *remo
 	return 0;
 }
 
+/* A node_events row without a change of state: @event happened to the node. */
+static int node_note(struct api_call *call, const struct node_life *life, const char *event,
+		     const char *reason, struct loom_err *err)
+{
+	struct node_event_rec ev = {
+		.time_ns = now_realtime_ns(),
+		.node = life->name,
+		.from = life->state,
+		.to = life->state,
+		.goal = life->goal,
+		.pending = life->pending,
+		.event = event,
+		.reason = reason,
+		.uid = call->peer->uid,
+	};
+
+	return store_node_event_append(call->d->store, &ev) ? store_failed(call, err) : 0;
+}
+
 /*
  * loomd.conf's provisioning_segment: a node that is registered, verifying
  * or quarantined (lifecycle_provisioning_ok) sits in it with every port that
@@ -824,12 +850,7 @@ static int provisioning_follow(struct api_call *call, const char *node, enum nod
 	snprintf(a.tenant, sizeof(a.tenant), "%s", tenant);
 	snprintf(a.segment, sizeof(a.segment), "%s", segment);
 	snprintf(a.node, sizeof(a.node), "%s", node);
-	if (check_pkey_capacity(d, &a, err) || model_attach(&d->model, d->topo, &a, err))
-		return -EINVAL;
-	call->model_touched = true;
-	if (store_attachment_put(d->store, &a))
-		return store_failed(call, err);
-	return 0;
+	return attach_put(call, &a, err);
 }
 
 /*
@@ -843,25 +864,12 @@ static int node_gpus_release(struct api_call *call, const struct node_life *life
 {
 	char tenants[256], reason[320];
 	int n = gpu_release_node(call, life->name, tenants, sizeof(tenants), err);
-	struct node_event_rec ev = {
-		.time_ns = now_realtime_ns(),
-		.node = life->name,
-		.from = life->state,
-		.to = life->state,
-		.goal = life->goal,
-		.pending = life->pending,
-		.event = "gpu-release",
-		.reason = reason,
-		.uid = call->peer->uid,
-	};
 
 	if (n <= 0)
 		return n < 0 ? -EINVAL : 0;
 	snprintf(reason, sizeof(reason), "%d MIG instance%s released (%s) on %s", n, n == 1 ? "" : "s",
 		 tenants, node_event_name(why));
-	if (store_node_event_append(call->d->store, &ev))
-		return store_failed(call, err);
-	return 0;
+	return node_note(call, life, "gpu-release", reason, err);
 }
 
 /*
@@ -1362,24 +1370,9 @@ int api_fault_apply(struct api_call *call, const struct fault_event *fev, int64_
 		/* No replacement possible: still take the broken node out (cordon, fail). */
 	}
 	if (n_ev == 0 && !started) {
-		/* Record only: a node_events row without a change of state,
-		 * carrying the fault (the node's own reason stays). */
-		struct node_event_rec ev = {
-			.time_ns = now_realtime_ns(),
-			.node = cur.name,
-			.from = cur.state,
-			.to = cur.state,
-			.goal = cur.goal,
-			.pending = cur.pending,
-			.event = "fault",
-			.reason = reason,
-			.uid = call->peer->uid,
-		};
-
-		if (store_node_event_append(d->store, &ev)) {
-			store_failed(call, err);
+		/* Record only: the fault in the node's history (its own reason stays). */
+		if (node_note(call, &cur, "fault", reason, err))
 			goto fail;
-		}
 	}
 	for (size_t i = 0; i < n_ev; i++)
 		if (node_apply(call, fe.node, evs[i], reason, steps, removed, err))

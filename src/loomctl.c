@@ -142,45 +142,64 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Reads one reply line; the caller frees it. */
-static char *read_line(int fd)
-{
-	size_t len = 0, cap = 65536;
-	char *buf = malloc(cap);
+/* What loomd sent and was not taken yet; lines are taken off the front. */
+struct reply_buf {
+	char *buf;
+	size_t len, cap;
+};
 
-	while (buf) {
+/*
+ * Waits up to @wait_ms (-1: for ever) for more from loomd and appends it to
+ * @r (NUL-terminated).  Returns 0, or -1 after saying why on stderr.
+ */
+static int reply_read(int fd, struct reply_buf *r, int wait_ms)
+{
+	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		char *nl;
 		ssize_t n;
 
-		if (poll(&p, 1, timeout_ms) <= 0) {
+		if (poll(&p, 1, wait_ms) <= 0) {
 			fprintf(stderr, "loomctl: no reply from loomd within %d s\n", timeout_ms / 1000);
-			break;
+			return -1;
 		}
-		if (len + 1 >= cap) {
-			char *q = realloc(buf, cap * 2);
+		if (r->len + 1 >= r->cap) {
+			size_t cap = r->cap ? r->cap * 2 : 65536;
+			char *q = realloc(r->buf, cap);
 
-			if (!q)
-				break;
-			buf = q;
-			cap *= 2;
+			if (!q) {
+				fprintf(stderr, "loomctl: out of memory\n");
+				return -1;
+			}
+			r->buf = q;
+			r->cap = cap;
 		}
-		n = read(fd, buf + len, cap - len - 1);
+		n = read(fd, r->buf + r->len, r->cap - r->len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			fprintf(stderr, "loomctl: loomd closed the connection\n");
-			break;
+			return -1;
 		}
-		len += (size_t)n;
-		buf[len] = '\0';
-		nl = memchr(buf, '\n', len);
+		r->len += (size_t)n;
+		r->buf[r->len] = '\0';
+		return 0;
+	}
+}
+
+/* Reads one reply line; the caller frees it. */
+static char *read_line(int fd)
+{
+	struct reply_buf r = { 0 };
+
+	while (reply_read(fd, &r, timeout_ms) == 0) {
+		char *nl = memchr(r.buf, '\n', r.len);
+
 		if (nl) {
 			*nl = '\0';
-			return buf;
+			return r.buf;
 		}
 	}
-	free(buf);
+	free(r.buf);
 	return NULL;
 }
 
@@ -1082,8 +1101,8 @@ static int cmd_events(int argc, char **argv)
 {
 	json_t *params = json_object(), *req;
 	long long count = -1, printed = 0;
-	char *text = NULL, *buf = NULL;
-	size_t len = 0, cap = 65536;
+	struct reply_buf r = { 0 };
+	char *text = NULL;
 	bool answered = false;
 	int fd = -1, ret = EXIT_UNREACHABLE;
 
@@ -1111,45 +1130,24 @@ static int cmd_events(int argc, char **argv)
 			"params", params, "id", 1);
 	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
-	buf = malloc(cap);
-	if (!text || !buf)
+	if (!text)
 		goto out;
 	fd = connect_loomd();
 	if (fd < 0 || write_all(fd, text, strlen(text)) || write_all(fd, "\n", 1))
 		goto out;
 	while (count < 0 || printed < count) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		char *nl;
-		ssize_t n;
 
 		/* The subscription's answer within the usual time; events whenever. */
-		if (poll(&pfd, 1, answered ? -1 : timeout_ms) <= 0) {
-			fprintf(stderr, "loomctl: no reply from loomd within %d s\n", timeout_ms / 1000);
+		if (reply_read(fd, &r, answered ? -1 : timeout_ms))
 			goto out;
-		}
-		if (len + 1 >= cap) {
-			char *q = realloc(buf, cap * 2);
-
-			if (!q)
-				goto out;
-			buf = q;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			fprintf(stderr, "loomctl: loomd closed the connection\n");
-			goto out;
-		}
-		len += (size_t)n;
-		while ((nl = memchr(buf, '\n', len)) && (count < 0 || printed < count)) {
+		while ((nl = memchr(r.buf, '\n', r.len)) && (count < 0 || printed < count)) {
 			json_t *msg;
 
 			*nl = '\0';
-			msg = json_loads(buf, 0, NULL);
-			len -= (size_t)(nl + 1 - buf);
-			memmove(buf, nl + 1, len);
+			msg = json_loads(r.buf, 0, NULL);
+			r.len -= (size_t)(nl + 1 - r.buf);
+			memmove(r.buf, nl + 1, r.len);
 			if (!json_is_object(msg)) {
 				fprintf(stderr, "loomctl: loomd sent something that is not JSON-RPC\n");
 				json_decref(msg);
@@ -1188,7 +1186,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	free(text);
-	free(buf);
+	free(r.buf);
 	return ret;
 }
 
