@@ -1,5 +1,5 @@
 /*
- * bench/bench_store.c: durable mutations per second through src/store,
+ * bench/bench_store.c: durable mutations per second through store/,
  * against a naive baseline in the same run on the same disk.
  *
  * A "mutation" is what one API request writes: one segment row plus its
@@ -29,7 +29,7 @@
 
 #include <sqlite3.h>
 
-#include "src/store.h"
+#include "store/store.h"
 
 static double now_s(void)
 {

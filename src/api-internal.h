@@ -12,7 +12,7 @@
 
 #include "lib/err.h"
 #include "src/daemon.h"
-#include "src/store.h"
+#include "store/store.h"
 #include "tenancy/model.h"
 
 /* Parameters by name (src/api.c). */

@@ -15,7 +15,7 @@
 #include "fabric/rdma_bw.h"
 #include "src/conf.h"
 #include "src/fault.h"
-#include "src/store.h"
+#include "store/store.h"
 #include "tenancy/model.h"
 #include "topology/topology.h"
 

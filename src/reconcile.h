@@ -20,7 +20,7 @@
 #include <jansson.h>
 
 #include "src/conf.h"
-#include "src/store.h"
+#include "store/store.h"
 #include "overlay/frr.h"
 #include "src/fault.h"
 #include "tenancy/compile.h"

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "src/store.h"
+#include "store/store.h"
 #include "tests/unit/store_testutil.h"
 
 static const struct pools test_pools = {

@@ -20,7 +20,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "src/store.h"
+#include "store/store.h"
 #include "tests/unit/store_testutil.h"
 
 #define N_RECORDS 10

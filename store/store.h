@@ -1,5 +1,5 @@
 /*
- * src/store.h: loom's durable state in SQLite (WAL, synchronous=FULL,
+ * store/store.h: loom's durable state in SQLite (WAL, synchronous=FULL,
  * foreign keys on, schema versioned with migrations).
  *
  * The server groups the requests that arrive together into one SQLite
@@ -8,8 +8,8 @@
  * acknowledged before the COMMIT that holds it is durable.  Each change
  * writes its audit record in the same savepoint.
  */
-#ifndef LOOM_SRC_STORE_H
-#define LOOM_SRC_STORE_H
+#ifndef LOOM_STORE_STORE_H
+#define LOOM_STORE_STORE_H
 
 #include <stdbool.h>
 #include <stdint.h>

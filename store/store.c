@@ -1,5 +1,5 @@
 /*
- * src/store.c: loom's durable state in one SQLite file, and the
+ * store/store.c: loom's durable state in one SQLite file, and the
  * hash-chained audit log kept in the same file (and so in the same
  * transaction as the change it records).
  *
@@ -30,7 +30,7 @@
 #include <sqlite3.h>
 
 #include "lib/log.h"
-#include "src/store.h"
+#include "store/store.h"
 
 /* 'loom' in ASCII: marks the file as ours (PRAGMA application_id). */
 #define STORE_APPLICATION_ID 0x6c6f6f6d
