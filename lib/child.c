@@ -14,10 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "lib/array.h"
 #include "lib/child.h"
+#include "lib/monotime.h"
 
 extern char **environ;
 
@@ -39,30 +40,12 @@ static int sink_read(int fd, struct sink *s)
 
 	if (s->len + keep > s->max)
 		keep = s->max > s->len ? s->max - s->len : 0;
-	if (s->len + keep + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-
-		while (cap < s->len + keep + 1)
-			cap *= 2;
-		char *nb = realloc(s->buf, cap);
-
-		if (!nb)
-			return -ENOMEM;
-		s->buf = nb;
-		s->cap = cap;
-	}
+	if (ARRAY_GROW(s->buf, s->cap, s->len + keep + 1))
+		return -ENOMEM;
 	memcpy(s->buf + s->len, chunk, keep);
 	s->len += keep;
 	s->buf[s->len] = '\0';
 	return 1;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int sink_finish(struct sink *s)
@@ -113,13 +96,13 @@ int child_run_cancel(const char *const argv[], int timeout_ms, size_t max_output
 	close(errp[1]);
 	outp[1] = errp[1] = -1;
 
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = mono_ms() + timeout_ms;
 	struct pollfd pfd[3] = { { .fd = outp[0], .events = POLLIN },
 				 { .fd = errp[0], .events = POLLIN },
 				 { .fd = cancel_fd, .events = POLLIN } };
 
 	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
-		long long left = deadline - now_ms();
+		long long left = deadline - mono_ms();
 
 		if (left <= 0) {
 			timed_out = 1;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "tenancy/compile.h"
 
 struct eth_row {
@@ -43,22 +44,6 @@ struct rows {
 	struct ib_row *ib;
 	size_t n_ib, cap_ib;
 };
-
-static int grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-	size_t ncap;
-	void *p;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 256;
-	p = realloc(*arr, ncap * size);
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
 
 static size_t index_of(const void *base, const void *elem, size_t size)
 {
@@ -111,7 +96,7 @@ static int expand(const struct model *m, const struct topology *topo, struct row
 				v = topology_vtep(topo, np->vtep);
 				if (!v)
 					continue;
-				if (grow((void **)&r->eth, &r->cap_eth, r->n_eth, sizeof(*r->eth)))
+				if (ARRAY_GROW(r->eth, r->cap_eth, r->n_eth + 1))
 					return -ENOMEM;
 				r->eth[r->n_eth++] = (struct eth_row){
 					index_of(topo->vteps, v, sizeof(*v)), seg, np->access_port
@@ -127,7 +112,7 @@ static int expand(const struct model *m, const struct topology *topo, struct row
 				sm = topology_sm(topo, hp->sm);
 				if (!sm)
 					continue;
-				if (grow((void **)&r->ib, &r->cap_ib, r->n_ib, sizeof(*r->ib)))
+				if (ARRAY_GROW(r->ib, r->cap_ib, r->n_ib + 1))
 					return -ENOMEM;
 				r->ib[r->n_ib++] = (struct ib_row){
 					index_of(topo->sms, sm, sizeof(*sm)), seg, hp->guid,

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "tenancy/intent.h"
 #include "tenancy/model-private.h"
 
@@ -200,15 +201,8 @@ struct plan {
 
 static struct change *plan_add(struct plan *p, enum change_op op)
 {
-	if (p->n[op] == p->cap[op]) {
-		size_t ncap = p->cap[op] ? p->cap[op] * 2 : 16;
-		struct change *nv = realloc(p->v[op], ncap * sizeof(*nv));
-
-		if (!nv)
-			return NULL;
-		p->v[op] = nv;
-		p->cap[op] = ncap;
-	}
+	if (ARRAY_GROW(p->v[op], p->cap[op], p->n[op] + 1))
+		return NULL;
 	memset(&p->v[op][p->n[op]], 0, sizeof(p->v[op][0]));
 	p->v[op][p->n[op]].op = op;
 	return &p->v[op][p->n[op]++];

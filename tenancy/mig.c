@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/array.h"
 #include "tenancy/mig.h"
 
 /*
@@ -244,15 +245,8 @@ static int intern_id(struct intern *in, const char *name, bool add)
 			return (int)i;
 	if (!add)
 		return -1;
-	if (in->n == in->cap) {
-		size_t cap = in->cap ? in->cap * 2 : 16;
-		void *p = realloc(in->names, cap * sizeof(*in->names));
-
-		if (!p)
-			return -ENOMEM;
-		in->names = p;
-		in->cap = cap;
-	}
+	if (ARRAY_GROW(in->names, in->cap, in->n + 1))
+		return -ENOMEM;
 	snprintf(in->names[in->n], sizeof(in->names[0]), "%s", name);
 	return (int)in->n++;
 }
@@ -431,15 +425,8 @@ int mig_planner_add_gpu(struct mig_planner *pl, const char *node, const char *si
 	if (mig_planner_gpu_find(pl, node, index))
 		return loom_err_set(err, LOOM_E_EXISTS, "gpu", "%s gpu %u is listed twice",
 				    node, index);
-	if (pl->n_gpus == pl->cap_gpus) {
-		size_t cap = pl->cap_gpus ? pl->cap_gpus * 2 : 64;
-		void *p = realloc(pl->gpus, cap * sizeof(*pl->gpus));
-
-		if (!p)
-			return -ENOMEM;
-		pl->gpus = p;
-		pl->cap_gpus = cap;
-	}
+	if (ARRAY_GROW(pl->gpus, pl->cap_gpus, pl->n_gpus + 1))
+		return -ENOMEM;
 	nid = intern_id(&pl->nodes, node, true);
 	sid = intern_id(&pl->sites, site, true);
 	if (nid < 0 || sid < 0)
@@ -1031,16 +1018,9 @@ int mig_planner_compact(struct mig_planner *pl, struct mig_move **moves)
 
 			if (cs.best[i] == gpu->inst[i].start)
 				continue;
-			if (n == cap) {
-				size_t ncap = cap ? cap * 2 : 16;
-				void *p = realloc(list, ncap * sizeof(*list));
-
-				if (!p) {
-					free(list);
-					return -ENOMEM;
-				}
-				list = p;
-				cap = ncap;
+			if (ARRAY_GROW(list, cap, n + 1)) {
+				free(list);
+				return -ENOMEM;
 			}
 			mv = &list[n++];
 			snprintf(mv->node, sizeof(mv->node), "%s", gpu->node);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "tenancy/model.h"
 #include "tenancy/model-private.h"
 
@@ -181,25 +182,8 @@ const struct segment *model_segment_by_pkey(const struct model *m, uint16_t pkey
 	return NULL;
 }
 
-/* Grow an array to hold one more element. */
-static int reserve(void **arr, size_t *cap, size_t n, size_t size)
-{
-	size_t ncap;
-	void *p;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 16;
-	p = realloc(*arr, ncap * size);
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
-#define APPEND(m, field, elem)                                                        \
-	(reserve((void **)&(m)->field, &(m)->cap_##field, (m)->n_##field, sizeof(*(elem))) \
+#define APPEND(m, field, elem)                                                  \
+	(ARRAY_GROW((m)->field, (m)->cap_##field, (m)->n_##field + 1)             \
 		 ?: (memcpy(&(m)->field[(m)->n_##field++], (elem), sizeof(*(elem))), 0))
 
 int model_load_tenant(struct model *m, const struct tenant *t)
@@ -266,7 +250,7 @@ static int sorted_insert(void **arr, size_t *n, size_t *cap, size_t size, const 
 {
 	size_t i;
 	char *base;
-	int rc = reserve(arr, cap, *n, size);
+	int rc = array_grow(arr, cap, *n + 1, size);
 
 	if (rc)
 		return rc;
@@ -286,8 +270,7 @@ static void sorted_remove(void *arr, size_t *n, size_t size, size_t i)
 	(*n)--;
 }
 
-#define RESERVE(m, field) \
-	reserve((void **)&(m)->field, &(m)->cap_##field, (m)->n_##field, sizeof(*(m)->field))
+#define RESERVE(m, field) ARRAY_GROW((m)->field, (m)->cap_##field, (m)->n_##field + 1)
 #define INSERT(m, field, elem, cmp)                                                   \
 	sorted_insert((void **)&(m)->field, &(m)->n_##field, &(m)->cap_##field,        \
 		      sizeof(*(m)->field), (elem), (cmp))

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "lib/array.h"
 #include "topology/ibnetdiscover.h"
 #include "topology/topology.h"
 
@@ -46,7 +47,7 @@ struct ibd_node {
 	unsigned int lid;	/* switches: port 0's LID */
 	char desc[DESC_MAX];
 	struct ibd_port *ports;
-	size_t n_ports;
+	size_t n_ports, cap_ports;
 };
 
 struct parser {
@@ -186,15 +187,8 @@ static bool find_number(char *s, const char *word, unsigned int *out)
 
 static struct ibd_node *node_new(struct parser *p)
 {
-	if (p->n_nodes == p->cap_nodes) {
-		size_t cap = p->cap_nodes ? 2 * p->cap_nodes : 16;
-		struct ibd_node *n = realloc(p->nodes, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		p->nodes = n;
-		p->cap_nodes = cap;
-	}
+	if (ARRAY_GROW(p->nodes, p->cap_nodes, p->n_nodes + 1))
+		return NULL;
 	memset(&p->nodes[p->n_nodes], 0, sizeof(p->nodes[0]));
 	return &p->nodes[p->n_nodes++];
 }
@@ -238,16 +232,15 @@ static int parse_header(struct parser *p, char *s)
 static int parse_port(struct parser *p, char *s)
 {
 	struct ibd_node *n = p->cur;
-	struct ibd_port *port, *grown;
+	struct ibd_port *port;
 	uint64_t node_guid;
 	char *tok;
 	int rc;
 
 	if (!n)
 		return bad(p, "port line outside a Switch or Ca record");
-	if (!(grown = realloc(n->ports, (n->n_ports + 1) * sizeof(*grown))))
+	if (ARRAY_GROW(n->ports, n->cap_ports, n->n_ports + 1))
 		return -ENOMEM;
-	n->ports = grown;
 	port = &n->ports[n->n_ports++];
 	memset(port, 0, sizeof(*port));
 
