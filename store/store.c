@@ -569,21 +569,25 @@ int store_savepoint(struct store *s)
 	return ret;
 }
 
-int store_savepoint_release(struct store *s)
+/* RELEASE the innermost savepoint, at depth @d. */
+static int sp_release(struct store *s, int d)
 {
-	int d = s->sp_depth - 1;
-	int ret;
+	int ret = sp_stmt(s, &s->sp_release[d], "RELEASE", d);
 
-	if (d < 0) {
-		store_seterr(s, "release: no savepoint is open");
-		return -EINVAL;
-	}
-	ret = sp_stmt(s, &s->sp_release[d], "RELEASE", d);
 	if (!ret)
 		ret = store_stmt_run(s, s->sp_release[d], "release", false);
 	if (!ret)
 		s->sp_depth = d;
 	return ret;
+}
+
+int store_savepoint_release(struct store *s)
+{
+	if (s->sp_depth < 1) {
+		store_seterr(s, "release: no savepoint is open");
+		return -EINVAL;
+	}
+	return sp_release(s, s->sp_depth - 1);
 }
 
 /* Undo everything since the savepoint, and drop the savepoint itself. */
@@ -596,16 +600,13 @@ int store_savepoint_rollback(struct store *s)
 		store_seterr(s, "rollback to savepoint: no savepoint is open");
 		return -EINVAL;
 	}
+	/* Both prepared before anything runs: failing to prepare undoes nothing. */
 	ret = sp_stmt(s, &s->sp_rollback[d], "ROLLBACK TO", d);
 	if (!ret)
 		ret = sp_stmt(s, &s->sp_release[d], "RELEASE", d);
 	if (!ret)
 		ret = store_stmt_run(s, s->sp_rollback[d], "rollback to savepoint", false);
-	if (!ret)
-		ret = store_stmt_run(s, s->sp_release[d], "release", false);
-	if (!ret)
-		s->sp_depth = d;
-	return ret;
+	return ret ? ret : sp_release(s, d);
 }
 
 /* ---- the key/value table ---- */
