@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/monotime.h"
 #include "tenancy/mig.h"
 
 static unsigned int rng_state = 1;
@@ -29,14 +30,6 @@ static unsigned int rnd(void)
 {
 	rng_state = rng_state * 1103515245u + 12345u;
 	return (rng_state >> 8) & 0xffffff;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* the request stream: mostly small profiles, as tenants ask for them */
@@ -225,7 +218,7 @@ static void planner_run(const struct stream *st, struct run_result *res)
 		}
 	}
 	mig_planner_gpu_at(pl, 0);	/* sort once, outside the timing */
-	t0 = now();
+	t0 = mono_s();
 	c0 = cpu_now();
 	for (size_t r = 0; r < N_REQ; r++) {
 		struct mig_request req = { .tenant = st->r[r].tenant, .exclusive = st->r[r].excl,
@@ -253,7 +246,7 @@ static void planner_run(const struct stream *st, struct run_result *res)
 			res->cap++;
 		}
 	}
-	res->wall = now() - t0;
+	res->wall = mono_s() - t0;
 	res->cpu = cpu_now() - c0;
 	mig_planner_free(&pl);
 }
@@ -426,7 +419,7 @@ static void random_request(struct mig_planner *pl, size_t n_gpus, char *tenant, 
 static void bench_exhaustive(void)
 {
 	unsigned int cases = 0, refused = 0, missed = 0, wrong = 0;
-	double t0 = now();
+	double t0 = mono_s();
 
 	for (unsigned int c = 0; c < 20000; c++) {
 		struct mig_planner *pl = small_fleet(3);
@@ -476,7 +469,7 @@ static void bench_exhaustive(void)
 	printf("exhaustive, per request: %u small cases (3 GPUs, random existing layouts, "
 	       "1-4 instances), %u refused by the planner, %u of those placeable by "
 	       "exhaustive search, %u placed that exhaustive search could not (%.1f s)\n",
-	       cases, refused, missed, wrong, now() - t0);
+	       cases, refused, missed, wrong, mono_s() - t0);
 }
 
 /* best number placeable over a sequence, every feasible request placed somewhere */

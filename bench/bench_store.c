@@ -24,20 +24,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "lib/monotime.h"
 #include "store/store.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void remove_db(const char *path)
 {
@@ -82,7 +74,7 @@ static int bench_store(const char *path, int n, int batch, double *secs)
 	ret = store_tenant_put(s, &t);
 	if (ret < 0)
 		goto out;
-	t0 = now_s();
+	t0 = mono_s();
 	for (int i = 0; i < n; i += batch) {
 		ret = store_begin(s);
 		for (int j = i; !ret && j < i + batch && j < n; j++) {
@@ -107,7 +99,7 @@ static int bench_store(const char *path, int n, int batch, double *secs)
 			goto out;
 		}
 	}
-	*secs = now_s() - t0;
+	*secs = mono_s() - t0;
 out:
 	store_close(&s);
 	remove_db(path);
@@ -133,7 +125,7 @@ static int bench_baseline(const char *path, int n, double *secs)
 	    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
 			 "INSERT INTO tenants (name, isolation) VALUES ('bench', 'soft')", NULL, NULL, &msg) != SQLITE_OK)
 		goto out;
-	t0 = now_s();
+	t0 = mono_s();
 	for (int i = 0; i < n; i++) {
 		uint32_t vni = 10000 + (uint32_t)i;
 
@@ -147,7 +139,7 @@ static int bench_baseline(const char *path, int n, double *secs)
 		if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 			goto out;
 	}
-	*secs = now_s() - t0;
+	*secs = mono_s() - t0;
 	ret = 0;
 out:
 	if (msg)

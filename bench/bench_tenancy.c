@@ -21,22 +21,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "lib/monotime.h"
 #include "tenancy/compile.h"
 #include "tenancy/model.h"
 
 #define N_VTEPS 64
 #define N_SMS 4
 #define NIC_PER_NODE 4
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void *xcalloc(size_t n, size_t size)
 {
@@ -117,7 +109,7 @@ static double bench_alloc(size_t n, bool naive)
 	model_init(&m, &pools);
 	if (model_tenant_add(&m, topo, &t, &err))
 		exit(1);
-	t0 = now();
+	t0 = mono_s();
 	for (size_t i = 0; i < n; i++) {
 		struct segment s = { .type = SEG_ETHERNET };
 
@@ -130,7 +122,7 @@ static double bench_alloc(size_t n, bool naive)
 			exit(1);
 		}
 	}
-	dt = now() - t0;
+	dt = mono_s() - t0;
 	model_clear(&m);
 	topology_free(&topo);
 	return dt;
@@ -169,7 +161,7 @@ static double bench_tenants(size_t n)
 	double t0, dt;
 
 	model_init(&m, &pools);
-	t0 = now();
+	t0 = mono_s();
 	for (size_t i = 0; i < n; i++) {
 		struct tenant t = { .isolation = ISOLATION_SOFT };
 
@@ -180,7 +172,7 @@ static double bench_tenants(size_t n)
 			exit(1);
 		}
 	}
-	dt = now() - t0;
+	dt = mono_s() - t0;
 	model_clear(&m);
 	topology_free(&topo);
 	return dt;
@@ -227,7 +219,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	t0 = now();
+	t0 = mono_s();
 	for (size_t i = 0; i < n_seg + n_ib; i++) {
 		for (size_t k = 0; k < (i < n_seg ? 2 : 8); k++) {
 			struct attachment a = { .membership = MEMBERSHIP_DEFAULT };
@@ -247,24 +239,24 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	t_attach = now() - t0;
+	t_attach = mono_s() - t0;
 
-	t0 = now();
+	t0 = mono_s();
 	if (compile(&m, topo, &d))
 		return 1;
-	t_compile = now() - t0;
+	t_compile = mono_s() - t0;
 	for (size_t v = 0; v < d->n_vteps; v++)
 		for (size_t k = 0; k < d->vteps[v].n_vnis; k++)
 			ports += d->vteps[v].vnis[k].n_ports;
 	for (size_t s = 0; s < d->n_sms; s++)
 		for (size_t k = 0; k < d->sms[s].n_partitions; k++)
 			members += d->sms[s].partitions[k].n_members;
-	t0 = now();
+	t0 = mono_s();
 	j = desired_to_json(d);
-	t_json = now() - t0;
-	t0 = now();
+	t_json = mono_s() - t0;
+	t0 = mono_s();
 	naive_entries = naive_compile(&m, topo);
-	t_naive = now() - t0;
+	t_naive = mono_s() - t0;
 	if (naive_entries != ports) {
 		fprintf(stderr, "mismatch: naive %zu, compile %zu\n", naive_entries, ports);
 		return 1;

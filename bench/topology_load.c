@@ -14,19 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
+#include "lib/monotime.h"
 #include "topology/topology.h"
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static json_t *make_topology(unsigned int n_nodes)
 {
@@ -127,16 +119,16 @@ int main(int argc, char **argv)
 		double t0, t1, t2, t3;
 		json_t *root, *out;
 
-		t0 = now();
+		t0 = mono_s();
 		root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-		t1 = now();
+		t1 = mono_s();
 		if (!root || topology_load_json(root, &t, &err)) {
 			fprintf(stderr, "load failed: %s: %s\n", err.field, err.msg);
 			return 1;
 		}
-		t2 = now();
+		t2 = mono_s();
 		out = topology_to_json(t);
-		t3 = now();
+		t3 = mono_s();
 		if (!out)
 			return 1;
 		if (t1 - t0 < best_parse)
