@@ -1361,10 +1361,8 @@ int api_fault_apply(struct api_call *call, const struct fault_event *fev, int64_
 		} else if (loomd_replace_start(call, fe.node, NULL, NODE_FAILED, reason, &rec, &rerr) == 0) {
 			/* The replacement cordons, detaches and fails the node itself,
 			 * step by step, after it knows where every attachment goes. */
-			struct node_life same = cur;
-
 			json_decref(rec);
-			if (life_store(call, &cur, &same, "fault", err))
+			if (node_note(call, &cur, "fault", reason, err))
 				goto fail;
 			n_ev = 0;
 			started = true;
