@@ -13,6 +13,7 @@
 
 #include "fabric/partitions.h"
 #include "lib/log.h"
+#include "src/check.h"
 #include "src/daemon.h"
 #include "src/reconcile.h"
 #include "src/verify.h"
@@ -406,7 +407,8 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	struct reconciler_opts opts;
 	int ret;
 
-	d->rdma_fd = -1;
+	/* No descriptor yet: a check (no socket) must close and unlink nothing. */
+	d->rdma_fd = d->epfd = d->listen_fd = d->signal_fd = d->resync_fd = -1;
 	d->started_ns = now_realtime_ns();
 	d->fault_policy = d->cfg.fault;
 	d->rdma = d->cfg.rdma;
@@ -414,7 +416,18 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	ret = topology_load_file(d->cfg.topology, &d->topo, err);
 	if (ret)
 		return ret;
-	ret = store_open(d->cfg.database, &d->store, err);
+	if (check_only) {
+		d->check_db = calloc(1, sizeof(*d->check_db));
+		if (!d->check_db)
+			return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+		ret = db_snapshot_take(d->cfg.database, d->check_db, err);
+		if (ret)
+			return ret;
+		ret = store_open(d->check_db->path, &d->store, err);
+		db_snapshot_err_rename(d->check_db, d->cfg.database, err);
+	} else {
+		ret = store_open(d->cfg.database, &d->store, err);
+	}
 	if (ret)
 		return ret;
 	ret = store_load_model(d->store, &d->model, err);
@@ -465,4 +478,9 @@ void loomd_close(struct loomd *d)
 	loomd_replace_release(d);
 	topology_free(&d->topo);
 	store_close(&d->store);
+	if (d->check_db) {
+		db_snapshot_drop(d->check_db);
+		free(d->check_db);
+		d->check_db = NULL;
+	}
 }

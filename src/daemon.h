@@ -34,6 +34,7 @@ struct waiter;
 struct rdma_job;
 struct rdma_job_result;
 struct pkeys_stamp;
+struct db_snapshot;
 
 /*
  * A replacement loomd is driving (src/replacement.c).  Its record, with
@@ -91,6 +92,9 @@ struct loomd {
 	size_t n_operator_pkeys;
 	struct pkeys_stamp *pkeys_stamps;
 	size_t n_pkeys_stamps;
+
+	/* loomd -n: the private copy of the database it opened instead (src/check.h). */
+	struct db_snapshot *check_db;
 
 	/* Group commit: the transaction open for the current batch, and how
 	 * many writes it holds (none: rolled back, the file left as it was). */
@@ -184,7 +188,11 @@ void loomd_operator_pkeys_refresh(struct loomd *d);
 /* [{pkey, partition, file, segment?}]: `segment` when a segment carries it already. */
 json_t *loomd_operator_pkeys_json(const struct loomd *d);
 
-/* Opens the topology, the store and the model; then the socket unless @check_only. */
+/*
+ * Opens the topology, the store and the model; then the socket unless
+ * @check_only.  A check opens a private copy of the database (d->check_db)
+ * and writes nothing next to the real one.
+ */
 int loomd_open(struct loomd *d, bool check_only, struct loom_err *err);
 void loomd_close(struct loomd *d);
 
