@@ -77,16 +77,17 @@ t_ok $? "the refusal names the operator's partition and the file ($(echo "$out" 
 t_is "$(db_bytes) $(sha256sum <"$IB/partitions.conf")" "$before $conf" \
 	"the refusal leaves the database file and the partitions file byte-identical"
 
-# The same through a declarative apply.
+# The same through a declarative apply.  The file leaves out acme/a and
+# acme/b, so the request deletes them before it meets the collision: the
+# refusal must still leave the file byte for byte as it was (a batch whose
+# every write was refused is rolled back, not committed).
 printf '{"tenants":[{"name":"acme","sites":["lab"],"segments":[{"name":"c","type":"infiniband","pkey":"0x0102"}]}]}\n' \
 	>"$T_DIR/c.json"
-dump=$(db_state)
 before=$(db_bytes)
 out=$(ctl -o json apply -f "$T_DIR/c.json" 2>/dev/null)
 r=$?
 t_is "$r $(echo "$out" | jq -r '.data.name') $(db_bytes)" "1 conflict $before" \
 	"apply -f with the operator's unnamed 0x0102: conflict, database byte-identical"
-[ "$dump" = "$(db_state)" ] || t_diag "the rows changed too"
 
 # The operator adds one while loomd runs: the next allocation skips it too.
 printf '%s\n' "late=0x0104 : ${GUID[hca4]}=limited;" >>"$IB/partitions.conf"
