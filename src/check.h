@@ -5,7 +5,9 @@
  * SQLite connection does).  So the check copies the database file and its
  * write-ahead log, byte for byte with plain reads, into a private folder
  * and opens the copy: loading, migrating and checking it there proves
- * what loomd would do, and the original is never opened.
+ * what loomd would do, and the original is never opened.  A copy taken
+ * while a loomd is writing may miss its latest commits: the check reads
+ * what is on disk, not what that loomd holds.
  */
 #ifndef LOOM_SRC_CHECK_H
 #define LOOM_SRC_CHECK_H

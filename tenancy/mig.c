@@ -25,7 +25,10 @@
  * (https://docs.nvidia.com/datacenter/tesla/mig-user-guide/supported-mig-profiles.html):
  * the per-product tables give the profiles, their fractions of memory and
  * SMs and "Number of Instances Available"; test_mig (test_tables_against_guide)
- * holds every table here to them, row by row.
+ * holds every table here to them, row by row.  Two tables borrow their
+ * profile names from NVIDIA's mig-parted default configuration instead
+ * (H100 NVL 94GB and GB200, with the H100's and B200's fractions and
+ * counts); each says so where it is defined.
  *
  * Starts: the guide gives them as `nvidia-smi mig -lgipp` output for the
  * A100 only ({0..6}:1 for 1g and 1g+me, {0,2,4,6}:2, {0,2,4}:2, {0,4}:4,
