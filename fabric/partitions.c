@@ -101,6 +101,24 @@ void partitions_name(const struct sm_partition *p, char out[PARTITIONS_NAME_MAX 
 	snprintf(out, PARTITIONS_NAME_MAX + 1, "%.26s_%04x", buf, p->pkey);
 }
 
+int partitions_capacity_err(struct loom_err *err, const char *field, uint64_t guid,
+			    const char *node, const char *port, unsigned int loom,
+			    unsigned int others, unsigned int cap)
+{
+	char label[2 * LOOM_NAME_MAX + 32];
+
+	if (node && node[0])
+		snprintf(label, sizeof(label), "0x%016" PRIx64 " (%s %s)", guid, node,
+			 port ? port : "");
+	else
+		snprintf(label, sizeof(label), "0x%016" PRIx64, guid);
+	return loom_err_set(err, LOOM_E_EXHAUSTED, field,
+		     "port %s would need %u P_Key entries (%u for loom's partitions, %u for "
+		     "others such as Default), but its P_Key table holds %u entries "
+		     "(NodeInfo.PartitionCap); detach it from another InfiniBand segment first",
+		     label, loom + others, loom, others, cap);
+}
+
 int partitions_validate(const struct sm_desired *d, struct loom_err *err)
 {
 	char field[96];

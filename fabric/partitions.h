@@ -101,6 +101,18 @@ int partitions_splice(const struct partitions_file *f, const char *section,
 int partitions_file_write(const char *path, const char *text, size_t len,
 			  struct loom_err *err);
 
+/*
+ * The one wording of a port whose P_Key table cannot take loom's
+ * partitions, for the API's refusal and the subnet-manager target's: the
+ * count is every entry the port would hold (@loom of loom's partitions and
+ * @others such as Default and the operator's) against @cap
+ * (NodeInfo.PartitionCap).  @node / @port may be NULL.  Sets @err
+ * (pool_exhausted on @field) and returns -EINVAL, as loom_err_set does.
+ */
+int partitions_capacity_err(struct loom_err *err, const char *field, uint64_t guid,
+			    const char *node, const char *port, unsigned int loom,
+			    unsigned int others, unsigned int cap);
+
 /* The checksum the END marker carries (FNV-1a, 64 bits). */
 uint64_t partitions_checksum(const char *body, size_t len);
 

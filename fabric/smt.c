@@ -993,7 +993,7 @@ int smt_check_capacity(struct smt *s, const struct sm_desired *d, struct loom_er
 			const struct pkey_member *pm = &d->partitions[i].members[m];
 			struct port_cache *p = port_find(s, pm->guid);
 			unsigned int foreign = 0;
-			char label[160], field[96];
+			char field[96];
 
 			if (!p || !p->pkeys_ok)
 				continue;	/* unreadable: smt_write reports it */
@@ -1005,11 +1005,9 @@ int smt_check_capacity(struct smt *s, const struct sm_desired *d, struct loom_er
 			}
 			if (p->want + foreign <= p->cap)
 				continue;
-			member_label(pm, label, sizeof(label));
 			snprintf(field, sizeof(field), "partitions[%zu].members[%zu].guid", i, m);
-			rc = loom_err_set(err, LOOM_E_EXHAUSTED, field,
-					  "port %s would need %u P_Key entries (%u for loom's partitions, %u for others such as Default) but its P_Key table holds %u (NodeInfo.PartitionCap); detach it from another InfiniBand segment first",
-					  label, p->want + foreign, p->want, foreign, p->cap);
+			rc = partitions_capacity_err(err, field, pm->guid, pm->node, pm->port,
+						     p->want, foreign, p->cap);
 			goto out;
 		}
 	}

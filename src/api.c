@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fabric/partitions.h"
 #include "lib/log.h"
 #include "src/api-internal.h"
 #include "src/daemon.h"
@@ -169,6 +170,7 @@ static int do_segment_add(struct api_call *call, struct segment *s, struct loom_
 {
 	struct loomd *d = call->d;
 
+	loomd_operator_pkeys_refresh(d);	/* the pool skips the operator's P_Keys */
 	if (model_segment_add(&d->model, d->topo, s, err))
 		return -EINVAL;
 	call->model_touched = true;
@@ -208,12 +210,8 @@ static int check_pkey_capacity(struct loomd *d, const struct attachment *a, stru
 			need += os && os->type == SEG_INFINIBAND;
 		}
 		if (need + foreign > cap)
-			return loom_err_set(err, LOOM_E_EXHAUSTED, "port",
-					    "port %s:%s (GUID 0x%016llx) has a P_Key table of %u entries "
-					    "(NodeInfo.PartitionCap): %u taken by partitions loom does not own, "
-					    "and loom would need %u; detach the port from another InfiniBand "
-					    "segment first",
-					    a->node, hp->name, (unsigned long long)hp->guid, cap, foreign, need);
+			return partitions_capacity_err(err, "port", hp->guid, a->node, hp->name, need,
+						       foreign, cap);
 	}
 	return 0;
 }
@@ -369,6 +367,7 @@ static int m_system_info(struct api_call *call, json_t *params, json_t **result,
 
 	if (params_only(params, allowed, err))
 		return -EINVAL;
+	loomd_operator_pkeys_refresh(d);
 	*result = json_pack("{s:s, s:I, s:i, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:s, s:s}, s:I, s:I,"
 			    " s:I, s:I}",
 			    "version", PACKAGE_VERSION,
@@ -386,6 +385,9 @@ static int m_system_info(struct api_call *call, json_t *params, json_t **result,
 			    "batched_writes", (json_int_t)d->batched_writes,
 			    "clients", (json_int_t)d->n_clients,
 			    "subscribers", (json_int_t)d->n_subscribers);
+	if (*result)
+		json_object_set_new(json_object_get(*result, "pools"), "operator_pkeys",
+				    loomd_operator_pkeys_json(d));
 	return *result ? 0 : -ENOMEM;
 }
 
@@ -1359,10 +1361,8 @@ int api_fault_apply(struct api_call *call, const struct fault_event *fev, int64_
 		} else if (loomd_replace_start(call, fe.node, NULL, NODE_FAILED, reason, &rec, &rerr) == 0) {
 			/* The replacement cordons, detaches and fails the node itself,
 			 * step by step, after it knows where every attachment goes. */
-			struct node_life same = cur;
-
 			json_decref(rec);
-			if (life_store(call, &cur, &same, "fault", err))
+			if (node_note(call, &cur, "fault", reason, err))
 				goto fail;
 			n_ev = 0;
 			started = true;
@@ -1601,6 +1601,7 @@ static int intent_run(struct api_call *call, json_t *params, bool dry_run, json_
 
 	if (params_only(params, allowed, err))
 		return -EINVAL;
+	loomd_operator_pkeys_refresh(call->d);	/* the pool skips the operator's P_Keys */
 	if (!json_is_object(json_object_get(params, "intent")))
 		return loom_err_set(err, LOOM_E_PARAMS, "intent", "'intent' must be an object {\"tenants\": [...]}");
 	if (intent_parse(json_object_get(params, "intent"), &doc, err)) {

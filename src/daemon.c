@@ -5,11 +5,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "fabric/partitions.h"
 #include "lib/log.h"
+#include "src/check.h"
 #include "src/daemon.h"
 #include "src/reconcile.h"
 #include "src/verify.h"
@@ -239,6 +243,139 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
  * inside one does not let the same signal act again.  A mark that cannot
  * be read is logged and skipped (a hold-down only ever holds back).
  */
+/* What a partitions file looked like when it was last read. */
+struct pkeys_stamp {
+	char path[LOOM_PATH_MAX];
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+static void stamp_take(const char *path, struct pkeys_stamp *s)
+{
+	struct stat st;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	if (stat(path, &st))
+		return;
+	s->exists = true;
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	s->size = st.st_size;
+	s->mtime = st.st_mtim;
+}
+
+static bool stamp_same(const struct pkeys_stamp *a, const struct pkeys_stamp *b)
+{
+	return !strcmp(a->path, b->path) && a->exists == b->exists && a->dev == b->dev &&
+	       a->ino == b->ino && a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* Appends the operator's P_Keys of one file to *list; 0 or -errno with @err. */
+static int operator_pkeys_read(const char *path, struct id_reserved **list, size_t *n,
+			       struct loom_err *err)
+{
+	struct partitions_file *f = NULL;
+	int ret = partitions_file_read(path, &f, err);
+
+	if (ret)
+		return ret;
+	for (size_t j = 0; j < f->n_foreign; j++) {
+		const struct partitions_found *p = &f->foreign[j];
+		struct id_reserved *grown;
+
+		if (p->pkey == 0 || p->pkey == 0x7fff)
+			continue;	/* none, or Default: never in a pool */
+		grown = realloc(*list, (*n + 1) * sizeof(**list));
+		if (!grown) {
+			ret = -ENOMEM;
+			break;
+		}
+		*list = grown;
+		memset(&grown[*n], 0, sizeof(grown[*n]));
+		grown[*n].type = SEG_INFINIBAND;
+		grown[*n].id = p->pkey;
+		snprintf(grown[*n].owner, sizeof(grown[*n].owner), "%s", p->name);
+		snprintf(grown[*n].where, sizeof(grown[*n].where), "%s", path);
+		(*n)++;
+	}
+	partitions_file_free(&f);
+	return ret;
+}
+
+void loomd_operator_pkeys_refresh(struct loomd *d)
+{
+	size_t n_sms = d->topo ? d->topo->n_sms : 0;
+	struct pkeys_stamp *now = calloc(n_sms ? n_sms : 1, sizeof(*now));
+	struct id_reserved *list = NULL;
+	size_t n = 0;
+	bool same = now && d->pkeys_stamps && d->n_pkeys_stamps == n_sms;
+
+	if (!now) {
+		log_warn("operator's P_Keys: out of memory; keeping what was read before");
+		return;
+	}
+	for (size_t i = 0; i < n_sms; i++) {
+		stamp_take(d->topo->sms[i].partitions_file, &now[i]);
+		same = same && stamp_same(&now[i], &d->pkeys_stamps[i]);
+	}
+	if (same) {
+		free(now);
+		return;
+	}
+	for (size_t i = 0; i < n_sms; i++) {
+		struct loom_err err = { 0 };
+		int ret = operator_pkeys_read(d->topo->sms[i].partitions_file, &list, &n, &err);
+
+		if (ret) {
+			log_warn("operator's P_Keys: cannot read %s (%s); keeping what was read before",
+				 d->topo->sms[i].partitions_file, err.msg[0] ? err.msg : strerror(-ret));
+			free(list);
+			free(now);
+			return;
+		}
+	}
+	model_reserved_sort(list, n);
+	model_reserved_set(&d->model, list, n);
+	if (n != d->n_operator_pkeys ||
+	    (n && memcmp(list, d->operator_pkeys, n * sizeof(*list))))
+		log_info("%zu P_Key%s used by the operator's own partitions: loom will not allocate %s",
+			 n, n == 1 ? "" : "s", n == 1 ? "it" : "them");
+	free(d->operator_pkeys);
+	d->operator_pkeys = list;
+	d->n_operator_pkeys = n;
+	free(d->pkeys_stamps);
+	d->pkeys_stamps = now;
+	d->n_pkeys_stamps = n_sms;
+}
+
+json_t *loomd_operator_pkeys_json(const struct loomd *d)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < d->n_operator_pkeys; i++) {
+		const struct id_reserved *r = &d->operator_pkeys[i];
+		const struct segment *s = model_segment_by_pkey(&d->model, (uint16_t)r->id);
+		char pkey[8];
+		json_t *o;
+
+		snprintf(pkey, sizeof(pkey), "0x%04x", r->id);
+		o = json_pack("{s:s, s:s, s:s}", "pkey", pkey, "partition", r->owner, "file", r->where);
+		if (o && s) {
+			char full[2 * LOOM_NAME_MAX + 1];
+
+			snprintf(full, sizeof(full), "%s/%s", s->tenant, s->name);
+			json_object_set_new(o, "segment", json_string(full));
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
 static void faults_restore(struct loomd *d)
 {
 	int64_t now = now_realtime_ns() / 1000000000;
@@ -270,7 +407,8 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	struct reconciler_opts opts;
 	int ret;
 
-	d->rdma_fd = -1;
+	/* No descriptor yet: a check (no socket) must close and unlink nothing. */
+	d->rdma_fd = d->epfd = d->listen_fd = d->signal_fd = d->resync_fd = -1;
 	d->started_ns = now_realtime_ns();
 	d->fault_policy = d->cfg.fault;
 	d->rdma = d->cfg.rdma;
@@ -278,7 +416,18 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	ret = topology_load_file(d->cfg.topology, &d->topo, err);
 	if (ret)
 		return ret;
-	ret = store_open(d->cfg.database, &d->store, err);
+	if (check_only) {
+		d->check_db = calloc(1, sizeof(*d->check_db));
+		if (!d->check_db)
+			return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+		ret = db_snapshot_take(d->cfg.database, d->check_db, err);
+		if (ret)
+			return ret;
+		ret = store_open(d->check_db->path, &d->store, err);
+		db_snapshot_err_rename(d->check_db, d->cfg.database, err);
+	} else {
+		ret = store_open(d->cfg.database, &d->store, err);
+	}
 	if (ret)
 		return ret;
 	ret = store_load_model(d->store, &d->model, err);
@@ -287,6 +436,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	ret = model_check_topology(&d->model, d->topo, err);
 	if (ret)
 		return ret;
+	loomd_operator_pkeys_refresh(d);
 	if (loomd_replace_load(d))
 		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the replacements in progress: %s",
 				    store_errmsg(d->store));
@@ -317,8 +467,20 @@ void loomd_close(struct loomd *d)
 	reconciler_stop(&d->rec);
 	server_close(d);
 	model_clear(&d->model);
+	model_reserved_set(&d->model, NULL, 0);
+	free(d->operator_pkeys);
+	d->operator_pkeys = NULL;
+	d->n_operator_pkeys = 0;
+	free(d->pkeys_stamps);
+	d->pkeys_stamps = NULL;
+	d->n_pkeys_stamps = 0;
 	fault_history_release(&d->faults);
 	loomd_replace_release(d);
 	topology_free(&d->topo);
 	store_close(&d->store);
+	if (d->check_db) {
+		db_snapshot_drop(d->check_db);
+		free(d->check_db);
+		d->check_db = NULL;
+	}
 }

@@ -33,6 +33,8 @@ struct reconciler;
 struct waiter;
 struct rdma_job;
 struct rdma_job_result;
+struct pkeys_stamp;
+struct db_snapshot;
 
 /*
  * A replacement loomd is driving (src/replacement.c).  Its record, with
@@ -84,8 +86,20 @@ struct loomd {
 	struct replace_run *replacing;
 	size_t n_replacing;
 
-	/* Group commit: the transaction open for the current batch. */
+	/* The P_Keys the operator's own partitions use (the model borrows
+	 * them as reserved IDs), and each partitions file as last read. */
+	struct id_reserved *operator_pkeys;
+	size_t n_operator_pkeys;
+	struct pkeys_stamp *pkeys_stamps;
+	size_t n_pkeys_stamps;
+
+	/* loomd -n: the private copy of the database it opened instead (src/check.h). */
+	struct db_snapshot *check_db;
+
+	/* Group commit: the transaction open for the current batch, and how
+	 * many writes it holds (none: rolled back, the file left as it was). */
 	bool in_txn;
+	unsigned int txn_writes;
 	uint64_t batches, batched_writes;
 	int64_t started_ns;
 };
@@ -161,7 +175,24 @@ void loomd_watch_carrier(struct loomd *d, size_t i);
 void loomd_watch_hca(struct loomd *d);
 const struct api_method *api_methods(size_t *n);
 
-/* Opens the topology, the store and the model; then the socket unless @check_only. */
+/*
+ * Read the P_Keys the operator's own lines use in every subnet manager's
+ * partitions file (outside loom's section, Default aside) and hand them to
+ * the model as reserved IDs, so that the pool never allocates one and an
+ * explicit request for one is refused.  A file is read again only when it
+ * changed (inode, size, mtime); one that cannot be parsed keeps what was
+ * read before (logged).  Called at start-up and before every request that
+ * may allocate a P_Key.
+ */
+void loomd_operator_pkeys_refresh(struct loomd *d);
+/* [{pkey, partition, file, segment?}]: `segment` when a segment carries it already. */
+json_t *loomd_operator_pkeys_json(const struct loomd *d);
+
+/*
+ * Opens the topology, the store and the model; then the socket unless
+ * @check_only.  A check opens a private copy of the database (d->check_db)
+ * and writes nothing next to the real one.
+ */
 int loomd_open(struct loomd *d, bool check_only, struct loom_err *err);
 void loomd_close(struct loomd *d);
 

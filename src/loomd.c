@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "src/check.h"
 #include "src/daemon.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/loom/loomd.conf"
@@ -23,8 +24,9 @@ static void usage(FILE *out)
 		"usage: loomd [-c FILE] [-f] [-n] [-d SUBSYS,...]\n"
 		"  -c FILE  configuration file (default %s)\n"
 		"  -f       stay in the foreground\n"
-		"  -n       check the configuration, topology and database, print the\n"
-		"           effective configuration and exit (non-zero on any error)\n"
+		"  -n       check the configuration, topology and database (a private copy:\n"
+		"           nothing is created or migrated), print the effective\n"
+		"           configuration and exit (non-zero on any error)\n"
 		"  -d LIST  debug logs for: api,store,reconcile,netlink,frr,opensm,mad,lifecycle,gpu,all\n"
 		"  -V       print the version\n", DEFAULT_CONFIG);
 }
@@ -101,7 +103,13 @@ int main(int argc, char **argv)
 		log_level = LOG_LVL_DEBUG;
 	}
 	if (check) {
-		int ret = loomd_open(&d, true, &err);
+		int ret;
+
+		/* What the check finds is printed below; the copy's own doings
+		 * (its migration) are not news about the real database. */
+		if (!debug && log_level > LOG_LVL_WARN)
+			log_level = LOG_LVL_WARN;
+		ret = loomd_open(&d, true, &err);
 
 		if (ret) {
 			print_err(config, &err);
@@ -111,6 +119,12 @@ int main(int argc, char **argv)
 		config_print(&d.cfg, stdout);
 		printf("# topology: %zu sites, %zu vteps, %zu subnet managers, %zu nodes\n",
 		       d.topo->n_sites, d.topo->n_vteps, d.topo->n_sms, d.topo->n_nodes);
+		if (!d.check_db->exists)
+			printf("# store: %s does not exist; loomd will create it (schema %d)\n",
+			       d.cfg.database, store_schema_version_latest());
+		else if (d.check_db->version >= 0 && d.check_db->version < store_schema_version_latest())
+			printf("# store: schema %d, loomd will migrate it to %d\n", d.check_db->version,
+			       store_schema_version_latest());
 		printf("# store: schema %d, %zu tenants, %zu segments, %zu attachments\n",
 		       store_schema_version(d.store), d.model.n_tenants, d.model.n_segments,
 		       d.model.n_attachments);

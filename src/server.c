@@ -585,6 +585,7 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 		audit_write(d, &c->peer, req->method, req->params, result, &err);
 	if (err.code == LOOM_OK) {
 		store_savepoint_release(d->store);
+		d->txn_writes++;
 		*wrote = true;
 		d->model_changed |= call.model_touched;
 		memcpy(rdma_node, call.rdma_node, sizeof(call.rdma_node));
@@ -625,6 +626,7 @@ int loomd_internal_write(struct loomd *d, const char *method, json_t *params,
 		audit_write(d, &self, method, params, *result, err);
 	if (err->code == LOOM_OK) {
 		store_savepoint_release(d->store);
+		d->txn_writes++;
 		d->model_changed |= call.model_touched;
 		return 0;
 	}
@@ -881,7 +883,9 @@ static void batch_finish(struct loomd *d)
 
 		for (size_t i = 0; i < n_batch; i++)
 			writes += batch[i].wrote;
-		if (store_commit(d->store)) {
+		if (!d->txn_writes) {
+			store_rollback(d->store);	/* all refused: not a byte written */
+		} else if (store_commit(d->store)) {
 			failed = true;
 			loom_err_set(&err, LOOM_E_STORE, "", "the commit failed, nothing was changed: %s",
 				     store_errmsg(d->store));
@@ -890,6 +894,7 @@ static void batch_finish(struct loomd *d)
 			loomd_model_reload(d);
 		}
 		d->in_txn = false;
+		d->txn_writes = 0;
 		d->batches++;
 		d->batched_writes += writes;
 	}

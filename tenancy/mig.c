@@ -26,14 +26,17 @@
  * (https://docs.nvidia.com/datacenter/tesla/mig-user-guide/supported-mig-profiles.html):
  * the per-product tables give the profiles, their fractions of memory and
  * SMs and "Number of Instances Available"; test_mig (test_tables_against_guide)
- * holds every table here to them, row by row.
+ * holds every table here to them, row by row.  Two tables borrow their
+ * profile names from NVIDIA's mig-parted default configuration instead
+ * (H100 NVL 94GB and GB200, with the H100's and B200's fractions and
+ * counts); each says so where it is defined.
  *
  * Starts: the guide gives them as `nvidia-smi mig -lgipp` output for the
  * A100 only ({0..6}:1 for 1g and 1g+me, {0,2,4,6}:2, {0,2,4}:2, {0,4}:4,
- * {0}:4, {0}:8); for the A30, H100, H200 and B200 it draws them as
+ * {0}:4, {0}:8); for the A30, H100, H200, B200 and GB200 it draws them as
  * diagrams.  The 8-slice models use the A100's starts because their
- * fractions are identical; for H200 and B200 that is an inference that no
- * NVIDIA text confirms (docs/mig.md says so too).
+ * fractions are identical; for H100 NVL, H200, B200 and GB200 that is an
+ * inference that no NVIDIA text confirms (docs/mig.md says so too).
  * To add a model: one table of profiles, one entry in mig_models[].
  */
 #define STARTS_1G_8	7, { 0, 1, 2, 3, 4, 5, 6 }	/* 1g anywhere but slice 7 */
@@ -80,6 +83,25 @@ static const struct mig_profile h200_141gb[] = EIGHT_SLICE_TABLE(
 static const struct mig_profile b200_180gb[] = EIGHT_SLICE_TABLE(
 	"1g.23gb", "1g.23gb+me", "1g.45gb", "2g.45gb", "3g.90gb", "4g.90gb", "7g.180gb");
 
+/*
+ * H100 NVL (94 GB; "H100-PCIE 94GB" in the guide's list of supported GPUs):
+ * the guide's H100 fractions and counts with the 94 GB names, as NVIDIA's
+ * mig-parted default configuration spells them (1g.12gb x7, 1g.12gb+me x1,
+ * 1g.24gb x4, 2g.24gb x3, 3g.47gb x2, 4g.47gb x1, 7g.94gb x1).  Starts:
+ * inferred (see above).
+ */
+static const struct mig_profile h100_94gb[] = EIGHT_SLICE_TABLE(
+	"1g.12gb", "1g.12gb+me", "1g.24gb", "2g.24gb", "3g.47gb", "4g.47gb", "7g.94gb");
+/*
+ * GB200 (186 GB in the guide's list of supported GPUs, 7 instances): the
+ * Blackwell fractions and counts of the B200 table, with the names NVIDIA's
+ * mig-parted default configuration gives the GB200 (device 0x2941: 1g.24gb
+ * x7, 1g.47gb x4, 2g.47gb x3, 3g.95gb x2, 4g.95gb x1, 7g.189gb x1).  The
+ * +me name follows the family's pattern and is inferred; so are the starts.
+ */
+static const struct mig_profile gb200_189gb[] = EIGHT_SLICE_TABLE(
+	"1g.24gb", "1g.24gb+me", "1g.47gb", "2g.47gb", "3g.95gb", "4g.95gb", "7g.189gb");
+
 /* A30-24GB table of the guide: 4 memory and 4 compute slices. */
 static const struct mig_profile a30_24gb[] = {
 	{ "1g.6gb",     1, 1, 4, MIG_NVML_1_SLICE,      4, { 0, 1, 2, 3 } },
@@ -96,8 +118,9 @@ static const struct mig_profile a30_24gb[] = {
  * Aliases include the NVML device names ("NVIDIA H100 80GB HBM3", "NVIDIA
  * H200", "NVIDIA B200"), as nvidia-smi prints them in public output; the
  * guide does not list NVML names, so they are unverified against NVIDIA's
- * documents.  A GPU whose name matches none (an "NVIDIA H200 NVL", say) is
- * reported as having no table rather than guessed at.
+ * documents.  The H200 NVL has the H200 141GB's table (the guide lists both
+ * as 141GB GH100 products; mig-parted configures them alike).  A GPU whose
+ * name matches none is reported as having no table rather than guessed at.
  */
 static const struct mig_model mig_models[] = {
 	{ "A100-40GB", { "A100-SXM4-40GB", "A100-PCIE-40GB", "NVIDIA A100-SXM4-40GB",
@@ -112,10 +135,14 @@ static const struct mig_model mig_models[] = {
 	  8, 7, h100_80gb, N(h100_80gb), MIG_SRC ", H100 80GB" },
 	{ "H100-PCIE-80GB", { "H100-PCIe", "NVIDIA H100 PCIe" },
 	  8, 7, h100_80gb, N(h100_80gb), MIG_SRC ", H100 80GB" },
-	{ "H200-141GB", { "H200", "H200-SXM-141GB", "NVIDIA H200" },
-	  8, 7, h200_141gb, N(h200_141gb), MIG_SRC ", H200 141GB" },
+	{ "H100-NVL-94GB", { "H100-NVL", "H100-94GB", "H100-PCIE-94GB", "NVIDIA H100 NVL" },
+	  8, 7, h100_94gb, N(h100_94gb), MIG_SRC ", H100 fractions; 94GB names from mig-parted" },
+	{ "H200-141GB", { "H200", "H200-SXM-141GB", "NVIDIA H200", "H200-NVL", "NVIDIA H200 NVL" },
+	  8, 7, h200_141gb, N(h200_141gb), MIG_SRC ", H200 141GB (also H200 NVL)" },
 	{ "B200", { "B200-180GB", "NVIDIA B200" },
 	  8, 7, b200_180gb, N(b200_180gb), MIG_SRC ", B200 180GB" },
+	{ "GB200", { "GB200-186GB", "NVIDIA GB200" },
+	  8, 7, gb200_189gb, N(gb200_189gb), MIG_SRC ", B200 fractions; GB200 names from mig-parted" },
 };
 
 size_t mig_model_count(void)
@@ -410,11 +437,17 @@ int mig_planner_add_gpu(struct mig_planner *pl, const char *node, const char *si
 	struct mig_gpu *gpu;
 	int nid, sid;
 
-	if (!m)
+	if (!m) {
+		char names[256];
+		size_t off = 0;
+
+		for (size_t i = 0; i < N(mig_models) && off < sizeof(names); i++)
+			off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+						i ? ", " : "", mig_models[i].name);
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "model",
-				    "GPU model \"%s\" has no MIG profile table; "
-				    "use one of A100-40GB, A100-80GB, A30, H100-SXM5-80GB, "
-				    "H100-PCIE-80GB, H200-141GB, B200", model ? model : "");
+				    "GPU model \"%s\" has no MIG profile table; use one of %s",
+				    model ? model : "", names);
+	}
 	if (!node || !*node || strlen(node) >= LOOM_NAME_MAX)
 		return loom_err_set(err, LOOM_E_PARAMS, "node", "node name missing or too long");
 	if (!site)
@@ -668,24 +701,60 @@ struct undo_entry {
 
 enum { ELIG_NO = 0, ELIG_MODEL = 1, ELIG_WHERE = 2, ELIG_YES = 3 };
 
+/* "a, b, c" into @buf: the tenant's allowed sites, for a residency refusal. */
+static void sites_text(const struct mig_request *req, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; req->sites && i < req->n_sites && off < len; i++) {
+		int w = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", req->sites[i]);
+
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
+static bool gpu_in_filter(const struct mig_gpu *gpu, const struct mig_request *req)
+{
+	return (!req->node || !strcmp(gpu->node, req->node)) &&
+	       (!req->site || !strcmp(gpu->site, req->site));
+}
+
+/*
+ * Why a request did not fit, most specific reason first: no GPU offers the
+ * profile at all; none where the request points (node, site); the tenant's
+ * sites rule out every one there (residency); isolation; the per-GPU count
+ * of the profile (one +me instance per GPU); fragmentation; capacity.
+ */
 static void refuse(struct mig_planner *pl, const struct mig_request *req,
 		   const int *pidx, size_t placed, struct loom_err *err)
 {
-	size_t n_model = 0, n_where = 0, n_yes = 0;
-	unsigned int free_total = 0, need = 0;
-	const struct mig_gpu *closest = NULL;
+	size_t n_model = 0, n_filter = 0, n_where = 0, n_yes = 0;
+	unsigned int free_total = 0, need = 0, limit = 0, room = 0;
+	const struct mig_gpu *closest = NULL, *filtered = NULL;
 	unsigned int closest_free = 0;
-	char where[160];
+	char where[160], sites[512];
 
 	for (size_t g = 0; g < pl->n_gpus; g++) {
 		const struct mig_gpu *gpu = &pl->gpus[g];
+		const struct mig_profile *p;
 		unsigned int f;
 
 		n_model += pl->elig[g] >= ELIG_MODEL;
+		if (pl->elig[g] >= ELIG_MODEL && gpu_in_filter(gpu, req)) {
+			n_filter++;
+			filtered = filtered ? filtered : gpu;
+		}
 		n_where += pl->elig[g] >= ELIG_WHERE;
 		if (pl->elig[g] != ELIG_YES)
 			continue;
 		n_yes++;
+		p = &gpu->model->profiles[pidx[model_index(gpu->model)]];
+		/* what the per-GPU count of the profile alone would still allow */
+		limit = p->max_count;
+		room += p->max_count - gpu_profile_count(gpu, p);
 		f = pl->cache[pl->hot[g].model].free_slices[pl->hot[g].used];
 		free_total += f;
 		if (!closest || f > closest_free) {
@@ -693,7 +762,7 @@ static void refuse(struct mig_planner *pl, const struct mig_request *req,
 			closest_free = f;
 		}
 		if (!need)
-			need = gpu->model->profiles[pidx[model_index(gpu->model)]].mem;
+			need = p->mem;
 	}
 	if (req->node)
 		snprintf(where, sizeof(where), "on node %s", req->node);
@@ -703,20 +772,44 @@ static void refuse(struct mig_planner *pl, const struct mig_request *req,
 		snprintf(where, sizeof(where), "in the tenant's sites");
 	else
 		snprintf(where, sizeof(where), "in the inventory");
+	sites_text(req, sites, sizeof(sites));
 	if (!n_model) {
+		loom_err_set(err, LOOM_E_NOT_FOUND, "profile", "no GPU %s offers MIG profile %s",
+			     req->node || req->site ? where : "in the inventory", req->profile);
+	} else if (!n_filter) {
 		loom_err_set(err, LOOM_E_NOT_FOUND, "profile",
-			     "no GPU in the inventory offers MIG profile %s", req->profile);
-	} else if (!n_where) {
-		loom_err_set(err, req->sites && !req->node && !req->site ? LOOM_E_POLICY
-								      : LOOM_E_NOT_FOUND,
-			     "profile", "no GPU of a model offering %s %s (%zu elsewhere)",
+			     "no GPU of a model offering %s %s (%zu elsewhere)",
 			     req->profile, where, n_model);
+	} else if (!n_where && req->node) {
+		loom_err_set(err, LOOM_E_POLICY, "node",
+			     "residency: node %s is in site %s, and tenant %s may only use "
+			     "site%s %s", req->node, filtered->site, req->tenant,
+			     req->n_sites == 1 ? "" : "s", sites);
+	} else if (!n_where) {
+		loom_err_set(err, LOOM_E_POLICY, "profile",
+			     "residency: none of tenant %s's allowed sites (%s) has a GPU offering "
+			     "%s; %zu GPU%s elsewhere do%s", req->tenant, sites, req->profile,
+			     n_filter, n_filter == 1 ? "" : "s", n_filter == 1 ? "es" : "");
 	} else if (!n_yes) {
 		loom_err_set(err, LOOM_E_POLICY, "tenant",
 			     "isolation: all %zu GPUs offering %s %s are on nodes holding "
 			     "another tenant's instances, and %s", n_where, req->profile, where,
 			     req->exclusive ? "a strict or private tenant gets whole nodes"
 					    : "those belong to strict or private tenants");
+	} else if (room < req->count) {
+		if (strstr(req->profile, "+me"))
+			loom_err_set(err, LOOM_E_EXHAUSTED, "count",
+				     "one %s instance per GPU: a GPU's media engines go to a single "
+				     "+me instance (NVIDIA's limit); the %zu eligible GPU%s %s take%s "
+				     "%u more, %u asked; ask for fewer, or for the profile without +me",
+				     req->profile, n_yes, n_yes == 1 ? "" : "s", where,
+				     n_yes == 1 ? "s" : "", room, req->count);
+		else
+			loom_err_set(err, LOOM_E_EXHAUSTED, "count",
+				     "at most %u %s instance%s per GPU (NVIDIA's limit); the %zu "
+				     "eligible GPU%s %s take%s %u more, %u asked", limit, req->profile,
+				     limit == 1 ? "" : "s", n_yes, n_yes == 1 ? "" : "s", where,
+				     n_yes == 1 ? "s" : "", room, req->count);
 	} else if (free_total >= need * req->count && closest) {
 		char slots[MIG_SLICES_MAX + 3] = "";
 

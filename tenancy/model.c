@@ -31,6 +31,8 @@ void tenant_release(struct tenant *t)
 void model_clear(struct model *m)
 {
 	struct pools pools = m->pools;
+	const struct id_reserved *reserved = m->reserved;
+	size_t n_reserved = m->n_reserved;
 
 	for (size_t i = 0; i < m->n_tenants; i++) {
 		tenant_release(m->tenants[i]);
@@ -42,6 +44,38 @@ void model_clear(struct model *m)
 	free(m->holds);
 	memset(m, 0, sizeof(*m));
 	m->pools = pools;
+	m->reserved = reserved;
+	m->n_reserved = n_reserved;
+}
+
+static int cmp_reserved(const void *x, const void *y)
+{
+	const struct id_reserved *a = x, *b = y;
+
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+void model_reserved_sort(struct id_reserved *ids, size_t n)
+{
+	if (n)
+		qsort(ids, n, sizeof(*ids), cmp_reserved);
+}
+
+void model_reserved_set(struct model *m, const struct id_reserved *ids, size_t n)
+{
+	m->reserved = n ? ids : NULL;
+	m->n_reserved = n;
+}
+
+const struct id_reserved *model_reserved_find(const struct model *m, enum seg_type type, uint32_t id)
+{
+	struct id_reserved key = { .type = type, .id = id };
+
+	if (!m->n_reserved)
+		return NULL;
+	return bsearch(&key, m->reserved, m->n_reserved, sizeof(key), cmp_reserved);
 }
 
 static const char *const isolation_names[] = { "soft", "strict", "private" };

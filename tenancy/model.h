@@ -70,6 +70,18 @@ struct id_hold {
 	char tenant[LOOM_NAME_MAX];	/* who held it */
 };
 
+/*
+ * An ID inside a pool that someone else already uses on the fabric (an
+ * operator's partition in a subnet manager's partitions file, outside
+ * loom's section): never handed out, and refused when asked for.
+ */
+struct id_reserved {
+	enum seg_type type;
+	uint32_t id;
+	char owner[LOOM_NAME_MAX];	/* e.g. the operator's partition name ("" = unnamed) */
+	char where[LOOM_PATH_MAX];	/* e.g. the partitions file */
+};
+
 struct pools {
 	uint32_t vni_min, vni_max;	/* inclusive */
 	uint16_t pkey_min, pkey_max;	/* inclusive, 15-bit */
@@ -91,10 +103,26 @@ struct model {
 	size_t n_attachments, cap_attachments;
 	struct id_hold *holds;
 	size_t n_holds, cap_holds;
+	/*
+	 * IDs others use (loomd reads them from the partitions files): borrowed,
+	 * not owned; like the pools, model_clear keeps them.  Sorted by
+	 * (type, id) with model_reserved_set.
+	 */
+	const struct id_reserved *reserved;
+	size_t n_reserved;
 };
 
 int model_init(struct model *m, const struct pools *pools);
-void model_clear(struct model *m);	/* frees everything, keeps pools */
+void model_clear(struct model *m);	/* frees everything, keeps pools and reserved IDs */
+
+/*
+ * Point the model at the IDs others use (@ids sorted by (type, id), e.g.
+ * with model_reserved_sort; the caller keeps them alive).  Segments that
+ * carry one already are not changed: model_reserved_find tells who.
+ */
+void model_reserved_set(struct model *m, const struct id_reserved *ids, size_t n);
+void model_reserved_sort(struct id_reserved *ids, size_t n);
+const struct id_reserved *model_reserved_find(const struct model *m, enum seg_type type, uint32_t id);
 
 /* Names and strings <-> enums. */
 const char *isolation_name(enum isolation i);

@@ -3,14 +3,16 @@
  *
  * The pools are ranges from loomd.conf; loom owns the IDs inside them and
  * nothing else (docs/model.md).  An ID is unavailable to a tenant when a
- * segment carries it or when it is held for another tenant (released but
- * perhaps still programmed somewhere).
+ * segment carries it, when it is held for another tenant (released but
+ * perhaps still programmed somewhere), or when someone else uses it on the
+ * fabric (an operator's partition: the model's reserved IDs).
  *
  * Choosing the lowest free ID needs no index kept between calls: with c
  * IDs unavailable inside the pool, the lowest free one lies in the first
- * c + 1 IDs of the pool, so one pass over segments and holds marks a
- * bitmap of c + 1 bits and a second finds its first clear bit.  That is
- * O(segments + holds) per allocation whatever the width of the pool.
+ * c + 1 IDs of the pool, so one pass over segments, holds and reserved IDs
+ * marks a bitmap of c + 1 bits and a second finds its first clear bit.
+ * That is O(segments + holds + reserved) per allocation whatever the width
+ * of the pool.
  */
 #include "config.h"
 
@@ -50,7 +52,7 @@ static int pool_take(const struct model *m, const struct pool_view *p, const cha
 		     uint32_t *id, const char *field, struct loom_err *err)
 {
 	uint64_t *bits = NULL;
-	size_t used = 0, held = 0, nbits;
+	size_t used = 0, held = 0, others = 0, nbits;
 	uint64_t width = (uint64_t)p->max - p->min + 1;
 	char lo[16], hi[16], idtxt[16];
 	int rc;
@@ -64,6 +66,7 @@ static int pool_take(const struct model *m, const struct pool_view *p, const cha
 
 	if (*id) {
 		const struct id_hold *h;
+		const struct id_reserved *r;
 
 		id_text(p, *id, idtxt);
 		if (*id < p->min || *id > p->max)
@@ -79,6 +82,14 @@ static int pool_take(const struct model *m, const struct pool_view *p, const cha
 						    "%s %s is already used by segment %s/%s",
 						    p->what, idtxt, s->tenant, s->name);
 		}
+		r = model_reserved_find(m, p->type, *id);
+		if (r)
+			return loom_err_set(err, LOOM_E_CONFLICT, field,
+					    "%s %s is the operator's: %s%s%s in %s (outside loom's "
+					    "section) uses it, and loom never hands it out; pick "
+					    "another or let loom allocate one", p->what, idtxt,
+					    r->owner[0] ? "partition '" : "an unnamed partition",
+					    r->owner, r->owner[0] ? "'" : "", r->where);
 		h = model_hold_find(m, p->type, *id);
 		if (h && held_for_other(h, tenant))
 			return loom_err_set(err, LOOM_E_CONFLICT, field,
@@ -97,7 +108,10 @@ static int pool_take(const struct model *m, const struct pool_view *p, const cha
 		if (m->holds[i].type == p->type && m->holds[i].id >= p->min &&
 		    m->holds[i].id <= p->max && held_for_other(&m->holds[i], tenant))
 			held++;
-	nbits = used + held + 1;
+	for (size_t i = 0; i < m->n_reserved; i++)
+		others += m->reserved[i].type == p->type && m->reserved[i].id >= p->min &&
+			  m->reserved[i].id <= p->max;
+	nbits = used + held + others + 1;
 	if (nbits > width)
 		nbits = (size_t)width;
 	bits = calloc((nbits + 63) / 64, sizeof(*bits));
@@ -116,6 +130,12 @@ static int pool_take(const struct model *m, const struct pool_view *p, const cha
 		    held_for_other(&m->holds[i], tenant))
 			bits[(v - p->min) / 64] |= 1ULL << ((v - p->min) % 64);
 	}
+	for (size_t i = 0; i < m->n_reserved; i++) {
+		uint32_t v = m->reserved[i].id;
+
+		if (m->reserved[i].type == p->type && v >= p->min && v - p->min < nbits)
+			bits[(v - p->min) / 64] |= 1ULL << ((v - p->min) % 64);
+	}
 	rc = -ENOSPC;
 	for (size_t w = 0; w < (nbits + 63) / 64 && rc; w++) {
 		if (bits[w] == ~0ULL)
@@ -131,7 +151,8 @@ static int pool_take(const struct model *m, const struct pool_view *p, const cha
 	if (rc)
 		rc = loom_err_set(err, LOOM_E_EXHAUSTED, field,
 				  "the %s pool %s..%s has no free ID (%zu used by segments, %zu held "
-				  "for other tenants)", p->what, lo, hi, used, held);
+				  "for other tenants, %zu the operator's)", p->what, lo, hi, used,
+				  held, others);
 	free(bits);
 	return rc;
 }

@@ -2,13 +2,15 @@
 # loomd as a program: -n checks, SIGHUP reloads the topology (a bad file keeps
 # the old one and says why), loomctl's exit codes.
 . "$(dirname "$0")/lib.sh"
-t_plan 17
+t_plan 20
 TOPO=$T_DIR/topology.json
 cp "$top_srcdir/tests/integration/data/topo-api.json" "$TOPO"
 loomd_config "$TOPO"
 
 out=$("$LOOMD" -n -c "$LOOM_CONF" 2>&1)
 t_is "$?" "0" "loomd -n accepts a good configuration and topology"
+t_ok "$(ls -A "$T_DIR" | grep -q '^loom\.db'; [ $? = 1 ]; echo $?)" \
+	"  ...and creates no database where there was none"
 case "$out" in *"socket = $LOOM_SOCKET"*"# topology: 2 sites, 3 vteps, 2 subnet managers, 6 nodes"*) t_ok 0 "  ...and prints what it would use" ;;
 *) t_ok 1 "  ...and prints what it would use (got: $out)" ;; esac
 "$LOOMD" -n -c "$LOOM_CONF" | grep -v '^#' >"$T_DIR/printed.conf"
@@ -52,6 +54,15 @@ err=$($LOOMCTL topology reload 2>&1); rc=$?
 t_is "$rc" "1" "topology reload refuses a file that drops an attached node"
 case "$err" in *gpu-e1*) t_ok 0 "  ...naming the node" ;; *) t_ok 1 "  ...naming the node (got: $err)" ;; esac
 cp "$T_DIR/good.json" "$TOPO"
+
+# A check while loomd runs: the database byte for byte as it was, no new
+# file next to it, the running loomd's socket kept.
+db_files() { for f in "$LOOM_DB" "$LOOM_DB-wal" "$LOOM_DB-shm"; do [ -e "$f" ] && echo "$f"; done; }
+before=$(db_files; cat "$LOOM_DB" "$LOOM_DB-wal" 2>/dev/null | sha256sum)
+"$LOOMD" -n -c "$LOOM_CONF" >/dev/null 2>&1
+t_is "$?:$(db_files; cat "$LOOM_DB" "$LOOM_DB-wal" 2>/dev/null | sha256sum)" "0:$before" \
+	"loomd -n next to a running loomd: the database byte-identical"
+$LOOMCTL info >/dev/null; t_is "$?" "0" "  ...and the running loomd's socket still answers"
 
 # loomctl's exit codes.
 $LOOMCTL frobnicate >/dev/null 2>&1; t_is "$?" "2" "loomctl: unknown command exits 2"

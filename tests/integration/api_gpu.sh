@@ -4,7 +4,7 @@
 # lifecycle; no GPU is driven here, see gpu_worker.sh).  Every refused
 # request must leave the database exactly as it was.
 . "$(dirname "$0")/lib.sh"
-t_plan 71
+t_plan 75
 
 cp "$top_srcdir/tests/integration/data/topo-api.json" "$T_DIR/topo.json"
 loomd_config "$T_DIR/topo.json" "vni_range = 10000-10999" "pkey_range = 0x0100-0x01ff"
@@ -100,6 +100,16 @@ refused gpu.apply '{"tenant":"acme","profile":"1g.10gb","node":"gpu-x9"}' node n
 refused gpu.apply '{"tenant":"acme","profile":"1g.10gb","site":"mars"}' site not_found "an unknown site"
 refused gpu.apply '{"tenant":"acme","profile":"1g.10gb","node":"gpu-w1","site":"east"}' site invalid_params "a node outside the site given"
 refused gpu.apply '{"tenant":"acme","profile":"1g.10gb","site":"west"}' site policy_violation "a site outside the tenant's (data residency)"
+refused gpu.plan '{"tenant":"acme","profile":"1g.10gb","node":"gpu-w1"}' node policy_violation \
+	"a node outside the tenant's sites: a residency refusal, not 'not found'"
+out=$($LOOMCTL -o json call gpu.plan '{"tenant":"acme","profile":"1g.10gb","node":"gpu-w1"}' 2>/dev/null)
+t_ok "$(echo "$out" | jq -r '.message' | grep -q "node gpu-w1 is in site west, and tenant acme may only use site east"; echo $?)" \
+	"...naming the node's site and the tenant's"
+refused gpu.plan '{"tenant":"acme","profile":"1g.10gb+me","count":64}' count pool_exhausted \
+	"more 1g.10gb+me than GPUs: refused"
+out=$($LOOMCTL -o json call gpu.plan '{"tenant":"acme","profile":"1g.10gb+me","count":64}' 2>/dev/null)
+t_ok "$(echo "$out" | jq -r '.message' | grep -q "^one 1g.10gb+me instance per GPU"; echo $?)" \
+	"...saying the limit is one +me instance per GPU, not fragmentation"
 refused gpu.apply '{"tenant":"acme","profile":"1g.10gb","segments":"train"}' segments invalid_params "segments not an array"
 refused gpu.apply '{"tenant":"acme","profile":"1g.10gb","segments":["nope"]}' 'segments[0]' not_found "a segment the tenant does not have"
 refused gpu.apply '{"tenant":"acme","profile":"1g.10gb","segments":["train","train"]}' 'segments[1]' invalid_params "a segment named twice"

@@ -173,6 +173,8 @@ t_is "$(state gpu-e1):$(state gpu-e3):$(ctl -o json node show gpu-e3 | jq '.atta
 t_is "$(ctl -o json replace show gpu-e1 | jq -r .reason)" "fault gpu/critical: XID 79" "the replacement's reason is the fault"
 t_is "$(ctl -o json node history gpu-e1 | jq -r '[.[].event] | join(",")')" "assign,fault,cordon,fail,confirm" \
 	"gpu-e1's history: the fault, then the replacement's cordon, fail, confirm"
+t_is "$(ctl -o json node history gpu-e1 | jq -r '.[] | select(.event == "fault") | .reason')" \
+	"fault gpu/critical: XID 79" "the fault row says the fault, not the node's older reason"
 ctl node cordon gpu-e4 >/dev/null
 out=$(ctl -o json node fault gpu-e2 --component psu --severity critical --text "PSU 2 lost")
 t_is "$?:$(echo "$out" | jq -r '.replacement // "none" | tostring')" "0:none" "a critical fault with no spare left: no replacement"

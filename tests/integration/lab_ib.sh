@@ -265,6 +265,8 @@ r=$?
 t_is "$r $(echo "$out" | jq -r '.data.name')" "1 pool_exhausted" "capacity: the 64th attachment is refused with pool_exhausted"
 echo "$out" | jq -r .message | grep -q "${GUID[hca6]#0x}" && echo "$out" | jq -r .message | grep -q "64 entries"
 t_ok $? "capacity: the error names the port ($(echo "$out" | jq -r .message))"
+echo "$out" | jq -r .message | grep -qF "would need 65 P_Key entries (64 for loom's partitions, 1 for others such as Default), but its P_Key table holds 64 entries"
+t_ok $? "capacity: the API counts as the subnet-manager target does (every entry: 64 of loom's + Default = 65 > 64)"
 t_is "$(db_state) $(md5sum <"$IB/partitions.conf")" "$before $sum" "capacity: nothing stored, the file untouched"
 jq '.tenants[0].segments += [{name: "p64", type: "infiniband", attachments: [{node: "hca6"}]}]' \
 	"$T_DIR/cap.json" >"$T_DIR/cap65.json"

@@ -33,7 +33,7 @@ static struct mig_planner *one_gpu(const char *model)
 static void test_tables_shape(void **state)
 {
 	(void)state;
-	assert_int_equal(mig_model_count(), 7);
+	assert_int_equal(mig_model_count(), 9);
 	for (size_t m = 0; m < mig_model_count(); m++) {
 		const struct mig_model *mo = mig_model_at(m);
 
@@ -58,6 +58,12 @@ static void test_tables_shape(void **state)
 	/* spot checks against the guide */
 	assert_string_equal(mig_model_find("NVIDIA H100 80GB HBM3")->name, "H100-SXM5-80GB");
 	assert_string_equal(mig_model_find("nvidia a30")->name, "A30");
+	/* the names NVML reports for the NVL cards and the GB200 */
+	assert_string_equal(mig_model_find("NVIDIA H100 NVL")->name, "H100-NVL-94GB");
+	assert_string_equal(mig_model_find("NVIDIA H200 NVL")->name, "H200-141GB");
+	assert_string_equal(mig_model_find("NVIDIA GB200")->name, "GB200");
+	assert_int_equal(mig_profile_find(mig_model_find("NVIDIA H100 NVL"), "3g.47gb")->mem, 4);
+	assert_int_equal(mig_profile_find(mig_model_find("NVIDIA GB200"), "1g.47gb")->max_count, 4);
 	assert_null(mig_model_find("V100"));
 	assert_int_equal(mig_profile_find(mig_model_find("A30"), "2g.12gb")->n_starts, 2);
 	assert_int_equal(mig_profile_find(mig_model_find("H200"), "3g.71gb")->starts[1], 4);
@@ -104,6 +110,12 @@ static const struct {
 				"4g.71gb", "7g.141gb"), 7 },
 	{ "B200", GUIDE_8("1g.23gb", "1g.23gb+me", "1g.45gb", "2g.45gb", "3g.90gb",
 			  "4g.90gb", "7g.180gb"), 7 },
+	/* H100 fractions and counts; the names NVIDIA's mig-parted gives the 94 GB H100 NVL */
+	{ "H100-NVL-94GB", GUIDE_8("1g.12gb", "1g.12gb+me", "1g.24gb", "2g.24gb", "3g.47gb",
+				   "4g.47gb", "7g.94gb"), 7 },
+	/* B200 fractions and counts; mig-parted's GB200 names (the +me one inferred) */
+	{ "GB200", GUIDE_8("1g.24gb", "1g.24gb+me", "1g.47gb", "2g.47gb", "3g.95gb",
+			   "4g.95gb", "7g.189gb"), 7 },
 };
 
 static void test_tables_against_guide(void **state)
@@ -447,8 +459,27 @@ static void test_refusals(void **state)
 	req.n_sites = 1;
 	assert_int_equal(mig_planner_place(pl, &req, out, &err), -EINVAL);
 	assert_int_equal(err.code, LOOM_E_POLICY);
-	assert_non_null(strstr(err.msg, "tenant's sites"));
+	assert_string_equal(err.field, "profile");
+	assert_non_null(strstr(err.msg, "none of tenant acme's allowed sites (eu) has a GPU offering "
+				       "3g.40gb; 1 GPU elsewhere does"));
+
+	/* residency on a named node: its site and the tenant's, not "not found" */
+	memset(&err, 0, sizeof(err));
+	req.node = "n1";
+	assert_int_equal(mig_planner_place(pl, &req, out, &err), -EINVAL);
+	assert_int_equal(err.code, LOOM_E_POLICY);
+	assert_string_equal(err.field, "node");
+	assert_non_null(strstr(err.msg, "node n1 is in site us, and tenant acme may only use site eu"));
+	req.node = NULL;
 	req.sites = NULL;
+
+	/* a node without a GPU offering the profile: said for that node */
+	memset(&err, 0, sizeof(err));
+	req.node = "n2";
+	assert_int_equal(mig_planner_place(pl, &req, out, &err), -EINVAL);
+	assert_int_equal(err.code, LOOM_E_NOT_FOUND);
+	assert_non_null(strstr(err.msg, "no GPU of a model offering 3g.40gb on node n2 (1 elsewhere)"));
+	req.node = NULL;
 
 	/* isolation: a strict tenant never joins a node holding others */
 	memset(&err, 0, sizeof(err));
@@ -489,6 +520,31 @@ static void test_refusals(void **state)
 	assert_string_equal(err.field, "node");
 	mig_planner_free(&pl);
 	assert_null(pl);
+}
+
+/* One +me instance per GPU: said as such, not as fragmentation. */
+static void test_media_limit(void **state)
+{
+	struct mig_planner *pl = one_gpu("H100-SXM5-80GB");
+	struct mig_placement out[2];
+	struct loom_err err = { 0 };
+	struct mig_request req = { .tenant = "acme", .profile = "1g.10gb+me", .count = 2 };
+
+	(void)state;
+	assert_int_equal(mig_planner_place(pl, &req, out, &err), -EINVAL);
+	assert_int_equal(err.code, LOOM_E_EXHAUSTED);
+	assert_string_equal(err.field, "count");
+	assert_non_null(strstr(err.msg, "one 1g.10gb+me instance per GPU"));
+	assert_non_null(strstr(err.msg, "the 1 eligible GPU in the inventory takes 1 more, 2 asked"));
+	assert_null(strstr(err.msg, "fragmentation"));
+	assert_int_equal(mig_planner_gpu_at(pl, 0)->n_inst, 0);	/* all or none */
+	req.count = 1;
+	assert_int_equal(mig_planner_place(pl, &req, out, &err), 1);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(mig_planner_place(pl, &req, out, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "one 1g.10gb+me instance per GPU"));
+	assert_non_null(strstr(err.msg, "takes 0 more, 1 asked"));
+	mig_planner_free(&pl);
 }
 
 /* All or none, and existing instances never move. */
@@ -603,6 +659,7 @@ int main(void)
 		cmocka_unit_test(test_random_sequences),
 		cmocka_unit_test(test_golden_mixes),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_media_limit),
 		cmocka_unit_test(test_all_or_none_no_moves),
 		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_compaction),

@@ -235,6 +235,44 @@ static void test_subnets(void **state)
 	assert_int_equal(fx_segment(&f->m, f->topo, "beta", "{\"name\":\"a\",\"type\":\"ethernet\",\"subnet\":\"192.0.2.0/24\"}", &f->err), 0);
 }
 
+/* An operator's P_Keys inside the pool: never allocated, refused when asked for. */
+static void test_operator_ids(void **state)
+{
+	struct fx *f = *state;
+	struct id_reserved r[3] = {
+		{ SEG_INFINIBAND, 0x0101, "storage", "/etc/opensm/partitions.conf" },
+		{ SEG_INFINIBAND, 0x0100, "", "/etc/opensm/partitions.conf" },
+		{ SEG_INFINIBAND, 0x0400, "outside", "/etc/opensm/partitions.conf" },
+	};
+
+	model_reserved_sort(r, 3);
+	assert_int_equal(r[0].id, 0x0100);
+	model_reserved_set(&f->m, r, 3);
+	assert_non_null(model_reserved_find(&f->m, SEG_INFINIBAND, 0x0101));
+	assert_null(model_reserved_find(&f->m, SEG_ETHERNET, 0x0101));
+	assert_int_equal(fx_segment(&f->m, f->topo, "acme", "{\"name\":\"ib1\",\"type\":\"infiniband\"}", &f->err), 0);
+	assert_int_equal(seg(f, "acme", "ib1")->pkey, 0x0102);	/* 0x0100 and 0x0101 are the operator's */
+	/* A VNI of the same number is another space. */
+	f->m.pools.vni_min = 0x0100;
+	assert_int_equal(fx_segment(&f->m, f->topo, "acme", "{\"name\":\"e1\",\"type\":\"ethernet\"}", &f->err), 0);
+	assert_int_equal(seg(f, "acme", "e1")->vni, 0x0100);
+	EXPECT_FAIL(f, fx_segment(&f->m, f->topo, "beta", "{\"name\":\"q\",\"type\":\"infiniband\",\"pkey\":\"0x0101\"}", &f->err),
+		    LOOM_E_CONFLICT, "pkey", "partition 'storage' in /etc/opensm/partitions.conf");
+	EXPECT_FAIL(f, fx_segment(&f->m, f->topo, "beta", "{\"name\":\"q\",\"type\":\"infiniband\",\"pkey\":256}", &f->err),
+		    LOOM_E_CONFLICT, "pkey", "an unnamed partition in");
+	/* model_clear keeps them, like the pools. */
+	model_clear(&f->m);
+	assert_int_equal(f->m.n_reserved, 3);
+	assert_int_equal(fx_tenant(&f->m, f->topo, "{\"name\":\"acme\"}", &f->err), 0);
+	/* Exhaustion counts them. */
+	f->m.pools.pkey_max = 0x0102;
+	assert_int_equal(fx_segment(&f->m, f->topo, "acme", "{\"name\":\"ib1\",\"type\":\"infiniband\"}", &f->err), 0);
+	EXPECT_FAIL(f, fx_segment(&f->m, f->topo, "acme", "{\"name\":\"ib2\",\"type\":\"infiniband\"}", &f->err),
+		    LOOM_E_EXHAUSTED, "pkey", "1 used by segments, 0 held for other tenants, 2 the operator's");
+	model_reserved_set(&f->m, NULL, 0);
+	assert_null(model_reserved_find(&f->m, SEG_INFINIBAND, 0x0101));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -244,6 +282,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subnets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_operator_ids, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -297,6 +297,60 @@ static void test_splice_keeps_operator_bytes(void **state)
 	free(text2);
 }
 
+/*
+ * What the operator's lines use, as loomd reads it for the pool: named and
+ * unnamed partitions, before and after loom's section, the membership bit
+ * of a P_Key masked off, comments and a partition without a P_Key skipped.
+ */
+static void test_operator_pkeys(void **state)
+{
+	static const char text[] =
+		"Default=0x7fff, ipoib : ALL=full;\n"
+		"storage=0x0101 : 0x0002c90300000001=full;\n"
+		"0x0102 : 0x0002c90300000002=limited;\n"
+		"# old=0x0103 : ALL=full;\n"
+		"nokey : ALL=full;\n"
+		PARTITIONS_BEGIN "\n"
+		"acme_a=0x0100 : 0x0002c90300000003=full;\n"
+		PARTITIONS_END " fnv1a=0000000000000000\n"
+		"late=0x8104 : 0x0002c90300000004=limited;\n";
+	struct partitions_file *f = NULL;
+	uint16_t want[] = { 0x7fff, 0x0101, 0x0102, 0x0104 };
+
+	(void)state;
+	assert_int_equal(partitions_parse(text, strlen(text), &f, NULL), 0);
+	assert_true(f->has_section);
+	assert_int_equal(f->n_loom, 1);
+	assert_int_equal(f->loom[0].pkey, 0x0100);
+	assert_int_equal(f->n_foreign, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(f->foreign[i].pkey, want[i]);
+	assert_string_equal(f->foreign[1].name, "storage");
+	assert_string_equal(f->foreign[2].name, "");
+	assert_string_equal(f->foreign[3].name, "late");
+	partitions_file_free(&f);
+}
+
+/* The one wording of a full P_Key table: every entry counted, the port named. */
+static void test_capacity_wording(void **state)
+{
+	struct loom_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(partitions_capacity_err(&err, "port", 0x0002c90300000001ULL, "n1", "mlx5_0/1",
+						 64, 1, 64), -EINVAL);
+	assert_int_equal(err.code, LOOM_E_EXHAUSTED);
+	assert_string_equal(err.field, "port");
+	assert_string_equal(err.msg,
+			    "port 0x0002c90300000001 (n1 mlx5_0/1) would need 65 P_Key entries (64 for "
+			    "loom's partitions, 1 for others such as Default), but its P_Key table holds "
+			    "64 entries (NodeInfo.PartitionCap); detach it from another InfiniBand "
+			    "segment first");
+	loom_err_clear(&err);
+	partitions_capacity_err(&err, "x", 0x10, NULL, NULL, 2, 0, 1);
+	assert_non_null(strstr(err.msg, "port 0x0000000000000010 would need 2"));
+}
+
 static void test_hand_edit_and_broken_markers(void **state)
 {
 	struct sm_desired d = { .sm = "sm1", .partitions = parts_small, .n_partitions = 2 };
@@ -381,6 +435,8 @@ int main(void)
 		cmocka_unit_test(test_render_small_golden),
 		cmocka_unit_test(test_render_split_golden),
 		cmocka_unit_test(test_splice_keeps_operator_bytes),
+		cmocka_unit_test(test_operator_pkeys),
+		cmocka_unit_test(test_capacity_wording),
 		cmocka_unit_test(test_hand_edit_and_broken_markers),
 		cmocka_unit_test(test_atomic_write),
 	};
