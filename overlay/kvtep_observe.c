@@ -263,41 +263,6 @@ static int cmp_link_name(const void *a, const void *b)
 	return strcmp((*x)->name, (*y)->name);
 }
 
-const struct kv_link *kv_obs_by_name(const struct kv_obs *o, const char *name)
-{
-	size_t lo = 0, hi = o->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(o->by_name[mid]->name, name);
-
-		if (!c)
-			return o->by_name[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-const struct kv_link *kv_obs_by_ifindex(const struct kv_obs *o, int ifindex)
-{
-	size_t lo = 0, hi = o->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (o->links[mid].ifindex == ifindex)
-			return &o->links[mid];
-		if (o->links[mid].ifindex < ifindex)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 /* Sort the links by ifindex and index them by name. */
 static int obs_index(struct kv_obs *o)
 {

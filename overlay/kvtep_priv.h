@@ -22,6 +22,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <string.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netlink.h>
@@ -215,8 +216,42 @@ bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l);
 /* RTM_GETLINK one device by name into @l; returns its ifindex or -errno. */
 int kv_link_get(struct kvtep *h, const char *name, struct kv_link *l);
 int kv_link_ifindex(struct kvtep *h, const char *name);
-const struct kv_link *kv_obs_by_name(const struct kv_obs *o, const char *name);
-const struct kv_link *kv_obs_by_ifindex(const struct kv_obs *o, int ifindex);
+/* Lookups in the observation; inline because the diff makes one or two
+ * per link (a call each cost the no-change diff 4-5% at 4,000 VNIs). */
+static inline const struct kv_link *kv_obs_by_name(const struct kv_obs *o, const char *name)
+{
+	size_t lo = 0, hi = o->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(o->by_name[mid]->name, name);
+
+		if (!c)
+			return o->by_name[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static inline const struct kv_link *kv_obs_by_ifindex(const struct kv_obs *o, int ifindex)
+{
+	size_t lo = 0, hi = o->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (o->links[mid].ifindex == ifindex)
+			return &o->links[mid];
+		if (o->links[mid].ifindex < ifindex)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
 
 /* ---- kvtep_plan.c ---- */
 
