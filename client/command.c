@@ -117,7 +117,7 @@ bool cmd_noun_has_verbs(const char *noun)
 }
 
 /* How many positional arguments the command wants, at least and at most. */
-int cmd_arg_counts(const struct ctl_cmd *cmd, int *min, int *max)
+void cmd_arg_counts(const struct ctl_cmd *cmd, int *min, int *max)
 {
 	const char *p = cmd->args ? cmd->args : "";
 
@@ -133,7 +133,6 @@ int cmd_arg_counts(const struct ctl_cmd *cmd, int *min, int *max)
 			(*min)++, (*max)++;
 		p += strcspn(p, " ");
 	}
-	return 0;
 }
 
 /* The @i-th positional argument's name as help shows it, without brackets. */
@@ -195,7 +194,7 @@ int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-static void cmd_name(const struct ctl_cmd *cmd, char *buf, size_t size)
+void cmd_name(const struct ctl_cmd *cmd, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s%s%s", cmd->noun, cmd->verb ? " " : "", cmd->verb ? cmd->verb : "");
 }
@@ -338,15 +337,16 @@ static int take_option(struct cmd_ctx *c, enum opt_id id, const char *v, json_t 
 	return 0;
 }
 
+#define HELP_WANTED (-1)	/* parse() met --help where an option may stand */
+
 /*
  * Reads @argv (the words after the command's name): positional arguments
  * into c->args and, where the command names one, their key in c->params;
  * options into c->params.  Options may come before, between or after the
- * positional arguments.
+ * positional arguments.  Returns 0, an exit code, or HELP_WANTED.
  */
 static int parse(struct cmd_ctx *c, int argc, char **argv)
 {
-	static const enum opt_id acc_order[] = { OPT_SITES, OPT_RESULT, OPT_LABEL, OPT_SUBNET, OPT_SEGMENT };
 	const struct ctl_cmd *cmd = c->cmd;
 	json_t *acc[N_OPTS] = { 0 };
 	int min, max, ret = 0;
@@ -371,6 +371,10 @@ static int parse(struct cmd_ctx *c, int argc, char **argv)
 			c->args[c->n_args++] = argv[i];
 			continue;
 		}
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			ret = HELP_WANTED;
+			break;
+		}
 		o = cmd_opt(cmd, a, &id);
 		if (!o)
 			ret = refuse_option(cmd, a);
@@ -386,24 +390,16 @@ static int parse(struct cmd_ctx *c, int argc, char **argv)
 	for (int i = 0; i < N_OPTS && !ret; i++)
 		if ((cmd->need & OPT(i)) && !c->given[i])
 			ret = cmd_error(cmd, "needs %s %s", ctl_opts[i].name, ctl_opts[i].value);
-	for (size_t k = 0; k < sizeof(acc_order) / sizeof(acc_order[0]); k++) {
-		enum opt_id id = acc_order[k];
-		json_t *v = acc[id];
-
-		if (!v)
+	for (int i = 0; i < N_OPTS; i++) {
+		if (!acc[i])
 			continue;
-		if (!ret && ctl_opts[id].kind == OPT_SUBNETS && json_array_size(v) == 1)
-			json_object_set(c->params, ctl_opts[id].key, json_array_get(v, 0));
+		if (!ret && ctl_opts[i].kind == OPT_SUBNETS && json_array_size(acc[i]) == 1)
+			json_object_set(c->params, ctl_opts[i].key, json_array_get(acc[i], 0));
 		else if (!ret)
-			json_object_set(c->params, ctl_opts[id].key, v);
-		json_decref(v);
+			json_object_set(c->params, ctl_opts[i].key, acc[i]);
+		json_decref(acc[i]);
 	}
 	return ret;
-}
-
-static bool is_help(const char *w)
-{
-	return strcmp(w, "--help") == 0 || strcmp(w, "-h") == 0;
 }
 
 int cmd_send(struct cmd_ctx *c)
@@ -419,11 +415,14 @@ int cmd_dispatch(int argc, char **argv)
 	int first, ret;
 
 	if (!cmd) {
-		if (cmd_noun_known(argv[0]) && argc > 1)
-			return usage_error("unknown command '%s'", argv[1]);
-		if (cmd_noun_known(argv[0]))
+		char what[128];
+
+		if (!cmd_noun_known(argv[0]))
+			return usage_error("unknown command '%s'", argv[0]);
+		if (argc < 2)
 			return usage_error("'%s' needs a subcommand", argv[0]);
-		return usage_error("unknown command '%s'", argv[0]);
+		snprintf(what, sizeof(what), "%s %s", argv[0], argv[1]);
+		return usage_error("unknown command '%s'", what);
 	}
 	first = cmd->verb ? 2 : 1;
 	if (cmd_raw(cmd)) {
@@ -431,250 +430,16 @@ int cmd_dispatch(int argc, char **argv)
 		c.n_args = argc - first;
 		return cmd->handler(&c);
 	}
-	for (int i = first; i < argc; i++) {
-		if (is_help(argv[i])) {
-			c.args = argv;
-			c.n_args = first;
-			return cmd_help(&c);
-		}
-	}
 	c.params = json_object();
 	ret = parse(&c, argc - first, argv + first);
-	if (!ret)
+	if (ret == HELP_WANTED) {
+		struct cmd_ctx h = { .args = argv, .n_args = first };
+
+		ret = cmd_help(&h);
+	} else if (!ret) {
 		ret = cmd->handler(&c);
+	}
 	json_decref(c.params);
 	free(c.args);
 	return ret;
-}
-
-/* ---- help ---------------------------------------------------------------- */
-
-#define HELP_COL 23	/* where a command's description starts */
-#define HELP_WIDTH 79
-
-static const char global_synopsis[] = "[-s SOCKET] [-o table|json] [-t SECONDS] [-w SECONDS]";
-
-/* A line being filled with units that never break, wrapped to @indent. */
-struct wrap {
-	FILE *out;
-	size_t col, indent;
-	bool fresh;		/* nothing on this line yet but the indent */
-};
-
-static void put_unit(struct wrap *w, const char *unit)
-{
-	size_t n = strlen(unit);
-
-	if (!w->fresh && w->col + 1 + n > HELP_WIDTH) {
-		fprintf(w->out, "\n%*s", (int)w->indent, "");
-		w->col = w->indent;
-		w->fresh = true;
-	}
-	if (!w->fresh) {
-		fputc(' ', w->out);
-		w->col++;
-	}
-	fputs(unit, w->out);
-	w->col += n;
-	w->fresh = false;
-}
-
-/* The command, its arguments and its options, wrapped. */
-static void put_synopsis(struct wrap *w, const struct ctl_cmd *cmd)
-{
-	const char *p = cmd->args ? cmd->args : "";
-	char unit[128];
-
-	put_unit(w, cmd->noun);
-	if (cmd->verb)
-		put_unit(w, cmd->verb);
-	while (*p) {
-		size_t n;
-
-		while (*p == ' ')
-			p++;
-		n = strcspn(p, " ");
-		if (!n)
-			break;
-		snprintf(unit, sizeof(unit), "%.*s", (int)n, p);
-		put_unit(w, unit);
-		p += n;
-	}
-	for (int i = 0; i < N_OPTS; i++) {
-		const struct ctl_opt *o = &ctl_opts[i];
-		bool need = cmd->need & OPT(i);
-
-		if (!(cmd->opts & OPT(i)))
-			continue;
-		snprintf(unit, sizeof(unit), "%s%s%s%s%s%s", need ? "" : "[", o->name, o->value ? " " : "",
-			 o->value ? o->value : "", need ? "" : "]", opt_repeats(o) ? "..." : "");
-		put_unit(w, unit);
-	}
-}
-
-/* Lines of @text after the first, each indented by @indent. */
-static void put_more(FILE *out, const char *text, size_t indent)
-{
-	const char *nl = strchr(text, '\n');
-
-	while (nl) {
-		const char *next = strchr(nl + 1, '\n');
-		int n = next ? (int)(next - nl - 1) : (int)strlen(nl + 1);
-
-		fprintf(out, "%*s%.*s\n", (int)indent, "", n, nl + 1);
-		nl = next;
-	}
-}
-
-/* One command in the overview: its synopsis, then what it does. */
-static void put_overview(FILE *out, const struct ctl_cmd *cmd)
-{
-	struct wrap w = { .out = out, .col = 2, .indent = 9, .fresh = true };
-	int n = (int)strcspn(cmd->help, "\n");
-
-	fputs("  ", out);
-	put_synopsis(&w, cmd);
-	if (w.col + 2 <= HELP_COL)
-		fprintf(out, "%*s%.*s\n", (int)(HELP_COL - w.col), "", n, cmd->help);
-	else
-		fprintf(out, "\n%*s%.*s\n", HELP_COL, "", n, cmd->help);
-}
-
-struct overview {
-	FILE *out;
-	const char *noun;	/* only this noun's commands; NULL: all */
-};
-
-static bool overview_visit(const struct ctl_cmd *cmd, void *arg)
-{
-	struct overview *ov = arg;
-
-	if (cmd->help && (!ov->noun || strcmp(ov->noun, cmd->noun) == 0))
-		put_overview(ov->out, cmd);
-	return true;
-}
-
-void usage(FILE *out)
-{
-	struct overview ov = { .out = out };
-
-	fprintf(out, "usage: loomctl %s COMMAND ...\n\n", global_synopsis);
-	cmd_each(overview_visit, &ov);
-	fprintf(out,
-		"\n"
-		"  -s SOCKET   loomd's socket (default: $LOOM_SOCKET, else %s)\n"
-		"  -o FORMAT   table (default) or json: the result as the API returns it\n"
-		"  -t SECONDS  how long to wait for loomd's answer (default 600)\n"
-		"  -w SECONDS  changes return once every target they reach is programmed and\n"
-		"              verified (exit 6 if not within SECONDS); default: at once\n"
-		"\n"
-		"'loomctl help COMMAND' says more about a command and its options.\n"
-		"Exit: 0 ok, 1 refused by loomd, 2 usage, 3 loomd unreachable, 4 diff pending,\n"
-		"      5 audit tampered, 6 not converged within -w.\n", RUNSTATEDIR "/loom/loomd.sock");
-}
-
-/* One command in full: synopsis, description, each option. */
-static void put_detail(FILE *out, const struct ctl_cmd *cmd)
-{
-	struct wrap w = { .out = out, .col = 31, .indent = 9 };
-	int n = (int)strcspn(cmd->help, "\n");
-
-	fprintf(out, "usage: loomctl [GLOBAL OPTIONS]");
-	put_synopsis(&w, cmd);
-	fprintf(out, "\n\n  %.*s\n", n, cmd->help);
-	put_more(out, cmd->help, 2);
-	if (cmd->opts)
-		fputc('\n', out);
-	for (int i = 0; i < N_OPTS; i++) {
-		const struct ctl_opt *o = &ctl_opts[i];
-		char head[128];
-		int width;
-
-		if (!(cmd->opts & OPT(i)))
-			continue;
-		width = snprintf(head, sizeof(head), "  %s%s%s%s%s", o->name, o->alias ? ", " : "",
-			     o->alias ? o->alias : "", o->value ? " " : "", o->value ? o->value : "");
-		if (width + 2 <= HELP_COL)
-			fprintf(out, "%-*s%s", HELP_COL, head, o->help);
-		else
-			fprintf(out, "%s\n%*s%s", head, HELP_COL, "", o->help);
-		fprintf(out, "%s%s\n", opt_repeats(o) ? "; repeatable" : "",
-			cmd->need & OPT(i) ? "; required" : "");
-	}
-}
-
-/* -o json help: the table itself, for other shells' completion and for tools. */
-static bool json_visit(const struct ctl_cmd *cmd, void *arg)
-{
-	json_t *list = arg, *opts = json_array();
-	char name[64];
-
-	if (!cmd->help)
-		return true;
-	for (int i = 0; i < N_OPTS; i++) {
-		const struct ctl_opt *o = &ctl_opts[i];
-
-		if (cmd->opts & OPT(i))
-			json_array_append_new(opts, json_pack("{s:s, s:s?, s:s?, s:b, s:b}", "name", o->name,
-							      "alias", o->alias, "value", o->value,
-							      "repeatable", opt_repeats(o),
-							      "required", (cmd->need & OPT(i)) != 0));
-	}
-	cmd_name(cmd, name, sizeof(name));
-	json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:s?, s:s}", "command", name, "args",
-					      cmd->args ? cmd->args : "", "options", opts, "method", cmd->method,
-					      "help", cmd->help));
-	return true;
-}
-
-struct help_filter {
-	const char *noun, *verb;
-	json_t *list;
-};
-
-static bool json_filter_visit(const struct ctl_cmd *cmd, void *arg)
-{
-	struct help_filter *f = arg;
-
-	if ((!f->noun || strcmp(f->noun, cmd->noun) == 0)
-	    && (!f->verb || !cmd->verb || strcmp(f->verb, cmd->verb) == 0))
-		json_visit(cmd, f->list);
-	return true;
-}
-
-/*
- * help [NOUN [VERB]], also `COMMAND --help`: the overview, one noun's
- * commands, or one command in full.
- */
-int cmd_help(struct cmd_ctx *c)
-{
-	const char *noun = c->n_args > 0 ? c->args[0] : NULL;
-	const char *verb = c->n_args > 1 ? c->args[1] : NULL;
-	const struct ctl_cmd *cmd = noun ? cmd_find(noun, verb) : NULL;
-
-	if (cmd && !cmd->help)
-		return usage_error("no command '%s'", noun);
-	if (noun && !cmd_noun_known(noun))
-		return usage_error("no command '%s'", noun);
-	if (noun && verb && !cmd && cmd_noun_has_verbs(noun))
-		return usage_error("no command '%s'", verb);
-	if (json_out) {
-		struct help_filter f = { .noun = noun, .verb = cmd ? cmd->verb : NULL, .list = json_array() };
-
-		cmd_each(json_filter_visit, &f);
-		print_json(f.list);
-		json_decref(f.list);
-		return 0;
-	}
-	if (!noun) {
-		usage(stdout);
-	} else if (cmd && (cmd->verb ? verb != NULL : true)) {
-		put_detail(stdout, cmd);
-	} else {
-		struct overview ov = { .out = stdout, .noun = noun };
-
-		cmd_each(overview_visit, &ov);
-		printf("\n'loomctl help %s VERB' says more about one of them.\n", noun);
-	}
-	return 0;
 }

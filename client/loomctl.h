@@ -117,13 +117,14 @@ extern const struct ctl_cmd gpu_cmds[];
 extern const struct ctl_cmd watch_cmds[];
 extern const struct ctl_cmd admin_cmds[];
 
-/* command.c: finding, parsing, running and explaining commands. */
+/* command.c: finding, parsing and running commands; help.c: explaining them. */
 typedef bool (*cmd_visit_fn)(const struct ctl_cmd *cmd, void *arg);
 void cmd_each(cmd_visit_fn fn, void *arg);
 bool cmd_noun_known(const char *noun);
 bool cmd_noun_has_verbs(const char *noun);
 const struct ctl_cmd *cmd_find(const char *noun, const char *verb);
-int cmd_arg_counts(const struct ctl_cmd *cmd, int *min, int *max);
+void cmd_name(const struct ctl_cmd *cmd, char *buf, size_t size);
+void cmd_arg_counts(const struct ctl_cmd *cmd, int *min, int *max);
 const char *cmd_arg_name(const struct ctl_cmd *cmd, int i, char *buf, size_t size);
 const struct ctl_opt *cmd_opt(const struct ctl_cmd *cmd, const char *word, enum opt_id *id);
 int cmd_dispatch(int argc, char **argv);
