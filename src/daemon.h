@@ -14,7 +14,7 @@
 #include "lib/err.h"
 #include "fabric/rdma_bw.h"
 #include "src/conf.h"
-#include "src/fault.h"
+#include "node/fault.h"
 #include "src/store.h"
 #include "tenancy/model.h"
 #include "topology/topology.h"

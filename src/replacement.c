@@ -1,6 +1,6 @@
 /*
  * src/replacement.c: a node replacement driven by loomd, step by step, and
- * resumed after a restart (src/replace.h plans it; this file carries it out).
+ * resumed after a restart (node/replace.h plans it; this file carries it out).
  *
  * node.replace (or a fault whose policy says replace) checks OLD and NEW,
  * builds the plan and stores it as a record in the kv table, key
@@ -35,7 +35,7 @@
 #include "src/api-internal.h"
 #include "src/daemon.h"
 #include "src/reconcile.h"
-#include "src/replace.h"
+#include "node/replace.h"
 
 #define KEY_OLD "replace."
 #define KEY_NEW "replacing."

@@ -1,5 +1,5 @@
 /*
- * src/fault.c: the fault policy (src/fault.h): watchers' signals into fault
+ * node/fault.c: the fault policy (node/fault.h): watchers' signals into fault
  * events, the per-severity action, and the hold-down against flapping.
  */
 #include "config.h"
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/fault.h"
+#include "node/fault.h"
 
 static const char *const component_names[FAULT_COMPONENT_COUNT] = {
 	"gpu", "hca", "nic", "transceiver", "psu", "other",
