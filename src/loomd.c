@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 #include "lib/log.h"
-#include "src/daemon.h"
+#include "src/server.h"
+#include "src/startup.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/loom/loomd.conf"
 

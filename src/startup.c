@@ -1,0 +1,190 @@
+/*
+ * src/startup.c: bringing a loomd up and down (src/startup.h): the
+ * topology, the store and the model; the replacements and fault
+ * hold-downs a restart must carry on; the event loop, the reconciler, and
+ * the hooks through which the loop reaches everything else.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "src/converge.h"
+#include "src/reconcile.h"
+#include "src/replacement.h"
+#include "src/server.h"
+#include "src/startup.h"
+#include "src/verify.h"
+#include "src/watch.h"
+
+/*
+ * The hold-downs still running, as api_fault_apply stored them: a restart
+ * inside one does not let the same signal act again.  A mark that cannot
+ * be read is logged and skipped (a hold-down only ever holds back).
+ */
+static void faults_restore(struct loomd *d)
+{
+	int64_t now = now_realtime_ns() / 1000000000;
+	json_t *all = NULL, *v;
+	const char *key;
+	size_t n = 0;
+
+	if (store_kv_list(d->store, "fault.hold.", &all)) {
+		log_warn("cannot read the fault hold-downs: %s", store_errmsg(d->store));
+		return;
+	}
+	json_object_foreach(all, key, v) {
+		json_t *j = json_loads(json_string_value(v), 0, NULL);
+		int r = j ? fault_history_restore(&d->faults, j, d->fault_policy.hold_down_s, now) : -EINVAL;
+
+		if (r < 0)
+			log_warn("fault hold-down %s: %s; ignored", key,
+				 r == -ENOMEM ? "out of memory" : "not a hold-down record");
+		n += r > 0;
+		json_decref(j);
+	}
+	json_decref(all);
+	if (n)
+		log_info("%zu fault hold-down%s still running after the restart", n, n == 1 ? "" : "s");
+}
+
+static void on_confirm(struct loomd *d, size_t i)
+{
+	(void)i;
+	loomd_lifecycle_confirm(d);
+}
+
+static void on_holds(struct loomd *d, size_t i)
+{
+	(void)i;
+	loomd_release_holds(d);
+}
+
+static void on_replace(struct loomd *d, size_t i)
+{
+	(void)i;
+	loomd_replace_drive(d);
+}
+
+static void on_rdma_resume(struct loomd *d, size_t i)
+{
+	(void)i;
+	rdma_jobs_resume(d);
+}
+
+static void on_rdma_done(struct loomd *d, size_t i)
+{
+	(void)i;
+	rdma_jobs_collect(d);
+}
+
+static void on_hca(struct loomd *d, size_t i)
+{
+	(void)i;
+	loomd_watch_hca(d);
+}
+
+static void on_carrier(struct loomd *d, size_t i)
+{
+	loomd_watch_carrier(d, i);
+}
+
+static void on_new_reconciler(struct loomd *d, size_t i)
+{
+	struct loom_err err = { 0 };
+
+	(void)i;
+	if (server_add_reconciler(d, &err))
+		log_err("%s", err.msg);
+}
+
+/*
+ * Who reacts to what the event loop sees, in the order they run.  After a
+ * commit (and before a waiter hears): a removal the targets verified is
+ * confirmed, and a replacement moves on.  When the targets report: the
+ * HCA watcher reads their samples; once the waiters were answered, the
+ * same two run again and released IDs are let go.
+ */
+static int hooks_register(struct loomd *d)
+{
+	static const struct {
+		enum loomd_hook point;
+		loomd_hook_fn *fn;
+	} hooks[] = {
+		{ LOOMD_HOOK_START, on_confirm },
+		{ LOOMD_HOOK_START, on_replace },
+		{ LOOMD_HOOK_START, on_rdma_resume },
+		{ LOOMD_HOOK_COMMITTED, on_confirm },
+		{ LOOMD_HOOK_COMMITTED, on_replace },
+		{ LOOMD_HOOK_REPORTED, on_hca },
+		{ LOOMD_HOOK_CONVERGED, on_holds },
+		{ LOOMD_HOOK_DRIFT, on_carrier },
+		{ LOOMD_HOOK_RECONCILER, on_new_reconciler },
+	};
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < sizeof(hooks) / sizeof(hooks[0]); i++)
+		ret = loomd_hook_add(d, hooks[i].point, hooks[i].fn);
+	return ret;
+}
+
+int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
+{
+	int ret;
+
+	d->rdma_fd = -1;
+	d->started_ns = now_realtime_ns();
+	d->fault_policy = d->cfg.fault;
+	d->rdma = d->cfg.rdma;
+	model_init(&d->model, &d->cfg.pools);
+	ret = topology_load_file(d->cfg.topology, &d->topo, err);
+	if (ret)
+		return ret;
+	ret = store_open(d->cfg.database, &d->store, err);
+	if (ret)
+		return ret;
+	ret = store_load_model(d->store, &d->model, err);
+	if (ret)
+		return ret;
+	ret = model_check_topology(&d->model, d->topo, err);
+	if (ret)
+		return ret;
+	if (loomd_replace_load(d))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the replacements in progress: %s",
+				    store_errmsg(d->store));
+	faults_restore(d);
+	if (check_only)
+		return 0;
+	ret = hooks_register(d);
+	if (ret)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "hooks: %s", strerror(-ret));
+	ret = rdma_jobs_open(d);
+	if (!ret)
+		ret = loomd_fd_add(d, rdma_jobs_fd(d), on_rdma_done);
+	if (ret)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "eventfd: %s", strerror(-ret));
+	ret = server_open(d, err);
+	if (ret || !d->cfg.reconcile)
+		return ret;
+	ret = loomd_reconciler_start(d);
+	if (ret)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the reconciler: %s", strerror(-ret));
+	/* The first run repairs whatever a crash or an operator left behind,
+	 * and confirms removals a restart interrupted. */
+	d->life_pending = true;
+	loomd_post(d);
+	return server_add_reconciler(d, err);
+}
+
+void loomd_close(struct loomd *d)
+{
+	rdma_jobs_close(d);
+	reconciler_stop(&d->rec);
+	server_close(d);
+	model_clear(&d->model);
+	fault_history_release(&d->faults);
+	loomd_replace_release(d);
+	topology_free(&d->topo);
+	store_close(&d->store);
+}

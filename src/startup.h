@@ -1,0 +1,16 @@
+/*
+ * src/startup.h: bringing a loomd up and down (src/startup.c).
+ */
+#ifndef LOOM_SRC_STARTUP_H
+#define LOOM_SRC_STARTUP_H
+
+#include <stdbool.h>
+
+#include "lib/err.h"
+#include "src/daemon.h"
+
+/* Opens the topology, the store and the model; then the socket unless @check_only. */
+int loomd_open(struct loomd *d, bool check_only, struct loom_err *err);
+void loomd_close(struct loomd *d);
+
+#endif
