@@ -124,7 +124,7 @@ static const struct attachment *port_holder(const struct model *m, const struct 
 
 /* The tenant's own attachment of @port (or of the whole node) in @segment, or NULL. */
 const struct attachment *gpu_own_attachment(const struct model *m, const char *tenant, const char *segment,
-					       const char *node, const char *port, bool exact)
+					    const char *node, const char *port, bool exact)
 {
 	for (size_t i = 0; i < m->n_attachments; i++) {
 		const struct attachment *a = &m->attachments[i];

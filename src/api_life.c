@@ -57,7 +57,7 @@ void api_node_life_json(json_t *o, const struct node_life *nl)
 
 /* Stores the node's new state and its node_events row. */
 int api_node_life_store(struct api_call *call, const struct node_life *before, struct node_life *after,
-	       const char *event, struct loom_err *err)
+			const char *event, struct loom_err *err)
 {
 	struct loomd *d = call->d;
 	struct node_event_rec ev = {
@@ -80,7 +80,7 @@ int api_node_life_store(struct api_call *call, const struct node_life *before, s
 
 /* A node_events row without a change of state: @event happened to the node. */
 int api_node_note(struct api_call *call, const struct node_life *life, const char *event,
-		     const char *reason, struct loom_err *err)
+		  const char *reason, struct loom_err *err)
 {
 	struct node_event_rec ev = {
 		.time_ns = now_realtime_ns(),

@@ -102,7 +102,7 @@ int m_node_show(struct api_call *call, json_t *params, json_t **result, struct l
 }
 
 const struct topo_node *api_node_param(struct api_call *call, json_t *params, const char *reason_key,
-					  const char **reason, struct loom_err *err)
+				       const char **reason, struct loom_err *err)
 {
 	const struct topo_node *n;
 	const char *name;
@@ -118,7 +118,7 @@ const struct topo_node *api_node_param(struct api_call *call, json_t *params, co
 }
 
 int api_node_result(struct api_call *call, const struct topo_node *n, json_t *steps, json_t *removed,
-		       json_t **result, struct loom_err *err)
+		    json_t **result, struct loom_err *err)
 {
 	*result = node_json(call->d, n);
 	if (!*result) {
@@ -247,7 +247,7 @@ int m_node_history(struct api_call *call, json_t *params, json_t **result, struc
  * new events come; with it, the stored ones after that seq come first.
  */
 int m_events_subscribe(struct api_call *call, json_t *params, json_t **result,
-			      struct loom_err *err)
+		       struct loom_err *err)
 {
 	static const char *const allowed[] = { "since", "node", NULL };
 	const char *node = NULL;

@@ -43,7 +43,7 @@ static int node_detach_all(struct api_call *call, const char *node, json_t *remo
  * the provisioning network must not silently sit nowhere.
  */
 int api_provisioning_follow(struct api_call *call, const char *node, enum node_state from,
-			       enum node_state to, struct loom_err *err)
+			    enum node_state to, struct loom_err *err)
 {
 	struct loomd *d = call->d;
 	const char *tenant = d->cfg.provisioning_tenant, *segment = d->cfg.provisioning_segment;
@@ -103,7 +103,7 @@ static int node_gpus_release(struct api_call *call, const struct node_life *life
  * MIG instances.  Appends each step to @steps.
  */
 int api_node_event(struct api_call *call, const char *name, enum node_event ev, const char *reason,
-		      json_t *steps, json_t *removed, struct loom_err *err)
+		   json_t *steps, json_t *removed, struct loom_err *err)
 {
 	struct loomd *d = call->d;
 	struct node_life cur, next;

@@ -306,8 +306,8 @@ static int verify_conclude(struct api_call *call, const char *name, json_t *judg
 	free(txt);
 	if (!pass)
 		return api_node_event(call, name, NODE_EV_VERIFY_FAIL, why, steps, NULL, err);
-	return api_node_event(call, name, NODE_EV_VERIFY_PASS, reason ? reason : "every RDMA measurement passed",
-			  steps, NULL, err);
+	return api_node_event(call, name, NODE_EV_VERIFY_PASS,
+			      reason ? reason : "every RDMA measurement passed", steps, NULL, err);
 }
 
 /*
@@ -389,7 +389,7 @@ out:
 }
 
 static int verify_finish(struct api_call *call, const struct rdma_job_result *job, json_t **result,
-		      struct loom_err *err)
+			 struct loom_err *err)
 {
 	struct loomd *d = call->d;
 	const struct topo_node *n = topology_node(d->topo, job->node);
