@@ -26,10 +26,26 @@ int loomd_hook_add(struct loomd *d, enum loomd_hook point, loomd_hook_fn *fn)
 	return -ENOSPC;
 }
 
-void loomd_hook_call(struct loomd *d, enum loomd_hook point, size_t index)
+void loomd_hook_call(struct loomd *d, enum loomd_hook point)
 {
 	for (size_t i = 0; i < LOOMD_HOOKS_PER_POINT && d->hooks[point][i]; i++)
-		d->hooks[point][i](d, index);
+		d->hooks[point][i](d);
+}
+
+int loomd_drift_hook_add(struct loomd *d, loomd_drift_fn *fn)
+{
+	for (size_t i = 0; i < LOOMD_HOOKS_PER_POINT; i++)
+		if (!d->drift_hooks[i]) {
+			d->drift_hooks[i] = fn;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+void loomd_drift_hook_call(struct loomd *d, size_t index)
+{
+	for (size_t i = 0; i < LOOMD_HOOKS_PER_POINT && d->drift_hooks[i]; i++)
+		d->drift_hooks[i](d, index);
 }
 
 int loomd_fd_add(struct loomd *d, int fd, loomd_hook_fn *fn)
@@ -171,7 +187,7 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 	if (had_rec) {
 		/* Targets come and go with the topology: start them anew. */
 		if (loomd_reconciler_start(d) == 0) {
-			loomd_hook_call(d, LOOMD_HOOK_RECONCILER, 0);
+			loomd_hook_call(d, LOOMD_HOOK_RECONCILER);
 			loomd_post(d);
 		} else {
 			log_err("cannot restart the reconciler");

@@ -51,13 +51,13 @@ enum loomd_hook {
 	LOOMD_HOOK_COMMITTED,	/* a batch committed (or the loop settles after a report) */
 	LOOMD_HOOK_REPORTED,	/* targets reported: the reconciler's results were collected */
 	LOOMD_HOOK_CONVERGED,	/* after a report, once its waiters were answered */
-	LOOMD_HOOK_DRIFT,	/* drift socket @index of the reconciler was read */
 	LOOMD_HOOK_RECONCILER,	/* a new reconciler started (topology reload): watch its fds */
 	LOOMD_HOOK_MAX
 };
 
-/* @index: the drift socket for LOOMD_HOOK_DRIFT, 0 otherwise. */
-typedef void loomd_hook_fn(struct loomd *d, size_t index);
+typedef void loomd_hook_fn(struct loomd *d);
+/* The one hook with an argument: drift socket @index of the reconciler was read. */
+typedef void loomd_drift_fn(struct loomd *d, size_t index);
 
 #define LOOMD_HOOKS_PER_POINT 8
 #define LOOMD_FDS_MAX 4
@@ -65,7 +65,7 @@ typedef void loomd_hook_fn(struct loomd *d, size_t index);
 /* A file descriptor of some part of loomd that the event loop watches for it. */
 struct loomd_fd {
 	int fd;
-	loomd_hook_fn *fn;	/* called (index 0) when @fd is readable */
+	loomd_hook_fn *fn;	/* called when @fd is readable */
 };
 
 struct loomd {
@@ -114,6 +114,7 @@ struct loomd {
 	int64_t started_ns;
 
 	loomd_hook_fn *hooks[LOOMD_HOOK_MAX][LOOMD_HOOKS_PER_POINT];
+	loomd_drift_fn *drift_hooks[LOOMD_HOOKS_PER_POINT];
 	struct loomd_fd fds[LOOMD_FDS_MAX];
 	size_t n_fds;
 };
@@ -121,7 +122,10 @@ struct loomd {
 /* Adds @fn to the end of @point's list; -ENOSPC when the list is full. */
 int loomd_hook_add(struct loomd *d, enum loomd_hook point, loomd_hook_fn *fn);
 /* Calls every function of @point, in the order they were added. */
-void loomd_hook_call(struct loomd *d, enum loomd_hook point, size_t index);
+void loomd_hook_call(struct loomd *d, enum loomd_hook point);
+/* The same for the drift hook. */
+int loomd_drift_hook_add(struct loomd *d, loomd_drift_fn *fn);
+void loomd_drift_hook_call(struct loomd *d, size_t index);
 
 /*
  * Has the event loop watch @fd and call @fn when it is readable; before

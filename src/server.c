@@ -225,7 +225,7 @@ int server_run(struct loomd *d)
 
 	/* Replacements a restart interrupted go on from their stored step,
 	 * and RDMA checks it cut short run again. */
-	loomd_hook_call(d, LOOMD_HOOK_START, 0);
+	loomd_hook_call(d, LOOMD_HOOK_START);
 
 	while (!d->stop) {
 		bool pending = events_more;
@@ -252,21 +252,21 @@ int server_run(struct loomd *d)
 				if (d->rec)
 					reconciler_resync_all(d->rec);
 			} else if ((struct loomd_fd *)ptr >= d->fds && (struct loomd_fd *)ptr < d->fds + d->n_fds) {
-				((struct loomd_fd *)ptr)->fn(d, 0);
+				((struct loomd_fd *)ptr)->fn(d);
 			} else if (ptr == &tag_reconcile) {
 				/* The targets reported: their watchers first, then the
 				 * waiters, then what waits for convergence. */
 				reconciler_collect(d->rec);
-				loomd_hook_call(d, LOOMD_HOOK_REPORTED, 0);
+				loomd_hook_call(d, LOOMD_HOOK_REPORTED);
 				drift_watch_new(d);
 				waiters_check(d);
-				loomd_hook_call(d, LOOMD_HOOK_COMMITTED, 0);
-				loomd_hook_call(d, LOOMD_HOOK_CONVERGED, 0);
+				loomd_hook_call(d, LOOMD_HOOK_COMMITTED);
+				loomd_hook_call(d, LOOMD_HOOK_CONVERGED);
 			} else if (drift_tags && (char *)ptr >= drift_tags && (char *)ptr < drift_tags + n_drift_tags) {
 				size_t k = (size_t)((char *)ptr - drift_tags);
 
 				reconciler_drift(d->rec, k);
-				loomd_hook_call(d, LOOMD_HOOK_DRIFT, k);
+				loomd_drift_hook_call(d, k);
 			} else {
 				if (c->dead)
 					continue;

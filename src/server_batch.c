@@ -245,7 +245,7 @@ void waiters_check(struct loomd *d)
 
 	/* A removal the targets verified is confirmed before its waiter hears,
 	 * and a replacement waiting on it moves on. */
-	loomd_hook_call(d, LOOMD_HOOK_COMMITTED, 0);
+	loomd_hook_call(d, LOOMD_HOOK_COMMITTED);
 
 	for (struct waiter **pw = &d->waiters; *pw;) {
 		struct waiter *w = *pw;
@@ -340,7 +340,7 @@ void batch_finish(struct loomd *d)
 	n_batch = 0;
 	/* A removal no target had to change is verified already; a replacement
 	 * stored by this batch takes its first steps. */
-	loomd_hook_call(d, LOOMD_HOOK_COMMITTED, 0);
+	loomd_hook_call(d, LOOMD_HOOK_COMMITTED);
 	if (d->waiters)
 		waiters_check(d);
 }

@@ -49,52 +49,10 @@ static void faults_restore(struct loomd *d)
 		log_info("%zu fault hold-down%s still running after the restart", n, n == 1 ? "" : "s");
 }
 
-static void on_confirm(struct loomd *d, size_t i)
-{
-	(void)i;
-	loomd_lifecycle_confirm(d);
-}
-
-static void on_holds(struct loomd *d, size_t i)
-{
-	(void)i;
-	loomd_release_holds(d);
-}
-
-static void on_replace(struct loomd *d, size_t i)
-{
-	(void)i;
-	loomd_replace_drive(d);
-}
-
-static void on_rdma_resume(struct loomd *d, size_t i)
-{
-	(void)i;
-	rdma_jobs_resume(d);
-}
-
-static void on_rdma_done(struct loomd *d, size_t i)
-{
-	(void)i;
-	rdma_jobs_collect(d);
-}
-
-static void on_hca(struct loomd *d, size_t i)
-{
-	(void)i;
-	loomd_watch_hca(d);
-}
-
-static void on_carrier(struct loomd *d, size_t i)
-{
-	loomd_watch_carrier(d, i);
-}
-
-static void on_new_reconciler(struct loomd *d, size_t i)
+static void on_new_reconciler(struct loomd *d)
 {
 	struct loom_err err = { 0 };
 
-	(void)i;
 	if (server_add_reconciler(d, &err))
 		log_err("%s", err.msg);
 }
@@ -104,7 +62,8 @@ static void on_new_reconciler(struct loomd *d, size_t i)
  * commit (and before a waiter hears): a removal the targets verified is
  * confirmed, and a replacement moves on.  When the targets report: the
  * HCA watcher reads their samples; once the waiters were answered, the
- * same two run again and released IDs are let go.
+ * same two run again and released IDs are let go.  When a VTEP's drift
+ * socket was read: the carrier watcher.
  */
 static int hooks_register(struct loomd *d)
 {
@@ -112,17 +71,16 @@ static int hooks_register(struct loomd *d)
 		enum loomd_hook point;
 		loomd_hook_fn *fn;
 	} hooks[] = {
-		{ LOOMD_HOOK_START, on_confirm },
-		{ LOOMD_HOOK_START, on_replace },
-		{ LOOMD_HOOK_START, on_rdma_resume },
-		{ LOOMD_HOOK_COMMITTED, on_confirm },
-		{ LOOMD_HOOK_COMMITTED, on_replace },
-		{ LOOMD_HOOK_REPORTED, on_hca },
-		{ LOOMD_HOOK_CONVERGED, on_holds },
-		{ LOOMD_HOOK_DRIFT, on_carrier },
+		{ LOOMD_HOOK_START, loomd_lifecycle_confirm },
+		{ LOOMD_HOOK_START, loomd_replace_drive },
+		{ LOOMD_HOOK_START, rdma_jobs_resume },
+		{ LOOMD_HOOK_COMMITTED, loomd_lifecycle_confirm },
+		{ LOOMD_HOOK_COMMITTED, loomd_replace_drive },
+		{ LOOMD_HOOK_REPORTED, loomd_watch_hca },
+		{ LOOMD_HOOK_CONVERGED, loomd_release_holds },
 		{ LOOMD_HOOK_RECONCILER, on_new_reconciler },
 	};
-	int ret = 0;
+	int ret = loomd_drift_hook_add(d, loomd_watch_carrier);
 
 	for (size_t i = 0; !ret && i < sizeof(hooks) / sizeof(hooks[0]); i++)
 		ret = loomd_hook_add(d, hooks[i].point, hooks[i].fn);
@@ -161,7 +119,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "hooks: %s", strerror(-ret));
 	ret = rdma_jobs_open(d);
 	if (!ret)
-		ret = loomd_fd_add(d, rdma_jobs_fd(d), on_rdma_done);
+		ret = loomd_fd_add(d, rdma_jobs_fd(d), rdma_jobs_collect);
 	if (ret)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "eventfd: %s", strerror(-ret));
 	ret = server_open(d, err);
