@@ -55,11 +55,10 @@ void api_node_life_json(json_t *o, const struct node_life *nl)
 	json_object_set_new(o, "since", nl->since_ns ? json_string(when) : json_null());
 }
 
-/* Stores the node's new state and its node_events row. */
-int api_node_life_store(struct api_call *call, const struct node_life *before, struct node_life *after,
-			const char *event, struct loom_err *err)
+/* The node_events row of a step from @before to @after, now, by the caller. */
+static struct node_event_rec event_row(const struct api_call *call, const struct node_life *before,
+				       const struct node_life *after, const char *event, const char *reason)
 {
-	struct loomd *d = call->d;
 	struct node_event_rec ev = {
 		.time_ns = now_realtime_ns(),
 		.node = after->name,
@@ -68,31 +67,28 @@ int api_node_life_store(struct api_call *call, const struct node_life *before, s
 		.goal = after->goal,
 		.pending = after->pending,
 		.event = event,
-		.reason = after->reason,
+		.reason = reason,
 		.uid = call->peer->uid,
 	};
 
+	return ev;
+}
+
+int api_node_life_store(struct api_call *call, const struct node_life *before, struct node_life *after,
+			const char *event, struct loom_err *err)
+{
+	struct node_event_rec ev = event_row(call, before, after, event, after->reason);
+
 	after->since_ns = ev.time_ns;
-	if (store_node_put(d->store, after) || store_node_event_append(d->store, &ev))
+	if (store_node_put(call->d->store, after) || store_node_event_append(call->d->store, &ev))
 		return store_failed(call, err);
 	return 0;
 }
 
-/* A node_events row without a change of state: @event happened to the node. */
 int api_node_note(struct api_call *call, const struct node_life *life, const char *event,
 		  const char *reason, struct loom_err *err)
 {
-	struct node_event_rec ev = {
-		.time_ns = now_realtime_ns(),
-		.node = life->name,
-		.from = life->state,
-		.to = life->state,
-		.goal = life->goal,
-		.pending = life->pending,
-		.event = event,
-		.reason = reason,
-		.uid = call->peer->uid,
-	};
+	struct node_event_rec ev = event_row(call, life, life, event, reason);
 
 	return store_node_event_append(call->d->store, &ev) ? store_failed(call, err) : 0;
 }

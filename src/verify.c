@@ -292,18 +292,25 @@ static int verify_result(struct api_call *call, const struct topo_node *n, json_
 }
 
 /* Stores judged results (kv rdma.NODE) and moves a verifying node on. */
-static int verify_conclude(struct api_call *call, const char *name, json_t *judged, bool pass,
-			   const char *why, const char *reason, json_t *steps, struct loom_err *err)
+/* The judged measurements, kv rdma.NODE (node.show's "rdma"). */
+static int verify_store(struct api_call *call, const char *name, json_t *judged, struct loom_err *err)
 {
 	char *txt = json_dumps(judged, JSON_COMPACT);
 	char key[LOOM_NAME_MAX + 16];
+	int ret = 0;
 
 	snprintf(key, sizeof(key), "rdma.%s", name);
-	if (!txt || store_kv_put(call->d->store, key, txt)) {
-		free(txt);
-		return store_failed(call, err);
-	}
+	if (!txt || store_kv_put(call->d->store, key, txt))
+		ret = store_failed(call, err);
 	free(txt);
+	return ret;
+}
+
+static int verify_conclude(struct api_call *call, const char *name, json_t *judged, bool pass,
+			   const char *why, const char *reason, json_t *steps, struct loom_err *err)
+{
+	if (verify_store(call, name, judged, err))
+		return -EINVAL;
 	if (!pass)
 		return api_node_event(call, name, NODE_EV_VERIFY_FAIL, why, steps, NULL, err);
 	return api_node_event(call, name, NODE_EV_VERIFY_PASS,
@@ -436,18 +443,10 @@ static int verify_finish(struct api_call *call, const struct rdma_job_result *jo
 			goto out;
 	} else {
 		/* Moved on meanwhile (failed, retired by the operator): keep the numbers only. */
-		char *txt = json_dumps(judged, JSON_COMPACT);
-		char key[LOOM_NAME_MAX + 16];
-
 		log_info("node %s is %s, no longer verifying: its RDMA results are stored, its state stays",
 			 n->name, node_state_name(cur.state));
-		snprintf(key, sizeof(key), "rdma.%s", n->name);
-		if (!txt || store_kv_put(d->store, key, txt)) {
-			free(txt);
-			ret = store_failed(call, err);
+		if (verify_store(call, n->name, judged, err))
 			goto out;
-		}
-		free(txt);
 	}
 	ret = api_node_result(call, n, steps, NULL, result, err);
 	steps = NULL;
