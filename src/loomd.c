@@ -14,7 +14,8 @@
 
 #include "lib/log.h"
 #include "src/check.h"
-#include "src/daemon.h"
+#include "src/server.h"
+#include "src/startup.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/loom/loomd.conf"
 
