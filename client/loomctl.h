@@ -166,7 +166,7 @@ struct table {
 	const char *head[MAX_COLS];
 	size_t n_cols;
 	char **cells;		/* row-major */
-	size_t n_rows, cap_rows;
+	size_t n_rows, cap_cells;
 };
 
 void table_row(struct table *t, ...);

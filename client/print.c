@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "client/loomctl.h"
 
 /* Adds one row: n_cols strings; NULL or "" shows as "-". */
@@ -16,12 +17,8 @@ void table_row(struct table *t, ...)
 {
 	va_list ap;
 
-	if (t->n_rows == t->cap_rows) {
-		t->cap_rows = t->cap_rows ? t->cap_rows * 2 : 16;
-		t->cells = realloc(t->cells, t->cap_rows * t->n_cols * sizeof(char *));
-		if (!t->cells)
-			abort();
-	}
+	if (ARRAY_GROW(t->cells, t->cap_cells, (t->n_rows + 1) * t->n_cols))
+		abort();
 	va_start(ap, t);
 	for (size_t c = 0; c < t->n_cols; c++) {
 		const char *s = va_arg(ap, const char *);

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "lib/array.h"
 #include "lib/err.h"
 #include "src/rpc.h"
 #include "client/loomctl.h"
@@ -70,16 +71,10 @@ int reply_read(int fd, struct reply_buf *r, int wait_ms)
 			fprintf(stderr, "loomctl: no reply from loomd within %d s\n", timeout_ms / 1000);
 			return -1;
 		}
-		if (r->len + 1 >= r->cap) {
-			size_t cap = r->cap ? r->cap * 2 : 65536;
-			char *q = realloc(r->buf, cap);
-
-			if (!q) {
-				fprintf(stderr, "loomctl: out of memory\n");
-				return -1;
-			}
-			r->buf = q;
-			r->cap = cap;
+		/* Room for a good read and the NUL. */
+		if (ARRAY_GROW(r->buf, r->cap, r->len + 65536)) {
+			fprintf(stderr, "loomctl: out of memory\n");
+			return -1;
 		}
 		n = read(fd, r->buf + r->len, r->cap - r->len - 1);
 		if (n < 0 && errno == EINTR)
