@@ -17,9 +17,11 @@
  * the address family, nor `router bgp` (the operator's underlay needs them).
  *
  * The pure half (parse running-config, plan, render, parse JSON) is in
- * overlay/frr_config.c and unit-tested with golden files; the half that runs
- * vtysh is overlay/frr.c.  Every function may block (on a vtysh child, with
- * a time limit): loomd calls them from the VTEP's worker thread.
+ * overlay/frr_config.c and unit-tested with golden files; the half that
+ * talks to FRR is overlay/frr.c, over the transports in frr_vty.c (the
+ * daemons' vty sockets) and frr_vtysh.c (vtysh).  Every function may block
+ * (on a vtysh child or a vty socket, with a time limit): loomd calls them
+ * from the VTEP's worker thread.
  */
 #ifndef LOOM_OVERLAY_FRR_H
 #define LOOM_OVERLAY_FRR_H

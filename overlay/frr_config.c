@@ -94,6 +94,11 @@ static struct frr_vni *state_vni_new(struct frr_state *st, size_t *cap, uint32_t
 	return v;
 }
 
+/*
+ * One pass over the lines, the section being parsed in `w`.  Long (near 120
+ * lines) but kept whole: the switch is the section state machine, and each
+ * case reads against its neighbours (what opens IN_VNI, what closes it).
+ */
 int frr_config_parse(const char *text, uint32_t asn, struct frr_state *out,
 		     struct loom_err *err)
 {

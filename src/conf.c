@@ -146,6 +146,52 @@ static int set_runner(struct loom_config *c, const char *v, const char **why)
 	return 0;
 }
 
+/* gpu.nvml.NODE = PATH: the NVML library loomd loads for NODE's GPU worker. */
+static int set_nvml(struct loom_config *c, const char *node, const char *v, const char **why)
+{
+	size_t i;
+
+	*why = "expected gpu.nvml.NODE = /absolute/path/to/libnvidia-ml.so.1 (NODE a node name)";
+	if (!topology_name_ok(node) || v[0] != '/' || strlen(v) >= LOOM_PATH_MAX)
+		return -EINVAL;
+	for (i = 0; i < c->n_nvml; i++)
+		if (strcmp(c->nvml[i].node, node) == 0)
+			break;
+	if (i == c->n_nvml) {
+		*why = "too many gpu.nvml entries";
+		if (c->n_nvml == CONF_NVML_MAX)
+			return -EINVAL;
+		c->n_nvml++;
+	}
+	/* A later line for the node replaces it whole (no tail of the old path). */
+	memset(&c->nvml[i], 0, sizeof(c->nvml[i]));
+	snprintf(c->nvml[i].node, sizeof(c->nvml[i].node), "%s", node);
+	snprintf(c->nvml[i].path, sizeof(c->nvml[i].path), "%s", v);
+	return 0;
+}
+
+/* provisioning_segment = TENANT/SEGMENT, or nothing. */
+static int set_provisioning(struct loom_config *c, const char *v, const char **why)
+{
+	const char *slash = strchr(v, '/');
+	char tenant[LOOM_NAME_MAX];
+
+	*why = "expected TENANT/SEGMENT (two names, lowercase DNS labels) or nothing";
+	c->provisioning_tenant[0] = c->provisioning_segment[0] = '\0';
+	if (!v[0])
+		return 0;
+	if (!slash || (size_t)(slash - v) >= sizeof(tenant))
+		return -EINVAL;
+	memcpy(tenant, v, (size_t)(slash - v));
+	tenant[slash - v] = '\0';
+	if (!topology_name_ok(tenant) || !topology_name_ok(slash + 1))
+		return -EINVAL;
+	snprintf(c->provisioning_tenant, sizeof(c->provisioning_tenant), "%s", tenant);
+	snprintf(c->provisioning_segment, sizeof(c->provisioning_segment), "%s", slash + 1);
+	return 0;
+}
+
+/* One branch per key of loomd.conf; each sets *why to what the key expects. */
 static int config_set(struct loom_config *c, const char *key, const char *v, const char **why)
 {
 	uint64_t a, b;
@@ -231,25 +277,7 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 			return -EINVAL;
 		c->gpu_allow_mig_mode = strcmp(v, "yes") == 0;
 	} else if (strncmp(key, "gpu.nvml.", 9) == 0) {
-		const char *node = key + 9;
-		size_t i;
-
-		*why = "expected gpu.nvml.NODE = /absolute/path/to/libnvidia-ml.so.1 (NODE a node name)";
-		if (!topology_name_ok(node) || v[0] != '/' || strlen(v) >= LOOM_PATH_MAX)
-			return -EINVAL;
-		for (i = 0; i < c->n_nvml; i++)
-			if (strcmp(c->nvml[i].node, node) == 0)
-				break;
-		if (i == c->n_nvml) {
-			*why = "too many gpu.nvml entries";
-			if (c->n_nvml == CONF_NVML_MAX)
-				return -EINVAL;
-			c->n_nvml++;
-		}
-		/* A later line for the node replaces it whole (no tail of the old path). */
-		memset(&c->nvml[i], 0, sizeof(c->nvml[i]));
-		snprintf(c->nvml[i].node, sizeof(c->nvml[i].node), "%s", node);
-		snprintf(c->nvml[i].path, sizeof(c->nvml[i].path), "%s", v);
+		return set_nvml(c, key + 9, v, why);
 	} else if (strcmp(key, "fault.counter_interval") == 0) {
 		*why = "expected seconds between PortCounters samples, 0 (off) to 86400";
 		if (parse_u64(v, 0, 86400, &a))
@@ -273,21 +301,7 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 	} else if (strcmp(key, "rdma.runner") == 0) {
 		return set_runner(c, v, why);
 	} else if (strcmp(key, "provisioning_segment") == 0) {
-		const char *slash = strchr(v, '/');
-		char tenant[LOOM_NAME_MAX];
-
-		*why = "expected TENANT/SEGMENT (two names, lowercase DNS labels) or nothing";
-		c->provisioning_tenant[0] = c->provisioning_segment[0] = '\0';
-		if (!v[0])
-			return 0;
-		if (!slash || (size_t)(slash - v) >= sizeof(tenant))
-			return -EINVAL;
-		memcpy(tenant, v, (size_t)(slash - v));
-		tenant[slash - v] = '\0';
-		if (!topology_name_ok(tenant) || !topology_name_ok(slash + 1))
-			return -EINVAL;
-		snprintf(c->provisioning_tenant, sizeof(c->provisioning_tenant), "%s", tenant);
-		snprintf(c->provisioning_segment, sizeof(c->provisioning_segment), "%s", slash + 1);
+		return set_provisioning(c, v, why);
 	} else {
 		*why = "unknown key";
 		return -ENOENT;

@@ -14,7 +14,7 @@
 
 #include "fabric/rdma_bw.h"
 #include "lib/err.h"
-#include "src/fault.h"
+#include "node/fault.h"
 #include "tenancy/model.h"
 
 #define CONF_NVML_MAX 64
@@ -54,7 +54,7 @@ struct loom_config {
 	size_t n_nvml;
 	bool gpu_allow_mig_mode;	/* gpu.allow_mig_mode: loom may turn MIG mode on */
 
-	/* fault.*: what a fault does (src/fault.h), and how often the HCA
+	/* fault.*: what a fault does (node/fault.h), and how often the HCA
 	 * watcher samples PortInfo / PortCounters (0 = not at all). */
 	struct fault_policy fault;
 	unsigned int counter_interval_s;

@@ -1,6 +1,7 @@
 /*
- * src/daemon.c: bringing a loomd up and down, and the reloads that keep
- * its in-memory model and topology in step with the store and the file.
+ * src/daemon.c: loomd's core (src/daemon.h): the model kept in step with
+ * the store, the desired state posted, the topology reloaded, the hook
+ * lists, and the operator's P_Keys kept out of the pool.
  */
 #include "config.h"
 
@@ -9,17 +10,64 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "fabric/partitions.h"
 #include "lib/log.h"
-#include "src/check.h"
 #include "src/daemon.h"
 #include "src/reconcile.h"
-#include "src/verify.h"
 #include "tenancy/compile.h"
 #include "tenancy/mig.h"
 
+int loomd_hook_add(struct loomd *d, enum loomd_hook point, loomd_hook_fn *fn)
+{
+	for (size_t i = 0; i < LOOMD_HOOKS_PER_POINT; i++)
+		if (!d->hooks[point][i]) {
+			d->hooks[point][i] = fn;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+void loomd_hook_call(struct loomd *d, enum loomd_hook point)
+{
+	for (size_t i = 0; i < LOOMD_HOOKS_PER_POINT && d->hooks[point][i]; i++)
+		d->hooks[point][i](d);
+}
+
+int loomd_drift_hook_add(struct loomd *d, loomd_drift_fn *fn)
+{
+	for (size_t i = 0; i < LOOMD_HOOKS_PER_POINT; i++)
+		if (!d->drift_hooks[i]) {
+			d->drift_hooks[i] = fn;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+void loomd_drift_hook_call(struct loomd *d, size_t index)
+{
+	for (size_t i = 0; i < LOOMD_HOOKS_PER_POINT && d->drift_hooks[i]; i++)
+		d->drift_hooks[i](d, index);
+}
+
+int loomd_fd_add(struct loomd *d, int fd, loomd_hook_fn *fn)
+{
+	if (d->n_fds >= LOOMD_FDS_MAX)
+		return -ENOSPC;
+	d->fds[d->n_fds].fd = fd;
+	d->fds[d->n_fds].fn = fn;
+	d->n_fds++;
+	return 0;
+}
+
+int64_t now_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 int loomd_model_reload(struct loomd *d)
 {
 	struct loom_err err = { 0 };
@@ -70,99 +118,6 @@ uint64_t loomd_post(struct loomd *d)
 	return gen;
 }
 
-/*
- * An ID released by a deleted segment stays held (never handed to another
- * tenant) until every target has converged on a desired state without it.
- */
-void loomd_release_holds(struct loomd *d)
-{
-	if (!d->rec || d->model.n_holds == 0 || d->in_txn || !reconciler_converged(d->rec))
-		return;
-	if (store_begin(d->store))
-		return;
-	for (size_t i = 0; i < d->model.n_holds; i++)
-		if (store_hold_delete(d->store, d->model.holds[i].type, d->model.holds[i].id)) {
-			store_rollback(d->store);
-			return;
-		}
-	if (store_commit(d->store)) {
-		store_rollback(d->store);
-		return;
-	}
-	while (d->model.n_holds > 0) {
-		struct id_hold h = d->model.holds[d->model.n_holds - 1];
-
-		log_debug(LOG_SUB_RECONCILE, "%s %u released by %s: no target carries it any more",
-			  h.type == SEG_ETHERNET ? "VNI" : "P_Key", (unsigned)h.id, h.tenant);
-		model_hold_release(&d->model, h.type, h.id);
-	}
-}
-
-void loomd_lifecycle_confirm(struct loomd *d)
-{
-	struct node_life *nodes = NULL;
-	size_t n = 0;
-	bool any = false, ok = false;
-
-	if (!d->rec || d->in_txn || !d->life_gen)
-		return;
-	/*
-	 * The generation that removed the nodes ran on every target it
-	 * changed, without error on what it changed; when a newer one was
-	 * posted since, wait for all targets to converge instead.
-	 */
-	if (d->life_gen == d->posted_gen) {
-		if (!reconciler_done(d->rec, d->life_gen, &ok) || !ok)
-			return;
-	} else if (!reconciler_converged(d->rec)) {
-		return;
-	}
-	if (store_node_list(d->store, &nodes, &n))
-		return;
-	for (size_t i = 0; i < n; i++)
-		any |= nodes[i].pending;
-	if (!any || store_begin(d->store))
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		struct node_life *nl = &nodes[i];
-		struct lifecycle_step step;
-		struct loom_err err = { 0 };
-		struct node_event_rec ev = { 0 };
-
-		if (!nl->pending)
-			continue;
-		if (lifecycle_confirm(nl->state, nl->goal, &step, &err)) {
-			log_err("node %s: %s", nl->name, err.msg);
-			continue;
-		}
-		ev.time_ns = now_realtime_ns();
-		ev.node = nl->name;
-		ev.from = nl->state;
-		ev.to = step.to;
-		ev.event = "confirm";
-		ev.reason = "every target verified the node out of its tenant segments";
-		ev.uid = getuid();
-		nl->state = step.to;
-		nl->pending = false;
-		nl->since_ns = ev.time_ns;
-		if (store_node_put(d->store, nl) || store_node_event_append(d->store, &ev)) {
-			log_err("node %s: cannot store the confirmation: %s", nl->name, store_errmsg(d->store));
-			store_rollback(d->store);
-			goto out;
-		}
-		log_info("node %s: removal verified on every target, now %s", nl->name,
-			 node_state_name(step.to));
-	}
-	if (store_commit(d->store))
-		store_rollback(d->store);
-	else
-		d->life_gen = 0;
-out:
-	if (!any)
-		d->life_gen = 0;
-	free(nodes);
-}
-
 /* Every stored MIG instance must still find its node and a MIG-capable GPU of a model with its profile. */
 static int gpu_check_topology(struct loomd *d, const struct topology *topo, struct loom_err *err)
 {
@@ -202,10 +157,21 @@ static void reconciler_opts_fill(const struct loomd *d, struct reconciler_opts *
 			  : FRR_APPLY_SESSION;
 }
 
+int loomd_reconciler_start(struct loomd *d)
+{
+	struct reconciler_opts opts;
+	int ret;
+
+	reconciler_opts_fill(d, &opts);
+	ret = reconciler_start(d->topo, &opts, &d->rec);
+	if (ret == 0)
+		reconciler_watch_hca(d->rec, d->cfg.counter_interval_s);
+	return ret;
+}
+
 int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 {
 	struct topology *topo = NULL;
-	struct reconciler_opts opts;
 	bool had_rec;
 
 	if (topology_load_file(d->cfg.topology, &topo, err))
@@ -223,13 +189,8 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 	d->topo = topo;
 	if (had_rec) {
 		/* Targets come and go with the topology: start them anew. */
-		reconciler_opts_fill(d, &opts);
-		if (reconciler_start(d->topo, &opts, &d->rec) == 0) {
-			struct loom_err e2 = { 0 };
-
-			reconciler_watch_hca(d->rec, d->cfg.counter_interval_s);
-			if (server_add_reconciler(d, &e2))
-				log_err("%s", e2.msg);
+		if (loomd_reconciler_start(d) == 0) {
+			loomd_hook_call(d, LOOMD_HOOK_RECONCILER);
 			loomd_post(d);
 		} else {
 			log_err("cannot restart the reconciler");
@@ -238,11 +199,6 @@ int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 	return 0;
 }
 
-/*
- * The hold-downs still running, as api_fault_apply stored them: a restart
- * inside one does not let the same signal act again.  A mark that cannot
- * be read is logged and skipped (a hold-down only ever holds back).
- */
 /* What a partitions file looked like when it was last read. */
 struct pkeys_stamp {
 	char path[LOOM_PATH_MAX];
@@ -374,113 +330,4 @@ json_t *loomd_operator_pkeys_json(const struct loomd *d)
 		json_array_append_new(a, o);
 	}
 	return a;
-}
-
-static void faults_restore(struct loomd *d)
-{
-	int64_t now = now_realtime_ns() / 1000000000;
-	json_t *all = NULL, *v;
-	const char *key;
-	size_t n = 0;
-
-	if (store_kv_list(d->store, "fault.hold.", &all)) {
-		log_warn("cannot read the fault hold-downs: %s", store_errmsg(d->store));
-		return;
-	}
-	json_object_foreach(all, key, v) {
-		json_t *j = json_loads(json_string_value(v), 0, NULL);
-		int r = j ? fault_history_restore(&d->faults, j, d->fault_policy.hold_down_s, now) : -EINVAL;
-
-		if (r < 0)
-			log_warn("fault hold-down %s: %s; ignored", key,
-				 r == -ENOMEM ? "out of memory" : "not a hold-down record");
-		n += r > 0;
-		json_decref(j);
-	}
-	json_decref(all);
-	if (n)
-		log_info("%zu fault hold-down%s still running after the restart", n, n == 1 ? "" : "s");
-}
-
-int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
-{
-	struct reconciler_opts opts;
-	int ret;
-
-	/* No descriptor yet: a check (no socket) must close and unlink nothing. */
-	d->rdma_fd = d->epfd = d->listen_fd = d->signal_fd = d->resync_fd = -1;
-	d->started_ns = now_realtime_ns();
-	d->fault_policy = d->cfg.fault;
-	d->rdma = d->cfg.rdma;
-	model_init(&d->model, &d->cfg.pools);
-	ret = topology_load_file(d->cfg.topology, &d->topo, err);
-	if (ret)
-		return ret;
-	if (check_only) {
-		d->check_db = calloc(1, sizeof(*d->check_db));
-		if (!d->check_db)
-			return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
-		ret = db_snapshot_take(d->cfg.database, d->check_db, err);
-		if (ret)
-			return ret;
-		ret = store_open(d->check_db->path, &d->store, err);
-		db_snapshot_err_rename(d->check_db, d->cfg.database, err);
-	} else {
-		ret = store_open(d->cfg.database, &d->store, err);
-	}
-	if (ret)
-		return ret;
-	ret = store_load_model(d->store, &d->model, err);
-	if (ret)
-		return ret;
-	ret = model_check_topology(&d->model, d->topo, err);
-	if (ret)
-		return ret;
-	loomd_operator_pkeys_refresh(d);
-	if (loomd_replace_load(d))
-		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the replacements in progress: %s",
-				    store_errmsg(d->store));
-	faults_restore(d);
-	if (check_only)
-		return 0;
-	ret = rdma_jobs_open(d);
-	if (ret)
-		return loom_err_set(err, LOOM_E_INTERNAL, "", "eventfd: %s", strerror(-ret));
-	ret = server_open(d, err);
-	if (ret || !d->cfg.reconcile)
-		return ret;
-	reconciler_opts_fill(d, &opts);
-	ret = reconciler_start(d->topo, &opts, &d->rec);
-	if (ret)
-		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the reconciler: %s", strerror(-ret));
-	reconciler_watch_hca(d->rec, d->cfg.counter_interval_s);
-	/* The first run repairs whatever a crash or an operator left behind,
-	 * and confirms removals a restart interrupted. */
-	d->life_pending = true;
-	loomd_post(d);
-	return server_add_reconciler(d, err);
-}
-
-void loomd_close(struct loomd *d)
-{
-	rdma_jobs_close(d);
-	reconciler_stop(&d->rec);
-	server_close(d);
-	model_clear(&d->model);
-	model_reserved_set(&d->model, NULL, 0);
-	free(d->operator_pkeys);
-	d->operator_pkeys = NULL;
-	d->n_operator_pkeys = 0;
-	free(d->pkeys_stamps);
-	d->pkeys_stamps = NULL;
-	d->n_pkeys_stamps = 0;
-	fault_history_release(&d->faults);
-	loomd_replace_release(d);
-	topology_free(&d->topo);
-	store_close(&d->store);
-	if (d->check_db) {
-		db_snapshot_drop(d->check_db);
-		free(d->check_db);
-		d->check_db = NULL;
-	}
 }

@@ -1,38 +1,36 @@
 /*
- * src/daemon.h: the state of one loomd, shared by the event loop
- * (src/server.c) and the API methods (src/api.c).
+ * src/daemon.h: the state of one loomd, and the core every other part of
+ * it builds on: the model kept in step with the store, the desired state
+ * posted to the reconciler, the topology reloaded, and the hook lists
+ * through which the event loop tells the rest what happened.
+ *
+ * Nothing declared here calls upward: the event loop (src/server.c), the
+ * API methods (src/api*.c) and the lifecycle drivers (replacement, verify,
+ * watch, converge) all call in, and the loop reaches them only through
+ * the hooks that src/startup.c registers.
  */
 #ifndef LOOM_SRC_DAEMON_H
 #define LOOM_SRC_DAEMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include <jansson.h>
 
-#include "lib/err.h"
 #include "fabric/rdma_bw.h"
+#include "lib/err.h"
+#include "node/fault.h"
 #include "src/conf.h"
-#include "src/fault.h"
 #include "store/store.h"
 #include "tenancy/model.h"
 #include "topology/topology.h"
 
-enum api_role { ROLE_NONE, ROLE_READER, ROLE_ADMIN };
-
-struct api_peer {
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	enum api_role role;
-};
-
 struct client;
+struct loomd;
 struct reconciler;
 struct waiter;
 struct rdma_job;
-struct rdma_job_result;
 struct pkeys_stamp;
 struct db_snapshot;
 
@@ -44,6 +42,34 @@ struct replace_run {
 	char old_node[LOOM_NAME_MAX];
 	char new_node[LOOM_NAME_MAX];
 	uint64_t wait_gen;	/* verify-attached: the generation carrying NEW in (0: not posted yet) */
+};
+
+/*
+ * Where the event loop calls out, in the manner of FRR's lib/hook.h: a
+ * part of loomd registers a function on a point, and the loop calls every
+ * function of that point in the order they were registered, without
+ * knowing who they are.
+ */
+enum loomd_hook {
+	LOOMD_HOOK_START,	/* the loop is about to start */
+	LOOMD_HOOK_COMMITTED,	/* a batch committed (or the loop settles after a report) */
+	LOOMD_HOOK_REPORTED,	/* targets reported: the reconciler's results were collected */
+	LOOMD_HOOK_CONVERGED,	/* after a report, once its waiters were answered */
+	LOOMD_HOOK_RECONCILER,	/* a new reconciler started (topology reload): watch its fds */
+	LOOMD_HOOK_MAX
+};
+
+typedef void loomd_hook_fn(struct loomd *d);
+/* The one hook with an argument: drift socket @index of the reconciler was read. */
+typedef void loomd_drift_fn(struct loomd *d, size_t index);
+
+#define LOOMD_HOOKS_PER_POINT 8
+#define LOOMD_FDS_MAX 4
+
+/* A file descriptor of some part of loomd that the event loop watches for it. */
+struct loomd_fd {
+	int fd;
+	loomd_hook_fn *fn;	/* called when @fd is readable */
 };
 
 struct loomd {
@@ -102,78 +128,41 @@ struct loomd {
 	unsigned int txn_writes;
 	uint64_t batches, batched_writes;
 	int64_t started_ns;
+
+	loomd_hook_fn *hooks[LOOMD_HOOK_MAX][LOOMD_HOOKS_PER_POINT];
+	loomd_drift_fn *drift_hooks[LOOMD_HOOKS_PER_POINT];
+	struct loomd_fd fds[LOOMD_FDS_MAX];
+	size_t n_fds;
 };
 
-/* Methods of the API.  A method that writes runs inside a savepoint of the
- * batch's transaction; its handler changes the model and the store together
- * and the server writes the audit record. */
-struct api_call {
-	struct loomd *d;
-	const struct api_peer *peer;
-	bool model_touched;	/* the model changed: reload it if the request fails */
-	bool replacing;		/* the replacement driver: may attach the node it reserved */
-	/* With wait: answer once the replacement of this node has ended. */
-	char wait_replace[LOOM_NAME_MAX];
-	/* node.verify started an RDMA check of this node: a `wait` waits for it. */
-	char rdma_node[LOOM_NAME_MAX];
-	/* events.subscribe: the server streams node events after this seq
-	 * (of this node only, when named) to the client once it answered. */
-	bool subscribe;
-	int64_t subscribe_after;
-	char subscribe_node[LOOM_NAME_MAX];
-};
-
-struct api_method {
-	const char *name;
-	bool writes;
-	int (*fn)(struct api_call *call, json_t *params, json_t **result, struct loom_err *err);
-};
-
-const struct api_method *api_method_find(const char *name);
+/* Adds @fn to the end of @point's list; -ENOSPC when the list is full. */
+int loomd_hook_add(struct loomd *d, enum loomd_hook point, loomd_hook_fn *fn);
+/* Calls every function of @point, in the order they were added. */
+void loomd_hook_call(struct loomd *d, enum loomd_hook point);
+/* The same for the drift hook. */
+int loomd_drift_hook_add(struct loomd *d, loomd_drift_fn *fn);
+void loomd_drift_hook_call(struct loomd *d, size_t index);
 
 /*
- * The fault path of node.fault, for an event already checked: policy and
- * hold-down, the lifecycle events of the action, node_events rows.  Runs
- * inside the caller's savepoint like a method.
+ * Has the event loop watch @fd and call @fn when it is readable; before
+ * server_open, which adds them all.  -ENOSPC when the table is full.
  */
-int api_fault_apply(struct api_call *call, const struct fault_event *fe, int64_t now,
-		    json_t **result, struct loom_err *err);
+int loomd_fd_add(struct loomd *d, int fd, loomd_hook_fn *fn);
 
+/* CLOCK_REALTIME in nanoseconds: the time stamps of stored rows. */
+int64_t now_realtime_ns(void);
+
+/* Reloads the model from the store (after a failed request or commit). */
+int loomd_model_reload(struct loomd *d);
+/* Compiles the model and posts it to the reconciler; returns the generation. */
+uint64_t loomd_post(struct loomd *d);
+/* Starts the reconciler over d->topo with loomd.conf's options. */
+int loomd_reconciler_start(struct loomd *d);
 /*
- * A watcher's fault (carrier, HCA port state, counters) on the main
- * thread: api_fault_apply as loomd itself, in the current batch's
- * transaction, with an audit record "node.fault" whose params carry the
- * source.  The batch commits at the end of the loop iteration.
+ * Loads the topology file and, when it fits the model, swaps it in; a
+ * running reconciler is started anew over it (LOOMD_HOOK_RECONCILER).
  */
-void loomd_fault_raise(struct loomd *d, const struct fault_event *fe);
-
-/*
- * A write loomd makes itself (a watcher's fault, a finished RDMA check):
- * @fn runs as a method would, as uid getuid() with the admin role, in a
- * savepoint of the current batch's transaction, with an audit record of
- * @method and @params.  The batch commits at the end of the loop
- * iteration.  Returns 0, or -EINVAL with @err when it was rolled back.
- */
-int loomd_internal_write(struct loomd *d, const char *method, json_t *params,
-			 int (*fn)(struct api_call *call, void *arg, json_t **result, struct loom_err *err),
-			 void *arg, json_t **result, struct loom_err *err);
-
-/*
- * A finished RDMA check (src/verify.c): judges each port's measurement
- * against its rate, stores them (kv rdma.NODE, shown by node.show) and,
- * when the node is still `verifying`, applies verify-pass or verify-fail
- * (a port without a measurement fails it).  Runs as a method.
- */
-int api_verify_finish(struct api_call *call, const struct rdma_job_result *job, json_t **result,
-		      struct loom_err *err);
-/* node.show's object for @name (NULL when it is not in the topology). */
-json_t *api_node_json(struct loomd *d, const char *name);
-
-/* Carrier changes seen on drift socket @i (src/watch.c). */
-void loomd_watch_carrier(struct loomd *d, size_t i);
-/* The HCA watcher's signals, after the reconciler's event fd fired. */
-void loomd_watch_hca(struct loomd *d);
-const struct api_method *api_methods(size_t *n);
+int loomd_topology_reload(struct loomd *d, struct loom_err *err);
 
 /*
  * Read the P_Keys the operator's own lines use in every subnet manager's
@@ -187,71 +176,5 @@ const struct api_method *api_methods(size_t *n);
 void loomd_operator_pkeys_refresh(struct loomd *d);
 /* [{pkey, partition, file, segment?}]: `segment` when a segment carries it already. */
 json_t *loomd_operator_pkeys_json(const struct loomd *d);
-
-/*
- * Opens the topology, the store and the model; then the socket unless
- * @check_only.  A check opens a private copy of the database (d->check_db)
- * and writes nothing next to the real one.
- */
-int loomd_open(struct loomd *d, bool check_only, struct loom_err *err);
-void loomd_close(struct loomd *d);
-
-/* Loads the topology file and, when it fits the model, swaps it in. */
-int loomd_topology_reload(struct loomd *d, struct loom_err *err);
-/* Compiles the model and posts it to the reconciler; returns the generation. */
-uint64_t loomd_post(struct loomd *d);
-/* Releases ID holds once every target converged. */
-void loomd_release_holds(struct loomd *d);
-/*
- * Every target converged: draining nodes waiting for that verification
- * move to their goal (lifecycle_confirm), stored with a node_events row.
- */
-void loomd_lifecycle_confirm(struct loomd *d);
-
-/* Reloads the model from the store (after a failed request or commit). */
-int loomd_model_reload(struct loomd *d);
-
-int server_open(struct loomd *d, struct loom_err *err);
-/* Watches the reconciler's eventfd and drift sockets. */
-int server_add_reconciler(struct loomd *d, struct loom_err *err);
-int server_run(struct loomd *d);
-void server_close(struct loomd *d);
-
-int64_t now_realtime_ns(void);
-
-/*
- * The node lifecycle's building blocks in src/api.c, shared with the
- * replacement driver: the same checks, model changes, store rows and
- * node_events as the node.* and segment.* methods.
- */
-int api_node_life(struct loomd *d, const char *name, struct node_life *out, struct loom_err *err);
-int api_node_life_store(struct api_call *call, const struct node_life *before, struct node_life *after,
-			const char *event, struct loom_err *err);
-int api_node_event(struct api_call *call, const char *name, enum node_event ev, const char *reason,
-		   json_t *steps, json_t *removed, struct loom_err *err);
-int api_attach(struct api_call *call, const struct attachment *a, struct loom_err *err);
-int api_detach(struct api_call *call, const struct attachment *a, struct loom_err *err);
-
-/*
- * Node replacement driven by loomd (src/replacement.c, docs/lifecycle.md).
- * loomd_replace_start checks OLD and NEW (or picks NEW), builds the plan and
- * stores its record, inside the caller's request; loomd_replace_drive then
- * runs the steps, one transaction each, outside any request, and is called
- * after each batch, whenever the reconciler reports, and at start.
- */
-int loomd_replace_load(struct loomd *d);
-void loomd_replace_release(struct loomd *d);
-int loomd_replace_start(struct api_call *call, const char *old_node, const char *new_node,
-			enum node_state goal, const char *reason, json_t **record, struct loom_err *err);
-void loomd_replace_drive(struct loomd *d);
-/* Has the replacement of @old_node ended?  *ok: it ended `done`; *record: its record (new ref). */
-bool loomd_replace_finished(struct loomd *d, const char *old_node, bool *ok, json_t **record);
-/* The newest replacement record @node takes part in (as old or new), or NULL. */
-json_t *loomd_replace_json(struct loomd *d, const char *node);
-/* The OLD whose running replacement brings @node in, or NULL. */
-const char *loomd_replace_reserved(const struct loomd *d, const char *node);
-int api_node_replace(struct api_call *call, json_t *params, json_t **result, struct loom_err *err);
-int api_replace_show(struct api_call *call, json_t *params, json_t **result, struct loom_err *err);
-int api_replace_list(struct api_call *call, json_t *params, json_t **result, struct loom_err *err);
 
 #endif

@@ -14,21 +14,23 @@
 
 #include "lib/log.h"
 #include "src/check.h"
-#include "src/daemon.h"
+#include "src/server.h"
+#include "src/startup.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/loom/loomd.conf"
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: loomd [-c FILE] [-f] [-n] [-d SUBSYS,...]\n"
+		"usage: loomd [-c FILE] [-f] [-n] [-d SUBSYS,...] [-V] [-h]\n"
 		"  -c FILE  configuration file (default %s)\n"
 		"  -f       stay in the foreground\n"
 		"  -n       check the configuration, topology and database (a private copy:\n"
 		"           nothing is created or migrated), print the effective\n"
 		"           configuration and exit (non-zero on any error)\n"
 		"  -d LIST  debug logs for: api,store,reconcile,netlink,frr,opensm,mad,lifecycle,gpu,all\n"
-		"  -V       print the version\n", DEFAULT_CONFIG);
+		"  -V       print the version (also --version)\n"
+		"  -h       print this help (also --help)\n", DEFAULT_CONFIG);
 }
 
 static void print_err(const char *what, const struct loom_err *err)
@@ -73,8 +75,13 @@ int main(int argc, char **argv)
 	bool foreground = false, check = false;
 	int opt, ready_fd = -1, devnull;
 	unsigned int mask;
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 
-	while ((opt = getopt(argc, argv, "c:fnd:Vh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:fnd:Vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': config = optarg; break;
 		case 'f': foreground = true; break;

@@ -22,7 +22,7 @@
 #include "src/conf.h"
 #include "store/store.h"
 #include "overlay/frr.h"
-#include "src/fault.h"
+#include "node/fault.h"
 #include "tenancy/compile.h"
 #include "topology/topology.h"
 

@@ -1,6 +1,6 @@
 /*
  * src/replacement.c: a node replacement driven by loomd, step by step, and
- * resumed after a restart (src/replace.h plans it; this file carries it out).
+ * resumed after a restart (node/replace.h plans it; this file carries it out).
  *
  * node.replace (or a fault whose policy says replace) checks OLD and NEW,
  * builds the plan and stores it as a record in the kv table, key
@@ -32,10 +32,14 @@
 #include <unistd.h>
 
 #include "lib/log.h"
-#include "src/api-internal.h"
-#include "src/daemon.h"
+#include "lib/param.h"
+#include "node/replace.h"
+#include "src/api_attach.h"
+#include "src/api_gpu.h"
+#include "src/api_life.h"
+#include "src/api_transition.h"
 #include "src/reconcile.h"
-#include "src/replace.h"
+#include "src/replacement.h"
 
 #define KEY_OLD "replace."
 #define KEY_NEW "replacing."
@@ -194,14 +198,6 @@ static void run_drop(struct loomd *d, const char *old_node)
 	*r = d->replacing[--d->n_replacing];
 }
 
-const char *loomd_replace_reserved(const struct loomd *d, const char *node)
-{
-	for (size_t i = 0; i < d->n_replacing; i++)
-		if (strcmp(d->replacing[i].new_node, node) == 0)
-			return d->replacing[i].old_node;
-	return NULL;
-}
-
 int loomd_replace_load(struct loomd *d)
 {
 	json_t *all = NULL, *v;
@@ -282,6 +278,35 @@ bool loomd_replace_finished(struct loomd *d, const char *old_node, bool *ok, jso
 	return finished;
 }
 
+/*
+ * A `wait` on a replacement lasts until it ended, and its waiter gets the
+ * record as it ended (or stands when the time ran out).
+ */
+static bool replace_wait_check(struct loomd *d, const char *old_node, uint64_t gen, bool expired,
+			       json_t **result, bool *converged)
+{
+	json_t *rec = NULL;
+	bool ok = false, done = loomd_replace_finished(d, old_node, &ok, &rec);
+
+	(void)gen;
+	if (!done && !expired) {
+		json_decref(rec);
+		return false;
+	}
+	if (rec && json_is_object(*result)) {
+		if (json_object_get(*result, "replacement"))
+			json_object_set(*result, "replacement", rec);
+		else
+			json_object_update(*result, rec);
+	}
+	json_decref(rec);
+	*converged = done && ok;
+	return true;
+}
+
+/* A replacement posts as it goes: what stands in its way is in the newest generation. */
+static const struct api_wait replace_wait = { .newest_gen = true, .check = replace_wait_check };
+
 /* ---- starting --------------------------------------------------------- */
 
 int loomd_replace_start(struct api_call *call, const char *old_node, const char *new_node,
@@ -303,10 +328,10 @@ int loomd_replace_start(struct api_call *call, const char *old_node, const char 
 		return loom_err_set(err, LOOM_E_STATE, "name",
 				    "a replacement of %s (by %s) is running already; see loomctl replace show %s",
 				    old_node, running->new_node, old_node);
-	if (loomd_replace_reserved(d, old_node))
+	if (api_node_reserved(d, old_node))
 		return loom_err_set(err, LOOM_E_STATE, "name",
 				    "node %s is being brought in to replace %s; wait until that replacement ends",
-				    old_node, loomd_replace_reserved(d, old_node));
+				    old_node, api_node_reserved(d, old_node));
 	if (api_node_life(d, old_node, &cur, err))
 		return -EINVAL;
 	if (cur.state != NODE_ASSIGNED && cur.state != NODE_CORDONED)
@@ -333,12 +358,12 @@ int loomd_replace_start(struct api_call *call, const char *old_node, const char 
 		if (api_node_life(d, topo->nodes[i].name, &nl, err))
 			goto out;
 		states[i].node = topo->nodes[i].name;
-		states[i].state = loomd_replace_reserved(d, topo->nodes[i].name) ? NODE_ASSIGNED : nl.state;
+		states[i].state = api_node_reserved(d, topo->nodes[i].name) ? NODE_ASSIGNED : nl.state;
 	}
 	if (new_node) {
-		if (loomd_replace_reserved(d, new_node)) {
+		if (api_node_reserved(d, new_node)) {
 			loom_err_set(err, LOOM_E_STATE, "new", "node %s is reserved: it replaces %s already",
-				     new_node, loomd_replace_reserved(d, new_node));
+				     new_node, api_node_reserved(d, new_node));
 			goto out;
 		}
 		if (replace_check(topo, old_node, new_node, states, topo->n_nodes, NULL, err))
@@ -373,7 +398,8 @@ int loomd_replace_start(struct api_call *call, const char *old_node, const char 
 		loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
 		goto out;
 	}
-	snprintf(call->wait_replace, sizeof(call->wait_replace), "%s", old_node);
+	call->wait = &replace_wait;
+	snprintf(call->wait_subject, sizeof(call->wait_subject), "%s", old_node);
 	log_info("replacement of %s by %s: %zu steps planned (%s)", old_node, new_node, plan.n_steps,
 		 reason && reason[0] ? reason : "no reason given");
 	ret = 0;
@@ -736,15 +762,14 @@ void loomd_replace_drive(struct loomd *d)
 /* Only @allowed keys, each a non-empty string without NUL. */
 static int params_check(json_t *params, const char *const *allowed, struct loom_err *err)
 {
-	const char *key;
+	const char *key, *s;
 	json_t *v;
 
 	if (params_only(params, allowed, err))
 		return -EINVAL;
 	json_object_foreach(params, key, v)
-		if (!json_is_string(v) || json_string_length(v) == 0
-		    || strlen(json_string_value(v)) != json_string_length(v))
-			return loom_err_set(err, LOOM_E_PARAMS, key, "'%s' must be a non-empty string", key);
+		if (param_string(params, key, false, &s, err))
+			return -EINVAL;
 	return 0;
 }
 
@@ -759,8 +784,8 @@ int api_node_replace(struct api_call *call, json_t *params, json_t **result, str
 
 	if (params_check(params, allowed, err))
 		return -EINVAL;
-	if (!name)
-		return loom_err_set(err, LOOM_E_PARAMS, "name", "missing parameter 'name'");
+	if (param_string(params, "name", true, &name, err))
+		return -EINVAL;
 	if (!topology_node(call->d->topo, name))
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "name", "no node '%s' in the topology", name);
 	if (goal_s && (node_state_parse(goal_s, &goal)
@@ -778,8 +803,8 @@ int api_replace_show(struct api_call *call, json_t *params, json_t **result, str
 
 	if (params_check(params, allowed, err))
 		return -EINVAL;
-	if (!name)
-		return loom_err_set(err, LOOM_E_PARAMS, "name", "missing parameter 'name'");
+	if (param_string(params, "name", true, &name, err))
+		return -EINVAL;
 	*result = loomd_replace_json(call->d, name);
 	if (!*result)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "name", "node %s took part in no replacement", name);

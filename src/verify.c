@@ -1,9 +1,9 @@
 /*
- * src/verify.c: the RDMA admission check run from node.verify (see
+ * src/verify.c: node.verify and the RDMA admission check it runs (see
  * src/verify.h).  The thread of a job runs the tool (lib/child.h through
  * rdma_bw_run, argv arrays only) and never touches loomd's state; the main
- * loop collects finished jobs and applies them through the API's verify
- * path.
+ * loop collects finished jobs and judges them through the same path as
+ * results fed in to node.verify.
  */
 #include "config.h"
 
@@ -17,7 +17,11 @@
 #include <unistd.h>
 
 #include "lib/log.h"
-#include "src/daemon.h"
+#include "lib/param.h"
+#include "src/api_life.h"
+#include "src/api_node.h"
+#include "src/api_transition.h"
+#include "src/reconcile.h"
 #include "src/verify.h"
 
 struct rdma_job {
@@ -212,9 +216,251 @@ int rdma_jobs_fd(const struct loomd *d)
 	return d->rdma_fd;
 }
 
+/*
+ * A `wait` on node.verify lasts until the targets ran its generation and
+ * its RDMA check ended; the waiter then gets the node as it is now.
+ */
+static bool rdma_wait_check(struct loomd *d, const char *node, uint64_t gen, bool expired, json_t **result,
+			    bool *converged)
+{
+	bool ok = false, done = !d->rec || reconciler_done(d->rec, gen, &ok);
+	bool running = rdma_job_running(d, node);
+	json_t *now_json;
+
+	if ((!done || running) && !expired)
+		return false;
+	now_json = api_node_json(d, node);
+	if (now_json) {
+		json_object_set_new(now_json, "rdma_running", json_boolean(running));
+		json_decref(*result);
+		*result = now_json;
+	}
+	/* Without a reconciler a verify's wait is for its RDMA check alone. */
+	if (!d->rec)
+		ok = true;
+	*converged = done && ok && !running;
+	return true;
+}
+
+static const struct api_wait rdma_wait = { .check = rdma_wait_check };
+
+/* ---- node.verify -------------------------------------------------------- */
+
+/* One RDMA measurement fed in, judged against its port's rate. */
+static int verify_result(struct api_call *call, const struct topo_node *n, json_t *r, size_t i,
+			 struct rdma_bw_result *res, struct loom_err *err)
+{
+	static const char *const allowed[] = { "port", "gbps", "duration_s", "peer", NULL };
+	const struct topo_hca_port *hp = NULL;
+	const char *port, *peer;
+	char field[48];
+	json_t *g = json_object_get(r, "gbps"), *dur = json_object_get(r, "duration_s");
+
+	snprintf(field, sizeof(field), "results[%zu]", i);
+	if (!json_is_object(r))
+		return loom_err_set(err, LOOM_E_PARAMS, field, "'%s' must be an object {port, gbps, duration_s, peer}", field);
+	if (params_only(r, allowed, err) || param_string(r, "port", true, &port, err)
+	    || param_string(r, "peer", false, &peer, err)) {
+		loom_err_prefix(err, field);
+		return -EINVAL;
+	}
+	if (!json_is_number(g) || json_number_value(g) < 0) {
+		loom_err_set(err, LOOM_E_PARAMS, "gbps", "'gbps' must be a number >= 0");
+		loom_err_prefix(err, field);
+		return -EINVAL;
+	}
+	if (dur && (!json_is_number(dur) || json_number_value(dur) < 0)) {
+		loom_err_set(err, LOOM_E_PARAMS, "duration_s", "'duration_s' must be a number >= 0");
+		loom_err_prefix(err, field);
+		return -EINVAL;
+	}
+	for (size_t k = 0; k < n->n_hca_ports; k++)
+		if (strcmp(n->hca_ports[k].name, port) == 0)
+			hp = &n->hca_ports[k];
+	if (!hp) {
+		loom_err_set(err, LOOM_E_NOT_FOUND, "port", "node %s has no HCA port '%s'", n->name, port);
+		loom_err_prefix(err, field);
+		return -EINVAL;
+	}
+	memset(res, 0, sizeof(*res));
+	res->gbps = json_number_value(g);
+	res->duration_s = dur ? json_number_value(dur) : 0;
+	snprintf(res->device, sizeof(res->device), "%s", port);
+	snprintf(res->peer, sizeof(res->peer), "%s", peer ? peer : "");
+	rdma_bw_judge(&call->d->rdma, hp->rate_gbps, res);
+	return 0;
+}
+
+/* Stores judged results (kv rdma.NODE) and moves a verifying node on. */
+/* The judged measurements, kv rdma.NODE (node.show's "rdma"). */
+static int verify_store(struct api_call *call, const char *name, json_t *judged, struct loom_err *err)
+{
+	char *txt = json_dumps(judged, JSON_COMPACT);
+	char key[LOOM_NAME_MAX + 16];
+	int ret = 0;
+
+	snprintf(key, sizeof(key), "rdma.%s", name);
+	if (!txt || store_kv_put(call->d->store, key, txt))
+		ret = store_failed(call, err);
+	free(txt);
+	return ret;
+}
+
+static int verify_conclude(struct api_call *call, const char *name, json_t *judged, bool pass,
+			   const char *why, const char *reason, json_t *steps, struct loom_err *err)
+{
+	if (verify_store(call, name, judged, err))
+		return -EINVAL;
+	if (!pass)
+		return api_node_event(call, name, NODE_EV_VERIFY_FAIL, why, steps, NULL, err);
+	return api_node_event(call, name, NODE_EV_VERIFY_PASS,
+			      reason ? reason : "every RDMA measurement passed", steps, NULL, err);
+}
+
+/*
+ * node.verify: starts verification and, when measurements are given,
+ * judges them.  Without measurements, and with rdma.tool and rdma.peer in
+ * loomd.conf, it starts the RDMA check itself (src/verify.c) and returns
+ * with the node `verifying`; the check's end moves it on
+ * (verify_finish).  Otherwise the node waits in `verifying` for
+ * results fed in (from loom-rdma-bw or ib_write_bw run by the operator).
+ */
+int m_node_verify(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "name", "reason", "results", NULL };
+	const struct topo_node *n;
+	const char *reason = NULL;
+	json_t *results = json_object_get(params, "results");
+	json_t *steps = NULL, *judged = NULL;
+	struct node_life cur;
+	char why[256] = "";
+	bool pass = true, run = false;
+	int ret = -EINVAL;
+
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	n = api_node_param(call, params, "reason", &reason, err);
+	if (!n)
+		return -EINVAL;
+	if (results && (!json_is_array(results) || json_array_size(results) == 0))
+		return loom_err_set(err, LOOM_E_PARAMS, "results",
+				    "'results' must be a non-empty array of {port, gbps, duration_s, peer}");
+	steps = json_array();
+	judged = json_array();
+	for (size_t i = 0; results && i < json_array_size(results); i++) {
+		struct rdma_bw_result res;
+
+		if (verify_result(call, n, json_array_get(results, i), i, &res, err))
+			goto out;
+		json_array_append_new(judged, rdma_bw_result_to_json(&res));
+		if (!res.pass && pass) {
+			pass = false;
+			snprintf(why, sizeof(why), "RDMA bandwidth: %s", res.reason);
+		}
+	}
+	if (api_node_life(call->d, n->name, &cur, err))
+		goto out;
+	if (!results && cur.state == NODE_VERIFYING && rdma_job_running(call->d, n->name)) {
+		ret = loom_err_set(err, LOOM_E_STATE, "name",
+				   "an RDMA check of node %s is running already; wait for it (node show)", n->name);
+		goto out;
+	}
+	if (cur.state != NODE_VERIFYING
+	    && api_node_event(call, n->name, NODE_EV_VERIFY, reason, steps, NULL, err))
+		goto out;
+	if (results) {
+		if (verify_conclude(call, n->name, judged, pass, why, reason, steps, err))
+			goto out;
+	} else {
+		struct rdma_bw_opts o;
+		const char *prefix[CONF_RUNNER_WORDS + 1];
+
+		run = config_rdma_check(&call->d->cfg, &o, prefix);
+		if (run) {
+			if (rdma_job_start(call->d, n, err))
+				goto out;
+			call->wait = &rdma_wait;
+			snprintf(call->wait_subject, sizeof(call->wait_subject), "%s", n->name);
+		}
+	}
+	ret = api_node_result(call, n, steps, NULL, result, err);
+	steps = NULL;
+	if (!ret && results)
+		json_object_set_new(*result, "rdma", json_incref(judged));
+	if (!ret)
+		json_object_set_new(*result, "rdma_running", json_boolean(run));
+out:
+	json_decref(steps);
+	json_decref(judged);
+	return ret;
+}
+
+static int verify_finish(struct api_call *call, const struct rdma_job_result *job, json_t **result,
+			 struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	const struct topo_node *n = topology_node(d->topo, job->node);
+	json_t *judged = json_array(), *steps = json_array();
+	struct node_life cur;
+	char why[256] = "";
+	bool pass = true;
+	int ret = -EINVAL;
+
+	if (!n) {
+		ret = loom_err_set(err, LOOM_E_NOT_FOUND, "name", "node %s left the topology during its RDMA check",
+				   job->node);
+		goto out;
+	}
+	for (size_t i = 0; i < job->n_runs; i++) {
+		const struct rdma_port_run *r = &job->runs[i];
+		json_t *o;
+
+		if (r->ret < 0) {
+			o = json_pack("{s:s, s:s, s:b, s:s}", "port", r->port, "peer", job->peer, "pass", 0,
+				      "reason", r->error);
+			if (pass)
+				snprintf(why, sizeof(why), "RDMA check of %s against %s failed: %s", r->port,
+					 job->peer, r->error);
+			pass = false;
+		} else {
+			struct rdma_bw_result res = r->res;
+
+			rdma_bw_judge(&d->rdma, r->rate_gbps, &res);
+			o = rdma_bw_result_to_json(&res);
+			json_object_set_new(o, "port", json_string(r->port));
+			if (!res.pass && pass) {
+				pass = false;
+				snprintf(why, sizeof(why), "RDMA bandwidth: %s: %s", r->port, res.reason);
+			}
+		}
+		json_array_append_new(judged, o);
+	}
+	if (api_node_life(d, n->name, &cur, err))
+		goto out;
+	if (cur.state == NODE_VERIFYING) {
+		if (verify_conclude(call, n->name, judged, pass, why,
+				    "every HCA port passed the RDMA check", steps, err))
+			goto out;
+	} else {
+		/* Moved on meanwhile (failed, retired by the operator): keep the numbers only. */
+		log_info("node %s is %s, no longer verifying: its RDMA results are stored, its state stays",
+			 n->name, node_state_name(cur.state));
+		if (verify_store(call, n->name, judged, err))
+			goto out;
+	}
+	ret = api_node_result(call, n, steps, NULL, result, err);
+	steps = NULL;
+	if (!ret)
+		json_object_set_new(*result, "rdma", json_incref(judged));
+out:
+	json_decref(steps);
+	json_decref(judged);
+	return ret;
+}
+
 static int finish_fn(struct api_call *call, void *arg, json_t **result, struct loom_err *err)
 {
-	return api_verify_finish(call, arg, result, err);
+	return verify_finish(call, arg, result, err);
 }
 
 void rdma_jobs_collect(struct loomd *d)

@@ -1,12 +1,12 @@
 /*
- * src/verify.h: the RDMA admission check that node.verify runs itself when
- * loomd.conf names a tool and a reference peer (rdma.tool, rdma.peer).
+ * src/verify.h: node.verify, and the RDMA admission check it runs itself
+ * when loomd.conf names a tool and a reference peer (rdma.tool, rdma.peer).
  *
  * One job per node: a thread runs rdma_bw_run for each of the node's HCA
  * ports against the peer's port on the same subnet manager, one port after
  * the other, and wakes the main loop through an eventfd.  The main loop
  * then judges and stores the results and moves the node to available or
- * quarantined (api_verify_finish), as loomd itself, in one audited write.
+ * quarantined (verify_finish), as loomd itself, in one audited write.
  * Nothing here touches the store or the model: the thread owns its job
  * only.
  */
@@ -18,10 +18,9 @@
 
 #include "fabric/rdma_bw.h"
 #include "lib/err.h"
+#include "src/call.h"
 #include "src/conf.h"
 #include "topology/topology.h"
-
-struct loomd;
 
 /* One HCA port's measurement, or why there is none. */
 struct rdma_port_run {
@@ -60,12 +59,19 @@ void rdma_jobs_resume(struct loomd *d);
 /* Waits for running jobs (each is bounded by the tool's time limits). */
 void rdma_jobs_close(struct loomd *d);
 
-/* What a finished job hands to the API (api_verify_finish). */
+/* What a finished job hands to its judge (verify_finish). */
 struct rdma_job_result {
 	const char *node;
 	const char *peer;
 	const struct rdma_port_run *runs;
 	size_t n_runs;
 };
+
+/*
+ * node.verify: starts verification and, when measurements are given,
+ * judges them; without, and with rdma.tool and rdma.peer, starts the RDMA
+ * check itself.
+ */
+api_method_fn m_node_verify;
 
 #endif

@@ -11,8 +11,9 @@
 #include <string.h>
 
 #include "lib/log.h"
-#include "src/daemon.h"
+#include "src/api_fault.h"
 #include "src/reconcile.h"
+#include "src/watch.h"
 
 /* The node and NIC port behind a VTEP's access port, or NULL. */
 static const struct topo_node *access_port_owner(const struct topology *topo, const char *vtep,

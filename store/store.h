@@ -18,7 +18,7 @@
 #include <jansson.h>
 
 #include "lib/err.h"
-#include "src/lifecycle.h"
+#include "node/lifecycle.h"
 #include "tenancy/model.h"
 
 /* One connection; use a struct store from one thread at a time. */

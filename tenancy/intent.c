@@ -252,17 +252,6 @@ static size_t first_segment(const struct model *m, const char *tenant)
 	return model_lower_bound(m->segments, m->n_segments, sizeof(key), &key, model_cmp_segment);
 }
 
-static size_t first_attachment(const struct model *m, const char *tenant, const char *segment)
-{
-	struct attachment key;
-
-	memset(&key, 0, sizeof(key));
-	snprintf(key.tenant, sizeof(key.tenant), "%s", tenant);
-	snprintf(key.segment, sizeof(key.segment), "%s", segment);
-	return model_lower_bound(m->attachments, m->n_attachments, sizeof(key), &key,
-				 model_cmp_attachment);
-}
-
 static bool same_place(const struct attachment *a, const struct attachment *b)
 {
 	return strcmp(a->node, b->node) == 0 && strcmp(a->port, b->port) == 0;
@@ -271,7 +260,7 @@ static bool same_place(const struct attachment *a, const struct attachment *b)
 static int detach_all(struct plan *p, const struct model *m, const char *tenant,
 		      const char *segment)
 {
-	for (size_t k = first_attachment(m, tenant, segment);
+	for (size_t k = model_first_attachment(m, tenant, segment);
 	     k < m->n_attachments && strcmp(m->attachments[k].tenant, tenant) == 0 &&
 	     strcmp(m->attachments[k].segment, segment) == 0; k++)
 		if (add_attachment(p, CHANGE_DETACH, &m->attachments[k]))
@@ -312,7 +301,7 @@ static int plan_segment_attachments(struct plan *p, const struct model *m,
 				    const struct intent_segment *is)
 {
 	const char *tenant = is->seg.tenant, *name = is->seg.name;
-	size_t k0 = first_attachment(m, tenant, name), k1 = k0;
+	size_t k0 = model_first_attachment(m, tenant, name), k1 = k0;
 
 	while (k1 < m->n_attachments && strcmp(m->attachments[k1].tenant, tenant) == 0 &&
 	       strcmp(m->attachments[k1].segment, name) == 0)

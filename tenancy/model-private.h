@@ -41,6 +41,9 @@ void model_remove_hold(struct model *m, size_t i);
 size_t model_lower_bound(const void *base, size_t n, size_t size, const void *key,
 			 int (*cmp)(const void *, const void *));
 
+/* The index of the first attachment of tenant/segment (a lower bound). */
+size_t model_first_attachment(const struct model *m, const char *tenant, const char *segment);
+
 /* The hold on (type, id), or NULL. */
 const struct id_hold *model_hold_find(const struct model *m, enum seg_type type, uint32_t id);
 

@@ -277,6 +277,17 @@ size_t model_lower_bound(const void *base, size_t n, size_t size, const void *ke
 	return lo;
 }
 
+size_t model_first_attachment(const struct model *m, const char *tenant, const char *segment)
+{
+	struct attachment key;
+
+	memset(&key, 0, sizeof(key));
+	snprintf(key.tenant, sizeof(key.tenant), "%s", tenant);
+	snprintf(key.segment, sizeof(key.segment), "%s", segment);
+	return model_lower_bound(m->attachments, m->n_attachments, sizeof(key), &key,
+				 model_cmp_attachment);
+}
+
 /* Insert @elem into the sorted array at its place; capacity grows first so
  * that a failure leaves the array as it was. */
 static int sorted_insert(void **arr, size_t *n, size_t *cap, size_t size, const void *elem,

@@ -5,7 +5,8 @@
  * the field at fault; whether a name exists or an ID is free is for the
  * model (tenancy/policy.c).  Unknown keys are refused so that a typo is
  * never silently ignored.  Type and format errors are LOOM_E_PARAMS, values
- * outside their range LOOM_E_RANGE.
+ * outside their range LOOM_E_RANGE; what is missing, unknown or of the
+ * wrong type is worded by lib/param.h, as for the API's own parameters.
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/param.h"
 #include "tenancy/model.h"
 #include "tenancy/model-private.h"
 
@@ -30,66 +32,19 @@
 static const unsigned int ib_rates[] = { 5, 10, 14, 20, 25, 28, 30, 40, 50, 56, 60, 80, 100,
 					 112, 120, 168, 200, 300, 400, 600 };
 
-static int refuse_unknown(const json_t *obj, const char *const *allowed, size_t n,
-			  struct loom_err *err)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach((json_t *)obj, key, v) {
-		size_t i;
-
-		for (i = 0; i < n; i++)
-			if (strcmp(key, allowed[i]) == 0)
-				break;
-		if (i == n)
-			return loom_err_set(err, LOOM_E_PARAMS, key,
-					    "unknown key \"%s\"; see docs/model.md for the fields", key);
-	}
-	return 0;
-}
-
-static int get_string(const json_t *obj, const char *key, bool required, const char **out,
-		      struct loom_err *err)
-{
-	json_t *v = json_object_get(obj, key);
-
-	*out = NULL;
-	if (!v) {
-		if (required)
-			return loom_err_set(err, LOOM_E_PARAMS, key, "\"%s\" is required", key);
-		return 0;
-	}
-	if (!json_is_string(v))
-		return loom_err_set(err, LOOM_E_PARAMS, key, "\"%s\" must be a string", key);
-	*out = json_string_value(v);
-	return 0;
-}
-
 /* An integer in [min, max]; *present says whether the key was there. */
 static int get_int(const json_t *obj, const char *key, json_int_t min, json_int_t max,
 		   bool *present, json_int_t *out, struct loom_err *err)
 {
-	json_t *v = json_object_get(obj, key);
-
-	*present = v != NULL;
-	if (!v)
-		return 0;
-	if (!json_is_integer(v))
-		return loom_err_set(err, LOOM_E_PARAMS, key, "\"%s\" must be an integer", key);
-	*out = json_integer_value(v);
-	if (*out < min || *out > max)
-		return loom_err_set(err, LOOM_E_RANGE, key,
-				    "%s %" JSON_INTEGER_FORMAT " is outside %" JSON_INTEGER_FORMAT
-				    "..%" JSON_INTEGER_FORMAT, key, *out, min, max);
-	return 0;
+	*present = json_object_get(obj, key) != NULL;
+	return param_int(obj, key, min, max, out, err);
 }
 
 static int get_name(const json_t *obj, const char *key, char *out, size_t outlen,
 		    struct loom_err *err)
 {
 	const char *s;
-	int rc = get_string(obj, key, true, &s, err);
+	int rc = param_string(obj, key, true, &s, err);
 
 	if (rc)
 		return rc;
@@ -121,7 +76,7 @@ static int cmp_str(const void *a, const void *b)
 
 int tenant_from_json(const json_t *obj, struct tenant *out, struct loom_err *err)
 {
-	static const char *const keys[] = { "name", "isolation", "sites", "labels" };
+	static const char *const keys[] = { "name", "isolation", "sites", "labels", NULL };
 	struct tenant t;
 	const char *iso;
 	json_t *sites, *labels, *v;
@@ -132,11 +87,11 @@ int tenant_from_json(const json_t *obj, struct tenant *out, struct loom_err *err
 	memset(&t, 0, sizeof(t));
 	if (!json_is_object(obj))
 		return loom_err_set(err, LOOM_E_PARAMS, "", "a tenant must be a JSON object");
-	if ((rc = refuse_unknown(obj, keys, sizeof(keys) / sizeof(keys[0]), err)))
+	if ((rc = params_only(obj, keys, err)))
 		return rc;
 	if ((rc = get_name(obj, "name", t.name, sizeof(t.name), err)))
 		return rc;
-	if ((rc = get_string(obj, "isolation", false, &iso, err)))
+	if ((rc = param_string(obj, "isolation", false, &iso, err)))
 		return rc;
 	if (iso && isolation_parse(iso, &t.isolation) < 0)
 		return loom_err_set(err, LOOM_E_PARAMS, "isolation",
@@ -325,7 +280,7 @@ static int pkey_parse(const json_t *v, uint16_t *out, struct loom_err *err)
 static int membership_get(const json_t *obj, enum membership *out, struct loom_err *err)
 {
 	const char *s;
-	int rc = get_string(obj, "membership", false, &s, err);
+	int rc = param_string(obj, "membership", false, &s, err);
 
 	if (rc || !s)
 		return rc;
@@ -340,7 +295,7 @@ int segment_from_json(const json_t *obj, const char *tenant, struct segment *out
 {
 	static const char *const keys[] = { "name", "tenant", "type", "vni", "mtu", "subnet",
 					    "pkey", "ipoib", "ib_mtu", "rate_gbps", "sl",
-					    "membership" };
+					    "membership", NULL };
 	static const char *const eth_only[] = { "vni", "mtu", "subnet" };
 	static const char *const ib_only[] = { "pkey", "ipoib", "ib_mtu", "rate_gbps", "sl",
 					       "membership" };
@@ -356,11 +311,11 @@ int segment_from_json(const json_t *obj, const char *tenant, struct segment *out
 	memset(&s, 0, sizeof(s));
 	if (!json_is_object(obj))
 		return loom_err_set(err, LOOM_E_PARAMS, "", "a segment must be a JSON object");
-	if ((rc = refuse_unknown(obj, keys, sizeof(keys) / sizeof(keys[0]), err)))
+	if ((rc = params_only(obj, keys, err)))
 		return rc;
 	if ((rc = get_name(obj, "name", s.name, sizeof(s.name), err)))
 		return rc;
-	if ((rc = get_string(obj, "tenant", false, &owner, err)))
+	if ((rc = param_string(obj, "tenant", false, &owner, err)))
 		return rc;
 	if (owner && tenant && strcmp(owner, tenant) != 0)
 		return loom_err_set(err, LOOM_E_PARAMS, "tenant",
@@ -371,7 +326,7 @@ int segment_from_json(const json_t *obj, const char *tenant, struct segment *out
 		return loom_err_set(err, LOOM_E_PARAMS, "tenant",
 				    "the segment needs its tenant's name (a lowercase DNS label)");
 	strcpy(s.tenant, tenant);
-	if ((rc = get_string(obj, "type", true, &type, err)))
+	if ((rc = param_string(obj, "type", true, &type, err)))
 		return rc;
 	if (seg_type_parse(type, &s.type) < 0)
 		return loom_err_set(err, LOOM_E_PARAMS, "type",
@@ -439,7 +394,8 @@ int segment_from_json(const json_t *obj, const char *tenant, struct segment *out
 int attachment_parse_fields(const json_t *obj, bool with_segment, struct attachment *out,
 			    struct loom_err *err)
 {
-	static const char *const keys[] = { "node", "port", "membership", "segment" };
+	static const char *const keys[] = { "node", "port", "membership", "segment", NULL };
+	static const char *const keys_in_segment[] = { "node", "port", "membership", NULL };
 	struct attachment a;
 	const char *s;
 	int rc;
@@ -447,12 +403,12 @@ int attachment_parse_fields(const json_t *obj, bool with_segment, struct attachm
 	memset(&a, 0, sizeof(a));
 	if (!json_is_object(obj))
 		return loom_err_set(err, LOOM_E_PARAMS, "", "an attachment must be a JSON object");
-	if ((rc = refuse_unknown(obj, keys, sizeof(keys) / sizeof(keys[0]) - !with_segment, err)))
+	if ((rc = params_only(obj, with_segment ? keys : keys_in_segment, err)))
 		return rc;
 	if (with_segment) {
 		const char *slash;
 
-		if ((rc = get_string(obj, "segment", true, &s, err)))
+		if ((rc = param_string(obj, "segment", true, &s, err)))
 			return rc;
 		slash = strchr(s, '/');
 		if (!slash || (size_t)(slash - s) >= sizeof(a.tenant) ||
@@ -467,13 +423,13 @@ int attachment_parse_fields(const json_t *obj, bool with_segment, struct attachm
 					    "\"segment\" must be \"TENANT/SEGMENT\" with two lowercase "
 					    "DNS labels, not \"%s\"", s);
 	}
-	if ((rc = get_string(obj, "node", true, &s, err)))
+	if ((rc = param_string(obj, "node", true, &s, err)))
 		return rc;
 	if (!ref_is_valid(s, sizeof(a.node)))
 		return loom_err_set(err, LOOM_E_PARAMS, "node",
 				    "\"node\" must be a node name from the topology (1..63 characters)");
 	strcpy(a.node, s);
-	if ((rc = get_string(obj, "port", false, &s, err)))
+	if ((rc = param_string(obj, "port", false, &s, err)))
 		return rc;
 	if (s && !ref_is_valid(s, sizeof(a.port)))
 		return loom_err_set(err, LOOM_E_PARAMS, "port",

@@ -492,18 +492,6 @@ int model_segment_add(struct model *m, const struct topology *topo, struct segme
 	return 0;
 }
 
-/* The index of the first attachment of tenant/segment (a lower bound). */
-static size_t first_attachment(const struct model *m, const char *tenant, const char *segment)
-{
-	struct attachment key;
-
-	memset(&key, 0, sizeof(key));
-	snprintf(key.tenant, sizeof(key.tenant), "%s", tenant);
-	snprintf(key.segment, sizeof(key.segment), "%s", segment);
-	return model_lower_bound(m->attachments, m->n_attachments, sizeof(key), &key,
-				 model_cmp_attachment);
-}
-
 int model_segment_del(struct model *m, const char *tenant, const char *name, struct loom_err *err)
 {
 	const struct segment *s = model_segment(m, tenant, name);
@@ -518,7 +506,7 @@ int model_segment_del(struct model *m, const char *tenant, const char *name, str
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "name",
 				    "segment %s/%s does not exist", tenant, name);
 	list[0] = '\0';
-	for (i = first_attachment(m, tenant, name);
+	for (i = model_first_attachment(m, tenant, name);
 	     i < m->n_attachments && strcmp(m->attachments[i].tenant, tenant) == 0 &&
 	     strcmp(m->attachments[i].segment, name) == 0; i++, n++)
 		if (n < 5 && off < sizeof(list))
@@ -548,7 +536,7 @@ int model_segment_del(struct model *m, const char *tenant, const char *name, str
 int model_attach(struct model *m, const struct topology *topo, const struct attachment *a,
 		 struct loom_err *err)
 {
-	size_t i = first_attachment(m, a->tenant, a->segment);
+	size_t i = model_first_attachment(m, a->tenant, a->segment);
 	int rc;
 
 	for (; i < m->n_attachments && strcmp(m->attachments[i].tenant, a->tenant) == 0 &&
@@ -568,7 +556,7 @@ int model_attach(struct model *m, const struct topology *topo, const struct atta
 
 int model_detach(struct model *m, const struct attachment *a, struct loom_err *err)
 {
-	size_t i = first_attachment(m, a->tenant, a->segment);
+	size_t i = model_first_attachment(m, a->tenant, a->segment);
 
 	for (; i < m->n_attachments && strcmp(m->attachments[i].tenant, a->tenant) == 0 &&
 	       strcmp(m->attachments[i].segment, a->segment) == 0; i++) {

@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "src/check.h"
-#include "src/daemon.h"
+#include "src/startup.h"
 #include "tests/unit/store_testutil.h"
 
 /* Every byte of the folder's files, in name order, as one string of "name:size:sum;". */

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "src/fault.h"
+#include "node/fault.h"
 
 static struct fault_event report(const char *node, enum fault_component c,
 				 enum fault_severity s, int64_t t)

@@ -1,7 +1,7 @@
 /*
  * tests/unit/test_lifecycle.c: the node state machine.  Every state x event
  * pair is tried against the expected table written out here (independently
- * of src/lifecycle.c's): legal ones land where they should with the right
+ * of node/lifecycle.c's): legal ones land where they should with the right
  * network effect, illegal ones are refused with LOOM_E_STATE naming the
  * state and the allowed events.  Then draining's confirm, the per-state
  * attachment rule and the names.
@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "src/lifecycle.h"
+#include "node/lifecycle.h"
 
 struct expect {
 	enum node_state from;

@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "src/fault.h"
-#include "src/replace.h"
+#include "node/fault.h"
+#include "node/replace.h"
 
 static unsigned int serial;
 

@@ -1,5 +1,5 @@
 /*
- * src/replace.h: replacing a node (pure): which available node may take an
+ * node/replace.h: replacing a node (pure): which available node may take an
  * old node's place, why a given one may not, and the ordered steps that
  * move every attachment from OLD to NEW without a port ever sitting in two
  * tenants (OLD out and verified before NEW goes in).
@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 #include "lib/err.h"
-#include "src/lifecycle.h"
+#include "node/lifecycle.h"
 #include "tenancy/model.h"
 #include "topology/topology.h"
 

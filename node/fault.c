@@ -1,5 +1,5 @@
 /*
- * src/fault.c: the fault policy (src/fault.h): watchers' signals into fault
+ * node/fault.c: the fault policy (node/fault.h): watchers' signals into fault
  * events, the per-severity action, and the hold-down against flapping.
  */
 #include "config.h"
@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/fault.h"
+#include "lib/param.h"
+#include "node/fault.h"
 
 static const char *const component_names[FAULT_COMPONENT_COUNT] = {
 	"gpu", "hca", "nic", "transceiver", "psu", "other",
@@ -480,66 +481,38 @@ size_t fault_action_events(enum fault_action a, enum node_state s,
 	return n;
 }
 
-static int str_field(const json_t *params, const char *key, bool required,
-		     char *out, size_t size, struct loom_err *err)
-{
-	const json_t *v = json_object_get(params, key);
-
-	if (!v) {
-		if (required)
-			return loom_err_set(err, LOOM_E_PARAMS, key, "\"%s\" is required", key);
-		out[0] = '\0';
-		return 0;
-	}
-	if (!json_is_string(v))
-		return loom_err_set(err, LOOM_E_PARAMS, key, "\"%s\" must be a string", key);
-	if (json_string_length(v) >= size || strlen(json_string_value(v)) != json_string_length(v))
-		return loom_err_set(err, LOOM_E_PARAMS, key,
-				    "\"%s\" must be shorter than %zu bytes, without NUL", key, size);
-	memcpy(out, json_string_value(v), json_string_length(v) + 1);
-	return 0;
-}
-
 int fault_event_from_json(const json_t *params, int64_t now, struct fault_event *out,
 			  struct loom_err *err)
 {
-	static const char *const keys[] = { "node", "component", "severity", "text", "port", "time" };
+	static const char *const keys[] = { "node", "component", "severity", "text", "port", "time", NULL };
 	char word[32];
-	const char *key;
 	const json_t *v;
 	int rc;
 
 	if (!json_is_object(params))
 		return loom_err_set(err, LOOM_E_PARAMS, "", "params must be an object");
-	json_object_foreach((json_t *)params, key, v) {
-		bool known = false;
-
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			known |= strcmp(key, keys[i]) == 0;
-		if (!known)
-			return loom_err_set(err, LOOM_E_PARAMS, key,
-					    "unknown key \"%s\"; see docs/lifecycle.md", key);
-	}
+	if (params_only(params, keys, err))
+		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->source = FAULT_SRC_REPORT;
 	out->time = now;
-	rc = str_field(params, "node", true, out->node, sizeof(out->node), err);
+	rc = param_text(params, "node", true, out->node, sizeof(out->node), err);
 	if (!rc && !topology_name_ok(out->node))
 		rc = loom_err_set(err, LOOM_E_PARAMS, "node", "\"%s\" is not a node name", out->node);
 	if (!rc)
-		rc = str_field(params, "component", true, word, sizeof(word), err);
+		rc = param_text(params, "component", true, word, sizeof(word), err);
 	if (!rc && fault_component_parse(word, &out->component) < 0)
 		rc = loom_err_set(err, LOOM_E_PARAMS, "component",
 				  "\"%s\": use gpu, hca, nic, transceiver, psu or other", word);
 	if (!rc)
-		rc = str_field(params, "severity", true, word, sizeof(word), err);
+		rc = param_text(params, "severity", true, word, sizeof(word), err);
 	if (!rc && fault_severity_parse(word, &out->severity) < 0)
 		rc = loom_err_set(err, LOOM_E_PARAMS, "severity",
 				  "\"%s\": use info, warning or critical", word);
 	if (!rc)
-		rc = str_field(params, "text", false, out->text, sizeof(out->text), err);
+		rc = param_text(params, "text", false, out->text, sizeof(out->text), err);
 	if (!rc)
-		rc = str_field(params, "port", false, out->port, sizeof(out->port), err);
+		rc = param_text(params, "port", false, out->port, sizeof(out->port), err);
 	if (rc)
 		return rc;
 	v = json_object_get(params, "time");

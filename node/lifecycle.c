@@ -1,6 +1,6 @@
 /*
- * src/lifecycle.c: the node lifecycle's one transition table, and the
- * network rule of each state (see src/lifecycle.h and docs/lifecycle.md).
+ * node/lifecycle.c: the node lifecycle's one transition table, and the
+ * network rule of each state (see node/lifecycle.h and docs/lifecycle.md).
  */
 #include "config.h"
 
@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "src/lifecycle.h"
+#include "node/lifecycle.h"
 
 static const char *const state_names[NODE_STATE_COUNT] = {
 	[NODE_REGISTERED] = "registered",

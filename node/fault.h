@@ -1,5 +1,5 @@
 /*
- * src/fault.h: what a fault does to a node, decided by a configured policy.
+ * node/fault.h: what a fault does to a node, decided by a configured policy.
  *
  * Faults come from the API (node.fault: DCGM, a BMC watcher, an operator)
  * and from loom's own watchers (carrier loss on an access port, an HCA port
@@ -18,7 +18,7 @@
 #include <jansson.h>
 
 #include "lib/err.h"
-#include "src/lifecycle.h"
+#include "node/lifecycle.h"
 #include "topology/topology.h"
 
 enum fault_component {
@@ -192,7 +192,7 @@ void fault_history_release(struct fault_history *hist);
 /*
  * The lifecycle events an action asks for, given the node's state: cordon
  * on an assigned node is [cordon]; replace on it is [cordon, fail] (the
- * caller then runs the replacement, src/replace.h); an action the state
+ * caller then runs the replacement, node/replace.h); an action the state
  * already satisfies is [].  Sets *replace when a replacement is wanted
  * (only for nodes that carried a tenant).  Returns the number of events.
  */

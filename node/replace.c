@@ -1,6 +1,6 @@
 /*
- * src/replace.c: replacement candidates and the replacement plan
- * (src/replace.h).  Pure: the topology, the node states and the model's
+ * node/replace.c: replacement candidates and the replacement plan
+ * (node/replace.h).  Pure: the topology, the node states and the model's
  * attachments come in, a decision or a list of steps goes out.
  */
 #include "config.h"
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/replace.h"
+#include "node/replace.h"
 
 /* The class a port must match on the replacement: its rail, else its VTEP / SM. */
 static void nic_class(const struct topo_nic_port *p, char *buf, size_t size)

@@ -1,7 +1,7 @@
 /*
- * src/lifecycle.h: the node lifecycle as a pure state machine.
+ * node/lifecycle.h: the node lifecycle as a pure state machine.
  *
- * One table (src/lifecycle.c) holds every legal transition: the state it
+ * One table (node/lifecycle.c) holds every legal transition: the state it
  * starts from, the event, the state it leads to and what it means for the
  * network.  Leaving a tenant is never instant: a transition that removes a
  * node from its tenant's segments goes to `draining` with a goal (failed,

@@ -1,0 +1,399 @@
+/*
+ * overlay/kvtep_observe.c: reading links from the kernel.  It owns the
+ * parsing of RTM_NEWLINK (libmnl callbacks, each attribute's length
+ * checked, unknown ones skipped), the observation (one link dump, sorted by
+ * ifindex and indexed by name, and the lookups in it), and single-device
+ * GETs for the probe and for kernels that do not echo a new bridge.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
+#include "overlay/kvtep_priv.h"
+#include "overlay/kvtep_test.h"
+#include "overlay/nl.h"
+
+/* ---- parsing links ---------------------------------------------------- */
+
+static int attr_cb_link(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (mnl_attr_type_valid(a, IFLA_MAX) < 0)
+		return MNL_CB_OK;	/* newer kernels add attributes */
+	switch (type) {
+	case IFLA_IFNAME:
+	case IFLA_IFALIAS:
+		if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
+			return MNL_CB_OK;
+		break;
+	case IFLA_MTU:
+	case IFLA_MASTER:
+	case IFLA_GROUP:
+		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+			return MNL_CB_OK;
+		break;
+	case IFLA_LINKINFO:
+		if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
+			return MNL_CB_OK;
+		break;
+	default:
+		break;
+	}
+	tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static int attr_cb_info(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (mnl_attr_type_valid(a, IFLA_INFO_MAX) < 0)
+		return MNL_CB_OK;
+	switch (type) {
+	case IFLA_INFO_KIND:
+	case IFLA_INFO_SLAVE_KIND:
+		if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
+			return MNL_CB_OK;
+		break;
+	case IFLA_INFO_DATA:
+	case IFLA_INFO_SLAVE_DATA:
+		if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
+			return MNL_CB_OK;
+		break;
+	default:
+		break;
+	}
+	tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static int attr_cb_vxlan(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (mnl_attr_type_valid(a, IFLA_VXLAN_MAX) < 0)
+		return MNL_CB_OK;
+	switch (type) {
+	case IFLA_VXLAN_ID:
+		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+			return MNL_CB_OK;
+		break;
+	case IFLA_VXLAN_LOCAL:
+		if (mnl_attr_get_payload_len(a) != sizeof(struct in_addr))
+			return MNL_CB_OK;
+		break;
+	case IFLA_VXLAN_PORT:
+		if (mnl_attr_validate(a, MNL_TYPE_U16) < 0)
+			return MNL_CB_OK;
+		break;
+	case IFLA_VXLAN_LEARNING:
+	case IFLA_VXLAN_COLLECT_METADATA:
+	case IFLA_VXLAN_VNIFILTER:
+		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
+			return MNL_CB_OK;
+		break;
+	default:
+		break;
+	}
+	tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static int attr_cb_brport(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (mnl_attr_type_valid(a, IFLA_BRPORT_MAX) < 0)
+		return MNL_CB_OK;
+	switch (type) {
+	case IFLA_BRPORT_LEARNING:
+	case IFLA_BRPORT_NEIGH_SUPPRESS:
+		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
+			return MNL_CB_OK;
+		break;
+	default:
+		break;
+	}
+	tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static bool alias_is_loom(const char *alias)
+{
+	return !strncmp(alias, KVTEP_ALIAS_PREFIX, sizeof(KVTEP_ALIAS_PREFIX) - 1);
+}
+
+const struct ifinfomsg *kv_link_attrs(const struct nlmsghdr *nlh, const struct nlattr **tb)
+{
+	const struct ifinfomsg *ifi;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
+		return NULL;
+	ifi = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(*ifi), attr_cb_link, tb) < 0 || !tb[IFLA_IFNAME])
+		return NULL;
+	return ifi;
+}
+
+bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
+{
+	const struct nlattr *tb[IFLA_MAX + 1] = { NULL };
+	const struct nlattr *info[IFLA_INFO_MAX + 1] = { NULL };
+	const struct ifinfomsg *ifi = kv_link_attrs(nlh, tb);
+
+	if (!ifi)
+		return false;
+	memset(l, 0, sizeof(*l));
+	l->learning = l->port_learning = l->neigh_suppress = -1;
+	l->ifindex = ifi->ifi_index;
+	l->flags = ifi->ifi_flags;
+	snprintf(l->name, sizeof(l->name), "%s", mnl_attr_get_str(tb[IFLA_IFNAME]));
+	if (tb[IFLA_IFALIAS])
+		snprintf(l->alias, sizeof(l->alias), "%s", mnl_attr_get_str(tb[IFLA_IFALIAS]));
+	if (tb[IFLA_MTU])
+		l->mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
+	if (tb[IFLA_MASTER])
+		l->master = (int)mnl_attr_get_u32(tb[IFLA_MASTER]);
+	if (tb[IFLA_GROUP])
+		l->group = mnl_attr_get_u32(tb[IFLA_GROUP]);
+	l->owned = l->group == KVTEP_GROUP || l->group == KVTEP_GROUP_DOOMED ||
+		   alias_is_loom(l->alias);
+	if (!tb[IFLA_LINKINFO] ||
+	    mnl_attr_parse_nested(tb[IFLA_LINKINFO], attr_cb_info, info) < 0)
+		return true;
+	if (info[IFLA_INFO_KIND]) {
+		const char *kind = mnl_attr_get_str(info[IFLA_INFO_KIND]);
+
+		if (!strcmp(kind, "bridge"))
+			l->kind = KIND_BRIDGE;
+		else if (!strcmp(kind, "vxlan"))
+			l->kind = KIND_VXLAN;
+	}
+	if (l->kind == KIND_VXLAN && info[IFLA_INFO_DATA]) {
+		const struct nlattr *vx[IFLA_VXLAN_MAX + 1] = { NULL };
+
+		if (mnl_attr_parse_nested(info[IFLA_INFO_DATA], attr_cb_vxlan, vx) >= 0) {
+			if (vx[IFLA_VXLAN_ID])
+				l->vni = mnl_attr_get_u32(vx[IFLA_VXLAN_ID]);
+			if (vx[IFLA_VXLAN_LOCAL])
+				memcpy(&l->local, mnl_attr_get_payload(vx[IFLA_VXLAN_LOCAL]),
+				       sizeof(l->local));
+			if (vx[IFLA_VXLAN_PORT])
+				l->port = ntohs(mnl_attr_get_u16(vx[IFLA_VXLAN_PORT]));
+			if (vx[IFLA_VXLAN_LEARNING])
+				l->learning = (int8_t)mnl_attr_get_u8(vx[IFLA_VXLAN_LEARNING]);
+			if (vx[IFLA_VXLAN_COLLECT_METADATA])
+				l->collect_md = mnl_attr_get_u8(vx[IFLA_VXLAN_COLLECT_METADATA]);
+			if (vx[IFLA_VXLAN_VNIFILTER])
+				l->vnifilter = mnl_attr_get_u8(vx[IFLA_VXLAN_VNIFILTER]);
+		}
+	}
+	if (info[IFLA_INFO_SLAVE_KIND] &&
+	    !strcmp(mnl_attr_get_str(info[IFLA_INFO_SLAVE_KIND]), "bridge")) {
+		l->brport = true;
+		if (info[IFLA_INFO_SLAVE_DATA]) {
+			const struct nlattr *bp[IFLA_BRPORT_MAX + 1] = { NULL };
+
+			if (mnl_attr_parse_nested(info[IFLA_INFO_SLAVE_DATA], attr_cb_brport,
+						  bp) >= 0) {
+				if (bp[IFLA_BRPORT_LEARNING])
+					l->port_learning =
+						(int8_t)mnl_attr_get_u8(bp[IFLA_BRPORT_LEARNING]);
+				if (bp[IFLA_BRPORT_NEIGH_SUPPRESS])
+					l->neigh_suppress = (int8_t)mnl_attr_get_u8(
+						bp[IFLA_BRPORT_NEIGH_SUPPRESS]);
+			}
+		}
+	}
+	return true;
+}
+
+/* ---- observe ---------------------------------------------------------- */
+
+static void obs_on_link(struct reply_ctx *c, const struct nlmsghdr *nlh)
+{
+	struct kv_obs *o = c->data;
+	struct kv_link *grown;
+
+	if (c->first_err)
+		return;
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 256;
+
+		grown = realloc(o->links, cap * sizeof(*grown));
+		if (!grown) {
+			c->first_err = ENOMEM;
+			return;
+		}
+		o->links = grown;
+		o->cap = cap;
+	}
+	if (kv_link_parse(nlh, &o->links[o->n]))
+		o->n++;
+}
+
+static int cmp_link_ifindex(const void *a, const void *b)
+{
+	const struct kv_link *x = a, *y = b;
+
+	return (x->ifindex > y->ifindex) - (x->ifindex < y->ifindex);
+}
+
+static int cmp_link_name(const void *a, const void *b)
+{
+	const struct kv_link *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+/* Sort the links by ifindex and index them by name. */
+static int obs_index(struct kv_obs *o)
+{
+	struct kv_link **idx;
+	size_t i;
+
+	qsort(o->links, o->n, sizeof(*o->links), cmp_link_ifindex);
+	idx = realloc(o->by_name, (o->n ? o->n : 1) * sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	o->by_name = idx;
+	for (i = 0; i < o->n; i++)
+		idx[i] = &o->links[i];
+	qsort(idx, o->n, sizeof(*idx), cmp_link_name);
+	return (int)o->n;
+}
+
+static int observe_into(struct kvtep *h, struct kv_obs *o)
+{
+	struct reply_ctx c = { .h = h, .on_link = obs_on_link, .data = o };
+	size_t len;
+	int ret;
+
+	o->n = 0;
+	c.seq_lo = ++h->seq;
+	c.seq_hi = c.seq_lo + 1;
+	len = nl_link_dump(h->sendbuf, KVTEP_BATCH_BYTES, c.seq_lo);
+	ret = kv_send_all(h, h->sendbuf, len);
+	if (ret)
+		return ret;
+	ret = kv_replies_wait(&c, 0);
+	if (ret)
+		return ret;
+	if (c.first_err)
+		return -abs(c.first_err);
+	return obs_index(o);
+}
+
+int kvtep_observe(struct kvtep *h)
+{
+	int ret = observe_into(h, &h->obs);
+
+	if (ret >= 0)
+		kv_carrier_baseline(h);
+	return ret;
+}
+
+/* ---- one device --------------------------------------------------------- */
+
+static void get_on_link(struct reply_ctx *c, const struct nlmsghdr *nlh)
+{
+	struct kv_link *l = c->data;
+
+	if (!kv_link_parse(nlh, l))
+		l->ifindex = 0;
+}
+
+int kv_link_get(struct kvtep *h, const char *name, struct kv_link *l)
+{
+	struct reply_ctx c = { .h = h, .on_link = get_on_link, .data = l };
+	int ret, tries;
+	size_t len;
+
+	memset(l, 0, sizeof(*l));
+	c.seq_lo = ++h->seq;
+	c.seq_hi = c.seq_lo + 1;
+	len = nl_link_get(h->sendbuf, KVTEP_BATCH_BYTES, c.seq_lo, 0, name);
+	ret = kv_send_all(h, h->sendbuf, len);
+	if (ret)
+		return ret;
+	/* A GET without NLM_F_ACK answers with the link or an error. */
+	for (tries = 0; tries < 4 && !l->ifindex && !c.first_err; tries++) {
+		struct pollfd pfd = { .fd = mnl_socket_get_fd(h->req), .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 5000) <= 0)
+			return -ETIMEDOUT;
+		n = recv(pfd.fd, h->recvbuf, KVTEP_RECV_BYTES, 0);
+		if (n < 0)
+			return -errno;
+		kv_replies_parse(&c, h->recvbuf, (size_t)n);
+	}
+	return l->ifindex > 0 ? l->ifindex : -ENODEV;
+}
+
+int kv_link_ifindex(struct kvtep *h, const char *name)
+{
+	struct kv_link l;
+
+	return kv_link_get(h, name, &l);
+}
+
+/* ---- for unit tests (overlay/kvtep_test.h) ----------------------------- */
+
+int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *t, size_t n)
+{
+	struct kv_obs *o = &h->obs;
+	size_t i;
+	int ret;
+
+	free(o->links);
+	o->links = calloc(n ? n : 1, sizeof(*o->links));
+	if (!o->links)
+		return -ENOMEM;
+	o->cap = n ? n : 1;
+	o->n = n;
+	for (i = 0; i < n; i++) {
+		struct kv_link *l = &o->links[i];
+
+		l->ifindex = t[i].ifindex;
+		snprintf(l->name, sizeof(l->name), "%s", t[i].name);
+		snprintf(l->alias, sizeof(l->alias), "%s", t[i].alias ? t[i].alias : "");
+		l->kind = !strcmp(t[i].kind, "bridge") ? KIND_BRIDGE
+			  : !strcmp(t[i].kind, "vxlan") ? KIND_VXLAN : KIND_OTHER;
+		l->master = t[i].master;
+		l->flags = t[i].up ? IFF_UP | KV_IFF_LOWER_UP : 0;
+		l->mtu = t[i].mtu;
+		l->group = t[i].group;
+		l->owned = l->group == KVTEP_GROUP || l->group == KVTEP_GROUP_DOOMED ||
+			   alias_is_loom(l->alias);
+		l->vni = t[i].vni;
+		if (t[i].local)
+			inet_pton(AF_INET, t[i].local, &l->local);
+		l->port = l->kind == KIND_VXLAN ? NL_VXLAN_PORT : 0;
+		l->learning = l->kind == KIND_VXLAN ? 0 : -1;
+		l->brport = l->master > 0;
+		l->port_learning = t[i].port_learning;
+		l->neigh_suppress = t[i].neigh_suppress;
+	}
+	ret = obs_index(o);
+	if (ret >= 0)
+		kv_carrier_baseline(h);
+	return ret;
+}

@@ -1,0 +1,272 @@
+/*
+ * overlay/kvtep_priv.h: what the kernel VTEP target's files share, and
+ * nothing outside overlay/kvtep*.c includes.  The handle itself, the
+ * observation (links as the last dump saw them), the planned actions, the
+ * per-VNI errors, and the verdict's expectations the watch follows.
+ *
+ *   kvtep.c          the handle: open/close, the capability probe, the mode
+ *   kvtep_sock.c     netlink sockets in the VTEP's namespace, requests, ACKs
+ *   kvtep_observe.c  parsing links; the dump into the observation
+ *   kvtep_plan.c     the diff: observation + desired state -> actions
+ *   kvtep_apply.c    the actions sent in batches, each one acknowledged
+ *   kvtep_verify.c   the verdict per VNI and what drift means; sync
+ *   kvtep_watch.c    the event socket: drift and the ports' carrier
+ */
+#ifndef LOOM_OVERLAY_KVTEP_PRIV_H
+#define LOOM_OVERLAY_KVTEP_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <string.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netlink.h>
+
+#include "overlay/kvtep.h"
+
+#define KVTEP_BATCH_BYTES (64 * 1024)	/* request bytes per sendmsg */
+#define KVTEP_BATCH_MSGS 512		/* bounds the replies queued per sendmsg */
+#define KVTEP_SOCKBUF (8 * 1024 * 1024)
+#define KVTEP_RECV_BYTES (64 * 1024)
+/*
+ * How long a reply may take.  A group deletion answers only when every
+ * device is gone, and each bridge costs an RCU barrier (~17-20 ms here), so
+ * its limit grows with the number of devices it deletes.
+ */
+#define KVTEP_IDLE_TIMEOUT_MS 30000
+#define KVTEP_DELETE_MS_PER_DEVICE 100
+#define KVTEP_ALIAS_MAX 160
+#define KVTEP_NO_VNI SIZE_MAX
+
+/* linux/if.h's IFF_LOWER_UP, the driver's carrier flag (that header
+ * clashes with net/if.h). */
+#define KV_IFF_LOWER_UP 0x10000
+
+enum link_kind { KIND_OTHER, KIND_BRIDGE, KIND_VXLAN };
+
+struct kv_link {
+	int ifindex;
+	int master;
+	unsigned int flags;
+	unsigned int mtu;
+	uint32_t group;
+	enum link_kind kind;
+	bool owned;
+	bool brport;		/* enslaved to a bridge */
+	bool collect_md;
+	bool vnifilter;
+	int8_t learning;	/* vxlan learning; -1 unknown */
+	int8_t port_learning;	/* bridge port learning; -1 unknown */
+	int8_t neigh_suppress;	/* -1 unknown */
+	uint32_t vni;
+	struct in_addr local;
+	uint16_t port;		/* host order */
+	char name[IFNAMSIZ];
+	char alias[KVTEP_ALIAS_MAX];
+};
+
+struct kv_obs {
+	struct kv_link *links;	/* sorted by ifindex */
+	size_t n, cap;
+	struct kv_link **by_name;	/* sorted by name */
+};
+
+enum kv_op {
+	OP_RELEASE, OP_DOOM, OP_REGROUP, OP_DELETE_GROUP, OP_BRIDGE_NEW, OP_VXLAN_NEW,
+	OP_ALIAS, OP_MTU, OP_UP, OP_MASTER, OP_BRPORT, OP_ENSLAVE, OP_NOIPV6,
+};
+
+/*
+ * Stages, in the order apply sends them; see docs/overlay.md.  Ports are
+ * enslaved and masters fixed while a new bridge is still down: a bridge
+ * that comes up with its ports already in it announces its carrier once,
+ * not once without ports and again with them (one link event a VNI fewer
+ * for zebra and bgpd to walk their interfaces over).
+ */
+enum kv_stage {
+	ST_RELEASE, ST_DOOM, ST_DELETE, ST_BRIDGE, ST_VXLAN, ST_FIX, ST_ENSLAVE, ST_SYSCTL,
+	ST_UP, ST_PORT_UP,
+};
+
+struct kv_action {
+	enum kv_op op;
+	enum kv_stage stage;
+	uint32_t vni;
+	size_t vni_idx;		/* index into the desired VNIs, or KVTEP_NO_VNI */
+	size_t order;		/* tie-break to keep the plan stable */
+	int ifindex;		/* 0: by name */
+	int peer;		/* master ifindex; 0 with a VNI: that VNI's new bridge */
+	unsigned int mtu;
+	char name[IFNAMSIZ];
+};
+
+struct kv_verr {
+	int code;
+	bool foreign;		/* another device holds the VNI or its names */
+	char msg[200];
+};
+
+/* What verify found right, watched for drift. */
+struct kv_expect {
+	char name[IFNAMSIZ];
+	int master;		/* expected master ifindex, 0 = none expected */
+	bool port;		/* an access port (loom does not own it) */
+	/* scratch for one drain */
+	bool seen, deleted, up;
+	int ev_master;
+};
+
+struct kv_newbr {
+	uint32_t vni;
+	int ifindex;
+};
+
+/* An access port whose carrier the fault watcher follows. */
+struct kv_carrier {
+	char name[IFNAMSIZ];
+	int state;		/* -1 not known yet, 0 no carrier, 1 carrier */
+};
+
+struct plan_idx;	/* kvtep_plan.c's indexes of the observation */
+
+struct kvtep {
+	struct mnl_socket *req;
+	struct mnl_socket *ev;
+	uint32_t req_portid;
+	uint32_t seq;
+	struct in_addr local;
+	enum vtep_mode mode;
+	char mode_reason[256];
+	struct kvtep_caps caps;
+	char netns[LOOM_NAME_MAX];
+	int netns_fd;		/* the VTEP's namespace, -1 = our own */
+
+	struct kv_obs obs;
+	const struct vtep_desired *desired;
+	struct kv_action *acts;
+	size_t n_acts, cap_acts;
+	struct kv_verr *plan_err;	/* per desired VNI */
+	struct kv_verr *apply_err;	/* per desired VNI */
+	size_t n_err, cap_err;
+	size_t n_doomed;	/* devices the planned group deletion removes */
+	struct kv_newbr *newbr;
+	size_t n_newbr, cap_newbr;
+	struct plan_idx *pidx;	/* kept between plans: no allocation per diff */
+
+	pthread_mutex_t lock;	/* guards expect and the carrier watch */
+	struct kv_expect *expect;	/* sorted by name */
+	size_t n_expect;
+	struct kv_carrier *carrier;	/* sorted by name */
+	size_t n_carrier;
+	struct kvtep_carrier *changes;	/* transitions not taken yet (a ring would lose order) */
+	size_t n_changes, cap_changes;
+
+	char *sendbuf;
+	char *recvbuf;
+	char *evbuf;		/* the drain's own: it runs on another thread */
+};
+
+/* kvtep.c: record the first fault against a VNI (@e NULL: none to record). */
+void kv_verr_set(struct kv_verr *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- kvtep_sock.c ---- */
+
+/* One exchange on the request socket: the replies in [seq_lo, seq_hi). */
+struct reply_ctx {
+	struct kvtep *h;
+	int timeout_ms;			/* 0: KVTEP_IDLE_TIMEOUT_MS */
+	uint32_t seq_lo, seq_hi;	/* expected range [lo, hi) */
+	size_t acks;			/* ACKs or errors seen in range */
+	int (*on_error)(struct reply_ctx *c, uint32_t seq, int err, const char *msg);
+	void (*on_link)(struct reply_ctx *c, const struct nlmsghdr *nlh);
+	void *data;
+	int first_err;
+};
+
+/* Open the request and event sockets inside /run/netns/@netns ("" or NULL:
+ * our own).  Returns 0 or -errno (-ENOENT: no such namespace). */
+int kv_sockets_open_in(struct kvtep *h, const char *netns);
+/* Enter namespace @fd: returns a descriptor of the thread's own namespace
+ * for kv_netns_leave, or -errno.  kv_netns_leave aborts when it cannot go
+ * back (the thread would go on in the VTEP's namespace). */
+int kv_netns_enter(int fd);
+void kv_netns_leave(int self);
+int kv_send_all(struct kvtep *h, const void *buf, size_t len);
+/* Handle one datagram's messages; returns 1 when a dump ended, 0, or -errno. */
+int kv_replies_parse(struct reply_ctx *c, const char *buf, size_t n);
+/* Receive until @want ACKs (or, with want == 0, a dump's DONE) arrived. */
+int kv_replies_wait(struct reply_ctx *c, size_t want);
+/* Send the request of @len bytes in h->sendbuf and wait for its ACK;
+ * returns 0 or the kernel's -errno. */
+int kv_request_one(struct kvtep *h, size_t len);
+
+/* ---- kvtep_observe.c ---- */
+
+/* The header and the link attributes of one RTM_NEWLINK/RTM_DELLINK into
+ * @tb; NULL when it is short or has no name. */
+const struct ifinfomsg *kv_link_attrs(const struct nlmsghdr *nlh, const struct nlattr **tb);
+/* Parse one RTM_NEWLINK into @l; returns false when it is not usable. */
+bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l);
+/* RTM_GETLINK one device by name into @l; returns its ifindex or -errno. */
+int kv_link_get(struct kvtep *h, const char *name, struct kv_link *l);
+int kv_link_ifindex(struct kvtep *h, const char *name);
+/* Lookups in the observation; inline because the diff makes one or two
+ * per link (a call each cost the no-change diff 4-5% at 4,000 VNIs). */
+static inline const struct kv_link *kv_obs_by_name(const struct kv_obs *o, const char *name)
+{
+	size_t lo = 0, hi = o->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(o->by_name[mid]->name, name);
+
+		if (!c)
+			return o->by_name[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static inline const struct kv_link *kv_obs_by_ifindex(const struct kv_obs *o, int ifindex)
+{
+	size_t lo = 0, hi = o->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (o->links[mid].ifindex == ifindex)
+			return &o->links[mid];
+		if (o->links[mid].ifindex < ifindex)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ---- kvtep_plan.c ---- */
+
+void kv_name_bridge(char *buf, size_t len, uint32_t vni);
+void kv_name_vxlan(char *buf, size_t len, uint32_t vni);
+/* "lb123" -> 123 for prefix "lb"; false unless the whole name matches. */
+bool kv_name_vni(const char *name, const char *prefix, uint32_t *vni);
+void kv_alias_for(char *buf, size_t len, const struct vtep_vni *v);
+/* @l is the VXLAN device loom would make for @vni on this VTEP. */
+bool kv_vxlan_fits(const struct kvtep *h, const struct kv_link *l, uint32_t vni);
+void kv_plan_idx_free(struct plan_idx *p);
+
+/* ---- kvtep_watch.c ---- */
+
+/* The ports watched but not known yet take their carrier from h->obs. */
+void kv_carrier_baseline(struct kvtep *h);
+
+#endif

@@ -1,0 +1,205 @@
+/*
+ * overlay/kvtep_verify.c: the kernel VTEP target's verdict.  It owns
+ * judging each desired VNI on a fresh observation (programmed, or an error
+ * with a code and the first reason: what went wrong in plan or apply before
+ * what is wrong now), and handing the watch the states it found right, so
+ * that a later event against them reads as drift.  kvtep_sync and its two
+ * halves, the sequence the reconciler runs, end here.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "overlay/kvtep_priv.h"
+#include "overlay/kvtep_test.h"
+
+static int cmp_expect(const void *a, const void *b)
+{
+	const struct kv_expect *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+static int expect_add(struct kv_expect **arr, size_t *n, size_t *cap, const char *name,
+		      int master, bool port)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 256;
+		struct kv_expect *grown = realloc(*arr, c * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		*arr = grown;
+		*cap = c;
+	}
+	memset(&(*arr)[*n], 0, sizeof(**arr));
+	snprintf((*arr)[*n].name, sizeof((*arr)[*n].name), "%s", name);
+	(*arr)[*n].master = master;
+	(*arr)[*n].port = port;
+	(*n)++;
+	return 0;
+}
+
+/* Check one VNI against the observation; the first fault found is the reason. */
+static bool verify_vni(struct kvtep *h, const struct vtep_vni *v, struct kv_verr *fault,
+		       struct kv_expect **ex, size_t *n_ex, size_t *cap_ex)
+{
+	const struct kv_obs *o = &h->obs;
+	char brname[IFNAMSIZ], vxname[IFNAMSIZ];
+	const struct kv_link *br, *vx, *p;
+	size_t i;
+	bool ok = true;
+
+	kv_name_bridge(brname, sizeof(brname), v->vni);
+	kv_name_vxlan(vxname, sizeof(vxname), v->vni);
+	br = kv_obs_by_name(o, brname);
+	vx = kv_obs_by_name(o, vxname);
+	if (!br || !br->owned || br->kind != KIND_BRIDGE) {
+		kv_verr_set(fault, LOOM_E_STATE, "bridge %s is missing", brname);
+		return false;
+	}
+	expect_add(ex, n_ex, cap_ex, brname, 0, false);
+	if (!(br->flags & IFF_UP))
+		kv_verr_set(fault, LOOM_E_STATE, "bridge %s is down", brname), ok = false;
+	if (v->mtu && br->mtu != v->mtu)
+		kv_verr_set(fault, LOOM_E_STATE, "bridge %s has MTU %u, not %u", brname, br->mtu,
+			    v->mtu), ok = false;
+	if (!vx || !vx->owned || !kv_vxlan_fits(h, vx, v->vni)) {
+		kv_verr_set(fault, LOOM_E_STATE, "VXLAN device %s is missing or misconfigured",
+			    vxname);
+		ok = false;
+	} else {
+		expect_add(ex, n_ex, cap_ex, vxname, br->ifindex, false);
+		if (vx->master != br->ifindex)
+			kv_verr_set(fault, LOOM_E_STATE, "VXLAN device %s is not in bridge %s",
+				    vxname, brname), ok = false;
+		if (!(vx->flags & IFF_UP))
+			kv_verr_set(fault, LOOM_E_STATE, "VXLAN device %s is down", vxname),
+				ok = false;
+		if (v->mtu && vx->mtu != v->mtu)
+			kv_verr_set(fault, LOOM_E_STATE, "VXLAN device %s has MTU %u, not %u",
+				    vxname, vx->mtu, v->mtu), ok = false;
+		if (vx->port_learning != 0)
+			kv_verr_set(fault, LOOM_E_STATE, "bridge port %s still learns", vxname),
+				ok = false;
+		if (h->caps.neigh_suppress && vx->neigh_suppress != 1)
+			kv_verr_set(fault, LOOM_E_STATE,
+				    "bridge port %s lacks neighbour suppression", vxname),
+				ok = false;
+	}
+	for (i = 0; i < v->n_ports; i++) {
+		p = kv_obs_by_name(o, v->ports[i]);
+		if (!p) {
+			kv_verr_set(fault, LOOM_E_NOT_FOUND, "access port %s does not exist",
+				    v->ports[i]);
+			ok = false;
+			continue;
+		}
+		if (p->master != br->ifindex) {
+			kv_verr_set(fault, LOOM_E_STATE, "access port %s is not in bridge %s",
+				    v->ports[i], brname);
+			ok = false;
+			continue;
+		}
+		expect_add(ex, n_ex, cap_ex, p->name, br->ifindex, true);
+		if (!(p->flags & IFF_UP))
+			kv_verr_set(fault, LOOM_E_STATE, "access port %s is down", v->ports[i]),
+				ok = false;
+	}
+	return ok;
+}
+
+/* Judge each VNI on the observation in the handle. */
+static int verify_obs(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+{
+	struct kv_expect *ex = NULL, *old;
+	size_t n_ex = 0, cap_ex = 0, i;
+	int bad = 0;
+
+	for (i = 0; i < d->n_vnis; i++) {
+		const struct vtep_vni *v = &d->vnis[i];
+		struct kv_verr fault = { 0 };
+		const struct kv_verr *why = NULL;
+		bool same = h->desired == d && i < h->n_err;
+
+		st[i].vni = v->vni;
+		st[i].foreign = same && h->plan_err[i].code && h->plan_err[i].foreign;
+		if (verify_vni(h, v, &fault, &ex, &n_ex, &cap_ex) &&
+		    !(same && h->plan_err[i].code)) {
+			st[i].state = KVTEP_VNI_PROGRAMMED;
+			st[i].code = LOOM_OK;
+			st[i].reason[0] = '\0';
+			continue;
+		}
+		/* Say why it went wrong before what is wrong now. */
+		if (same && h->plan_err[i].code)
+			why = &h->plan_err[i];
+		else if (same && h->apply_err[i].code)
+			why = &h->apply_err[i];
+		else
+			why = &fault;
+		st[i].state = KVTEP_VNI_ERROR;
+		st[i].code = why->code ? why->code : LOOM_E_STATE;
+		snprintf(st[i].reason, sizeof(st[i].reason), "%s", why->msg);
+		bad++;
+	}
+	qsort(ex, n_ex, sizeof(*ex), cmp_expect);
+	pthread_mutex_lock(&h->lock);
+	old = h->expect;
+	h->expect = ex;
+	h->n_expect = n_ex;
+	pthread_mutex_unlock(&h->lock);
+	free(old);
+	return bad;
+}
+
+int kvtep_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+{
+	int ret = kvtep_observe(h);
+
+	return ret < 0 ? ret : verify_obs(h, d, st);
+}
+
+int kvtep_sync_plan(struct kvtep *h, const struct vtep_desired *d)
+{
+	int ret;
+
+	ret = kvtep_observe(h);
+	if (ret < 0)
+		return ret;
+	return kvtep_plan(h, d);
+}
+
+int kvtep_sync_finish(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+{
+	int ret;
+
+	/* Nothing to send: what was just observed is still the truth. */
+	if (kvtep_plan_count(h) == 0)
+		return verify_obs(h, d, st);
+	ret = kvtep_apply(h);
+	if (ret < 0)
+		return ret;
+	return kvtep_verify(h, d, st);
+}
+
+int kvtep_sync(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+{
+	int ret;
+
+	ret = kvtep_sync_plan(h, d);
+	if (ret < 0)
+		return ret;
+	return kvtep_sync_finish(h, d, st);
+}
+
+/* ---- for unit tests (overlay/kvtep_test.h) ----------------------------- */
+
+int kvtep_test_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+{
+	return verify_obs(h, d, st);
+}

@@ -1,0 +1,310 @@
+/*
+ * overlay/kvtep_watch.c: the kernel VTEP target's watch, on the main loop.
+ * It owns the event socket's reading: link events against what verify
+ * found right (a loom device deleted, set down or re-parented, an access
+ * port out of its bridge, or events lost) make drift; and the carrier of
+ * the access ports the fault watcher follows, queued change by change.
+ * Everything here runs under h->lock, beside a worker using the handle.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/socket.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
+#include "lib/log.h"
+#include "overlay/kvtep_priv.h"
+#include "overlay/kvtep_test.h"
+
+int kvtep_event_fd(const struct kvtep *h)
+{
+	return mnl_socket_get_fd(h->ev);
+}
+
+/* ---- drift ------------------------------------------------------------ */
+
+static struct kv_expect *expect_find(struct kvtep *h, const char *name)
+{
+	size_t lo = 0, hi = h->n_expect;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(h->expect[mid].name, name);
+
+		if (!c)
+			return &h->expect[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ---- carrier of the nodes' access ports (the fault watcher) ------------ */
+
+static int cmp_carrier(const void *a, const void *b)
+{
+	return strcmp(((const struct kv_carrier *)a)->name, ((const struct kv_carrier *)b)->name);
+}
+
+static struct kv_carrier *carrier_find(struct kvtep *h, const char *name)
+{
+	struct kv_carrier key;
+
+	if (!h->n_carrier)
+		return NULL;
+	snprintf(key.name, sizeof(key.name), "%s", name);
+	return bsearch(&key, h->carrier, h->n_carrier, sizeof(key), cmp_carrier);
+}
+
+int kvtep_carrier_watch(struct kvtep *h, const char *const *names, size_t n)
+{
+	struct kv_carrier *c = calloc(n ? n : 1, sizeof(*c)), *old;
+	size_t k = 0;
+
+	if (!c)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!names[i][0] || strlen(names[i]) >= IFNAMSIZ)
+			continue;
+		snprintf(c[k].name, sizeof(c[k].name), "%s", names[i]);
+		c[k++].state = -1;
+	}
+	qsort(c, k, sizeof(*c), cmp_carrier);
+	pthread_mutex_lock(&h->lock);
+	/* Keep what is known about ports that stay watched. */
+	for (size_t i = 0; i < k; i++) {
+		const struct kv_carrier *o = carrier_find(h, c[i].name);
+
+		if (o)
+			c[i].state = o->state;
+	}
+	old = h->carrier;
+	h->carrier = c;
+	h->n_carrier = k;
+	pthread_mutex_unlock(&h->lock);
+	free(old);
+	return 0;
+}
+
+/*
+ * What a dump shows is the starting point: a port without carrier when
+ * loomd starts (a node not cabled yet) is not a loss.  Only ports not known
+ * yet take it; the events keep the others current.
+ */
+void kv_carrier_baseline(struct kvtep *h)
+{
+	pthread_mutex_lock(&h->lock);
+	for (size_t i = 0; i < h->n_carrier; i++) {
+		const struct kv_link *l;
+
+		if (h->carrier[i].state >= 0)
+			continue;
+		l = kv_obs_by_name(&h->obs, h->carrier[i].name);
+		if (l)
+			h->carrier[i].state = (l->flags & KV_IFF_LOWER_UP) ? 1 : 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void carrier_push(struct kvtep *h, const char *name, bool up)
+{
+	struct kvtep_carrier *c;
+
+	/*
+	 * A change that undoes one not taken yet cancels it.  The event
+	 * socket is subscribed before the dump that sets the baseline, so
+	 * events older than the dump can arrive after it: a port that came up
+	 * while the VTEP was being built shows its old "no carrier" and then
+	 * "carrier" again, both in one drain.  That is no loss.  (A real flap
+	 * inside one drain, well under a millisecond, is not seen either.)
+	 */
+	for (size_t i = h->n_changes; i-- > 0;) {
+		if (strcmp(h->changes[i].port, name))
+			continue;
+		if (h->changes[i].up != up) {
+			memmove(&h->changes[i], &h->changes[i + 1], (h->n_changes - i - 1) * sizeof(*c));
+			h->n_changes--;
+			return;
+		}
+		break;
+	}
+	if (h->n_changes == h->cap_changes) {
+		size_t cap = h->cap_changes ? h->cap_changes * 2 : 16;
+
+		/* Nobody takes them (no watcher): keep the newest only. */
+		if (cap > 4096) {
+			memmove(h->changes, h->changes + 1, (h->n_changes - 1) * sizeof(*c));
+			h->n_changes--;
+		} else {
+			c = realloc(h->changes, cap * sizeof(*c));
+			if (!c)
+				return;
+			h->changes = c;
+			h->cap_changes = cap;
+		}
+	}
+	c = &h->changes[h->n_changes++];
+	snprintf(c->port, sizeof(c->port), "%s", name);
+	c->up = up;
+}
+
+/*
+ * Carrier is IFF_LOWER_UP (the kernel clears it with the operational state
+ * DOWN / LOWERLAYERDOWN, and for a port set down); a deleted port has none.
+ * Called with h->lock held.
+ */
+static void carrier_event(struct kvtep *h, const struct nlmsghdr *nlh, const struct ifinfomsg *ifi,
+			  const struct nlattr **tb)
+{
+	struct kv_carrier *c;
+	int up;
+
+	/* A bridge's own notices about its ports (AF_BRIDGE: a port joins, or
+	 * leaves with RTM_DELLINK, when loom releases it) say nothing about
+	 * the carrier. */
+	if (ifi->ifi_family != AF_UNSPEC)
+		return;
+	c = carrier_find(h, mnl_attr_get_str(tb[IFLA_IFNAME]));
+	if (!c)
+		return;
+	/*
+	 * The carrier is IFF_LOWER_UP, as in the baseline's dump.  Not the
+	 * operstate: the kernel's linkwatch updates it up to a second after
+	 * the carrier, so a message in between (LOWER_UP, operstate still
+	 * LOWERLAYERDOWN) would read as a loss of a carrier that just came.
+	 */
+	up = nlh->nlmsg_type == RTM_NEWLINK && (ifi->ifi_flags & KV_IFF_LOWER_UP);
+	if (c->state >= 0 && c->state != up)
+		carrier_push(h, c->name, up);
+	c->state = up;
+}
+
+size_t kvtep_carrier_take(struct kvtep *h, struct kvtep_carrier *out, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&h->lock);
+	n = h->n_changes < max ? h->n_changes : max;
+	memcpy(out, h->changes, n * sizeof(*out));
+	memmove(h->changes, h->changes + n, (h->n_changes - n) * sizeof(*out));
+	h->n_changes -= n;
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+/* ---- the drain ------------------------------------------------------- */
+
+static void drain_msg(struct kvtep *h, const struct nlmsghdr *nlh, struct kv_expect **touched,
+		      size_t *n_touched, size_t cap)
+{
+	const struct nlattr *tb[IFLA_MAX + 1] = { NULL };
+	const struct ifinfomsg *ifi;
+	struct kv_expect *e;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK)
+		return;
+	ifi = kv_link_attrs(nlh, tb);
+	if (!ifi)
+		return;
+	carrier_event(h, nlh, ifi, tb);
+	e = expect_find(h, mnl_attr_get_str(tb[IFLA_IFNAME]));
+	if (!e)
+		return;
+	/* The last event of a drain wins: passing states during an apply do not count. */
+	if (!e->seen && *n_touched < cap)
+		touched[(*n_touched)++] = e;
+	e->seen = true;
+	e->deleted = nlh->nlmsg_type == RTM_DELLINK;
+	e->up = ifi->ifi_flags & IFF_UP;
+	e->ev_master = tb[IFLA_MASTER] ? (int)mnl_attr_get_u32(tb[IFLA_MASTER]) : 0;
+}
+
+int kvtep_event_drain(struct kvtep *h)
+{
+	int fd = mnl_socket_get_fd(h->ev);
+	struct kv_expect **touched = NULL;
+	size_t n_touched = 0, i;
+	bool drift = false;
+	ssize_t n;
+	int ret = 0;
+
+	pthread_mutex_lock(&h->lock);
+	touched = calloc(h->n_expect ? h->n_expect : 1, sizeof(*touched));
+	if (!touched) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		const struct nlmsghdr *nlh;
+		int len;
+
+		n = recv(fd, h->evbuf, KVTEP_RECV_BYTES, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == ENOBUFS) {
+				/* Events were lost: only a resync can tell what changed. */
+				drift = true;
+				continue;
+			}
+			ret = -errno;
+			goto out;
+		}
+		len = (int)n;
+		for (nlh = (const struct nlmsghdr *)(const void *)h->evbuf; mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len))
+			drain_msg(h, nlh, touched, &n_touched, h->n_expect);
+	}
+	for (i = 0; i < n_touched; i++) {
+		struct kv_expect *e = touched[i];
+
+		if (e->deleted || !e->up || (e->master && e->ev_master != e->master)) {
+			log_debug(LOG_SUB_NETLINK, "kvtep %s: drift on %s", h->netns, e->name);
+			drift = true;
+		}
+		e->seen = false;
+	}
+	ret = drift;
+out:
+	pthread_mutex_unlock(&h->lock);
+	free(touched);
+	return ret;
+}
+
+/* ---- for unit tests (overlay/kvtep_test.h) ----------------------------- */
+
+int kvtep_test_link_event(struct kvtep *h, uint16_t type, uint8_t family, const char *name,
+			  unsigned int flags, int operstate)
+{
+	char buf[512];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ifinfomsg *ifi;
+	struct kv_expect *touched[1];
+	size_t n_touched = 0;
+
+	nlh->nlmsg_type = type;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = family;
+	ifi->ifi_index = 1;
+	ifi->ifi_flags = flags;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	if (operstate >= 0)
+		mnl_attr_put_u8(nlh, IFLA_OPERSTATE, (uint8_t)operstate);
+	pthread_mutex_lock(&h->lock);
+	drain_msg(h, nlh, touched, &n_touched, 0);
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}

@@ -1,0 +1,84 @@
+/*
+ * src/call.c: a write in a savepoint of the batch's transaction, and its
+ * audit record (src/call.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "src/call.h"
+
+int store_failed(struct api_call *call, struct loom_err *err)
+{
+	call->model_touched = true;
+	return loom_err_set(err, LOOM_E_STORE, "", "the database refused the change: %s",
+			    store_errmsg(call->d->store));
+}
+
+static void audit_write(struct loomd *d, const struct api_peer *peer, const char *method,
+			json_t *params, json_t *result, struct loom_err *err)
+{
+	struct audit_entry e = {
+		.time_ns = now_realtime_ns(),
+		.uid = peer->uid,
+		.gid = peer->gid,
+		.pid = peer->pid,
+		.method = method,
+	};
+	char *p = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	char *r = json_dumps(result ? result : json_null(), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+	e.params = p ? p : "{}";
+	e.result = r ? r : "null";
+	if (store_audit_append(d->store, &e))
+		loom_err_set(err, LOOM_E_STORE, "", "cannot write the audit record: %s", store_errmsg(d->store));
+	free(p);
+	free(r);
+}
+
+/* The batch's transaction: opened by its first write, committed at its end. */
+static int batch_begin(struct loomd *d, struct loom_err *err)
+{
+	if (d->in_txn)
+		return 0;
+	if (store_begin(d->store))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot begin a transaction: %s", store_errmsg(d->store));
+	d->in_txn = true;
+	return 0;
+}
+
+int api_call_write(struct api_call *call, const char *method, json_t *params, api_write_fn *fn, void *arg,
+		   json_t **result, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+
+	*result = NULL;
+	if (batch_begin(d, err) || store_savepoint(d->store))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot open a savepoint: %s", store_errmsg(d->store));
+	if (fn(call, arg, result, err) == 0)
+		audit_write(d, call->peer, method, params, *result, err);
+	if (err->code == LOOM_OK) {
+		store_savepoint_release(d->store);
+		d->txn_writes++;
+		d->model_changed |= call->model_touched;
+		return 0;
+	}
+	store_savepoint_rollback(d->store);
+	store_savepoint_release(d->store);
+	if (call->model_touched)
+		loomd_model_reload(d);
+	json_decref(*result);
+	*result = NULL;
+	return -EINVAL;
+}
+
+int loomd_internal_write(struct loomd *d, const char *method, json_t *params, api_write_fn *fn, void *arg,
+			 json_t **result, struct loom_err *err)
+{
+	struct api_peer self = { .uid = getuid(), .gid = getgid(), .pid = getpid(), .role = ROLE_ADMIN };
+	struct api_call call = { .d = d, .peer = &self };
+
+	return api_call_write(&call, method, params, fn, arg, result, err);
+}

@@ -1,0 +1,104 @@
+/*
+ * src/converge.c: what waits for the targets to converge (src/converge.h):
+ * pending node removals confirmed, released IDs let go.
+ */
+#include "config.h"
+
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "src/converge.h"
+#include "src/reconcile.h"
+
+/*
+ * An ID released by a deleted segment stays held (never handed to another
+ * tenant) until every target has converged on a desired state without it.
+ */
+void loomd_release_holds(struct loomd *d)
+{
+	if (!d->rec || d->model.n_holds == 0 || d->in_txn || !reconciler_converged(d->rec))
+		return;
+	if (store_begin(d->store))
+		return;
+	for (size_t i = 0; i < d->model.n_holds; i++)
+		if (store_hold_delete(d->store, d->model.holds[i].type, d->model.holds[i].id)) {
+			store_rollback(d->store);
+			return;
+		}
+	if (store_commit(d->store)) {
+		store_rollback(d->store);
+		return;
+	}
+	while (d->model.n_holds > 0) {
+		struct id_hold h = d->model.holds[d->model.n_holds - 1];
+
+		log_debug(LOG_SUB_RECONCILE, "%s %u released by %s: no target carries it any more",
+			  h.type == SEG_ETHERNET ? "VNI" : "P_Key", (unsigned)h.id, h.tenant);
+		model_hold_release(&d->model, h.type, h.id);
+	}
+}
+
+void loomd_lifecycle_confirm(struct loomd *d)
+{
+	struct node_life *nodes = NULL;
+	size_t n = 0;
+	bool any = false, ok = false;
+
+	if (!d->rec || d->in_txn || !d->life_gen)
+		return;
+	/*
+	 * The generation that removed the nodes ran on every target it
+	 * changed, without error on what it changed; when a newer one was
+	 * posted since, wait for all targets to converge instead.
+	 */
+	if (d->life_gen == d->posted_gen) {
+		if (!reconciler_done(d->rec, d->life_gen, &ok) || !ok)
+			return;
+	} else if (!reconciler_converged(d->rec)) {
+		return;
+	}
+	if (store_node_list(d->store, &nodes, &n))
+		return;
+	for (size_t i = 0; i < n; i++)
+		any |= nodes[i].pending;
+	if (!any || store_begin(d->store))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct node_life *nl = &nodes[i];
+		struct lifecycle_step step;
+		struct loom_err err = { 0 };
+		struct node_event_rec ev = { 0 };
+
+		if (!nl->pending)
+			continue;
+		if (lifecycle_confirm(nl->state, nl->goal, &step, &err)) {
+			log_err("node %s: %s", nl->name, err.msg);
+			continue;
+		}
+		ev.time_ns = now_realtime_ns();
+		ev.node = nl->name;
+		ev.from = nl->state;
+		ev.to = step.to;
+		ev.event = "confirm";
+		ev.reason = "every target verified the node out of its tenant segments";
+		ev.uid = getuid();
+		nl->state = step.to;
+		nl->pending = false;
+		nl->since_ns = ev.time_ns;
+		if (store_node_put(d->store, nl) || store_node_event_append(d->store, &ev)) {
+			log_err("node %s: cannot store the confirmation: %s", nl->name, store_errmsg(d->store));
+			store_rollback(d->store);
+			goto out;
+		}
+		log_info("node %s: removal verified on every target, now %s", nl->name,
+			 node_state_name(step.to));
+	}
+	if (store_commit(d->store))
+		store_rollback(d->store);
+	else
+		d->life_gen = 0;
+out:
+	if (!any)
+		d->life_gen = 0;
+	free(nodes);
+}

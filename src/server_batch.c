@@ -1,0 +1,349 @@
+/*
+ * src/server_batch.c: a batch of requests and its group commit
+ * (src/server_batch.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/log.h"
+#include "src/api.h"
+#include "src/reconcile.h"
+#include "src/rpc.h"
+#include "src/server_batch.h"
+
+/* Per client, at most this many requests are taken per batch (fairness). */
+#define LINES_PER_BATCH 64
+#define MAX_BATCH 4096
+
+/* A reply waiting for the batch's commit. */
+struct pending {
+	struct client *client;
+	json_t *reply;		/* the reply if all goes well */
+	json_t *id;
+	bool wrote;		/* a successful write: its reply depends on the COMMIT */
+	json_t *result;		/* with wait: the result, answered once the wait is over */
+	int wait_s;
+	const struct api_wait *wait;	/* with wait: what else it waits for (NULL: the targets) */
+	char wait_subject[LOOM_NAME_MAX];
+};
+
+/* A successful write whose client asked to wait for the targets. */
+struct waiter {
+	struct waiter *next;
+	struct client *client;
+	json_t *id;
+	json_t *result;
+	uint64_t gen;
+	int64_t deadline_ns;	/* CLOCK_MONOTONIC */
+	const struct api_wait *wait;
+	char wait_subject[LOOM_NAME_MAX];
+};
+
+static struct pending batch[MAX_BATCH];
+static size_t n_batch;
+
+static int64_t now_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void waiter_free(struct waiter *w)
+{
+	json_decref(w->id);
+	json_decref(w->result);
+	free(w);
+}
+
+void waiters_drop(struct loomd *d, const struct client *c)
+{
+	for (struct waiter **pw = &d->waiters; *pw;) {
+		struct waiter *w = *pw;
+
+		if (!c || w->client == c) {
+			*pw = w->next;
+			waiter_free(w);
+		} else {
+			pw = &w->next;
+		}
+	}
+}
+
+/* Takes the optional "wait" (seconds) out of a write's params. */
+static int wait_param(json_t *params, int *wait_s, struct loom_err *err)
+{
+	json_t *v = json_object_get(params, "wait");
+
+	*wait_s = 0;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 3600)
+		return loom_err_set(err, LOOM_E_PARAMS, "wait", "'wait' must be whole seconds, 0..3600");
+	*wait_s = (int)json_integer_value(v);
+	json_object_del(params, "wait");
+	return 0;
+}
+
+/* A method run as an api_call_write. */
+struct method_run {
+	const struct api_method *m;
+	json_t *params;
+};
+
+static int method_fn(struct api_call *call, void *arg, json_t **result, struct loom_err *err)
+{
+	struct method_run *run = arg;
+
+	return run->m->fn(call, run->params, result, err);
+}
+
+/*
+ * Runs one request; returns the reply (NULL for a notification).  A write
+ * that asked to wait hands its result back in *waited instead, and what
+ * it waits for in @p.
+ */
+static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request *req, bool *wrote,
+			   json_t **waited, struct pending *p)
+{
+	struct loom_err err = { 0 };
+	const struct api_method *m = api_method_find(req->method);
+	struct api_call call = { .d = d, .peer = &c->peer };
+	struct method_run run = { .m = m, .params = req->params };
+	json_t *result = NULL, *reply;
+
+	*wrote = false;
+	*waited = NULL;
+	p->wait_s = 0;
+	if (!m) {
+		loom_err_set(&err, LOOM_E_METHOD, "method", "no method '%s'", req->method);
+		goto done;
+	}
+	if (c->peer.role == ROLE_NONE || (m->writes && c->peer.role != ROLE_ADMIN)) {
+		loom_err_set(&err, LOOM_E_PERMISSION, "method",
+			     "uid %u may not call %s: %s", (unsigned)c->peer.uid, req->method,
+			     c->peer.role == ROLE_NONE
+				     ? "it is neither root nor in the admin or reader group"
+				     : "changes need root or the admin group");
+		goto done;
+	}
+	if (!m->writes) {
+		if (m->fn(&call, req->params, &result, &err) == 0 && call.subscribe) {
+			d->n_subscribers += !c->subscribed;
+			c->subscribed = true;
+			c->ev_after = call.subscribe_after;
+			memcpy(c->ev_node, call.subscribe_node, sizeof(c->ev_node));
+		}
+		goto done;
+	}
+	if (wait_param(req->params, &p->wait_s, &err))
+		goto done;
+	if (api_call_write(&call, req->method, req->params, method_fn, &run, &result, &err) == 0)
+		*wrote = true;
+done:
+	if (err.code != LOOM_OK) {
+		if (m && m->writes)
+			log_info("%s by uid %u refused: %s (%s)", req->method, (unsigned)c->peer.uid,
+				 err.msg, err.field);
+		reply = req->id ? rpc_error(req->id, &err) : NULL;
+	} else if (p->wait_s > 0 && req->id) {
+		*waited = json_incref(result);
+		reply = NULL;
+		p->wait = call.wait;
+		memcpy(p->wait_subject, call.wait_subject, sizeof(p->wait_subject));
+	} else {
+		reply = req->id ? rpc_result(req->id, result) : NULL;
+	}
+	json_decref(result);
+	return reply;
+}
+
+static void batch_add(struct client *c, json_t *reply, json_t *id, bool wrote, json_t *waited)
+{
+	struct pending *p = &batch[n_batch++];
+
+	p->client = c;
+	p->reply = reply;
+	p->id = json_incref(id);
+	p->wrote = wrote;
+	p->result = waited;
+}
+
+void client_take_lines(struct loomd *d, struct client *c)
+{
+	size_t limit = d->cfg.max_request_bytes;
+	size_t off = 0;
+	int taken = 0;
+
+	while (!c->dead && n_batch < MAX_BATCH && taken < LINES_PER_BATCH) {
+		char *nl = memchr(c->in + off, '\n', c->in_len - off);
+		size_t len = nl ? (size_t)(nl - (c->in + off)) : c->in_len - off;
+		struct pending *p = &batch[n_batch];
+		struct rpc_request req;
+		struct loom_err err = { 0 };
+		bool wrote = false;
+		json_t *reply, *waited;
+
+		if (!nl && len <= limit)
+			break;
+		memset(p, 0, sizeof(*p));
+		if (len > limit) {
+			loom_err_set(&err, LOOM_E_TOO_LARGE, "", "request larger than %zu bytes (max_request_bytes)", limit);
+			batch_add(c, rpc_error(NULL, &err), NULL, false, NULL);
+			c->closing = true;	/* the rest of the stream cannot be framed */
+			c->too_large = true;
+			off = c->in_len;
+			break;
+		}
+		off += len + 1;
+		if (len == 0 || (len == 1 && c->in[off - 2] == '\r'))
+			continue;
+		taken++;
+		if (rpc_request_parse(c->in + off - len - 1, len, &req, &err)) {
+			batch_add(c, rpc_error(req.id, &err), req.id, false, NULL);
+			rpc_request_release(&req);
+			continue;
+		}
+		reply = request_run(d, c, &req, &wrote, &waited, p);
+		batch_add(c, reply, req.id, wrote, waited);
+		rpc_request_release(&req);
+	}
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+	c->has_lines = !c->too_large && memchr(c->in, '\n', c->in_len) != NULL;
+}
+
+/* Answers a waiting write: its result plus what the targets say. */
+static void waiter_answer(struct loomd *d, struct waiter *w, bool converged)
+{
+	uint64_t gen = w->wait && w->wait->newest_gen ? d->posted_gen : w->gen;
+	json_t *wait = json_pack("{s:b, s:I, s:o, s:o}", "converged", converged, "generation", (json_int_t)gen,
+				 "not_programmed", d->rec ? reconciler_gen_report(d->rec, gen, true) : json_array(),
+				 "elsewhere_not_programmed",
+				 d->rec ? reconciler_gen_report(d->rec, gen, false) : json_array());
+	json_t *reply;
+
+	if (json_is_object(w->result))
+		json_object_set_new(w->result, "wait", wait);
+	else
+		json_decref(wait);
+	reply = rpc_result(w->id, w->result);
+	w->client->waiting--;
+	client_send(d, w->client, reply);
+	json_decref(reply);
+}
+
+void waiters_check(struct loomd *d)
+{
+	int64_t now = now_mono_ns();
+
+	/* A removal the targets verified is confirmed before its waiter hears,
+	 * and a replacement waiting on it moves on. */
+	loomd_hook_call(d, LOOMD_HOOK_COMMITTED);
+
+	for (struct waiter **pw = &d->waiters; *pw;) {
+		struct waiter *w = *pw;
+		bool expired = now >= w->deadline_ns;
+		bool ok = false, converged;
+
+		if (w->wait) {
+			if (!w->wait->check(d, w->wait_subject, w->gen, expired, &w->result, &converged)) {
+				pw = &w->next;
+				continue;
+			}
+		} else {
+			bool done = !d->rec || reconciler_done(d->rec, w->gen, &ok);
+
+			if (!done && !expired) {
+				pw = &w->next;
+				continue;
+			}
+			converged = done && ok;
+		}
+		waiter_answer(d, w, converged);
+		*pw = w->next;
+		waiter_free(w);
+	}
+}
+
+int waiters_timeout_ms(const struct loomd *d)
+{
+	int64_t now = now_mono_ns(), first = INT64_MAX;
+
+	for (const struct waiter *w = d->waiters; w; w = w->next)
+		if (w->deadline_ns < first)
+			first = w->deadline_ns;
+	if (first == INT64_MAX)
+		return -1;
+	return first <= now ? 0 : (int)((first - now) / 1000000 + 1);
+}
+
+void batch_finish(struct loomd *d)
+{
+	bool failed = false;
+	struct loom_err err = { 0 };
+	uint64_t gen = 0;
+
+	if (d->in_txn) {
+		size_t writes = 0;
+
+		for (size_t i = 0; i < n_batch; i++)
+			writes += batch[i].wrote;
+		if (!d->txn_writes) {
+			store_rollback(d->store);	/* all refused: not a byte written */
+		} else if (store_commit(d->store)) {
+			failed = true;
+			loom_err_set(&err, LOOM_E_STORE, "", "the commit failed, nothing was changed: %s",
+				     store_errmsg(d->store));
+			log_err("%s", err.msg);
+			store_rollback(d->store);
+			loomd_model_reload(d);
+		}
+		d->in_txn = false;
+		d->txn_writes = 0;
+		d->batches++;
+		d->batched_writes += writes;
+	}
+	if (d->model_changed)
+		gen = loomd_post(d);
+	for (size_t i = 0; i < n_batch; i++) {
+		struct pending *p = &batch[i];
+
+		if (failed && p->wrote) {
+			json_decref(p->reply);
+			p->reply = p->id ? rpc_error(p->id, &err) : NULL;
+		} else if (p->result) {
+			struct waiter *w = calloc(1, sizeof(*w));
+
+			if (w) {
+				w->client = p->client;
+				w->id = json_incref(p->id);
+				w->result = p->result;
+				w->gen = gen;
+				w->deadline_ns = now_mono_ns() + (int64_t)p->wait_s * 1000000000;
+				w->wait = p->wait;
+				memcpy(w->wait_subject, p->wait_subject, sizeof(w->wait_subject));
+				w->next = d->waiters;
+				d->waiters = w;
+				p->client->waiting++;
+				p->result = NULL;
+			}
+		}
+		client_send(d, p->client, p->reply);
+		json_decref(p->reply);
+		json_decref(p->result);
+		json_decref(p->id);
+	}
+	n_batch = 0;
+	/* A removal no target had to change is verified already; a replacement
+	 * stored by this batch takes its first steps. */
+	loomd_hook_call(d, LOOMD_HOOK_COMMITTED);
+	if (d->waiters)
+		waiters_check(d);
+}

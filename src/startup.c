@@ -1,0 +1,175 @@
+/*
+ * src/startup.c: bringing a loomd up and down (src/startup.h): the
+ * topology, the store and the model; the replacements and fault
+ * hold-downs a restart must carry on; the event loop, the reconciler, and
+ * the hooks through which the loop reaches everything else.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "src/check.h"
+#include "src/converge.h"
+#include "src/reconcile.h"
+#include "src/replacement.h"
+#include "src/server.h"
+#include "src/startup.h"
+#include "src/verify.h"
+#include "src/watch.h"
+
+/*
+ * The hold-downs still running, as api_fault_apply stored them: a restart
+ * inside one does not let the same signal act again.  A mark that cannot
+ * be read is logged and skipped (a hold-down only ever holds back).
+ */
+static void faults_restore(struct loomd *d)
+{
+	int64_t now = now_realtime_ns() / 1000000000;
+	json_t *all = NULL, *v;
+	const char *key;
+	size_t n = 0;
+
+	if (store_kv_list(d->store, "fault.hold.", &all)) {
+		log_warn("cannot read the fault hold-downs: %s", store_errmsg(d->store));
+		return;
+	}
+	json_object_foreach(all, key, v) {
+		json_t *j = json_loads(json_string_value(v), 0, NULL);
+		int r = j ? fault_history_restore(&d->faults, j, d->fault_policy.hold_down_s, now) : -EINVAL;
+
+		if (r < 0)
+			log_warn("fault hold-down %s: %s; ignored", key,
+				 r == -ENOMEM ? "out of memory" : "not a hold-down record");
+		n += r > 0;
+		json_decref(j);
+	}
+	json_decref(all);
+	if (n)
+		log_info("%zu fault hold-down%s still running after the restart", n, n == 1 ? "" : "s");
+}
+
+static void on_new_reconciler(struct loomd *d)
+{
+	struct loom_err err = { 0 };
+
+	if (server_add_reconciler(d, &err))
+		log_err("%s", err.msg);
+}
+
+/*
+ * Who reacts to what the event loop sees, in the order they run.  After a
+ * commit (and before a waiter hears): a removal the targets verified is
+ * confirmed, and a replacement moves on.  When the targets report: the
+ * HCA watcher reads their samples; once the waiters were answered, the
+ * same two run again and released IDs are let go.  When a VTEP's drift
+ * socket was read: the carrier watcher.
+ */
+static int hooks_register(struct loomd *d)
+{
+	static const struct {
+		enum loomd_hook point;
+		loomd_hook_fn *fn;
+	} hooks[] = {
+		{ LOOMD_HOOK_START, loomd_lifecycle_confirm },
+		{ LOOMD_HOOK_START, loomd_replace_drive },
+		{ LOOMD_HOOK_START, rdma_jobs_resume },
+		{ LOOMD_HOOK_COMMITTED, loomd_lifecycle_confirm },
+		{ LOOMD_HOOK_COMMITTED, loomd_replace_drive },
+		{ LOOMD_HOOK_REPORTED, loomd_watch_hca },
+		{ LOOMD_HOOK_CONVERGED, loomd_release_holds },
+		{ LOOMD_HOOK_RECONCILER, on_new_reconciler },
+	};
+	int ret = loomd_drift_hook_add(d, loomd_watch_carrier);
+
+	for (size_t i = 0; !ret && i < sizeof(hooks) / sizeof(hooks[0]); i++)
+		ret = loomd_hook_add(d, hooks[i].point, hooks[i].fn);
+	return ret;
+}
+
+int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
+{
+	int ret;
+
+	/* No descriptor yet: a check (no socket) must close and unlink nothing. */
+	d->rdma_fd = d->epfd = d->listen_fd = d->signal_fd = d->resync_fd = -1;
+	d->started_ns = now_realtime_ns();
+	d->fault_policy = d->cfg.fault;
+	d->rdma = d->cfg.rdma;
+	model_init(&d->model, &d->cfg.pools);
+	ret = topology_load_file(d->cfg.topology, &d->topo, err);
+	if (ret)
+		return ret;
+	if (check_only) {
+		d->check_db = calloc(1, sizeof(*d->check_db));
+		if (!d->check_db)
+			return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+		ret = db_snapshot_take(d->cfg.database, d->check_db, err);
+		if (ret)
+			return ret;
+		ret = store_open(d->check_db->path, &d->store, err);
+		db_snapshot_err_rename(d->check_db, d->cfg.database, err);
+	} else {
+		ret = store_open(d->cfg.database, &d->store, err);
+	}
+	if (ret)
+		return ret;
+	ret = store_load_model(d->store, &d->model, err);
+	if (ret)
+		return ret;
+	ret = model_check_topology(&d->model, d->topo, err);
+	if (ret)
+		return ret;
+	loomd_operator_pkeys_refresh(d);
+	if (loomd_replace_load(d))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the replacements in progress: %s",
+				    store_errmsg(d->store));
+	faults_restore(d);
+	if (check_only)
+		return 0;
+	ret = hooks_register(d);
+	if (ret)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "hooks: %s", strerror(-ret));
+	ret = rdma_jobs_open(d);
+	if (!ret)
+		ret = loomd_fd_add(d, rdma_jobs_fd(d), rdma_jobs_collect);
+	if (ret)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "eventfd: %s", strerror(-ret));
+	ret = server_open(d, err);
+	if (ret || !d->cfg.reconcile)
+		return ret;
+	ret = loomd_reconciler_start(d);
+	if (ret)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the reconciler: %s", strerror(-ret));
+	/* The first run repairs whatever a crash or an operator left behind,
+	 * and confirms removals a restart interrupted. */
+	d->life_pending = true;
+	loomd_post(d);
+	return server_add_reconciler(d, err);
+}
+
+void loomd_close(struct loomd *d)
+{
+	rdma_jobs_close(d);
+	reconciler_stop(&d->rec);
+	server_close(d);
+	model_clear(&d->model);
+	model_reserved_set(&d->model, NULL, 0);
+	free(d->operator_pkeys);
+	d->operator_pkeys = NULL;
+	d->n_operator_pkeys = 0;
+	free(d->pkeys_stamps);
+	d->pkeys_stamps = NULL;
+	d->n_pkeys_stamps = 0;
+	fault_history_release(&d->faults);
+	loomd_replace_release(d);
+	topology_free(&d->topo);
+	store_close(&d->store);
+	if (d->check_db) {
+		db_snapshot_drop(d->check_db);
+		free(d->check_db);
+		d->check_db = NULL;
+	}
+}
