@@ -157,6 +157,18 @@ void metrics_add(struct metrics *m, const char *family, const char *labels, doub
 
 void metrics_set(struct metrics *m, const char *family, const char *labels, double v)
 {
+	struct family *f;
+
+	/* A counter may be set too, from a source that counts by itself. */
+	if (m) {
+		pthread_mutex_lock(&m->lock);
+		f = family_find(m, family, METRIC_COUNTER);
+		pthread_mutex_unlock(&m->lock);
+		if (f) {
+			update(m, family, METRIC_COUNTER, labels, v, true);
+			return;
+		}
+	}
 	update(m, family, METRIC_GAUGE, labels, v, true);
 }
 
@@ -353,6 +365,16 @@ static int parse_listen(const char *where, struct addrinfo **res)
 	if (!*port || strspn(port, "0123456789") != strlen(port) || atol(port) > 65535)
 		return -EINVAL;
 	return getaddrinfo(host, port, &hints, res) == 0 ? 0 : -EINVAL;
+}
+
+bool metrics_listen_valid(const char *where)
+{
+	struct addrinfo *ai = NULL;
+
+	if (parse_listen(where, &ai))
+		return false;
+	freeaddrinfo(ai);
+	return true;
 }
 
 static void send_all(int fd, const char *p, size_t len)

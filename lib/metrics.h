@@ -12,6 +12,7 @@
 #ifndef LOOM_LIB_METRICS_H
 #define LOOM_LIB_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/err.h"
@@ -36,6 +37,7 @@ void metrics_free(struct metrics **pm);
 
 /* Updates; an unknown family name is a programming error, logged once. */
 void metrics_add(struct metrics *m, const char *family, const char *labels, double v);
+/* Sets a gauge, or a counter whose source counts by itself. */
 void metrics_set(struct metrics *m, const char *family, const char *labels, double v);
 void metrics_observe(struct metrics *m, const char *family, const char *labels, double v);
 /* Drops every series of a gauge family, for gauges re-published whole
@@ -60,6 +62,8 @@ void metrics_label_value(char *out, size_t size, const char *v);
  * error naming @key.  Stop it with metrics_http_stop.
  */
 struct metrics_http;
+/* Is @where a listen address metrics_http_start accepts (no bind tried)? */
+bool metrics_listen_valid(const char *where);
 int metrics_http_start(struct metrics *m, const char *where, const char *key,
 		       struct metrics_http **out, struct loom_err *err);
 void metrics_http_stop(struct metrics_http **ph);

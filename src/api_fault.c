@@ -15,6 +15,7 @@
 #include "src/api_life.h"
 #include "src/api_node.h"
 #include "src/api_transition.h"
+#include "src/metrics.h"
 #include "src/replacement.h"
 
 int m_node_fault(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
@@ -72,6 +73,7 @@ int api_fault_apply(struct api_call *call, const struct fault_event *fev, int64_
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", fe.node);
 	if (api_node_life(d, fe.node, &cur, err))
 		return -EINVAL;
+	loomd_metrics_fault(d, fault_component_name(fe.component), fault_severity_name(fe.severity));
 	if (fault_policy_decide(&d->fault_policy, &d->faults, &fe, now, &dec))
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
 	if (dec.acted && fault_hold_store(call, dec.acted, err))

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "src/conf.h"
 #include "topology/topology.h"
 
@@ -266,6 +267,11 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		if (strcmp(v, "vtysh") && strcmp(v, "vtysh-session") && strcmp(v, "vty"))
 			return -EINVAL;
 		snprintf(c->frr_apply, sizeof(c->frr_apply), "%s", v);
+	} else if (strcmp(key, "metrics.listen") == 0) {
+		*why = "expected ADDR:PORT with a numeric address, e.g. 127.0.0.1:9464 or [::1]:9464";
+		if (strlen(v) >= sizeof(c->metrics_listen) || !metrics_listen_valid(v))
+			return -EINVAL;
+		snprintf(c->metrics_listen, sizeof(c->metrics_listen), "%s", v);
 	} else if (strcmp(key, "reconcile") == 0) {
 		*why = "expected yes or no";
 		if (strcmp(v, "yes") && strcmp(v, "no"))
@@ -388,6 +394,8 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "max_clients = %u\n", c->max_clients);
 	fprintf(out, "resync_interval = %u\n", c->resync_interval_s);
 	fprintf(out, "reconcile = %s\n", c->reconcile ? "yes" : "no");
+	if (c->metrics_listen[0])
+		fprintf(out, "metrics.listen = %s\n", c->metrics_listen);
 	fprintf(out, "frr_apply = %s\n", c->frr_apply);
 	fprintf(out, "provisioning_segment = %s%s%s\n", c->provisioning_tenant,
 		c->provisioning_tenant[0] ? "/" : "", c->provisioning_segment);

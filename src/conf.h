@@ -45,6 +45,7 @@ struct loom_config {
 	unsigned int max_clients;
 	unsigned int resync_interval_s;
 	bool reconcile;			/* drive the targets (off: the model and API only) */
+	char metrics_listen[64];	/* metrics.listen = ADDR:PORT ("" = no metrics) */
 	/* provisioning_segment = TENANT/SEGMENT: where registered, verifying
 	 * and quarantined nodes sit ("" = nowhere). */
 	char provisioning_tenant[LOOM_NAME_MAX];

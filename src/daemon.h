@@ -129,6 +129,9 @@ struct loomd {
 	uint64_t batches, batched_writes;
 	int64_t started_ns;
 
+	/* Prometheus metrics (src/metrics.c); NULL without metrics.listen. */
+	struct loomd_metrics *metrics;
+
 	loomd_hook_fn *hooks[LOOMD_HOOK_MAX][LOOMD_HOOKS_PER_POINT];
 	loomd_drift_fn *drift_hooks[LOOMD_HOOKS_PER_POINT];
 	struct loomd_fd fds[LOOMD_FDS_MAX];

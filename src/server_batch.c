@@ -12,6 +12,7 @@
 
 #include "lib/log.h"
 #include "src/api.h"
+#include "src/metrics.h"
 #include "src/reconcile.h"
 #include "src/rpc.h"
 #include "src/server_batch.h"
@@ -30,6 +31,10 @@ struct pending {
 	int wait_s;
 	const struct api_wait *wait;	/* with wait: what else it waits for (NULL: the targets) */
 	char wait_subject[LOOM_NAME_MAX];
+	/* For the metrics: the method (NULL when unknown), the outcome, when it was read. */
+	const char *method;
+	int code;
+	int64_t t0_ns;
 };
 
 /* A successful write whose client asked to wait for the targets. */
@@ -42,6 +47,8 @@ struct waiter {
 	int64_t deadline_ns;	/* CLOCK_MONOTONIC */
 	const struct api_wait *wait;
 	char wait_subject[LOOM_NAME_MAX];
+	const char *method;
+	int64_t t0_ns;
 };
 
 static struct pending batch[MAX_BATCH];
@@ -121,6 +128,7 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 	*wrote = false;
 	*waited = NULL;
 	p->wait_s = 0;
+	p->method = m ? m->name : NULL;
 	if (!m) {
 		loom_err_set(&err, LOOM_E_METHOD, "method", "no method '%s'", req->method);
 		goto done;
@@ -147,6 +155,7 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 	if (api_call_write(&call, req->method, req->params, method_fn, &run, &result, &err) == 0)
 		*wrote = true;
 done:
+	p->code = err.code;
 	if (err.code != LOOM_OK) {
 		if (m && m->writes)
 			log_info("%s by uid %u refused: %s (%s)", req->method, (unsigned)c->peer.uid,
@@ -193,6 +202,7 @@ void client_take_lines(struct loomd *d, struct client *c)
 		if (!nl && len <= limit)
 			break;
 		memset(p, 0, sizeof(*p));
+		p->t0_ns = now_mono_ns();
 		if (len > limit) {
 			loom_err_set(&err, LOOM_E_TOO_LARGE, "", "request larger than %zu bytes (max_request_bytes)", limit);
 			batch_add(c, rpc_error(NULL, &err), NULL, false, NULL);
@@ -206,6 +216,7 @@ void client_take_lines(struct loomd *d, struct client *c)
 			continue;
 		taken++;
 		if (rpc_request_parse(c->in + off - len - 1, len, &req, &err)) {
+			p->code = err.code;
 			batch_add(c, rpc_error(req.id, &err), req.id, false, NULL);
 			rpc_request_release(&req);
 			continue;
@@ -237,6 +248,7 @@ static void waiter_answer(struct loomd *d, struct waiter *w, bool converged)
 	w->client->waiting--;
 	client_send(d, w->client, reply);
 	json_decref(reply);
+	loomd_metrics_request(d, w->method, LOOM_OK, w->t0_ns);
 }
 
 void waiters_check(struct loomd *d)
@@ -295,6 +307,8 @@ void batch_finish(struct loomd *d)
 
 		for (size_t i = 0; i < n_batch; i++)
 			writes += batch[i].wrote;
+		int64_t t0 = now_mono_ns();
+
 		if (!d->txn_writes) {
 			store_rollback(d->store);	/* all refused: not a byte written */
 		} else if (store_commit(d->store)) {
@@ -305,6 +319,8 @@ void batch_finish(struct loomd *d)
 			store_rollback(d->store);
 			loomd_model_reload(d);
 		}
+		if (d->txn_writes)
+			loomd_metrics_commit(d, d->txn_writes, now_mono_ns() - t0);
 		d->in_txn = false;
 		d->txn_writes = 0;
 		d->batches++;
@@ -329,6 +345,8 @@ void batch_finish(struct loomd *d)
 				w->deadline_ns = now_mono_ns() + (int64_t)p->wait_s * 1000000000;
 				w->wait = p->wait;
 				memcpy(w->wait_subject, p->wait_subject, sizeof(w->wait_subject));
+				w->method = p->method;
+				w->t0_ns = p->t0_ns;
 				w->next = d->waiters;
 				d->waiters = w;
 				p->client->waiting++;
@@ -336,6 +354,8 @@ void batch_finish(struct loomd *d)
 			}
 		}
 		client_send(d, p->client, p->reply);
+		if (!p->result)	/* a waiter is counted when it is answered */
+			loomd_metrics_request(d, p->method, failed && p->wrote ? LOOM_E_STORE : p->code, p->t0_ns);
 		json_decref(p->reply);
 		json_decref(p->result);
 		json_decref(p->id);

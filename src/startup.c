@@ -13,6 +13,7 @@
 #include "lib/log.h"
 #include "src/check.h"
 #include "src/converge.h"
+#include "src/metrics.h"
 #include "src/reconcile.h"
 #include "src/replacement.h"
 #include "src/server.h"
@@ -137,6 +138,9 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 		ret = loomd_fd_add(d, rdma_jobs_fd(d), rdma_jobs_collect);
 	if (ret)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "eventfd: %s", strerror(-ret));
+	ret = loomd_metrics_open(d, err);
+	if (ret)
+		return ret;
 	ret = server_open(d, err);
 	if (ret || !d->cfg.reconcile)
 		return ret;
@@ -152,6 +156,8 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 
 void loomd_close(struct loomd *d)
 {
+	/* The listener reads nothing of loomd's; it goes first all the same. */
+	loomd_metrics_close(d);
 	rdma_jobs_close(d);
 	reconciler_stop(&d->rec);
 	server_close(d);
