@@ -109,6 +109,11 @@ static int64_t now_ns(clockid_t clk)
 
 /* ---- what the scheduler offers a kind ------------------------------------ */
 
+int64_t target_mono_ns(void)
+{
+	return now_ns(CLOCK_MONOTONIC);
+}
+
 void target_result_add(struct target_result *res, const char *tenant, const char *segment, uint32_t id,
 		       const char *layer, enum seg_state state, const char *reason)
 {

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "gpu/nvml.h"
 #include "lib/log.h"
@@ -24,20 +23,12 @@ struct gpu_target {
 	struct gpu_nvml *nvml;		/* worker-private */
 };
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void gpu_run(struct target *t, const void *want, struct target_result *res)
 {
 	struct gpu_target *g = reconciler_target_priv(t);
 	const struct gpu_desired *w = want;
 	const char *name = reconciler_target_name(t);
-	int64_t t0 = now_ns();
+	int64_t t0 = target_mono_ns();
 	struct loom_err err = { 0 };
 	char seg[16];
 
@@ -72,7 +63,7 @@ static void gpu_run(struct target *t, const void *want, struct target_result *re
 			break;
 		}
 	}
-	res->phase_ms[0] = (double)(now_ns() - t0) / 1e6;
+	res->phase_ms[0] = (double)(target_mono_ns() - t0) / 1e6;
 }
 
 /* Did someone change a GPU's layout behind loom's back? */

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "fabric/smt.h"
 #include "lib/log.h"
@@ -41,14 +40,6 @@ struct sm_target {
 	struct capacity *caps;		/* P_Key table capacity per port */
 	size_t n_caps;
 };
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /*
  * Caches, per member port, its P_Key table capacity and how many entries
@@ -83,7 +74,7 @@ static void capacity_fill(struct sm_target *s, const struct sm_desired *d, struc
 static int sm_push(struct sm_target *s, const struct sm_desired *d, char *serr, size_t len, double phase_ms[3])
 {
 	struct loom_err err = { 0 };
-	int64_t t0 = now_ns(), t1;
+	int64_t t0 = target_mono_ns(), t1;
 
 	if (smt_write(s->smt, d, &err)) {
 		snprintf(serr, len, "opensm: %s", err.msg);
@@ -91,7 +82,7 @@ static int sm_push(struct sm_target *s, const struct sm_desired *d, char *serr, 
 	}
 	sm_desired_free(&s->written);
 	s->written = sm_desired_dup(d);
-	t1 = now_ns();
+	t1 = target_mono_ns();
 	phase_ms[0] += (double)(t1 - t0) / 1e6;
 	if (!smt_write_changed(s->smt))
 		return 0;	/* the file already said exactly this: no sweep needed */
@@ -99,7 +90,7 @@ static int sm_push(struct sm_target *s, const struct sm_desired *d, char *serr, 
 		snprintf(serr, len, "opensm: %s", err.msg);
 		return -EINVAL;
 	}
-	phase_ms[1] += (double)(now_ns() - t1) / 1e6;
+	phase_ms[1] += (double)(target_mono_ns() - t1) / 1e6;
 	return 0;
 }
 
@@ -326,12 +317,12 @@ static void sm_run(struct target *t, const void *want, struct target_result *res
 		if (!serr[0] && down[0])
 			snprintf(serr, sizeof(serr), "%s", down);
 		if (!serr[0]) {
-			int64_t t2 = now_ns();
+			int64_t t2 = target_mono_ns();
 
 			loom_err_clear(&err);
 			if (smt_converge(s->smt, known ? known : d, SM_VERIFY_MS, &st, &n_st, &err) < 0)
 				snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
-			res->phase_ms[2] = (double)(now_ns() - t2) / 1e6;
+			res->phase_ms[2] = (double)(target_mono_ns() - t2) / 1e6;
 			capacity_fill(s, d, &caps, &n_caps);
 		}
 	}

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "fabric/smt.h"
 #include "lib/log.h"
@@ -46,14 +45,6 @@ struct sm_hca {
 	struct hca_signal *signals;	/* not taken yet */
 	size_t n_signals, cap_signals;
 };
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 int sm_hca_new(const struct topology *topo, const char *sm, struct sm_hca **out)
 {
@@ -239,13 +230,13 @@ void sm_hca_idle(struct target *t, struct sm_hca *h, const struct topo_sm *sm, s
 
 	reconciler_lock(r);
 	every = h->interval_s;
-	due = every && now_ns() >= h->next_sample_ns;
+	due = every && target_mono_ns() >= h->next_sample_ns;
 	reconciler_unlock(r);
 	if (!due)
 		return;
 	hca_sample(t, h, sm, smt);
 	reconciler_lock(r);
-	h->next_sample_ns = now_ns() + (int64_t)every * 1000000000;
+	h->next_sample_ns = target_mono_ns() + (int64_t)every * 1000000000;
 	reconciler_unlock(r);
 }
 

@@ -57,6 +57,9 @@ struct target_result {
 	double phase_ms[3];	/* named by target_ops.phases */
 };
 
+/* CLOCK_MONOTONIC in ns: phase times, wake-ups. */
+int64_t target_mono_ns(void);
+
 /* Appends an item (dropped when out of memory: the run is retried anyway). */
 void target_result_add(struct target_result *res, const char *tenant, const char *segment, uint32_t id,
 		       const char *layer, enum seg_state state, const char *reason);
