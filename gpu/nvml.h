@@ -20,24 +20,6 @@
 #define GPU_NVML_DEFAULT_LIBRARY "libnvidia-ml.so.1"
 #define GPU_NVML_LIBRARY_ENV "LOOM_NVML_LIBRARY"
 
-/* One GPU instance: desired (profile, start, tenant) or observed (+ ids). */
-struct gpu_gi {
-	const struct mig_profile *profile;
-	unsigned int start;
-	char tenant[LOOM_NAME_MAX];	/* desired only; for logs and errors */
-	/* observed only */
-	unsigned int gi_id;
-	unsigned int n_ci;		/* compute instances inside it */
-	void *handle;			/* nvmlGpuInstance_t, valid until the next observe */
-};
-
-/* The desired layout of one GPU: its instances sorted by start. */
-struct gpu_layout {
-	unsigned int index;		/* NVML device index */
-	struct gpu_gi gi[MIG_INSTANCES_MAX];
-	size_t n_gi;
-};
-
 struct gpu_observed {
 	unsigned int index;
 	char name[96];			/* NVML device name */

@@ -80,6 +80,35 @@ int loomd_model_reload(struct loomd *d)
 	return 0;
 }
 
+/*
+ * The stored MIG instances -> the GPU targets' layouts in @des.  Inside a
+ * failed batch's rollback the rows are those committed; without them the
+ * GPU targets keep what they have.
+ */
+static void compile_mig(struct loomd *d, struct desired *des)
+{
+	struct gpu_inst_rec *recs = NULL;
+	struct mig_placement *inst;
+	size_t n = 0;
+
+	if (store_gpu_list(d->store, &recs, &n)) {
+		log_err("cannot read the MIG instances: %s", store_errmsg(d->store));
+		return;
+	}
+	inst = calloc(n ? n : 1, sizeof(*inst));
+	for (size_t i = 0; inst && i < n; i++) {
+		snprintf(inst[i].node, sizeof(inst[i].node), "%s", recs[i].node);
+		snprintf(inst[i].tenant, sizeof(inst[i].tenant), "%s", recs[i].tenant);
+		snprintf(inst[i].profile, sizeof(inst[i].profile), "%s", recs[i].profile);
+		inst[i].gpu = recs[i].gpu;
+		inst[i].start = recs[i].start;
+	}
+	if (!inst || compile_gpus(d->topo, inst, n, des))
+		log_err("compile failed: out of memory");
+	free(inst);
+	free(recs);
+}
+
 uint64_t loomd_post(struct loomd *d)
 {
 	struct desired *des = NULL;
@@ -92,19 +121,9 @@ uint64_t loomd_post(struct loomd *d)
 		log_err("compile failed: out of memory");
 		return 0;
 	}
+	compile_mig(d, des);
 	gen = reconciler_post(d->rec, des);
 	desired_free(&des);
-	{
-		struct gpu_inst_rec *recs = NULL;
-		size_t n = 0;
-
-		/* Inside a failed batch's rollback the rows are those committed. */
-		if (store_gpu_list(d->store, &recs, &n) == 0)
-			reconciler_post_gpus(d->rec, gen, recs, n);
-		else
-			log_err("cannot read the MIG instances: %s", store_errmsg(d->store));
-		free(recs);
-	}
 	d->posted_gen = gen;
 	/*
 	 * Pending removals (this batch's, or found in the store at start) are
@@ -149,6 +168,7 @@ static int gpu_check_topology(struct loomd *d, const struct topology *topo, stru
 
 static void reconciler_opts_fill(const struct loomd *d, struct reconciler_opts *opts)
 {
+	*opts = (struct reconciler_opts){ 0 };
 	opts->gpu_nodes = d->cfg.nvml;
 	opts->n_gpu_nodes = d->cfg.n_nvml;
 	opts->allow_mig_mode = d->cfg.gpu_allow_mig_mode;

@@ -2,14 +2,15 @@
  * src/reconcile.h: the reconciler.  It turns the compiled desired state into
  * work for the targets and keeps the status of every segment on every target.
  *
- * Each target group (a VTEP: kernel then FRR; a subnet manager: OpenSM and
- * its fabric) runs on its own worker thread, so that a slow vtysh or a sweep
- * of OpenSM never blocks loomd's event loop or another target.  The main
- * thread posts jobs (a private copy of the target's slice of the desired
- * state, tagged with a generation) and is woken through an eventfd when a
- * worker finished one.  A worker's run is level-triggered and idempotent:
- * observe -> plan -> apply -> verify, so a crash at any point is repaired by
- * the next run.
+ * Each target (a VTEP: kernel then FRR; a subnet manager: OpenSM and its
+ * fabric; a GPU node) runs on its own worker thread, so that a slow vtysh
+ * or a sweep of OpenSM never blocks loomd's event loop or another target.
+ * The main thread posts jobs (a private copy of the target's slice of the
+ * desired state, tagged with a generation) and is woken through an eventfd
+ * when a worker finished one.  A worker's run is level-triggered and
+ * idempotent: observe -> plan -> apply -> verify, so a crash at any point
+ * is repaired by the next run.  The kinds of target are registered in
+ * targets/registry.c (targets/target.h); this scheduler names none.
  */
 #ifndef LOOM_SRC_RECONCILE_H
 #define LOOM_SRC_RECONCILE_H
@@ -20,21 +21,26 @@
 #include <jansson.h>
 
 #include "src/conf.h"
-#include "store/store.h"
 #include "overlay/frr.h"
-#include "node/fault.h"
+/* The kinds' own questions (P_Key capacity, HCA signals, carrier changes,
+ * a GPU's status) are answered in their files; declared there. */
+#include "targets/gpu.h"
+#include "targets/sm.h"
+#include "targets/target.h"
+#include "targets/vtep.h"
 #include "tenancy/compile.h"
 #include "topology/topology.h"
 
 struct reconciler;
-
-enum seg_state { SEG_PENDING, SEG_PROGRAMMED, SEG_ERROR };
 
 struct reconciler_opts {
 	const struct conf_nvml *gpu_nodes;	/* loomd.conf gpu.nvml.NODE */
 	size_t n_gpu_nodes;
 	bool allow_mig_mode;		/* gpu.allow_mig_mode: loom may turn MIG mode on */
 	enum frr_apply_mode frr_apply;	/* how FRR targets apply (loomd.conf frr_apply) */
+	/* Every VTEP and subnet manager is a null target (targets/null.h):
+	 * no namespace, FRR or OpenSM; for tests and benchmarks. */
+	bool null_targets;
 };
 
 /*
@@ -49,9 +55,10 @@ void reconciler_stop(struct reconciler **r);
 /* The eventfd the main loop watches; call reconciler_collect when readable. */
 int reconciler_event_fd(const struct reconciler *r);
 /*
- * Drift sockets (one per kernel VTEP); call reconciler_drift(r, i) when fd
- * i is readable.  A VTEP whose namespace was missing at start is opened
- * later by its worker, which then appends its fd and wakes the event fd:
+ * Drift sockets (one per kernel VTEP: targets whose kind has an event_fd);
+ * call reconciler_drift(r, i) when fd i is readable.  A VTEP whose
+ * namespace was missing at start is opened later by its worker, which then
+ * appends its fd and wakes the event fd:
  * after reconciler_collect, watch the fds from the last count seen up to
  * reconciler_n_drift_fds (never more than reconciler_max_drift_fds).
  */
@@ -60,54 +67,14 @@ size_t reconciler_max_drift_fds(const struct reconciler *r);
 int reconciler_drift_fd(const struct reconciler *r, size_t i);
 void reconciler_drift(struct reconciler *r, size_t i);
 
-/*
- * The carrier watcher: after reconciler_drift(r, i), the changes of the
- * nodes' access ports on that VTEP (every topo_nic_port.access_port cabled
- * to it is watched from reconciler_start on).
- */
-struct carrier_change {
-	char vtep[LOOM_NAME_MAX];
-	char access_port[LOOM_IFNAME_MAX];
-	bool up;
-};
-size_t reconciler_carrier_take(struct reconciler *r, size_t i, struct carrier_change *out, size_t max);
+
 
 /*
- * The HCA watcher: every @interval_s (0 = off) each subnet manager's worker
- * samples the nodes' HCA ports under it (smt_port_health: PortInfo and
- * PortCounters through its umad port), between runs.  The first sample of
- * a port is its baseline; after that a port leaving Active (or not
- * answering two samples in a row) and a change of its error counters
- * become signals, taken on the main thread when the event fd fired.
- */
-void reconciler_watch_hca(struct reconciler *r, unsigned int interval_s);
-
-struct hca_signal {
-	char node[LOOM_NAME_MAX];
-	char port[LOOM_NAME_MAX];
-	char sm[LOOM_NAME_MAX];
-	bool counters;		/* true: counters changed (prev -> cur); false: the port left Active */
-	int result;		/* port state: 0 read (state), else -errno: it does not answer */
-	unsigned int state;
-	struct ib_port_counters prev, cur;
-};
-size_t reconciler_hca_take(struct reconciler *r, struct hca_signal *out, size_t max);
-
-/*
- * Posts a new desired state.  Targets whose slice differs from what they
- * were last given get a job; returns the generation of this post.
+ * Posts a new desired state (compile, and compile_gpus for the GPU
+ * targets).  Targets whose slice differs from what they were last given
+ * get a job; returns the generation of this post.
  */
 uint64_t reconciler_post(struct reconciler *r, const struct desired *d);
-/*
- * The MIG instances (every row of the store) for the GPU workers, as part
- * of generation @gen (the one reconciler_post just returned).  A GPU whose
- * layout differs from the last one posted gets a job.
- */
-void reconciler_post_gpus(struct reconciler *r, uint64_t gen, const struct gpu_inst_rec *recs, size_t n);
-/* One GPU's item {target, kind, layer, state, reason, since}, or NULL when no worker drives it. */
-json_t *reconciler_gpu_status(const struct reconciler *r, const char *node, unsigned int index);
-/* Is there a GPU worker for @node? */
-bool reconciler_gpu_managed(const struct reconciler *r, const char *node);
 
 /* Every target re-observes and repairs (periodic resync, drift, restart). */
 void reconciler_resync_all(struct reconciler *r);
@@ -146,9 +113,5 @@ json_t *reconciler_status(const struct reconciler *r, const char *tenant, const 
  */
 json_t *reconciler_gen_report(const struct reconciler *r, uint64_t gen, bool changed);
 
-/* Cached P_Key table capacity of an HCA port (0 = unknown). */
-unsigned int reconciler_pkey_capacity(const struct reconciler *r, uint64_t guid, unsigned int *foreign);
-
-const char *seg_state_name(enum seg_state s);
 
 #endif

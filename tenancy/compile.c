@@ -1,6 +1,8 @@
 /*
  * tenancy/compile.c: the model and the topology -> desired state for every
- * VTEP and every subnet manager.
+ * VTEP and every subnet manager, and the store's MIG instances -> the
+ * layout of every MIG GPU; each target's slice of it copied, compared,
+ * diffed and freed for the reconciler.
  *
  * Work is grouped before it is built: each attachment is expanded once into
  * (target, ID, port) rows, the rows are sorted, and each target's list is
@@ -291,8 +293,11 @@ void desired_free(struct desired **dp)
 			free(d->sms[i].partitions[j].members);
 		free(d->sms[i].partitions);
 	}
+	for (size_t i = 0; i < d->n_gpus && d->gpus; i++)
+		free(d->gpus[i].layouts);
 	free(d->vteps);
 	free(d->sms);
+	free(d->gpus);
 	free(d);
 	*dp = NULL;
 }
@@ -315,6 +320,306 @@ const struct sm_desired *desired_sm(const struct desired *d, const char *sm)
 		return NULL;
 	return bsearch(sm, d->sms, d->n_sms, sizeof(*d->sms), cmp_name);
 }
+
+const struct gpu_desired *desired_gpu(const struct desired *d, const char *node)
+{
+	if (!d->gpus)
+		return NULL;
+	return bsearch(node, d->gpus, d->n_gpus, sizeof(*d->gpus), cmp_name);
+}
+
+static int cmp_gpu_desired(const void *a, const void *b)
+{
+	return strcmp(((const struct gpu_desired *)a)->node, ((const struct gpu_desired *)b)->node);
+}
+
+/* The layout of one MIG GPU: the instances placed on it (@inst sorted by start). */
+static void build_layout(struct gpu_layout *l, const struct topo_gpu *gpu, const char *node,
+			 const struct mig_placement *inst, size_t n)
+{
+	const struct mig_model *model = mig_model_find(gpu->model);
+
+	l->index = gpu->index;
+	for (size_t j = 0; j < n && l->n_gi < MIG_INSTANCES_MAX; j++) {
+		const struct mig_placement *g = &inst[j];
+		const struct mig_profile *p;
+
+		if (strcmp(g->node, node) || g->gpu != l->index)
+			continue;
+		p = mig_profile_find(model, g->profile);
+		if (!p)
+			continue;
+		l->gi[l->n_gi].profile = p;
+		l->gi[l->n_gi].start = g->start;
+		snprintf(l->gi[l->n_gi].tenant, sizeof(l->gi[l->n_gi].tenant), "%s", g->tenant);
+		l->n_gi++;
+	}
+}
+
+static bool gpu_is_mig(const struct topo_gpu *gpu)
+{
+	return gpu->mig_capable && mig_model_find(gpu->model);
+}
+
+int compile_gpus(const struct topology *topo, const struct mig_placement *inst, size_t n,
+		 struct desired *d)
+{
+	d->gpus = calloc(topo->n_nodes ? topo->n_nodes : 1, sizeof(*d->gpus));
+	if (!d->gpus)
+		return -ENOMEM;
+	for (size_t i = 0; i < topo->n_nodes; i++) {
+		const struct topo_node *node = &topo->nodes[i];
+		struct gpu_desired *g;
+		size_t n_mig = 0;
+
+		for (size_t k = 0; k < node->n_gpus; k++)
+			n_mig += gpu_is_mig(&node->gpus[k]);
+		g = &d->gpus[d->n_gpus++];
+		snprintf(g->node, sizeof(g->node), "%s", node->name);
+		g->layouts = calloc(n_mig ? n_mig : 1, sizeof(*g->layouts));
+		if (!g->layouts)
+			goto fail;
+		for (size_t k = 0; k < node->n_gpus; k++)
+			if (gpu_is_mig(&node->gpus[k]))
+				build_layout(&g->layouts[g->n_layouts++], &node->gpus[k], node->name, inst, n);
+	}
+	qsort(d->gpus, d->n_gpus, sizeof(*d->gpus), cmp_gpu_desired);
+	return 0;
+fail:
+	/* No GPU slices at all rather than a node's layouts half built. */
+	for (size_t i = 0; i < d->n_gpus; i++)
+		free(d->gpus[i].layouts);
+	free(d->gpus);
+	d->gpus = NULL;
+	d->n_gpus = 0;
+	return -ENOMEM;
+}
+
+/* ---- one target's slice: copy, compare, free, diff ----------------------- */
+
+void vtep_desired_free(struct vtep_desired **pd)
+{
+	struct vtep_desired *d = *pd;
+
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n_vnis; i++)
+		free(d->vnis[i].ports);
+	free(d->vnis);
+	free(d);
+	*pd = NULL;
+}
+
+struct vtep_desired *vtep_desired_dup(const struct vtep_desired *src)
+{
+	struct vtep_desired *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	*d = *src;
+	d->vnis = calloc(src->n_vnis ? src->n_vnis : 1, sizeof(*d->vnis));
+	if (!d->vnis) {
+		free(d);
+		return NULL;
+	}
+	for (size_t i = 0; i < src->n_vnis; i++) {
+		d->vnis[i] = src->vnis[i];
+		d->vnis[i].ports = calloc(src->vnis[i].n_ports ? src->vnis[i].n_ports : 1,
+					  sizeof(*d->vnis[i].ports));
+		if (!d->vnis[i].ports) {
+			d->n_vnis = i;
+			vtep_desired_free(&d);
+			return NULL;
+		}
+		memcpy(d->vnis[i].ports, src->vnis[i].ports, src->vnis[i].n_ports * sizeof(*d->vnis[i].ports));
+	}
+	return d;
+}
+
+static bool vtep_vni_equal(const struct vtep_vni *x, const struct vtep_vni *y)
+{
+	return x->vni == y->vni && x->mtu == y->mtu && x->n_ports == y->n_ports
+	       && !strcmp(x->rd, y->rd) && !strcmp(x->rt, y->rt) && !strcmp(x->tenant, y->tenant)
+	       && !strcmp(x->segment, y->segment)
+	       && !memcmp(x->ports, y->ports, x->n_ports * sizeof(*x->ports));
+}
+
+bool vtep_desired_equal(const struct vtep_desired *a, const struct vtep_desired *b)
+{
+	if (!a || !b || a->n_vnis != b->n_vnis)
+		return false;
+	for (size_t i = 0; i < a->n_vnis; i++)
+		if (!vtep_vni_equal(&a->vnis[i], &b->vnis[i]))
+			return false;
+	return true;
+}
+
+void sm_desired_free(struct sm_desired **pd)
+{
+	struct sm_desired *d = *pd;
+
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n_partitions; i++)
+		free(d->partitions[i].members);
+	free(d->partitions);
+	free(d);
+	*pd = NULL;
+}
+
+struct sm_desired *sm_desired_dup(const struct sm_desired *src)
+{
+	struct sm_desired *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	*d = *src;
+	d->partitions = calloc(src->n_partitions ? src->n_partitions : 1, sizeof(*d->partitions));
+	if (!d->partitions) {
+		free(d);
+		return NULL;
+	}
+	for (size_t i = 0; i < src->n_partitions; i++) {
+		const struct sm_partition *p = &src->partitions[i];
+
+		d->partitions[i] = *p;
+		d->partitions[i].members = calloc(p->n_members ? p->n_members : 1, sizeof(*p->members));
+		if (!d->partitions[i].members) {
+			d->n_partitions = i;
+			sm_desired_free(&d);
+			return NULL;
+		}
+		memcpy(d->partitions[i].members, p->members, p->n_members * sizeof(*p->members));
+	}
+	return d;
+}
+
+static bool sm_partition_equal(const struct sm_partition *x, const struct sm_partition *y)
+{
+	if (x->pkey != y->pkey || x->ipoib != y->ipoib || x->mtu != y->mtu
+	    || x->rate_gbps != y->rate_gbps || x->sl != y->sl || x->n_members != y->n_members
+	    || strcmp(x->name, y->name) || strcmp(x->tenant, y->tenant) || strcmp(x->segment, y->segment))
+		return false;
+	for (size_t k = 0; k < x->n_members; k++)
+		if (x->members[k].guid != y->members[k].guid
+		    || x->members[k].membership != y->members[k].membership)
+			return false;
+	return true;
+}
+
+bool sm_desired_equal(const struct sm_desired *a, const struct sm_desired *b)
+{
+	if (!a || !b || a->n_partitions != b->n_partitions)
+		return false;
+	for (size_t i = 0; i < a->n_partitions; i++)
+		if (!sm_partition_equal(&a->partitions[i], &b->partitions[i]))
+			return false;
+	return true;
+}
+
+void gpu_desired_free(struct gpu_desired **pd)
+{
+	if (!*pd)
+		return;
+	free((*pd)->layouts);
+	free(*pd);
+	*pd = NULL;
+}
+
+struct gpu_desired *gpu_desired_dup(const struct gpu_desired *src)
+{
+	struct gpu_desired *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	*d = *src;
+	d->layouts = calloc(src->n_layouts ? src->n_layouts : 1, sizeof(*d->layouts));
+	if (!d->layouts) {
+		free(d);
+		return NULL;
+	}
+	memcpy(d->layouts, src->layouts, src->n_layouts * sizeof(*d->layouts));
+	return d;
+}
+
+bool gpu_desired_equal(const struct gpu_desired *a, const struct gpu_desired *b)
+{
+	if (!a || !b || a->n_layouts != b->n_layouts)
+		return false;
+	for (size_t i = 0; i < a->n_layouts; i++) {
+		const struct gpu_layout *x = &a->layouts[i], *y = &b->layouts[i];
+
+		if (x->index != y->index || x->n_gi != y->n_gi)
+			return false;
+		for (size_t k = 0; k < x->n_gi; k++)
+			if (x->gi[k].profile != y->gi[k].profile || x->gi[k].start != y->gi[k].start
+			    || strcmp(x->gi[k].tenant, y->gi[k].tenant))
+				return false;
+	}
+	return true;
+}
+
+static int ids_add(uint32_t **ids, size_t *n, size_t *cap, uint32_t id)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		uint32_t *p = realloc(*ids, nc * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		*ids = p;
+		*cap = nc;
+	}
+	(*ids)[(*n)++] = id;
+	return 0;
+}
+
+int vtep_desired_diff(const struct vtep_desired *a, const struct vtep_desired *b, uint32_t **ids,
+		      size_t *n)
+{
+	size_t i = 0, j = 0, cap = 0, na = a ? a->n_vnis : 0;
+	int ret = 0;
+
+	*ids = NULL;
+	*n = 0;
+	while (!ret && (i < na || j < b->n_vnis)) {
+		if (j == b->n_vnis || (i < na && a->vnis[i].vni < b->vnis[j].vni)) {
+			ret = ids_add(ids, n, &cap, a->vnis[i++].vni);
+		} else if (i == na || b->vnis[j].vni < a->vnis[i].vni) {
+			ret = ids_add(ids, n, &cap, b->vnis[j++].vni);
+		} else {
+			if (!vtep_vni_equal(&a->vnis[i], &b->vnis[j]))
+				ret = ids_add(ids, n, &cap, b->vnis[j].vni);
+			i++;
+			j++;
+		}
+	}
+	return ret;
+}
+
+int sm_desired_diff(const struct sm_desired *a, const struct sm_desired *b, uint32_t **ids, size_t *n)
+{
+	size_t i = 0, j = 0, cap = 0, na = a ? a->n_partitions : 0;
+	int ret = 0;
+
+	*ids = NULL;
+	*n = 0;
+	while (!ret && (i < na || j < b->n_partitions)) {
+		if (j == b->n_partitions || (i < na && a->partitions[i].pkey < b->partitions[j].pkey)) {
+			ret = ids_add(ids, n, &cap, a->partitions[i++].pkey);
+		} else if (i == na || b->partitions[j].pkey < a->partitions[i].pkey) {
+			ret = ids_add(ids, n, &cap, b->partitions[j++].pkey);
+		} else {
+			if (!sm_partition_equal(&a->partitions[i], &b->partitions[j]))
+				ret = ids_add(ids, n, &cap, b->partitions[j].pkey);
+			i++;
+			j++;
+		}
+	}
+	return ret;
+}
+
+/* ---- JSON ------------------------------------------------------------------ */
 
 static json_t *vni_to_json(const struct vtep_vni *v)
 {

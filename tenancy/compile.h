@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "tenancy/mig.h"
 #include "tenancy/model.h"
 #include "topology/topology.h"
 
@@ -60,11 +61,20 @@ struct sm_desired {
 	size_t n_partitions;
 };
 
+/* The MIG layouts of one node: one per MIG GPU of it, by index. */
+struct gpu_desired {
+	char node[LOOM_NAME_MAX];
+	struct gpu_layout *layouts;
+	size_t n_layouts;
+};
+
 struct desired {
 	struct vtep_desired *vteps;	/* one per topology VTEP, sorted by name */
 	size_t n_vteps;
 	struct sm_desired *sms;		/* one per topology SM, sorted by name */
 	size_t n_sms;
+	struct gpu_desired *gpus;	/* compile_gpus: one per topology node, sorted by name */
+	size_t n_gpus;
 };
 
 /*
@@ -77,8 +87,44 @@ struct desired {
 int compile(const struct model *m, const struct topology *topo, struct desired **out);
 void desired_free(struct desired **d);
 
+/*
+ * The MIG layouts into @d: every node of @topo gets one layout per
+ * MIG-capable GPU of a known model it has (none when it has none), empty
+ * when no instance is on it (an empty layout is what destroys loom's
+ * instances).  @inst are the
+ * instances placed (the store's rows), sorted by (node, gpu, start); one
+ * whose profile the GPU's model lacks is left out.  Without this call @d
+ * has no GPU slices, and GPU targets are left as they were.  Returns 0 or
+ * -ENOMEM.
+ */
+int compile_gpus(const struct topology *topo, const struct mig_placement *inst, size_t n,
+		 struct desired *d);
+
 const struct vtep_desired *desired_vtep(const struct desired *d, const char *vtep);
 const struct sm_desired *desired_sm(const struct desired *d, const char *sm);
+const struct gpu_desired *desired_gpu(const struct desired *d, const char *node);
+
+/*
+ * One target's slice, copied, compared and freed on its own: the
+ * reconciler keeps the last slice each target was given and gives a
+ * target a job only when its slice changed.  _diff: the IDs (VNIs or
+ * P_Keys) added, removed or changed between @a (NULL: none before) and
+ * @b, sorted, in a malloc'd *ids (NULL when none).
+ */
+struct vtep_desired *vtep_desired_dup(const struct vtep_desired *src);
+bool vtep_desired_equal(const struct vtep_desired *a, const struct vtep_desired *b);
+void vtep_desired_free(struct vtep_desired **d);
+int vtep_desired_diff(const struct vtep_desired *a, const struct vtep_desired *b, uint32_t **ids,
+		      size_t *n);
+
+struct sm_desired *sm_desired_dup(const struct sm_desired *src);
+bool sm_desired_equal(const struct sm_desired *a, const struct sm_desired *b);
+void sm_desired_free(struct sm_desired **d);
+int sm_desired_diff(const struct sm_desired *a, const struct sm_desired *b, uint32_t **ids, size_t *n);
+
+struct gpu_desired *gpu_desired_dup(const struct gpu_desired *src);
+bool gpu_desired_equal(const struct gpu_desired *a, const struct gpu_desired *b);
+void gpu_desired_free(struct gpu_desired **d);
 
 /* Stable JSON (for golden files, the API and loomctl). */
 json_t *desired_to_json(const struct desired *d);

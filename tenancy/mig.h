@@ -73,6 +73,28 @@ bool mig_profile_start_legal(const struct mig_profile *profile, unsigned int sta
 /* Bit mask of the memory slices an instance at @start occupies. */
 unsigned int mig_profile_mask(const struct mig_profile *profile, unsigned int start);
 
+/*
+ * One GPU instance: desired (profile, start, tenant) or observed (+ ids).
+ * The desired layouts come out of compile (tenancy/compile.h); the GPU
+ * target (gpu/nvml.h) observes, diffs and applies them.
+ */
+struct gpu_gi {
+	const struct mig_profile *profile;
+	unsigned int start;
+	char tenant[LOOM_NAME_MAX];	/* desired only; for logs and errors */
+	/* observed only */
+	unsigned int gi_id;
+	unsigned int n_ci;		/* compute instances inside it */
+	void *handle;			/* nvmlGpuInstance_t, valid until the next observe */
+};
+
+/* The desired layout of one GPU: its instances sorted by start. */
+struct gpu_layout {
+	unsigned int index;		/* NVML device index */
+	struct gpu_gi gi[MIG_INSTANCES_MAX];
+	size_t n_gi;
+};
+
 /* ---- the planner ---- */
 
 /* One GPU instance as the planner sees it (and shows it). */
