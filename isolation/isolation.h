@@ -181,11 +181,18 @@ json_t *isolation_report(const struct fabric_truth *truth, const struct findings
 
 /* ---- reading the truth (isolation/collect.c) --------------------------- */
 
+/* Which NVML library reaches a node's GPUs (loomd.conf gpu.nvml.NODE). */
+struct isolation_nvml {
+	const char *node;
+	const char *path;
+};
+
 struct isolation_read_opts {
 	const char *vtysh;		/* NULL: "vtysh" */
 	int frr_timeout_ms;		/* 0: frr's default */
 	bool no_vteps, no_hca, no_gpus;	/* skip a kind of target */
-	const char *nvml;		/* NVML library; NULL: the default */
+	const struct isolation_nvml *nvml;	/* a node without one is unreadable */
+	size_t n_nvml;
 };
 
 /*
