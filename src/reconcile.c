@@ -557,6 +557,11 @@ static void *frr_job_run(void *arg)
 		log_info("vtep %s: FRR restarted; re-applying loom's statements", t->name);
 	}
 	loom_err_clear(&err);
+	/* The last run left something unverified (a statement changed by hand
+	 * shows as a mismatch): plan against FRR as it is now, not against the
+	 * view kept since loom's last apply, or the change is never undone. */
+	if (t->frr && t->n_bad)
+		frr_target_invalidate(t->frr);
 	if (t->frr && frr_sync(t->frr, j->want, &err) < 0)
 		snprintf(j->ferr, sizeof(j->ferr), "frr: %s", err.msg);
 	j->ms = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
