@@ -59,6 +59,14 @@ struct seg_key {
 	const struct segment *seg;
 };
 
+/* A VTEP's access port: which node and NIC port of the topology it faces. */
+struct access_key {
+	const char *vtep;
+	const char *ifname;
+	const struct topo_node *node;
+	const struct topo_nic_port *np;
+};
+
 struct check {
 	const struct topology *topo;
 	const struct isolation_intent *intent;
@@ -66,6 +74,8 @@ struct check {
 	struct desired *desired;
 	struct seg_key *by_vni, *by_pkey, *by_rt;
 	size_t n_vni, n_pkey, n_rt;
+	struct access_key *access;
+	size_t n_access;
 	struct findings *out;
 	int rc;				/* the first -ENOMEM */
 };
@@ -108,10 +118,43 @@ static const struct segment *seg_by_rt(const struct check *c, const char *rt)
 	return hit ? hit->seg : NULL;
 }
 
+static int access_cmp(const void *a, const void *b)
+{
+	const struct access_key *x = a, *y = b;
+	int d = strcmp(x->vtep, y->vtep);
+
+	return d ? d : strcmp(x->ifname, y->ifname);
+}
+
+static int access_build(struct check *c)
+{
+	const struct topology *topo = c->topo;
+	size_t n = 0;
+
+	for (size_t i = 0; i < topo->n_nodes; i++)
+		n += topo->nodes[i].n_nic_ports;
+	c->access = calloc(n ? n : 1, sizeof(*c->access));
+	if (!c->access)
+		return -ENOMEM;
+	for (size_t i = 0; i < topo->n_nodes; i++)
+		for (size_t k = 0; k < topo->nodes[i].n_nic_ports; k++) {
+			const struct topo_nic_port *np = &topo->nodes[i].nic_ports[k];
+
+			c->access[c->n_access++] = (struct access_key){
+				.vtep = np->vtep, .ifname = np->access_port,
+				.node = &topo->nodes[i], .np = np };
+		}
+	qsort(c->access, c->n_access, sizeof(*c->access), access_cmp);
+	return 0;
+}
+
 static int index_build(struct check *c)
 {
 	const struct model *m = c->intent->model;
 	size_t n = m->n_segments;
+
+	if (access_build(c))
+		return -ENOMEM;
 
 	c->by_vni = calloc(n ? n : 1, sizeof(*c->by_vni));
 	c->by_pkey = calloc(n ? n : 1, sizeof(*c->by_pkey));
@@ -190,34 +233,45 @@ static bool vni_has_port(const struct vtep_vni *v, const char *port)
 static const struct pkey_member *desired_member(const struct sm_desired *d, uint16_t pkey,
 						uint64_t guid)
 {
-	for (size_t i = 0; d && i < d->n_partitions; i++) {
-		const struct sm_partition *p = &d->partitions[i];
+	const struct sm_partition *p = NULL;
+	size_t lo = 0, hi = d ? d->n_partitions : 0;
 
-		if (p->pkey != pkey)
-			continue;
-		for (size_t k = 0; k < p->n_members; k++)
-			if (p->members[k].guid == guid)
-				return &p->members[k];
-		return NULL;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (d->partitions[mid].pkey == pkey) {
+			p = &d->partitions[mid];
+			break;
+		}
+		if (d->partitions[mid].pkey < pkey)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (lo = 0, hi = p ? p->n_members : 0; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->members[mid].guid == guid)
+			return &p->members[mid];
+		if (p->members[mid].guid < guid)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
 	return NULL;
 }
 
 /* The topology's node and port behind a VTEP's access port, or NULL. */
-static const struct topo_nic_port *access_port(const struct topology *topo, const char *vtep,
+static const struct topo_nic_port *access_port(const struct check *c, const char *vtep,
 					       const char *ifname, const struct topo_node **node)
 {
-	for (size_t i = 0; i < topo->n_nodes; i++) {
-		const struct topo_node *n = &topo->nodes[i];
+	struct access_key k = { .vtep = vtep, .ifname = ifname }, *hit;
 
-		for (size_t k = 0; k < n->n_nic_ports; k++)
-			if (!strcmp(n->nic_ports[k].vtep, vtep) &&
-			    !strcmp(n->nic_ports[k].access_port, ifname)) {
-				*node = n;
-				return &n->nic_ports[k];
-			}
-	}
-	return NULL;
+	hit = c->n_access ? bsearch(&k, c->access, c->n_access, sizeof(k), access_cmp) : NULL;
+	if (!hit)
+		return NULL;
+	*node = hit->node;
+	return hit->np;
 }
 
 /* ---- findings ---------------------------------------------------------- */
@@ -305,29 +359,87 @@ static void seg_name(char *buf, size_t len, const struct segment *s)
 		snprintf(buf, len, "no segment");
 }
 
+/*
+ * A VTEP's links by master, the VXLAN devices first in each bridge's run:
+ * a bridge's members are one binary search away, so that a VTEP with a
+ * thousand bridges is not a million comparisons.
+ */
+struct members {
+	const struct truth_link **v;
+	size_t n;
+};
+
+static int member_cmp(const void *a, const void *b)
+{
+	const struct truth_link *x = *(const struct truth_link *const *)a;
+	const struct truth_link *y = *(const struct truth_link *const *)b;
+	int xv = x->kind != TRUTH_LINK_VXLAN, yv = y->kind != TRUTH_LINK_VXLAN;
+
+	if (x->master != y->master)
+		return x->master < y->master ? -1 : 1;
+	if (xv != yv)
+		return xv - yv;
+	return (x->ifindex > y->ifindex) - (x->ifindex < y->ifindex);
+}
+
+static int members_build(const struct truth_vtep *v, struct members *m)
+{
+	m->n = 0;
+	m->v = calloc(v->n_links ? v->n_links : 1, sizeof(*m->v));
+	if (!m->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < v->n_links; i++)
+		if (v->links[i].master > 0)
+			m->v[m->n++] = &v->links[i];
+	qsort(m->v, m->n, sizeof(*m->v), member_cmp);
+	return 0;
+}
+
+/* The members of bridge @br: *first and the count. */
+static size_t members_of(const struct members *m, int br, const struct truth_link *const **first)
+{
+	size_t lo = 0, hi = m->n, end;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->v[mid]->master < br)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (end = lo; end < m->n && m->v[end]->master == br; end++)
+		;
+	*first = m->v + lo;
+	return end - lo;
+}
+
 static void check_bridges(struct check *c, const struct truth_vtep *v,
-			  const struct vtep_desired *want)
+			  const struct vtep_desired *want, const struct members *mem)
 {
 	for (size_t b = 0; b < v->n_links; b++) {
 		const struct truth_link *br = &v->links[b], *vx;
+		const struct truth_link *const *ms;
 		const struct segment *s;
 		char sname[2 * LOOM_NAME_MAX + 1];
-		size_t n_vx;
+		size_t n_ms, n_vx = 0;
 
 		if (br->kind != TRUTH_LINK_BRIDGE)
 			continue;
-		vx = bridge_vxlan(v, br->ifindex, &n_vx);
+		n_ms = members_of(mem, br->ifindex, &ms);
+		while (n_vx < n_ms && ms[n_vx]->kind == TRUTH_LINK_VXLAN)
+			n_vx++;
+		vx = n_vx ? ms[0] : NULL;
 		if (!vx || !vx->vni)
 			continue;	/* no VNI: not a segment's bridge */
 		s = seg_by_vni(c, vx->vni);
 		if (n_vx > 1) {
-			for (size_t i = 0; i < v->n_links; i++) {
-				const struct truth_link *o = &v->links[i];
+			for (size_t i = 1; i < n_vx; i++) {
+				const struct truth_link *o = ms[i];
 				const struct segment *s2;
 				char s2name[2 * LOOM_NAME_MAX + 1];
 
-				if (o == vx || o->master != br->ifindex ||
-				    o->kind != TRUTH_LINK_VXLAN || o->vni == vx->vni)
+				if (o->vni == vx->vni)
 					continue;
 				s2 = seg_by_vni(c, o->vni);
 				seg_name(sname, sizeof(sname), s);
@@ -341,15 +453,13 @@ static void check_bridges(struct check *c, const struct truth_vtep *v,
 		if (!s)
 			continue;	/* an operator's bridge: vni_unknown covers its VNI */
 		seg_name(sname, sizeof(sname), s);
-		for (size_t i = 0; i < v->n_links; i++) {
-			const struct truth_link *p = &v->links[i];
+		for (size_t i = n_vx; i < n_ms; i++) {
+			const struct truth_link *p = ms[i];
 			const struct topo_node *node = NULL;
 			const struct topo_nic_port *np;
 			const struct vtep_vni *dv;
 
-			if (p->master != br->ifindex || p->kind == TRUTH_LINK_VXLAN)
-				continue;
-			np = access_port(c->topo, v->vtep, p->name, &node);
+			np = access_port(c, v->vtep, p->name, &node);
 			if (!np) {
 				report(c, FINDING_FOREIGN_PORT, v->vtep, p->name, s->tenant, NULL,
 				       "%s (no access port of the topology%s) is a port of bridge %s (VNI %" PRIu32 ", %s)",
@@ -524,6 +634,7 @@ static void check_vtep(struct check *c, const struct truth_vtep *v)
 {
 	const struct vtep_desired *want = desired_vtep(c->desired, v->vtep);
 	struct vni_set seen = { 0 };
+	struct members mem = { 0 };
 
 	if (v->kernel_rc)
 		report(c, FINDING_UNREADABLE, v->vtep, "kernel", NULL, NULL,
@@ -531,14 +642,19 @@ static void check_vtep(struct check *c, const struct truth_vtep *v)
 	if (v->frr_rc)
 		report(c, FINDING_UNREADABLE, v->vtep, "frr", NULL, NULL,
 		       "FRR's running-config could not be read: %s", v->error);
+	if (!v->kernel_rc && members_build(v, &mem)) {
+		c->rc = -ENOMEM;
+		return;
+	}
 	if (!v->kernel_rc) {
-		check_bridges(c, v, want);
+		check_bridges(c, v, want, &mem);
 		check_vxlans(c, v, want, &seen);
 		check_fdb(c, v);
 	}
 	if (!v->frr_rc)
 		check_frr(c, v, want, &seen);
 	free(seen.v);
+	free(mem.v);
 }
 
 /* ---- HCA ports --------------------------------------------------------- */
@@ -743,6 +859,7 @@ out:
 	free(c.by_vni);
 	free(c.by_pkey);
 	free(c.by_rt);
+	free(c.access);
 	desired_free(&c.desired);
 	return rc;
 }
