@@ -1318,6 +1318,7 @@ static void *worker(void *arg)
 	struct target *t = arg;
 	struct reconciler *r = t->r;
 	int64_t retry_at = 0;
+	int64_t watch_at = now_ns(CLOCK_MONOTONIC) + (int64_t)WATCH_INTERVAL_MS * 1000000;
 
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
@@ -1334,9 +1335,9 @@ static void *worker(void *arg)
 
 		if (t->want_gen <= t->done_gen && !t->resync) {
 			struct timespec until;
-			int64_t deadline = now_ns(CLOCK_REALTIME) + (int64_t)WATCH_INTERVAL_MS * 1000000;
+			int64_t deadline = now_ns(CLOCK_REALTIME) + (watch_at - now_ns(CLOCK_MONOTONIC));
 
-			if (retry_at && retry_at - now_ns(CLOCK_MONOTONIC) < (int64_t)WATCH_INTERVAL_MS * 1000000)
+			if (retry_at && retry_at < watch_at)
 				deadline = now_ns(CLOCK_REALTIME) + (retry_at - now_ns(CLOCK_MONOTONIC));
 			if (t->kind == TARGET_SM && r->hca_interval_s && t->n_hca) {
 				int64_t left = t->next_sample_ns - now_ns(CLOCK_MONOTONIC);
@@ -1348,7 +1349,11 @@ static void *worker(void *arg)
 			}
 			until.tv_sec = deadline / 1000000000;
 			until.tv_nsec = deadline % 1000000000;
-			if (pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT || r->stop)
+			/* Woken for another target: wait on, unless this one's retry,
+			 * watch or sample fell due meanwhile (wake-ups coming faster
+			 * than those must not starve them). */
+			if ((pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT || r->stop) &&
+			    (r->stop || now_ns(CLOCK_REALTIME) < deadline))
 				continue;
 			if (t->want_gen <= t->done_gen && !t->resync) {
 				bool due = retry_at && now_ns(CLOCK_MONOTONIC) >= retry_at;
@@ -1361,6 +1366,7 @@ static void *worker(void *arg)
 					t->next_sample_ns = now_ns(CLOCK_MONOTONIC) + (int64_t)every * 1000000000;
 				}
 				due = due || watch(t);
+				watch_at = now_ns(CLOCK_MONOTONIC) + (int64_t)WATCH_INTERVAL_MS * 1000000;
 				pthread_mutex_lock(&r->lock);
 				if (!due)
 					continue;
