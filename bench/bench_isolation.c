@@ -16,6 +16,11 @@
  *
  * Usage: bench_isolation [vteps] [vnis] [hca_ports] (default 256 1000 2000).
  * Prints one line per measurement; the numbers go into BENCHMARKS.md.
+ *
+ * The readers on one real target (bench/isolation.sh sets them up and
+ * times `ip -j`, `bridge -j`, vtysh and smpquery on the same state):
+ *   bench_isolation read-kernel NETNS [N]      truth_read_kernel, N times
+ *   bench_isolation read-frr VTY_DIR ASN [N]   frr_observe (vtysh + parse), N times
  */
 #include "config.h"
 
@@ -26,7 +31,9 @@
 #include <string.h>
 
 #include "isolation/isolation.h"
+#include "isolation/read.h"
 #include "lib/monotime.h"
+#include "overlay/frr.h"
 
 #define HCA_PER_NODE 8
 
@@ -257,6 +264,64 @@ static void measure(const char *what, const struct topology *topo,
 	       what, t[2] * 1e3, t[0] * 1e3, t[4] * 1e3, found, js * 1e3);
 }
 
+static void report_times(const char *what, double *t, size_t n, const char *extra)
+{
+	qsort(t, n, sizeof(t[0]), dbl_cmp);
+	printf("%-34s %8.2f ms median (min %.2f, max %.2f) of %zu; %s\n", what, t[n / 2] * 1e3,
+	       t[0] * 1e3, t[n - 1] * 1e3, n, extra);
+}
+
+static int read_kernel(const char *netns, size_t n)
+{
+	double *t = xcalloc(n, sizeof(*t));
+	char extra[128] = "";
+
+	for (size_t i = 0; i < n; i++) {
+		struct truth_vtep v = { 0 };
+		double t0 = mono_s();
+
+		if (truth_read_kernel(netns, &v)) {
+			fprintf(stderr, "read-kernel: %s\n", v.error);
+			return 1;
+		}
+		t[i] = mono_s() - t0;
+		snprintf(extra, sizeof(extra), "%zu links, %zu FDB entries", v.n_links, v.n_fdb);
+		free(v.links);
+		free(v.fdb);
+	}
+	report_times("read-kernel (netlink dump)", t, n, extra);
+	free(t);
+	return 0;
+}
+
+static int read_frr(const char *vty_dir, uint32_t asn, size_t n)
+{
+	struct topo_vtep tv = { .asn = asn };
+	double *t = xcalloc(n, sizeof(*t));
+	char extra[128] = "";
+
+	strcpy(tv.name, "bench");
+	snprintf(tv.vty_dir, sizeof(tv.vty_dir), "%s", vty_dir);
+	for (size_t i = 0; i < n; i++) {
+		struct loom_err err = { 0 };
+		struct frr_target *ft = frr_target_open(&tv, &err);
+		struct frr_state st = { 0 };
+		double t0 = mono_s();
+
+		if (!ft || frr_observe(ft, &st, &err)) {
+			fprintf(stderr, "read-frr: %s\n", err.msg);
+			return 1;
+		}
+		t[i] = mono_s() - t0;
+		snprintf(extra, sizeof(extra), "%zu vni blocks", st.n_vnis);
+		frr_state_release(&st);
+		frr_target_close(&ft);
+	}
+	report_times("read-frr (running-config, parsed)", t, n, extra);
+	free(t);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct topology *topo;
@@ -265,6 +330,11 @@ int main(int argc, char **argv)
 	struct isolation_intent in;
 	double t0;
 
+	if (argc > 2 && !strcmp(argv[1], "read-kernel"))
+		return read_kernel(argv[2], argc > 3 ? strtoul(argv[3], NULL, 10) : 5);
+	if (argc > 3 && !strcmp(argv[1], "read-frr"))
+		return read_frr(argv[2], (uint32_t)strtoul(argv[3], NULL, 10),
+				argc > 4 ? strtoul(argv[4], NULL, 10) : 5);
 	if (argc > 1)
 		n_vteps = strtoul(argv[1], NULL, 10);
 	if (argc > 2)
