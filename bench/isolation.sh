@@ -1,7 +1,8 @@
 #!/bin/bash
 # bench/isolation.sh: what the isolation check costs against reading the
 # same state with the usual tools, on real targets:
-#   1. one VTEP namespace with 1,000 bridges / VXLAN devices / ports and
+#   1. one VTEP namespace with 1,000 bridges / VXLAN devices / ports (one
+#      end of a veth pair each) and
 #      1,000 FDB entries: the check's netlink reader vs
 #      `ip -d -j link show` + `bridge -j fdb show`
 #   2. one FRR (the lab's vt1) with 1,000 `vni` blocks: frr_observe (vtysh
@@ -53,7 +54,7 @@ for i in $(seq 0 999); do
 	v=$((10000 + i))
 	echo "link add lb$v type bridge"
 	echo "link add lx$v type vxlan id $v local 203.0.113.9 dstport 4789 nolearning"
-	echo "link add d$i type dummy"
+	echo "link add d$i type veth peer name e$i"
 	echo "link set lx$v master lb$v"
 	echo "link set d$i master lb$v"
 done | ip -n "$NS" -batch -
