@@ -42,6 +42,7 @@ static const char *const kind_names[FINDING_KINDS] = {
 	[FINDING_PKEY_FOREIGN] = "pkey_foreign",
 	[FINDING_PKEY_FULL] = "pkey_full",
 	[FINDING_PKEY_STALE] = "pkey_stale",
+	[FINDING_PKEY_SHARED] = "pkey_shared",
 	[FINDING_MIG_RAIL] = "mig_rail",
 	[FINDING_MIG_UNOWNED] = "mig_unowned",
 };
@@ -720,6 +721,121 @@ static void check_hca(struct check *c, const struct truth_hca_port *h)
 	}
 }
 
+/*
+ * A P_Key that is no segment's (an operator's partition, a stale one) on
+ * ports of two tenants, where one of the two is a full member: the ports
+ * can talk over it, whatever loom's partitions say.
+ */
+struct pk_row {
+	uint16_t base;
+	bool full;
+	const char *sm;
+	const struct truth_hca_port *h;
+};
+
+static int pk_row_cmp(const void *a, const void *b)
+{
+	const struct pk_row *x = a, *y = b;
+	int d = strcmp(x->sm, y->sm);
+
+	if (d)
+		return d;
+	if (x->base != y->base)
+		return x->base < y->base ? -1 : 1;
+	return (x->h > y->h) - (x->h < y->h);
+}
+
+static bool part_has(const struct sm_partition *part, uint64_t guid)
+{
+	for (size_t k = 0; k < part->n_members; k++)
+		if (part->members[k].guid == guid)
+			return true;
+	return false;
+}
+
+/* A tenant whose partitions hold @guid, or NULL. */
+static const char *port_tenant(const struct sm_desired *sd, uint64_t guid)
+{
+	for (size_t p = 0; sd && p < sd->n_partitions; p++)
+		if (part_has(&sd->partitions[p], guid))
+			return sd->partitions[p].tenant;
+	return NULL;
+}
+
+/* Do the two ports belong to one tenant (a node shared by soft tenants may be in several)? */
+static bool share_tenant(const struct sm_desired *sd, uint64_t a, uint64_t b)
+{
+	for (size_t p = 0; sd && p < sd->n_partitions; p++) {
+		if (!part_has(&sd->partitions[p], a))
+			continue;
+		for (size_t q = 0; q < sd->n_partitions; q++)
+			if (!strcmp(sd->partitions[q].tenant, sd->partitions[p].tenant) &&
+			    part_has(&sd->partitions[q], b))
+				return true;
+	}
+	return false;
+}
+
+static void check_pkeys_shared(struct check *c)
+{
+	const struct fabric_truth *t = c->truth;
+	struct pk_row *rows = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < t->n_hca_ports; i++) {
+		const struct truth_hca_port *h = &t->hca_ports[i];
+		const struct topo_node *node = topology_node(c->topo, h->node);
+		const struct topo_hca_port *hp = node ? topo_node_hca_port(node, h->port) : NULL;
+
+		for (size_t k = 0; hp && !h->rc && k < h->n_pkeys; k++) {
+			uint16_t base = h->pkeys[k] & PKEY_BASE_MASK_ISO;
+
+			if (!base || base == PKEY_BASE_MASK_ISO || seg_by_pkey(c, base))
+				continue;
+			if (ARRAY_GROW(rows, cap, n + 1)) {
+				c->rc = -ENOMEM;
+				free(rows);
+				return;
+			}
+			rows[n++] = (struct pk_row){ base, h->pkeys[k] & 0x8000, hp->sm, h };
+		}
+	}
+	if (n)
+		qsort(rows, n, sizeof(*rows), pk_row_cmp);
+	for (size_t a = 0; a < n;) {
+		const struct sm_desired *sd = desired_sm(c->desired, rows[a].sm);
+		size_t b = a;
+		bool found = false;
+
+		while (b < n && rows[b].base == rows[a].base && !strcmp(rows[b].sm, rows[a].sm))
+			b++;
+		for (size_t i = a; i < b && !found; i++) {
+			const char *ti = port_tenant(sd, rows[i].h->guid);
+
+			for (size_t j = i + 1; ti && j < b && !found; j++) {
+				const char *tj = port_tenant(sd, rows[j].h->guid);
+				struct finding *f;
+
+				if ((!rows[i].full && !rows[j].full) || !tj ||
+				    share_tenant(sd, rows[i].h->guid, rows[j].h->guid))
+					continue;	/* two limited members cannot talk; one tenant's ports may */
+				found = true;
+				f = report(c, FINDING_PKEY_SHARED, rows[i].sm, "", ti, tj, "x");
+				if (!f)
+					break;
+				snprintf(f->object, sizeof(f->object), "pkey 0x%04x", rows[i].base);
+				snprintf(f->evidence, sizeof(f->evidence),
+					 "P_Key 0x%04x is no segment's; %s %s (%s, %s's) and %s %s (%s, %s's) both hold it, so they can talk",
+					 rows[i].base, rows[i].h->node, rows[i].h->port,
+					 rows[i].full ? "full" : "limited", ti, rows[j].h->node,
+					 rows[j].h->port, rows[j].full ? "full" : "limited", tj);
+			}
+		}
+		a = b;
+	}
+	free(rows);
+}
+
 /* ---- GPUs -------------------------------------------------------------- */
 
 static const struct gpu_inst_rec *gpu_owner(const struct isolation_intent *in, const char *node,
@@ -845,6 +961,8 @@ int isolation_check(const struct topology *topo, const struct isolation_intent *
 		check_vtep(&c, &truth->vteps[i]);
 	for (size_t i = 0; i < truth->n_hca_ports && !c.rc; i++)
 		check_hca(&c, &truth->hca_ports[i]);
+	if (!c.rc)
+		check_pkeys_shared(&c);
 	for (size_t i = 0; i < truth->n_gpus && !c.rc; i++)
 		check_gpu(&c, &truth->gpus[i]);
 	rc = c.rc;

@@ -136,6 +136,7 @@ enum finding_kind {
 	FINDING_PKEY_FOREIGN,		/* a segment's P_Key on a port not attached to it */
 	FINDING_PKEY_FULL,		/* full membership where the attachment says limited */
 	FINDING_PKEY_STALE,		/* a P_Key of loom's pool that no segment holds */
+	FINDING_PKEY_SHARED,		/* a P_Key of no segment joining two tenants' ports */
 	FINDING_MIG_RAIL,		/* a tenant's MIG instance on a GPU whose rail port is in another's segment */
 	FINDING_MIG_UNOWNED,		/* a MIG instance on a GPU that no tenant was given */
 	FINDING_KINDS

@@ -8,6 +8,8 @@
 #   hca4 added to acme's partition                pkey_foreign
 #   hca3 made a full member of globex's           pkey_full
 #   a partition of loom's pool that no segment is pkey_stale
+#   an operator's partition with acme's hca2 (full) and globex's hca3
+#                                                 pkey_shared
 # TAP output; needs root, ibsim, opensm, infiniband-diags, umad2sim, jq.
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
@@ -103,4 +105,12 @@ t_ok $? "plant: a partition 0x0150 (loom's pool, no segment's) on hca5 ($(pk hca
 expect "pkey_stale hca5 $PORT" "found: pkey_stale hca5, and nothing else"
 cp "$T_DIR/partitions.orig" "$IB/partitions.conf" && kill -HUP "$(cat "$IB/opensm.pid")"
 t_wait 10 sh -c "[ \"\$(cd '$IB' && env IBSIM_SOCKNAME='$SOCK' LD_PRELOAD='$SIM_SO' smpquery pkeys ${LID[hca5]} 1 2>/dev/null | grep -c 0x8150)\" = 0 ]"
+
+SM=$(jq -r '.nodes[0].hca_ports[0].sm' "$IB/topology.json")
+echo "ops=0x0050 : ${GUID[hca2]}=full, ${GUID[hca3]}=limited;" >>"$IB/partitions.conf" && kill -HUP "$(cat "$IB/opensm.pid")"
+t_wait 10 sh -c "[ \"\$(cd '$IB' && env IBSIM_SOCKNAME='$SOCK' LD_PRELOAD='$SIM_SO' smpquery pkeys ${LID[hca3]} 1 2>/dev/null | grep -c 0x0050)\" -ge 1 ]"
+t_ok $? "plant: an operator's partition 0x0050 with acme's hca2 (full) and globex's hca3 ($(pk hca3))"
+expect "pkey_shared $SM pkey 0x0050" "found: pkey_shared $SM pkey 0x0050, and nothing else"
+cp "$T_DIR/partitions.orig" "$IB/partitions.conf" && kill -HUP "$(cat "$IB/opensm.pid")"
+t_wait 10 sh -c "[ \"\$(cd '$IB' && env IBSIM_SOCKNAME='$SOCK' LD_PRELOAD='$SIM_SO' smpquery pkeys ${LID[hca3]} 1 2>/dev/null | grep -c 0x0050)\" = 0 ]"
 expect "" "everything taken back: clean again"

@@ -416,6 +416,23 @@ static void test_pkey_stale(void **state)
 	expect(f, FINDING_PKEY_STALE, 1, "tests/golden/isolation/pkey_stale.json");
 }
 
+static void test_pkey_shared(void **state)
+{
+	struct fx *f = *state;
+	struct truth_hca_port *a = &f->truth->hca_ports[0], *g = &f->truth->hca_ports[1];
+	struct findings out = { 0 };
+
+	/* The operator's partition 0x0050 (outside loom's pool), limited on
+	 * both tenants' ports: they cannot talk over it. */
+	a->pkeys[a->n_pkeys++] = 0x0050;
+	g->pkeys[g->n_pkeys++] = 0x0050;
+	assert_int_equal(isolation_check(f->topo, &f->intent, f->truth, &out), 0);
+	findings_release(&out);
+	/* One of them full: acme's and globex's ports can. */
+	a->pkeys[a->n_pkeys - 1] = 0x8050;
+	expect(f, FINDING_PKEY_SHARED, 1, "tests/golden/isolation/pkey_shared.json");
+}
+
 static void test_mig_rail(void **state)
 {
 	struct fx *f = *state;
@@ -463,6 +480,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pkey_foreign, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pkey_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pkey_stale, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pkey_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mig_rail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mig_unowned, setup, teardown),
 		cmocka_unit_test(test_kind_names),
