@@ -693,7 +693,10 @@ static void check_hca(struct check *c, const struct truth_hca_port *h)
 			continue;	/* empty entry, the default partition */
 		s = seg_by_pkey(c, base);
 		if (!s) {
-			if (base >= m->pools.pkey_min && base <= m->pools.pkey_max)
+			/* An operator's partition inside the pool is reserved, not stale
+			 * (pkey_shared judges it). */
+			if (base >= m->pools.pkey_min && base <= m->pools.pkey_max &&
+			    !model_reserved_find(m, SEG_INFINIBAND, base))
 				report(c, FINDING_PKEY_STALE, h->node, obj, hold_tenant(m, base), NULL,
 				       "%s (GUID 0x%016" PRIx64 ") holds P_Key 0x%04x (%s), in loom's pool but no segment's",
 				       h->port, h->guid, h->pkeys[i], full ? "full" : "limited");

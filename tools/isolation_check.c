@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fabric/partitions.h"
 #include "isolation/isolation.h"
+#include "lib/array.h"
 #include "lib/log.h"
 #include "src/conf.h"
 #include "store/store.h"
@@ -48,6 +50,46 @@ static int write_file(const char *path, const void *data, size_t len)
 	return rc;
 }
 
+/*
+ * The operator's P_Keys of every SM's partitions file (outside loom's
+ * section), as loomd reserves them: one of loom's pool there is the
+ * operator's, not stale.  A file that cannot be read reserves nothing.
+ */
+static int operator_pkeys(const struct topology *topo, struct id_reserved **out, size_t *n)
+{
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; i < topo->n_sms; i++) {
+		struct partitions_file *f = NULL;
+		struct loom_err err = { 0 };
+
+		if (partitions_file_read(topo->sms[i].partitions_file, &f, &err))
+			continue;
+		for (size_t j = 0; j < f->n_foreign; j++) {
+			const struct partitions_found *p = &f->foreign[j];
+
+			if (p->pkey == 0 || p->pkey == 0x7fff)
+				continue;
+			if (ARRAY_GROW(*out, cap, *n + 1)) {
+				partitions_file_free(&f);
+				return -ENOMEM;
+			}
+			memset(&(*out)[*n], 0, sizeof((*out)[*n]));
+			(*out)[*n].type = SEG_INFINIBAND;
+			(*out)[*n].id = p->pkey;
+			snprintf((*out)[*n].owner, sizeof((*out)[*n].owner), "%s", p->name);
+			snprintf((*out)[*n].where, sizeof((*out)[*n].where), "%s",
+				 topo->sms[i].partitions_file);
+			(*n)++;
+		}
+		partitions_file_free(&f);
+	}
+	model_reserved_sort(*out, *n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -70,7 +112,8 @@ int main(int argc, char **argv)
 	struct topology *topo = NULL;
 	struct store *st = NULL;
 	struct gpu_inst_rec *gpus = NULL;
-	size_t n_gpus = 0;
+	size_t n_gpus = 0, n_reserved = 0;
+	struct id_reserved *reserved = NULL;
 	struct model m;
 	bool model_ok = false;
 	json_t *report = NULL;
@@ -112,6 +155,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "isolation-check: store: %s\n", err.msg[0] ? err.msg : store_errmsg(st));
 		goto out;
 	}
+	if (operator_pkeys(topo, &reserved, &n_reserved)) {
+		fprintf(stderr, "isolation-check: out of memory\n");
+		goto out;
+	}
+	model_reserved_set(&m, reserved, n_reserved);
 	for (size_t i = 0; i < cfg.n_nvml; i++)
 		nvml[i] = (struct isolation_nvml){ .node = cfg.nvml[i].node, .path = cfg.nvml[i].path };
 	ro.nvml = nvml;
@@ -166,6 +214,7 @@ out:
 	free(gpus);
 	if (model_ok)
 		model_clear(&m);
+	free(reserved);
 	store_close(&st);
 	topology_free(&topo);
 	return ret;

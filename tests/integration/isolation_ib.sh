@@ -7,7 +7,8 @@
 # what is planted by editing OpenSM's partitions file by hand:
 #   hca4 added to acme's partition                pkey_foreign
 #   hca3 made a full member of globex's           pkey_full
-#   a partition of loom's pool that no segment is pkey_stale
+#   a partition of loom's pool, in loom's section, that no segment is
+#                                                 pkey_stale
 #   an operator's partition with acme's hca2 (full) and globex's hca3
 #                                                 pkey_shared
 # TAP output; needs root, ibsim, opensm, infiniband-diags, umad2sim, jq.
@@ -99,7 +100,9 @@ expect "pkey_full hca3 $PORT" "found: pkey_full hca3, and nothing else"
 cp "$T_DIR/partitions.orig" "$IB/partitions.conf" && kill -HUP "$(cat "$IB/opensm.pid")"
 t_wait 10 sh -c "[ \"\$(cd '$IB' && env IBSIM_SOCKNAME='$SOCK' LD_PRELOAD='$SIM_SO' smpquery pkeys ${LID[hca3]} 1 2>/dev/null | grep -c 0x8120)\" = 0 ]"
 
-echo "stale=0x0150 : ${GUID[hca5]}=full;" >>"$IB/partitions.conf" && kill -HUP "$(cat "$IB/opensm.pid")"
+# Inside loom's section (outside it, a P_Key of the pool is the operator's
+# and reserved: loomd hands it to no segment).
+edit "/^# END loom-managed/i stale=0x0150 : ${GUID[hca5]}=full;"
 t_wait 10 sh -c "[ \"\$(cd '$IB' && env IBSIM_SOCKNAME='$SOCK' LD_PRELOAD='$SIM_SO' smpquery pkeys ${LID[hca5]} 1 2>/dev/null | grep -c 0x8150)\" -ge 1 ]"
 t_ok $? "plant: a partition 0x0150 (loom's pool, no segment's) on hca5 ($(pk hca5))"
 expect "pkey_stale hca5 $PORT" "found: pkey_stale hca5, and nothing else"

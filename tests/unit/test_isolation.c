@@ -411,8 +411,12 @@ static void test_pkey_stale(void **state)
 	struct fx *f = *state;
 	struct truth_hca_port *h = &f->truth->hca_ports[1];
 
+	static const struct id_reserved ops = { .type = SEG_INFINIBAND, .id = 0x0160, .owner = "ops" };
+
 	h->pkeys[h->n_pkeys++] = 0x8150;	/* in the pool, no segment's */
 	h->pkeys[h->n_pkeys++] = 0x0050;	/* the operator's, outside the pool: not loom's to judge */
+	h->pkeys[h->n_pkeys++] = 0x8160;	/* the operator's, inside the pool: reserved */
+	model_reserved_set(&f->m, &ops, 1);
 	expect(f, FINDING_PKEY_STALE, 1, "tests/golden/isolation/pkey_stale.json");
 }
 
