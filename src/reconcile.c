@@ -75,6 +75,7 @@ struct target {
 
 	/* Worker-private. */
 	int64_t retry_at;		/* CLOCK_MONOTONIC; 0 = no retry due */
+	int64_t watch_at;		/* CLOCK_MONOTONIC: the next periodic drift check */
 };
 
 struct reconciler {
@@ -409,12 +410,17 @@ static bool worker_wait(struct target *t)
 {
 	struct reconciler *r = t->r;
 	int64_t now_rt = now_ns(CLOCK_REALTIME), now_mono = now_ns(CLOCK_MONOTONIC);
-	int64_t deadline = now_rt + (int64_t)WATCH_INTERVAL_MS * 1000000;
+	int64_t deadline;
 	struct timespec until;
 	bool due;
 
-	if (t->retry_at && t->retry_at - now_mono < (int64_t)WATCH_INTERVAL_MS * 1000000)
-		deadline = now_rt + (t->retry_at - now_mono);
+	/* The check keeps its own timer: wake-ups for other targets, coming
+	 * faster than it, must not put it off for ever. */
+	if (!t->watch_at)
+		t->watch_at = now_mono + (int64_t)WATCH_INTERVAL_MS * 1000000;
+	deadline = now_rt + (t->watch_at > now_mono ? t->watch_at - now_mono : 0);
+	if (t->retry_at && t->retry_at < t->watch_at)
+		deadline = now_rt + (t->retry_at > now_mono ? t->retry_at - now_mono : 0);
 	if (t->ops->next_wake) {
 		int64_t wake = t->ops->next_wake(t);
 
@@ -429,10 +435,12 @@ static bool worker_wait(struct target *t)
 	}
 	until.tv_sec = deadline / 1000000000;
 	until.tv_nsec = deadline % 1000000000;
-	if (pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT || r->stop)
+	if ((pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT || r->stop) &&
+	    (r->stop || now_ns(CLOCK_REALTIME) < deadline))
 		return false;
 	if (!target_idle(t))
 		return false;	/* a job came in: the loop takes it */
+	t->watch_at = now_ns(CLOCK_MONOTONIC) + (int64_t)WATCH_INTERVAL_MS * 1000000;
 	due = t->retry_at && now_ns(CLOCK_MONOTONIC) >= t->retry_at;
 	if (t->ops->idle) {
 		pthread_mutex_unlock(&r->lock);

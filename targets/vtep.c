@@ -48,6 +48,9 @@ struct vtep_target {
 	struct kvtep *kv;		/* set before its fd is published, never changed after */
 	struct frr_target *frr;
 	bool mode_logged;
+	/* The last run left an item not programmed (a statement changed by
+	 * hand shows as a mismatch). */
+	bool unverified;
 };
 
 static void sleep_ms(int ms)
@@ -91,6 +94,11 @@ static void *frr_job_run(void *arg)
 		log_info("vtep %s: FRR restarted; re-applying loom's statements", reconciler_target_name(j->t));
 	}
 	loom_err_clear(&err);
+	/* Plan against FRR as it is now, not against the view kept since
+	 * loom's last apply, when the last run left something unverified:
+	 * else a change made by hand is never undone. */
+	if (v->frr && v->unverified)
+		frr_target_invalidate(v->frr);
 	if (v->frr && frr_sync(v->frr, j->want, &err) < 0)
 		snprintf(j->ferr, sizeof(j->ferr), "frr: %s", err.msg);
 	j->ms = (double)(target_mono_ns() - t0) / 1e6;
@@ -410,6 +418,9 @@ static void vtep_run(struct target *t, const void *want, struct target_result *r
 	free(kst);
 	vtep_desired_free(&fd);
 	snprintf(res->error, sizeof(res->error), "%s%s%s", kerr, kerr[0] && ferr[0] ? "; " : "", ferr);
+	v->unverified = false;
+	for (size_t i = 0; i < res->n_items; i++)
+		v->unverified |= res->items[i].state != SEG_PROGRAMMED;
 }
 
 /* Cheap check while idle: FRR restarted (and lost loom's statements)? */

@@ -88,8 +88,14 @@ static int expand(const struct model *m, const struct topology *topo, struct row
 			seg = model_segment(m, a->tenant, a->segment);
 		if (!seg || !node)
 			continue;	/* model_check_topology refuses such a topology */
+		/* A port named: one binary search, not a pass over every port
+		 * (a node may have hundreds of NIC ports or VFs). */
 		if (seg->type == SEG_ETHERNET) {
-			for (size_t p = 0; p < node->n_nic_ports; p++) {
+			const struct topo_nic_port *hit = a->port[0] ? topo_node_nic_port(node, a->port) : NULL;
+			size_t first = hit ? (size_t)(hit - node->nic_ports) : 0;
+			size_t end = hit ? first + 1 : a->port[0] ? 0 : node->n_nic_ports;
+
+			for (size_t p = first; p < end; p++) {
 				const struct topo_nic_port *np = &node->nic_ports[p];
 				const struct topo_vtep *v;
 
@@ -105,7 +111,11 @@ static int expand(const struct model *m, const struct topology *topo, struct row
 				};
 			}
 		} else {
-			for (size_t p = 0; p < node->n_hca_ports; p++) {
+			const struct topo_hca_port *hit = a->port[0] ? topo_node_hca_port(node, a->port) : NULL;
+			size_t first = hit ? (size_t)(hit - node->hca_ports) : 0;
+			size_t end = hit ? first + 1 : a->port[0] ? 0 : node->n_hca_ports;
+
+			for (size_t p = first; p < end; p++) {
 				const struct topo_hca_port *hp = &node->hca_ports[p];
 				const struct topo_sm *sm;
 
