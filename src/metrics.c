@@ -46,6 +46,14 @@ static const struct metric_family_def families[] = {
 	  { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30 }, 11 },
 	{ "loom_target_up", METRIC_GAUGE, "1 when the target has no target-wide error.", { 0 }, 0 },
 	{ "loom_target_busy", METRIC_GAUGE, "1 while the target has work it has not finished.", { 0 }, 0 },
+	{ "loom_drift_repairs_total", METRIC_COUNTER,
+	  "Changes to loom's objects seen on a target between runs, each answered by a run that repairs them.",
+	  { 0 }, 0 },
+	{ "loom_opensm_sweeps_waited_total", METRIC_COUNTER,
+	  "OpenSM sweeps a subnet manager target signalled and waited for.", { 0 }, 0 },
+	{ "loom_mads_sent_total", METRIC_COUNTER, "SMPs and SA queries a subnet manager target sent, retries included.",
+	  { 0 }, 0 },
+	{ "loom_mad_timeouts_total", METRIC_COUNTER, "MAD requests that ran out of retries.", { 0 }, 0 },
 	{ "loom_target_items", METRIC_GAUGE, "Status items (a VNI, a P_Key or a GPU on one layer) by state.",
 	  { 0 }, 0 },
 };
@@ -152,6 +160,38 @@ static void model_refresh(struct loomd *d, struct loomd_metrics *lm)
 	metrics_set(lm->m, "loom_store_bytes", NULL, bytes);
 }
 
+/* The targets' own totals: drift answered, and each kind's counters. */
+static void counters_refresh(struct loomd *d, struct loomd_metrics *lm)
+{
+	static const struct {
+		const char *counter, *family;
+	} map[] = {
+		{ "sweeps_waited", "loom_opensm_sweeps_waited_total" },
+		{ "mads_sent", "loom_mads_sent_total" },
+		{ "mad_timeouts", "loom_mad_timeouts_total" },
+	};
+	json_t *all = reconciler_counters(d->rec), *t;
+	size_t i;
+
+	json_array_foreach(all, i, t) {
+		const char *name = json_string_value(json_object_get(t, "name"));
+		json_t *c = json_object_get(t, "counters");
+		char labels[128], nv[96];
+
+		if (!name)
+			continue;
+		metrics_label_value(nv, sizeof(nv), name);
+		snprintf(labels, sizeof(labels), "target=\"%s\"", nv);
+		metrics_set(lm->m, "loom_drift_repairs_total", labels,
+			    (double)json_integer_value(json_object_get(t, "drift")));
+		for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++)
+			if (json_object_get(c, map[k].counter))
+				metrics_set(lm->m, map[k].family, labels,
+					    json_number_value(json_object_get(c, map[k].counter)));
+	}
+	json_decref(all);
+}
+
 static void targets_refresh(struct loomd *d, struct loomd_metrics *lm)
 {
 	json_t *status, *t, *x;
@@ -224,6 +264,7 @@ static void targets_refresh(struct loomd *d, struct loomd_metrics *lm)
 		json_decref(counts);
 	}
 	json_decref(status);
+	counters_refresh(d, lm);
 }
 
 /* The once-a-second timer: refresh what changed since. */

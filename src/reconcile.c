@@ -69,6 +69,8 @@ struct target {
 	double last_run_ms;
 	double phase_ms[3];		/* last run, named by ops->phases */
 	unsigned long runs;
+	unsigned long drifts;		/* drift seen by the main loop, each answered by a run */
+	double counters[TARGET_COUNTERS];	/* the kind's totals as of its last run */
 	struct touch touches[TOUCHES_MAX];	/* oldest first */
 	size_t n_touches;
 	uint64_t touch_floor;		/* generations up to this one were dropped */
@@ -494,6 +496,7 @@ static void worker_publish(struct target *t, uint64_t gen, struct target_result 
 	t->last_run_ns = now_ns(CLOCK_REALTIME);
 	t->last_run_ms = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
 	memcpy(t->phase_ms, res->phase_ms, sizeof(t->phase_ms));
+	memcpy(t->counters, res->counters, sizeof(t->counters));
 	log_debug(LOG_SUB_RECONCILE, "%s %s: run of generation %" PRIu64 " took %.1f ms (%s %.1f, %s %.1f, verify %.1f), %zu of %zu items not programmed",
 		  t->ops->kind, t->name, gen, t->last_run_ms, phase[0], t->phase_ms[0], phase[1], t->phase_ms[1],
 		  t->phase_ms[2], t->n_bad, t->n_items);
@@ -654,6 +657,7 @@ void reconciler_drift(struct reconciler *r, size_t i)
 	if (t && t->ops->event(t) > 0) {
 		log_debug(LOG_SUB_RECONCILE, "%s %s: drift seen; resyncing", t->ops->kind, t->name);
 		pthread_mutex_lock(&r->lock);
+		t->drifts++;
 		t->resync = true;
 		pthread_cond_broadcast(&r->cond);
 		pthread_mutex_unlock(&r->lock);
@@ -762,6 +766,25 @@ static json_t *target_json(const struct target *t)
 			 "last_run_ms", t->last_run_ms, "last_run_phases_ms",
 			 t->ops->phases[0], t->phase_ms[0], t->ops->phases[1], t->phase_ms[1],
 			 t->ops->phases[2], t->phase_ms[2]);
+}
+
+json_t *reconciler_counters(const struct reconciler *r)
+{
+	json_t *out = json_array();
+
+	reconciler_lock(r);
+	for (size_t i = 0; i < r->n_targets; i++) {
+		const struct target *t = r->targets[i];
+		json_t *c = json_object();
+
+		for (size_t k = 0; k < TARGET_COUNTERS && t->ops->counters[k]; k++)
+			json_object_set_new(c, t->ops->counters[k], json_real(t->counters[k]));
+		json_array_append_new(out, json_pack("{s:s, s:s, s:I, s:I, s:o}", "name", t->name, "kind",
+						     t->ops->kind, "runs", (json_int_t)t->runs, "drift",
+						     (json_int_t)t->drifts, "counters", c));
+	}
+	reconciler_unlock(r);
+	return out;
 }
 
 json_t *reconciler_status(const struct reconciler *r, const char *tenant, const char *segment)

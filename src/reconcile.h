@@ -104,6 +104,8 @@ bool reconciler_converged(const struct reconciler *r);
  * reason and since; plus the targets themselves.  Filters may be NULL.
  */
 json_t *reconciler_status(const struct reconciler *r, const char *tenant, const char *segment);
+/* For the metrics: [{name, kind, runs, drift, counters: {NAME: total}}] per target. */
+json_t *reconciler_counters(const struct reconciler *r);
 /*
  * Status entries not programmed on the targets generation @gen changed
  * (for `wait`): with @changed, those of what @gen changed (plus targets

@@ -39,6 +39,7 @@ struct sm_target {
 	/* Under reconciler_lock; taken out by a run and put back at its end. */
 	struct capacity *caps;		/* P_Key table capacity per port */
 	size_t n_caps;
+	unsigned long sweeps;		/* OpenSM sweeps waited for (worker-private) */
 };
 
 /*
@@ -86,6 +87,7 @@ static int sm_push(struct sm_target *s, const struct sm_desired *d, char *serr, 
 	phase_ms[0] += (double)(t1 - t0) / 1e6;
 	if (!smt_write_changed(s->smt))
 		return 0;	/* the file already said exactly this: no sweep needed */
+	s->sweeps++;
 	if (smt_signal(s->smt, &err) || smt_wait_sweep(s->smt, SM_SWEEP_MS, &err) < 0) {
 		snprintf(serr, len, "opensm: %s", err.msg);
 		return -EINVAL;
@@ -327,6 +329,16 @@ static void sm_run(struct target *t, const void *want, struct target_result *res
 		}
 	}
 	sm_items(d, known, unknown, serr, st, n_st, res);
+	res->counters[0] = (double)s->sweeps;
+	if (s->smt) {
+		struct smt_stats stats;
+
+		/* The handle's own totals (HCA samples between runs included);
+		 * they start again from 0 when the handle is opened again. */
+		smt_get_stats(s->smt, &stats);
+		res->counters[1] = (double)stats.smps;
+		res->counters[2] = (double)stats.timeouts;
+	}
 	smt_pstatus_free(&st);
 	sm_desired_free(&known);
 	snprintf(res->error, sizeof(res->error), "%s", serr);
@@ -384,6 +396,7 @@ static const struct target_ops sm_ops = {
 	.kind = "sm",
 	.phases = { "write", "sweep", "verify" },
 	.hex_ids = true,
+	.counters = { "sweeps_waited", "mads_sent", "mad_timeouts" },
 	.slice = &target_slice_sm,
 	.run = sm_run,
 	.idle = sm_idle,

@@ -49,12 +49,17 @@ struct target_item {
 	int64_t since_ns;	/* set by the scheduler */
 };
 
+#define TARGET_COUNTERS 4
+
 /* What one run reports. */
 struct target_result {
 	struct target_item *items;
 	size_t n_items, cap_items;
 	char error[256];	/* target-wide problem, "" when fine */
 	double phase_ms[3];	/* named by target_ops.phases */
+	/* The kind's own running totals (named by target_ops.counters), as of
+	 * the end of this run; kept by the scheduler for the metrics. */
+	double counters[TARGET_COUNTERS];
 };
 
 /* CLOCK_MONOTONIC in ns: phase times, wake-ups. */
@@ -94,6 +99,9 @@ struct target_ops {
 	 * them, which benchmarks parse; NULL: phases */
 	const char *log_phases[2];
 	bool hex_ids;			/* item IDs are P_Keys: shown "0x%04x" */
+	/* Names of the running totals a run reports in target_result.counters
+	 * (e.g. "mads_sent"); NULL from the first unused one. */
+	const char *counters[TARGET_COUNTERS];
 	/* Items listed under status's "gpus", not "segments", and not judged
 	 * by reconciler_converged: a node's device in error must not hold
 	 * back a network removal or an ID release. */
