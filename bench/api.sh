@@ -1,7 +1,9 @@
 #!/bin/bash
 # API benchmark: durable creates/s and read latency with 1, 8 and 32 clients
 # against a real loomd on a temporary database (WAL, synchronous=FULL).
-# Usage: bench/api.sh [SECONDS]   (run from the top of the tree after tools/build)
+# Usage: bench/api.sh [SECONDS [CLIENTS...]]   (from the top of the tree after
+# tools/build; clients default to 1 8 32; BENCH_API_OPS=create runs only creates)
+# Prints loomd's batches and its CPU over the run (clock ticks, user and system).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 b=${top_builddir:-$top/build}
@@ -18,5 +20,11 @@ CONF
 "$b/loomd" -f -c "$dir/loomd.conf" &
 pid=$!
 for _ in $(seq 100); do [ -S "$dir/loomd.sock" ] && break; sleep 0.05; done
-"$b/bench/bench_api" "$dir/loomd.sock" "${1:-3}" 1 8 32
-LOOM_SOCKET=$dir/loomd.sock "$b/loomctl" -o json info | jq -c '{batches, batched_writes}'
+secs=${1:-3}
+[ $# -gt 0 ] && shift
+[ $# -gt 0 ] || set -- 1 8 32
+read -r u0 s0 < <(awk '{print $14, $15}' /proc/$pid/stat)
+"$b/bench/bench_api" "$dir/loomd.sock" "$secs" "$@"
+read -r u1 s1 < <(awk '{print $14, $15}' /proc/$pid/stat)
+LOOM_SOCKET=$dir/loomd.sock "$b/loomctl" -o json info |
+	jq -c --argjson u $((u1 - u0)) --argjson s $((s1 - s0)) '{batches, batched_writes, cpu_ticks: {user: $u, sys: $s}}'

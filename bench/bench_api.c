@@ -5,6 +5,8 @@
  *     after its commit is durable),
  *   - read latency p50/p99 and reads per second (tenant.show).
  * Usage: bench_api SOCKET SECONDS CLIENTS...
+ * BENCH_API_OPS=create (or read) in the environment runs only that half,
+ * for a profile of one path.
  */
 #include "config.h"
 
@@ -151,6 +153,8 @@ static void run(const char *sock, double seconds, int clients, bool writes, int 
 
 int main(int argc, char **argv)
 {
+	const char *ops = getenv("BENCH_API_OPS");
+
 	if (argc < 4) {
 		fprintf(stderr, "usage: bench_api SOCKET SECONDS CLIENTS...\n");
 		return 2;
@@ -160,8 +164,10 @@ int main(int argc, char **argv)
 	for (int a = 3; a < argc; a++) {
 		int clients = atoi(argv[a]);
 
-		run(argv[1], atof(argv[2]), clients, true, a);
-		run(argv[1], atof(argv[2]), clients, false, a);
+		if (!ops || strcmp(ops, "read") != 0)
+			run(argv[1], atof(argv[2]), clients, true, a);
+		if (!ops || strcmp(ops, "create") != 0)
+			run(argv[1], atof(argv[2]), clients, false, a);
 	}
 	return 0;
 }

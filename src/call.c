@@ -27,15 +27,9 @@ static void audit_write(struct loomd *d, const struct api_peer *peer, const char
 		.pid = peer->pid,
 		.method = method,
 	};
-	char *p = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	char *r = json_dumps(result ? result : json_null(), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 
-	e.params = p ? p : "{}";
-	e.result = r ? r : "null";
-	if (store_audit_append(d->store, &e))
+	if (store_audit_append_json(d->store, &e, params, result))
 		loom_err_set(err, LOOM_E_STORE, "", "cannot write the audit record: %s", store_errmsg(d->store));
-	free(p);
-	free(r);
 }
 
 /* The batch's transaction: opened by its first write, committed at its end. */

@@ -37,46 +37,78 @@ const struct store_sql store_sql_audit[] = {
 	{ ST__COUNT, NULL },
 };
 
-static void hash_field(EVP_MD_CTX *md, const char *v, size_t len)
+/*
+ * The record's encoding is gathered in a buffer and handed to the digest
+ * in few pieces: a digest update per field cost more than the hash itself.
+ */
+struct hash_buf {
+	EVP_MD_CTX *md;
+	size_t n;
+	unsigned char b[1024];
+};
+
+static void hash_put(struct hash_buf *h, const void *v, size_t len)
+{
+	if (len > sizeof(h->b) - h->n) {
+		EVP_DigestUpdate(h->md, h->b, h->n);
+		h->n = 0;
+		if (len > sizeof(h->b)) {
+			EVP_DigestUpdate(h->md, v, len);
+			return;
+		}
+	}
+	memcpy(h->b + h->n, v, len);
+	h->n += len;
+}
+
+static void hash_field(struct hash_buf *h, const char *v, size_t len)
 {
 	unsigned char prefix[8];
 
 	for (int i = 0; i < 8; i++)
 		prefix[i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-	EVP_DigestUpdate(md, prefix, sizeof(prefix));
-	EVP_DigestUpdate(md, v, len);
+	hash_put(h, prefix, sizeof(prefix));
+	hash_put(h, v, len);
 }
 
-static void hash_int(EVP_MD_CTX *md, int64_t v)
+/* The decimal text of @v, as printf's PRId64 writes it. */
+static void hash_int(struct hash_buf *h, int64_t v)
 {
-	char buf[24];
-	int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
+	char buf[24], *p = buf + sizeof(buf);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 
-	hash_field(md, buf, (size_t)n);
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	hash_field(h, p, (size_t)(buf + sizeof(buf) - p));
 }
 
 /* The record encoding of docs/store.md, "Audit record hash". */
-static int audit_hash(EVP_MD_CTX *md, int64_t seq, int64_t time_ns, int64_t uid, int64_t gid,
+static int audit_hash(struct store *s, int64_t seq, int64_t time_ns, int64_t uid, int64_t gid,
 		      int64_t pid, const char *method, const char *params, const char *result,
 		      const char *prev_hash, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char digest[EVP_MAX_MD_SIZE];
+	struct hash_buf h = { .md = s->md };
 	unsigned int n = 0;
 
-	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+	if (EVP_DigestInit_ex(s->md, s->sha256, NULL) != 1)
 		return -EIO;
-	hash_field(md, AUDIT_TAG, strlen(AUDIT_TAG));
-	hash_int(md, seq);
-	hash_int(md, time_ns);
-	hash_int(md, uid);
-	hash_int(md, gid);
-	hash_int(md, pid);
-	hash_field(md, method, strlen(method));
-	hash_field(md, params, strlen(params));
-	hash_field(md, result, strlen(result));
-	hash_field(md, prev_hash, strlen(prev_hash));
-	if (EVP_DigestFinal_ex(md, digest, &n) != 1 || n != 32)
+	hash_field(&h, AUDIT_TAG, strlen(AUDIT_TAG));
+	hash_int(&h, seq);
+	hash_int(&h, time_ns);
+	hash_int(&h, uid);
+	hash_int(&h, gid);
+	hash_int(&h, pid);
+	hash_field(&h, method, strlen(method));
+	hash_field(&h, params, strlen(params));
+	hash_field(&h, result, strlen(result));
+	hash_field(&h, prev_hash, strlen(prev_hash));
+	if (EVP_DigestUpdate(s->md, h.b, h.n) != 1 || EVP_DigestFinal_ex(s->md, digest, &n) != 1 || n != 32)
 		return -EIO;
 	for (unsigned int i = 0; i < n; i++) {
 		out[2 * i] = hex[digest[i] >> 4];
@@ -102,30 +134,14 @@ static char *canonical_text(const char *txt)
 	return out;
 }
 
-int store_audit_append(struct store *s, struct audit_entry *e)
+/* Appends @e with its params and result already canonical text. */
+static int audit_append(struct store *s, struct audit_entry *e, const char *params, const char *result)
 {
 	sqlite3_stmt *st = s->stmt[ST_AUDIT_LAST];
 	char prev[65] = ZERO_HASH, head[96];
-	char *params = NULL, *result = NULL;
 	int64_t seq = 1;
 	int rc, ret;
 
-	if (sqlite3_get_autocommit(s->db)) {
-		/* The record belongs in the same transaction as its change. */
-		store_seterr(s, "audit append: no transaction is open");
-		return -EINVAL;
-	}
-	if (!e->method || !e->method[0]) {
-		store_seterr(s, "audit append: the method is empty");
-		return -EINVAL;
-	}
-	params = canonical_text(e->params);
-	result = canonical_text(e->result);
-	if (!params || !result) {
-		store_seterr(s, "audit append: %s is not JSON", !params ? "params" : "result");
-		ret = -EINVAL;
-		goto out;
-	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		seq = sqlite3_column_int64(st, 0) + 1;
@@ -133,16 +149,16 @@ int store_audit_append(struct store *s, struct audit_entry *e)
 	} else if (rc != SQLITE_DONE) {
 		ret = store_fail(s, rc, "audit append", false);
 		stmt_done(st);
-		goto out;
+		return ret;
 	}
 	stmt_done(st);
 	if (!e->time_ns)
 		e->time_ns = realtime_ns();
-	ret = audit_hash(s->md, seq, e->time_ns, (int64_t)e->uid, (int64_t)e->gid, (int64_t)e->pid,
+	ret = audit_hash(s, seq, e->time_ns, (int64_t)e->uid, (int64_t)e->gid, (int64_t)e->pid,
 			 e->method, params, result, prev, e->hash);
 	if (ret < 0) {
 		store_seterr(s, "audit append: SHA-256 failed");
-		goto out;
+		return ret;
 	}
 	st = s->stmt[ST_AUDIT_INSERT];
 	sqlite3_bind_int64(st, 1, seq);
@@ -157,16 +173,68 @@ int store_audit_append(struct store *s, struct audit_entry *e)
 	bind_text(st, 10, e->hash);
 	ret = store_stmt_run(s, st, "audit append", false);
 	if (ret < 0)
-		goto out;
+		return ret;
 	/* The head outside the table: removing the newest rows shows. */
 	snprintf(head, sizeof(head), "%" PRId64 ":%s", seq, e->hash);
 	ret = store_kv_write(s, AUDIT_HEAD_KEY, head);
 	if (ret < 0)
-		goto out;
+		return ret;
 	e->seq = seq;
-out:
+	return 0;
+}
+
+static int append_check(struct store *s, const struct audit_entry *e)
+{
+	if (sqlite3_get_autocommit(s->db)) {
+		/* The record belongs in the same transaction as its change. */
+		store_seterr(s, "audit append: no transaction is open");
+		return -EINVAL;
+	}
+	if (!e->method || !e->method[0]) {
+		store_seterr(s, "audit append: the method is empty");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int store_audit_append(struct store *s, struct audit_entry *e)
+{
+	char *params = NULL, *result = NULL;
+	int ret = append_check(s, e);
+
+	if (ret < 0)
+		return ret;
+	params = canonical_text(e->params);
+	result = canonical_text(e->result);
+	if (!params || !result) {
+		store_seterr(s, "audit append: %s is not JSON", !params ? "params" : "result");
+		ret = -EINVAL;
+	} else {
+		ret = audit_append(s, e, params, result);
+	}
 	free(params);
 	free(result);
+	return ret;
+}
+
+int store_audit_append_json(struct store *s, struct audit_entry *e, const json_t *params, const json_t *result)
+{
+	char *p = NULL, *r = NULL;
+	int ret = append_check(s, e);
+
+	if (ret < 0)
+		return ret;
+	/* Encoded canonical once, not dumped, parsed and dumped again. */
+	p = params ? json_canonical(params) : strdup("{}");
+	r = json_canonical(result ? result : json_null());
+	if (!p || !r) {
+		store_seterr(s, "audit append: out of memory");
+		ret = -ENOMEM;
+	} else {
+		ret = audit_append(s, e, p, r);
+	}
+	free(p);
+	free(r);
 	return ret;
 }
 
@@ -267,7 +335,7 @@ int store_audit_verify(struct store *s, int64_t *n_checked, int64_t *first_bad, 
 				 " is %" PRId64, expect, expect - 1, seq);
 			goto bad;
 		}
-		if (audit_hash(s->md, seq, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+		if (audit_hash(s, seq, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
 			       sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
 			       col_str(st, 5), col_str(st, 6), col_str(st, 7), prev_hash, calc) < 0) {
 			ret = -EIO;

@@ -71,6 +71,7 @@ struct store {
 	sqlite3_stmt *sp_rollback[STORE_SAVEPOINT_MAX];
 	int sp_depth;
 	EVP_MD_CTX *md;
+	EVP_MD *sha256;		/* fetched once: an implicit fetch per record costs more than the hash */
 	int64_t ev_hint;	/* highest node event seq appended (maybe rolled back) */
 	char errmsg[512];
 };

@@ -446,7 +446,8 @@ int store_open(const char *path, struct store **out, struct loom_err *err)
 	if (ret < 0)
 		goto fail;
 	s->md = EVP_MD_CTX_new();
-	if (!s->md) {
+	s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!s->md || !s->sha256) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -480,6 +481,7 @@ void store_close(struct store **sp)
 	if (s->db)
 		sqlite3_close(s->db);
 	EVP_MD_CTX_free(s->md);
+	EVP_MD_free(s->sha256);
 	free(s);
 	*sp = NULL;
 }

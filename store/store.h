@@ -104,6 +104,11 @@ struct audit_entry {
  * text (NULL = null; -EINVAL otherwise); they are stored canonical.
  */
 int store_audit_append(struct store *s, struct audit_entry *e);
+/*
+ * The same, for params and result as JSON values (e->params and e->result
+ * are not read): NULL params are stored as {} and a NULL result as null.
+ */
+int store_audit_append_json(struct store *s, struct audit_entry *e, const json_t *params, const json_t *result);
 /* Records with seq > after, at most limit (0 = all), oldest first, as a JSON array. */
 int store_audit_list(struct store *s, int64_t after, int64_t limit, json_t **out);
 /*
