@@ -345,6 +345,44 @@ void rdma_bw_opts_defaults(struct rdma_bw_opts *o)
 	o->size = 1 << 20;
 	o->duration_s = 5;
 	o->tcp_port = 18515;
+	o->gid_index = -1;
+}
+
+int rdma_bw_opts_set(struct rdma_bw_opts *o, const char *key, const char *value,
+		     struct loom_err *err)
+{
+	static const struct {
+		const char *key;
+		double lo, hi;
+		const char *what;
+	} keys[] = {
+		{ "rdma.qps", 1, 64, "a number of queue pairs from 1 to 64" },
+		{ "rdma.size", 4096, 1 << 30, "a message size in bytes from 4096 to 1073741824" },
+		{ "rdma.duration", 1, 600, "seconds from 1 to 600" },
+		{ "rdma.gid_index", 0, 255, "a GID index from 0 to 255, or auto" },
+		{ "rdma.timeout", 0, 3600, "seconds from 0 (duration + 40) to 3600" },
+	};
+	double v;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(key, keys[i].key))
+			continue;
+		if (i == 3 && strcmp(value, "auto") == 0) {
+			o->gid_index = -1;
+			return 0;
+		}
+		if (parse_double(value, keys[i].lo, keys[i].hi, &v) || v != (double)(long)v)
+			return loom_err_set(err, LOOM_E_CONFIG, key, "'%s' is not %s", value, keys[i].what);
+		switch (i) {
+		case 0: o->qps = (unsigned int)v; break;
+		case 1: o->size = (unsigned long)v; break;
+		case 2: o->duration_s = (unsigned int)v; break;
+		case 3: o->gid_index = (int)v; break;
+		default: o->timeout_ms = (int)v * 1000; break;
+		}
+		return 0;
+	}
+	return -ENOENT;
 }
 
 static int argv_push(struct rdma_argv *a, const char *fmt, ...)
@@ -432,6 +470,10 @@ int rdma_bw_argv(const struct rdma_bw_opts *o, const struct rdma_end *end,
 		rc = argv_push(out, "-p");
 	if (!rc)
 		rc = argv_push(out, "%u", o->tcp_port);
+	if (!rc && o->gid_index >= 0)
+		rc = argv_push(out, "-x");
+	if (!rc && o->gid_index >= 0)
+		rc = argv_push(out, "%d", o->gid_index);
 	if (!rc)
 		rc = argv_push(out, "--report_gbits");
 	/* perftest -F: no cpufreq warning; loom judges the number, not the host tuning. */
@@ -505,7 +547,7 @@ int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 	pthread_t tid;
 	double t0, t1 = 0, t_start = 0;
 	int timeout_ms, rc;
-	bool client_ok;
+	bool client_ok, server_first;
 	char words[200];
 
 	memset(res, 0, sizeof(*res));
@@ -540,6 +582,7 @@ int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 		/* Poll again shortly; the server end is still starting. */
 		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
 	}
+	server_first = __atomic_load_n(&srv.done, __ATOMIC_ACQUIRE);
 	client_ok = rc == 0 && cres.status == 0 && !cres.timed_out;
 	/* A server end whose client gave up would wait for its time limit: end it. */
 	if (client_ok) {
@@ -554,11 +597,35 @@ int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 	}
 	pthread_join(tid, NULL);
 joined:
+	res->fault = RDMA_FAULT_NODE;
 	if (rc < 0) {
 		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "cannot start the client end %s: %s",
 			     cargv.argv[0], strerror(-rc));
 		goto out;
 	}
+	/* The peer's faults first: a client end fails too when its server end did. */
+	res->fault = RDMA_FAULT_PEER;
+	if (srv.rc < 0) {
+		rc = srv.rc;
+		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "the peer's fault: cannot start the server end %s: %s",
+			     sargv.argv[0], strerror(-rc));
+		goto out;
+	}
+	if (server_first && !client_ok && srv.res.status != 0 && !srv.res.cancelled) {
+		rc = -EIO;
+		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "the peer's fault: the server end on %s exited with %d first: %s",
+			     server->host ? server->host : "this node", srv.res.status,
+			     last_words(&srv.res, words, sizeof(words)));
+		goto out;
+	}
+	if (!cres.timed_out && cres.status != 0 && not_listening_yet(&cres)) {
+		rc = -EIO;
+		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "the peer's fault: the server end on %s did not listen within %.0f s: %s",
+			     server->host ? server->host : "this node", connect_window_s,
+			     last_words(&cres, words, sizeof(words)));
+		goto out;
+	}
+	res->fault = RDMA_FAULT_NODE;
 	if (cres.timed_out) {
 		rc = -ETIMEDOUT;
 		loom_err_set(err, LOOM_E_TIMEOUT, "", "the client end did not finish within %d ms",
@@ -572,23 +639,21 @@ joined:
 			     last_words(&cres, words, sizeof(words)));
 		goto out;
 	}
-	if (srv.rc < 0) {
-		rc = srv.rc;
-		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "cannot start the server end %s: %s",
-			     sargv.argv[0], strerror(-rc));
-		goto out;
-	}
 	/* The client's report stands even when the server end had to be ended. */
 	if (srv.res.status != 0 && !srv.res.cancelled) {
 		rc = -EIO;
-		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "the server end on %s exited with %d: %s",
+		res->fault = RDMA_FAULT_PEER;
+		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "the peer's fault: the server end on %s exited with %d: %s",
 			     server->host ? server->host : "this node", srv.res.status,
 			     last_words(&srv.res, words, sizeof(words)));
 		goto out;
 	}
+	res->fault = RDMA_FAULT_NONE;
 	rc = rdma_bw_parse_perftest(cres.out, res, err);
-	if (rc < 0)
+	if (rc < 0) {
+		res->fault = RDMA_FAULT_NODE;
 		goto out;
+	}
 	res->duration_s = t1 - t_start;
 	snprintf(res->peer, sizeof(res->peer), "%s", server->host ? server->host : "");
 out:

@@ -72,6 +72,13 @@ int rdma_thresholds_set(struct rdma_thresholds *t, const char *key, const char *
 double rdma_threshold_gbps(const struct rdma_thresholds *t, unsigned int rate_gbps,
 			   double *line_gbps);
 
+/* Which end a failed run is blamed on (rdma_bw_run fills it in). */
+enum rdma_fault {
+	RDMA_FAULT_NONE,
+	RDMA_FAULT_NODE,	/* the client end: the node under test */
+	RDMA_FAULT_PEER,	/* the server end: the reference peer */
+};
+
 struct rdma_bw_result {
 	double gbps;		/* BW average, Gb/s (10^9 bit/s) */
 	double peak_gbps;
@@ -89,6 +96,8 @@ struct rdma_bw_result {
 	double pct_of_line;
 	bool pass;
 	char reason[256];
+	/* From rdma_bw_run when it fails: */
+	enum rdma_fault fault;
 };
 
 /*
@@ -141,7 +150,20 @@ struct rdma_bw_opts {
 	unsigned int duration_s;	/* default 5 */
 	unsigned int tcp_port;	/* out-of-band exchange, default 18515 */
 	int timeout_ms;		/* per end; default duration + 30 s */
+	int gid_index;		/* RoCE GID index (-x); -1 = the tool's choice */
 };
+
+/*
+ * loomd.conf keys for the shape of the check: rdma.qps (1-64),
+ * rdma.size (message bytes, 4096 to 1 GiB), rdma.duration (seconds, 1-600),
+ * rdma.gid_index (0-255, or "auto" for the tool's choice; RoCE needs the
+ * index of the port's IPv4 or IPv6 GID), rdma.timeout (seconds per end,
+ * 0 = duration + 40).  Returns 0, -ENOENT for a key that is not ours,
+ * -EINVAL with LOOM_E_CONFIG.
+ */
+int rdma_bw_opts_set(struct rdma_bw_opts *o, const char *key, const char *value,
+		     struct loom_err *err);
+
 
 /* One end of the test: which node, which HCA port, how to reach the node. */
 struct rdma_end {
@@ -164,8 +186,8 @@ void rdma_bw_opts_defaults(struct rdma_bw_opts *o);
 
 /*
  * The argv for one end: the prefix (with "{host}" replaced), then the tool
- * with -d DEV -i PORT -q QPS -s SIZE -D SECONDS -p TCPPORT --report_gbits
- * (and -F for perftest), then @server_addr for the client end (NULL for the
+ * with -d DEV -i PORT -q QPS -s SIZE -D SECONDS -p TCPPORT [-x GID]
+ * --report_gbits (and -F for perftest), then @server_addr for the client end (NULL for the
  * server end).  Returns 0, -E2BIG when it does not fit, -EINVAL for an
  * argument that could be taken for an option (a leading '-').
  */
@@ -178,7 +200,11 @@ int rdma_bw_argv(const struct rdma_bw_opts *o, const struct rdma_end *end,
  * bounded time), then parse the client's report.  Fills @res (peer =
  * server->host, duration_s = client wall time); the caller judges it with
  * rdma_bw_judge().  Returns 0, or -errno with @err: LOOM_E_UNAVAILABLE
- * when an end failed (its stderr in the message), LOOM_E_TIMEOUT.
+ * when an end failed (its stderr in the message), LOOM_E_TIMEOUT; then
+ * res->fault says which end is to blame.  The peer is when its server end
+ * could not start, exited with an error before the client end was done,
+ * or never listened within the connect window; every other failure,
+ * a hang included, is the node's.
  */
 int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 		const struct rdma_end *client, const char *server_addr,

@@ -1212,7 +1212,7 @@ int api_verify_finish(struct api_call *call, const struct rdma_job_result *job, 
 	json_t *judged = json_array(), *steps = json_array();
 	struct node_life cur;
 	char why[256] = "";
-	bool pass = true;
+	bool pass = true, peer_fault = false;
 	int ret = -EINVAL;
 
 	if (!n) {
@@ -1225,8 +1225,9 @@ int api_verify_finish(struct api_call *call, const struct rdma_job_result *job, 
 		json_t *o;
 
 		if (r->ret < 0) {
-			o = json_pack("{s:s, s:s, s:b, s:s}", "port", r->port, "peer", job->peer, "pass", 0,
-				      "reason", r->error);
+			o = json_pack("{s:s, s:s, s:b, s:s, s:s}", "port", r->port, "peer", job->peer, "pass", 0,
+				      "reason", r->error, "fault", r->peer_fault ? "peer" : "node");
+			peer_fault |= r->peer_fault;
 			if (pass)
 				snprintf(why, sizeof(why), "RDMA check of %s against %s failed: %s", r->port,
 					 job->peer, r->error);
@@ -1246,7 +1247,8 @@ int api_verify_finish(struct api_call *call, const struct rdma_job_result *job, 
 	}
 	if (life_get(d, n->name, &cur, err))
 		goto out;
-	if (cur.state == NODE_VERIFYING) {
+	/* The peer failed: no verdict on the node, which stays verifying for a retry. */
+	if (cur.state == NODE_VERIFYING && !peer_fault) {
 		if (verify_conclude(call, n->name, judged, pass, why,
 				    "every HCA port passed the RDMA check", steps, err))
 			goto out;
@@ -1255,8 +1257,12 @@ int api_verify_finish(struct api_call *call, const struct rdma_job_result *job, 
 		char *txt = json_dumps(judged, JSON_COMPACT);
 		char key[LOOM_NAME_MAX + 16];
 
-		log_info("node %s is %s, no longer verifying: its RDMA results are stored, its state stays",
-			 n->name, node_state_name(cur.state));
+		if (peer_fault && cur.state == NODE_VERIFYING)
+			log_warn("node %s stays verifying, to be checked again: the reference peer %s failed (%s)",
+				 n->name, job->peer, why);
+		else
+			log_info("node %s is %s, no longer verifying: its RDMA results are stored, its state stays",
+				 n->name, node_state_name(cur.state));
 		snprintf(key, sizeof(key), "rdma.%s", n->name);
 		if (!txt || store_kv_put(d->store, key, txt)) {
 			free(txt);

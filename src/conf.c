@@ -51,6 +51,7 @@ void config_defaults(struct loom_config *c)
 	fault_policy_defaults(&c->fault);
 	c->counter_interval_s = 30;
 	rdma_thresholds_defaults(&c->rdma);
+	rdma_bw_opts_defaults(&c->rdma_opts);
 }
 
 static char *trim(char *s)
@@ -332,6 +333,8 @@ int config_load(const char *path, struct loom_config *c, struct loom_err *err)
 		ret = fault_policy_set(&c->fault, key, val, err);
 		if (ret == -ENOENT)
 			ret = rdma_thresholds_set(&c->rdma, key, val, err);
+		if (ret == -ENOENT)
+			ret = rdma_bw_opts_set(&c->rdma_opts, key, val, err);
 		if (ret != -ENOENT) {
 			if (ret) {
 				char msg[sizeof(err->msg)];
@@ -400,6 +403,13 @@ void config_print(const struct loom_config *c, FILE *out)
 		if (o->min_gbps > 0)
 			fprintf(out, "rdma.min_gbps.%u = %.15g\n", o->rate_gbps, o->min_gbps);
 	}
+	fprintf(out, "rdma.qps = %u\nrdma.size = %lu\nrdma.duration = %u\n", c->rdma_opts.qps,
+		c->rdma_opts.size, c->rdma_opts.duration_s);
+	if (c->rdma_opts.gid_index >= 0)
+		fprintf(out, "rdma.gid_index = %d\n", c->rdma_opts.gid_index);
+	else
+		fprintf(out, "rdma.gid_index = auto\n");
+	fprintf(out, "rdma.timeout = %d\n", c->rdma_opts.timeout_ms / 1000);
 	fprintf(out, "rdma.tool = %s\n", c->rdma_tool);
 	fprintf(out, "rdma.peer = %s\n", c->rdma_peer);
 	fprintf(out, "rdma.peer_address = %s\n", c->rdma_peer_address);
@@ -414,7 +424,7 @@ bool config_rdma_check(const struct loom_config *c, struct rdma_bw_opts *o,
 {
 	const char *base;
 
-	rdma_bw_opts_defaults(o);
+	*o = c->rdma_opts;
 	memset(prefix, 0, (CONF_RUNNER_WORDS + 1) * sizeof(*prefix));
 	for (size_t i = 0; i < c->n_rdma_runner; i++)
 		prefix[i] = c->rdma_runner[i];

@@ -61,6 +61,7 @@ struct loom_config {
 	/* rdma.*: pass marks, and the check node.verify runs itself when a
 	 * tool and a reference peer are named ("" = results are fed in). */
 	struct rdma_thresholds rdma;
+	struct rdma_bw_opts rdma_opts;	/* rdma.qps, .size, .duration, .gid_index, .timeout */
 	char rdma_tool[LOOM_PATH_MAX];	/* loom-rdma-bw, ib_write_bw, or a path */
 	char rdma_peer[LOOM_NAME_MAX];	/* the reference node */
 	char rdma_peer_address[LOOM_NAME_MAX];	/* what the client connects to; "" = the peer's name */

@@ -20,6 +20,10 @@
 #include "src/daemon.h"
 #include "src/verify.h"
 
+/* A failure at the peer's end is tried again this often, this far apart. */
+#define RDMA_PEER_TRIES 3
+#define RDMA_PEER_PAUSE_S 2
+
 struct rdma_job {
 	struct rdma_job *next;
 	pthread_t thread;
@@ -100,7 +104,16 @@ static void *job_main(void *arg)
 		};
 		struct loom_err err = { 0 };
 
-		r->ret = rdma_bw_run(&j->opts, &server, &client, j->addr, &r->res, &err);
+		for (int t = 1; t <= RDMA_PEER_TRIES; t++) {
+			loom_err_clear(&err);
+			r->ret = rdma_bw_run(&j->opts, &server, &client, j->addr, &r->res, &err);
+			r->peer_fault = r->ret < 0 && r->res.fault == RDMA_FAULT_PEER;
+			if (!r->peer_fault || t == RDMA_PEER_TRIES)
+				break;
+			log_warn("node %s: RDMA check of %s against %s: %s; trying again (%d of %d)", j->node,
+				 r->port, j->peer, err.msg, t + 1, RDMA_PEER_TRIES);
+			sleep(RDMA_PEER_PAUSE_S);
+		}
 		if (r->ret < 0)
 			snprintf(r->error, sizeof(r->error), "%s", err.msg);
 		log_info("node %s: RDMA check of %s against %s %s: %s%s", j->node, r->port, j->peer,

@@ -7,6 +7,9 @@
  * the other, and wakes the main loop through an eventfd.  The main loop
  * then judges and stores the results and moves the node to available or
  * quarantined (api_verify_finish), as loomd itself, in one audited write.
+ * A run that failed at the peer's end is tried again (RDMA_PEER_TRIES in
+ * all); if it still fails the node stays `verifying`, the peer named as
+ * the cause, for the next node.verify or loomd's restart to run it again.
  * Nothing here touches the store or the model: the thread owns its job
  * only.
  */
@@ -32,6 +35,7 @@ struct rdma_port_run {
 	char peer_device[LOOM_NAME_MAX];
 	unsigned int peer_ib_port;
 	int ret;			/* 0, or -errno: no measurement */
+	bool peer_fault;		/* ret < 0 through the peer's end, not the node's */
 	char error[sizeof(((struct loom_err *)0)->msg)];
 	struct rdma_bw_result res;
 };

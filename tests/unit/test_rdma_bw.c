@@ -310,6 +310,12 @@ static int setup_dir(void **state)
 		"if [ $role = client ] && [ -e \"$d/client-fails\" ]; then\n"
 		"  echo \"boom: port not Active\" >&2; exit 3\n"
 		"fi\n"
+		"if [ $role = server ] && [ -e \"$d/server-fails\" ]; then\n"
+		"  echo \"Couldn't find device mlx5_0\" >&2; exit 1\n"
+		"fi\n"
+		"if [ $role = client ] && [ -e \"$d/server-fails\" ]; then\n"
+		"  sleep 0.3; echo \"Couldn't connect to $last:18515\" >&2; exit 1\n"
+		"fi\n"
 		"if [ $role = client ] && [ -e \"$d/refuse-once\" ]; then\n"
 		"  rm -f \"$d/refuse-once\"\n"
 		"  echo \"Couldn't connect to $last:18515\" >&2; exit 1\n"
@@ -346,6 +352,8 @@ static int teardown_dir(void **state)
 	snprintf(path, sizeof(path), "%s/connected", dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/client-fails", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/server-fails", dir);
 	unlink(path);
 	return rmdir(dir);
 }
@@ -416,7 +424,56 @@ static void test_run_stand_in(void **state)
 	assert_true(time(NULL) - t0 <= 2);
 	assert_int_equal(err.code, LOOM_E_UNAVAILABLE);
 	assert_string_equal(err.msg, "the client end on gpu-7 exited with 3: boom: port not Active");
+	assert_int_equal(r.fault, RDMA_FAULT_NODE);
 	unlink(failing);
+
+	/* The server end fails (the peer lost its device): the peer's fault. */
+	snprintf(failing, sizeof(failing), "%s/server-fails", dir);
+	f = fopen(failing, "w");
+	assert_non_null(f);
+	fclose(f);
+	loom_err_clear(&err);
+	assert_int_equal(rdma_bw_run(&o, &srv, &cli, "192.0.2.10", &r, &err), -EIO);
+	assert_int_equal(r.fault, RDMA_FAULT_PEER);
+	assert_string_equal(err.msg, "the peer's fault: the server end on ref-1 exited with 1 first: "
+			    "Couldn't find device mlx5_0");
+	unlink(failing);
+}
+
+/* rdma.qps, .size, .duration, .gid_index, .timeout; the GID index reaches the argv. */
+static void test_opts_set(void **state)
+{
+	struct rdma_bw_opts o;
+	struct rdma_end end = { .device = "rxe0" };
+	struct rdma_argv a;
+	struct loom_err err = { 0 };
+
+	rdma_bw_opts_defaults(&o);
+	assert_int_equal(o.gid_index, -1);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.qps", "1", &err), 0);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.size", "65536", &err), 0);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.duration", "3", &err), 0);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.gid_index", "1", &err), 0);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.timeout", "40", &err), 0);
+	assert_int_equal(o.qps, 1);
+	assert_int_equal(o.size, 65536);
+	assert_int_equal(o.duration_s, 3);
+	assert_int_equal(o.timeout_ms, 40000);
+	assert_int_equal(rdma_bw_argv(&o, &end, "192.0.2.2", &a), 0);
+	assert_string_equal(a.argv[13], "-x");
+	assert_string_equal(a.argv[14], "1");
+	assert_string_equal(a.argv[15], "--report_gbits");
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.gid_index", "auto", &err), 0);
+	assert_int_equal(o.gid_index, -1);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.qps", "0", &err), -EINVAL);
+	assert_int_equal(err.code, LOOM_E_CONFIG);
+	assert_string_equal(err.field, "rdma.qps");
+	loom_err_clear(&err);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.size", "1.5", &err), -EINVAL);
+	loom_err_clear(&err);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.duration", "5s", &err), -EINVAL);
+	loom_err_clear(&err);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.peer", "x", &err), -ENOENT);
 }
 
 /* The real tools, on a machine without an RDMA device: a clear failure. */
@@ -476,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_parse_no_result),
 		cmocka_unit_test(test_builtin_report),
 		cmocka_unit_test(test_argv),
+		cmocka_unit_test(test_opts_set),
 		cmocka_unit_test_setup_teardown(test_run_stand_in, setup_dir, teardown_dir),
 		cmocka_unit_test(test_run_no_device),
 	};

@@ -1,0 +1,102 @@
+#!/bin/bash
+# RDMA admission for real, in the lab VM: node.verify runs the real
+# ib_write_bw between the node's soft-RoCE device and the reference peer's
+# (rdma_rxe), loomd judges the measured rate against the port's pass mark.
+#
+# The kernel's rxe (6.1) routes and receives its RoCE packets in the
+# initial network namespace only, so both devices live there, each on one
+# end of a veth pair; per-device routing rules (oif) send each side's
+# packets through the veth rather than the loopback, so `tc` on the
+# node's end shapes what the node sends.  MTU 9000 gives RoCE 4096-byte
+# packets: under TCG every packet costs CPU, so fewer is faster.
+#
+# True negative: a policer on the node's link fails admission, naming the
+# port, the measured and the required rate; lifted, the node passes.  Not
+# tbf: rxe in 6.1 panics the kernel when a queue pair is destroyed while
+# its packets still wait in a tbf queue (seen here: "Fatal exception in
+# interrupt" with sch_tbf loaded, at the end of a shaped run); a policer
+# drops instead of queueing, and RC's retransmissions do the throttling.  A peer
+# without its RDMA device is the peer's fault: the node stays verifying.
+. "$(dirname "$0")/vmlib.sh"
+vm_enter 400
+. "$top_srcdir/tests/integration/lib.sh"
+t_plan 12
+
+NODE_IP=192.0.2.1 PEER_IP=192.0.2.2
+PASS_MARK=0.02	# Gb/s; unshaped rxe under TCG measured 0.06-0.28 here, by load
+rxe_down() {
+	rdma link del rxen1 2>/dev/null; rdma link del rxeref 2>/dev/null
+	ip link del vmrn 2>/dev/null
+	ip rule del pref 100 2>/dev/null; ip rule del pref 101 2>/dev/null
+	ip rule add pref 0 lookup local 2>/dev/null; ip rule del pref 200 2>/dev/null
+}
+t_cleanup_add rxe_down
+modprobe rdma_rxe
+ip -batch - <<IPB
+link add vmrn mtu 9000 type veth peer name vmrp mtu 9000
+addr add $NODE_IP/32 dev vmrn
+addr add $PEER_IP/32 dev vmrp
+link set vmrn up
+link set vmrp up
+route add $PEER_IP dev vmrn table 101
+route add $NODE_IP dev vmrp table 102
+rule add pref 100 oif vmrn lookup 101
+rule add pref 101 oif vmrp lookup 102
+rule add pref 200 lookup local
+rule del pref 0
+IPB
+for k in all vmrn vmrp; do sysctl -qw net.ipv4.conf.$k.accept_local=1 net.ipv4.conf.$k.rp_filter=0; done
+rdma link add rxen1 type rxe netdev vmrn && rdma link add rxeref type rxe netdev vmrp
+t_ok $? "soft-RoCE on each end of a veth: rxen1 (node n1) and rxeref (peer ref)"
+# RoCE v2 over IPv4: the GID that maps the port's address (::ffff:192.0.2.x).
+gid=$(grep -l 'ffff:c000:0201' /sys/class/infiniband/rxen1/ports/1/gids/* 2>/dev/null | head -n 1)
+gid=${gid##*/}
+t_ok "$([ -n "$gid" ]; echo $?)" "rxen1's IPv4 GID is index ${gid:-none}"
+
+loomd_config "$top_srcdir/tests/vm/data/topo-rxe.json" \
+	"rdma.tool = ib_write_bw" "rdma.peer = ref" "rdma.peer_address = $PEER_IP" \
+	"rdma.qps = 1" "rdma.size = 65536" "rdma.duration = 3" "rdma.gid_index = ${gid:-1}" \
+	"rdma.timeout = 40" "rdma.min_gbps.10 = $PASS_MARK"
+loomd_start
+t_ok $? "loomd starts with the real ib_write_bw as rdma.tool"
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+$LOOMCTL node register n1 >/dev/null
+tc qdisc add dev vmrn clsact
+tc filter add dev vmrn egress matchall action police rate 2mbit burst 64k conform-exceed drop
+t0=$(ms)
+out=$($LOOMCTL -o json -w 90 node verify n1)
+t1=$(ms)
+t_is "$(echo "$out" | jq -r .state)" quarantined "with n1's link policed to 2 Mbit/s, admission fails ($((t1 - t0)) ms)"
+reason=$(echo "$out" | jq -r .reason)
+t_diag "reason: $reason"
+case $reason in
+*rxen1/1*" Gb/s"*"pass mark is $PASS_MARK"*) t_ok 0 "the reason names the port, the measured and the required rate" ;;
+*) t_ok 1 "the reason names the port, the measured and the required rate" ;;
+esac
+# Dropped packets stall RC (go-back-N, retransmit timeouts): under TCG the
+# policed run completes next to nothing, which is still a measurement.
+t_ok "$(echo "$out" | jq -e ".rdma[0].gbps < $PASS_MARK and .rdma[0].threshold_gbps == $PASS_MARK" >/dev/null; echo $?)" \
+	"ib_write_bw finished and measured $(echo "$out" | jq -r .rdma[0].gbps) Gb/s through the policer"
+
+tc qdisc del dev vmrn clsact
+t0=$(ms)
+out=$($LOOMCTL -o json -w 90 node verify n1)
+t1=$(ms)
+t_is "$(echo "$out" | jq -r .state)" available "shaper lifted: n1 admitted ($((t1 - t0)) ms for the check)"
+t_ok "$(echo "$out" | jq -e ".rdma[0].gbps >= $PASS_MARK and .rdma[0].peer == \"ref\"" >/dev/null; echo $?)" \
+	"ib_write_bw over rxe measured $(echo "$out" | jq -r .rdma[0].gbps) Gb/s against ref (pass mark $PASS_MARK)"
+
+# The peer loses its RDMA device: its server end fails, the node is not blamed.
+rdma link del rxeref
+$LOOMCTL node register n2 >/dev/null
+out=$($LOOMCTL -o json -w 90 node verify n2)
+t_is "$(echo "$out" | jq -r '.state + " " + .rdma[0].fault')" "verifying peer" \
+	"the peer without an RDMA device: n2 stays verifying, the fault is the peer's"
+t_ok "$(grep -q 'node n2 stays verifying, to be checked again: the reference peer ref failed' "$T_DIR/loomd.log"; echo $?)" \
+	"loomd says the peer failed and the node waits for a retry"
+rdma link add rxeref type rxe netdev vmrp
+out=$($LOOMCTL -o json -w 90 node verify n2)
+t_is "$(echo "$out" | jq -r .state)" available "the peer's device back: verify again admits n2"
+t_is "$($LOOMCTL -o json node show n1 | jq -r .state)" available "n1 stays available"
+t_done
