@@ -666,3 +666,144 @@ out_pipe:
 			close(cancel[i]);
 	return rc;
 }
+
+void rdma_pool_init(struct rdma_pool *p)
+{
+	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+}
+
+void rdma_pool_destroy(struct rdma_pool *p)
+{
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+}
+
+void rdma_pool_clear(struct rdma_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->n = 0;
+	p->closing = false;
+	pthread_mutex_unlock(&p->lock);
+}
+
+int rdma_pool_add(struct rdma_pool *p, const struct topo_node *peer, const char *addr,
+		  unsigned int base_tcp_port)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->n + peer->n_hca_ports > RDMA_POOL_MAX) {
+		rc = -E2BIG;
+		goto out;
+	}
+	for (size_t i = 0; i < peer->n_hca_ports; i++) {
+		const struct topo_hca_port *hp = &peer->hca_ports[i];
+		struct rdma_pool_port *pp = &p->ports[p->n];
+
+		memset(pp, 0, sizeof(*pp));
+		snprintf(pp->peer, sizeof(pp->peer), "%s", peer->name);
+		snprintf(pp->addr, sizeof(pp->addr), "%s", addr && addr[0] ? addr : peer->name);
+		snprintf(pp->port, sizeof(pp->port), "%s", hp->name);
+		snprintf(pp->sm, sizeof(pp->sm), "%s", hp->sm);
+		snprintf(pp->rail, sizeof(pp->rail), "%s", hp->rail);
+		pp->rate_gbps = hp->rate_gbps;
+		pp->tcp_port = base_tcp_port + (unsigned int)p->n;
+		p->n++;
+	}
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+/* How well @q fits @want: higher is better, 0 = not at all. */
+static int pool_fit(const struct rdma_pool_port *q, const char *node, const struct topo_hca_port *want)
+{
+	if (strcmp(q->peer, node) == 0 || strcmp(q->sm, want->sm))
+		return 0;
+	if (strcmp(q->port, want->name) == 0)
+		return 4;
+	if (want->rail[0] && strcmp(q->rail, want->rail) == 0)
+		return 3;
+	if (q->rate_gbps == want->rate_gbps)
+		return 2;
+	return 1;
+}
+
+int rdma_pool_pick(const struct rdma_pool *p, const char *node, const struct topo_hca_port *want,
+		   int avoid)
+{
+	int best = -1, best_fit = 0;
+	bool fits = false;
+
+	for (size_t i = 0; i < p->n; i++) {
+		int fit = pool_fit(&p->ports[i], node, want);
+
+		if (!fit)
+			continue;
+		fits = true;
+		if (p->ports[i].busy)
+			continue;
+		/* After a failure at @avoid's peer, another peer's port first. */
+		if (avoid < 0 || (size_t)avoid >= p->n || strcmp(p->ports[i].peer, p->ports[avoid].peer))
+			fit += 10;
+		if (best < 0 || fit > best_fit) {
+			best = (int)i;
+			best_fit = fit;
+		}
+	}
+	if (best >= 0)
+		return best;
+	return fits ? -EBUSY : -ENOENT;
+}
+
+int rdma_pool_acquire(struct rdma_pool *p, const char *node, const struct topo_hca_port *want,
+		      int avoid, int timeout_ms)
+{
+	struct timespec until;
+	int idx;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		if (p->closing) {
+			idx = -ECANCELED;
+			break;
+		}
+		idx = rdma_pool_pick(p, node, want, avoid);
+		if (idx != -EBUSY)
+			break;
+		if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT) {
+			idx = -ETIMEDOUT;
+			break;
+		}
+	}
+	if (idx >= 0)
+		p->ports[idx].busy = true;
+	pthread_mutex_unlock(&p->lock);
+	return idx;
+}
+
+void rdma_pool_release(struct rdma_pool *p, int idx)
+{
+	pthread_mutex_lock(&p->lock);
+	if (idx >= 0 && (size_t)idx < p->n)
+		p->ports[idx].busy = false;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void rdma_pool_close(struct rdma_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->closing = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}

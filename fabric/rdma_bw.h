@@ -16,6 +16,7 @@
 #ifndef LOOM_FABRIC_RDMA_BW_H
 #define LOOM_FABRIC_RDMA_BW_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -209,5 +210,61 @@ int rdma_bw_argv(const struct rdma_bw_opts *o, const struct rdma_end *end,
 int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 		const struct rdma_end *client, const char *server_addr,
 		struct rdma_bw_result *res, struct loom_err *err);
+
+/*
+ * The reference peers' HCA ports that checks run against.  One check per
+ * peer port at a time: two would share the port and halve each
+ * measurement.  A check that finds every fitting port busy waits its turn.
+ * Each peer port has its own TCP port for the tool's exchange (the base
+ * plus its index), so checks against two ports of one peer can run at
+ * once.  A port fits a node's port when both are on the same fabric (the
+ * same subnet manager, or both RoCE: no subnet manager); among the free
+ * ones the same name wins, then the same rail, then the same rate.
+ */
+#define RDMA_POOL_MAX 64
+
+struct rdma_pool_port {
+	char peer[LOOM_NAME_MAX];	/* the reference node */
+	char addr[LOOM_NAME_MAX];	/* what the client end connects to */
+	char port[LOOM_NAME_MAX];	/* "mlx5_0/1" */
+	char sm[LOOM_NAME_MAX];		/* "" = RoCE */
+	char rail[LOOM_NAME_MAX];
+	unsigned int rate_gbps;
+	unsigned int tcp_port;
+	bool busy;
+};
+
+struct rdma_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct rdma_pool_port ports[RDMA_POOL_MAX];
+	size_t n;
+	bool closing;		/* waiters give up (loomd's shutdown) */
+};
+
+void rdma_pool_init(struct rdma_pool *p);
+void rdma_pool_destroy(struct rdma_pool *p);
+/* Drops every port (none may be busy). */
+void rdma_pool_clear(struct rdma_pool *p);
+/* Adds @peer's HCA ports, reached at @addr.  Returns 0 or -E2BIG. */
+int rdma_pool_add(struct rdma_pool *p, const struct topo_node *peer, const char *addr,
+		  unsigned int base_tcp_port);
+/*
+ * The index of the best free port for node @node's port @want, never one
+ * of @node's own, preferring another peer's to @avoid's (-1: none); -EBUSY when
+ * every fitting port is busy, -ENOENT when none fits.  Pure: the caller
+ * holds the lock or owns the pool.
+ */
+int rdma_pool_pick(const struct rdma_pool *p, const char *node, const struct topo_hca_port *want,
+		   int avoid);
+/*
+ * Waits (at most @timeout_ms) for a fitting port and marks it busy: its
+ * index, -ENOENT (none fits), -ETIMEDOUT, -ECANCELED (the pool closes).
+ */
+int rdma_pool_acquire(struct rdma_pool *p, const char *node, const struct topo_hca_port *want,
+		      int avoid, int timeout_ms);
+void rdma_pool_release(struct rdma_pool *p, int idx);
+/* Wakes every waiter with -ECANCELED from now on. */
+void rdma_pool_close(struct rdma_pool *p);
 
 #endif

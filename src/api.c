@@ -1225,12 +1225,14 @@ int api_verify_finish(struct api_call *call, const struct rdma_job_result *job, 
 		json_t *o;
 
 		if (r->ret < 0) {
-			o = json_pack("{s:s, s:s, s:b, s:s, s:s}", "port", r->port, "peer", job->peer, "pass", 0,
+			const char *peer = r->peer[0] ? r->peer : job->peer;
+
+			o = json_pack("{s:s, s:s, s:b, s:s, s:s}", "port", r->port, "peer", peer, "pass", 0,
 				      "reason", r->error, "fault", r->peer_fault ? "peer" : "node");
 			peer_fault |= r->peer_fault;
 			if (pass)
 				snprintf(why, sizeof(why), "RDMA check of %s against %s failed: %s", r->port,
-					 job->peer, r->error);
+					 peer, r->error);
 			pass = false;
 		} else {
 			struct rdma_bw_result res = r->res;
@@ -1258,8 +1260,8 @@ int api_verify_finish(struct api_call *call, const struct rdma_job_result *job, 
 		char key[LOOM_NAME_MAX + 16];
 
 		if (peer_fault && cur.state == NODE_VERIFYING)
-			log_warn("node %s stays verifying, to be checked again: the reference peer %s failed (%s)",
-				 n->name, job->peer, why);
+			log_warn("node %s stays verifying, to be checked again: a reference peer failed (%s)",
+				 n->name, why);
 		else
 			log_info("node %s is %s, no longer verifying: its RDMA results are stored, its state stays",
 				 n->name, node_state_name(cur.state));

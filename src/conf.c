@@ -147,6 +147,27 @@ static int set_runner(struct loom_config *c, const char *v, const char **why)
 	return 0;
 }
 
+/* A list separated by blanks or commas: node names, or words not starting with '-'. */
+static bool words_ok(const char *v, bool names)
+{
+	char w[LOOM_NAME_MAX];
+
+	while (*v) {
+		size_t len = strcspn(v, " \t,");
+
+		if (len) {
+			if (len >= sizeof(w))
+				return false;
+			snprintf(w, sizeof(w), "%.*s", (int)len, v);
+			if (names ? !topology_name_ok(w) : w[0] == '-')
+				return false;
+			v += len;
+		}
+		v += strspn(v, " \t,");
+	}
+	return true;
+}
+
 static int config_set(struct loom_config *c, const char *key, const char *v, const char **why)
 {
 	uint64_t a, b;
@@ -262,13 +283,13 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 			return -EINVAL;
 		return set_string(c->rdma_tool, sizeof(c->rdma_tool), v);
 	} else if (strcmp(key, "rdma.peer") == 0) {
-		*why = "expected a node name (a lowercase DNS label) or nothing";
-		if (v[0] && !topology_name_ok(v))
+		*why = "expected node names (lowercase DNS labels) separated by blanks or commas, or nothing";
+		if (!words_ok(v, true))
 			return -EINVAL;
 		return set_string(c->rdma_peer, sizeof(c->rdma_peer), v);
 	} else if (strcmp(key, "rdma.peer_address") == 0) {
-		*why = "expected a host name or address, not starting with '-'";
-		if (v[0] == '-' || strpbrk(v, " \t"))
+		*why = "expected host names or addresses (one per peer, in order), not starting with '-'";
+		if (!words_ok(v, false))
 			return -EINVAL;
 		return set_string(c->rdma_peer_address, sizeof(c->rdma_peer_address), v);
 	} else if (strcmp(key, "rdma.runner") == 0) {

@@ -3,8 +3,10 @@
  * loomd.conf names a tool and a reference peer (rdma.tool, rdma.peer).
  *
  * One job per node: a thread runs rdma_bw_run for each of the node's HCA
- * ports against the peer's port on the same subnet manager, one port after
- * the other, and wakes the main loop through an eventfd.  The main loop
+ * ports, one port after the other, each against a reference peer's port on
+ * the same fabric taken from the pool of rdma.peer's ports (one check per
+ * peer port at a time, the others queued: fabric/rdma_bw.h), and wakes the
+ * main loop through an eventfd.  The main loop
  * then judges and stores the results and moves the node to available or
  * quarantined (api_verify_finish), as loomd itself, in one audited write.
  * A run that failed at the peer's end is tried again (RDMA_PEER_TRIES in
@@ -32,6 +34,7 @@ struct rdma_port_run {
 	unsigned int rate_gbps;
 	char device[LOOM_NAME_MAX];	/* "mlx5_0" of "mlx5_0/1" */
 	unsigned int ib_port;
+	char peer[LOOM_NAME_MAX];	/* the reference node it ran against */
 	char peer_device[LOOM_NAME_MAX];
 	unsigned int peer_ib_port;
 	int ret;			/* 0, or -errno: no measurement */
@@ -67,7 +70,7 @@ void rdma_jobs_close(struct loomd *d);
 /* What a finished job hands to the API (api_verify_finish). */
 struct rdma_job_result {
 	const char *node;
-	const char *peer;
+	const char *peer;	/* rdma.peer as configured; each run names its own */
 	const struct rdma_port_run *runs;
 	size_t n_runs;
 };
