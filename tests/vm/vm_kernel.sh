@@ -5,7 +5,7 @@
 . "$(dirname "$0")/vmlib.sh"
 vm_enter 120
 . "$top_srcdir/tests/integration/lib.sh"
-t_plan 6
+t_plan 10
 
 t_ok "$([ -n "$VMLAB_GUEST" ]; echo $?)" "inside the lab VM, kernel $(uname -r)"
 ip -batch - >"$T_DIR/ip.out" 2>&1 <<IPB
@@ -24,4 +24,22 @@ modprobe rdma_rxe && ip link add vmk3 type veth peer name vmk4 && ip link set vm
 t_ok $? "rdma_rxe: a soft-RoCE device on a veth"
 t_is "$(cat /sys/class/infiniband/vmkrxe/ports/1/state 2>/dev/null)" "4: ACTIVE" "its port is ACTIVE"
 rdma link del vmkrxe 2>/dev/null; ip link del vmk3
+
+# loomd's kernel VTEP probe (overlay/kvtep.c, through kernel_tool): with
+# this kernel, mode auto sees VLAN filtering, vnifilter and VRF, and says
+# vlan-aware could run but its reconciler is not built yet.
+NS=vmkvt$$
+ip netns add $NS && ip -n $NS link set lo up
+KT=$top_builddir/tests/integration/kernel_tool
+"$KT" probe $NS 203.0.113.1 auto >"$T_DIR/p1" 2>&1
+t_diag "$(tr '\n' ' ' <"$T_DIR/p1")"
+t_ok "$(grep -q '^caps bridge=1 vxlan=1 neigh_suppress=1 vlan_filtering=1 vnifilter=1 vrf=1$' "$T_DIR/p1"; echo $?)" \
+	"the probe finds bridge VLAN filtering, vnifilter and VRF"
+t_ok "$(grep -q '^reason auto chose traditional: the kernel could do vlan-aware' "$T_DIR/p1"; echo $?)" \
+	"mode auto sees that the kernel could do vlan-aware, and says why it stays traditional"
+"$KT" probe $NS 203.0.113.1 vlan-aware >"$T_DIR/p2" 2>&1
+t_ok "$(grep -q "^open error backend_unavailable: the kernel supports vlan-aware mode but loom's vlan-aware reconciler is not built yet" "$T_DIR/p2"; echo $?)" \
+	"mode vlan-aware: the kernel has it, loom says its reconciler is missing, not the kernel"
+t_is "$(ip -n $NS -o link | grep -c loomprobe)" 0 "the probe left no device behind"
+ip netns del $NS
 t_done
