@@ -5,54 +5,28 @@
 # The topology (tests/vm/data/topo-rxe.json) is a RoCE-only site: no subnet
 # manager, HCA ports without one.
 #
-# The kernel's rxe (6.1) routes and receives its RoCE packets in the
-# initial network namespace only, so both devices live there, each on one
-# end of a veth pair; per-device routing rules (oif) send each side's
-# packets through the veth rather than the loopback, so `tc` on the
-# node's end shapes what the node sends.  MTU 9000 gives RoCE 4096-byte
-# packets: under TCG every packet costs CPU, so fewer is faster.
+# The two devices' plumbing, and why it is shaped so: tests/vm/rxe_lib.sh.
 #
 # True negative: a policer on the node's link fails admission, naming the
 # port, the measured and the required rate; lifted, the node passes.  Not
-# tbf: rxe in 6.1 panics the kernel when a queue pair is destroyed while
-# its packets still wait in a tbf queue (seen here: "Fatal exception in
-# interrupt" with sch_tbf loaded, at the end of a shaped run); a policer
-# drops instead of queueing, and RC's retransmissions do the throttling.  A peer
-# without its RDMA device is the peer's fault: the node stays verifying.
+# tbf: the 6.1 kernel panicked ("Fatal exception in interrupt", sch_tbf
+# loaded) at the end of a tbf-shaped ib_write_bw over rxe, packets still
+# queued behind a destroyed queue pair (bench/vm_rdma.sh tbf reproduces
+# it); a policer drops instead of queueing, and RC's retransmissions do
+# the throttling.  A peer without its RDMA device is the peer's fault: the
+# node stays verifying.
 . "$(dirname "$0")/vmlib.sh"
 vm_enter 400
 . "$top_srcdir/tests/integration/lib.sh"
 t_plan 12
 
-NODE_IP=192.0.2.1 PEER_IP=192.0.2.2
+. "$top_srcdir/tests/vm/rxe_lib.sh"
+PEER_IP=$RXE_PEER_IP
 PASS_MARK=0.02	# Gb/s; unshaped rxe under TCG measured 0.06-0.28 here, by load
-rxe_down() {
-	rdma link del rxen1 2>/dev/null; rdma link del rxeref 2>/dev/null
-	ip link del vmrn 2>/dev/null
-	ip rule del pref 100 2>/dev/null; ip rule del pref 101 2>/dev/null
-	ip rule add pref 0 lookup local 2>/dev/null; ip rule del pref 200 2>/dev/null
-}
-t_cleanup_add rxe_down
-modprobe rdma_rxe
-ip -batch - <<IPB
-link add vmrn mtu 9000 type veth peer name vmrp mtu 9000
-addr add $NODE_IP/32 dev vmrn
-addr add $PEER_IP/32 dev vmrp
-link set vmrn up
-link set vmrp up
-route add $PEER_IP dev vmrn table 101
-route add $NODE_IP dev vmrp table 102
-rule add pref 100 oif vmrn lookup 101
-rule add pref 101 oif vmrp lookup 102
-rule add pref 200 lookup local
-rule del pref 0
-IPB
-for k in all vmrn vmrp; do sysctl -qw net.ipv4.conf.$k.accept_local=1 net.ipv4.conf.$k.rp_filter=0; done
-rdma link add rxen1 type rxe netdev vmrn && rdma link add rxeref type rxe netdev vmrp
+t_cleanup_add rxe_pair_down
+rxe_pair_up rxen1 rxeref
 t_ok $? "soft-RoCE on each end of a veth: rxen1 (node n1) and rxeref (peer ref)"
-# RoCE v2 over IPv4: the GID that maps the port's address (::ffff:192.0.2.x).
-gid=$(grep -l 'ffff:c000:0201' /sys/class/infiniband/rxen1/ports/1/gids/* 2>/dev/null | head -n 1)
-gid=${gid##*/}
+gid=$(rxe_gid rxen1)
 t_ok "$([ -n "$gid" ]; echo $?)" "rxen1's IPv4 GID is index ${gid:-none}"
 
 loomd_config "$top_srcdir/tests/vm/data/topo-rxe.json" \
