@@ -23,17 +23,20 @@ run() {	# run LABEL ARGS...: one ib_write_bw, both ends here
 		"$(echo "$out" | awk '/^ *[0-9]+ +[0-9]+ /{r=$0} END{print r}')"
 }
 if [ "${1:-}" = tbf ]; then
-	# A tbf queue on the node's link: 6.1's rxe panicked here when the run
-	# ended with packets still queued.
-	tc qdisc add dev vmrn root tbf rate 20mbit burst 64kb latency 500ms
-	run "q1 64KiB D3, tbf 20mbit" -q 1 -s 65536 -D 3
-	tc qdisc del dev vmrn root
-	run "q1 64KiB D3, after the tbf" -q 1 -s 65536 -D 3
+	# A tbf on the node's link.  With 4 sends in flight (loom's lab shape)
+	# the tool measures the shaper; with ib_write_bw's default of 128 the
+	# client once hung after its report and 6.1's rxe once panicked, packets
+	# still queued behind a destroyed queue pair: that run goes last.
+	tc qdisc add dev vmrn root tbf rate 20mbit burst 64kb limit 4mb
+	run "q1 64KiB D3 t4, tbf 20mbit" -q 1 -s 65536 -D 3 -t 4
+	run "q1 64KiB D3 t4, tbf 20mbit" -q 1 -s 65536 -D 3 -t 4
+	run "q1 64KiB D3 t128, tbf 20mbit" -q 1 -s 65536 -D 3
 	exit 0
 fi
 echo "# GID index $gid; columns: #bytes #iterations BW-peak BW-average[Gb/s] MsgRate"
 for i in $(seq "${1:-3}"); do
-	run "q1 64KiB D3 (loom's lab shape)" -q 1 -s 65536 -D 3
+	run "q1 64KiB D3 t4 (loom's lab shape)" -q 1 -s 65536 -D 3 -t 4
+	run "q1 64KiB D3 t128" -q 1 -s 65536 -D 3
 	run "q1 1MiB D3" -q 1 -s 1048576 -D 3
 	run "q4 1MiB D3 (loom's default shape)" -q 4 -s 1048576 -D 3
 done

@@ -361,6 +361,7 @@ int rdma_bw_opts_set(struct rdma_bw_opts *o, const char *key, const char *value,
 		{ "rdma.duration", 1, 600, "seconds from 1 to 600" },
 		{ "rdma.gid_index", 0, 255, "a GID index from 0 to 255, or auto" },
 		{ "rdma.timeout", 0, 3600, "seconds from 0 (duration + 40) to 3600" },
+		{ "rdma.tx_depth", 0, 8192, "a send queue depth from 1 to 8192, or 0 (the tool's default)" },
 	};
 	double v;
 
@@ -378,7 +379,8 @@ int rdma_bw_opts_set(struct rdma_bw_opts *o, const char *key, const char *value,
 		case 1: o->size = (unsigned long)v; break;
 		case 2: o->duration_s = (unsigned int)v; break;
 		case 3: o->gid_index = (int)v; break;
-		default: o->timeout_ms = (int)v * 1000; break;
+		case 4: o->timeout_ms = (int)v * 1000; break;
+		default: o->tx_depth = (unsigned int)v; break;
 		}
 		return 0;
 	}
@@ -479,6 +481,10 @@ int rdma_bw_argv(const struct rdma_bw_opts *o, const struct rdma_end *end,
 	/* perftest -F: no cpufreq warning; loom judges the number, not the host tuning. */
 	if (!rc && o->tool == RDMA_TOOL_PERFTEST)
 		rc = argv_push(out, "-F");
+	if (!rc && o->tool == RDMA_TOOL_PERFTEST && o->tx_depth)
+		rc = argv_push(out, "-t");
+	if (!rc && o->tool == RDMA_TOOL_PERFTEST && o->tx_depth)
+		rc = argv_push(out, "%u", o->tx_depth);
 	if (!rc && server_addr)
 		rc = argv_push(out, "%s", server_addr);
 	return rc;

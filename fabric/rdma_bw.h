@@ -152,6 +152,7 @@ struct rdma_bw_opts {
 	unsigned int tcp_port;	/* out-of-band exchange, default 18515 */
 	int timeout_ms;		/* per end; default duration + 30 s */
 	int gid_index;		/* RoCE GID index (-x); -1 = the tool's choice */
+	unsigned int tx_depth;	/* perftest's -t (sends in flight per QP); 0 = its default */
 };
 
 /*
@@ -159,7 +160,9 @@ struct rdma_bw_opts {
  * rdma.size (message bytes, 4096 to 1 GiB), rdma.duration (seconds, 1-600),
  * rdma.gid_index (0-255, or "auto" for the tool's choice; RoCE needs the
  * index of the port's IPv4 or IPv6 GID), rdma.timeout (seconds per end,
- * 0 = duration + 40).  Returns 0, -ENOENT for a key that is not ours,
+ * 0 = duration + 40), rdma.tx_depth (ib_write_bw's -t, 1-8192, 0 = its
+ * default of 128: a short queue in flight keeps a shaped link from
+ * holding a queue pair's packets long after the run).  Returns 0, -ENOENT for a key that is not ours,
  * -EINVAL with LOOM_E_CONFIG.
  */
 int rdma_bw_opts_set(struct rdma_bw_opts *o, const char *key, const char *value,
@@ -188,7 +191,7 @@ void rdma_bw_opts_defaults(struct rdma_bw_opts *o);
 /*
  * The argv for one end: the prefix (with "{host}" replaced), then the tool
  * with -d DEV -i PORT -q QPS -s SIZE -D SECONDS -p TCPPORT [-x GID]
- * --report_gbits (and -F for perftest), then @server_addr for the client end (NULL for the
+ * --report_gbits (and -F [-t DEPTH] for perftest), then @server_addr for the client end (NULL for the
  * server end).  Returns 0, -E2BIG when it does not fit, -EINVAL for an
  * argument that could be taken for an option (a leading '-').
  */

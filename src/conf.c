@@ -431,6 +431,7 @@ void config_print(const struct loom_config *c, FILE *out)
 	else
 		fprintf(out, "rdma.gid_index = auto\n");
 	fprintf(out, "rdma.timeout = %d\n", c->rdma_opts.timeout_ms / 1000);
+	fprintf(out, "rdma.tx_depth = %u\n", c->rdma_opts.tx_depth);
 	fprintf(out, "rdma.tool = %s\n", c->rdma_tool);
 	fprintf(out, "rdma.peer = %s\n", c->rdma_peer);
 	fprintf(out, "rdma.peer_address = %s\n", c->rdma_peer_address);

@@ -64,7 +64,7 @@ struct loom_config {
 	/* rdma.*: pass marks, and the check node.verify runs itself when a
 	 * tool and a reference peer are named ("" = results are fed in). */
 	struct rdma_thresholds rdma;
-	struct rdma_bw_opts rdma_opts;	/* rdma.qps, .size, .duration, .gid_index, .timeout */
+	struct rdma_bw_opts rdma_opts;	/* rdma.qps, .size, .duration, .gid_index, .timeout, .tx_depth */
 	char rdma_tool[LOOM_PATH_MAX];	/* loom-rdma-bw, ib_write_bw, or a path */
 	char rdma_peer[CONF_PEERS_LEN];	/* the reference nodes, blank- or comma-separated */
 	char rdma_peer_address[CONF_PEERS_LEN];	/* what the client connects to, one per peer; "" = their names */

@@ -440,7 +440,7 @@ static void test_run_stand_in(void **state)
 	unlink(failing);
 }
 
-/* rdma.qps, .size, .duration, .gid_index, .timeout; the GID index reaches the argv. */
+/* rdma.qps, .size, .duration, .gid_index, .timeout, .tx_depth; -x and -t reach the argv. */
 static void test_opts_set(void **state)
 {
 	struct rdma_bw_opts o;
@@ -463,6 +463,12 @@ static void test_opts_set(void **state)
 	assert_string_equal(a.argv[13], "-x");
 	assert_string_equal(a.argv[14], "1");
 	assert_string_equal(a.argv[15], "--report_gbits");
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.tx_depth", "4", &err), 0);
+	assert_int_equal(rdma_bw_argv(&o, &end, "192.0.2.2", &a), 0);
+	assert_string_equal(a.argv[16], "-F");
+	assert_string_equal(a.argv[17], "-t");
+	assert_string_equal(a.argv[18], "4");
+	assert_string_equal(a.argv[19], "192.0.2.2");
 	assert_int_equal(rdma_bw_opts_set(&o, "rdma.gid_index", "auto", &err), 0);
 	assert_int_equal(o.gid_index, -1);
 	assert_int_equal(rdma_bw_opts_set(&o, "rdma.qps", "0", &err), -EINVAL);
