@@ -22,7 +22,7 @@ t_plan 12
 
 . "$top_srcdir/tests/vm/rxe_lib.sh"
 PEER_IP=$RXE_PEER_IP
-PASS_MARK=0.03	# Gb/s; unshaped: 0.06-0.28 here, by load; through the tbf: ~0.009
+PASS_MARK=0.03	# Gb/s; unshaped: 0.06-0.28 here, by load; the tbf lets 0.02 through
 t_cleanup_add rxe_pair_down
 rxe_pair_up rxen1 rxeref
 t_ok $? "soft-RoCE on each end of a veth: rxen1 (node n1) and rxeref (peer ref)"
@@ -38,18 +38,20 @@ t_ok $? "loomd starts with the real ib_write_bw as rdma.tool"
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 $LOOMCTL node register n1 >/dev/null
-tc qdisc add dev vmrn root tbf rate 10mbit burst 64kb limit 4mb
+tc qdisc add dev vmrn root tbf rate 20mbit burst 64kb limit 4mb
 t0=$(ms)
 out=$($LOOMCTL -o json -w 90 node verify n1)
 t1=$(ms)
-t_is "$(echo "$out" | jq -r .state)" quarantined "with n1's link shaped to 10 Mbit/s, admission fails ($((t1 - t0)) ms)"
+t_is "$(echo "$out" | jq -r .state)" quarantined "with n1's link shaped to 20 Mbit/s, admission fails ($((t1 - t0)) ms)"
 reason=$(echo "$out" | jq -r .reason)
 t_diag "reason: $reason"
 case $reason in
 *rxen1/1*" Gb/s"*"pass mark is $PASS_MARK"*) t_ok 0 "the reason names the port, the measured and the required rate" ;;
 *) t_ok 1 "the reason names the port, the measured and the required rate" ;;
 esac
-t_is "$(echo "$out" | jq -r ".rdma[0].gbps > 0 and .rdma[0].gbps < $PASS_MARK and .rdma[0].threshold_gbps == $PASS_MARK")" true \
+# A measurement, not a failed run: under heavy load few or no messages
+# complete within the 3 s through the shaper, so 0 is a possible rate.
+t_is "$(echo "$out" | jq -r ".rdma[0].gbps != null and .rdma[0].fault == null and .rdma[0].gbps < $PASS_MARK and .rdma[0].threshold_gbps == $PASS_MARK")" true \
 	"ib_write_bw measured $(echo "$out" | jq -r .rdma[0].gbps) Gb/s through the shaper"
 
 tc qdisc del dev vmrn root
