@@ -345,6 +345,46 @@ void rdma_bw_opts_defaults(struct rdma_bw_opts *o)
 	o->size = 1 << 20;
 	o->duration_s = 5;
 	o->tcp_port = 18515;
+	o->gid_index = -1;
+}
+
+int rdma_bw_opts_set(struct rdma_bw_opts *o, const char *key, const char *value,
+		     struct loom_err *err)
+{
+	static const struct {
+		const char *key;
+		double lo, hi;
+		const char *what;
+	} keys[] = {
+		{ "rdma.qps", 1, 64, "a number of queue pairs from 1 to 64" },
+		{ "rdma.size", 4096, 1 << 30, "a message size in bytes from 4096 to 1073741824" },
+		{ "rdma.duration", 1, 600, "seconds from 1 to 600" },
+		{ "rdma.gid_index", 0, 255, "a GID index from 0 to 255, or auto" },
+		{ "rdma.timeout", 0, 3600, "seconds from 0 (duration + 40) to 3600" },
+		{ "rdma.tx_depth", 0, 8192, "a send queue depth from 1 to 8192, or 0 (the tool's default)" },
+	};
+	double v;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(key, keys[i].key))
+			continue;
+		if (i == 3 && strcmp(value, "auto") == 0) {
+			o->gid_index = -1;
+			return 0;
+		}
+		if (parse_double(value, keys[i].lo, keys[i].hi, &v) || v != (double)(long)v)
+			return loom_err_set(err, LOOM_E_CONFIG, key, "'%s' is not %s", value, keys[i].what);
+		switch (i) {
+		case 0: o->qps = (unsigned int)v; break;
+		case 1: o->size = (unsigned long)v; break;
+		case 2: o->duration_s = (unsigned int)v; break;
+		case 3: o->gid_index = (int)v; break;
+		case 4: o->timeout_ms = (int)v * 1000; break;
+		default: o->tx_depth = (unsigned int)v; break;
+		}
+		return 0;
+	}
+	return -ENOENT;
 }
 
 static int argv_push(struct rdma_argv *a, const char *fmt, ...)
@@ -432,11 +472,19 @@ int rdma_bw_argv(const struct rdma_bw_opts *o, const struct rdma_end *end,
 		rc = argv_push(out, "-p");
 	if (!rc)
 		rc = argv_push(out, "%u", o->tcp_port);
+	if (!rc && o->gid_index >= 0)
+		rc = argv_push(out, "-x");
+	if (!rc && o->gid_index >= 0)
+		rc = argv_push(out, "%d", o->gid_index);
 	if (!rc)
 		rc = argv_push(out, "--report_gbits");
 	/* perftest -F: no cpufreq warning; loom judges the number, not the host tuning. */
 	if (!rc && o->tool == RDMA_TOOL_PERFTEST)
 		rc = argv_push(out, "-F");
+	if (!rc && o->tool == RDMA_TOOL_PERFTEST && o->tx_depth)
+		rc = argv_push(out, "-t");
+	if (!rc && o->tool == RDMA_TOOL_PERFTEST && o->tx_depth)
+		rc = argv_push(out, "%u", o->tx_depth);
 	if (!rc && server_addr)
 		rc = argv_push(out, "%s", server_addr);
 	return rc;
@@ -505,7 +553,7 @@ int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 	pthread_t tid;
 	double t0, t1 = 0, t_start = 0;
 	int timeout_ms, rc;
-	bool client_ok;
+	bool client_ok, server_first;
 	char words[200];
 
 	memset(res, 0, sizeof(*res));
@@ -540,6 +588,7 @@ int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 		/* Poll again shortly; the server end is still starting. */
 		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
 	}
+	server_first = __atomic_load_n(&srv.done, __ATOMIC_ACQUIRE);
 	client_ok = rc == 0 && cres.status == 0 && !cres.timed_out;
 	/* A server end whose client gave up would wait for its time limit: end it. */
 	if (client_ok) {
@@ -554,11 +603,35 @@ int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 	}
 	pthread_join(tid, NULL);
 joined:
+	res->fault = RDMA_FAULT_NODE;
 	if (rc < 0) {
 		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "cannot start the client end %s: %s",
 			     cargv.argv[0], strerror(-rc));
 		goto out;
 	}
+	/* The peer's faults first: a client end fails too when its server end did. */
+	res->fault = RDMA_FAULT_PEER;
+	if (srv.rc < 0) {
+		rc = srv.rc;
+		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "the peer's fault: cannot start the server end %s: %s",
+			     sargv.argv[0], strerror(-rc));
+		goto out;
+	}
+	if (server_first && !client_ok && srv.res.status != 0 && !srv.res.cancelled) {
+		rc = -EIO;
+		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "the peer's fault: the server end on %s exited with %d first: %s",
+			     server->host ? server->host : "this node", srv.res.status,
+			     last_words(&srv.res, words, sizeof(words)));
+		goto out;
+	}
+	if (!cres.timed_out && cres.status != 0 && not_listening_yet(&cres)) {
+		rc = -EIO;
+		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "the peer's fault: the server end on %s did not listen within %.0f s: %s",
+			     server->host ? server->host : "this node", connect_window_s,
+			     last_words(&cres, words, sizeof(words)));
+		goto out;
+	}
+	res->fault = RDMA_FAULT_NODE;
 	if (cres.timed_out) {
 		rc = -ETIMEDOUT;
 		loom_err_set(err, LOOM_E_TIMEOUT, "", "the client end did not finish within %d ms",
@@ -572,23 +645,21 @@ joined:
 			     last_words(&cres, words, sizeof(words)));
 		goto out;
 	}
-	if (srv.rc < 0) {
-		rc = srv.rc;
-		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "cannot start the server end %s: %s",
-			     sargv.argv[0], strerror(-rc));
-		goto out;
-	}
 	/* The client's report stands even when the server end had to be ended. */
 	if (srv.res.status != 0 && !srv.res.cancelled) {
 		rc = -EIO;
-		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "the server end on %s exited with %d: %s",
+		res->fault = RDMA_FAULT_PEER;
+		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "the peer's fault: the server end on %s exited with %d: %s",
 			     server->host ? server->host : "this node", srv.res.status,
 			     last_words(&srv.res, words, sizeof(words)));
 		goto out;
 	}
+	res->fault = RDMA_FAULT_NONE;
 	rc = rdma_bw_parse_perftest(cres.out, res, err);
-	if (rc < 0)
+	if (rc < 0) {
+		res->fault = RDMA_FAULT_NODE;
 		goto out;
+	}
 	res->duration_s = t1 - t_start;
 	snprintf(res->peer, sizeof(res->peer), "%s", server->host ? server->host : "");
 out:
@@ -600,4 +671,145 @@ out_pipe:
 		if (cancel[i] >= 0)
 			close(cancel[i]);
 	return rc;
+}
+
+void rdma_pool_init(struct rdma_pool *p)
+{
+	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+}
+
+void rdma_pool_destroy(struct rdma_pool *p)
+{
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+}
+
+void rdma_pool_clear(struct rdma_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->n = 0;
+	p->closing = false;
+	pthread_mutex_unlock(&p->lock);
+}
+
+int rdma_pool_add(struct rdma_pool *p, const struct topo_node *peer, const char *addr,
+		  unsigned int base_tcp_port)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->n + peer->n_hca_ports > RDMA_POOL_MAX) {
+		rc = -E2BIG;
+		goto out;
+	}
+	for (size_t i = 0; i < peer->n_hca_ports; i++) {
+		const struct topo_hca_port *hp = &peer->hca_ports[i];
+		struct rdma_pool_port *pp = &p->ports[p->n];
+
+		memset(pp, 0, sizeof(*pp));
+		snprintf(pp->peer, sizeof(pp->peer), "%s", peer->name);
+		snprintf(pp->addr, sizeof(pp->addr), "%s", addr && addr[0] ? addr : peer->name);
+		snprintf(pp->port, sizeof(pp->port), "%s", hp->name);
+		snprintf(pp->sm, sizeof(pp->sm), "%s", hp->sm);
+		snprintf(pp->rail, sizeof(pp->rail), "%s", hp->rail);
+		pp->rate_gbps = hp->rate_gbps;
+		pp->tcp_port = base_tcp_port + (unsigned int)p->n;
+		p->n++;
+	}
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+/* How well @q fits @want: higher is better, 0 = not at all. */
+static int pool_fit(const struct rdma_pool_port *q, const char *node, const struct topo_hca_port *want)
+{
+	if (strcmp(q->peer, node) == 0 || strcmp(q->sm, want->sm))
+		return 0;
+	if (strcmp(q->port, want->name) == 0)
+		return 4;
+	if (want->rail[0] && strcmp(q->rail, want->rail) == 0)
+		return 3;
+	if (q->rate_gbps == want->rate_gbps)
+		return 2;
+	return 1;
+}
+
+int rdma_pool_pick(const struct rdma_pool *p, const char *node, const struct topo_hca_port *want,
+		   int avoid)
+{
+	int best = -1, best_fit = 0;
+	bool fits = false;
+
+	for (size_t i = 0; i < p->n; i++) {
+		int fit = pool_fit(&p->ports[i], node, want);
+
+		if (!fit)
+			continue;
+		fits = true;
+		if (p->ports[i].busy)
+			continue;
+		/* After a failure at @avoid's peer, another peer's port first. */
+		if (avoid < 0 || (size_t)avoid >= p->n || strcmp(p->ports[i].peer, p->ports[avoid].peer))
+			fit += 10;
+		if (best < 0 || fit > best_fit) {
+			best = (int)i;
+			best_fit = fit;
+		}
+	}
+	if (best >= 0)
+		return best;
+	return fits ? -EBUSY : -ENOENT;
+}
+
+int rdma_pool_acquire(struct rdma_pool *p, const char *node, const struct topo_hca_port *want,
+		      int avoid, int timeout_ms)
+{
+	struct timespec until;
+	int idx;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		if (p->closing) {
+			idx = -ECANCELED;
+			break;
+		}
+		idx = rdma_pool_pick(p, node, want, avoid);
+		if (idx != -EBUSY)
+			break;
+		if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT) {
+			idx = -ETIMEDOUT;
+			break;
+		}
+	}
+	if (idx >= 0)
+		p->ports[idx].busy = true;
+	pthread_mutex_unlock(&p->lock);
+	return idx;
+}
+
+void rdma_pool_release(struct rdma_pool *p, int idx)
+{
+	pthread_mutex_lock(&p->lock);
+	if (idx >= 0 && (size_t)idx < p->n)
+		p->ports[idx].busy = false;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void rdma_pool_close(struct rdma_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->closing = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
 }

@@ -16,6 +16,7 @@
 #ifndef LOOM_FABRIC_RDMA_BW_H
 #define LOOM_FABRIC_RDMA_BW_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -72,6 +73,13 @@ int rdma_thresholds_set(struct rdma_thresholds *t, const char *key, const char *
 double rdma_threshold_gbps(const struct rdma_thresholds *t, unsigned int rate_gbps,
 			   double *line_gbps);
 
+/* Which end a failed run is blamed on (rdma_bw_run fills it in). */
+enum rdma_fault {
+	RDMA_FAULT_NONE,
+	RDMA_FAULT_NODE,	/* the client end: the node under test */
+	RDMA_FAULT_PEER,	/* the server end: the reference peer */
+};
+
 struct rdma_bw_result {
 	double gbps;		/* BW average, Gb/s (10^9 bit/s) */
 	double peak_gbps;
@@ -89,6 +97,8 @@ struct rdma_bw_result {
 	double pct_of_line;
 	bool pass;
 	char reason[256];
+	/* From rdma_bw_run when it fails: */
+	enum rdma_fault fault;
 };
 
 /*
@@ -141,7 +151,23 @@ struct rdma_bw_opts {
 	unsigned int duration_s;	/* default 5 */
 	unsigned int tcp_port;	/* out-of-band exchange, default 18515 */
 	int timeout_ms;		/* per end; default duration + 30 s */
+	int gid_index;		/* RoCE GID index (-x); -1 = the tool's choice */
+	unsigned int tx_depth;	/* perftest's -t (sends in flight per QP); 0 = its default */
 };
+
+/*
+ * loomd.conf keys for the shape of the check: rdma.qps (1-64),
+ * rdma.size (message bytes, 4096 to 1 GiB), rdma.duration (seconds, 1-600),
+ * rdma.gid_index (0-255, or "auto" for the tool's choice; RoCE needs the
+ * index of the port's IPv4 or IPv6 GID), rdma.timeout (seconds per end,
+ * 0 = duration + 40), rdma.tx_depth (ib_write_bw's -t, 1-8192, 0 = its
+ * default of 128: a short queue in flight keeps a shaped link from
+ * holding a queue pair's packets long after the run).  Returns 0, -ENOENT for a key that is not ours,
+ * -EINVAL with LOOM_E_CONFIG.
+ */
+int rdma_bw_opts_set(struct rdma_bw_opts *o, const char *key, const char *value,
+		     struct loom_err *err);
+
 
 /* One end of the test: which node, which HCA port, how to reach the node. */
 struct rdma_end {
@@ -164,8 +190,8 @@ void rdma_bw_opts_defaults(struct rdma_bw_opts *o);
 
 /*
  * The argv for one end: the prefix (with "{host}" replaced), then the tool
- * with -d DEV -i PORT -q QPS -s SIZE -D SECONDS -p TCPPORT --report_gbits
- * (and -F for perftest), then @server_addr for the client end (NULL for the
+ * with -d DEV -i PORT -q QPS -s SIZE -D SECONDS -p TCPPORT [-x GID]
+ * --report_gbits (and -F [-t DEPTH] for perftest), then @server_addr for the client end (NULL for the
  * server end).  Returns 0, -E2BIG when it does not fit, -EINVAL for an
  * argument that could be taken for an option (a leading '-').
  */
@@ -178,10 +204,70 @@ int rdma_bw_argv(const struct rdma_bw_opts *o, const struct rdma_end *end,
  * bounded time), then parse the client's report.  Fills @res (peer =
  * server->host, duration_s = client wall time); the caller judges it with
  * rdma_bw_judge().  Returns 0, or -errno with @err: LOOM_E_UNAVAILABLE
- * when an end failed (its stderr in the message), LOOM_E_TIMEOUT.
+ * when an end failed (its stderr in the message), LOOM_E_TIMEOUT; then
+ * res->fault says which end is to blame.  The peer is when its server end
+ * could not start, exited with an error before the client end was done,
+ * or never listened within the connect window; every other failure,
+ * a hang included, is the node's.
  */
 int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 		const struct rdma_end *client, const char *server_addr,
 		struct rdma_bw_result *res, struct loom_err *err);
+
+/*
+ * The reference peers' HCA ports that checks run against.  One check per
+ * peer port at a time: two would share the port and halve each
+ * measurement.  A check that finds every fitting port busy waits its turn.
+ * Each peer port has its own TCP port for the tool's exchange (the base
+ * plus its index), so checks against two ports of one peer can run at
+ * once.  A port fits a node's port when both are on the same fabric (the
+ * same subnet manager, or both RoCE: no subnet manager); among the free
+ * ones the same name wins, then the same rail, then the same rate.
+ */
+#define RDMA_POOL_MAX 64
+
+struct rdma_pool_port {
+	char peer[LOOM_NAME_MAX];	/* the reference node */
+	char addr[LOOM_NAME_MAX];	/* what the client end connects to */
+	char port[LOOM_NAME_MAX];	/* "mlx5_0/1" */
+	char sm[LOOM_NAME_MAX];		/* "" = RoCE */
+	char rail[LOOM_NAME_MAX];
+	unsigned int rate_gbps;
+	unsigned int tcp_port;
+	bool busy;
+};
+
+struct rdma_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct rdma_pool_port ports[RDMA_POOL_MAX];
+	size_t n;
+	bool closing;		/* waiters give up (loomd's shutdown) */
+};
+
+void rdma_pool_init(struct rdma_pool *p);
+void rdma_pool_destroy(struct rdma_pool *p);
+/* Drops every port (none may be busy). */
+void rdma_pool_clear(struct rdma_pool *p);
+/* Adds @peer's HCA ports, reached at @addr.  Returns 0 or -E2BIG. */
+int rdma_pool_add(struct rdma_pool *p, const struct topo_node *peer, const char *addr,
+		  unsigned int base_tcp_port);
+/*
+ * The index of the best free port for node @node's port @want, never one
+ * of @node's own, preferring another peer's to @avoid's (-1: none); -EBUSY when
+ * every fitting port is busy, -ENOENT when none fits.  Pure: the caller
+ * holds the lock or owns the pool.
+ */
+int rdma_pool_pick(const struct rdma_pool *p, const char *node, const struct topo_hca_port *want,
+		   int avoid);
+/*
+ * Waits (at most @timeout_ms) for a fitting port and marks it busy: its
+ * index, -ENOENT (none fits), -ETIMEDOUT, -ECANCELED (the pool closes).
+ */
+int rdma_pool_acquire(struct rdma_pool *p, const char *node, const struct topo_hca_port *want,
+		      int avoid, int timeout_ms);
+void rdma_pool_release(struct rdma_pool *p, int idx);
+/* Wakes every waiter with -ECANCELED from now on. */
+void rdma_pool_close(struct rdma_pool *p);
 
 #endif

@@ -52,6 +52,7 @@ void config_defaults(struct loom_config *c)
 	fault_policy_defaults(&c->fault);
 	c->counter_interval_s = 30;
 	rdma_thresholds_defaults(&c->rdma);
+	rdma_bw_opts_defaults(&c->rdma_opts);
 }
 
 static char *trim(char *s)
@@ -192,6 +193,27 @@ static int set_provisioning(struct loom_config *c, const char *v, const char **w
 	return 0;
 }
 
+/* A list separated by blanks or commas: node names, or words not starting with '-'. */
+static bool words_ok(const char *v, bool names)
+{
+	char w[LOOM_NAME_MAX];
+
+	while (*v) {
+		size_t len = strcspn(v, " \t,");
+
+		if (len) {
+			if (len >= sizeof(w))
+				return false;
+			snprintf(w, sizeof(w), "%.*s", (int)len, v);
+			if (names ? !topology_name_ok(w) : w[0] == '-')
+				return false;
+			v += len;
+		}
+		v += strspn(v, " \t,");
+	}
+	return true;
+}
+
 /* One branch per key of loomd.conf; each sets *why to what the key expects. */
 static int config_set(struct loom_config *c, const char *key, const char *v, const char **why)
 {
@@ -295,13 +317,13 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 			return -EINVAL;
 		return set_string(c->rdma_tool, sizeof(c->rdma_tool), v);
 	} else if (strcmp(key, "rdma.peer") == 0) {
-		*why = "expected a node name (a lowercase DNS label) or nothing";
-		if (v[0] && !topology_name_ok(v))
+		*why = "expected node names (lowercase DNS labels) separated by blanks or commas, or nothing";
+		if (!words_ok(v, true))
 			return -EINVAL;
 		return set_string(c->rdma_peer, sizeof(c->rdma_peer), v);
 	} else if (strcmp(key, "rdma.peer_address") == 0) {
-		*why = "expected a host name or address, not starting with '-'";
-		if (v[0] == '-' || strpbrk(v, " \t"))
+		*why = "expected host names or addresses (one per peer, in order), not starting with '-'";
+		if (!words_ok(v, false))
 			return -EINVAL;
 		return set_string(c->rdma_peer_address, sizeof(c->rdma_peer_address), v);
 	} else if (strcmp(key, "rdma.runner") == 0) {
@@ -352,6 +374,8 @@ int config_load(const char *path, struct loom_config *c, struct loom_err *err)
 		ret = fault_policy_set(&c->fault, key, val, err);
 		if (ret == -ENOENT)
 			ret = rdma_thresholds_set(&c->rdma, key, val, err);
+		if (ret == -ENOENT)
+			ret = rdma_bw_opts_set(&c->rdma_opts, key, val, err);
 		if (ret != -ENOENT) {
 			if (ret) {
 				char msg[sizeof(err->msg)];
@@ -422,6 +446,14 @@ void config_print(const struct loom_config *c, FILE *out)
 		if (o->min_gbps > 0)
 			fprintf(out, "rdma.min_gbps.%u = %.15g\n", o->rate_gbps, o->min_gbps);
 	}
+	fprintf(out, "rdma.qps = %u\nrdma.size = %lu\nrdma.duration = %u\n", c->rdma_opts.qps,
+		c->rdma_opts.size, c->rdma_opts.duration_s);
+	if (c->rdma_opts.gid_index >= 0)
+		fprintf(out, "rdma.gid_index = %d\n", c->rdma_opts.gid_index);
+	else
+		fprintf(out, "rdma.gid_index = auto\n");
+	fprintf(out, "rdma.timeout = %d\n", c->rdma_opts.timeout_ms / 1000);
+	fprintf(out, "rdma.tx_depth = %u\n", c->rdma_opts.tx_depth);
 	fprintf(out, "rdma.tool = %s\n", c->rdma_tool);
 	fprintf(out, "rdma.peer = %s\n", c->rdma_peer);
 	fprintf(out, "rdma.peer_address = %s\n", c->rdma_peer_address);
@@ -436,7 +468,7 @@ bool config_rdma_check(const struct loom_config *c, struct rdma_bw_opts *o,
 {
 	const char *base;
 
-	rdma_bw_opts_defaults(o);
+	*o = c->rdma_opts;
 	memset(prefix, 0, (CONF_RUNNER_WORDS + 1) * sizeof(*prefix));
 	for (size_t i = 0; i < c->n_rdma_runner; i++)
 		prefix[i] = c->rdma_runner[i];

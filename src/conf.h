@@ -24,6 +24,9 @@ struct conf_nvml {
 	char node[LOOM_NAME_MAX];
 	char path[LOOM_PATH_MAX];
 };
+/* rdma.peer, rdma.peer_address: the length of the list. */
+#define CONF_PEERS_LEN 512
+
 /* rdma.runner: at most this many words, each shorter than CONF_WORD_MAX. */
 #define CONF_RUNNER_WORDS 16
 #define CONF_WORD_MAX 128
@@ -62,9 +65,10 @@ struct loom_config {
 	/* rdma.*: pass marks, and the check node.verify runs itself when a
 	 * tool and a reference peer are named ("" = results are fed in). */
 	struct rdma_thresholds rdma;
+	struct rdma_bw_opts rdma_opts;	/* rdma.qps, .size, .duration, .gid_index, .timeout, .tx_depth */
 	char rdma_tool[LOOM_PATH_MAX];	/* loom-rdma-bw, ib_write_bw, or a path */
-	char rdma_peer[LOOM_NAME_MAX];	/* the reference node */
-	char rdma_peer_address[LOOM_NAME_MAX];	/* what the client connects to; "" = the peer's name */
+	char rdma_peer[CONF_PEERS_LEN];	/* the reference nodes, blank- or comma-separated */
+	char rdma_peer_address[CONF_PEERS_LEN];	/* what the client connects to, one per peer; "" = their names */
 	/* The argv prefix that runs a command on another node, split at load
 	 * time ("{host}" is replaced by the node's name); none = run locally. */
 	char rdma_runner[CONF_RUNNER_WORDS][CONF_WORD_MAX];

@@ -3,10 +3,15 @@
  * when loomd.conf names a tool and a reference peer (rdma.tool, rdma.peer).
  *
  * One job per node: a thread runs rdma_bw_run for each of the node's HCA
- * ports against the peer's port on the same subnet manager, one port after
- * the other, and wakes the main loop through an eventfd.  The main loop
+ * ports, one port after the other, each against a reference peer's port on
+ * the same fabric taken from the pool of rdma.peer's ports (one check per
+ * peer port at a time, the others queued: fabric/rdma_bw.h), and wakes the
+ * main loop through an eventfd.  The main loop
  * then judges and stores the results and moves the node to available or
  * quarantined (verify_finish), as loomd itself, in one audited write.
+ * A run that failed at the peer's end is tried again (RDMA_PEER_TRIES in
+ * all); if it still fails the node stays `verifying`, the peer named as
+ * the cause, for the next node.verify or loomd's restart to run it again.
  * Nothing here touches the store or the model: the thread owns its job
  * only.
  */
@@ -28,9 +33,11 @@ struct rdma_port_run {
 	unsigned int rate_gbps;
 	char device[LOOM_NAME_MAX];	/* "mlx5_0" of "mlx5_0/1" */
 	unsigned int ib_port;
+	char peer[LOOM_NAME_MAX];	/* the reference node it ran against */
 	char peer_device[LOOM_NAME_MAX];
 	unsigned int peer_ib_port;
 	int ret;			/* 0, or -errno: no measurement */
+	bool peer_fault;		/* ret < 0 through the peer's end, not the node's */
 	char error[sizeof(((struct loom_err *)0)->msg)];
 	struct rdma_bw_result res;
 };
@@ -62,7 +69,7 @@ void rdma_jobs_close(struct loomd *d);
 /* What a finished job hands to its judge (verify_finish). */
 struct rdma_job_result {
 	const char *node;
-	const char *peer;
+	const char *peer;	/* rdma.peer as configured; each run names its own */
 	const struct rdma_port_run *runs;
 	size_t n_runs;
 };

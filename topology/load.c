@@ -215,7 +215,8 @@ static const struct field hca_fields[] = {
 	{ "name", F_PORT, true, AT(topo_hca_port, name), 0, 0 },
 	{ "guid", F_GUID, true, AT(topo_hca_port, guid), 0, 0 },
 	{ "rate_gbps", F_UINT, true, AT(topo_hca_port, rate_gbps), 1, 4294967295LL },
-	{ "sm", F_NAME, true, AT(topo_hca_port, sm), 0, 0 },
+	/* Absent: a RoCE port, on no InfiniBand fabric (no partitions, no SM). */
+	{ "sm", F_NAME, false, AT(topo_hca_port, sm), 0, 0 },
 	{ "rail", F_LABEL, false, AT(topo_hca_port, rail), 0, 0 },
 	/* 0 = unknown; unicast LIDs are 1..0xbfff. */
 	{ "lid", F_UINT, false, AT(topo_hca_port, lid), 0, 0xbfff },
@@ -623,7 +624,7 @@ static int node_read(const json_t *o, const char *path, struct topology *t,
 	}
 	for (size_t i = 0; i < n->n_hca_ports; i++) {
 		snprintf(sub, sizeof(sub), "%s.hca_ports[%zu].sm", path, i);
-		if (!topology_sm(t, n->hca_ports[i].sm))
+		if (n->hca_ports[i].sm[0] && !topology_sm(t, n->hca_ports[i].sm))
 			return fail(err, sub, "subnet manager \"%s\" is not defined in \"subnet_managers\"",
 				    n->hca_ports[i].sm);
 	}
@@ -932,7 +933,8 @@ static json_t *hca_to_json(const struct topo_hca_port *p)
 	bad |= set_str(o, "name", p->name);
 	bad |= set_str(o, "guid", guid);
 	bad |= set_int(o, "rate_gbps", p->rate_gbps);
-	bad |= set_str(o, "sm", p->sm);
+	if (p->sm[0])
+		bad |= set_str(o, "sm", p->sm);
 	if (p->rail[0])
 		bad |= set_str(o, "rail", p->rail);
 	if (p->lid)

@@ -310,6 +310,12 @@ static int setup_dir(void **state)
 		"if [ $role = client ] && [ -e \"$d/client-fails\" ]; then\n"
 		"  echo \"boom: port not Active\" >&2; exit 3\n"
 		"fi\n"
+		"if [ $role = server ] && [ -e \"$d/server-fails\" ]; then\n"
+		"  echo \"Couldn't find device mlx5_0\" >&2; exit 1\n"
+		"fi\n"
+		"if [ $role = client ] && [ -e \"$d/server-fails\" ]; then\n"
+		"  sleep 0.3; echo \"Couldn't connect to $last:18515\" >&2; exit 1\n"
+		"fi\n"
 		"if [ $role = client ] && [ -e \"$d/refuse-once\" ]; then\n"
 		"  rm -f \"$d/refuse-once\"\n"
 		"  echo \"Couldn't connect to $last:18515\" >&2; exit 1\n"
@@ -346,6 +352,8 @@ static int teardown_dir(void **state)
 	snprintf(path, sizeof(path), "%s/connected", dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/client-fails", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/server-fails", dir);
 	unlink(path);
 	return rmdir(dir);
 }
@@ -416,7 +424,62 @@ static void test_run_stand_in(void **state)
 	assert_true(time(NULL) - t0 <= 2);
 	assert_int_equal(err.code, LOOM_E_UNAVAILABLE);
 	assert_string_equal(err.msg, "the client end on gpu-7 exited with 3: boom: port not Active");
+	assert_int_equal(r.fault, RDMA_FAULT_NODE);
 	unlink(failing);
+
+	/* The server end fails (the peer lost its device): the peer's fault. */
+	snprintf(failing, sizeof(failing), "%s/server-fails", dir);
+	f = fopen(failing, "w");
+	assert_non_null(f);
+	fclose(f);
+	loom_err_clear(&err);
+	assert_int_equal(rdma_bw_run(&o, &srv, &cli, "192.0.2.10", &r, &err), -EIO);
+	assert_int_equal(r.fault, RDMA_FAULT_PEER);
+	assert_string_equal(err.msg, "the peer's fault: the server end on ref-1 exited with 1 first: "
+			    "Couldn't find device mlx5_0");
+	unlink(failing);
+}
+
+/* rdma.qps, .size, .duration, .gid_index, .timeout, .tx_depth; -x and -t reach the argv. */
+static void test_opts_set(void **state)
+{
+	struct rdma_bw_opts o;
+	struct rdma_end end = { .device = "rxe0" };
+	struct rdma_argv a;
+	struct loom_err err = { 0 };
+
+	rdma_bw_opts_defaults(&o);
+	assert_int_equal(o.gid_index, -1);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.qps", "1", &err), 0);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.size", "65536", &err), 0);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.duration", "3", &err), 0);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.gid_index", "1", &err), 0);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.timeout", "40", &err), 0);
+	assert_int_equal(o.qps, 1);
+	assert_int_equal(o.size, 65536);
+	assert_int_equal(o.duration_s, 3);
+	assert_int_equal(o.timeout_ms, 40000);
+	assert_int_equal(rdma_bw_argv(&o, &end, "192.0.2.2", &a), 0);
+	assert_string_equal(a.argv[13], "-x");
+	assert_string_equal(a.argv[14], "1");
+	assert_string_equal(a.argv[15], "--report_gbits");
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.tx_depth", "4", &err), 0);
+	assert_int_equal(rdma_bw_argv(&o, &end, "192.0.2.2", &a), 0);
+	assert_string_equal(a.argv[16], "-F");
+	assert_string_equal(a.argv[17], "-t");
+	assert_string_equal(a.argv[18], "4");
+	assert_string_equal(a.argv[19], "192.0.2.2");
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.gid_index", "auto", &err), 0);
+	assert_int_equal(o.gid_index, -1);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.qps", "0", &err), -EINVAL);
+	assert_int_equal(err.code, LOOM_E_CONFIG);
+	assert_string_equal(err.field, "rdma.qps");
+	loom_err_clear(&err);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.size", "1.5", &err), -EINVAL);
+	loom_err_clear(&err);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.duration", "5s", &err), -EINVAL);
+	loom_err_clear(&err);
+	assert_int_equal(rdma_bw_opts_set(&o, "rdma.peer", "x", &err), -ENOENT);
 }
 
 /* The real tools, on a machine without an RDMA device: a clear failure. */
@@ -465,6 +528,107 @@ static void test_run_no_device(void **state)
 	assert_int_equal(err.code, LOOM_E_UNAVAILABLE);
 }
 
+/* Two peers: ref-1 (mlx5_0/1, mlx5_1/1 on sm-a) and ref-2 (roce0/1, no SM: RoCE). */
+static void pool_fill(struct rdma_pool *p, struct topo_node *r1, struct topo_node *r2)
+{
+	static struct topo_hca_port p1[2], p2[1];
+
+	memset(p1, 0, sizeof(p1));
+	memset(p2, 0, sizeof(p2));
+	snprintf(p1[0].name, sizeof(p1[0].name), "mlx5_0/1");
+	snprintf(p1[0].sm, sizeof(p1[0].sm), "sm-a");
+	p1[0].rate_gbps = 400;
+	snprintf(p1[1].name, sizeof(p1[1].name), "mlx5_1/1");
+	snprintf(p1[1].sm, sizeof(p1[1].sm), "sm-a");
+	snprintf(p1[1].rail, sizeof(p1[1].rail), "r1");
+	p1[1].rate_gbps = 400;
+	snprintf(p2[0].name, sizeof(p2[0].name), "roce0/1");
+	p2[0].rate_gbps = 100;
+	memset(r1, 0, sizeof(*r1));
+	memset(r2, 0, sizeof(*r2));
+	snprintf(r1->name, sizeof(r1->name), "ref-1");
+	r1->hca_ports = p1;
+	r1->n_hca_ports = 2;
+	snprintf(r2->name, sizeof(r2->name), "ref-2");
+	r2->hca_ports = p2;
+	r2->n_hca_ports = 1;
+	rdma_pool_init(p);
+	assert_int_equal(rdma_pool_add(p, r1, "192.0.2.1", 18515), 0);
+	assert_int_equal(rdma_pool_add(p, r2, "", 18515), 0);
+}
+
+static void test_pool_pick(void **state)
+{
+	struct rdma_pool p;
+	struct topo_node r1, r2;
+	struct topo_hca_port want = { .name = "mlx5_1/1", .sm = "sm-a", .rate_gbps = 400 };
+	struct topo_hca_port roce = { .name = "eth2", .rate_gbps = 100 };
+	struct topo_hca_port other = { .name = "mlx5_0/1", .sm = "sm-b", .rate_gbps = 400 };
+
+	pool_fill(&p, &r1, &r2);
+	assert_int_equal(p.n, 3);
+	/* Each peer port its own TCP port; the address defaults to the name. */
+	assert_int_equal(p.ports[1].tcp_port, 18516);
+	assert_int_equal(p.ports[2].tcp_port, 18517);
+	assert_string_equal(p.ports[0].addr, "192.0.2.1");
+	assert_string_equal(p.ports[2].addr, "ref-2");
+	/* Same fabric and name first. */
+	assert_int_equal(rdma_pool_pick(&p, "gpu-1", &want, -1), 1);
+	/* That one busy: the other port on the fabric. */
+	p.ports[1].busy = true;
+	assert_int_equal(rdma_pool_pick(&p, "gpu-1", &want, -1), 0);
+	p.ports[0].busy = true;
+	assert_int_equal(rdma_pool_pick(&p, "gpu-1", &want, -1), -EBUSY);
+	p.ports[0].busy = p.ports[1].busy = false;
+	/* RoCE ports (no SM) fit RoCE ports only; another fabric fits none. */
+	assert_int_equal(rdma_pool_pick(&p, "gpu-1", &roce, -1), 2);
+	assert_int_equal(rdma_pool_pick(&p, "gpu-1", &other, -1), -ENOENT);
+	/* Never the node's own ports: a peer in the pool is checked against the others. */
+	assert_int_equal(rdma_pool_pick(&p, "ref-2", &roce, -1), -ENOENT);
+	/* After a failure at ref-1, ref-1 is still used when it is the only fit. */
+	assert_int_equal(rdma_pool_pick(&p, "gpu-1", &want, 1), 1);
+	rdma_pool_destroy(&p);
+}
+
+struct pool_waiter {
+	struct rdma_pool *pool;
+	const struct topo_hca_port *want;
+	int got;
+};
+
+static void *pool_wait_main(void *arg)
+{
+	struct pool_waiter *w = arg;
+
+	w->got = rdma_pool_acquire(w->pool, "gpu-2", w->want, -1, 5000);
+	return NULL;
+}
+
+/* A second check for a busy port waits its turn; close wakes waiters. */
+static void test_pool_queue(void **state)
+{
+	struct rdma_pool p;
+	struct topo_node r1, r2;
+	struct topo_hca_port roce = { .name = "eth2", .rate_gbps = 100 };
+	struct pool_waiter w = { .pool = &p, .want = &roce, .got = 99 };
+	pthread_t t;
+	int a;
+
+	pool_fill(&p, &r1, &r2);
+	a = rdma_pool_acquire(&p, "gpu-1", &roce, -1, 1000);
+	assert_int_equal(a, 2);
+	assert_int_equal(rdma_pool_acquire(&p, "gpu-3", &roce, -1, 100), -ETIMEDOUT);
+	assert_int_equal(pthread_create(&t, NULL, pool_wait_main, &w), 0);
+	nanosleep(&(struct timespec){ .tv_nsec = 200 * 1000 * 1000 }, NULL);
+	assert_int_equal(__atomic_load_n(&w.got, __ATOMIC_ACQUIRE), 99);	/* still queued */
+	rdma_pool_release(&p, a);
+	pthread_join(t, NULL);
+	assert_int_equal(w.got, 2);
+	rdma_pool_close(&p);
+	assert_int_equal(rdma_pool_acquire(&p, "gpu-3", &roce, -1, 1000), -ECANCELED);
+	rdma_pool_destroy(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +640,9 @@ int main(void)
 		cmocka_unit_test(test_parse_no_result),
 		cmocka_unit_test(test_builtin_report),
 		cmocka_unit_test(test_argv),
+		cmocka_unit_test(test_opts_set),
+		cmocka_unit_test(test_pool_pick),
+		cmocka_unit_test(test_pool_queue),
 		cmocka_unit_test_setup_teardown(test_run_stand_in, setup_dir, teardown_dir),
 		cmocka_unit_test(test_run_no_device),
 	};
