@@ -64,7 +64,7 @@ typedef void loomd_hook_fn(struct loomd *d);
 typedef void loomd_drift_fn(struct loomd *d, size_t index);
 
 #define LOOMD_HOOKS_PER_POINT 8
-#define LOOMD_FDS_MAX 4
+#define LOOMD_FDS_MAX 8
 
 /* A file descriptor of some part of loomd that the event loop watches for it. */
 struct loomd_fd {
@@ -131,6 +131,9 @@ struct loomd {
 
 	/* Prometheus metrics (src/metrics.c); NULL without metrics.listen. */
 	struct loomd_metrics *metrics;
+	/* systemd (src/readiness.c): READY=1 sent; the watchdog's timer (-1: none). */
+	bool ready;
+	int watchdog_fd;
 
 	loomd_hook_fn *hooks[LOOMD_HOOK_MAX][LOOMD_HOOKS_PER_POINT];
 	loomd_drift_fn *drift_hooks[LOOMD_HOOKS_PER_POINT];

@@ -768,6 +768,31 @@ static json_t *target_json(const struct target *t)
 			 t->ops->phases[2], t->phase_ms[2]);
 }
 
+size_t reconciler_first_runs(const struct reconciler *r, size_t *total, char *waiting, size_t len)
+{
+	size_t done = 0, off = 0;
+
+	if (len)
+		waiting[0] = '\0';
+	reconciler_lock(r);
+	for (size_t i = 0; i < r->n_targets; i++) {
+		const struct target *t = r->targets[i];
+
+		if (t->runs) {
+			done++;
+			continue;
+		}
+		if (off < len) {
+			int n = snprintf(waiting + off, len - off, "%s%s", off ? ", " : "", t->name);
+
+			off += n > 0 ? (size_t)n : 0;
+		}
+	}
+	*total = r->n_targets;
+	reconciler_unlock(r);
+	return done;
+}
+
 json_t *reconciler_counters(const struct reconciler *r)
 {
 	json_t *out = json_array();

@@ -104,6 +104,11 @@ bool reconciler_converged(const struct reconciler *r);
  * reason and since; plus the targets themselves.  Filters may be NULL.
  */
 json_t *reconciler_status(const struct reconciler *r, const char *tenant, const char *segment);
+/*
+ * How many targets have finished their first run (of *@total); @waiting
+ * gets the names of the others, comma-separated (cut at @len).
+ */
+size_t reconciler_first_runs(const struct reconciler *r, size_t *total, char *waiting, size_t len);
 /* For the metrics: [{name, kind, runs, drift, counters: {NAME: total}}] per target. */
 json_t *reconciler_counters(const struct reconciler *r);
 /*

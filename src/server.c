@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "src/readiness.h"
 #include "src/reconcile.h"
 #include "src/server.h"
 #include "src/server_batch.h"
@@ -295,11 +296,13 @@ int server_run(struct loomd *d)
 			struct loom_err err = { 0 };
 
 			d->reload_requested = false;
+			loomd_readiness_reloading(d);
 			if (loomd_topology_reload(d, &err))
 				log_err("topology reload refused, keeping the old one: %s%s%s", err.msg,
 					err.field[0] ? " at " : "", err.field);
 			else
 				log_info("topology reloaded from %s", d->cfg.topology);
+			loomd_readiness_reloaded(d, err.code == LOOM_OK);
 		}
 	}
 	return 0;

@@ -14,6 +14,7 @@
 #include "src/check.h"
 #include "src/converge.h"
 #include "src/metrics.h"
+#include "src/readiness.h"
 #include "src/reconcile.h"
 #include "src/replacement.h"
 #include "src/server.h"
@@ -95,7 +96,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	int ret;
 
 	/* No descriptor yet: a check (no socket) must close and unlink nothing. */
-	d->rdma_fd = d->epfd = d->listen_fd = d->signal_fd = d->resync_fd = -1;
+	d->rdma_fd = d->epfd = d->listen_fd = d->signal_fd = d->resync_fd = d->watchdog_fd = -1;
 	d->started_ns = now_realtime_ns();
 	d->fault_policy = d->cfg.fault;
 	d->rdma = d->cfg.rdma;
@@ -139,6 +140,8 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	if (ret)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "eventfd: %s", strerror(-ret));
 	ret = loomd_metrics_open(d, err);
+	if (!ret)
+		ret = loomd_readiness_open(d, err);
 	if (ret)
 		return ret;
 	ret = server_open(d, err);
@@ -156,6 +159,8 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 
 void loomd_close(struct loomd *d)
 {
+	if (!d->check_db)
+		loomd_readiness_close(d);
 	/* The listener reads nothing of loomd's; it goes first all the same. */
 	loomd_metrics_close(d);
 	rdma_jobs_close(d);
