@@ -34,7 +34,7 @@ layer_of() {	# layer_of TENANT/SEGMENT LAYER: "state reason" of its items on tha
 }
 node_state() { ctl -o json node show "$1" | jq -r .state; }
 
-t_plan 14
+t_plan 13
 lab_up
 t_ok $? "lab up ($P)" || { sed 's/^/#   /' "$T_DIR/lab-up.log"; exit 1; }
 jq --arg p "$P" '.vteps += [{name: "vt9", site: $p, vtep_ip: "10.255.255.9", asn: 65099,

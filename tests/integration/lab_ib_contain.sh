@@ -116,7 +116,7 @@ t_wait 20 carries hca3 "$gh"
 t_ok $? "blue/gh: hca3 carries $gh although ghost is not in the fabric"
 
 # The operator takes blue/ib's P_Key in a line of its own, outside loom's section.
-printf '%s\n' "taken=$(hexkey blue/ib) : ${GUID[hca3]}=limited;  # the operator's own" >>"$IB/partitions.conf"
+printf '%s\n' "taken=$(hexkey blue/ib) : ${GUID[hca4]}=limited;  # the operator's own" >>"$IB/partitions.conf"
 sweep
 # Over capacity by hand: the refused attachment put straight into the database.
 loomd_stop
