@@ -93,7 +93,9 @@ static bool removal_verified(struct loomd *d, const struct node_life *nodes, siz
 			node_targets_free(&ts);
 			return false;
 		}
-	if (d->life_gen == d->posted_gen)
+	if (ts.n == 0)
+		done = true;	/* no target holds a port of theirs */
+	else if (d->life_gen == d->posted_gen)
 		done = reconciler_done_on(d->rec, d->life_gen, ts.names, ts.n, &ok) && ok;
 	else
 		done = reconciler_converged_on(d->rec, ts.names, ts.n);

@@ -17,7 +17,8 @@ struct node_targets {
 };
 /*
  * Adds @node's targets to @ts: the VTEPs of its NIC ports, the subnet
- * managers of its HCA ports, its GPU target.  0, or -1 out of memory.
+ * managers of its HCA ports, its GPU target (none for a node the topology
+ * does not have, or one without ports).  0, or -1 out of memory.
  */
 int loomd_node_targets(const struct loomd *d, const char *node, struct node_targets *ts);
 void node_targets_free(struct node_targets *ts);

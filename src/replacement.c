@@ -529,7 +529,9 @@ static bool barrier_met(struct loomd *d, const struct replace_run *run, json_t *
 		node_targets_free(&ts);
 		return false;
 	}
-	if (run->wait_gen == d->posted_gen)
+	if (ts.n == 0)
+		met = true;	/* no target holds a port of theirs */
+	else if (run->wait_gen == d->posted_gen)
 		met = reconciler_done_on(d->rec, run->wait_gen, ts.names, ts.n, &ok) && ok;
 	else
 		met = reconciler_converged_on(d->rec, ts.names, ts.n);
