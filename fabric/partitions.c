@@ -119,6 +119,14 @@ int partitions_capacity_err(struct loom_err *err, const char *field, uint64_t gu
 		     label, loom + others, loom, others, cap);
 }
 
+int partitions_port_fits(struct loom_err *err, const char *field, uint64_t guid, const char *node,
+			 const char *port, unsigned int loom, unsigned int others, unsigned int cap)
+{
+	if (cap == 0 || loom + others <= cap)
+		return 0;
+	return partitions_capacity_err(err, field, guid, node, port, loom, others, cap);
+}
+
 int partitions_validate(const struct sm_desired *d, struct loom_err *err)
 {
 	char field[96];

@@ -113,6 +113,17 @@ int partitions_capacity_err(struct loom_err *err, const char *field, uint64_t gu
 			    const char *node, const char *port, unsigned int loom,
 			    unsigned int others, unsigned int cap);
 
+/*
+ * The one count of whether a port's P_Key table takes loom's partitions:
+ * @loom entries of loom's (every partition loom has accepted for the port,
+ * verified or not) plus @others (Default, the operator's) against @cap.
+ * A @cap of 0 (not read yet) fits.  Pure; the API's refusal, the
+ * subnet-manager target's check and its containment all ask it.  Returns
+ * 0, or partitions_capacity_err's refusal.
+ */
+int partitions_port_fits(struct loom_err *err, const char *field, uint64_t guid, const char *node,
+			 const char *port, unsigned int loom, unsigned int others, unsigned int cap);
+
 /* The checksum the END marker carries (FNV-1a, 64 bits). */
 uint64_t partitions_checksum(const char *body, size_t len);
 

@@ -1003,12 +1003,11 @@ int smt_check_capacity(struct smt *s, const struct sm_desired *d, struct loom_er
 				if (base && !pkey_in_desired(d, base) && !pkey_watched(s, base))
 					foreign++;
 			}
-			if (p->want + foreign <= p->cap)
-				continue;
 			snprintf(field, sizeof(field), "partitions[%zu].members[%zu].guid", i, m);
-			rc = partitions_capacity_err(err, field, pm->guid, pm->node, pm->port,
-						     p->want, foreign, p->cap);
-			goto out;
+			rc = partitions_port_fits(err, field, pm->guid, pm->node, pm->port, p->want, foreign,
+						  p->cap);
+			if (rc < 0)
+				goto out;
 		}
 	}
 out:
@@ -1212,6 +1211,208 @@ out:
 	free(idx);
 	free(text);
 	free(section);
+	partitions_file_free(&f);
+	return rc;
+}
+
+/* Records that @pkey (and @guid, 0: the whole partition) is left out, and why. */
+static int exclude(struct smt_excluded **ex, size_t *n, uint16_t pkey, uint64_t guid, const char *why)
+{
+	struct smt_excluded *p = realloc(*ex, (*n + 1) * sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	*ex = p;
+	p[*n].pkey = pkey;
+	p[*n].guid = guid;
+	snprintf(p[*n].reason, sizeof(p[*n].reason), "%s", why);
+	(*n)++;
+	return 0;
+}
+
+/* Drops the partitions marked with pkey 0 and the members marked with GUID 0. */
+static void contain_compact(struct sm_desired *k)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < k->n_partitions; i++) {
+		struct sm_partition *p = &k->partitions[i];
+		size_t kept = 0;
+
+		if (!p->pkey) {
+			free(p->members);
+			continue;
+		}
+		for (size_t m = 0; m < p->n_members; m++)
+			if (p->members[m].guid)
+				p->members[kept++] = p->members[m];
+		p->n_members = kept;
+		k->partitions[out++] = *p;
+	}
+	k->n_partitions = out;
+}
+
+/* Partitions that cannot be written at all: OpenSM's rules, the operator's P_Keys. */
+static int contain_partitions(struct smt *s, const struct partitions_file *f, struct sm_desired *k,
+			      struct smt_excluded **ex, size_t *n_ex)
+{
+	for (size_t i = 0; i < k->n_partitions; i++) {
+		struct sm_desired one = { .partitions = &k->partitions[i], .n_partitions = 1 };
+		struct loom_err e = { 0 };
+		uint16_t pkey = k->partitions[i].pkey;
+
+		for (size_t j = 0; !e.msg[0] && j < f->n_foreign; j++)
+			if (f->foreign[j].pkey == pkey)
+				loom_err_set(&e, LOOM_E_CONFLICT, "pkey",
+					     "P_Key 0x%04x is already used by the operator's partition '%s' in %s (outside loom's section); choose another P_Key or remove that partition",
+					     pkey, f->foreign[j].name, s->sm.partitions_file);
+		if (!e.msg[0])
+			partitions_validate(&one, &e);
+		if (!e.msg[0])
+			continue;
+		if (exclude(ex, n_ex, pkey, 0, e.msg))
+			return -ENOMEM;
+		k->partitions[i].pkey = 0;
+	}
+	return 0;
+}
+
+/* Members the fabric does not have, or that cannot be reached to check them. */
+static int contain_members(struct smt *s, struct sm_desired *k, struct smt_excluded **ex, size_t *n_ex)
+{
+	for (size_t i = 0; i < k->n_partitions; i++) {
+		struct sm_partition *sp = &k->partitions[i];
+
+		for (size_t m = 0; sp->pkey && m < sp->n_members; m++) {
+			struct pkey_member *pm = &sp->members[m];
+			struct port_cache *p = port_find(s, pm->guid);
+			char label[160], why[256];
+
+			if (!p || (!p->missing && !p->io_err))
+				continue;
+			member_label(pm, label, sizeof(label));
+			if (p->missing)
+				snprintf(why, sizeof(why), "opensm: port GUID %s is not in the fabric of subnet "
+					 "manager %s; the partition's other members are programmed", label, s->sm.name);
+			else
+				snprintf(why, sizeof(why), "opensm: cannot reach port %s to check it (%s); the "
+					 "partition's other members are programmed", label, strerror(-p->io_err));
+			if (exclude(ex, n_ex, sp->pkey, pm->guid, why))
+				return -ENOMEM;
+			pm->guid = 0;
+		}
+	}
+	return 0;
+}
+
+static bool port_carries(const struct port_cache *p, uint16_t pkey)
+{
+	for (unsigned int e = 0; e < p->n_pkeys; e++)
+		if ((p->pkeys[e] & PKEY_BASE_MASK) == pkey)
+			return true;
+	return false;
+}
+
+/*
+ * One port over capacity: it keeps the P_Keys it carries now, then the
+ * lowest others while they fit; the rest leave it.
+ */
+static int contain_port(struct smt *s, struct port_cache *p, struct sm_desired *k, struct smt_excluded **ex,
+			size_t *n_ex)
+{
+	unsigned int want = 0, foreign = 0, room, taken = 0;
+	struct loom_err e = { 0 };
+	const struct pkey_member *first = NULL;
+
+	for (unsigned int e2 = 0; e2 < p->n_pkeys; e2++) {
+		uint16_t base = p->pkeys[e2] & PKEY_BASE_MASK;
+
+		if (base && !pkey_in_desired(k, base) && !pkey_watched(s, base))
+			foreign++;
+	}
+	for (size_t i = 0; i < k->n_partitions; i++)
+		for (size_t m = 0; m < k->partitions[i].n_members; m++)
+			if (k->partitions[i].members[m].guid == p->guid) {
+				want++;
+				first = first ? first : &k->partitions[i].members[m];
+			}
+	if (!first || partitions_port_fits(&e, "guid", p->guid, first->node, first->port, want, foreign,
+					   p->cap) == 0)
+		return 0;
+	room = foreign < p->cap ? p->cap - foreign : 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < k->n_partitions; i++) {
+			struct sm_partition *sp = &k->partitions[i];
+
+			for (size_t m = 0; m < sp->n_members; m++) {
+				if (sp->members[m].guid != p->guid || port_carries(p, sp->pkey) != (pass == 0))
+					continue;
+				if (taken < room) {
+					taken++;
+					continue;
+				}
+				if (exclude(ex, n_ex, sp->pkey, p->guid, e.msg))
+					return -ENOMEM;
+				sp->members[m].guid = 0;
+			}
+		}
+	return 0;
+}
+
+int smt_contain(struct smt *s, const struct sm_desired *d, struct sm_desired **kept, struct smt_excluded **ex,
+		size_t *n_ex, struct loom_err *err)
+{
+	struct partitions_file *f = NULL;
+	struct sm_desired *k = NULL;
+	size_t *idx = NULL, n = 0;
+	int rc;
+
+	*kept = NULL;
+	*ex = NULL;
+	*n_ex = 0;
+	rc = partitions_file_read(s->sm.partitions_file, &f, err);
+	if (rc < 0)
+		return rc;
+	rc = -ENOMEM;
+	if (!(k = sm_desired_dup(d)) || contain_partitions(s, f, k, ex, n_ex))
+		goto out;
+	contain_compact(k);
+	/* Old and new P_Keys count as loom's when counting foreign entries. */
+	rc = watch_found(s, f->loom, f->n_loom);
+	if (rc == 0)
+		rc = collect_ports(s, k, false, &idx, &n);
+	if (rc == 0)
+		rc = ports_describe(s, idx, n, err);
+	if (rc == 0)
+		rc = ports_read_pkeys(s, idx, n, err);
+	if (rc < 0)
+		goto out;
+	rc = -ENOMEM;
+	if (contain_members(s, k, ex, n_ex))
+		goto out;
+	contain_compact(k);
+	for (size_t i = 0; i < n; i++) {
+		struct port_cache *p = &s->ports[idx[i]];
+
+		if (p->info && p->pkeys_ok && contain_port(s, p, k, ex, n_ex))
+			goto out;
+	}
+	contain_compact(k);
+	rc = 0;
+	*kept = k;
+	k = NULL;
+out:
+	if (rc < 0 && rc != -ENOMEM && !err->msg[0])
+		loom_err_set(err, LOOM_E_INTERNAL, "partitions", "%s", strerror(-rc));
+	if (rc == -ENOMEM)
+		loom_err_set(err, LOOM_E_INTERNAL, "partitions", "out of memory");
+	if (rc < 0) {
+		free(*ex);
+		*ex = NULL;
+		*n_ex = 0;
+	}
+	sm_desired_free(&k);
+	free(idx);
 	partitions_file_free(&f);
 	return rc;
 }

@@ -76,6 +76,27 @@ int smt_write(struct smt *s, const struct sm_desired *d, struct loom_err *err);
 bool smt_write_changed(const struct smt *s);
 
 /*
+ * What of @d a write cannot take, each left out alone so that the rest is
+ * written: a partition OpenSM would refuse (partitions_validate's rules)
+ * or whose P_Key an operator's partition outside loom's section uses goes
+ * whole; a member the fabric does not have or that cannot be reached, and
+ * a port whose P_Key table cannot take every partition it is in, loses
+ * only that membership (a port over capacity keeps the P_Keys it carries
+ * now, then the lowest others that fit).  *kept gets @d less those,
+ * *ex (malloc'd, *n_ex of them) each exclusion with its reason, in the
+ * wording of smt_write's refusals.  Reads the file and every member's
+ * P_Key table.  Returns 0, or -errno with @err when the file or the SM's
+ * port cannot be used at all (a problem of the whole target).
+ */
+struct smt_excluded {
+	uint16_t pkey;
+	uint64_t guid;		/* the member left out; 0: the whole partition */
+	char reason[256];
+};
+int smt_contain(struct smt *s, const struct sm_desired *d, struct sm_desired **kept, struct smt_excluded **ex,
+		size_t *n_ex, struct loom_err *err);
+
+/*
  * SIGHUP to the pid in the SM's pid file (LOOM_E_UNAVAILABLE naming the
  * pid file when it is missing, unreadable, or names no running opensm).
  * Remembers OpenSM's activity counter (SMInfo.ActCount) for

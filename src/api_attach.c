@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fabric/partitions.h"
@@ -15,15 +16,32 @@
 #include "src/api_life.h"
 #include "src/reconcile.h"
 
+/* Does attachment @o put @node's port @port in an InfiniBand segment? */
+static const struct segment *ib_segment_on(const struct model *m, const struct attachment *o, const char *node,
+					   const char *port)
+{
+	const struct segment *seg;
+
+	if (strcmp(o->node, node) || (o->port[0] && strcmp(o->port, port)))
+		return NULL;
+	seg = model_segment(m, o->tenant, o->segment);
+	return seg && seg->type == SEG_INFINIBAND ? seg : NULL;
+}
+
 /*
- * Would this attachment overflow an HCA port's P_Key table?  Uses the
- * capacities the subnet-manager targets read from the fabric (unknown ports
- * are not refused here; the target still refuses to write an overflow).
+ * Would this attachment overflow an HCA port's P_Key table?  Counts every
+ * InfiniBand segment the model already has the port in (accepted, whether
+ * or not a target verified it yet), each once, plus this one, against the
+ * capacity and the foreign entries the subnet-manager target read for the
+ * port (partitions_port_fits).  A port not read yet is not refused here:
+ * the target's containment step still leaves out what does not fit.
  */
 static int check_pkey_capacity(struct loomd *d, const struct attachment *a, struct loom_err *err)
 {
 	const struct segment *seg = model_segment(&d->model, a->tenant, a->segment);
 	const struct topo_node *node = topology_node(d->topo, a->node);
+	const struct segment **segs = NULL;
+	size_t n_segs, cap_segs = 0;
 
 	if (!d->rec || !seg || seg->type != SEG_INFINIBAND || !node)
 		return 0;
@@ -34,21 +52,35 @@ static int check_pkey_capacity(struct loomd *d, const struct attachment *a, stru
 		if (a->port[0] && strcmp(a->port, hp->name))
 			continue;
 		cap = reconciler_pkey_capacity(d->rec, hp->guid, &foreign);
-		if (!cap)
-			continue;
-		for (size_t k = 0; k < d->model.n_attachments; k++) {
-			const struct attachment *o = &d->model.attachments[k];
-			const struct segment *os;
+		n_segs = 0;
+		for (size_t k = 0; cap && k < d->model.n_attachments; k++) {
+			const struct segment *os = ib_segment_on(&d->model, &d->model.attachments[k], a->node, hp->name);
+			bool seen = !os || os == seg;
 
-			if (strcmp(o->node, a->node) || (o->port[0] && strcmp(o->port, hp->name)))
+			/* Each segment once: another attachment may have counted it. */
+			for (size_t j = 0; !seen && j < n_segs; j++)
+				seen = segs[j] == os;
+			if (seen)
 				continue;
-			os = model_segment(&d->model, o->tenant, o->segment);
-			need += os && os->type == SEG_INFINIBAND;
+			if (n_segs == cap_segs) {
+				const struct segment **g = realloc(segs, (cap_segs * 2 + 16) * sizeof(*g));
+
+				if (!g) {
+					free(segs);
+					return loom_err_set(err, LOOM_E_INTERNAL, "port", "out of memory");
+				}
+				segs = g;
+				cap_segs = cap_segs * 2 + 16;
+			}
+			segs[n_segs++] = os;
 		}
-		if (need + foreign > cap)
-			return partitions_capacity_err(err, "port", hp->guid, a->node, hp->name, need,
-						       foreign, cap);
+		need += (unsigned int)n_segs;
+		if (partitions_port_fits(err, "port", hp->guid, a->node, hp->name, need, foreign, cap)) {
+			free(segs);
+			return -EINVAL;
+		}
 	}
+	free(segs);
 	return 0;
 }
 

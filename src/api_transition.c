@@ -96,8 +96,8 @@ static int node_gpus_release(struct api_call *call, const struct node_life *life
 /*
  * Applies @ev to @name: checks it against the state machine, carries out
  * its network effect (detaching everything for a removal) and stores it.
- * A removal stays pending until the reconciler reports every target
- * converged (loomd_lifecycle_confirm); with reconcile = no there is no
+ * A removal stays pending until the targets holding the node's ports
+ * verified it (loomd_lifecycle_confirm); with reconcile = no there is no
  * target to wait for and it is confirmed at once.  Then the provisioning
  * segment follows the new state, and a fail or retire releases the node's
  * MIG instances.  Appends each step to @steps.

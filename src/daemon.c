@@ -129,7 +129,7 @@ uint64_t loomd_post(struct loomd *d)
 	 * Pending removals (this batch's, or found in the store at start) are
 	 * verified by this generation.  An older one still unconfirmed keeps
 	 * its generation: posted_gen moves on, and the confirmation then waits
-	 * for every target to converge.
+	 * for the targets holding the nodes' ports to converge.
 	 */
 	if (d->life_pending && !d->life_gen)
 		d->life_gen = gen;

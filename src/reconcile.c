@@ -356,6 +356,9 @@ static bool touch_has(const struct touch *tc, uint32_t id)
  */
 static bool gen_touched(const struct target *t, uint64_t gen, const struct touch **tc)
 {
+	*tc = NULL;
+	if (gen == 0)
+		return false;	/* a write that changed no network state touches none */
 	*tc = touch_find(t, gen);
 	if (*tc)
 		return true;
@@ -698,7 +701,24 @@ int reconciler_collect(struct reconciler *r)
 	return (int)n;
 }
 
+/* Is @t one of @names (every target when @names is NULL)? */
+static bool target_named(const struct target *t, const char *const *names, size_t n)
+{
+	if (!names)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(t->name, names[i]))
+			return true;
+	return false;
+}
+
 bool reconciler_done(const struct reconciler *r, uint64_t gen, bool *all_ok)
+{
+	return reconciler_done_on(r, gen, NULL, 0, all_ok);
+}
+
+bool reconciler_done_on(const struct reconciler *r, uint64_t gen, const char *const *names, size_t n_names,
+			bool *all_ok)
 {
 	bool done = true;
 
@@ -708,7 +728,7 @@ bool reconciler_done(const struct reconciler *r, uint64_t gen, bool *all_ok)
 		const struct target *t = r->targets[i];
 		const struct touch *tc;
 
-		if (!gen_touched(t, gen, &tc))
+		if (!target_named(t, names, n_names) || !gen_touched(t, gen, &tc))
 			continue;	/* this generation did not change it */
 		if (t->done_gen < gen) {
 			done = false;
@@ -741,13 +761,18 @@ bool reconciler_done(const struct reconciler *r, uint64_t gen, bool *all_ok)
 
 bool reconciler_converged(const struct reconciler *r)
 {
+	return reconciler_converged_on(r, NULL, 0);
+}
+
+bool reconciler_converged_on(const struct reconciler *r, const char *const *names, size_t n_names)
+{
 	bool ok = true;
 
 	reconciler_lock(r);
 	for (size_t i = 0; i < r->n_targets && ok; i++) {
 		const struct target *t = r->targets[i];
 
-		if (t->ops->node_local)
+		if (t->ops->node_local || !target_named(t, names, n_names))
 			continue;
 		ok = !t->busy && !t->resync && t->done_gen >= t->want_gen && t->n_bad == 0 && !t->error[0];
 	}

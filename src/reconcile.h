@@ -93,11 +93,21 @@ int reconciler_collect(struct reconciler *r);
  */
 bool reconciler_done(const struct reconciler *r, uint64_t gen, bool *all_ok);
 /*
+ * reconciler_done judged on the targets named in @names only (@n of them;
+ * NULL: every target): a node's removal waits for the targets that hold
+ * its ports, not for a target in error elsewhere in the fabric.
+ * Generation 0 (a write that changed no network state) touches none.
+ */
+bool reconciler_done_on(const struct reconciler *r, uint64_t gen, const char *const *names, size_t n,
+			bool *all_ok);
+/*
  * Is every network target idle and converged (nothing pending, no error)?
  * GPU workers do not count: a GPU in error must not hold back a network
  * removal or an ID release.
  */
 bool reconciler_converged(const struct reconciler *r);
+/* reconciler_converged judged on the targets named in @names only. */
+bool reconciler_converged_on(const struct reconciler *r, const char *const *names, size_t n);
 
 /*
  * Status as JSON: one entry per (segment, target, layer) with state,

@@ -38,6 +38,7 @@
 #include "src/api_gpu.h"
 #include "src/api_life.h"
 #include "src/api_transition.h"
+#include "src/converge.h"
 #include "src/reconcile.h"
 #include "src/replacement.h"
 
@@ -512,8 +513,9 @@ static int step_act(struct api_call *call, json_t *rec, json_t *step, struct loo
 static bool barrier_met(struct loomd *d, const struct replace_run *run, json_t *rec, json_t *step)
 {
 	struct loom_err err = { 0 };
+	struct node_targets ts = { 0 };
 	struct node_life nl;
-	bool ok = false;
+	bool ok = false, met;
 
 	if (step_kind(step) == RS_VERIFY_REMOVED)
 		return api_node_life(d, sget(rec, "old"), &nl, &err) == 0 && !nl.pending;
@@ -521,9 +523,20 @@ static bool barrier_met(struct loomd *d, const struct replace_run *run, json_t *
 		return true;
 	if (!run->wait_gen)
 		return false;
-	if (run->wait_gen == d->posted_gen)
-		return reconciler_done(d->rec, run->wait_gen, &ok) && ok;
-	return reconciler_converged(d->rec);
+	/* Only the targets that hold OLD's and NEW's ports: a target in error
+	 * elsewhere does not stall the replacement. */
+	if (loomd_node_targets(d, sget(rec, "old"), &ts) || loomd_node_targets(d, sget(rec, "new"), &ts)) {
+		node_targets_free(&ts);
+		return false;
+	}
+	if (ts.n == 0)
+		met = true;	/* no target holds a port of theirs */
+	else if (run->wait_gen == d->posted_gen)
+		met = reconciler_done_on(d->rec, run->wait_gen, ts.names, ts.n, &ok) && ok;
+	else
+		met = reconciler_converged_on(d->rec, ts.names, ts.n);
+	node_targets_free(&ts);
+	return met;
 }
 
 static void audit_step(struct loomd *d, json_t *rec, json_t *step, struct loom_err *err)

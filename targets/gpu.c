@@ -57,9 +57,23 @@ static void gpu_run(struct target *t, const void *want, struct target_result *re
 		}
 		target_result_add(res, "", seg, l->index, "nvml",
 				  ret >= 0 ? SEG_PROGRAMMED : ret == -EAGAIN ? SEG_PENDING : SEG_ERROR, why);
-		if (err.code == LOOM_E_UNAVAILABLE) {
-			/* The driver went away: open it again next run. */
-			gpu_nvml_close(&g->nvml);
+		if (err.code != LOOM_E_UNAVAILABLE)
+			continue;
+		/*
+		 * NVML lost this GPU, or the driver went away: open it again
+		 * and go on with the next GPU, which may be fine.  When it
+		 * cannot be opened, every GPU left gets an item saying so.
+		 */
+		gpu_nvml_close(&g->nvml);
+		loom_err_clear(&err);
+		if (gpu_nvml_open(g->nvml_path, &g->nvml, &err)) {
+			g->nvml = NULL;
+			snprintf(why, sizeof(why), "not applied: NVML went away while gpu%u was applied "
+				 "and cannot be opened again: %s", l->index, err.msg);
+			for (size_t k = i + 1; k < w->n_layouts; k++) {
+				snprintf(seg, sizeof(seg), "gpu%u", w->layouts[k].index);
+				target_result_add(res, "", seg, w->layouts[k].index, "nvml", SEG_ERROR, why);
+			}
 			break;
 		}
 	}

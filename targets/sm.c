@@ -33,42 +33,100 @@ struct capacity {
 struct sm_target {
 	struct topo_sm sm;
 	struct sm_hca *hca;		/* the nodes' HCA ports (NULL: none) */
+	uint64_t *guids;		/* the topology's HCA ports on this SM */
+	size_t n_guids;
 	/* Worker-private. */
 	struct smt *smt;
 	struct sm_desired *written;	/* what this worker last wrote to the file */
-	/* Under reconciler_lock; taken out by a run and put back at its end. */
-	struct capacity *caps;		/* P_Key table capacity per port */
+	bool warm;			/* every port's capacity was read once */
+	/*
+	 * Under reconciler_lock: the P_Key table capacity per port, kept per
+	 * GUID across runs (PartitionCap is fixed per port).  Only the worker
+	 * changes it, by swapping in a new array: the API always finds every
+	 * port read so far, also while a run is under way.
+	 */
+	struct capacity *caps;
 	size_t n_caps;
 	unsigned long sweeps;		/* OpenSM sweeps waited for (worker-private) */
 };
 
-/*
- * Caches, per member port, its P_Key table capacity and how many entries
- * on it are not loom's (Default, the operator's), from the tables the last
- * verify read (no MAD I/O), so that the API can refuse an attachment that
- * would overflow a table without doing fabric I/O on the event loop.
- */
-static void capacity_fill(struct sm_target *s, const struct sm_desired *d, struct capacity **caps,
-			  size_t *n_caps)
+/* @d plus one pseudo-partition (P_Key 0, never written) of every topology port on this SM. */
+static struct sm_desired *with_every_port(const struct sm_target *s, const struct sm_desired *d)
 {
-	struct smt_port_usage *u = NULL;
-	size_t n = 0;
-	struct capacity *p;
+	struct sm_desired *w = sm_desired_dup(d);
+	struct sm_partition *p;
 
-	if (smt_port_usage(s->smt, d, &u, &n) < 0)
-		return;
-	p = realloc(*caps, (n ? n : 1) * sizeof(*p));
+	if (!w)
+		return NULL;
+	p = realloc(w->partitions, (w->n_partitions + 1) * sizeof(*p));
 	if (!p) {
+		sm_desired_free(&w);
+		return NULL;
+	}
+	w->partitions = p;
+	p = &w->partitions[w->n_partitions++];
+	memset(p, 0, sizeof(*p));
+	p->members = calloc(s->n_guids ? s->n_guids : 1, sizeof(*p->members));
+	if (!p->members) {
+		sm_desired_free(&w);
+		return NULL;
+	}
+	for (size_t i = 0; i < s->n_guids; i++)
+		p->members[i] = (struct pkey_member){ .guid = s->guids[i], .membership = MEMBERSHIP_FULL };
+	p->n_members = s->n_guids;
+	return w;
+}
+
+/*
+ * Publishes, per port of @d and every topology HCA port on this SM, its
+ * P_Key table capacity and how many entries on it are not loom's
+ * (Default, the operator's), from the tables read last, so that the API
+ * refuses an attachment that would overflow a table without fabric I/O on
+ * the event loop.  The first call reads every port (@warm); later ones do
+ * no MAD I/O.  Ports not read keep what was published for them.
+ */
+static void capacity_publish(struct reconciler *r, struct sm_target *s, const struct sm_desired *d)
+{
+	struct sm_desired *w = with_every_port(s, d);
+	struct smt_port_usage *u = NULL;
+	struct capacity *next, *old;
+	size_t n = 0, n_next;
+
+	if (!w)
+		return;
+	if (!s->warm) {
+		struct loom_err err = { 0 };
+
+		/* Reads every port; the counts it refuses on do not matter here. */
+		smt_check_capacity(s->smt, w, &err);
+		s->warm = true;
+	}
+	if (smt_port_usage(s->smt, w, &u, &n) < 0 || !(next = malloc((s->n_caps + n + 1) * sizeof(*next)))) {
 		free(u);
+		sm_desired_free(&w);
 		return;
 	}
-	*caps = p;
-	*n_caps = 0;
-	for (size_t i = 0; i < n; i++)
-		if (u[i].valid)
-			p[(*n_caps)++] = (struct capacity){ .guid = u[i].guid, .capacity = u[i].capacity,
-							    .foreign = u[i].foreign };
+	/* Only this worker changes s->caps: reading it unlocked is safe here. */
+	memcpy(next, s->caps, s->n_caps * sizeof(*next));
+	n_next = s->n_caps;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+
+		if (!u[i].valid)
+			continue;
+		while (k < n_next && next[k].guid != u[i].guid)
+			k++;
+		next[k] = (struct capacity){ .guid = u[i].guid, .capacity = u[i].capacity, .foreign = u[i].foreign };
+		n_next += k == n_next;
+	}
+	reconciler_lock(r);
+	old = s->caps;
+	s->caps = next;
+	s->n_caps = n_next;
+	reconciler_unlock(r);
+	free(old);
 	free(u);
+	sm_desired_free(&w);
 }
 
 /* Writes @d, signals OpenSM if the file changed, waits for its sweep. */
@@ -97,53 +155,31 @@ static int sm_push(struct sm_target *s, const struct sm_desired *d, char *serr, 
 }
 
 /*
- * When a write is refused, finds the members the fabric does not have (a
- * node cabled elsewhere, a typo in the topology) and returns @d without
- * them, so that one bad port does not hold back every other partition of
- * this subnet manager; NULL when no member is missing.  @why gets the
- * first missing member, for the status of the partitions that lost it.
+ * Writes @d; when the write is refused, the containment step
+ * (smt_contain) leaves out what cannot be written (a partition whose
+ * P_Key the operator uses, an unknown or unreachable member, a port over
+ * capacity) and writes the rest: *kept and *ex then say what went and
+ * why.  A refusal with nothing to leave out (the file, OpenSM) stays the
+ * whole target's.
  */
-static struct sm_desired *sm_without_unknown(struct sm_target *s, const struct sm_desired *d, char *why,
-					     size_t why_len)
+static int sm_apply(const char *name, struct sm_target *s, const struct sm_desired *d, char *serr, size_t len,
+		    double phase_ms[3], struct sm_desired **kept, struct smt_excluded **ex, size_t *n_ex)
 {
-	struct sm_desired *k = NULL;
-	bool any = false;
+	struct loom_err err = { 0 };
 
-	for (size_t i = 0; i < d->n_partitions; i++) {
-		const struct sm_partition *p = &d->partitions[i];
-
-		for (size_t m = 0; m < p->n_members; m++) {
-			struct loom_err err = { 0 };
-			unsigned int cap = 0, used = 0;
-			char guid[19];
-
-			if (ib_port_pkey_capacity(s->smt, p->members[m].guid, &cap, &used, &err) == 0
-			    || err.code != LOOM_E_NOT_FOUND)
-				continue;
-			if (!k && !(k = sm_desired_dup(d)))
-				return NULL;
-			if (!any) {
-				guid_format(p->members[m].guid, guid);
-				snprintf(why, why_len, "opensm: port GUID %s (%s %s) is not in the fabric; "
-					 "the partition's other members are programmed", guid,
-					 p->members[m].node, p->members[m].port);
-			}
-			any = true;
-			k->partitions[i].members[m].guid = 0;	/* dropped below */
-		}
+	if (sm_push(s, d, serr, len, phase_ms) == 0)
+		return 0;
+	if (smt_contain(s->smt, d, kept, ex, n_ex, &err) < 0 || *n_ex == 0) {
+		sm_desired_free(kept);
+		free(*ex);
+		*ex = NULL;
+		*n_ex = 0;
+		return -EINVAL;
 	}
-	if (!any)
-		return NULL;
-	for (size_t i = 0; i < k->n_partitions; i++) {
-		struct sm_partition *p = &k->partitions[i];
-		size_t kept = 0;
-
-		for (size_t m = 0; m < p->n_members; m++)
-			if (p->members[m].guid)
-				p->members[kept++] = p->members[m];
-		p->n_members = kept;
-	}
-	return k;
+	for (size_t i = 0; i < *n_ex; i++)
+		log_warn("sm %s: P_Key 0x%04x left out: %s", name, (*ex)[i].pkey, (*ex)[i].reason);
+	serr[0] = '\0';
+	return sm_push(s, *kept, serr, len, phase_ms);
 }
 
 static bool guid_in_tenant(const struct sm_desired *d, uint64_t guid, const char *tenant, bool other)
@@ -234,21 +270,35 @@ static enum seg_state pstate(enum smt_pstate s)
 	return s == SMT_PROGRAMMED ? SEG_PROGRAMMED : s == SMT_PENDING ? SEG_PENDING : SEG_ERROR;
 }
 
-/* The items: one per partition of @d, then the removed ones still on the fabric. */
-static void sm_items(const struct sm_desired *d, const struct sm_desired *known, const char *unknown,
-		     const char *serr, const struct smt_pstatus *st, size_t n_st, struct target_result *res)
+/* Why @pkey (or a member of it) was left out of the write, NULL when it was not. */
+static const char *excluded_why(const struct smt_excluded *ex, size_t n_ex, uint16_t pkey)
+{
+	for (size_t i = 0; i < n_ex; i++)
+		if (ex[i].pkey == pkey)
+			return ex[i].reason;
+	return NULL;
+}
+
+/*
+ * The items: one per partition of @d (those the containment step left out,
+ * whole or in part, in error with its reason), then the removed ones still
+ * on the fabric.
+ */
+static void sm_items(const struct sm_desired *d, const struct smt_excluded *ex, size_t n_ex, const char *serr,
+		     const struct smt_pstatus *st, size_t n_st, struct target_result *res)
 {
 	for (size_t i = 0; i < d->n_partitions; i++) {
 		const struct sm_partition *p = &d->partitions[i];
 		const struct smt_pstatus *s = NULL;
+		const char *why = excluded_why(ex, n_ex, p->pkey);
 
 		for (size_t k = 0; !serr[0] && k < n_st; k++)
 			if (!st[k].removed && st[k].pkey == p->pkey)
 				s = &st[k];
 		if (serr[0])
 			target_result_add(res, p->tenant, p->segment, p->pkey, "opensm", SEG_ERROR, serr);
-		else if (known && known->partitions[i].n_members != p->n_members)
-			target_result_add(res, p->tenant, p->segment, p->pkey, "opensm", SEG_ERROR, unknown);
+		else if (why)
+			target_result_add(res, p->tenant, p->segment, p->pkey, "opensm", SEG_ERROR, why);
 		else if (!s)
 			target_result_add(res, p->tenant, p->segment, p->pkey, "opensm", SEG_PENDING, "not verified yet");
 		else
@@ -288,33 +338,24 @@ static void sm_run(struct target *t, const void *want, struct target_result *res
 	struct sm_target *s = reconciler_target_priv(t);
 	const struct sm_desired *d = want;
 	const char *name = reconciler_target_name(t);
-	struct reconciler *r = reconciler_target_owner(t);
 	struct loom_err err = { 0 };
 	struct smt_pstatus *st = NULL;
-	size_t n_st = 0, n_caps;
-	char serr[300] = "", down[300] = "", unknown[300] = "";
-	struct sm_desired *known = NULL;	/* d less the members the fabric lacks */
-	struct capacity *caps;
+	struct smt_excluded *ex = NULL;
+	size_t n_st = 0, n_ex = 0;
+	char serr[300] = "", down[300] = "";
+	struct sm_desired *kept = NULL;	/* d less what the containment step left out */
 
-	reconciler_lock(r);
-	caps = s->caps;
-	n_caps = s->n_caps;
-	s->caps = NULL;
-	s->n_caps = 0;
-	reconciler_unlock(r);
 	if (!s->smt && smt_open(&s->sm, &s->smt, &err)) {
 		snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
 		s->smt = NULL;
 	}
 	if (s->smt) {
+		if (!s->warm)
+			capacity_publish(reconciler_target_owner(t), s, d);	/* before the first write */
 		if (sm_observe(name, s, down, sizeof(down)) || !sm_desired_equal(s->written, d)) {
 			sm_move_out_first(name, s, d, serr, sizeof(serr), res->phase_ms);
-			if (!serr[0] && sm_push(s, d, serr, sizeof(serr), res->phase_ms)
-			    && (known = sm_without_unknown(s, d, unknown, sizeof(unknown)))) {
-				log_warn("sm %s: %s", name, unknown);
-				serr[0] = '\0';
-				sm_push(s, known, serr, sizeof(serr), res->phase_ms);
-			}
+			if (!serr[0])
+				sm_apply(name, s, d, serr, sizeof(serr), res->phase_ms, &kept, &ex, &n_ex);
 		}
 		if (!serr[0] && down[0])
 			snprintf(serr, sizeof(serr), "%s", down);
@@ -322,13 +363,13 @@ static void sm_run(struct target *t, const void *want, struct target_result *res
 			int64_t t2 = target_mono_ns();
 
 			loom_err_clear(&err);
-			if (smt_converge(s->smt, known ? known : d, SM_VERIFY_MS, &st, &n_st, &err) < 0)
+			if (smt_converge(s->smt, kept ? kept : d, SM_VERIFY_MS, &st, &n_st, &err) < 0)
 				snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
 			res->phase_ms[2] = (double)(target_mono_ns() - t2) / 1e6;
-			capacity_fill(s, d, &caps, &n_caps);
+			capacity_publish(reconciler_target_owner(t), s, d);
 		}
 	}
-	sm_items(d, known, unknown, serr, st, n_st, res);
+	sm_items(d, ex, n_ex, serr, st, n_st, res);
 	res->counters[0] = (double)s->sweeps;
 	if (s->smt) {
 		struct smt_stats stats;
@@ -340,12 +381,9 @@ static void sm_run(struct target *t, const void *want, struct target_result *res
 		res->counters[2] = (double)stats.timeouts;
 	}
 	smt_pstatus_free(&st);
-	sm_desired_free(&known);
+	sm_desired_free(&kept);
+	free(ex);
 	snprintf(res->error, sizeof(res->error), "%s", serr);
-	reconciler_lock(r);
-	s->caps = caps;
-	s->n_caps = n_caps;
-	reconciler_unlock(r);
 }
 
 /* Cheap checks while idle: did something outside loom undo its work? */
@@ -388,6 +426,7 @@ static void sm_close(void *priv)
 	smt_close(&s->smt);
 	sm_desired_free(&s->written);
 	sm_hca_free(&s->hca);
+	free(s->guids);
 	free(s->caps);
 	free(s);
 }
@@ -404,6 +443,24 @@ static const struct target_ops sm_ops = {
 	.close = sm_close,
 };
 
+/* The topology's HCA ports on @s's subnet manager, whose capacities the API asks for. */
+static int sm_guids(const struct topology *topo, struct sm_target *s)
+{
+	for (size_t i = 0; i < topo->n_nodes; i++)
+		for (size_t k = 0; k < topo->nodes[i].n_hca_ports; k++) {
+			const struct topo_hca_port *hp = &topo->nodes[i].hca_ports[k];
+			uint64_t *g;
+
+			if (strcmp(hp->sm, s->sm.name))
+				continue;
+			if (!(g = realloc(s->guids, (s->n_guids + 1) * sizeof(*g))))
+				return -ENOMEM;
+			s->guids = g;
+			s->guids[s->n_guids++] = hp->guid;
+		}
+	return 0;
+}
+
 static int sm_add(struct reconciler *r, const struct topology *topo, const struct reconciler_opts *opts)
 {
 	for (size_t i = 0; !(opts && opts->null_targets) && i < topo->n_sms; i++) {
@@ -412,7 +469,7 @@ static int sm_add(struct reconciler *r, const struct topology *topo, const struc
 		if (!s)
 			return -ENOMEM;
 		s->sm = topo->sms[i];
-		if (sm_hca_new(topo, s->sm.name, &s->hca)) {
+		if (sm_guids(topo, s) || sm_hca_new(topo, s->sm.name, &s->hca)) {
 			sm_close(s);
 			return -ENOMEM;
 		}

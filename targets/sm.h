@@ -36,7 +36,12 @@ struct hca_signal {
 };
 size_t reconciler_hca_take(struct reconciler *r, struct hca_signal *out, size_t max);
 
-/* Cached P_Key table capacity of an HCA port (0 = unknown). */
+/*
+ * Cached P_Key table capacity of an HCA port (0 = not read yet) and, in
+ * *foreign, its entries that are not loom's.  Every topology HCA port of
+ * a subnet manager is read before its target's first write and kept
+ * across runs, also while a run is under way.
+ */
 unsigned int reconciler_pkey_capacity(const struct reconciler *r, uint64_t guid, unsigned int *foreign);
 
 /* ---- between targets/sm.c and targets/sm_hca.c ---- */

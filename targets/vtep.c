@@ -74,7 +74,99 @@ struct frr_job {
 	const struct vtep_desired *want;
 	char ferr[300];
 	double ms;
+	/* What frr_contain left out (each VNI FRR refused on its own), and
+	 * the rest, which verification is then given (its vnis array only is
+	 * the job's: the entries are @want's). */
+	struct frr_refused *refused;
+	size_t n_refused;
+	struct vtep_desired kept;
 };
+
+struct frr_refused {
+	uint32_t vni;
+	char why[256];
+};
+
+static bool frr_state_has(const struct frr_state *st, uint32_t vni)
+{
+	for (size_t i = 0; i < st->n_vnis; i++)
+		if (st->vnis[i].vni == vni)
+			return true;
+	return false;
+}
+
+/* @want's VNIs marked in @in, in order, into j->kept (shallow). */
+static void frr_kept(struct frr_job *j, const struct vtep_desired *want, const bool *in)
+{
+	j->kept.n_vnis = 0;
+	for (size_t i = 0; i < want->n_vnis; i++)
+		if (in[i])
+			j->kept.vnis[j->kept.n_vnis++] = want->vnis[i];
+}
+
+/*
+ * FRR refused the batch: one VNI's statements must not fail every VNI of
+ * the VTEP.  What FRR already has of @want goes in first, with the
+ * removals (if FRR refuses that too, the whole target is in error); then
+ * each new VNI on its own, and a VNI FRR refuses is left out with FRR's
+ * message.  Returns 0 when everything else went in, -1 otherwise (@err
+ * says why).
+ */
+static int frr_contain(struct frr_job *j, struct vtep_target *v, const struct vtep_desired *want,
+		       struct loom_err *err)
+{
+	struct frr_state have = { 0 };
+	bool *in = calloc(want->n_vnis ? want->n_vnis : 1, sizeof(*in));
+	int ret = -1;
+
+	j->kept = *want;
+	j->kept.vnis = malloc((want->n_vnis ? want->n_vnis : 1) * sizeof(*j->kept.vnis));
+	if (!in || !j->kept.vnis) {
+		loom_err_set(err, LOOM_E_INTERNAL, "frr", "out of memory");
+		goto out;
+	}
+	frr_target_invalidate(v->frr);
+	loom_err_clear(err);
+	if (frr_observe(v->frr, &have, err) < 0)
+		goto out;
+	for (size_t i = 0; i < want->n_vnis; i++)
+		in[i] = frr_state_has(&have, want->vnis[i].vni);
+	frr_kept(j, want, in);
+	loom_err_clear(err);
+	if (frr_sync(v->frr, &j->kept, err) < 0)
+		goto out;
+	for (size_t i = 0; i < want->n_vnis; i++) {
+		struct frr_refused *r;
+
+		if (in[i])
+			continue;
+		in[i] = true;
+		frr_kept(j, want, in);
+		loom_err_clear(err);
+		if (frr_sync(v->frr, &j->kept, err) >= 0)
+			continue;
+		frr_target_invalidate(v->frr);
+		if (err->code == LOOM_E_UNAVAILABLE)
+			goto out;	/* FRR went away: the whole target's */
+		in[i] = false;
+		r = realloc(j->refused, (j->n_refused + 1) * sizeof(*r));
+		if (!r)
+			goto out;
+		j->refused = r;
+		r[j->n_refused].vni = want->vnis[i].vni;
+		snprintf(r[j->n_refused].why, sizeof(r->why), "frr refused VNI %" PRIu32 "'s statements (the VTEP's other VNIs are programmed): %s",
+			 want->vnis[i].vni, err->msg);
+		log_warn("vtep %s: %s", reconciler_target_name(j->t), r[j->n_refused].why);
+		j->n_refused++;
+	}
+	frr_kept(j, want, in);
+	loom_err_clear(err);
+	ret = 0;
+out:
+	frr_state_release(&have);
+	free(in);
+	return ret;
+}
 
 static void *frr_job_run(void *arg)
 {
@@ -99,7 +191,8 @@ static void *frr_job_run(void *arg)
 	 * else a change made by hand is never undone. */
 	if (v->frr && v->unverified)
 		frr_target_invalidate(v->frr);
-	if (v->frr && frr_sync(v->frr, j->want, &err) < 0)
+	if (v->frr && frr_sync(v->frr, j->want, &err) < 0
+	    && (err.code == LOOM_E_UNAVAILABLE || frr_contain(j, v, j->want, &err) < 0))
 		snprintf(j->ferr, sizeof(j->ferr), "frr: %s", err.msg);
 	j->ms = (double)(target_mono_ns() - t0) / 1e6;
 	return NULL;
@@ -309,12 +402,17 @@ static int kernel_items(const struct vtep_desired *d, const struct kvtep_vni_sta
 
 /* FRR's layer's items, from frr_converge's verdicts (@fst) or @ferr. */
 static void frr_items(const struct vtep_desired *d, const struct kvtep_vni_status *kst, const char *kerr,
-		      const char *ferr, bool filtered, const struct frr_vni_status *fst, size_t n_fst,
-		      struct target_result *res)
+		      const char *ferr, bool filtered, const struct frr_job *job, const struct frr_vni_status *fst,
+		      size_t n_fst, struct target_result *res)
 {
 	for (size_t i = 0; i < d->n_vnis; i++) {
 		const struct vtep_vni *v = &d->vnis[i];
 		const struct frr_vni_status *s = NULL;
+		const char *refused = NULL;
+
+		for (size_t k = 0; !ferr[0] && k < job->n_refused; k++)
+			if (job->refused[k].vni == v->vni)
+				refused = job->refused[k].why;
 
 		for (size_t k = 0; !ferr[0] && k < n_fst; k++)
 			if (fst[k].vni == v->vni && fst[k].verdict != FRR_VNI_EXTRA)
@@ -324,6 +422,8 @@ static void frr_items(const struct vtep_desired *d, const struct kvtep_vni_statu
 					  "not given to FRR while a device loom does not own holds the VNI (see the kernel layer)");
 		else if (ferr[0])
 			target_result_add(res, v->tenant, v->segment, v->vni, "frr", SEG_ERROR, ferr);
+		else if (refused)
+			target_result_add(res, v->tenant, v->segment, v->vni, "frr", SEG_ERROR, refused);
 		else if (!s)
 			target_result_add(res, v->tenant, v->segment, v->vni, "frr", SEG_PENDING, "not verified yet");
 		else if (s->verdict == FRR_VNI_OK || (kerr[0] && s->verdict == FRR_VNI_NO_KERNEL))
@@ -408,12 +508,15 @@ static void vtep_run(struct target *t, const void *want, struct target_result *r
 	t0 = target_mono_ns();
 	if (v->frr && !ferr[0]) {
 		loom_err_clear(&err);
-		ret = frr_converge(t, job.want, kerr[0] == '\0', kcount, &fst, &n_fst, &err);
+		ret = frr_converge(t, job.kept.vnis ? &job.kept : job.want, kerr[0] == '\0', kcount, &fst, &n_fst,
+				   &err);
 		if (ret < 0)
 			snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
 	}
 	res->phase_ms[2] = (double)(target_mono_ns() - t0) / 1e6;
-	frr_items(d, kst, kerr, ferr, job.want != d, fst, n_fst, res);
+	frr_items(d, kst, kerr, ferr, job.want != d, &job, fst, n_fst, res);
+	free(job.refused);
+	free(job.kept.vnis);
 	free(fst);
 	free(kst);
 	vtep_desired_free(&fd);

@@ -24,6 +24,8 @@
  * edits the text).  Two copies of the library at two paths are two
  * separate "nodes".  The format, one line each:
  *   dev h100|a30 MIG PENDING MODE_SETS NEXT_ID
+ * (MIG 9: the GPU is lost, as after an XID 79: nvmlDeviceGetMigMode fails
+ * with NVML_ERROR_GPU_IS_LOST)
  *   gi SLOT ID PROFILE_ID START N_CI [CI_SLOT CI_PROFILE]...
  * (gi lines belong to the dev line above them).
  */
@@ -44,6 +46,8 @@
 #define E_IN_USE NVML_ERROR_IN_USE
 #define E_INSUFFICIENT_RESOURCES NVML_ERROR_INSUFFICIENT_RESOURCES
 #define E_UNINITIALIZED NVML_ERROR_UNINITIALIZED
+#define E_GPU_IS_LOST 15	/* NVML_ERROR_GPU_IS_LOST, which loom does not name */
+#define FAKE_LOST 9		/* a dev line's MIG field for a lost GPU */
 
 struct fprofile {
 	int index;		/* NVML_GPU_INSTANCE_PROFILE_* */
@@ -275,6 +279,7 @@ const char *nvmlErrorString(int r)
 	case E_NOT_FOUND: return "Not Found";
 	case E_IN_USE: return "In use by another client";
 	case E_INSUFFICIENT_RESOURCES: return "Insufficient Resources";
+	case E_GPU_IS_LOST: return "GPU is lost";
 	default: return "Unknown Error";
 	}
 }
@@ -314,6 +319,8 @@ nvml_get_mig_mode_fn nvmlDeviceGetMigMode;
 nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned int *cur, unsigned int *pend)
 {
 	state_load();
+	if (d->mig == FAKE_LOST)
+		return E_GPU_IS_LOST;
 	*cur = d->mig;
 	*pend = d->mig_pending;
 	return OK;
