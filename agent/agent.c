@@ -246,6 +246,22 @@ static int view_make(struct agent *a, const struct topology *t, struct loom_err 
 	return 0;
 }
 
+int agent_check(const struct agent_conf *c, struct loom_err *err)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+	int ret;
+
+	if (!a)
+		return -ENOMEM;
+	a->conf = *c;
+	ret = topology_load_file(c->topology, &a->own_topo, err);
+	if (!ret)
+		ret = view_make(a, a->own_topo, err);
+	topology_free(&a->own_topo);
+	free(a);
+	return ret;
+}
+
 int agent_new(const struct agent_conf *c, const struct topology *topo, struct etcd_watcher *w,
 	      struct agent **out, struct loom_err *err)
 {

@@ -48,6 +48,9 @@ int agent_conf_load(const char *path, struct agent_conf *c, struct loom_err *err
 
 struct agent;
 
+/* What -n checks: the topology loads and has @c->name as a @c->kind. */
+int agent_check(const struct agent_conf *c, struct loom_err *err);
+
 /*
  * Loads the topology, checks that it has @c->name as a @c->kind and starts
  * the reconciler on that target alone; talks to etcd from agent_step on.

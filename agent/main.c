@@ -81,19 +81,21 @@ int main(int argc, char **argv)
 	log_level = (enum log_level)level;
 	if (level == LOG_LVL_DEBUG)
 		log_debug_mask = LOG_SUB_RECONCILE;
+	if (check) {
+		if (agent_check(&conf, &err)) {
+			print_err(conf.name, &err);
+			return 1;
+		}
+		printf("loom-agent: %s is %s \"%s\" of %s; etcd %s, prefix %s\n", path, conf.kind, conf.name,
+		       conf.topology, conf.etcd, conf.prefix);
+		return 0;
+	}
 	srand((unsigned int)time(NULL) ^ (unsigned int)getpid());
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (etcd_watcher_new(conf.etcd, &w, &err) || agent_new(&conf, NULL, w, &a, &err)) {
 		print_err(conf.name, &err);
 		etcd_watcher_free(&w);
 		return 1;
-	}
-	if (check) {
-		printf("loom-agent: %s is %s \"%s\" of %s; etcd %s, prefix %s\n", path, conf.kind, conf.name,
-		       conf.topology, conf.etcd, conf.prefix);
-		agent_free(&a, false);
-		etcd_watcher_free(&w);
-		return 0;
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

@@ -12,7 +12,7 @@ AGENT=$top_builddir/loom-agent
 TOPO=$top_srcdir/tests/integration/data/topo-api.json
 TTL=2
 command -v "$ETCD_BIN" >/dev/null || { echo "1..1"; echo "not ok 1 - etcd is not installed: run tools/install-deps"; exit 1; }
-t_plan 25
+t_plan 27
 
 etcd_cluster c 3 || exit 1
 EP1=$(echo "$c_EPS" | cut -d, -f1)
@@ -121,6 +121,10 @@ agent_conf vt-zz vtep
 t_is "$?" "1" "an agent whose name is not in the topology exits 1"
 grep -q 'the topology has no VTEP "vt-zz"' "$T_DIR/zz.out"
 t_ok $? "  ...saying so"
+"$AGENT" -n -c "$T_DIR/vt-zz.conf" >/dev/null 2>&1
+t_is "$?" "1" "  ...and so does loom-agent -n"
+"$AGENT" -n -c "$T_DIR/vt-w1.conf" >/dev/null 2>&1
+t_is "$?" "0" "loom-agent -n passes a good configuration"
 
 # An agent pointed at another etcd cluster.
 etcd_cluster other 1 || exit 1
