@@ -184,6 +184,7 @@ struct agent {
 	bool compacted;			/* the watch stopped: read again, then resume */
 
 	int64_t lease;
+	int64_t step_at;		/* agent_step has nothing to do before */
 	int64_t keepalive_at, lease_retry_at, read_retry_at, resync_at;
 	unsigned int backoff_ms;
 
@@ -577,6 +578,9 @@ int agent_step(struct agent *a)
 	int64_t now = now_ms(), next;
 	int64_t rev;
 
+	/* Cheap when idle: one process may host a thousand agents. */
+	if (!a->status_dirty && !a->compacted && now < a->step_at)
+		return (int)(a->step_at - now);
 	if (poll(&pfd, 1, 0) > 0 && reconciler_collect(a->rec) > 0)
 		a->status_dirty = true;
 	for (size_t i = 0; i < reconciler_n_drift_fds(a->rec); i++) {
@@ -589,8 +593,10 @@ int agent_step(struct agent *a)
 		reconciler_resync_all(a->rec);
 		a->resync_at = now + (int64_t)a->conf.resync_interval_s * 1000;
 	}
-	if (a->foreign)
+	if (a->foreign) {
+		a->step_at = now + 1000;
 		return 1000;
+	}
 	if (!a->watch && now >= a->read_retry_at) {
 		if (desired_read(a, &rev) == 0) {
 			struct loom_err err = { 0 };
@@ -611,12 +617,18 @@ int agent_step(struct agent *a)
 			a->read_retry_at = backoff(a);
 		}
 	}
-	if (a->foreign)
+	if (a->foreign) {
+		a->step_at = now + 1000;
 		return 1000;
+	}
 	lease_step(a, now);
 	status_step(a);
 	next = a->lease ? a->keepalive_at - now : 200;
+	if (!a->watch && a->read_retry_at - now < next)
+		next = a->read_retry_at - now;
 	if (a->status_dirty)
-		next = 20;
-	return next < 0 ? 0 : next > 1000 ? 1000 : (int)next;
+		next = 5;
+	next = next < 0 ? 0 : next > 1000 ? 1000 : next;
+	a->step_at = now + next;
+	return (int)next;
 }

@@ -50,6 +50,8 @@ struct remote_agent {
 	bool alive;
 	time_t since;		/* when alive last changed (or the hub started) */
 	unsigned long seq;	/* bumped on every change of the above */
+	bool waiting;		/* a run waits on @cond for this agent */
+	pthread_cond_t cond;
 };
 
 struct remote_put {
@@ -67,7 +69,9 @@ struct remote_hub {
 	pthread_t pub_thread, watch_thread;
 	bool threads;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t cond;		/* the first read is in, or stop */
+	pthread_cond_t pub_cond;	/* the publisher: a put is queued, or stop */
+	pthread_cond_t done_cond;	/* the workers: a transaction is in */
 	bool stop;
 	bool read_done;		/* the first read of status/ and alive/ is in */
 	bool reread;		/* a watch's revision was compacted (watch thread) */
@@ -107,47 +111,49 @@ static uint64_t value_gen(const char *text, size_t len)
 	return gen;
 }
 
-/* A key under PREFIX/DIR/ changed (lock held). */
-static void hub_key(struct remote_hub *h, const char *key, const char *value, size_t len, bool deleted)
+/*
+ * A key under PREFIX/DIR/ changed (lock held).  Returns whether an idle
+ * worker must look (the agent's run is not waiting for it already).
+ */
+static bool hub_key(struct remote_hub *h, const char *key, const char *value, size_t len, bool deleted)
 {
 	size_t plen = strlen(h->prefix);
 	const char *dir, *name;
 	struct remote_agent *a;
 
 	if (strncmp(key, h->prefix, plen) || key[plen] != '/')
-		return;
+		return false;
 	dir = key + plen + 1;
 	name = strchr(dir, '/');
 	if (!name || !(a = agent_find(h, name + 1)))
-		return;
+		return false;
 	if (!strncmp(dir, "status/", 7)) {
 		if (deleted)
-			return;
+			return false;
 		free(a->status);
 		a->status = strndup(value, len);
 		a->status_gen = value_gen(value, len);
 	} else if (!strncmp(dir, "alive/", 6)) {
 		if (a->alive == !deleted)
-			return;
+			return false;
 		a->alive = !deleted;
 		a->since = time(NULL);
 		log_info("remote %s: agent %s", a->name, deleted ? "lost its lease: unreachable" : "is alive");
 	} else if (!strncmp(dir, "desired/", 8)) {
 		free(a->desired);
 		a->desired = deleted ? NULL : strndup(value, len);
-		return;
+		return false;
 	} else {
-		return;
+		return false;
 	}
 	a->seq++;
+	pthread_cond_broadcast(&a->cond);
+	return !a->waiting;
 }
 
-/* Wakes the runs waiting on the hub and the idle workers. */
-static void hub_wake(struct remote_hub *h)
+/* Wakes the idle workers: one of their agents changed. */
+static void hub_kick(struct remote_hub *h)
 {
-	pthread_mutex_lock(&h->lock);
-	pthread_cond_broadcast(&h->cond);
-	pthread_mutex_unlock(&h->lock);
 	reconciler_lock(h->r);
 	reconciler_kick(h->r);
 	reconciler_unlock(h->r);
@@ -158,13 +164,15 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 	struct remote_hub *h = arg;
 
 	if (u->status == ETCD_WATCH_EVENTS) {
+		bool kick = false;
+
 		pthread_mutex_lock(&h->lock);
 		for (size_t i = 0; i < u->n_events; i++)
-			hub_key(h, u->events[i].kv.key, u->events[i].kv.value, u->events[i].kv.value_len,
-				u->events[i].type == ETCD_EV_DELETE);
+			kick |= hub_key(h, u->events[i].kv.key, u->events[i].kv.value, u->events[i].kv.value_len,
+					u->events[i].type == ETCD_EV_DELETE);
 		pthread_mutex_unlock(&h->lock);
-		if (u->n_events)
-			hub_wake(h);
+		if (kick)
+			hub_kick(h);
 	} else if (u->status == ETCD_WATCH_COMPACTED) {
 		h->reread = true;
 	} else if (u->status == ETCD_WATCH_FOREIGN) {
@@ -189,7 +197,11 @@ static int hub_read(struct remote_hub *h, const char *dir, int64_t *rev)
 	pthread_mutex_lock(&h->lock);
 	if (!strcmp(dir, "alive"))
 		for (size_t i = 0; i < h->n_agents; i++)
-			h->agents[i].alive = false;
+			if (h->agents[i].alive) {
+				h->agents[i].alive = false;
+				h->agents[i].since = time(NULL);
+				h->agents[i].seq++;
+			}
 	for (size_t i = 0; i < n; i++)
 		hub_key(h, kvs[i].key, kvs[i].value, kvs[i].value_len, false);
 	pthread_mutex_unlock(&h->lock);
@@ -235,8 +247,11 @@ static void *hub_watch_main(void *arg)
 		pause_ms = 100;
 		pthread_mutex_lock(&h->lock);
 		h->read_done = true;
+		pthread_cond_broadcast(&h->cond);
+		for (size_t i = 0; i < h->n_agents; i++)
+			pthread_cond_broadcast(&h->agents[i].cond);
 		pthread_mutex_unlock(&h->lock);
-		hub_wake(h);
+		hub_kick(h);
 		cluster_key(key, sizeof(key), h->prefix, "status", NULL);
 		if (etcd_watch_add(w, key, r2 + 1, on_watch, h, &ws, &err))
 			continue;
@@ -270,7 +285,7 @@ static void *hub_pub_main(void *arg)
 		int ret;
 
 		if (!h->n_queue) {
-			pthread_cond_wait(&h->cond, &h->lock);
+			pthread_cond_wait(&h->pub_cond, &h->lock);
 			continue;
 		}
 		if (h->n_queue < ETCD_MAX_TXN_OPS) {
@@ -297,7 +312,7 @@ static void *hub_pub_main(void *arg)
 			snprintf(batch[i]->error, sizeof(batch[i]->error), "%s", ret ? err.msg : "");
 			batch[i]->done = true;
 		}
-		pthread_cond_broadcast(&h->cond);
+		pthread_cond_broadcast(&h->done_cond);
 	}
 	/* Whatever is left fails: the workers are being stopped. */
 	for (size_t i = 0; i < h->n_queue; i++) {
@@ -306,7 +321,7 @@ static void *hub_pub_main(void *arg)
 		h->queue[i]->done = true;
 	}
 	h->n_queue = 0;
-	pthread_cond_broadcast(&h->cond);
+	pthread_cond_broadcast(&h->done_cond);
 	pthread_mutex_unlock(&h->lock);
 	return NULL;
 }
@@ -329,9 +344,9 @@ static int hub_publish(struct remote_hub *h, const char *key, const char *value,
 		h->cap_queue = cap;
 	}
 	h->queue[h->n_queue++] = &p;
-	pthread_cond_broadcast(&h->cond);
+	pthread_cond_signal(&h->pub_cond);
 	while (!p.done)
-		pthread_cond_wait(&h->cond, &h->lock);
+		pthread_cond_wait(&h->done_cond, &h->lock);
 	pthread_mutex_unlock(&h->lock);
 	snprintf(why, len, "%s", p.error);
 	return p.ret;
@@ -345,6 +360,9 @@ static void hub_unref(struct remote_hub *h)
 		pthread_mutex_lock(&h->lock);
 		h->stop = true;
 		pthread_cond_broadcast(&h->cond);
+		pthread_cond_broadcast(&h->pub_cond);
+		for (size_t i = 0; i < h->n_agents; i++)
+			pthread_cond_broadcast(&h->agents[i].cond);
 		pthread_mutex_unlock(&h->lock);
 		pthread_join(h->pub_thread, NULL);
 		pthread_join(h->watch_thread, NULL);
@@ -352,6 +370,7 @@ static void hub_unref(struct remote_hub *h)
 	for (size_t i = 0; i < h->n_agents; i++) {
 		free(h->agents[i].status);
 		free(h->agents[i].desired);
+		pthread_cond_destroy(&h->agents[i].cond);
 	}
 	free(h->agents);
 	free(h->queue);
@@ -359,6 +378,8 @@ static void hub_unref(struct remote_hub *h)
 	etcd_close(&h->rd);
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->cond);
+	pthread_cond_destroy(&h->pub_cond);
+	pthread_cond_destroy(&h->done_cond);
 	free(h);
 }
 
@@ -479,9 +500,11 @@ static void remote_run(struct target *t, const void *want, struct target_result 
 	}
 	/* Wait for the agent's report of that generation, or its death. */
 	pthread_mutex_lock(&h->lock);
+	a->waiting = true;
 	while (a->alive && a->status_gen != wait_gen && !h->stop
-	       && pthread_cond_timedwait(&h->cond, &h->lock, &until) != ETIMEDOUT)
+	       && pthread_cond_timedwait(&a->cond, &h->lock, &until) != ETIMEDOUT)
 		;
+	a->waiting = false;
 	rt->seen_seq = a->seq;
 	reported = a->status && a->status_gen == wait_gen;
 	if (!a->alive) {
@@ -563,6 +586,7 @@ static int remote_add_one(struct remote_hub *h, const char *name, const struct t
 		return -ENOSPC;
 	}
 	a = &h->agents[h->n_agents++];
+	pthread_cond_init(&a->cond, NULL);
 	snprintf(a->name, sizeof(a->name), "%s", name);
 	a->since = time(NULL);
 	rt->hub = h;
@@ -599,6 +623,8 @@ static int remote_add(struct reconciler *r, const struct topology *topo, const s
 	h->refs = 1;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
+	pthread_cond_init(&h->pub_cond, NULL);
+	pthread_cond_init(&h->done_cond, NULL);
 	snprintf(h->prefix, sizeof(h->prefix), "%s",
 		 opts->cluster_prefix && opts->cluster_prefix[0] ? opts->cluster_prefix : CLUSTER_PREFIX_DEFAULT);
 	snprintf(h->endpoints, sizeof(h->endpoints), "%s", opts->cluster_etcd);
@@ -624,7 +650,7 @@ static int remote_add(struct reconciler *r, const struct topology *topo, const s
 		if (!h->threads) {
 			pthread_mutex_lock(&h->lock);
 			h->stop = true;
-			pthread_cond_broadcast(&h->cond);
+			pthread_cond_broadcast(&h->pub_cond);
 			pthread_mutex_unlock(&h->lock);
 			pthread_join(h->pub_thread, NULL);
 		}
@@ -636,3 +662,18 @@ static int remote_add(struct reconciler *r, const struct topology *topo, const s
 }
 
 const struct target_kind remote_target_kind = { .name = "remote", .add = remote_add };
+
+uint64_t remote_etcd_requests(const struct reconciler *r)
+{
+	for (size_t i = 0; i < reconciler_n_targets(r); i++) {
+		const struct target *t = reconciler_target_at(r, i);
+		const struct target_ops *ops = reconciler_target_ops(t);
+
+		if (ops == &remote_vtep_ops || ops == &remote_sm_ops || ops == &remote_gpu_ops) {
+			const struct remote_target *rt = reconciler_target_priv(t);
+
+			return etcd_requests(rt->hub->pub) + etcd_requests(rt->hub->rd);
+		}
+	}
+	return 0;
+}

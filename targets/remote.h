@@ -11,4 +11,8 @@
 
 extern const struct target_kind remote_target_kind;
 
+/* etcd requests the remote targets of @r sent (publisher and reader), for
+ * benchmarks and metrics; 0 when it has none. */
+uint64_t remote_etcd_requests(const struct reconciler *r);
+
 #endif
