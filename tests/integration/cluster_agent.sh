@@ -12,10 +12,11 @@ AGENT=$top_builddir/loom-agent
 TOPO=$top_srcdir/tests/integration/data/topo-api.json
 TTL=2
 command -v "$ETCD_BIN" >/dev/null || { echo "1..1"; echo "not ok 1 - etcd is not installed: run tools/install-deps"; exit 1; }
-t_plan 27
+t_plan 32
 
 etcd_cluster c 3 || exit 1
-EP1=$(echo "$c_EPS" | cut -d, -f1)
+# The test's own reads and writes go to member 2 (member 1 is stopped later).
+EP1=http://127.0.0.1:$c_CLIENT_2
 
 b64() { printf '%s' "$1" | base64 -w0; }
 # etcd_value KEY: the value of KEY, "" when absent.
@@ -97,8 +98,34 @@ t_ok $? "restarted, it converges again"
 t_is "$(tail -n +$((lines + 1)) "$T_DIR/vt-e1.log" | grep -c 'generation [0-9]* applied')" "1" \
 	"  ...having read and applied its slice once"
 
-# One etcd member of three stopped: a change still converges.
-kill -TERM "$c_PID_3"; wait "$c_PID_3" 2>/dev/null
+# An agent cut off (SIGSTOP, then its connections cut) while its slice
+# changes, one etcd member of three stopped and the history compacted: on
+# return it reads its key again and converges; the controller carries on.
+kill -STOP "${APID[vt-e1]}"
+gen_before=$(etcd_value /loom/v1/desired/vt-e1 | jq -r .generation)
+kill -TERM "$c_PID_1"; wait "$c_PID_1" 2>/dev/null
+$LOOMCTL attach acme/s1 gpu-e3 >/dev/null 2>&1
+changed() { [ "$(etcd_value /loom/v1/desired/vt-e1 | jq -r .generation)" != "$gen_before" ]; }
+t_wait 10 changed
+t_ok $? "with one etcd member of three stopped, the controller publishes a change"
+rev=$(curl -sf -X POST "$EP1/v3/kv/range" -d '{"key":"AA=="}' | jq -r .header.revision)
+curl -sf -X POST "$EP1/v3/kv/compaction" -d "{\"revision\":\"$rev\",\"physical\":true}" >/dev/null
+t_ok $? "  ...etcd compacted to revision $rev while the agent is stopped"
+# Its connections cut (as a network path lost meanwhile), so that its watch
+# resumes from a revision that is gone.
+for port in $(ss -tnpH state established | grep "pid=${APID[vt-e1]}," | awk '{print $3}' | sed 's/.*://'); do
+	ss -K -tn "sport = :$port" >/dev/null 2>&1
+done
+kill -CONT "${APID[vt-e1]}"
+caught_up() {
+	[ "$(etcd_value /loom/v1/status/vt-e1 | jq -r .generation)" = "$(etcd_value /loom/v1/desired/vt-e1 | jq -r .generation)" ]
+}
+t_wait 15 caught_up
+t_ok $? "  ...resumed, the agent reads its key again and reports the new generation"
+grep -q 'compacted' "$T_DIR/vt-e1.log"
+t_ok $? "  ...after its watch found the revision compacted"
+t_wait 10 converged
+t_ok $? "  ...and the controller shows it converged"
 $LOOMCTL -w 20 attach acme/s1 gpu-e2 >/dev/null 2>&1
 t_is "$?" "0" "with one etcd member of three stopped, attach -w converges"
 t_is "$(etcd_value /loom/v1/status/vt-e2 | jq -r '.items | length')" "1" "  ...and vt-e2 reports it"
