@@ -480,6 +480,15 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 	}
 }
 
+/* When the next keepalive is due: a third of the TTL, less up to a fifth
+ * of that at random, so that agents started together spread out. */
+static int64_t keepalive_due(const struct agent *a, int64_t now)
+{
+	int64_t third = (int64_t)a->conf.lease_ttl_s * 1000 / 3;
+
+	return now + third - (third / 5) * (rand() % 1000) / 1000;
+}
+
 static void lease_step(struct agent *a, int64_t now)
 {
 	struct loom_err err = { 0 };
@@ -490,7 +499,7 @@ static void lease_step(struct agent *a, int64_t now)
 		int ret = etcd_lease_keepalive(a->etcd, a->lease, &ttl, &err);
 
 		if (ret == 0) {
-			a->keepalive_at = now + (int64_t)a->conf.lease_ttl_s * 1000 / 3;
+			a->keepalive_at = keepalive_due(a, now);
 		} else if (err.code == LOOM_E_NOT_FOUND) {
 			log_warn("agent %s: lease %" PRIx64 " expired: granting a new one", a->conf.name,
 				 (uint64_t)a->lease);
@@ -517,7 +526,7 @@ static void lease_step(struct agent *a, int64_t now)
 		a->lease_retry_at = backoff(a);
 		return;
 	}
-	a->keepalive_at = now + (int64_t)a->conf.lease_ttl_s * 1000 / 3;
+	a->keepalive_at = keepalive_due(a, now);
 	a->backoff_ms = 0;
 }
 
