@@ -103,19 +103,21 @@ t_is "$(tail -n +$((lines + 1)) "$T_DIR/vt-e1.log" | grep -c 'generation [0-9]* 
 # return it reads its key again and converges; the controller carries on.
 kill -STOP "${APID[vt-e1]}"
 gen_before=$(etcd_value /loom/v1/desired/vt-e1 | jq -r .generation)
+# Its connections cut first (as a network path lost), so that nothing of
+# what follows is queued on them and its watch must resume from a
+# revision that will be gone.
+for port in $(ss -tnpH state established | grep "pid=${APID[vt-e1]}," | awk '{print $3}' | sed 's/.*://'); do
+	ss -K -tn "sport = :$port" >/dev/null 2>&1
+done
 kill -TERM "$c_PID_1"; wait "$c_PID_1" 2>/dev/null
 $LOOMCTL attach acme/s1 gpu-e3 >/dev/null 2>&1
 changed() { [ "$(etcd_value /loom/v1/desired/vt-e1 | jq -r .generation)" != "$gen_before" ]; }
 t_wait 10 changed
 t_ok $? "with one etcd member of three stopped, the controller publishes a change"
+for i in 1 2 3; do etcd_put_raw /test/filler "$i"; done
 rev=$(curl -sf -X POST "$EP1/v3/kv/range" -d '{"key":"AA=="}' | jq -r .header.revision)
 curl -sf -X POST "$EP1/v3/kv/compaction" -d "{\"revision\":\"$rev\",\"physical\":true}" >/dev/null
 t_ok $? "  ...etcd compacted to revision $rev while the agent is stopped"
-# Its connections cut (as a network path lost meanwhile), so that its watch
-# resumes from a revision that is gone.
-for port in $(ss -tnpH state established | grep "pid=${APID[vt-e1]}," | awk '{print $3}' | sed 's/.*://'); do
-	ss -K -tn "sport = :$port" >/dev/null 2>&1
-done
 kill -CONT "${APID[vt-e1]}"
 caught_up() {
 	[ "$(etcd_value /loom/v1/status/vt-e1 | jq -r .generation)" = "$(etcd_value /loom/v1/desired/vt-e1 | jq -r .generation)" ]
