@@ -13,6 +13,7 @@
 
 enum log_level log_level = LOG_LVL_INFO;
 unsigned int log_debug_mask;
+const char *log_ident = "loomd";
 
 static const char *const level_names[] = { "err", "warn", "info", "debug" };
 static const int level_prio[] = { 3, 4, 6, 7 };
@@ -77,5 +78,5 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (journal)
 		fprintf(stderr, "<%d>%s\n", level_prio[level], line);
 	else
-		fprintf(stderr, "loomd: %s: %s\n", level_names[level], line);
+		fprintf(stderr, "%s: %s: %s\n", log_ident, level_names[level], line);
 }

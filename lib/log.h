@@ -23,6 +23,8 @@ enum log_subsys {
 
 extern enum log_level log_level;
 extern unsigned int log_debug_mask;
+/* The program the lines are from ("loomd" unless set). */
+extern const char *log_ident;
 
 /* "err", "warn", "info", "debug" -> level; returns -1 when unknown. */
 int log_level_parse(const char *name);

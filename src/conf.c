@@ -32,6 +32,7 @@ void config_defaults(struct loom_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->frr_apply, sizeof(c->frr_apply), "vtysh-session");
+	snprintf(c->cluster_prefix, sizeof(c->cluster_prefix), "/loom/v1");
 	snprintf(c->socket, sizeof(c->socket), "%s", "/run/loom/loomd.sock");
 	snprintf(c->database, sizeof(c->database), "%s", "/var/lib/loom/loom.db");
 	snprintf(c->topology, sizeof(c->topology), "%s", "/etc/loom/topology.json");
@@ -289,6 +290,17 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		if (strcmp(v, "vtysh") && strcmp(v, "vtysh-session") && strcmp(v, "vty"))
 			return -EINVAL;
 		snprintf(c->frr_apply, sizeof(c->frr_apply), "%s", v);
+	} else if (strcmp(key, "cluster.etcd") == 0) {
+		*why = "expected http://HOST:PORT[,http://HOST:PORT...]";
+		if (strlen(v) >= sizeof(c->cluster_etcd) || (v[0] && strncmp(v, "http://", 7)
+							     && strncmp(v, "https://", 8)))
+			return -EINVAL;
+		snprintf(c->cluster_etcd, sizeof(c->cluster_etcd), "%s", v);
+	} else if (strcmp(key, "cluster.prefix") == 0) {
+		*why = "expected /PATH, not ending with /";
+		if (strlen(v) >= sizeof(c->cluster_prefix) || v[0] != '/' || v[strlen(v) - 1] == '/')
+			return -EINVAL;
+		snprintf(c->cluster_prefix, sizeof(c->cluster_prefix), "%s", v);
 	} else if (strcmp(key, "metrics.listen") == 0) {
 		*why = "expected ADDR:PORT with a numeric address, e.g. 127.0.0.1:9464 or [::1]:9464";
 		if (strlen(v) >= sizeof(c->metrics_listen) || !metrics_listen_valid(v))
@@ -420,6 +432,9 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "reconcile = %s\n", c->reconcile ? "yes" : "no");
 	if (c->metrics_listen[0])
 		fprintf(out, "metrics.listen = %s\n", c->metrics_listen);
+	if (c->cluster_etcd[0])
+		fprintf(out, "cluster.etcd = %s\n", c->cluster_etcd);
+	fprintf(out, "cluster.prefix = %s\n", c->cluster_prefix);
 	fprintf(out, "frr_apply = %s\n", c->frr_apply);
 	fprintf(out, "provisioning_segment = %s%s%s\n", c->provisioning_tenant,
 		c->provisioning_tenant[0] ? "/" : "", c->provisioning_segment);

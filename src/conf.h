@@ -49,6 +49,10 @@ struct loom_config {
 	unsigned int resync_interval_s;
 	bool reconcile;			/* drive the targets (off: the model and API only) */
 	char metrics_listen[64];	/* metrics.listen = ADDR:PORT ("" = no metrics) */
+	/* cluster.etcd = URL,...: cluster mode, targets driven by loom-agents
+	 * through etcd ("" = single machine); cluster.prefix: loom's keys. */
+	char cluster_etcd[1024];
+	char cluster_prefix[128];
 	/* provisioning_segment = TENANT/SEGMENT: where registered, verifying
 	 * and quarantined nodes sit ("" = nowhere). */
 	char provisioning_tenant[LOOM_NAME_MAX];

@@ -175,6 +175,12 @@ static void reconciler_opts_fill(const struct loomd *d, struct reconciler_opts *
 	opts->frr_apply = strcmp(d->cfg.frr_apply, "vty") == 0 ? FRR_APPLY_VTY
 			  : strcmp(d->cfg.frr_apply, "vtysh") == 0 ? FRR_APPLY_FILE
 			  : FRR_APPLY_SESSION;
+	if (d->cfg.cluster_etcd[0]) {
+		/* Cluster mode: every target is a remote one, driven by its agent. */
+		opts->cluster_etcd = d->cfg.cluster_etcd;
+		opts->cluster_prefix = d->cfg.cluster_prefix;
+		opts->null_targets = true;
+	}
 }
 
 int loomd_reconciler_start(struct loomd *d)

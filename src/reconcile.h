@@ -41,6 +41,12 @@ struct reconciler_opts {
 	/* Every VTEP and subnet manager is a null target (targets/null.h):
 	 * no namespace, FRR or OpenSM; for tests and benchmarks. */
 	bool null_targets;
+	/* Cluster mode (loomd.conf cluster.etcd): every VTEP, subnet manager
+	 * and MIG node is a remote target (targets/remote.h) driven by its
+	 * agent through etcd at these endpoints, under this prefix; set
+	 * null_targets with it so that no local kind adds its own. */
+	const char *cluster_etcd;
+	const char *cluster_prefix;
 };
 
 /*

@@ -104,7 +104,7 @@ static int null_add(struct reconciler *r, const struct topology *topo, const str
 {
 	int ret = 0;
 
-	if (!opts || !opts->null_targets)
+	if (!opts || !opts->null_targets || opts->cluster_etcd)
 		return 0;
 	for (size_t i = 0; !ret && i < topo->n_vteps; i++)
 		ret = null_add_one(r, topo->vteps[i].name, &null_vtep_ops);

@@ -9,6 +9,7 @@
 
 #include "targets/gpu.h"
 #include "targets/null.h"
+#include "targets/remote.h"
 #include "targets/sm.h"
 #include "targets/vtep.h"
 
@@ -17,5 +18,6 @@ const struct target_kind *const target_kinds[] = {
 	&sm_target_kind,
 	&gpu_target_kind,
 	&null_target_kind,
+	&remote_target_kind,
 	NULL,
 };
