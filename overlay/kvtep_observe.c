@@ -24,10 +24,11 @@
 #include "overlay/kvtep_priv.h"
 #include "overlay/kvtep_test.h"
 #include "overlay/nl.h"
+#include "overlay/nl_attr.h"
 
-/* ---- parsing links ---------------------------------------------------- */
+/* ---- parsing links (overlay/nl_attr.h) --------------------------------- */
 
-static int attr_cb_link(const struct nlattr *a, void *data)
+int nl_attr_link(const struct nlattr *a, void *data)
 {
 	const struct nlattr **tb = data;
 	uint16_t type = mnl_attr_get_type(a);
@@ -57,7 +58,7 @@ static int attr_cb_link(const struct nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
-static int attr_cb_info(const struct nlattr *a, void *data)
+int nl_attr_link_info(const struct nlattr *a, void *data)
 {
 	const struct nlattr **tb = data;
 	uint16_t type = mnl_attr_get_type(a);
@@ -82,7 +83,7 @@ static int attr_cb_info(const struct nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
-static int attr_cb_vxlan(const struct nlattr *a, void *data)
+int nl_attr_vxlan(const struct nlattr *a, void *data)
 {
 	const struct nlattr **tb = data;
 	uint16_t type = mnl_attr_get_type(a);
@@ -115,7 +116,7 @@ static int attr_cb_vxlan(const struct nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
-static int attr_cb_brport(const struct nlattr *a, void *data)
+int nl_attr_brport(const struct nlattr *a, void *data)
 {
 	const struct nlattr **tb = data;
 	uint16_t type = mnl_attr_get_type(a);
@@ -147,7 +148,7 @@ const struct ifinfomsg *kv_link_attrs(const struct nlmsghdr *nlh, const struct n
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
 		return NULL;
 	ifi = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*ifi), attr_cb_link, tb) < 0 || !tb[IFLA_IFNAME])
+	if (mnl_attr_parse(nlh, sizeof(*ifi), nl_attr_link, tb) < 0 || !tb[IFLA_IFNAME])
 		return NULL;
 	return ifi;
 }
@@ -176,7 +177,7 @@ bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
 	l->owned = l->group == KVTEP_GROUP || l->group == KVTEP_GROUP_DOOMED ||
 		   alias_is_loom(l->alias);
 	if (!tb[IFLA_LINKINFO] ||
-	    mnl_attr_parse_nested(tb[IFLA_LINKINFO], attr_cb_info, info) < 0)
+	    mnl_attr_parse_nested(tb[IFLA_LINKINFO], nl_attr_link_info, info) < 0)
 		return true;
 	if (info[IFLA_INFO_KIND]) {
 		const char *kind = mnl_attr_get_str(info[IFLA_INFO_KIND]);
@@ -189,7 +190,7 @@ bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
 	if (l->kind == KIND_VXLAN && info[IFLA_INFO_DATA]) {
 		const struct nlattr *vx[IFLA_VXLAN_MAX + 1] = { NULL };
 
-		if (mnl_attr_parse_nested(info[IFLA_INFO_DATA], attr_cb_vxlan, vx) >= 0) {
+		if (mnl_attr_parse_nested(info[IFLA_INFO_DATA], nl_attr_vxlan, vx) >= 0) {
 			if (vx[IFLA_VXLAN_ID])
 				l->vni = mnl_attr_get_u32(vx[IFLA_VXLAN_ID]);
 			if (vx[IFLA_VXLAN_LOCAL])
@@ -211,7 +212,7 @@ bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
 		if (info[IFLA_INFO_SLAVE_DATA]) {
 			const struct nlattr *bp[IFLA_BRPORT_MAX + 1] = { NULL };
 
-			if (mnl_attr_parse_nested(info[IFLA_INFO_SLAVE_DATA], attr_cb_brport,
+			if (mnl_attr_parse_nested(info[IFLA_INFO_SLAVE_DATA], nl_attr_brport,
 						  bp) >= 0) {
 				if (bp[IFLA_BRPORT_LEARNING])
 					l->port_learning =
