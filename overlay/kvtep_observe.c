@@ -21,6 +21,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
+#include "lib/array.h"
 #include "overlay/kvtep_priv.h"
 #include "overlay/kvtep_test.h"
 #include "overlay/nl.h"
@@ -231,20 +232,12 @@ bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
 static void obs_on_link(struct reply_ctx *c, const struct nlmsghdr *nlh)
 {
 	struct kv_obs *o = c->data;
-	struct kv_link *grown;
 
 	if (c->first_err)
 		return;
-	if (o->n == o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 256;
-
-		grown = realloc(o->links, cap * sizeof(*grown));
-		if (!grown) {
-			c->first_err = ENOMEM;
-			return;
-		}
-		o->links = grown;
-		o->cap = cap;
+	if (ARRAY_GROW(o->links, o->cap, o->n + 1)) {
+		c->first_err = ENOMEM;
+		return;
 	}
 	if (kv_link_parse(nlh, &o->links[o->n]))
 		o->n++;
