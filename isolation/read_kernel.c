@@ -131,28 +131,15 @@ static int on_link(const struct nlmsghdr *nlh, void *data)
 
 /* ---- FDB --------------------------------------------------------------- */
 
-static int attr_neigh(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
+static const struct nl_attr_policy neigh_policy[NDA_MAX + 1] = {
+	[NDA_VNI] = { MNL_TYPE_U32, 0 },
+	[NDA_MASTER] = { MNL_TYPE_U32, 0 },
+	[NDA_LLADDR] = { MNL_TYPE_UNSPEC, 6 },
+};
 
-	if (mnl_attr_type_valid(a, NDA_MAX) < 0)
-		return MNL_CB_OK;
-	switch (type) {
-	case NDA_VNI:
-	case NDA_MASTER:
-		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
-			return MNL_CB_OK;
-		break;
-	case NDA_LLADDR:
-		if (mnl_attr_get_payload_len(a) != 6)
-			return MNL_CB_OK;
-		break;
-	default:
-		break;
-	}
-	tb[type] = a;
-	return MNL_CB_OK;
+static int attr_neigh(const struct nlattr *a, void *tb)
+{
+	return nl_attr_keep(a, tb, NDA_MAX, neigh_policy);
 }
 
 static int on_neigh(const struct nlmsghdr *nlh, void *data)

@@ -29,112 +29,71 @@
 
 /* ---- parsing links (overlay/nl_attr.h) --------------------------------- */
 
-int nl_attr_link(const struct nlattr *a, void *data)
+int nl_attr_keep(const struct nlattr *a, const struct nlattr **tb, uint16_t max,
+		 const struct nl_attr_policy *policy)
 {
-	const struct nlattr **tb = data;
 	uint16_t type = mnl_attr_get_type(a);
+	const struct nl_attr_policy *p;
 
-	if (mnl_attr_type_valid(a, IFLA_MAX) < 0)
+	if (mnl_attr_type_valid(a, max) < 0)
 		return MNL_CB_OK;	/* newer kernels add attributes */
-	switch (type) {
-	case IFLA_IFNAME:
-	case IFLA_IFALIAS:
-		if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
-			return MNL_CB_OK;
-		break;
-	case IFLA_MTU:
-	case IFLA_MASTER:
-	case IFLA_GROUP:
-		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
-			return MNL_CB_OK;
-		break;
-	case IFLA_LINKINFO:
-		if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
-			return MNL_CB_OK;
-		break;
-	default:
-		break;
-	}
+	p = &policy[type];
+	if (p->len && mnl_attr_get_payload_len(a) != p->len)
+		return MNL_CB_OK;
+	if (p->type != MNL_TYPE_UNSPEC && mnl_attr_validate(a, p->type) < 0)
+		return MNL_CB_OK;
 	tb[type] = a;
 	return MNL_CB_OK;
 }
 
-int nl_attr_link_info(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
+static const struct nl_attr_policy link_policy[IFLA_MAX + 1] = {
+	[IFLA_IFNAME] = { MNL_TYPE_NUL_STRING, 0 },
+	[IFLA_IFALIAS] = { MNL_TYPE_NUL_STRING, 0 },
+	[IFLA_MTU] = { MNL_TYPE_U32, 0 },
+	[IFLA_MASTER] = { MNL_TYPE_U32, 0 },
+	[IFLA_GROUP] = { MNL_TYPE_U32, 0 },
+	[IFLA_LINKINFO] = { MNL_TYPE_NESTED, 0 },
+};
 
-	if (mnl_attr_type_valid(a, IFLA_INFO_MAX) < 0)
-		return MNL_CB_OK;
-	switch (type) {
-	case IFLA_INFO_KIND:
-	case IFLA_INFO_SLAVE_KIND:
-		if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
-			return MNL_CB_OK;
-		break;
-	case IFLA_INFO_DATA:
-	case IFLA_INFO_SLAVE_DATA:
-		if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
-			return MNL_CB_OK;
-		break;
-	default:
-		break;
-	}
-	tb[type] = a;
-	return MNL_CB_OK;
+static const struct nl_attr_policy info_policy[IFLA_INFO_MAX + 1] = {
+	[IFLA_INFO_KIND] = { MNL_TYPE_NUL_STRING, 0 },
+	[IFLA_INFO_SLAVE_KIND] = { MNL_TYPE_NUL_STRING, 0 },
+	[IFLA_INFO_DATA] = { MNL_TYPE_NESTED, 0 },
+	[IFLA_INFO_SLAVE_DATA] = { MNL_TYPE_NESTED, 0 },
+};
+
+static const struct nl_attr_policy vxlan_policy[IFLA_VXLAN_MAX + 1] = {
+	[IFLA_VXLAN_ID] = { MNL_TYPE_U32, 0 },
+	[IFLA_VXLAN_LOCAL] = { MNL_TYPE_UNSPEC, sizeof(struct in_addr) },
+	[IFLA_VXLAN_PORT] = { MNL_TYPE_U16, 0 },
+	[IFLA_VXLAN_LEARNING] = { MNL_TYPE_U8, 0 },
+	[IFLA_VXLAN_COLLECT_METADATA] = { MNL_TYPE_U8, 0 },
+	[IFLA_VXLAN_VNIFILTER] = { MNL_TYPE_U8, 0 },
+};
+
+static const struct nl_attr_policy brport_policy[IFLA_BRPORT_MAX + 1] = {
+	[IFLA_BRPORT_LEARNING] = { MNL_TYPE_U8, 0 },
+	[IFLA_BRPORT_NEIGH_SUPPRESS] = { MNL_TYPE_U8, 0 },
+};
+
+int nl_attr_link(const struct nlattr *a, void *tb)
+{
+	return nl_attr_keep(a, tb, IFLA_MAX, link_policy);
 }
 
-int nl_attr_vxlan(const struct nlattr *a, void *data)
+int nl_attr_link_info(const struct nlattr *a, void *tb)
 {
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
-
-	if (mnl_attr_type_valid(a, IFLA_VXLAN_MAX) < 0)
-		return MNL_CB_OK;
-	switch (type) {
-	case IFLA_VXLAN_ID:
-		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
-			return MNL_CB_OK;
-		break;
-	case IFLA_VXLAN_LOCAL:
-		if (mnl_attr_get_payload_len(a) != sizeof(struct in_addr))
-			return MNL_CB_OK;
-		break;
-	case IFLA_VXLAN_PORT:
-		if (mnl_attr_validate(a, MNL_TYPE_U16) < 0)
-			return MNL_CB_OK;
-		break;
-	case IFLA_VXLAN_LEARNING:
-	case IFLA_VXLAN_COLLECT_METADATA:
-	case IFLA_VXLAN_VNIFILTER:
-		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
-			return MNL_CB_OK;
-		break;
-	default:
-		break;
-	}
-	tb[type] = a;
-	return MNL_CB_OK;
+	return nl_attr_keep(a, tb, IFLA_INFO_MAX, info_policy);
 }
 
-int nl_attr_brport(const struct nlattr *a, void *data)
+int nl_attr_vxlan(const struct nlattr *a, void *tb)
 {
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
+	return nl_attr_keep(a, tb, IFLA_VXLAN_MAX, vxlan_policy);
+}
 
-	if (mnl_attr_type_valid(a, IFLA_BRPORT_MAX) < 0)
-		return MNL_CB_OK;
-	switch (type) {
-	case IFLA_BRPORT_LEARNING:
-	case IFLA_BRPORT_NEIGH_SUPPRESS:
-		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
-			return MNL_CB_OK;
-		break;
-	default:
-		break;
-	}
-	tb[type] = a;
-	return MNL_CB_OK;
+int nl_attr_brport(const struct nlattr *a, void *tb)
+{
+	return nl_attr_keep(a, tb, IFLA_BRPORT_MAX, brport_policy);
 }
 
 static bool alias_is_loom(const char *alias)

@@ -9,7 +9,26 @@
 #ifndef LOOM_OVERLAY_NL_ATTR_H
 #define LOOM_OVERLAY_NL_ATTR_H
 
-struct nlattr;
+#include <stdint.h>
+
+#include <libmnl/libmnl.h>
+
+/*
+ * What an attribute type must be to be kept: of libmnl type @type
+ * (MNL_TYPE_UNSPEC: any), and when @len is not 0, exactly @len bytes long.
+ */
+struct nl_attr_policy {
+	enum mnl_attr_data_type type;
+	uint16_t len;
+};
+
+/*
+ * Stores @a in @tb[its type] when the type is at most @max and the
+ * attribute passes @policy[type] (an array of @max + 1); skips it
+ * otherwise.  Always MNL_CB_OK: one bad attribute does not end a parse.
+ */
+int nl_attr_keep(const struct nlattr *a, const struct nlattr **tb, uint16_t max,
+		 const struct nl_attr_policy *policy);
 
 /* RTM_NEWLINK's top level: tb[IFLA_MAX + 1]. */
 int nl_attr_link(const struct nlattr *a, void *tb);
