@@ -62,6 +62,7 @@ int loomd_fd_add(struct loomd *d, int fd, loomd_hook_fn *fn)
 	return 0;
 }
 
+/* The old name of lib/monotime.h's realtime_ns(), for its last callers. */
 int64_t now_realtime_ns(void)
 {
 	return realtime_ns();
