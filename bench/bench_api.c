@@ -22,6 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/array.h"
+#include "lib/monotime.h"
+
 struct worker {
 	pthread_t thread;
 	const char *socket;
@@ -34,14 +37,6 @@ struct worker {
 	double *lat;		/* seconds per request */
 	size_t n_lat, cap_lat;
 };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int connect_to(const char *path)
 {
@@ -81,12 +76,12 @@ static void *work(void *arg)
 {
 	struct worker *w = arg;
 	int fd = connect_to(w->socket);
-	double end = now() + w->seconds;
+	double end = mono_s() + w->seconds;
 	char req[256];
 
-	for (long i = 0; now() < end; i++) {
+	for (long i = 0; mono_s() < end; i++) {
 		size_t len;
-		double t0 = now();
+		double t0 = mono_s();
 
 		if (w->writes)
 			len = (size_t)snprintf(req, sizeof(req),
@@ -100,11 +95,11 @@ static void *work(void *arg)
 			w->failed++;
 		else
 			w->done++;
-		if (w->n_lat == w->cap_lat) {
-			w->cap_lat = w->cap_lat ? w->cap_lat * 2 : 4096;
-			w->lat = realloc(w->lat, w->cap_lat * sizeof(double));
+		if (ARRAY_GROW(w->lat, w->cap_lat, w->n_lat + 1)) {
+			w->failed++;
+			break;
 		}
-		w->lat[w->n_lat++] = now() - t0;
+		w->lat[w->n_lat++] = mono_s() - t0;
 	}
 	close(fd);
 	return NULL;
@@ -123,7 +118,7 @@ static void run(const char *sock, double seconds, int clients, bool writes, int 
 	double *all;
 	size_t n = 0;
 	long done = 0, failed = 0;
-	double t0 = now(), elapsed;
+	double t0 = mono_s(), elapsed;
 
 	for (int i = 0; i < clients; i++) {
 		w[i] = (struct worker){ .socket = sock, .id = i, .round = round, .writes = writes, .seconds = seconds };
@@ -135,7 +130,7 @@ static void run(const char *sock, double seconds, int clients, bool writes, int 
 		failed += w[i].failed;
 		n += w[i].n_lat;
 	}
-	elapsed = now() - t0;
+	elapsed = mono_s() - t0;
 	all = malloc(n * sizeof(double));
 	n = 0;
 	for (int i = 0; i < clients; i++) {

@@ -24,19 +24,12 @@
 #include <time.h>
 
 #include "lib/child.h"
+#include "lib/monotime.h"
 #include "overlay/frr.h"
 
 /* The changes frr_plan counts for one new VNI: the vni block, its rd, and
  * its one `route-target both` line (import and export together). */
 #define ADD_ONE_CHANGES 3
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -128,24 +121,24 @@ int main(int argc, char **argv)
 		return die("clear", &err);
 
 	want.n_vnis = n;
-	t0 = now();
+	t0 = mono_s();
 	rc = frr_sync(t, &want, &err);
-	t1 = now();
+	t1 = mono_s();
 	if (rc < 0)
 		return die("load (file)", &err);
 	printf("load_n=%zu\nload_file_changes=%d\nload_file_s=%.3f\n", n, rc, t1 - t0);
 
-	t0 = now();
+	t0 = mono_s();
 	rc = frr_sync(t, &none, &err);
-	t1 = now();
+	t1 = mono_s();
 	if (rc < 0)
 		return die("remove all", &err);
 	printf("remove_all_s=%.3f\n", t1 - t0);
 
 	frr_target_set_mode(t, FRR_APPLY_ARGS);
-	t0 = now();
+	t0 = mono_s();
 	rc = frr_sync(t, &want, &err);
-	t1 = now();
+	t1 = mono_s();
 	if (rc < 0)
 		return die("load (args)", &err);
 	printf("load_args_s=%.3f\n", t1 - t0);
@@ -153,9 +146,9 @@ int main(int argc, char **argv)
 	if (frr_sync(t, &none, &err) < 0)
 		return die("remove all", &err);
 	frr_target_set_mode(t, FRR_APPLY_SESSION);
-	t0 = now();
+	t0 = mono_s();
 	rc = frr_sync(t, &want, &err);
-	t1 = now();
+	t1 = mono_s();
 	if (rc < 0)
 		return die("load (session)", &err);
 	printf("load_session_s=%.3f\n", t1 - t0);
@@ -163,9 +156,9 @@ int main(int argc, char **argv)
 	if (frr_sync(t, &none, &err) < 0)
 		return die("remove all", &err);
 	frr_target_set_mode(t, FRR_APPLY_VTY);
-	t0 = now();
+	t0 = mono_s();
 	rc = frr_sync(t, &want, &err);
-	t1 = now();
+	t1 = mono_s();
 	if (rc < 0)
 		return die("load (vty)", &err);
 	printf("load_vty_s=%.3f\n", t1 - t0);
@@ -217,39 +210,39 @@ int main(int argc, char **argv)
 		/* Add one VNI the way the reconciler does on an intent change:
 		 * diff against the target's view of FRR, one vtysh to apply. */
 		want.n_vnis = n + 1;
-		a = now();
+		a = mono_s();
 		rc = frr_plan(t, &want, &plan, &err);
-		b = now();
+		b = mono_s();
 		if (rc != ADD_ONE_CHANGES)
 			return rc < 0 ? die("plan", &err)
 				      : (fprintf(stderr, "bench_frr: add planned %d changes, want %d\n", rc, ADD_ONE_CHANGES), 1);
 		if (frr_apply(t, &plan, &err) < 0)
 			return die("apply", &err);
-		c = now();
+		c = mono_s();
 		frr_plan_release(&plan);
 		col[ADD][r] = c - a;
 		col[DIFF][r] = b - a;
 		col[APPLY][r] = c - b;
 
-		a = now();
+		a = mono_s();
 		rc = frr_verify(t, &want, false, &vs, &nvs, &err);
-		b = now();
+		b = mono_s();
 		if (rc != 0)
 			return fprintf(stderr, "bench_frr: verify: %d not verified (%s)\n", rc, err.msg), 1;
 		free(vs);
 		col[VERIFY][r] = b - a;
 
-		a = now();
+		a = mono_s();
 		rc = frr_sync(t, &want, &err);
-		b = now();
+		b = mono_s();
 		if (rc != 0)
 			return fprintf(stderr, "bench_frr: no-op sync changed %d\n", rc), 1;
 		col[NOOP][r] = b - a;
 
 		want.n_vnis = n;
-		a = now();
+		a = mono_s();
 		rc = frr_sync(t, &want, &err);
-		b = now();
+		b = mono_s();
 		if (rc != 1)
 			return fprintf(stderr, "bench_frr: remove changed %d, want 1\n", rc), 1;
 		col[REMOVE][r] = b - a;
@@ -258,21 +251,21 @@ int main(int argc, char **argv)
 		 * periodic resync does): observe + diff + apply. */
 		want.n_vnis = n + 1;
 		frr_target_invalidate(t);
-		a = now();
+		a = mono_s();
 		if (frr_observe(t, NULL, &err) < 0)
 			return die("observe", &err);
-		b = now();
+		b = mono_s();
 		rc = frr_sync(t, &want, &err);
-		c = now();
+		c = mono_s();
 		if (rc != ADD_ONE_CHANGES)
 			return fprintf(stderr, "bench_frr: full add changed %d, want %d\n", rc, ADD_ONE_CHANGES), 1;
 		col[ADD_FULL][r] = c - a;
 		col[OBSERVE][r] = b - a;
 
 		frr_target_invalidate(t);
-		a = now();
+		a = mono_s();
 		rc = frr_sync(t, &want, &err);
-		b = now();
+		b = mono_s();
 		if (rc != 0)
 			return fprintf(stderr, "bench_frr: full no-op sync changed %d\n", rc), 1;
 		col[NOOP_FULL][r] = b - a;
@@ -284,9 +277,9 @@ int main(int argc, char **argv)
 		/* The add again, applied with vtysh -c sequences. */
 		frr_target_set_mode(t, FRR_APPLY_ARGS);
 		want.n_vnis = n + 1;
-		a = now();
+		a = mono_s();
 		rc = frr_sync(t, &want, &err);
-		b = now();
+		b = mono_s();
 		if (rc != ADD_ONE_CHANGES)
 			return fprintf(stderr, "bench_frr: -c add changed %d, want %d\n", rc, ADD_ONE_CHANGES), 1;
 		col[ADD_ARGS][r] = b - a;
@@ -297,9 +290,9 @@ int main(int argc, char **argv)
 		frr_target_set_mode(t, FRR_APPLY_SESSION);
 		want.n_vnis = n + 1;
 		want.vnis[n].vni += 1;	/* a VNI the first add has not used */
-		a = now();
+		a = mono_s();
 		rc = frr_sync(t, &want, &err);
-		b = now();
+		b = mono_s();
 		if (rc != ADD_ONE_CHANGES)
 			return rc < 0 ? die("session add", &err)
 				      : (fprintf(stderr, "bench_frr: session add changed %d\n", rc), 1);
@@ -310,9 +303,9 @@ int main(int argc, char **argv)
 		/* And pipelined to bgpd's vty socket (loomd's default). */
 		frr_target_set_mode(t, FRR_APPLY_VTY);
 		want.n_vnis = n + 1;
-		a = now();
+		a = mono_s();
 		rc = frr_sync(t, &want, &err);
-		b = now();
+		b = mono_s();
 		if (rc != ADD_ONE_CHANGES)
 			return rc < 0 ? die("vty add", &err)
 				      : (fprintf(stderr, "bench_frr: vty add changed %d\n", rc), 1);
@@ -329,9 +322,9 @@ int main(int argc, char **argv)
 					     "--rundir", workdir, plus1, NULL };
 			struct child_result cr;
 
-			a = now();
+			a = mono_s();
 			rc = child_run(rl, 120000, 1u << 24, &cr);
-			b = now();
+			b = mono_s();
 			if (rc < 0 || cr.status)
 				return fprintf(stderr, "bench_frr: frr-reload.py failed: %s\n",
 					       rc < 0 ? "cannot run" : cr.err), 1;

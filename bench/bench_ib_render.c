@@ -18,18 +18,11 @@
 #include <unistd.h>
 
 #include "fabric/partitions.h"
+#include "lib/monotime.h"
 
 #define N_PARTS 500
 #define N_PORTS 2000
 #define PER_PART 32
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -91,16 +84,16 @@ int main(int argc, char **argv)
 		struct partitions_file *f = NULL;
 		char *section = NULL, *text = NULL;
 		size_t slen, tlen;
-		double t0 = now_ms(), t1, t2;
+		double t0 = mono_ns() / 1e6, t1, t2;
 
 		if (partitions_file_read(path, &f, NULL) < 0 ||
 		    partitions_render(&d, 0, &section, &slen) < 0 ||
 		    partitions_splice(f, section, slen, &text, &tlen) < 0)
 			return 1;
-		t1 = now_ms();
+		t1 = mono_ns() / 1e6;
 		if (partitions_file_write(path, text, tlen, NULL) < 0)
 			return 1;
-		t2 = now_ms();
+		t2 = mono_ns() / 1e6;
 		t_render[r] = t1 - t0;
 		t_write[r] = t2 - t1;
 		t_total[r] = t2 - t0;

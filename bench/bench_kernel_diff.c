@@ -12,16 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/monotime.h"
 #include "overlay/kvtep.h"
 #include "overlay/kvtep_test.h"
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -78,10 +71,10 @@ int main(int argc, char **argv)
 	if (kvtep_test_observe(h, l, k) != (int)k)
 		goto out;
 	for (r = 0; r < rounds; r++) {
-		double t0 = now_ms();
+		double t0 = mono_ns() / 1e6;
 		int acts = kvtep_plan(h, &d);
 
-		t[r] = now_ms() - t0;
+		t[r] = mono_ns() / 1e6 - t0;
 		if (acts != 0) {
 			fprintf(stderr, "expected a no-change plan, got %d actions\n", acts);
 			goto out;

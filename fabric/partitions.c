@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "fabric/partitions.h"
+#include "lib/array.h"
 
 static const struct {
 	unsigned int bytes;
@@ -195,27 +196,9 @@ struct strbuf {
 	size_t len, cap;
 };
 
-static int sb_reserve(struct strbuf *b, size_t more)
-{
-	char *n;
-	size_t cap;
-
-	if (b->len + more + 1 <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 4096;
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	n = realloc(b->s, cap);
-	if (!n)
-		return -ENOMEM;
-	b->s = n;
-	b->cap = cap;
-	return 0;
-}
-
 static int sb_add(struct strbuf *b, const char *s, size_t n)
 {
-	if (sb_reserve(b, n) < 0)
+	if (ARRAY_GROW(b->s, b->cap, b->len + n + 1))
 		return -ENOMEM;
 	memcpy(b->s + b->len, s, n);
 	b->len += n;

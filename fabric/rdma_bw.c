@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fabric/rdma_bw.h"
+#include "lib/monotime.h"
 #include "lib/child.h"
 
 /* Sorted by nominal rate.  Data rates: see the comment on struct rdma_rate. */
@@ -508,14 +509,6 @@ static void *server_thread(void *arg)
 	return NULL;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static bool not_listening_yet(const struct child_result *r)
 {
 	return (r->out && (strstr(r->out, "Couldn't connect") || strstr(r->out, "not listening"))) ||
@@ -576,11 +569,11 @@ int rdma_bw_run(const struct rdma_bw_opts *o, const struct rdma_end *server,
 		rc = -rc;
 		goto out_pipe;
 	}
-	t0 = now_s();
+	t0 = mono_s();
 	for (;;) {
-		t_start = now_s();
+		t_start = mono_s();
 		rc = child_run(cargv.argv, timeout_ms, 1 << 20, &cres);
-		t1 = now_s();
+		t1 = mono_s();
 		if (rc < 0 || cres.status == 0 || !not_listening_yet(&cres) ||
 		    __atomic_load_n(&srv.done, __ATOMIC_ACQUIRE) || t1 - t0 > connect_window_s)
 			break;

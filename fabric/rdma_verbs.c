@@ -35,6 +35,7 @@
 #include <infiniband/verbs.h>
 
 #include "fabric/rdma_bw.h"
+#include "lib/monotime.h"
 
 #define TX_DEPTH 128
 #define EXIT_NO_DEVICE 2
@@ -69,14 +70,6 @@ struct ctx {
 	struct ibv_port_attr port;
 	union ibv_gid gid;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
@@ -371,7 +364,7 @@ static int run_writes(const struct opts *o, struct ctx *c, const struct peer *re
 	if (!inflight)
 		return -ENOMEM;
 	*done_msgs = 0;
-	start = now_s();
+	start = mono_s();
 	stop = start + o->duration_s;
 	while (posting || total) {
 		int n;
@@ -414,10 +407,10 @@ static int run_writes(const struct opts *o, struct ctx *c, const struct peer *re
 			total--;
 			(*done_msgs)++;
 		}
-		if (posting && now_s() >= stop)
+		if (posting && mono_s() >= stop)
 			posting = false;
 	}
-	*secs = now_s() - start;
+	*secs = mono_s() - start;
 out:
 	free(inflight);
 	return rc;

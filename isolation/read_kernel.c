@@ -7,6 +7,7 @@
  * This is a second reader, apart from the kernel VTEP target's (kvtep.c):
  * the isolation check must not take the target's word for what the kernel
  * holds, and it reads every link, not only those the target cares about.
+ * Only the attribute checks are shared with it (overlay/nl_attr.h).
  */
 #include "config.h"
 
@@ -30,6 +31,7 @@
 #include "isolation/isolation.h"
 #include "isolation/read.h"
 #include "lib/log.h"
+#include "overlay/nl_attr.h"
 
 #define READ_TIMEOUT_S 5	/* a dump that stalls this long is a failure */
 
@@ -86,63 +88,6 @@ out:
 
 /* ---- links ------------------------------------------------------------- */
 
-static int attr_link(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
-
-	if (mnl_attr_type_valid(a, IFLA_MAX) < 0)
-		return MNL_CB_OK;	/* newer kernels add attributes */
-	switch (type) {
-	case IFLA_IFNAME:
-	case IFLA_IFALIAS:
-		if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
-			return MNL_CB_OK;
-		break;
-	case IFLA_MASTER:
-	case IFLA_GROUP:
-		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
-			return MNL_CB_OK;
-		break;
-	case IFLA_LINKINFO:
-		if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
-			return MNL_CB_OK;
-		break;
-	default:
-		break;
-	}
-	tb[type] = a;
-	return MNL_CB_OK;
-}
-
-static int attr_info(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
-
-	if (mnl_attr_type_valid(a, IFLA_INFO_MAX) < 0)
-		return MNL_CB_OK;
-	if (type == IFLA_INFO_KIND && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
-		return MNL_CB_OK;
-	if (type == IFLA_INFO_DATA && mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
-		return MNL_CB_OK;
-	tb[type] = a;
-	return MNL_CB_OK;
-}
-
-static int attr_vxlan(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
-
-	if (mnl_attr_type_valid(a, IFLA_VXLAN_MAX) < 0)
-		return MNL_CB_OK;
-	if (type == IFLA_VXLAN_ID && mnl_attr_validate(a, MNL_TYPE_U32) < 0)
-		return MNL_CB_OK;
-	tb[type] = a;
-	return MNL_CB_OK;
-}
-
 static int on_link(const struct nlmsghdr *nlh, void *data)
 {
 	const struct nlattr *tb[IFLA_MAX + 1] = { NULL };
@@ -154,7 +99,7 @@ static int on_link(const struct nlmsghdr *nlh, void *data)
 	if (nlh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
 		return MNL_CB_OK;
 	ifi = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*ifi), attr_link, tb) < 0 || !tb[IFLA_IFNAME])
+	if (mnl_attr_parse(nlh, sizeof(*ifi), nl_attr_link, tb) < 0 || !tb[IFLA_IFNAME])
 		return MNL_CB_OK;
 	l = truth_vtep_add_link(v);
 	if (!l)
@@ -168,7 +113,7 @@ static int on_link(const struct nlmsghdr *nlh, void *data)
 	if (tb[IFLA_GROUP])
 		l->group = mnl_attr_get_u32(tb[IFLA_GROUP]);
 	if (!tb[IFLA_LINKINFO] ||
-	    mnl_attr_parse_nested(tb[IFLA_LINKINFO], attr_info, info) < 0 || !info[IFLA_INFO_KIND])
+	    mnl_attr_parse_nested(tb[IFLA_LINKINFO], nl_attr_link_info, info) < 0 || !info[IFLA_INFO_KIND])
 		return MNL_CB_OK;
 	if (!strcmp(mnl_attr_get_str(info[IFLA_INFO_KIND]), "bridge")) {
 		l->kind = TRUTH_LINK_BRIDGE;
@@ -177,7 +122,7 @@ static int on_link(const struct nlmsghdr *nlh, void *data)
 
 		l->kind = TRUTH_LINK_VXLAN;
 		if (info[IFLA_INFO_DATA] &&
-		    mnl_attr_parse_nested(info[IFLA_INFO_DATA], attr_vxlan, vx) >= 0 &&
+		    mnl_attr_parse_nested(info[IFLA_INFO_DATA], nl_attr_vxlan, vx) >= 0 &&
 		    vx[IFLA_VXLAN_ID])
 			l->vni = mnl_attr_get_u32(vx[IFLA_VXLAN_ID]);
 	}
@@ -186,28 +131,15 @@ static int on_link(const struct nlmsghdr *nlh, void *data)
 
 /* ---- FDB --------------------------------------------------------------- */
 
-static int attr_neigh(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
+static const struct nl_attr_policy neigh_policy[NDA_MAX + 1] = {
+	[NDA_VNI] = { MNL_TYPE_U32, 0 },
+	[NDA_MASTER] = { MNL_TYPE_U32, 0 },
+	[NDA_LLADDR] = { MNL_TYPE_UNSPEC, 6 },
+};
 
-	if (mnl_attr_type_valid(a, NDA_MAX) < 0)
-		return MNL_CB_OK;
-	switch (type) {
-	case NDA_VNI:
-	case NDA_MASTER:
-		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
-			return MNL_CB_OK;
-		break;
-	case NDA_LLADDR:
-		if (mnl_attr_get_payload_len(a) != 6)
-			return MNL_CB_OK;
-		break;
-	default:
-		break;
-	}
-	tb[type] = a;
-	return MNL_CB_OK;
+static int attr_neigh(const struct nlattr *a, void *tb)
+{
+	return nl_attr_keep(a, tb, NDA_MAX, neigh_policy);
 }
 
 static int on_neigh(const struct nlmsghdr *nlh, void *data)

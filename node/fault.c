@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/param.h"
 #include "node/fault.h"
 
@@ -303,15 +304,8 @@ static struct fault_mark *mark_add(struct fault_history *hist, const char *node,
 
 	if (hist->n == hist->cap)
 		fault_history_prune(hist, hold_down_s, now);
-	if (hist->n == hist->cap) {
-		size_t cap = hist->cap ? hist->cap * 2 : 16;
-		struct fault_mark *nm = realloc(hist->marks, cap * sizeof(*nm));
-
-		if (!nm)
-			return NULL;
-		hist->marks = nm;
-		hist->cap = cap;
-	}
+	if (ARRAY_GROW(hist->marks, hist->cap, hist->n + 1))
+		return NULL;
 	m = &hist->marks[hist->n++];
 	memset(m, 0, sizeof(*m));
 	snprintf(m->node, sizeof(m->node), "%s", node);

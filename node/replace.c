@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "node/replace.h"
 
 /* The class a port must match on the replacement: its rail, else its VTEP / SM. */
@@ -309,15 +310,8 @@ static int plan_push(struct replace_plan *p, size_t *cap, enum replace_step_kind
 {
 	struct replace_step *s;
 
-	if (p->n_steps == *cap) {
-		size_t nc = *cap ? *cap * 2 : 16;
-		struct replace_step *ns = realloc(p->steps, nc * sizeof(*ns));
-
-		if (!ns)
-			return -ENOMEM;
-		p->steps = ns;
-		*cap = nc;
-	}
+	if (ARRAY_GROW(p->steps, *cap, p->n_steps + 1))
+		return -ENOMEM;
 	s = &p->steps[p->n_steps++];
 	memset(s, 0, sizeof(*s));
 	s->kind = k;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/array.h"
 #include "overlay/frr.h"
 
 #define TOKENS_MAX 8
@@ -78,15 +79,8 @@ static int vni_cmp(const void *a, const void *b)
 
 static struct frr_vni *state_vni_new(struct frr_state *st, size_t *cap, uint32_t vni)
 {
-	if (st->n_vnis == *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		struct frr_vni *nv = realloc(st->vnis, nc * sizeof(*nv));
-
-		if (!nv)
-			return NULL;
-		st->vnis = nv;
-		*cap = nc;
-	}
+	if (ARRAY_GROW(st->vnis, *cap, st->n_vnis + 1))
+		return NULL;
 	struct frr_vni *v = &st->vnis[st->n_vnis++];
 
 	memset(v, 0, sizeof(*v));
@@ -282,15 +276,8 @@ static int plan_add(struct frr_plan *plan, const char *fmt, ...)
 	char *s;
 	int n;
 
-	if (plan->n_lines == plan->cap) {
-		size_t nc = plan->cap ? plan->cap * 2 : 64;
-		char **nl = realloc(plan->lines, nc * sizeof(*nl));
-
-		if (!nl)
-			return -ENOMEM;
-		plan->lines = nl;
-		plan->cap = nc;
-	}
+	if (ARRAY_GROW(plan->lines, plan->cap, plan->n_lines + 1))
+		return -ENOMEM;
 	va_start(ap, fmt);
 	n = vasprintf(&s, fmt, ap);
 	va_end(ap);
@@ -554,16 +541,9 @@ int frr_bgp_vnis_parse(const json_t *bgp_json, const json_t *zebra_json,
 		t = json_object_get(val, "type");
 		if (json_is_string(t) && strcmp(json_string_value(t), "L2"))
 			continue;	/* L3 VNIs are not loom's (no VRF here) */
-		if (r.n_vnis == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			struct frr_bgp_vni *nv = realloc(r.vnis, nc * sizeof(*nv));
-
-			if (!nv) {
-				free(r.vnis);
-				return -ENOMEM;
-			}
-			r.vnis = nv;
-			cap = nc;
+		if (ARRAY_GROW(r.vnis, cap, r.n_vnis + 1)) {
+			free(r.vnis);
+			return -ENOMEM;
 		}
 		struct frr_bgp_vni *v = &r.vnis[r.n_vnis++];
 

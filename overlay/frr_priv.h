@@ -45,7 +45,6 @@ struct frr_target {
 
 /* ---- frr_vty.c ---- */
 
-long long frr_ms_now(void);
 /* Both daemons' pids, or LOOM_E_UNAVAILABLE. -EAGAIN: alive but busy. */
 int frr_vty_pids(const struct frr_target *t, pid_t *bgpd, pid_t *zebra, struct loom_err *err);
 /* When a command failed, say whether FRR is down (clearer than vtysh's

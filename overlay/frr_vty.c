@@ -20,15 +20,8 @@
 
 #include <jansson.h>
 
+#include "lib/monotime.h"
 #include "overlay/frr_priv.h"
-
-long long frr_ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The pid of the daemon listening on DIR/NAME.vty, or -errno. */
 static int vty_peer_pid(const char *dir, const char *daemon, pid_t *pid)
@@ -121,7 +114,7 @@ static int vty_open(const struct frr_target *t, const char *daemon, struct loom_
 static int vty_turn(int fd, const char *payload, size_t total, size_t *sent, long long deadline)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN | (*sent < total ? POLLOUT : 0) };
-	long long left = deadline - frr_ms_now();
+	long long left = deadline - mono_ms();
 	ssize_t n;
 
 	if (left <= 0)
@@ -160,7 +153,7 @@ static int vty_exec(const struct frr_target *t, const char *daemon, const char *
 	fd = vty_open(t, daemon, err);
 	if (fd < 0)
 		return fd;
-	deadline = frr_ms_now() + t->timeout_ms;
+	deadline = mono_ms() + t->timeout_ms;
 	for (;;) {
 		ssize_t n;
 
@@ -289,7 +282,7 @@ int frr_vty_apply(struct frr_target *t, const struct frr_plan *plan, struct loom
 	static const char *const head[] = { "enable", "configure terminal" };
 	size_t total = 0, sent = 0, len = 0, cap = 65536, n_cmds = plan->n_lines + 3, answered = 0;
 	char *payload = NULL, *p, *buf = NULL, msg[256] = "";
-	long long deadline = frr_ms_now() + t->timeout_ms;
+	long long deadline = mono_ms() + t->timeout_ms;
 	int fd = -1, rc = 0, n_bad = 0;
 
 	for (size_t i = 0; i < plan->n_lines; i++)

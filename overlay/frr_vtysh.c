@@ -21,6 +21,7 @@
 
 #include "lib/child.h"
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "overlay/frr_priv.h"
 
 #define FRR_ARGV_BYTES_MAX (512u << 10)	/* a quarter of ARG_MAX here */
@@ -205,7 +206,7 @@ static int session_exchange(struct frr_target *t, const char *text, char **out,
 	char sentinel[64], marker[96];
 	char *buf = NULL, *sendbuf = NULL;
 	size_t len = 0, cap = 0, sent = 0, total;
-	long long deadline = frr_ms_now() + t->timeout_ms;
+	long long deadline = mono_ms() + t->timeout_ms;
 	int rc = 0;
 
 	t->sess_seq++;
@@ -217,7 +218,7 @@ static int session_exchange(struct frr_target *t, const char *text, char **out,
 	for (;;) {
 		struct pollfd pfd = { .fd = t->sess_fd,
 				      .events = POLLIN | (sent < total ? POLLOUT : 0) };
-		long long left = deadline - frr_ms_now();
+		long long left = deadline - mono_ms();
 		int n;
 
 		if (left <= 0) {

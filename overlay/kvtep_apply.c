@@ -19,6 +19,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/netlink.h>
 
+#include "lib/array.h"
 #include "lib/log.h"
 #include "overlay/kvtep_priv.h"
 #include "overlay/nl.h"
@@ -40,15 +41,8 @@ static int cmp_newbr(const void *a, const void *b)
 
 static int newbr_add(struct kvtep *h, uint32_t vni, int ifindex)
 {
-	if (h->n_newbr == h->cap_newbr) {
-		size_t cap = h->cap_newbr ? h->cap_newbr * 2 : 256;
-		struct kv_newbr *grown = realloc(h->newbr, cap * sizeof(*grown));
-
-		if (!grown)
-			return -ENOMEM;
-		h->newbr = grown;
-		h->cap_newbr = cap;
-	}
+	if (ARRAY_GROW(h->newbr, h->cap_newbr, h->n_newbr + 1))
+		return -ENOMEM;
 	h->newbr[h->n_newbr++] = (struct kv_newbr){ vni, ifindex };
 	return 0;
 }

@@ -21,118 +21,79 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
+#include "lib/array.h"
 #include "overlay/kvtep_priv.h"
 #include "overlay/kvtep_test.h"
 #include "overlay/nl.h"
+#include "overlay/nl_attr.h"
 
-/* ---- parsing links ---------------------------------------------------- */
+/* ---- parsing links (overlay/nl_attr.h) --------------------------------- */
 
-static int attr_cb_link(const struct nlattr *a, void *data)
+int nl_attr_keep(const struct nlattr *a, const struct nlattr **tb, uint16_t max,
+		 const struct nl_attr_policy *policy)
 {
-	const struct nlattr **tb = data;
 	uint16_t type = mnl_attr_get_type(a);
+	const struct nl_attr_policy *p;
 
-	if (mnl_attr_type_valid(a, IFLA_MAX) < 0)
+	if (mnl_attr_type_valid(a, max) < 0)
 		return MNL_CB_OK;	/* newer kernels add attributes */
-	switch (type) {
-	case IFLA_IFNAME:
-	case IFLA_IFALIAS:
-		if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
-			return MNL_CB_OK;
-		break;
-	case IFLA_MTU:
-	case IFLA_MASTER:
-	case IFLA_GROUP:
-		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
-			return MNL_CB_OK;
-		break;
-	case IFLA_LINKINFO:
-		if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
-			return MNL_CB_OK;
-		break;
-	default:
-		break;
-	}
+	p = &policy[type];
+	if (p->len && mnl_attr_get_payload_len(a) != p->len)
+		return MNL_CB_OK;
+	if (p->type != MNL_TYPE_UNSPEC && mnl_attr_validate(a, p->type) < 0)
+		return MNL_CB_OK;
 	tb[type] = a;
 	return MNL_CB_OK;
 }
 
-static int attr_cb_info(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
+static const struct nl_attr_policy link_policy[IFLA_MAX + 1] = {
+	[IFLA_IFNAME] = { MNL_TYPE_NUL_STRING, 0 },
+	[IFLA_IFALIAS] = { MNL_TYPE_NUL_STRING, 0 },
+	[IFLA_MTU] = { MNL_TYPE_U32, 0 },
+	[IFLA_MASTER] = { MNL_TYPE_U32, 0 },
+	[IFLA_GROUP] = { MNL_TYPE_U32, 0 },
+	[IFLA_LINKINFO] = { MNL_TYPE_NESTED, 0 },
+};
 
-	if (mnl_attr_type_valid(a, IFLA_INFO_MAX) < 0)
-		return MNL_CB_OK;
-	switch (type) {
-	case IFLA_INFO_KIND:
-	case IFLA_INFO_SLAVE_KIND:
-		if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
-			return MNL_CB_OK;
-		break;
-	case IFLA_INFO_DATA:
-	case IFLA_INFO_SLAVE_DATA:
-		if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
-			return MNL_CB_OK;
-		break;
-	default:
-		break;
-	}
-	tb[type] = a;
-	return MNL_CB_OK;
+static const struct nl_attr_policy info_policy[IFLA_INFO_MAX + 1] = {
+	[IFLA_INFO_KIND] = { MNL_TYPE_NUL_STRING, 0 },
+	[IFLA_INFO_SLAVE_KIND] = { MNL_TYPE_NUL_STRING, 0 },
+	[IFLA_INFO_DATA] = { MNL_TYPE_NESTED, 0 },
+	[IFLA_INFO_SLAVE_DATA] = { MNL_TYPE_NESTED, 0 },
+};
+
+static const struct nl_attr_policy vxlan_policy[IFLA_VXLAN_MAX + 1] = {
+	[IFLA_VXLAN_ID] = { MNL_TYPE_U32, 0 },
+	[IFLA_VXLAN_LOCAL] = { MNL_TYPE_UNSPEC, sizeof(struct in_addr) },
+	[IFLA_VXLAN_PORT] = { MNL_TYPE_U16, 0 },
+	[IFLA_VXLAN_LEARNING] = { MNL_TYPE_U8, 0 },
+	[IFLA_VXLAN_COLLECT_METADATA] = { MNL_TYPE_U8, 0 },
+	[IFLA_VXLAN_VNIFILTER] = { MNL_TYPE_U8, 0 },
+};
+
+static const struct nl_attr_policy brport_policy[IFLA_BRPORT_MAX + 1] = {
+	[IFLA_BRPORT_LEARNING] = { MNL_TYPE_U8, 0 },
+	[IFLA_BRPORT_NEIGH_SUPPRESS] = { MNL_TYPE_U8, 0 },
+};
+
+int nl_attr_link(const struct nlattr *a, void *tb)
+{
+	return nl_attr_keep(a, tb, IFLA_MAX, link_policy);
 }
 
-static int attr_cb_vxlan(const struct nlattr *a, void *data)
+int nl_attr_link_info(const struct nlattr *a, void *tb)
 {
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
-
-	if (mnl_attr_type_valid(a, IFLA_VXLAN_MAX) < 0)
-		return MNL_CB_OK;
-	switch (type) {
-	case IFLA_VXLAN_ID:
-		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
-			return MNL_CB_OK;
-		break;
-	case IFLA_VXLAN_LOCAL:
-		if (mnl_attr_get_payload_len(a) != sizeof(struct in_addr))
-			return MNL_CB_OK;
-		break;
-	case IFLA_VXLAN_PORT:
-		if (mnl_attr_validate(a, MNL_TYPE_U16) < 0)
-			return MNL_CB_OK;
-		break;
-	case IFLA_VXLAN_LEARNING:
-	case IFLA_VXLAN_COLLECT_METADATA:
-	case IFLA_VXLAN_VNIFILTER:
-		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
-			return MNL_CB_OK;
-		break;
-	default:
-		break;
-	}
-	tb[type] = a;
-	return MNL_CB_OK;
+	return nl_attr_keep(a, tb, IFLA_INFO_MAX, info_policy);
 }
 
-static int attr_cb_brport(const struct nlattr *a, void *data)
+int nl_attr_vxlan(const struct nlattr *a, void *tb)
 {
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
+	return nl_attr_keep(a, tb, IFLA_VXLAN_MAX, vxlan_policy);
+}
 
-	if (mnl_attr_type_valid(a, IFLA_BRPORT_MAX) < 0)
-		return MNL_CB_OK;
-	switch (type) {
-	case IFLA_BRPORT_LEARNING:
-	case IFLA_BRPORT_NEIGH_SUPPRESS:
-		if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
-			return MNL_CB_OK;
-		break;
-	default:
-		break;
-	}
-	tb[type] = a;
-	return MNL_CB_OK;
+int nl_attr_brport(const struct nlattr *a, void *tb)
+{
+	return nl_attr_keep(a, tb, IFLA_BRPORT_MAX, brport_policy);
 }
 
 static bool alias_is_loom(const char *alias)
@@ -147,7 +108,7 @@ const struct ifinfomsg *kv_link_attrs(const struct nlmsghdr *nlh, const struct n
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
 		return NULL;
 	ifi = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*ifi), attr_cb_link, tb) < 0 || !tb[IFLA_IFNAME])
+	if (mnl_attr_parse(nlh, sizeof(*ifi), nl_attr_link, tb) < 0 || !tb[IFLA_IFNAME])
 		return NULL;
 	return ifi;
 }
@@ -176,7 +137,7 @@ bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
 	l->owned = l->group == KVTEP_GROUP || l->group == KVTEP_GROUP_DOOMED ||
 		   alias_is_loom(l->alias);
 	if (!tb[IFLA_LINKINFO] ||
-	    mnl_attr_parse_nested(tb[IFLA_LINKINFO], attr_cb_info, info) < 0)
+	    mnl_attr_parse_nested(tb[IFLA_LINKINFO], nl_attr_link_info, info) < 0)
 		return true;
 	if (info[IFLA_INFO_KIND]) {
 		const char *kind = mnl_attr_get_str(info[IFLA_INFO_KIND]);
@@ -189,7 +150,7 @@ bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
 	if (l->kind == KIND_VXLAN && info[IFLA_INFO_DATA]) {
 		const struct nlattr *vx[IFLA_VXLAN_MAX + 1] = { NULL };
 
-		if (mnl_attr_parse_nested(info[IFLA_INFO_DATA], attr_cb_vxlan, vx) >= 0) {
+		if (mnl_attr_parse_nested(info[IFLA_INFO_DATA], nl_attr_vxlan, vx) >= 0) {
 			if (vx[IFLA_VXLAN_ID])
 				l->vni = mnl_attr_get_u32(vx[IFLA_VXLAN_ID]);
 			if (vx[IFLA_VXLAN_LOCAL])
@@ -211,7 +172,7 @@ bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
 		if (info[IFLA_INFO_SLAVE_DATA]) {
 			const struct nlattr *bp[IFLA_BRPORT_MAX + 1] = { NULL };
 
-			if (mnl_attr_parse_nested(info[IFLA_INFO_SLAVE_DATA], attr_cb_brport,
+			if (mnl_attr_parse_nested(info[IFLA_INFO_SLAVE_DATA], nl_attr_brport,
 						  bp) >= 0) {
 				if (bp[IFLA_BRPORT_LEARNING])
 					l->port_learning =
@@ -230,20 +191,12 @@ bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
 static void obs_on_link(struct reply_ctx *c, const struct nlmsghdr *nlh)
 {
 	struct kv_obs *o = c->data;
-	struct kv_link *grown;
 
 	if (c->first_err)
 		return;
-	if (o->n == o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 256;
-
-		grown = realloc(o->links, cap * sizeof(*grown));
-		if (!grown) {
-			c->first_err = ENOMEM;
-			return;
-		}
-		o->links = grown;
-		o->cap = cap;
+	if (ARRAY_GROW(o->links, o->cap, o->n + 1)) {
+		c->first_err = ENOMEM;
+		return;
 	}
 	if (kv_link_parse(nlh, &o->links[o->n]))
 		o->n++;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "overlay/kvtep_priv.h"
 #include "overlay/nl.h"
 
@@ -77,15 +78,8 @@ static struct kv_action *act_add(struct kvtep *h, enum kv_op op, enum kv_stage s
 {
 	struct kv_action *a;
 
-	if (h->n_acts == h->cap_acts) {
-		size_t cap = h->cap_acts ? h->cap_acts * 2 : 256;
-		struct kv_action *grown = realloc(h->acts, cap * sizeof(*grown));
-
-		if (!grown)
-			return NULL;
-		h->acts = grown;
-		h->cap_acts = cap;
-	}
+	if (ARRAY_GROW(h->acts, h->cap_acts, h->n_acts + 1))
+		return NULL;
 	a = &h->acts[h->n_acts];
 	memset(a, 0, sizeof(*a));
 	a->op = op;

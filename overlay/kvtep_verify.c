@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "overlay/kvtep_priv.h"
 #include "overlay/kvtep_test.h"
 
@@ -27,15 +28,8 @@ static int cmp_expect(const void *a, const void *b)
 static int expect_add(struct kv_expect **arr, size_t *n, size_t *cap, const char *name,
 		      int master, bool port)
 {
-	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 256;
-		struct kv_expect *grown = realloc(*arr, c * sizeof(*grown));
-
-		if (!grown)
-			return -ENOMEM;
-		*arr = grown;
-		*cap = c;
-	}
+	if (ARRAY_GROW(*arr, *cap, *n + 1))
+		return -ENOMEM;
 	memset(&(*arr)[*n], 0, sizeof(**arr));
 	snprintf((*arr)[*n].name, sizeof((*arr)[*n].name), "%s", name);
 	(*arr)[*n].master = master;

@@ -21,6 +21,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
+#include "lib/array.h"
 #include "lib/log.h"
 #include "overlay/kvtep_priv.h"
 #include "overlay/kvtep_test.h"
@@ -140,18 +141,12 @@ static void carrier_push(struct kvtep *h, const char *name, bool up)
 		break;
 	}
 	if (h->n_changes == h->cap_changes) {
-		size_t cap = h->cap_changes ? h->cap_changes * 2 : 16;
-
 		/* Nobody takes them (no watcher): keep the newest only. */
-		if (cap > 4096) {
+		if (h->cap_changes >= 4096) {
 			memmove(h->changes, h->changes + 1, (h->n_changes - 1) * sizeof(*c));
 			h->n_changes--;
-		} else {
-			c = realloc(h->changes, cap * sizeof(*c));
-			if (!c)
-				return;
-			h->changes = c;
-			h->cap_changes = cap;
+		} else if (ARRAY_GROW(h->changes, h->cap_changes, h->n_changes + 1)) {
+			return;
 		}
 	}
 	c = &h->changes[h->n_changes++];

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "src/api_fault.h"
 #include "src/api_life.h"
 #include "src/api_node.h"
@@ -21,7 +22,7 @@
 int m_node_fault(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
 {
 	struct fault_event fe;
-	int64_t now = now_realtime_ns() / 1000000000;
+	int64_t now = realtime_ns() / 1000000000;
 
 	if (fault_event_from_json(params, now, &fe, err) || fault_event_check(&fe, call->d->topo, err))
 		return -EINVAL;

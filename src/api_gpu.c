@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/monotime.h"
 #include "lib/param.h"
 #include "src/api_attach.h"
 #include "src/api_gpu.h"
@@ -221,7 +222,7 @@ static int gpu_place(struct api_call *call, json_t *params, bool dry, json_t **r
 			snprintf(rec.tenant, sizeof(rec.tenant), "%s", p->tenant);
 			snprintf(rec.profile, sizeof(rec.profile), "%s", p->profile);
 			snprintf(rec.segments, sizeof(rec.segments), "%s", r.seg_list);
-			rec.created_ns = now_realtime_ns();
+			rec.created_ns = realtime_ns();
 			call->model_touched = true;
 			if (store_gpu_put(d->store, &rec)) {
 				store_failed(call, err);

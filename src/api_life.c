@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/monotime.h"
 #include "src/api_life.h"
 
 /* The node's lifecycle row; a node without one is `available`. */
@@ -60,7 +61,7 @@ static struct node_event_rec event_row(const struct api_call *call, const struct
 				       const struct node_life *after, const char *event, const char *reason)
 {
 	struct node_event_rec ev = {
-		.time_ns = now_realtime_ns(),
+		.time_ns = realtime_ns(),
 		.node = after->name,
 		.from = before->state,
 		.to = after->state,

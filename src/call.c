@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "lib/monotime.h"
 #include "src/call.h"
 
 int store_failed(struct api_call *call, struct loom_err *err)
@@ -21,7 +22,7 @@ static void audit_write(struct loomd *d, const struct api_peer *peer, const char
 			json_t *params, json_t *result, struct loom_err *err)
 {
 	struct audit_entry e = {
-		.time_ns = now_realtime_ns(),
+		.time_ns = realtime_ns(),
 		.uid = peer->uid,
 		.gid = peer->gid,
 		.pid = peer->pid,

@@ -14,6 +14,7 @@
 
 #include "fabric/partitions.h"
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "src/daemon.h"
 #include "src/reconcile.h"
 #include "tenancy/compile.h"
@@ -61,12 +62,10 @@ int loomd_fd_add(struct loomd *d, int fd, loomd_hook_fn *fn)
 	return 0;
 }
 
+/* The old name of lib/monotime.h's realtime_ns(), for its last callers. */
 int64_t now_realtime_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return realtime_ns();
 }
 int loomd_model_reload(struct loomd *d)
 {

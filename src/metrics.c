@@ -294,6 +294,17 @@ static void on_reported(struct loomd *d)
 		lm_of(d)->targets_dirty = true;
 }
 
+/* Everything loomd_metrics_open() may have started, in any state. */
+static void lm_free(struct loomd_metrics *lm)
+{
+	metrics_http_stop(&lm->http);
+	if (lm->timer >= 0)
+		close(lm->timer);
+	metrics_free(&lm->m);
+	json_decref(lm->runs_seen);
+	free(lm);
+}
+
 int loomd_metrics_open(struct loomd *d, struct loom_err *err)
 {
 	struct itimerspec its = { .it_interval = { .tv_sec = 1 }, .it_value = { .tv_sec = 1 } };
@@ -335,12 +346,7 @@ int loomd_metrics_open(struct loomd *d, struct loom_err *err)
 	log_info("metrics on http://%s/metrics", d->cfg.metrics_listen);
 	return 0;
 fail:
-	metrics_http_stop(&lm->http);
-	if (lm->timer >= 0)
-		close(lm->timer);
-	metrics_free(&lm->m);
-	json_decref(lm->runs_seen);
-	free(lm);
+	lm_free(lm);
 	return ret ? ret : -EINVAL;
 }
 
@@ -350,11 +356,6 @@ void loomd_metrics_close(struct loomd *d)
 
 	if (!lm)
 		return;
-	metrics_http_stop(&lm->http);
-	if (lm->timer >= 0)
-		close(lm->timer);
-	metrics_free(&lm->m);
-	json_decref(lm->runs_seen);
-	free(lm);
+	lm_free(lm);
 	d->metrics = NULL;
 }

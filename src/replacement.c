@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "lib/param.h"
 #include "node/replace.h"
 #include "src/api_attach.h"
@@ -377,7 +378,7 @@ int loomd_replace_start(struct api_call *call, const char *old_node, const char 
 	if (replace_plan_build(topo, old_node, cur.state, new_node, d->model.attachments,
 			       d->model.n_attachments, &plan, err))
 		goto out;
-	*record = rec_from_plan(&plan, goal, reason, call->peer->uid, now_realtime_ns());
+	*record = rec_from_plan(&plan, goal, reason, call->peer->uid, realtime_ns());
 	if (!*record) {
 		loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
 		goto out;
@@ -547,7 +548,7 @@ static void audit_step(struct loomd *d, json_t *rec, json_t *step, struct loom_e
 	char *p = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
 	char *r = json_dumps(step, JSON_COMPACT | JSON_SORT_KEYS);
 	struct audit_entry e = {
-		.time_ns = now_realtime_ns(),
+		.time_ns = realtime_ns(),
 		.uid = (uid_t)json_integer_value(json_object_get(rec, "uid")),
 		.gid = getgid(),
 		.pid = getpid(),
@@ -579,7 +580,7 @@ static void step_mark(json_t *step, const char *state, int64_t now)
 /* Stores the whole replacement as failed, with why; its own transaction. */
 static void rec_fail(struct loomd *d, json_t *rec, json_t *step, const struct loom_err *why)
 {
-	int64_t now = now_realtime_ns();
+	int64_t now = realtime_ns();
 	struct loom_err err = { 0 };
 
 	log_err("replacement of %s by %s failed at step %lld (%s): %s", sget(rec, "old"), sget(rec, "new"),
@@ -656,7 +657,7 @@ static int drive_step(struct loomd *d, struct replace_run *run)
 	struct loom_err err = { 0 };
 	json_t *rec = NULL, *steps, *step;
 	size_t done, n;
-	int64_t now = now_realtime_ns();
+	int64_t now = realtime_ns();
 	bool barrier, finish;
 	int moved = 0;
 
@@ -719,7 +720,7 @@ static int drive_step(struct loomd *d, struct replace_run *run)
 		goto out;
 	}
 	if (!barrier) {
-		step_mark(step, "done", now_realtime_ns());
+		step_mark(step, "done", realtime_ns());
 		json_object_set_new(rec, "done_steps", json_integer((json_int_t)done + 1));
 	}
 	audit_step(d, rec, step, &err);

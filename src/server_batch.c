@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "src/api.h"
 #include "src/metrics.h"
 #include "src/reconcile.h"
@@ -53,14 +54,6 @@ struct waiter {
 
 static struct pending batch[MAX_BATCH];
 static size_t n_batch;
-
-static int64_t now_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void waiter_free(struct waiter *w)
 {
@@ -202,7 +195,7 @@ void client_take_lines(struct loomd *d, struct client *c)
 		if (!nl && len <= limit)
 			break;
 		memset(p, 0, sizeof(*p));
-		p->t0_ns = now_mono_ns();
+		p->t0_ns = mono_ns();
 		if (len > limit) {
 			loom_err_set(&err, LOOM_E_TOO_LARGE, "", "request larger than %zu bytes (max_request_bytes)", limit);
 			batch_add(c, rpc_error(NULL, &err), NULL, false, NULL);
@@ -253,7 +246,7 @@ static void waiter_answer(struct loomd *d, struct waiter *w, bool converged)
 
 void waiters_check(struct loomd *d)
 {
-	int64_t now = now_mono_ns();
+	int64_t now = mono_ns();
 
 	/* A removal the targets verified is confirmed before its waiter hears,
 	 * and a replacement waiting on it moves on. */
@@ -286,7 +279,7 @@ void waiters_check(struct loomd *d)
 
 int waiters_timeout_ms(const struct loomd *d)
 {
-	int64_t now = now_mono_ns(), first = INT64_MAX;
+	int64_t now = mono_ns(), first = INT64_MAX;
 
 	for (const struct waiter *w = d->waiters; w; w = w->next)
 		if (w->deadline_ns < first)
@@ -307,7 +300,7 @@ void batch_finish(struct loomd *d)
 
 		for (size_t i = 0; i < n_batch; i++)
 			writes += batch[i].wrote;
-		int64_t t0 = now_mono_ns();
+		int64_t t0 = mono_ns();
 
 		if (!d->txn_writes) {
 			store_rollback(d->store);	/* all refused: not a byte written */
@@ -320,7 +313,7 @@ void batch_finish(struct loomd *d)
 			loomd_model_reload(d);
 		}
 		if (d->txn_writes)
-			loomd_metrics_commit(d, d->txn_writes, now_mono_ns() - t0);
+			loomd_metrics_commit(d, d->txn_writes, mono_ns() - t0);
 		d->in_txn = false;
 		d->txn_writes = 0;
 		d->batches++;
@@ -342,7 +335,7 @@ void batch_finish(struct loomd *d)
 				w->id = json_incref(p->id);
 				w->result = p->result;
 				w->gen = gen;
-				w->deadline_ns = now_mono_ns() + (int64_t)p->wait_s * 1000000000;
+				w->deadline_ns = mono_ns() + (int64_t)p->wait_s * 1000000000;
 				w->wait = p->wait;
 				memcpy(w->wait_subject, p->wait_subject, sizeof(w->wait_subject));
 				w->method = p->method;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "src/api_fault.h"
 #include "src/reconcile.h"
 #include "src/watch.h"
@@ -43,7 +44,7 @@ void loomd_watch_carrier(struct loomd *d, size_t i)
 			const struct topo_nic_port *p = NULL;
 			const struct topo_node *node = access_port_owner(d->topo, ch[k].vtep, ch[k].access_port, &p);
 			struct fault_event fe;
-			int64_t now = now_realtime_ns() / 1000000000;
+			int64_t now = realtime_ns() / 1000000000;
 
 			if (!node)
 				continue;	/* the topology changed since the watch was set */
@@ -73,7 +74,7 @@ void loomd_watch_hca(struct loomd *d)
 			const struct hca_signal *s = &sig[k];
 			struct fault_event fe[3];
 			size_t n_fe = 0;
-			int64_t now = now_realtime_ns() / 1000000000;
+			int64_t now = realtime_ns() / 1000000000;
 
 			if (!topology_node(d->topo, s->node))
 				continue;	/* the topology changed since the sample */
