@@ -27,6 +27,7 @@
 #include "agent/agent.h"
 #include "cluster/keys.h"
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "src/reconcile.h"
 
 /* ---- agent.conf -------------------------------------------------------------- */
@@ -199,7 +200,7 @@ struct agent {
 
 static int64_t now_ms(void)
 {
-	return target_mono_ns() / 1000000;
+	return mono_ns() / 1000000;
 }
 
 /* A doubling pause with jitter, 100 ms to 5 s. */

@@ -215,7 +215,12 @@ static bool words_ok(const char *v, bool names)
 	return true;
 }
 
-/* One branch per key of loomd.conf; each sets *why to what the key expects. */
+/*
+ * One branch per key of loomd.conf; each sets *why to what the key expects.
+ * Long on purpose: each key's parse stands on its own lines beside its
+ * wording, in the order loomd(8) lists them; a table of callbacks would
+ * only move every branch into a function of its own.
+ */
 static int config_set(struct loom_config *c, const char *key, const char *v, const char **why)
 {
 	uint64_t a, b;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "src/converge.h"
 #include "src/reconcile.h"
 
@@ -135,7 +136,7 @@ void loomd_lifecycle_confirm(struct loomd *d)
 			log_err("node %s: %s", nl->name, err.msg);
 			continue;
 		}
-		ev.time_ns = now_realtime_ns();
+		ev.time_ns = realtime_ns();
 		ev.node = nl->name;
 		ev.from = nl->state;
 		ev.to = step.to;

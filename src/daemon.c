@@ -62,11 +62,6 @@ int loomd_fd_add(struct loomd *d, int fd, loomd_hook_fn *fn)
 	return 0;
 }
 
-/* The old name of lib/monotime.h's realtime_ns(), for its last callers. */
-int64_t now_realtime_ns(void)
-{
-	return realtime_ns();
-}
 int loomd_model_reload(struct loomd *d)
 {
 	struct loom_err err = { 0 };

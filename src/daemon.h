@@ -155,9 +155,6 @@ void loomd_drift_hook_call(struct loomd *d, size_t index);
  */
 int loomd_fd_add(struct loomd *d, int fd, loomd_hook_fn *fn);
 
-/* CLOCK_REALTIME in nanoseconds: the time stamps of stored rows. */
-int64_t now_realtime_ns(void);
-
 /* Reloads the model from the store (after a failed request or commit). */
 int loomd_model_reload(struct loomd *d);
 /* Compiles the model and posts it to the reconciler; returns the generation. */

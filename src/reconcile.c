@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "src/reconcile.h"
 
 /* How often an idle worker checks for cheap signs of drift (FRR or OpenSM
@@ -70,7 +71,7 @@ struct target {
 	double phase_ms[3];		/* last run, named by ops->phases */
 	unsigned long runs;
 	unsigned long drifts;		/* drift seen by the main loop, each answered by a run */
-	double counters[TARGET_COUNTERS];	/* the kind's totals as of its last run */
+	double counters[RUN_COUNTERS_MAX];	/* the kind's totals as of its last run */
 	struct touch touches[TOUCHES_MAX];	/* oldest first */
 	size_t n_touches;
 	uint64_t touch_floor;		/* generations up to this one were dropped */
@@ -102,20 +103,7 @@ const char *seg_state_name(enum seg_state s)
 	return names[s];
 }
 
-static int64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* ---- what the scheduler offers a kind ------------------------------------ */
-
-int64_t target_mono_ns(void)
-{
-	return now_ns(CLOCK_MONOTONIC);
-}
 
 void target_result_add(struct target_result *res, const char *tenant, const char *segment, uint32_t id,
 		       const char *layer, enum seg_state state, const char *reason)
@@ -414,7 +402,7 @@ static bool target_idle(const struct target *t)
 static bool worker_wait(struct target *t)
 {
 	struct reconciler *r = t->r;
-	int64_t now_rt = now_ns(CLOCK_REALTIME), now_mono = now_ns(CLOCK_MONOTONIC);
+	int64_t now_rt = realtime_ns(), now_mono = mono_ns();
 	int64_t deadline;
 	struct timespec until;
 	bool due;
@@ -441,12 +429,12 @@ static bool worker_wait(struct target *t)
 	until.tv_sec = deadline / 1000000000;
 	until.tv_nsec = deadline % 1000000000;
 	if ((pthread_cond_timedwait(&r->cond, &r->lock, &until) != ETIMEDOUT || r->stop) &&
-	    (r->stop || now_ns(CLOCK_REALTIME) < deadline))
+	    (r->stop || realtime_ns() < deadline))
 		return false;
 	if (!target_idle(t))
 		return false;	/* a job came in: the loop takes it */
-	t->watch_at = now_ns(CLOCK_MONOTONIC) + (int64_t)WATCH_INTERVAL_MS * 1000000;
-	due = t->retry_at && now_ns(CLOCK_MONOTONIC) >= t->retry_at;
+	t->watch_at = mono_ns() + (int64_t)WATCH_INTERVAL_MS * 1000000;
+	due = t->retry_at && mono_ns() >= t->retry_at;
 	if (t->ops->idle) {
 		pthread_mutex_unlock(&r->lock);
 		due = t->ops->idle(t, due) || due;
@@ -467,7 +455,7 @@ static void worker_publish(struct target *t, uint64_t gen, struct target_result 
 	for (size_t i = 0; i < res->n_items; i++) {
 		struct target_item *x = &res->items[i];
 
-		x->since_ns = now_ns(CLOCK_REALTIME);
+		x->since_ns = realtime_ns();
 		for (size_t k = 0; k < t->n_items; k++) {
 			const struct target_item *o = &t->items[k];
 
@@ -490,14 +478,14 @@ static void worker_publish(struct target *t, uint64_t gen, struct target_result 
 	}
 	/* A target-wide error (a namespace not there yet, FRR down) is
 	 * retried too, even with no item to show it. */
-	t->retry_at = t->n_bad || res->error[0] ? now_ns(CLOCK_MONOTONIC) + (int64_t)RETRY_MS * 1000000 : 0;
+	t->retry_at = t->n_bad || res->error[0] ? mono_ns() + (int64_t)RETRY_MS * 1000000 : 0;
 	snprintf(t->error, sizeof(t->error), "%s", res->error);
 	if (gen > t->done_gen)
 		t->done_gen = gen;
 	t->busy = false;
 	t->runs++;
-	t->last_run_ns = now_ns(CLOCK_REALTIME);
-	t->last_run_ms = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
+	t->last_run_ns = realtime_ns();
+	t->last_run_ms = (double)(mono_ns() - t0) / 1e6;
 	memcpy(t->phase_ms, res->phase_ms, sizeof(t->phase_ms));
 	memcpy(t->counters, res->counters, sizeof(t->counters));
 	log_debug(LOG_SUB_RECONCILE, "%s %s: run of generation %" PRIu64 " took %.1f ms (%s %.1f, %s %.1f, verify %.1f), %zu of %zu items not programmed",
@@ -526,7 +514,7 @@ static void *worker(void *arg)
 		want = t->want ? t->ops->slice->dup(t->want) : NULL;
 		pthread_mutex_unlock(&r->lock);
 
-		t0 = now_ns(CLOCK_MONOTONIC);
+		t0 = mono_ns();
 		if (want)
 			t->ops->run(t, want, &res);
 
@@ -827,7 +815,7 @@ json_t *reconciler_counters(const struct reconciler *r)
 		const struct target *t = r->targets[i];
 		json_t *c = json_object();
 
-		for (size_t k = 0; k < TARGET_COUNTERS && t->ops->counters[k]; k++)
+		for (size_t k = 0; k < RUN_COUNTERS_MAX && t->ops->counters[k]; k++)
 			json_object_set_new(c, t->ops->counters[k], json_real(t->counters[k]));
 		json_array_append_new(out, json_pack("{s:s, s:s, s:I, s:I, s:o}", "name", t->name, "kind",
 						     t->ops->kind, "runs", (json_int_t)t->runs, "drift",

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "src/check.h"
 #include "src/converge.h"
 #include "src/metrics.h"
@@ -29,7 +30,7 @@
  */
 static void faults_restore(struct loomd *d)
 {
-	int64_t now = now_realtime_ns() / 1000000000;
+	int64_t now = realtime_ns() / 1000000000;
 	json_t *all = NULL, *v;
 	const char *key;
 	size_t n = 0;
@@ -97,7 +98,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 
 	/* No descriptor yet: a check (no socket) must close and unlink nothing. */
 	d->rdma_fd = d->epfd = d->listen_fd = d->signal_fd = d->resync_fd = d->watchdog_fd = -1;
-	d->started_ns = now_realtime_ns();
+	d->started_ns = realtime_ns();
 	d->fault_policy = d->cfg.fault;
 	d->rdma = d->cfg.rdma;
 	model_init(&d->model, &d->cfg.pools);

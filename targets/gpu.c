@@ -14,6 +14,7 @@
 
 #include "gpu/nvml.h"
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "src/reconcile.h"
 #include "targets/gpu.h"
 
@@ -28,7 +29,7 @@ static void gpu_run(struct target *t, const void *want, struct target_result *re
 	struct gpu_target *g = reconciler_target_priv(t);
 	const struct gpu_desired *w = want;
 	const char *name = reconciler_target_name(t);
-	int64_t t0 = target_mono_ns();
+	int64_t t0 = mono_ns();
 	struct loom_err err = { 0 };
 	char seg[16];
 
@@ -77,7 +78,7 @@ static void gpu_run(struct target *t, const void *want, struct target_result *re
 			break;
 		}
 	}
-	res->phase_ms[0] = (double)(target_mono_ns() - t0) / 1e6;
+	res->phase_ms[0] = (double)(mono_ns() - t0) / 1e6;
 }
 
 /* Did someone change a GPU's layout behind loom's back? */

@@ -18,6 +18,7 @@
 
 #include "fabric/smt.h"
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "src/reconcile.h"
 #include "targets/sm.h"
 
@@ -133,7 +134,7 @@ static void capacity_publish(struct reconciler *r, struct sm_target *s, const st
 static int sm_push(struct sm_target *s, const struct sm_desired *d, char *serr, size_t len, double phase_ms[3])
 {
 	struct loom_err err = { 0 };
-	int64_t t0 = target_mono_ns(), t1;
+	int64_t t0 = mono_ns(), t1;
 
 	if (smt_write(s->smt, d, &err)) {
 		snprintf(serr, len, "opensm: %s", err.msg);
@@ -141,7 +142,7 @@ static int sm_push(struct sm_target *s, const struct sm_desired *d, char *serr, 
 	}
 	sm_desired_free(&s->written);
 	s->written = sm_desired_dup(d);
-	t1 = target_mono_ns();
+	t1 = mono_ns();
 	phase_ms[0] += (double)(t1 - t0) / 1e6;
 	if (!smt_write_changed(s->smt))
 		return 0;	/* the file already said exactly this: no sweep needed */
@@ -150,7 +151,7 @@ static int sm_push(struct sm_target *s, const struct sm_desired *d, char *serr, 
 		snprintf(serr, len, "opensm: %s", err.msg);
 		return -EINVAL;
 	}
-	phase_ms[1] += (double)(target_mono_ns() - t1) / 1e6;
+	phase_ms[1] += (double)(mono_ns() - t1) / 1e6;
 	return 0;
 }
 
@@ -360,12 +361,12 @@ static void sm_run(struct target *t, const void *want, struct target_result *res
 		if (!serr[0] && down[0])
 			snprintf(serr, sizeof(serr), "%s", down);
 		if (!serr[0]) {
-			int64_t t2 = target_mono_ns();
+			int64_t t2 = mono_ns();
 
 			loom_err_clear(&err);
 			if (smt_converge(s->smt, kept ? kept : d, SM_VERIFY_MS, &st, &n_st, &err) < 0)
 				snprintf(serr, sizeof(serr), "opensm: %s", err.msg);
-			res->phase_ms[2] = (double)(target_mono_ns() - t2) / 1e6;
+			res->phase_ms[2] = (double)(mono_ns() - t2) / 1e6;
 			capacity_publish(reconciler_target_owner(t), s, d);
 		}
 	}

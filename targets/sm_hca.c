@@ -17,6 +17,7 @@
 
 #include "fabric/smt.h"
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "src/reconcile.h"
 #include "targets/sm.h"
 
@@ -230,13 +231,13 @@ void sm_hca_idle(struct target *t, struct sm_hca *h, const struct topo_sm *sm, s
 
 	reconciler_lock(r);
 	every = h->interval_s;
-	due = every && target_mono_ns() >= h->next_sample_ns;
+	due = every && mono_ns() >= h->next_sample_ns;
 	reconciler_unlock(r);
 	if (!due)
 		return;
 	hca_sample(t, h, sm, smt);
 	reconciler_lock(r);
-	h->next_sample_ns = target_mono_ns() + (int64_t)every * 1000000000;
+	h->next_sample_ns = mono_ns() + (int64_t)every * 1000000000;
 	reconciler_unlock(r);
 }
 

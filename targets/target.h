@@ -49,7 +49,7 @@ struct target_item {
 	int64_t since_ns;	/* set by the scheduler */
 };
 
-#define TARGET_COUNTERS 4
+#define RUN_COUNTERS_MAX 4
 
 /* What one run reports. */
 struct target_result {
@@ -59,11 +59,8 @@ struct target_result {
 	double phase_ms[3];	/* named by target_ops.phases */
 	/* The kind's own running totals (named by target_ops.counters), as of
 	 * the end of this run; kept by the scheduler for the metrics. */
-	double counters[TARGET_COUNTERS];
+	double counters[RUN_COUNTERS_MAX];
 };
-
-/* CLOCK_MONOTONIC in ns: phase times, wake-ups. */
-int64_t target_mono_ns(void);
 
 /* Appends an item (dropped when out of memory: the run is retried anyway). */
 void target_result_add(struct target_result *res, const char *tenant, const char *segment, uint32_t id,
@@ -101,7 +98,7 @@ struct target_ops {
 	bool hex_ids;			/* item IDs are P_Keys: shown "0x%04x" */
 	/* Names of the running totals a run reports in target_result.counters
 	 * (e.g. "mads_sent"); NULL from the first unused one. */
-	const char *counters[TARGET_COUNTERS];
+	const char *counters[RUN_COUNTERS_MAX];
 	/* Items listed under status's "gpus", not "segments", and not judged
 	 * by reconciler_converged: a node's device in error must not hold
 	 * back a network removal or an ID release. */

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "overlay/frr.h"
 #include "overlay/kvtep.h"
 #include "src/reconcile.h"
@@ -173,7 +174,7 @@ static void *frr_job_run(void *arg)
 	struct frr_job *j = arg;
 	struct vtep_target *v = reconciler_target_priv(j->t);
 	struct loom_err err = { 0 };
-	int64_t t0 = target_mono_ns();
+	int64_t t0 = mono_ns();
 
 	if (!v->frr) {
 		v->frr = frr_target_open(&v->vtep, &err);
@@ -194,7 +195,7 @@ static void *frr_job_run(void *arg)
 	if (v->frr && frr_sync(v->frr, j->want, &err) < 0
 	    && (err.code == LOOM_E_UNAVAILABLE || frr_contain(j, v, j->want, &err) < 0))
 		snprintf(j->ferr, sizeof(j->ferr), "frr: %s", err.msg);
-	j->ms = (double)(target_mono_ns() - t0) / 1e6;
+	j->ms = (double)(mono_ns() - t0) / 1e6;
 	return NULL;
 }
 
@@ -241,7 +242,7 @@ static bool frr_read_due(struct vtep_target *v, const struct vtep_desired *fwant
 		}
 	}
 	if (full && !first && p->zebra_all_ms < 0) {
-		p->last_read = target_mono_ns();
+		p->last_read = mono_ns();
 		p->zebra_all_ms = (p->last_read - p->start) / 1000000;
 		/*
 		 * zebra was still learning at the first pass, so nothing was
@@ -258,7 +259,7 @@ static bool frr_read_due(struct vtep_target *v, const struct vtep_desired *fwant
 	 * (zebra reports them in the kernel's order), and read everything when
 	 * that one is there, or at least every FRR_FULL_READ_MS.
 	 */
-	if (full && p->probe && target_mono_ns() - p->last_read < (int64_t)FRR_FULL_READ_MS * 1000000) {
+	if (full && p->probe && mono_ns() - p->last_read < (int64_t)FRR_FULL_READ_MS * 1000000) {
 		struct loom_err perr = { 0 };
 
 		p->probes++;
@@ -285,7 +286,7 @@ static int frr_converge(struct target *t, const struct vtep_desired *fwant, bool
 	bool full = true;
 	int ret = -1;
 
-	p.start = p.last_read = target_mono_ns();
+	p.start = p.last_read = mono_ns();
 	p.end = p.start + (int64_t)FRR_VERIFY_MS * 1000000;
 	for (bool first = true;; first = false) {
 		bool progress = false;
@@ -296,10 +297,10 @@ static int frr_converge(struct target *t, const struct vtep_desired *fwant, bool
 		if (full) {
 			ret = frr_read(v, fwant, need_kernel, fst, n_fst, err);
 			p.reads++;
-			p.last_read = target_mono_ns();
+			p.last_read = mono_ns();
 			if (ret <= 0) {
 				log_debug(LOG_SUB_RECONCILE, "vtep %s: FRR verified after %.1f ms: %d count polls, %d probes, %d full reads, zebra's count complete at %" PRId64 " ms",
-					  reconciler_target_name(t), (double)(target_mono_ns() - p.start) / 1e6, p.polls,
+					  reconciler_target_name(t), (double)(mono_ns() - p.start) / 1e6, p.polls,
 					  p.probes, p.reads, p.zebra_all_ms);
 				return ret;
 			}
@@ -311,7 +312,7 @@ static int frr_converge(struct target *t, const struct vtep_desired *fwant, bool
 			progress = progress || (p.last >= 0 && ret < p.last);
 			p.last = ret;
 		}
-		now = target_mono_ns();
+		now = mono_ns();
 		/* A newer intent is not kept waiting behind this one. */
 		if (progress && now - p.start < (int64_t)FRR_VERIFY_MAX_MS * 1000000
 		    && reconciler_target_want_gen(t) == gen)
@@ -464,7 +465,7 @@ static void vtep_run(struct target *t, const void *want, struct target_result *r
 {
 	struct vtep_target *v = reconciler_target_priv(t);
 	const struct vtep_desired *d = want;
-	int64_t t0 = target_mono_ns();
+	int64_t t0 = mono_ns();
 	struct loom_err err = { 0 };
 	struct kvtep_vni_status *kst = calloc(d->n_vnis ? d->n_vnis : 1, sizeof(*kst));
 	struct frr_vni_status *fst = NULL;
@@ -497,7 +498,7 @@ static void vtep_run(struct target *t, const void *want, struct target_result *r
 		if (ret < 0)
 			snprintf(kerr, sizeof(kerr), "kernel: netlink failed: %s", strerror(-ret));
 	}
-	res->phase_ms[0] = (double)(target_mono_ns() - t0) / 1e6 - (frr_async ? 0 : job.ms);	/* the kernel's own */
+	res->phase_ms[0] = (double)(mono_ns() - t0) / 1e6 - (frr_async ? 0 : job.ms);	/* the kernel's own */
 	kcount = kernel_items(d, kst, kerr, res);
 	if (frr_async)
 		pthread_join(frr_thread, NULL);
@@ -505,7 +506,7 @@ static void vtep_run(struct target *t, const void *want, struct target_result *r
 	/* FRR's own time; it overlapped the kernel's. */
 	res->phase_ms[1] = job.ms;
 
-	t0 = target_mono_ns();
+	t0 = mono_ns();
 	if (v->frr && !ferr[0]) {
 		loom_err_clear(&err);
 		ret = frr_converge(t, job.kept.vnis ? &job.kept : job.want, kerr[0] == '\0', kcount, &fst, &n_fst,
@@ -513,7 +514,7 @@ static void vtep_run(struct target *t, const void *want, struct target_result *r
 		if (ret < 0)
 			snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
 	}
-	res->phase_ms[2] = (double)(target_mono_ns() - t0) / 1e6;
+	res->phase_ms[2] = (double)(mono_ns() - t0) / 1e6;
 	frr_items(d, kst, kerr, ferr, job.want != d, &job, fst, n_fst, res);
 	free(job.refused);
 	free(job.kept.vnis);
