@@ -35,6 +35,7 @@
 #include "fabric/partitions.h"
 #include "fabric/smt.h"
 #include "lib/log.h"
+#include "lib/monotime.h"
 
 #define SA_QKEY 0x80010000u
 #define PKEY_TABLE_LIMIT 4096		/* beyond any real HCA; bounds the reads */
@@ -98,14 +99,6 @@ struct mad_req {
 	uint64_t deadline;		/* monotonic ms */
 	uint8_t data[SA_DATA_SIZE];
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void sleep_ms(unsigned int ms)
 {
@@ -339,7 +332,7 @@ static int req_send(struct smt *s, struct mad_req *r, size_t idx, uint16_t sm_li
 		return rc;
 	r->tries++;
 	r->inflight = true;
-	r->deadline = now_ms() + s->timeout_ms;
+	r->deadline = (uint64_t)mono_ms() + s->timeout_ms;
 	return 0;
 }
 
@@ -426,7 +419,7 @@ static int mad_run(struct smt *s, struct mad_req *reqs, size_t n, uint16_t sm_li
 		/* Requests go out in order: everything below lo is answered. */
 		while (lo < next && !reqs[lo].inflight)
 			lo++;
-		now = now_ms();
+		now = (uint64_t)mono_ms();
 		for (size_t i = lo; i < next; i++) {
 			struct mad_req *r = &reqs[i];
 
@@ -453,7 +446,7 @@ static int mad_run(struct smt *s, struct mad_req *reqs, size_t n, uint16_t sm_li
 		for (size_t i = lo; i < next; i++)
 			if (reqs[i].inflight && reqs[i].deadline < first)
 				first = reqs[i].deadline;
-		now = now_ms();
+		now = (uint64_t)mono_ms();
 		wait = first == UINT64_MAX ? 0 : (first > now ? (int)(first - now) : 0);
 		if (poll(&pfd, 1, wait) > 0)
 			req_receive(s, reqs, next, &inflight, &done, sm_lid);
@@ -1464,7 +1457,7 @@ int smt_signal(struct smt *s, struct loom_err *err)
 
 int smt_wait_sweep(struct smt *s, int timeout_ms, struct loom_err *err)
 {
-	uint64_t t0 = now_ms(), last_change = 0;
+	uint64_t t0 = (uint64_t)mono_ms(), last_change = 0;
 	uint32_t prev = s->act_before, cur;
 	bool moved = false;
 	const unsigned int settle_ms = 40, step_ms = 10;
@@ -1477,7 +1470,7 @@ int smt_wait_sweep(struct smt *s, int timeout_ms, struct loom_err *err)
 		uint64_t now;
 
 		if (sm_act_count(s, &cur, NULL) == 0) {
-			now = now_ms();
+			now = (uint64_t)mono_ms();
 			if (cur - prev > 2) {
 				moved = true;
 				last_change = now;
@@ -1487,7 +1480,7 @@ int smt_wait_sweep(struct smt *s, int timeout_ms, struct loom_err *err)
 			}
 			prev = cur;
 		}
-		now = now_ms();
+		now = (uint64_t)mono_ms();
 		if ((int)(now - t0) >= timeout_ms)
 			return loom_err_set(err, LOOM_E_TIMEOUT, "",
 					    "OpenSM %s did not %s a sweep within %d ms after SIGHUP",
@@ -1679,14 +1672,14 @@ out:
 int smt_converge(struct smt *s, const struct sm_desired *d, int timeout_ms,
 		 struct smt_pstatus **out, size_t *n_out, struct loom_err *err)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = (uint64_t)mono_ms();
 	int rc;
 
 	for (;;) {
 		rc = smt_verify(s, d, out, n_out, err);
 		if (rc <= 0)
 			return rc;
-		if ((int)(now_ms() - t0) >= timeout_ms)
+		if ((int)((uint64_t)mono_ms() - t0) >= timeout_ms)
 			return rc;
 		smt_pstatus_free(out);
 		sleep_ms(20);
