@@ -680,7 +680,8 @@ static int obs_index(struct kv_obs *o)
 	struct kv_link **idx;
 	size_t i;
 
-	qsort(o->links, o->n, sizeof(*o->links), cmp_link_ifindex);
+	if (o->n)	/* qsort's array may not be NULL, even empty */
+		qsort(o->links, o->n, sizeof(*o->links), cmp_link_ifindex);
 	idx = realloc(o->by_name, (o->n ? o->n : 1) * sizeof(*idx));
 	if (!idx)
 		return -ENOMEM;
@@ -1600,7 +1601,8 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 		ret = -ENOMEM;
 		goto out;
 	}
-	qsort(h->acts, h->n_acts, sizeof(*h->acts), cmp_action);
+	if (h->n_acts)	/* qsort's array may not be NULL, even empty */
+		qsort(h->acts, h->n_acts, sizeof(*h->acts), cmp_action);
 	ret = (int)h->n_acts;
 out:
 	return ret;
@@ -1736,7 +1738,8 @@ static int batch_flush(struct batch *b)
 	b->off = 0;
 	b->first += b->n;
 	b->n = 0;
-	qsort(h->newbr, h->n_newbr, sizeof(*h->newbr), cmp_newbr);
+	if (h->n_newbr)	/* qsort's array may not be NULL, even empty */
+		qsort(h->newbr, h->n_newbr, sizeof(*h->newbr), cmp_newbr);
 	return ret;
 }
 
@@ -2082,7 +2085,8 @@ static int verify_obs(struct kvtep *h, const struct vtep_desired *d, struct kvte
 		snprintf(st[i].reason, sizeof(st[i].reason), "%s", why->msg);
 		bad++;
 	}
-	qsort(ex, n_ex, sizeof(*ex), cmp_expect);
+	if (n_ex)	/* qsort's array may not be NULL, even empty */
+		qsort(ex, n_ex, sizeof(*ex), cmp_expect);
 	pthread_mutex_lock(&h->lock);
 	old = h->expect;
 	h->expect = ex;
@@ -2313,9 +2317,11 @@ size_t kvtep_carrier_take(struct kvtep *h, struct kvtep_carrier *out, size_t max
 
 	pthread_mutex_lock(&h->lock);
 	n = h->n_changes < max ? h->n_changes : max;
-	memcpy(out, h->changes, n * sizeof(*out));
-	memmove(h->changes, h->changes + n, (h->n_changes - n) * sizeof(*out));
-	h->n_changes -= n;
+	if (n) {	/* h->changes may be NULL, and memcpy's source may not */
+		memcpy(out, h->changes, n * sizeof(*out));
+		memmove(h->changes, h->changes + n, (h->n_changes - n) * sizeof(*out));
+		h->n_changes -= n;
+	}
 	pthread_mutex_unlock(&h->lock);
 	return n;
 }

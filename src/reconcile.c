@@ -1483,9 +1483,11 @@ size_t reconciler_hca_take(struct reconciler *r, struct hca_signal *out, size_t 
 
 	pthread_mutex_lock(&r->lock);
 	n = r->n_signals < max ? r->n_signals : max;
-	memcpy(out, r->signals, n * sizeof(*out));
-	memmove(r->signals, r->signals + n, (r->n_signals - n) * sizeof(*out));
-	r->n_signals -= n;
+	if (n) {	/* r->signals may be NULL, and memcpy's source may not */
+		memcpy(out, r->signals, n * sizeof(*out));
+		memmove(r->signals, r->signals + n, (r->n_signals - n) * sizeof(*out));
+		r->n_signals -= n;
+	}
 	pthread_mutex_unlock(&r->lock);
 	return n;
 }
