@@ -312,13 +312,22 @@ static const char *ext_ack_msg(const struct nlmsghdr *nlh)
 	return NULL;
 }
 
+/*
+ * mnl_nlmsg_ok compares the length as an int: a length of 2^31 or more
+ * passes and mnl_nlmsg_next then steps backwards out of the buffer.
+ */
+static bool nlmsg_fits(const struct nlmsghdr *nlh, int len)
+{
+	return mnl_nlmsg_ok(nlh, len) && nlh->nlmsg_len <= (uint32_t)len;
+}
+
 /* Handle one datagram's messages; returns 1 when a dump ended, 0, or -errno. */
 static int replies_parse(struct reply_ctx *c, const char *buf, size_t n)
 {
 	const struct nlmsghdr *nlh = (const struct nlmsghdr *)(const void *)buf;
 	int len = (int)n, done = 0;
 
-	for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+	for (; nlmsg_fits(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
 		if (nlh->nlmsg_pid != c->h->req_portid && nlh->nlmsg_pid != 0)
 			continue;
 		if (nlh->nlmsg_seq < c->seq_lo || nlh->nlmsg_seq >= c->seq_hi)
@@ -327,7 +336,9 @@ static int replies_parse(struct reply_ctx *c, const char *buf, size_t n)
 		case NLMSG_ERROR: {
 			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 
-			if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e))
+			/* The kernel's errors are -errno; anything else is garbage. */
+			if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e) || e->error > 0 ||
+			    e->error < -4095)
 				return -EBADMSG;
 			c->acks++;
 			if (e->error && c->on_error)
@@ -2387,7 +2398,7 @@ int kvtep_event_drain(struct kvtep *h)
 			goto out;
 		}
 		len = (int)n;
-		for (nlh = (const struct nlmsghdr *)(const void *)h->evbuf; mnl_nlmsg_ok(nlh, len);
+		for (nlh = (const struct nlmsghdr *)(const void *)h->evbuf; nlmsg_fits(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len))
 			drain_msg(h, nlh, touched, &n_touched, h->n_expect);
 	}
@@ -2491,4 +2502,37 @@ int kvtep_test_link_event(struct kvtep *h, uint16_t type, uint8_t family, const 
 int kvtep_test_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
 {
 	return verify_obs(h, d, st);
+}
+
+static int test_on_error(struct reply_ctx *c, uint32_t seq, int err, const char *msg)
+{
+	char copy[256];
+
+	snprintf(copy, sizeof(copy), "%u %d %s", seq, err, msg ? msg : "");
+	return 0;
+}
+
+int kvtep_test_datagram(struct kvtep *h, bool events, const void *buf, size_t len)
+{
+	struct reply_ctx c = { .h = h, .on_error = test_on_error, .on_link = obs_on_link,
+			       .data = &h->obs, .seq_lo = 0, .seq_hi = UINT32_MAX };
+	const struct nlmsghdr *nlh;
+	size_t n_touched = 0;
+	int left = (int)len, ret;
+
+	if (events) {
+		pthread_mutex_lock(&h->lock);
+		for (nlh = buf; nlmsg_fits(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
+			drain_msg(h, nlh, NULL, &n_touched, 0);
+		pthread_mutex_unlock(&h->lock);
+		return 0;
+	}
+	h->obs.n = 0;
+	ret = replies_parse(&c, buf, len);
+	if (ret < 0)
+		return ret;
+	ret = obs_index(&h->obs);
+	if (ret >= 0)
+		carrier_baseline(h);
+	return ret;
 }
