@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "src/fault.h"
+#include "node/fault.h"
 #include "targets/target.h"
 
 extern const struct target_kind sm_target_kind;
