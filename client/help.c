@@ -166,11 +166,12 @@ static void put_detail(FILE *out, const struct ctl_cmd *cmd)
 /* -o json help: the table itself, for other shells' completion and for tools. */
 static bool json_visit(const struct ctl_cmd *cmd, void *arg)
 {
-	json_t *list = arg, *opts = json_array();
+	json_t *list = arg, *opts;
 	char name[64];
 
 	if (!cmd->help)
 		return true;
+	opts = json_array();
 	for (int i = 0; i < N_OPTS; i++) {
 		const struct ctl_opt *o = &ctl_opts[i];
 

@@ -854,7 +854,7 @@ static size_t watch_write(char *data, size_t size, size_t nmemb, void *arg)
 
 static int watch_connect(struct etcd_watch *wa)
 {
-	json_t *cr;
+	json_t *cr, *body;
 	size_t elen;
 	char *end = prefix_end(wa->prefix, &elen);
 	char url[512];
@@ -865,7 +865,9 @@ static int watch_connect(struct etcd_watch *wa)
 	if (wa->next_rev > 0)
 		json_object_set_new(cr, "start_revision", jstr_num(wa->next_rev));
 	free(wa->req);
-	wa->req = json_dumps(json_pack("{s:o}", "create_request", cr), JSON_COMPACT);
+	body = json_pack("{s:o}", "create_request", cr);
+	wa->req = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
 	wa->curl = curl_easy_init();
 	if (!wa->req || !wa->curl)
 		return -ENOMEM;

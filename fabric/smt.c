@@ -137,7 +137,9 @@ static int cmp_u64(const void *a, const void *b)
 
 static bool guid_watched(const struct smt *s, uint64_t g)
 {
-	return bsearch(&g, s->watch_guids, s->n_watch_guids, sizeof(g), cmp_u64) != NULL;
+	/* bsearch's array may not be NULL, even empty */
+	return s->n_watch_guids &&
+	       bsearch(&g, s->watch_guids, s->n_watch_guids, sizeof(g), cmp_u64) != NULL;
 }
 
 static int watch_guid(struct smt *s, uint64_t g)

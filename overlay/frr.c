@@ -214,6 +214,8 @@ int frr_sync(struct frr_target *t, const struct vtep_desired *want, struct loom_
 	int n, rc;
 
 	n = frr_plan(t, want, &plan, err);
+	if (n == 0)
+		frr_plan_release(&plan);	/* nothing to do, but it holds the state after */
 	if (n <= 0)
 		return n;
 	rc = frr_apply(t, &plan, err);

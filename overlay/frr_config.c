@@ -567,7 +567,9 @@ int frr_bgp_vnis_parse(const json_t *bgp_json, const json_t *zebra_json,
 			if (!json_is_object(val) || parse_u32(key, &vni) < 0)
 				continue;
 			k.vni = vni;
-			v = bsearch(&k, r.vnis, r.n_vnis, sizeof(*r.vnis), bgp_vni_cmp);
+			/* bsearch's array may not be NULL, even empty */
+			v = r.n_vnis ? bsearch(&k, r.vnis, r.n_vnis, sizeof(*r.vnis), bgp_vni_cmp)
+				     : NULL;
 			t = json_object_get(val, "numRemoteVteps");
 			if (v && json_is_integer(t) && json_integer_value(t) > 0)
 				v->remote_vteps = (unsigned int)json_integer_value(t);

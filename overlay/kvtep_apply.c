@@ -124,7 +124,8 @@ static int batch_flush(struct batch *b)
 	b->off = 0;
 	b->first += b->n;
 	b->n = 0;
-	qsort(h->newbr, h->n_newbr, sizeof(*h->newbr), cmp_newbr);
+	if (h->n_newbr)	/* qsort's array may not be NULL, even empty */
+		qsort(h->newbr, h->n_newbr, sizeof(*h->newbr), cmp_newbr);
 	return ret;
 }
 

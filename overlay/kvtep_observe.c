@@ -222,7 +222,8 @@ static int obs_index(struct kv_obs *o)
 	struct kv_link **idx;
 	size_t i;
 
-	qsort(o->links, o->n, sizeof(*o->links), cmp_link_ifindex);
+	if (o->n)	/* qsort's array may not be NULL, even empty */
+		qsort(o->links, o->n, sizeof(*o->links), cmp_link_ifindex);
 	idx = realloc(o->by_name, (o->n ? o->n : 1) * sizeof(*idx));
 	if (!idx)
 		return -ENOMEM;
@@ -346,6 +347,34 @@ int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *t, size_t 
 		l->neigh_suppress = t[i].neigh_suppress;
 	}
 	ret = obs_index(o);
+	if (ret >= 0)
+		kv_carrier_baseline(h);
+	return ret;
+}
+
+static int test_on_error(struct reply_ctx *c, uint32_t seq, int err, const char *msg)
+{
+	char copy[256];
+
+	snprintf(copy, sizeof(copy), "%u %d %s", seq, err, msg ? msg : "");
+	return 0;
+}
+
+int kvtep_test_datagram(struct kvtep *h, bool events, const void *buf, size_t len)
+{
+	struct reply_ctx c = { .h = h, .on_error = test_on_error, .on_link = obs_on_link,
+			       .data = &h->obs, .seq_lo = 0, .seq_hi = UINT32_MAX };
+	int ret;
+
+	if (events) {
+		kv_test_events(h, buf, len);
+		return 0;
+	}
+	h->obs.n = 0;
+	ret = kv_replies_parse(&c, buf, len);
+	if (ret < 0)
+		return ret;
+	ret = obs_index(&h->obs);
 	if (ret >= 0)
 		kv_carrier_baseline(h);
 	return ret;

@@ -627,7 +627,8 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 		ret = -ENOMEM;
 		goto out;
 	}
-	qsort(h->acts, h->n_acts, sizeof(*h->acts), cmp_action);
+	if (h->n_acts)	/* qsort's array may not be NULL, even empty */
+		qsort(h->acts, h->n_acts, sizeof(*h->acts), cmp_action);
 	ret = (int)h->n_acts;
 out:
 	return ret;

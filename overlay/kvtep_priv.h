@@ -177,6 +177,15 @@ void kv_verr_set(struct kv_verr *e, int code, const char *fmt, ...)
 
 /* ---- kvtep_sock.c ---- */
 
+/*
+ * mnl_nlmsg_ok compares the length as an int: a length of 2^31 or more
+ * passes and mnl_nlmsg_next then steps backwards out of the buffer.
+ */
+static inline bool kv_nlmsg_fits(const struct nlmsghdr *nlh, int len)
+{
+	return mnl_nlmsg_ok(nlh, len) && nlh->nlmsg_len <= (uint32_t)len;
+}
+
 /* One exchange on the request socket: the replies in [seq_lo, seq_hi). */
 struct reply_ctx {
 	struct kvtep *h;
@@ -268,5 +277,7 @@ void kv_plan_idx_free(struct plan_idx *p);
 
 /* The ports watched but not known yet take their carrier from h->obs. */
 void kv_carrier_baseline(struct kvtep *h);
+/* One event datagram through the drain's per-message path (kvtep_test_datagram). */
+void kv_test_events(struct kvtep *h, const void *buf, size_t len);
 
 #endif

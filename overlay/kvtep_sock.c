@@ -144,7 +144,7 @@ int kv_replies_parse(struct reply_ctx *c, const char *buf, size_t n)
 	const struct nlmsghdr *nlh = (const struct nlmsghdr *)(const void *)buf;
 	int len = (int)n, done = 0;
 
-	for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+	for (; kv_nlmsg_fits(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
 		if (nlh->nlmsg_pid != c->h->req_portid && nlh->nlmsg_pid != 0)
 			continue;
 		if (nlh->nlmsg_seq < c->seq_lo || nlh->nlmsg_seq >= c->seq_hi)
@@ -153,7 +153,9 @@ int kv_replies_parse(struct reply_ctx *c, const char *buf, size_t n)
 		case NLMSG_ERROR: {
 			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 
-			if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e))
+			/* The kernel's errors are -errno; anything else is garbage. */
+			if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e) || e->error > 0 ||
+			    e->error < -4095)
 				return -EBADMSG;
 			c->acks++;
 			if (e->error && c->on_error)

@@ -39,4 +39,13 @@ int kvtep_test_verify(struct kvtep *h, const struct vtep_desired *d, struct kvte
 int kvtep_test_link_event(struct kvtep *h, uint16_t type, uint8_t family, const char *name,
 			  unsigned int flags, int operstate);
 
+/*
+ * One datagram from the kernel through what reads it (tests/fuzz):
+ * @events false, as replies to a link dump (links, errors and ACKs with
+ * their extended-ACK text), whose links become the observation; true, as
+ * the event socket's messages.  @buf must be aligned for nlmsghdr.
+ * Returns the links observed, 0 for events, or -errno.
+ */
+int kvtep_test_datagram(struct kvtep *h, bool events, const void *buf, size_t len);
+
 #endif

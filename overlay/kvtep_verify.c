@@ -141,7 +141,8 @@ static int verify_obs(struct kvtep *h, const struct vtep_desired *d, struct kvte
 		snprintf(st[i].reason, sizeof(st[i].reason), "%s", why->msg);
 		bad++;
 	}
-	qsort(ex, n_ex, sizeof(*ex), cmp_expect);
+	if (n_ex)	/* qsort's array may not be NULL, even empty */
+		qsort(ex, n_ex, sizeof(*ex), cmp_expect);
 	pthread_mutex_lock(&h->lock);
 	old = h->expect;
 	h->expect = ex;

@@ -191,9 +191,11 @@ size_t kvtep_carrier_take(struct kvtep *h, struct kvtep_carrier *out, size_t max
 
 	pthread_mutex_lock(&h->lock);
 	n = h->n_changes < max ? h->n_changes : max;
-	memcpy(out, h->changes, n * sizeof(*out));
-	memmove(h->changes, h->changes + n, (h->n_changes - n) * sizeof(*out));
-	h->n_changes -= n;
+	if (n) {	/* h->changes may be NULL, and memcpy's source may not */
+		memcpy(out, h->changes, n * sizeof(*out));
+		memmove(h->changes, h->changes + n, (h->n_changes - n) * sizeof(*out));
+		h->n_changes -= n;
+	}
 	pthread_mutex_unlock(&h->lock);
 	return n;
 }
@@ -259,7 +261,7 @@ int kvtep_event_drain(struct kvtep *h)
 			goto out;
 		}
 		len = (int)n;
-		for (nlh = (const struct nlmsghdr *)(const void *)h->evbuf; mnl_nlmsg_ok(nlh, len);
+		for (nlh = (const struct nlmsghdr *)(const void *)h->evbuf; kv_nlmsg_fits(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len))
 			drain_msg(h, nlh, touched, &n_touched, h->n_expect);
 	}
@@ -302,4 +304,16 @@ int kvtep_test_link_event(struct kvtep *h, uint16_t type, uint8_t family, const 
 	drain_msg(h, nlh, touched, &n_touched, 0);
 	pthread_mutex_unlock(&h->lock);
 	return 0;
+}
+
+void kv_test_events(struct kvtep *h, const void *buf, size_t len)
+{
+	const struct nlmsghdr *nlh;
+	size_t n_touched = 0;
+	int left = (int)len;
+
+	pthread_mutex_lock(&h->lock);
+	for (nlh = buf; kv_nlmsg_fits(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
+		drain_msg(h, nlh, NULL, &n_touched, 0);
+	pthread_mutex_unlock(&h->lock);
 }

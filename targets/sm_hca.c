@@ -266,6 +266,8 @@ size_t reconciler_hca_take(struct reconciler *r, struct hca_signal *out, size_t 
 		if (!h)
 			continue;
 		k = h->n_signals < max - n ? h->n_signals : max - n;
+		if (!k)
+			continue;	/* h->signals may be NULL, and memcpy's source may not */
 		memcpy(out + n, h->signals, k * sizeof(*out));
 		memmove(h->signals, h->signals + k, (h->n_signals - k) * sizeof(*out));
 		h->n_signals -= k;

@@ -501,6 +501,8 @@ static struct mig_gpu *gpu_find(struct mig_planner *pl, const char *node, unsign
 				return &pl->gpus[g];
 		return NULL;
 	}
+	if (!pl->n_gpus)
+		return NULL;	/* bsearch's array may not be NULL, even empty */
 	snprintf(key.node, sizeof(key.node), "%s", node);
 	key.index = index;
 	return bsearch(&key, pl->gpus, pl->n_gpus, sizeof(*pl->gpus), gpu_cmp);

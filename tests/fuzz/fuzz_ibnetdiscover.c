@@ -2,10 +2,7 @@
  * tests/fuzz/fuzz_ibnetdiscover.c: libFuzzer target for the ibnetdiscover
  * importer, the one parser in topology/ that reads free text.
  *
- * Build: ./configure CC=clang --enable-fuzz CFLAGS="-g -O1 -fsanitize=fuzzer-no-link,address"
- *        && make tests/fuzz/fuzz_ibnetdiscover   (the library needs fuzzer-no-link for coverage)
- * Run:   mkdir -p /tmp/corpus && cp tests/golden/topology/ibnetdiscover-east.txt /tmp/corpus/ &&
- *        tests/fuzz/fuzz_ibnetdiscover -max_total_time=60 /tmp/corpus
+ * Run: tools/fuzz SECONDS ibnetdiscover (seeds: tests/fuzz/corpus/ibnetdiscover).
  */
 #include "config.h"
 

@@ -3,8 +3,7 @@
  * reach before the model is touched: the JSON-RPC framing and the parsers
  * of tenants, segments, attachments and the declarative intent.
  *
- * Build: ./configure CC=clang --enable-fuzz && make tests/fuzz/fuzz_rpc
- * Run:   tests/fuzz/fuzz_rpc -max_total_time=60 tests/fuzz/corpus
+ * Run: tools/fuzz SECONDS rpc (seeds: tests/fuzz/corpus/rpc).
  */
 #include "config.h"
 

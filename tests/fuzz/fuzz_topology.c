@@ -3,10 +3,7 @@
  * Whatever loads must write back (topology_to_json) to JSON that loads
  * again into the same JSON: a crash or an abort here is a bug.
  *
- * Build: ./configure CC=clang --enable-fuzz CFLAGS="-g -O1 -fsanitize=fuzzer-no-link,address"
- *        && make tests/fuzz/fuzz_topology   (the library needs fuzzer-no-link for coverage)
- * Run:   mkdir -p /tmp/corpus && cp etc/topology.sample.json /tmp/corpus/ &&
- *        tests/fuzz/fuzz_topology -max_total_time=60 /tmp/corpus
+ * Run: tools/fuzz SECONDS topology (seeds: tests/fuzz/corpus/topology).
  */
 #include "config.h"
 

@@ -26,6 +26,9 @@ t_cleanup() {
 		kill -KILL "$pid" 2>/dev/null
 	done
 	for c in $T_CLEANUPS; do "$c"; done
+	# A sanitizer build's daemons report to their stderr, which the tests
+	# keep in T_DIR: pass reports on before it goes (build-aux/san-wrap).
+	grep -hE -A30 'runtime error:|ERROR: (Address|Leak)Sanitizer' "$T_DIR"/*.log >&2 2>/dev/null
 	rm -rf "$T_DIR"
 }
 trap t_cleanup EXIT

@@ -342,6 +342,7 @@ static void test_plan_empty(void **state)
 					  "  exit-vni\n exit-address-family\nexit\n", 65001, &st, NULL), 0);
 	assert_int_equal(frr_plan_build(&st, want, 65001, &plan), 0);
 	assert_int_equal(plan.n_lines, 0);
+	frr_plan_release(&plan);	/* an empty plan still holds the state after */
 	frr_state_release(&st);
 	desired_drop(&want);
 }
