@@ -4,7 +4,7 @@
 # included).  One TAP line per target; a crash or a sanitizer report fails.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir/build}"
-names="rpc topology ibnetdiscover intent conf partitions frr netlink mad"
+names="rpc topology ibnetdiscover intent conf partitions frr netlink mad etcd slice"
 set -- $names
 echo "1..$#"
 n=0

@@ -18,8 +18,9 @@
 # size), a least-squares fit of the samples grows by more than:
 #   RSS          3 MiB per minute   (at CI's ~10 requests a second, a leak of
 #                                   5 KiB a request shows; longer runs fit better)
-#   descriptors  0 (the highest sample of the second half may not exceed
-#   threads      0  the first half's highest: these only come back)
+#   descriptors  0 (the highest level the second half held for two samples
+#   threads      0  in a row may not exceed the first half's: these only
+#                   come back; one that lives for a sample is no growth)
 #   WAL          its size stays under 16 MiB (SQLite checkpoints at ~4 MiB)
 # and when the audit chain does not verify or grew by other than one
 # record per successful write.  In the sanitizer build, loomd's leak check
@@ -178,9 +179,13 @@ slope() {
 		d = n * stt - st * st
 		printf "%.0f\n", (n > 2 && d > 0) ? (n * stv - st * sv) / d * 60 : 0 }' "$T_DIR/samples"
 }
+# The highest level each half held for two samples in a row: a thread or a
+# descriptor that lives for one sample (the FRR thread of a VTEP's sync, a
+# client's socket) is not growth; one that stays is.
 halves_max() {	# COL: "first-half-max second-half-max"
 	awk -v col="$1" '{ v[NR] = $col } END { h = int(NR / 2); a = b = 0
-		for (i = 1; i <= NR; i++) if (i <= h) { if (v[i] > a) a = v[i] } else if (v[i] > b) b = v[i]
+		for (i = 1; i < NR; i++) { m = v[i] < v[i + 1] ? v[i] : v[i + 1]
+			if (i < h) { if (m > a) a = m } else if (m > b) b = m }
 		print a, b }' "$T_DIR/samples"
 }
 t_diag "samples (s rss_kib fds threads wal_bytes audit_records):"
