@@ -127,10 +127,13 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 	}
 	if (c->peer.role == ROLE_NONE || (m->writes && c->peer.role != ROLE_ADMIN)) {
 		loom_err_set(&err, LOOM_E_PERMISSION, "method",
-			     "uid %u may not call %s: %s", (unsigned)c->peer.uid, req->method,
+			     "%s %s may not call %s: %s", c->peer.tls ? "certificate" : "uid",
+			     c->peer.tls ? c->peer.principal : c->peer.principal + 4, req->method,
 			     c->peer.role == ROLE_NONE
-				     ? "it is neither root nor in the admin or reader group"
-				     : "changes need root or the admin group");
+				     ? c->peer.tls ? "no principal rule of loomd.conf matches it"
+						   : "it is neither root nor in the admin or reader group"
+				     : c->peer.tls ? "changes need a principal with the admin role"
+						   : "changes need root or the admin group");
 		goto done;
 	}
 	if (!m->writes) {
@@ -149,7 +152,7 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 done:
 	if (err.code != LOOM_OK) {
 		if (m && m->writes)
-			log_info("%s by uid %u refused: %s (%s)", req->method, (unsigned)c->peer.uid,
+			log_info("%s by %s refused: %s (%s)", req->method, c->peer.principal,
 				 err.msg, err.field);
 		reply = req->id ? rpc_error(req->id, &err) : NULL;
 	} else if (p->wait_s > 0 && req->id) {
