@@ -414,6 +414,16 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		if (parse_u64(v, 1, 300, &a))
 			return -EINVAL;
 		c->tls_handshake_timeout_s = (unsigned int)a;
+	} else if (strcmp(key, "limit.connections") == 0) {
+		*why = "expected connections per principal, 0 (no limit) to 65536";
+		if (parse_u64(v, 0, 65536, &a))
+			return -EINVAL;
+		c->limit_connections = (unsigned int)a;
+	} else if (strcmp(key, "limit.requests_per_second") == 0) {
+		*why = "expected requests per second per principal, 0 (no limit) to 10000000";
+		if (parse_u64(v, 0, 10000000, &a))
+			return -EINVAL;
+		c->limit_rps = (unsigned int)a;
 	} else if (strcmp(key, "principal") == 0) {
 		return add_principal(c, v, why);
 	} else {
@@ -545,6 +555,8 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "tls.crl = %s\n", c->tls_crl);
 	fprintf(out, "tls.min_version = %s\n", c->tls_min_version == TLS1_3_VERSION ? "1.3" : "1.2");
 	fprintf(out, "tls.handshake_timeout = %u\n", c->tls_handshake_timeout_s);
+	fprintf(out, "limit.connections = %u\n", c->limit_connections);
+	fprintf(out, "limit.requests_per_second = %u\n", c->limit_rps);
 	for (size_t i = 0; i < c->n_principals; i++)
 		fprintf(out, "principal = %s:%s%s %s\n", cert_fields[c->principals[i].field],
 			c->principals[i].value, c->principals[i].prefix ? "*" : "",

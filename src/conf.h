@@ -100,6 +100,10 @@ struct loom_config {
 	unsigned int tls_handshake_timeout_s;
 	struct conf_principal principals[CONF_PRINCIPALS_MAX];
 	size_t n_principals;
+	/* limit.*: per principal (a certificate's principal, or a uid on the
+	 * socket), 0 = none. */
+	unsigned int limit_connections;
+	unsigned int limit_rps;
 };
 
 void config_defaults(struct loom_config *c);

@@ -34,6 +34,7 @@
 #include "src/server_batch.h"
 #include "src/server_events.h"
 #include "src/server_frame.h"
+#include "src/server_limit.h"
 #include "src/server_tls.h"
 
 /* Tags for epoll's data.ptr so one switch dispatches every event. */
@@ -355,6 +356,7 @@ void server_close(struct loomd *d)
 		unlink(d->cfg.socket);
 	}
 	server_tls_close(&d->tls);
+	limit_free(d);
 	if (d->signal_fd >= 0)
 		close(d->signal_fd);
 	if (d->resync_fd >= 0)

@@ -15,6 +15,7 @@
 #include "src/reconcile.h"
 #include "src/rpc.h"
 #include "src/server_batch.h"
+#include "src/server_limit.h"
 
 /* Per client, at most this many requests are taken per batch (fairness). */
 #define LINES_PER_BATCH 64
@@ -121,6 +122,8 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 	*wrote = false;
 	*waited = NULL;
 	p->wait_s = 0;
+	if (limit_request(d, c, &err))
+		goto done;
 	if (!m) {
 		loom_err_set(&err, LOOM_E_METHOD, "method", "no method '%s'", req->method);
 		goto done;
@@ -151,7 +154,7 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 		*wrote = true;
 done:
 	if (err.code != LOOM_OK) {
-		if (m && m->writes)
+		if (m && m->writes && err.code != LOOM_E_LIMIT)
 			log_info("%s by %s refused: %s (%s)", req->method, c->peer.principal,
 				 err.msg, err.field);
 		reply = req->id ? rpc_error(req->id, &err) : NULL;

@@ -21,6 +21,7 @@
 #include "lib/log.h"
 #include "lib/monotime.h"
 #include "src/server_frame.h"
+#include "src/server_limit.h"
 #include "src/server_tls.h"
 
 #define READ_CHUNK 65536
@@ -99,6 +100,7 @@ void client_accept(struct loomd *d)
 			continue;
 		}
 		client_link(d, c);
+		limit_connect(d, c);
 		log_debug(LOG_SUB_API, "client fd %d: uid %u gid %u pid %d role %d", fd,
 			  (unsigned)cred.uid, (unsigned)cred.gid, (int)cred.pid, c->peer.role);
 	}
@@ -214,6 +216,7 @@ void client_handshake(struct loomd *d, struct client *c)
 		return;
 	}
 	c->handshaking = false;
+	limit_connect(d, c);
 	client_watch(d, c);
 	/* Requests that came with the handshake's last flight. */
 	if (!client_read(d, c))
@@ -243,6 +246,7 @@ void client_close(struct loomd *d, struct client *c)
 {
 	if (c->dead)
 		return;
+	limit_disconnect(d, c);
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->ssl) {
 		/* A close_notify if the socket takes it now; never waited for. */

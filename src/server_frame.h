@@ -30,6 +30,8 @@ struct client {
 	bool refused;		/* the handshake failed: the alert is out, input is drained */
 	int64_t handshake_deadline_ms;
 	char addr[64];		/* the remote address, for the log */
+	bool counted;		/* its connection counts for its principal's limit */
+	bool over_limit;	/* beyond limit.connections: every request is refused */
 	char *in;
 	size_t in_len, in_cap;
 	char *out;

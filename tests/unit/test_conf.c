@@ -244,6 +244,10 @@ static void test_tls_keys(void **state)
 	assert_int_not_equal(load_text("listen = tls://x:99999\n", &c, &err), 0);
 	assert_int_not_equal(load_text("principal = cn:x root\n", &c, &err), 0);
 	assert_int_not_equal(load_text("principal = ip:1.2.3.4 admin\n", &c, &err), 0);
+	assert_int_equal(load_text("limit.connections = 8\nlimit.requests_per_second = 100\n", &c, &err), 0);
+	assert_int_equal(c.limit_connections, 8);
+	assert_int_equal(c.limit_rps, 100);
+	assert_int_not_equal(load_text("limit.connections = -1\n", &c, &err), 0);
 }
 
 int main(void)
