@@ -29,6 +29,7 @@ struct api_peer {
 	 * certificate's matched field ("cn:NAME", "dns:NAME") over TLS. */
 	char principal[160];
 	bool tls;
+	char tenant[LOOM_NAME_MAX];	/* ROLE_TENANT: the one tenant it may see */
 };
 
 /*

@@ -117,6 +117,10 @@ static void resolve_groups(struct loom_config *c)
 	c->admin_gid = g ? g->gr_gid : (gid_t)-1;
 	g = c->reader_group[0] ? getgrnam(c->reader_group) : NULL;
 	c->reader_gid = g ? g->gr_gid : (gid_t)-1;
+	for (size_t i = 0; i < c->n_tenant_groups; i++) {
+		g = getgrnam(c->tenant_groups[i].group);
+		c->tenant_groups[i].gid = g ? g->gr_gid : (gid_t)-1;
+	}
 }
 
 /*
@@ -238,7 +242,7 @@ static int add_principal(struct loom_config *c, const char *v, const char **why)
 	size_t len;
 
 	*why = "expected FIELD:VALUE ROLE, FIELD one of cn, dns, uri, email (VALUE may end in '*'), "
-	       "ROLE admin or reader";
+	       "ROLE admin, reader or tenant:NAME";
 	if (c->n_principals == CONF_PRINCIPALS_MAX) {
 		*why = "at most 64 principal rules";
 		return -EINVAL;
@@ -268,9 +272,40 @@ static int add_principal(struct loom_config *c, const char *v, const char **why)
 		p->role = ROLE_ADMIN;
 	else if (strcmp(role, "reader") == 0)
 		p->role = ROLE_READER;
-	else
+	else if (strncmp(role, "tenant:", 7) == 0 && topology_name_ok(role + 7)
+		 && strlen(role + 7) < sizeof(p->tenant)) {
+		p->role = ROLE_TENANT;
+		snprintf(p->tenant, sizeof(p->tenant), "%s", role + 7);
+	} else {
 		return -EINVAL;
+	}
 	c->n_principals++;
+	return 0;
+}
+
+/* tenant_group = GROUP TENANT; each line adds one. */
+static int add_tenant_group(struct loom_config *c, const char *v, const char **why)
+{
+	struct conf_tenant_group *g = &c->tenant_groups[c->n_tenant_groups];
+	const char *blank = strchr(v, ' ');
+	const char *tenant;
+
+	*why = "expected GROUP TENANT (a Unix group, a tenant name)";
+	if (c->n_tenant_groups == CONF_TENANT_GROUPS_MAX) {
+		*why = "at most 64 tenant_group lines";
+		return -EINVAL;
+	}
+	if (!blank || blank == v || (size_t)(blank - v) >= sizeof(g->group))
+		return -EINVAL;
+	for (tenant = blank; *tenant == ' ';)
+		tenant++;
+	if (!topology_name_ok(tenant) || strlen(tenant) >= sizeof(g->tenant))
+		return -EINVAL;
+	memset(g, 0, sizeof(*g));
+	memcpy(g->group, v, (size_t)(blank - v));
+	snprintf(g->tenant, sizeof(g->tenant), "%s", tenant);
+	g->gid = (gid_t)-1;
+	c->n_tenant_groups++;
 	return 0;
 }
 
@@ -426,6 +461,8 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		c->limit_rps = (unsigned int)a;
 	} else if (strcmp(key, "principal") == 0) {
 		return add_principal(c, v, why);
+	} else if (strcmp(key, "tenant_group") == 0) {
+		return add_tenant_group(c, v, why);
 	} else {
 		*why = "unknown key";
 		return -ENOENT;
@@ -558,9 +595,12 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "limit.connections = %u\n", c->limit_connections);
 	fprintf(out, "limit.requests_per_second = %u\n", c->limit_rps);
 	for (size_t i = 0; i < c->n_principals; i++)
-		fprintf(out, "principal = %s:%s%s %s\n", cert_fields[c->principals[i].field],
+		fprintf(out, "principal = %s:%s%s %s%s\n", cert_fields[c->principals[i].field],
 			c->principals[i].value, c->principals[i].prefix ? "*" : "",
-			c->principals[i].role == ROLE_ADMIN ? "admin" : "reader");
+			c->principals[i].role == ROLE_ADMIN ? "admin" : c->principals[i].role == ROLE_READER
+			? "reader" : "tenant:", c->principals[i].role == ROLE_TENANT ? c->principals[i].tenant : "");
+	for (size_t i = 0; i < c->n_tenant_groups; i++)
+		fprintf(out, "tenant_group = %s %s\n", c->tenant_groups[i].group, c->tenant_groups[i].tenant);
 	fprintf(out, "rdma.runner =");
 	for (size_t i = 0; i < c->n_rdma_runner; i++)
 		fprintf(out, " %s", c->rdma_runner[i]);

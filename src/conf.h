@@ -30,8 +30,9 @@ struct conf_nvml {
 /* principal = FIELD:VALUE ROLE lines, first match wins. */
 #define CONF_PRINCIPALS_MAX 64
 
-/* What an API client may do: read, read and change, or nothing. */
-enum api_role { ROLE_NONE, ROLE_READER, ROLE_ADMIN };
+/* What an API client may do: nothing, read, read and change, or read and
+ * change one tenant's own objects (ROLE_TENANT, with the tenant's name). */
+enum api_role { ROLE_NONE, ROLE_READER, ROLE_ADMIN, ROLE_TENANT };
 
 /* Which part of a client certificate a principal rule reads. */
 enum conf_cert_field { CERT_CN, CERT_DNS, CERT_URI, CERT_EMAIL };
@@ -46,6 +47,15 @@ struct conf_principal {
 	char value[128];
 	bool prefix;		/* VALUE ended in '*' */
 	enum api_role role;
+	char tenant[64];	/* ROLE_TENANT: whose */
+};
+
+/* tenant_group = GROUP TENANT: members of the Unix group GROUP have role tenant:TENANT on the socket. */
+#define CONF_TENANT_GROUPS_MAX 64
+struct conf_tenant_group {
+	char group[64];
+	gid_t gid;		/* (gid_t)-1 when the group is absent */
+	char tenant[64];
 };
 
 struct loom_config {
@@ -100,6 +110,8 @@ struct loom_config {
 	unsigned int tls_handshake_timeout_s;
 	struct conf_principal principals[CONF_PRINCIPALS_MAX];
 	size_t n_principals;
+	struct conf_tenant_group tenant_groups[CONF_TENANT_GROUPS_MAX];
+	size_t n_tenant_groups;
 	/* limit.*: per principal (a certificate's principal, or a uid on the
 	 * socket), 0 = none. */
 	unsigned int limit_connections;

@@ -12,6 +12,7 @@
 
 #include "lib/log.h"
 #include "src/api.h"
+#include "src/api_scope.h"
 #include "src/reconcile.h"
 #include "src/rpc.h"
 #include "src/server_batch.h"
@@ -102,7 +103,7 @@ static int method_fn(struct api_call *call, void *arg, json_t **result, struct l
 {
 	struct method_run *run = arg;
 
-	return run->m->fn(call, run->params, result, err);
+	return api_scope_run(call, run->m, run->params, result, err);
 }
 
 /*
@@ -128,7 +129,7 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 		loom_err_set(&err, LOOM_E_METHOD, "method", "no method '%s'", req->method);
 		goto done;
 	}
-	if (c->peer.role == ROLE_NONE || (m->writes && c->peer.role != ROLE_ADMIN)) {
+	if (c->peer.role == ROLE_NONE || (m->writes && c->peer.role == ROLE_READER)) {
 		loom_err_set(&err, LOOM_E_PERMISSION, "method",
 			     "%s %s may not call %s: %s", c->peer.tls ? "certificate" : "uid",
 			     c->peer.tls ? c->peer.principal : c->peer.principal + 4, req->method,
@@ -140,7 +141,7 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 		goto done;
 	}
 	if (!m->writes) {
-		if (m->fn(&call, req->params, &result, &err) == 0 && call.subscribe) {
+		if (api_scope_run(&call, m, req->params, &result, &err) == 0 && call.subscribe) {
 			d->n_subscribers += !c->subscribed;
 			c->subscribed = true;
 			c->ev_after = call.subscribe_after;

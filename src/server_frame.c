@@ -93,6 +93,11 @@ void client_accept(struct loomd *d)
 			c->peer.role = ROLE_ADMIN;
 		else if (peer_in_group(fd, cred.gid, d->cfg.reader_gid))
 			c->peer.role = ROLE_READER;
+		for (size_t i = 0; c->peer.role == ROLE_NONE && i < d->cfg.n_tenant_groups; i++)
+			if (peer_in_group(fd, cred.gid, d->cfg.tenant_groups[i].gid)) {
+				c->peer.role = ROLE_TENANT;
+				snprintf(c->peer.tenant, sizeof(c->peer.tenant), "%s", d->cfg.tenant_groups[i].tenant);
+			}
 		c->events = EPOLLIN;
 		if (server_epoll_mod(d, EPOLL_CTL_ADD, fd, EPOLLIN, c)) {
 			close(fd);

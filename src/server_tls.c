@@ -298,11 +298,12 @@ found:
 }
 
 bool tls_principal_match(const struct loom_config *cfg, X509 *cert, char *principal, size_t size,
-			 enum api_role *role)
+			 enum api_role *role, char tenant[LOOM_NAME_MAX])
 {
 	for (size_t i = 0; i < cfg->n_principals; i++)
 		if (rule_match(&cfg->principals[i], cert, principal, size)) {
 			*role = cfg->principals[i].role;
+			snprintf(tenant, LOOM_NAME_MAX, "%s", cfg->principals[i].tenant);
 			return true;
 		}
 	subject_text(cert, principal, size);
@@ -344,9 +345,10 @@ int server_tls_handshake(SSL *ssl, const struct loom_config *cfg, const char *wh
 	peer->uid = (uid_t)-1;
 	peer->gid = (gid_t)-1;
 	peer->pid = 0;
-	if (tls_principal_match(cfg, cert, peer->principal, sizeof(peer->principal), &peer->role))
-		log_debug(LOG_SUB_API, "TLS client %s: principal %s (%s, %s)", who, peer->principal,
-			  peer->role == ROLE_ADMIN ? "admin" : "reader", SSL_get_version(ssl));
+	if (tls_principal_match(cfg, cert, peer->principal, sizeof(peer->principal), &peer->role, peer->tenant))
+		log_debug(LOG_SUB_API, "TLS client %s: principal %s (%s%s, %s)", who, peer->principal,
+			  peer->role == ROLE_ADMIN ? "admin" : peer->role == ROLE_READER ? "reader" : "tenant:",
+			  peer->tenant, SSL_get_version(ssl));
 	else
 		log_warn("TLS client %s: certificate '%s' matches no principal rule: its requests are refused",
 			 who, peer->principal);

@@ -46,9 +46,9 @@ ssize_t server_tls_write(SSL *ssl, const void *buf, size_t len);
 /*
  * The principal a certificate's subject CN or SAN (DNS, URI, email)
  * matches among @cfg's rules: "cn:NAME" and the like, the rule's role in
- * *role.  Returns false (and the subject in @principal) when no rule matches.
+ * *role (and for tenant:NAME the tenant in @tenant).  Returns false (and the subject in @principal) when no rule matches.
  */
 bool tls_principal_match(const struct loom_config *cfg, X509 *cert, char *principal, size_t size,
-			 enum api_role *role);
+			 enum api_role *role, char tenant[LOOM_NAME_MAX]);
 
 #endif

@@ -248,6 +248,13 @@ static void test_tls_keys(void **state)
 	assert_int_equal(c.limit_connections, 8);
 	assert_int_equal(c.limit_rps, 100);
 	assert_int_not_equal(load_text("limit.connections = -1\n", &c, &err), 0);
+	assert_int_equal(load_text("principal = cn:acme-bot tenant:acme\ntenant_group = acme-ops acme\n", &c, &err), 0);
+	assert_int_equal(c.principals[0].role, ROLE_TENANT);
+	assert_string_equal(c.principals[0].tenant, "acme");
+	assert_int_equal(c.n_tenant_groups, 1);
+	assert_string_equal(c.tenant_groups[0].group, "acme-ops");
+	assert_string_equal(c.tenant_groups[0].tenant, "acme");
+	assert_int_not_equal(load_text("principal = cn:x tenant:Bad_Name\n", &c, &err), 0);
 }
 
 int main(void)
