@@ -12,8 +12,8 @@
 
 #include "lib/log.h"
 #include "src/api.h"
-#include "src/metrics.h"
 #include "src/api_scope.h"
+#include "src/metrics.h"
 #include "src/reconcile.h"
 #include "src/rpc.h"
 #include "src/server_batch.h"
