@@ -12,7 +12,7 @@
 #define HELP_COL 23	/* where a command's description starts */
 #define HELP_WIDTH 79
 
-static const char global_synopsis[] = "[-s SOCKET] [-o table|json] [-t SECONDS] [-w SECONDS]";
+static const char global_synopsis[] = "[-s SOCKET|tls://HOST:PORT] [-c FILE] [-o table|json] [-t SECONDS] [-w SECONDS]";
 
 /* A line being filled with units that never break, wrapped to @indent. */
 struct wrap {
@@ -122,7 +122,12 @@ void usage(FILE *out)
 	cmd_each(overview_visit, &ov);
 	fprintf(out,
 		"\n"
-		"  -s SOCKET   loomd's socket (default: $LOOM_SOCKET, else %s)\n"
+		"  -s SOCKET   loomd's socket (default: $LOOM_SOCKET, else %s),\n"
+		"              or tls://HOST:PORT, its TLS listener, with:\n"
+		"  --cert FILE, --key FILE  this client's certificate and key (PEM)\n"
+		"  --ca FILE   the CA loomd's certificate must chain to\n"
+		"  -c FILE     client config file: server, cert, key, ca = VALUE lines\n"
+		"              (default: $LOOMCTL_CONF, else ~/.config/loom/loomctl.conf)\n"
 		"  -o FORMAT   table (default) or json: the result as the API returns it\n"
 		"  -t SECONDS  how long to wait for loomd's answer (default 600)\n"
 		"  -w SECONDS  changes return once every target they reach is programmed and\n"

@@ -140,7 +140,15 @@ int cmd_complete(struct cmd_ctx *c);
 
 /* ---- transport.c --------------------------------------------------------- */
 
+/* --cert, --key, --ca (or the client config file): for -s tls://HOST:PORT. */
+extern const char *ctl_tls_cert, *ctl_tls_key, *ctl_tls_ca;
+/* Reads server, cert, key, ca from @path; what is set already stays
+ * (server excepted: -s and $LOOM_SOCKET are applied after). */
+int ctl_config_load(const char *path, bool must_exist);
+/* loomd's socket or TLS listener; the fd, or -1 after saying why. */
 int ctl_connect(void);
+/* Ends the connection ctl_connect made (its TLS session too). */
+void ctl_close(int fd);
 int ctl_write_all(int fd, const char *buf, size_t len);
 
 /* What loomd sent and was not taken yet; lines are taken off the front. */

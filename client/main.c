@@ -28,17 +28,24 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "cert", required_argument, NULL, 'C' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "ca", required_argument, NULL, 'A' },
+		{ "config", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *env = getenv("LOOM_SOCKET");
+	const char *env = getenv("LOOM_SOCKET"), *socket_opt = NULL, *config = getenv("LOOMCTL_CONF");
 	bool help = false, version = false;
+	char home_conf[512] = "";
 	int opt;
 
-	if (env && *env)
-		ctl_socket = env;
-	while ((opt = getopt_long(argc, argv, "+s:o:t:w:hV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+s:o:t:w:c:hV", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 's': ctl_socket = optarg; break;
+		case 's': socket_opt = optarg; break;
+		case 'C': ctl_tls_cert = optarg; break;
+		case 'K': ctl_tls_key = optarg; break;
+		case 'A': ctl_tls_ca = optarg; break;
+		case 'c': config = optarg; break;
 		case 'o':
 			if (strcmp(optarg, "json") && strcmp(optarg, "table"))
 				return usage_error("-o takes table or json, not '%s'", optarg);
@@ -51,6 +58,19 @@ int main(int argc, char **argv)
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
+	/* The client config file: -c, $LOOMCTL_CONF, else ~/.config/loom/loomctl.conf
+	 * if there is one; the command line and $LOOM_SOCKET win over it. */
+	if (!config && getenv("HOME")) {
+		snprintf(home_conf, sizeof(home_conf), "%s/.config/loom/loomctl.conf", getenv("HOME"));
+		if (ctl_config_load(home_conf, false))
+			return EXIT_USAGE;
+	} else if (config && *config && ctl_config_load(config, true)) {
+		return EXIT_USAGE;
+	}
+	if (env && *env)
+		ctl_socket = env;
+	if (socket_opt)
+		ctl_socket = socket_opt;
 	/* After the loop, so that -o json counts wherever it stands among them. */
 	if (version) {
 		if (json_out)

@@ -253,8 +253,7 @@ static int cmd_events(struct cmd_ctx *c)
 	}
 	ret = 0;
 out:
-	if (fd >= 0)
-		close(fd);
+	ctl_close(fd);
 	free(text);
 	free(r.buf);
 	return ret;

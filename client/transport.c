@@ -1,10 +1,16 @@
 /*
- * client/transport.c: loomd's socket: one JSON-RPC request a connection,
- * its answer read line by line, refusals and -w's verdict said on stderr.
+ * client/transport.c: loomd's socket, or its TLS listener (-s
+ * tls://HOST:PORT with --cert, --key and --ca): one JSON-RPC request a
+ * connection, its answer read line by line, refusals and -w's verdict
+ * said on stderr.
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +18,206 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "lib/array.h"
 #include "lib/err.h"
 #include "src/rpc.h"
 #include "client/loomctl.h"
 
+const char *ctl_tls_cert, *ctl_tls_key, *ctl_tls_ca;
+
+/* The one connection's TLS session (NULL on the Unix socket). */
+static SSL *conn_ssl;
+static SSL_CTX *conn_ctx;
+
+static const char *tls_error(void)
+{
+	static char buf[256];
+	unsigned long e = ERR_get_error();
+
+	if (!e)
+		return "the connection was closed";
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return buf;
+}
+
+static int tcp_connect(const char *host, const char *port)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	int fd = -1, e = 0, one = 1, rc = getaddrinfo(host, port, &hints, &res);
+
+	if (rc) {
+		fprintf(stderr, "loomctl: cannot resolve %s: %s\n", host, gai_strerror(rc));
+		return -1;
+	}
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen)) {
+			e = errno;
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		fprintf(stderr, "loomctl: cannot reach loomd at tls://%s:%s: %s\n", host, port, strerror(e));
+	else
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* tls://HOST:PORT or tls://[V6]:PORT: the server is checked against --ca and HOST. */
+static int tls_connect(const char *url)
+{
+	char host[256], port[8];
+	const char *h = url + 6, *end, *colon;
+	X509_VERIFY_PARAM *vp;
+	int fd;
+
+	if (*h == '[') {
+		end = strchr(++h, ']');
+		colon = end && end[1] == ':' ? end + 1 : NULL;
+	} else {
+		colon = strrchr(h, ':');
+		end = colon;
+	}
+	if (!colon || end == h || (size_t)(end - h) >= sizeof(host) || strlen(colon + 1) >= sizeof(port)
+	    || !colon[1]) {
+		fprintf(stderr, "loomctl: -s %s: expected tls://HOST:PORT\n", url);
+		return -1;
+	}
+	memcpy(host, h, (size_t)(end - h));
+	host[end - h] = '\0';
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	if (!ctl_tls_cert || !ctl_tls_key || !ctl_tls_ca) {
+		fprintf(stderr, "loomctl: %s needs --cert, --key and --ca (or cert, key and ca in the "
+			"client config file)\n", url);
+		return -1;
+	}
+	conn_ctx = SSL_CTX_new(TLS_client_method());
+	if (!conn_ctx)
+		goto tls_fail;
+	SSL_CTX_set_min_proto_version(conn_ctx, TLS1_2_VERSION);
+	if (SSL_CTX_use_certificate_chain_file(conn_ctx, ctl_tls_cert) != 1) {
+		fprintf(stderr, "loomctl: cannot use the certificate %s: %s\n", ctl_tls_cert, tls_error());
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(conn_ctx, ctl_tls_key, SSL_FILETYPE_PEM) != 1
+	    || SSL_CTX_check_private_key(conn_ctx) != 1) {
+		fprintf(stderr, "loomctl: cannot use the key %s: %s\n", ctl_tls_key, tls_error());
+		return -1;
+	}
+	if (SSL_CTX_load_verify_locations(conn_ctx, ctl_tls_ca, NULL) != 1) {
+		fprintf(stderr, "loomctl: cannot load the CA %s: %s\n", ctl_tls_ca, tls_error());
+		return -1;
+	}
+	SSL_CTX_set_verify(conn_ctx, SSL_VERIFY_PEER, NULL);
+	fd = tcp_connect(host, port);
+	if (fd < 0)
+		return -1;
+	conn_ssl = SSL_new(conn_ctx);
+	if (!conn_ssl || SSL_set_fd(conn_ssl, fd) != 1)
+		goto tls_fail;
+	vp = SSL_get0_param(conn_ssl);
+	/* The server's certificate must name the host we were told to reach. */
+	if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1) {
+		ERR_clear_error();
+		SSL_set_tlsext_host_name(conn_ssl, host);
+		X509_VERIFY_PARAM_set1_host(vp, host, 0);
+	}
+	if (SSL_connect(conn_ssl) != 1) {
+		long v = SSL_get_verify_result(conn_ssl);
+
+		fprintf(stderr, "loomctl: TLS handshake with %s failed: %s\n", url,
+			v != X509_V_OK ? X509_verify_cert_error_string(v) : tls_error());
+		close(fd);
+		return -1;
+	}
+	return fd;
+tls_fail:
+	fprintf(stderr, "loomctl: TLS set-up failed: %s\n", tls_error());
+	return -1;
+}
+
+void ctl_close(int fd)
+{
+	if (conn_ssl) {
+		SSL_shutdown(conn_ssl);
+		SSL_free(conn_ssl);
+		conn_ssl = NULL;
+	}
+	SSL_CTX_free(conn_ctx);
+	conn_ctx = NULL;
+	if (fd >= 0)
+		close(fd);
+}
+
+/* key = value lines: server, cert, key, ca; what the command line gave stays. */
+int ctl_config_load(const char *path, bool must_exist)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024];
+	unsigned int lineno = 0;
+
+	if (!f) {
+		if (!must_exist)
+			return 0;
+		fprintf(stderr, "loomctl: cannot open %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *k = line, *v, *eq, *e;
+		const char **dst = NULL;
+
+		lineno++;
+		while (isspace((unsigned char)*k))
+			k++;
+		if (!*k || *k == '#')
+			continue;
+		eq = strchr(k, '=');
+		if (!eq)
+			goto bad;
+		for (e = eq; e > k && isspace((unsigned char)e[-1]);)
+			*--e = '\0';
+		*eq = '\0';
+		for (v = eq + 1; isspace((unsigned char)*v);)
+			v++;
+		for (e = v + strlen(v); e > v && isspace((unsigned char)e[-1]);)
+			*--e = '\0';
+		if (strcmp(k, "server") == 0)
+			dst = &ctl_socket;
+		else if (strcmp(k, "cert") == 0)
+			dst = &ctl_tls_cert;
+		else if (strcmp(k, "key") == 0)
+			dst = &ctl_tls_key;
+		else if (strcmp(k, "ca") == 0)
+			dst = &ctl_tls_ca;
+		else
+			goto bad;
+		if (!*dst || dst == &ctl_socket)
+			*dst = strdup(v);
+	}
+	fclose(f);
+	return 0;
+bad:
+	fprintf(stderr, "loomctl: %s:%u: expected 'server|cert|key|ca = VALUE'\n", path, lineno);
+	fclose(f);
+	return -1;
+}
+
 int ctl_connect(void)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	int fd;
+
+	if (strncmp(ctl_socket, "tls://", 6) == 0)
+		return tls_connect(ctl_socket);
 
 	if (strlen(ctl_socket) >= sizeof(addr.sun_path)) {
 		fprintf(stderr, "loomctl: socket path too long: %s\n", ctl_socket);
@@ -44,7 +241,12 @@ int ctl_connect(void)
 int ctl_write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
+		ssize_t n = conn_ssl ? SSL_write(conn_ssl, buf, (int)len) : write(fd, buf, len);
+
+		if (conn_ssl && n <= 0) {
+			fprintf(stderr, "loomctl: TLS: %s\n", tls_error());
+			return -EIO;
+		}
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -67,7 +269,7 @@ int reply_read(int fd, struct reply_buf *r, int wait_ms)
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
-		if (poll(&p, 1, wait_ms) <= 0) {
+		if (!(conn_ssl && SSL_pending(conn_ssl) > 0) && poll(&p, 1, wait_ms) <= 0) {
 			fprintf(stderr, "loomctl: no reply from loomd within %d s\n", timeout_ms / 1000);
 			return -1;
 		}
@@ -76,7 +278,18 @@ int reply_read(int fd, struct reply_buf *r, int wait_ms)
 			fprintf(stderr, "loomctl: out of memory\n");
 			return -1;
 		}
-		n = read(fd, r->buf + r->len, r->cap - r->len - 1);
+		if (conn_ssl) {
+			ERR_clear_error();
+			n = SSL_read(conn_ssl, r->buf + r->len, (int)(r->cap - r->len - 1));
+			if (n <= 0 && SSL_get_error(conn_ssl, (int)n) == SSL_ERROR_SSL) {
+				/* Over TLS 1.3 the server judges our certificate after
+				 * our side of the handshake ended: its alert shows here. */
+				fprintf(stderr, "loomctl: loomd refused the TLS connection: %s\n", tls_error());
+				return -1;
+			}
+		} else {
+			n = read(fd, r->buf + r->len, r->cap - r->len - 1);
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -227,7 +440,7 @@ int ctl_call(const char *method, json_t *params, json_t **result)
 	json_decref(reply);
 out:
 	free(text);
-	close(fd);
+	ctl_close(fd);
 	return ret;
 }
 

@@ -37,6 +37,8 @@ static const struct {
 	{ LOOM_E_UNAVAILABLE, "backend_unavailable", "check that FRR / OpenSM / the namespace is up" },
 	{ LOOM_E_TIMEOUT, "timeout", "the change is stored; see `loomctl status` for what has not converged" },
 	{ LOOM_E_TAMPERED, "audit_tampered", "the audit log was altered; investigate the named record" },
+	{ LOOM_E_LIMIT, "rate_limited", "slow down and retry; the limits are limit.connections and "
+	  "limit.requests_per_second in loomd.conf" },
 };
 
 static size_t find(int code)

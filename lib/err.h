@@ -38,6 +38,7 @@ enum loom_errcode {
 	LOOM_E_UNAVAILABLE = 1015,	/* a backend (FRR, OpenSM, kernel) is not reachable */
 	LOOM_E_TIMEOUT = 1016,		/* a wait ran out before the targets converged */
 	LOOM_E_TAMPERED = 1017,		/* the audit chain does not verify */
+	LOOM_E_LIMIT = 1018,		/* the principal is over its connection or request limit */
 };
 
 struct loom_err {

@@ -26,6 +26,7 @@ static void audit_write(struct loomd *d, const struct api_peer *peer, const char
 		.uid = peer->uid,
 		.gid = peer->gid,
 		.pid = peer->pid,
+		.principal = peer->principal,
 		.method = method,
 	};
 
@@ -72,7 +73,8 @@ int api_call_write(struct api_call *call, const char *method, json_t *params, ap
 int loomd_internal_write(struct loomd *d, const char *method, json_t *params, api_write_fn *fn, void *arg,
 			 json_t **result, struct loom_err *err)
 {
-	struct api_peer self = { .uid = getuid(), .gid = getgid(), .pid = getpid(), .role = ROLE_ADMIN };
+	struct api_peer self = { .uid = getuid(), .gid = getgid(), .pid = getpid(), .role = ROLE_ADMIN,
+				 .principal = "loomd" };
 	struct api_call call = { .d = d, .peer = &self };
 
 	return api_call_write(&call, method, params, fn, arg, result, err);

@@ -20,13 +20,16 @@
 #include "lib/err.h"
 #include "src/daemon.h"
 
-enum api_role { ROLE_NONE, ROLE_READER, ROLE_ADMIN };
-
 struct api_peer {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
 	enum api_role role;
+	/* Who it is, as the audit names it: "uid:N" on the socket, the
+	 * certificate's matched field ("cn:NAME", "dns:NAME") over TLS. */
+	char principal[160];
+	bool tls;
+	char tenant[LOOM_NAME_MAX];	/* ROLE_TENANT: the one tenant it may see */
 };
 
 /*

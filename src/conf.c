@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "src/conf.h"
@@ -54,6 +56,8 @@ void config_defaults(struct loom_config *c)
 	c->counter_interval_s = 30;
 	rdma_thresholds_defaults(&c->rdma);
 	rdma_bw_opts_defaults(&c->rdma_opts);
+	c->tls_min_version = TLS1_2_VERSION;
+	c->tls_handshake_timeout_s = 10;
 }
 
 static char *trim(char *s)
@@ -116,6 +120,10 @@ static void resolve_groups(struct loom_config *c)
 	c->admin_gid = g ? g->gr_gid : (gid_t)-1;
 	g = c->reader_group[0] ? getgrnam(c->reader_group) : NULL;
 	c->reader_gid = g ? g->gr_gid : (gid_t)-1;
+	for (size_t i = 0; i < c->n_tenant_groups; i++) {
+		g = getgrnam(c->tenant_groups[i].group);
+		c->tenant_groups[i].gid = g ? g->gr_gid : (gid_t)-1;
+	}
 }
 
 /*
@@ -213,6 +221,125 @@ static bool words_ok(const char *v, bool names)
 		v += strspn(v, " \t,");
 	}
 	return true;
+}
+
+/* listen = tls://ADDR:PORT (ADDR a name, an IPv4 address or [IPv6]), or nothing. */
+static int set_listen(struct loom_config *c, const char *v, const char **why)
+{
+	const char *host = v + 6, *colon, *end;
+	uint64_t port;
+
+	*why = "expected tls://ADDR:PORT (ADDR a host name, an IPv4 address or [IPv6]) or nothing";
+	c->listen_host[0] = c->listen_port[0] = '\0';
+	if (!v[0])
+		return 0;
+	if (strncmp(v, "tls://", 6))
+		return -EINVAL;
+	if (*host == '[') {
+		end = strchr(host, ']');
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		colon = end + 1;
+		host++;
+	} else {
+		colon = strrchr(host, ':');
+		end = colon;
+	}
+	if (!colon || end == host || (size_t)(end - host) >= sizeof(c->listen_host)
+	    || parse_u64(colon + 1, 1, 65535, &port))
+		return -EINVAL;
+	memcpy(c->listen_host, host, (size_t)(end - host));
+	c->listen_host[end - host] = '\0';
+	snprintf(c->listen_port, sizeof(c->listen_port), "%u", (unsigned int)port);
+	return 0;
+}
+
+static const char *const cert_fields[] = { [CERT_CN] = "cn", [CERT_DNS] = "dns", [CERT_URI] = "uri",
+					   [CERT_EMAIL] = "email" };
+
+/* principal = FIELD:VALUE ROLE; each line adds a rule. */
+static int add_principal(struct loom_config *c, const char *v, const char **why)
+{
+	struct conf_principal *p = &c->principals[c->n_principals];
+	const char *colon = strchr(v, ':'), *blank = strrchr(v, ' ');
+	const char *role;
+	size_t len;
+
+	*why = "expected FIELD:VALUE ROLE, FIELD one of cn, dns, uri, email (VALUE may end in '*'), "
+	       "ROLE admin, reader or tenant:NAME";
+	if (c->n_principals == CONF_PRINCIPALS_MAX) {
+		*why = "at most 64 principal rules";
+		return -EINVAL;
+	}
+	if (!colon || !blank || blank < colon)
+		return -EINVAL;
+	memset(p, 0, sizeof(*p));
+	p->field = (enum conf_cert_field)-1;
+	for (size_t i = 0; i < sizeof(cert_fields) / sizeof(cert_fields[0]); i++)
+		if ((size_t)(colon - v) == strlen(cert_fields[i]) && strncmp(v, cert_fields[i], strlen(cert_fields[i])) == 0)
+			p->field = (enum conf_cert_field)i;
+	if ((int)p->field < 0)
+		return -EINVAL;
+	len = (size_t)(blank - colon - 1);
+	while (len > 0 && colon[len] == ' ')
+		len--;
+	if (len == 0 || len >= sizeof(p->value))
+		return -EINVAL;
+	memcpy(p->value, colon + 1, len);
+	p->value[len] = '\0';
+	if (p->value[len - 1] == '*') {
+		p->prefix = true;
+		p->value[len - 1] = '\0';
+	}
+	role = blank + 1;
+	if (strcmp(role, "admin") == 0)
+		p->role = ROLE_ADMIN;
+	else if (strcmp(role, "reader") == 0)
+		p->role = ROLE_READER;
+	else if (strncmp(role, "tenant:", 7) == 0 && topology_name_ok(role + 7)
+		 && strlen(role + 7) < sizeof(p->tenant)) {
+		p->role = ROLE_TENANT;
+		snprintf(p->tenant, sizeof(p->tenant), "%s", role + 7);
+	} else {
+		return -EINVAL;
+	}
+	c->n_principals++;
+	return 0;
+}
+
+/* tenant_group = GROUP TENANT; each line adds one. */
+static int add_tenant_group(struct loom_config *c, const char *v, const char **why)
+{
+	struct conf_tenant_group *g = &c->tenant_groups[c->n_tenant_groups];
+	const char *blank = strchr(v, ' ');
+	const char *tenant;
+
+	*why = "expected GROUP TENANT (a Unix group, a tenant name)";
+	if (c->n_tenant_groups == CONF_TENANT_GROUPS_MAX) {
+		*why = "at most 64 tenant_group lines";
+		return -EINVAL;
+	}
+	if (!blank || blank == v || (size_t)(blank - v) >= sizeof(g->group))
+		return -EINVAL;
+	for (tenant = blank; *tenant == ' ';)
+		tenant++;
+	if (!topology_name_ok(tenant) || strlen(tenant) >= sizeof(g->tenant))
+		return -EINVAL;
+	memset(g, 0, sizeof(*g));
+	memcpy(g->group, v, (size_t)(blank - v));
+	snprintf(g->tenant, sizeof(g->tenant), "%s", tenant);
+	g->gid = (gid_t)-1;
+	c->n_tenant_groups++;
+	return 0;
+}
+
+static int set_path(char *dst, size_t size, const char *v, const char **why)
+{
+	*why = "expected an absolute path or nothing";
+	if (v[0] && v[0] != '/')
+		return -EINVAL;
+	*why = "path too long";
+	return set_string(dst, size, v);
 }
 
 /*
@@ -347,6 +474,40 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		return set_runner(c, v, why);
 	} else if (strcmp(key, "provisioning_segment") == 0) {
 		return set_provisioning(c, v, why);
+	} else if (strcmp(key, "listen") == 0) {
+		return set_listen(c, v, why);
+	} else if (strcmp(key, "tls.cert") == 0) {
+		return set_path(c->tls_cert, sizeof(c->tls_cert), v, why);
+	} else if (strcmp(key, "tls.key") == 0) {
+		return set_path(c->tls_key, sizeof(c->tls_key), v, why);
+	} else if (strcmp(key, "tls.ca") == 0) {
+		return set_path(c->tls_ca, sizeof(c->tls_ca), v, why);
+	} else if (strcmp(key, "tls.crl") == 0) {
+		return set_path(c->tls_crl, sizeof(c->tls_crl), v, why);
+	} else if (strcmp(key, "tls.min_version") == 0) {
+		*why = "expected 1.2 or 1.3";
+		if (strcmp(v, "1.2") && strcmp(v, "1.3"))
+			return -EINVAL;
+		c->tls_min_version = strcmp(v, "1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION;
+	} else if (strcmp(key, "tls.handshake_timeout") == 0) {
+		*why = "expected seconds, 1..300";
+		if (parse_u64(v, 1, 300, &a))
+			return -EINVAL;
+		c->tls_handshake_timeout_s = (unsigned int)a;
+	} else if (strcmp(key, "limit.connections") == 0) {
+		*why = "expected connections per principal, 0 (no limit) to 65536";
+		if (parse_u64(v, 0, 65536, &a))
+			return -EINVAL;
+		c->limit_connections = (unsigned int)a;
+	} else if (strcmp(key, "limit.requests_per_second") == 0) {
+		*why = "expected requests per second per principal, 0 (no limit) to 10000000";
+		if (parse_u64(v, 0, 10000000, &a))
+			return -EINVAL;
+		c->limit_rps = (unsigned int)a;
+	} else if (strcmp(key, "principal") == 0) {
+		return add_principal(c, v, why);
+	} else if (strcmp(key, "tenant_group") == 0) {
+		return add_tenant_group(c, v, why);
 	} else {
 		*why = "unknown key";
 		return -ENOENT;
@@ -413,6 +574,9 @@ int config_load(const char *path, struct loom_config *c, struct loom_err *err)
 		}
 	}
 	resolve_groups(c);
+	if (c->listen_host[0] && (!c->tls_cert[0] || !c->tls_key[0] || !c->tls_ca[0]))
+		ret = loom_err_set(err, LOOM_E_CONFIG, "listen", "%s: listen = tls://... needs tls.cert, "
+				   "tls.key and tls.ca (client certificates are always checked)", path);
 out:
 	fclose(f);
 	return ret;
@@ -477,6 +641,26 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "rdma.tool = %s\n", c->rdma_tool);
 	fprintf(out, "rdma.peer = %s\n", c->rdma_peer);
 	fprintf(out, "rdma.peer_address = %s\n", c->rdma_peer_address);
+	if (c->listen_host[0])
+		fprintf(out, strchr(c->listen_host, ':') ? "listen = tls://[%s]:%s\n" : "listen = tls://%s:%s\n",
+			c->listen_host, c->listen_port);
+	else
+		fprintf(out, "listen =\n");
+	fprintf(out, "tls.cert = %s\n", c->tls_cert);
+	fprintf(out, "tls.key = %s\n", c->tls_key);
+	fprintf(out, "tls.ca = %s\n", c->tls_ca);
+	fprintf(out, "tls.crl = %s\n", c->tls_crl);
+	fprintf(out, "tls.min_version = %s\n", c->tls_min_version == TLS1_3_VERSION ? "1.3" : "1.2");
+	fprintf(out, "tls.handshake_timeout = %u\n", c->tls_handshake_timeout_s);
+	fprintf(out, "limit.connections = %u\n", c->limit_connections);
+	fprintf(out, "limit.requests_per_second = %u\n", c->limit_rps);
+	for (size_t i = 0; i < c->n_principals; i++)
+		fprintf(out, "principal = %s:%s%s %s%s\n", cert_fields[c->principals[i].field],
+			c->principals[i].value, c->principals[i].prefix ? "*" : "",
+			c->principals[i].role == ROLE_ADMIN ? "admin" : c->principals[i].role == ROLE_READER
+			? "reader" : "tenant:", c->principals[i].role == ROLE_TENANT ? c->principals[i].tenant : "");
+	for (size_t i = 0; i < c->n_tenant_groups; i++)
+		fprintf(out, "tenant_group = %s %s\n", c->tenant_groups[i].group, c->tenant_groups[i].tenant);
 	fprintf(out, "rdma.runner =");
 	for (size_t i = 0; i < c->n_rdma_runner; i++)
 		fprintf(out, " %s", c->rdma_runner[i]);

@@ -30,6 +30,36 @@ struct conf_nvml {
 /* rdma.runner: at most this many words, each shorter than CONF_WORD_MAX. */
 #define CONF_RUNNER_WORDS 16
 #define CONF_WORD_MAX 128
+/* principal = FIELD:VALUE ROLE lines, first match wins. */
+#define CONF_PRINCIPALS_MAX 64
+
+/* What an API client may do: nothing, read, read and change, or read and
+ * change one tenant's own objects (ROLE_TENANT, with the tenant's name). */
+enum api_role { ROLE_NONE, ROLE_READER, ROLE_ADMIN, ROLE_TENANT };
+
+/* Which part of a client certificate a principal rule reads. */
+enum conf_cert_field { CERT_CN, CERT_DNS, CERT_URI, CERT_EMAIL };
+
+/*
+ * principal = cn:VALUE ROLE (or dns:, uri:, email: for the SAN): a
+ * certificate whose field is VALUE (a trailing '*' matches any rest) is
+ * the principal "FIELD:ITS VALUE" with ROLE, admin or reader.
+ */
+struct conf_principal {
+	enum conf_cert_field field;
+	char value[128];
+	bool prefix;		/* VALUE ended in '*' */
+	enum api_role role;
+	char tenant[64];	/* ROLE_TENANT: whose */
+};
+
+/* tenant_group = GROUP TENANT: members of the Unix group GROUP have role tenant:TENANT on the socket. */
+#define CONF_TENANT_GROUPS_MAX 64
+struct conf_tenant_group {
+	char group[64];
+	gid_t gid;		/* (gid_t)-1 when the group is absent */
+	char tenant[64];
+};
 
 struct loom_config {
 	char path[256];			/* the file it came from, "" = defaults */
@@ -77,6 +107,24 @@ struct loom_config {
 	 * time ("{host}" is replaced by the node's name); none = run locally. */
 	char rdma_runner[CONF_RUNNER_WORDS][CONF_WORD_MAX];
 	size_t n_rdma_runner;
+
+	/* listen = tls://ADDR:PORT: the TLS listener beside the socket ("" = none). */
+	char listen_host[256];
+	char listen_port[8];
+	char tls_cert[LOOM_PATH_MAX];	/* the server's certificate (chain), PEM */
+	char tls_key[LOOM_PATH_MAX];	/* its private key, PEM */
+	char tls_ca[LOOM_PATH_MAX];	/* client certificates must chain to it */
+	char tls_crl[LOOM_PATH_MAX];	/* revoked client certificates ("" = no CRL) */
+	int tls_min_version;		/* TLS1_2_VERSION or TLS1_3_VERSION */
+	unsigned int tls_handshake_timeout_s;
+	struct conf_principal principals[CONF_PRINCIPALS_MAX];
+	size_t n_principals;
+	struct conf_tenant_group tenant_groups[CONF_TENANT_GROUPS_MAX];
+	size_t n_tenant_groups;
+	/* limit.*: per principal (a certificate's principal, or a uid on the
+	 * socket), 0 = none. */
+	unsigned int limit_connections;
+	unsigned int limit_rps;
 };
 
 void config_defaults(struct loom_config *c);

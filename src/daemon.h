@@ -27,6 +27,7 @@
 #include "topology/topology.h"
 
 struct client;
+struct server_tls;
 struct loomd;
 struct reconciler;
 struct waiter;
@@ -80,6 +81,7 @@ struct loomd {
 
 	int epfd;
 	int listen_fd;
+	struct server_tls *tls;	/* listen = tls://...: the TLS listener, else NULL */
 	int signal_fd;
 	int resync_fd;		/* timerfd: periodic full resync */
 	bool stop;

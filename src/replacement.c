@@ -666,6 +666,7 @@ static int drive_step(struct loomd *d, struct replace_run *run)
 		goto out;
 	}
 	peer.uid = (uid_t)json_integer_value(json_object_get(rec, "uid"));
+	snprintf(peer.principal, sizeof(peer.principal), "uid:%u", (unsigned)peer.uid);
 	steps = json_object_get(rec, "steps");
 	n = json_array_size(steps);
 	done = (size_t)json_integer_value(json_object_get(rec, "done_steps"));

@@ -35,9 +35,11 @@
 #include "src/server_batch.h"
 #include "src/server_events.h"
 #include "src/server_frame.h"
+#include "src/server_limit.h"
+#include "src/server_tls.h"
 
 /* Tags for epoll's data.ptr so one switch dispatches every event. */
-static char tag_listen, tag_signal, tag_resync, tag_reconcile;
+static char tag_listen, tag_tls, tag_signal, tag_resync, tag_reconcile;
 
 static char *drift_tags;	/* one byte per drift fd of the reconciler */
 static size_t n_drift_tags;
@@ -157,7 +159,27 @@ int server_open(struct loomd *d, struct loom_err *err)
 		ret = server_epoll_mod(d, EPOLL_CTL_ADD, d->fds[i].fd, EPOLLIN, &d->fds[i]);
 	if (ret)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "event loop set-up: %s", strerror(-ret));
-	return listen_open(d, err);
+	ret = listen_open(d, err);
+	if (ret || !d->cfg.listen_host[0])
+		return ret;
+	ret = server_tls_open(&d->tls, &d->cfg, err);
+	if (ret)
+		return ret;
+	log_info("listening on tls://%s:%s", d->cfg.listen_host, d->cfg.listen_port);
+	return server_epoll_mod(d, EPOLL_CTL_ADD, server_tls_fd(d->tls), EPOLLIN, &tag_tls);
+}
+
+/* SIGHUP: the TLS key, certificate, CA and CRL are read again. */
+static void tls_reload(struct loomd *d)
+{
+	struct loom_err err = { 0 };
+
+	if (!d->tls)
+		return;
+	if (server_tls_reload(d->tls, &d->cfg, &err))
+		log_err("TLS files reload refused, keeping the old ones: %s", err.msg);
+	else
+		log_info("TLS key, certificate, CA and CRL reloaded");
 }
 
 /* Frees the clients closed during this iteration, and their waiters. */
@@ -230,11 +252,15 @@ int server_run(struct loomd *d)
 
 	while (!d->stop) {
 		bool pending = events_more;
-		int n;
+		int n, timeout, handshakes;
 
 		for (struct client *c = d->clients; c; c = c->next)
-			pending |= c->has_lines && !c->dead;
-		n = epoll_wait(d->epfd, events, 64, pending ? 0 : waiters_timeout_ms(d));
+			pending |= !c->dead && (c->has_lines || (c->ssl && !c->handshaking && SSL_pending(c->ssl) > 0));
+		timeout = pending ? 0 : waiters_timeout_ms(d);
+		handshakes = d->tls ? client_handshakes_expire(d) : -1;
+		if (handshakes >= 0 && (timeout < 0 || handshakes < timeout))
+			timeout = handshakes;
+		n = epoll_wait(d->epfd, events, 64, timeout);
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		for (int i = 0; i < n; i++) {
@@ -243,6 +269,8 @@ int server_run(struct loomd *d)
 
 			if (ptr == &tag_listen) {
 				client_accept(d);
+			} else if (ptr == &tag_tls) {
+				client_accept_tls(d);
 			} else if (ptr == &tag_signal) {
 				handle_signal(d);
 			} else if (ptr == &tag_resync) {
@@ -271,6 +299,10 @@ int server_run(struct loomd *d)
 			} else {
 				if (c->dead)
 					continue;
+				if (c->handshaking) {
+					client_handshake(d, c);
+					continue;
+				}
 				if (events[i].events & EPOLLOUT)
 					client_flush(d, c);
 				if (!c->dead && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -281,6 +313,11 @@ int server_run(struct loomd *d)
 					client_watch(d, c);
 			}
 		}
+		/* What a TLS session decrypted but the input buffer had no room for. */
+		for (struct client *c = d->clients; c; c = c->next)
+			if (c->ssl && !c->dead && !c->handshaking && !c->closing && SSL_pending(c->ssl) > 0
+			    && c->out_len - c->out_off < OUT_HIGH_WATER && !client_read(d, c))
+				client_close(d, c);
 		for (struct client *c = d->clients; c; c = c->next)
 			if (c->has_lines && !c->dead && c->out_len - c->out_off < OUT_HIGH_WATER)
 				client_take_lines(d, c);
@@ -297,6 +334,7 @@ int server_run(struct loomd *d)
 
 			d->reload_requested = false;
 			loomd_readiness_reloading(d);
+			tls_reload(d);
 			if (loomd_topology_reload(d, &err))
 				log_err("topology reload refused, keeping the old one: %s%s%s", err.msg,
 					err.field[0] ? " at " : "", err.field);
@@ -320,6 +358,8 @@ void server_close(struct loomd *d)
 		close(d->listen_fd);
 		unlink(d->cfg.socket);
 	}
+	server_tls_close(&d->tls);
+	limit_free(d);
 	if (d->signal_fd >= 0)
 		close(d->signal_fd);
 	if (d->resync_fd >= 0)

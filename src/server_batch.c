@@ -13,10 +13,12 @@
 #include "lib/log.h"
 #include "lib/monotime.h"
 #include "src/api.h"
+#include "src/api_scope.h"
 #include "src/metrics.h"
 #include "src/reconcile.h"
 #include "src/rpc.h"
 #include "src/server_batch.h"
+#include "src/server_limit.h"
 
 /* Per client, at most this many requests are taken per batch (fairness). */
 #define LINES_PER_BATCH 64
@@ -101,7 +103,7 @@ static int method_fn(struct api_call *call, void *arg, json_t **result, struct l
 {
 	struct method_run *run = arg;
 
-	return run->m->fn(call, run->params, result, err);
+	return api_scope_run(call, run->m, run->params, result, err);
 }
 
 /*
@@ -122,20 +124,25 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 	*waited = NULL;
 	p->wait_s = 0;
 	p->method = m ? m->name : NULL;
+	if (limit_request(d, c, &err))
+		goto done;
 	if (!m) {
 		loom_err_set(&err, LOOM_E_METHOD, "method", "no method '%s'", req->method);
 		goto done;
 	}
-	if (c->peer.role == ROLE_NONE || (m->writes && c->peer.role != ROLE_ADMIN)) {
+	if (c->peer.role == ROLE_NONE || (m->writes && c->peer.role == ROLE_READER)) {
 		loom_err_set(&err, LOOM_E_PERMISSION, "method",
-			     "uid %u may not call %s: %s", (unsigned)c->peer.uid, req->method,
+			     "%s %s may not call %s: %s", c->peer.tls ? "certificate" : "uid",
+			     c->peer.tls ? c->peer.principal : c->peer.principal + 4, req->method,
 			     c->peer.role == ROLE_NONE
-				     ? "it is neither root nor in the admin or reader group"
-				     : "changes need root or the admin group");
+				     ? c->peer.tls ? "no principal rule of loomd.conf matches it"
+						   : "it is neither root nor in the admin or reader group"
+				     : c->peer.tls ? "changes need a principal with the admin role"
+						   : "changes need root or the admin group");
 		goto done;
 	}
 	if (!m->writes) {
-		if (m->fn(&call, req->params, &result, &err) == 0 && call.subscribe) {
+		if (api_scope_run(&call, m, req->params, &result, &err) == 0 && call.subscribe) {
 			d->n_subscribers += !c->subscribed;
 			c->subscribed = true;
 			c->ev_after = call.subscribe_after;
@@ -150,8 +157,8 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 done:
 	p->code = err.code;
 	if (err.code != LOOM_OK) {
-		if (m && m->writes)
-			log_info("%s by uid %u refused: %s (%s)", req->method, (unsigned)c->peer.uid,
+		if (m && m->writes && err.code != LOOM_E_LIMIT)
+			log_info("%s by %s refused: %s (%s)", req->method, c->peer.principal,
 				 err.msg, err.field);
 		reply = req->id ? rpc_error(req->id, &err) : NULL;
 	} else if (p->wait_s > 0 && req->id) {

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 #include "src/call.h"
 #include "src/daemon.h"
@@ -22,6 +23,15 @@ struct client {
 	struct client *prev, *next;
 	int fd;
 	struct api_peer peer;
+	/* Over TLS: the session, whether its handshake is still going on
+	 * (no request is read before it ends) and until when it may. */
+	SSL *ssl;
+	bool handshaking;
+	bool refused;		/* the handshake failed: the alert is out, input is drained */
+	int64_t handshake_deadline_ms;
+	char addr[64];		/* the remote address, for the log */
+	bool counted;		/* its connection counts for its principal's limit */
+	bool over_limit;	/* beyond limit.connections: every request is refused */
 	char *in;
 	size_t in_len, in_cap;
 	char *out;
@@ -44,6 +54,13 @@ int server_epoll_mod(struct loomd *d, int op, int fd, uint32_t events, void *ptr
 
 /* Accepts every pending connection on the listening socket. */
 void client_accept(struct loomd *d);
+/* Accepts every pending connection on the TLS listener; each starts its handshake. */
+void client_accept_tls(struct loomd *d);
+/* Goes on with @c's handshake (it is readable or writable). */
+void client_handshake(struct loomd *d, struct client *c);
+/* Closes the clients whose handshake ran past tls.handshake_timeout; how
+ * long until the next one may (-1: none is going on). */
+int client_handshakes_expire(struct loomd *d);
 /* Closes the socket; the client is freed by client_free at the end of the iteration. */
 void client_close(struct loomd *d, struct client *c);
 /* Watches for input unless the client finished sending, for output while some is unsent. */

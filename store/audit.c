@@ -24,15 +24,16 @@
 
 #define AUDIT_HEAD_KEY "audit.head"
 #define AUDIT_TAG "loom-audit-v1"
+#define AUDIT_TAG_V2 "loom-audit-v2"	/* with the principal */
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
 const struct store_sql store_sql_audit[] = {
 	{ ST_AUDIT_LAST, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1" },
 	{ ST_AUDIT_INSERT,
-		"INSERT INTO audit (seq, time_ns, uid, gid, pid, method, params, result, prev_hash, hash)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)" },
+		"INSERT INTO audit (seq, time_ns, uid, gid, pid, method, params, result, prev_hash, hash, principal)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)" },
 	{ ST_AUDIT_LIST,
-		"SELECT seq, time_ns, uid, gid, pid, method, params, result, hash, prev_hash"
+		"SELECT seq, time_ns, uid, gid, pid, method, params, result, hash, prev_hash, principal"
 		" FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2" },
 	{ ST__COUNT, NULL },
 };
@@ -86,10 +87,13 @@ static void hash_int(struct hash_buf *h, int64_t v)
 	hash_field(h, p, (size_t)(buf + sizeof(buf) - p));
 }
 
-/* The record encoding of docs/store.md, "Audit record hash". */
+/*
+ * The record encoding of docs/store.md, "Audit record hash": v1 without a
+ * principal (records older than the column), v2 with it after the pid.
+ */
 static int audit_hash(struct store *s, int64_t seq, int64_t time_ns, int64_t uid, int64_t gid,
-		      int64_t pid, const char *method, const char *params, const char *result,
-		      const char *prev_hash, char out[65])
+		      int64_t pid, const char *principal, const char *method, const char *params,
+		      const char *result, const char *prev_hash, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char digest[EVP_MAX_MD_SIZE];
@@ -98,12 +102,17 @@ static int audit_hash(struct store *s, int64_t seq, int64_t time_ns, int64_t uid
 
 	if (EVP_DigestInit_ex(s->md, s->sha256, NULL) != 1)
 		return -EIO;
-	hash_field(&h, AUDIT_TAG, strlen(AUDIT_TAG));
+	if (principal)
+		hash_field(&h, AUDIT_TAG_V2, strlen(AUDIT_TAG_V2));
+	else
+		hash_field(&h, AUDIT_TAG, strlen(AUDIT_TAG));
 	hash_int(&h, seq);
 	hash_int(&h, time_ns);
 	hash_int(&h, uid);
 	hash_int(&h, gid);
 	hash_int(&h, pid);
+	if (principal)
+		hash_field(&h, principal, strlen(principal));
 	hash_field(&h, method, strlen(method));
 	hash_field(&h, params, strlen(params));
 	hash_field(&h, result, strlen(result));
@@ -139,6 +148,7 @@ static int audit_append(struct store *s, struct audit_entry *e, const char *para
 {
 	sqlite3_stmt *st = s->stmt[ST_AUDIT_LAST];
 	char prev[65] = ZERO_HASH, head[96];
+	const char *principal;
 	int64_t seq = 1;
 	int rc, ret;
 
@@ -154,8 +164,9 @@ static int audit_append(struct store *s, struct audit_entry *e, const char *para
 	stmt_done(st);
 	if (!e->time_ns)
 		e->time_ns = realtime_ns();
+	principal = e->principal && e->principal[0] ? e->principal : NULL;
 	ret = audit_hash(s, seq, e->time_ns, (int64_t)e->uid, (int64_t)e->gid, (int64_t)e->pid,
-			 e->method, params, result, prev, e->hash);
+			 principal, e->method, params, result, prev, e->hash);
 	if (ret < 0) {
 		store_seterr(s, "audit append: SHA-256 failed");
 		return ret;
@@ -171,6 +182,10 @@ static int audit_append(struct store *s, struct audit_entry *e, const char *para
 	bind_text(st, 8, result);
 	bind_text(st, 9, prev);
 	bind_text(st, 10, e->hash);
+	if (principal)
+		bind_text(st, 11, principal);
+	else
+		sqlite3_bind_null(st, 11);
 	ret = store_stmt_run(s, st, "audit append", false);
 	if (ret < 0)
 		return ret;
@@ -274,12 +289,14 @@ static json_t *audit_json(sqlite3_stmt *st)
 	char when[48];
 
 	store_rfc3339_ns(sqlite3_column_int64(st, 1), when, sizeof(when));
-	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:s, s:o, s:o, s:s, s:s}",
+	return json_pack("{s:I, s:s, s:I, s:I, s:I, s:o, s:s, s:o, s:o, s:s, s:s}",
 			 "seq", (json_int_t)sqlite3_column_int64(st, 0),
 			 "time", when,
 			 "uid", (json_int_t)sqlite3_column_int64(st, 2),
 			 "gid", (json_int_t)sqlite3_column_int64(st, 3),
 			 "pid", (json_int_t)sqlite3_column_int64(st, 4),
+			 "principal", sqlite3_column_type(st, 10) == SQLITE_NULL ? json_null()
+				 : json_string((const char *)sqlite3_column_text(st, 10)),
 			 "method", (const char *)sqlite3_column_text(st, 5),
 			 "params", json_parse_or_string((const char *)sqlite3_column_text(st, 6)),
 			 "result", json_parse_or_string((const char *)sqlite3_column_text(st, 7)),
@@ -307,7 +324,7 @@ int store_audit_list(struct store *s, int64_t after, int64_t limit, json_t **out
 int store_audit_verify(struct store *s, int64_t *n_checked, int64_t *first_bad, char *why, size_t whylen)
 {
 	static const char sql[] =
-		"SELECT seq, time_ns, uid, gid, pid, method, params, result, prev_hash, hash"
+		"SELECT seq, time_ns, uid, gid, pid, method, params, result, prev_hash, hash, principal"
 		" FROM audit ORDER BY seq";
 	sqlite3_stmt *st = NULL;
 	bool own_txn = sqlite3_get_autocommit(s->db);
@@ -337,6 +354,7 @@ int store_audit_verify(struct store *s, int64_t *n_checked, int64_t *first_bad, 
 		}
 		if (audit_hash(s, seq, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
 			       sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
+			       sqlite3_column_type(st, 10) == SQLITE_NULL ? NULL : col_str(st, 10),
 			       col_str(st, 5), col_str(st, 6), col_str(st, 7), prev_hash, calc) < 0) {
 			ret = -EIO;
 			store_seterr(s, "audit verify: SHA-256 failed");

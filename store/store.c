@@ -162,6 +162,13 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (node, gpu, start)"
 	") WITHOUT ROWID;"
 	"CREATE INDEX gpu_instances_tenant ON gpu_instances(tenant);",
+
+	/*
+	 * 5: the audit names the principal of each write ("uid:N" on the
+	 * socket, the client certificate's "cn:NAME" over TLS).  Older rows
+	 * keep NULL and their v1 hash, so the chain still verifies.
+	 */
+	"ALTER TABLE audit ADD COLUMN principal TEXT;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -92,6 +92,8 @@ struct audit_entry {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	/* Who made it: "uid:N", "cn:NAME"...; NULL or "" = not recorded (a v1 record). */
+	const char *principal;
 	const char *method;
 	const char *params;	/* JSON text; stored canonical (sorted keys, compact) */
 	const char *result;	/* JSON text of the result or error; stored canonical */

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/ssl.h>
 
 #include "src/conf.h"
 
@@ -218,6 +220,43 @@ static void test_missing_file(void **state)
 	assert_non_null(strstr(err.msg, "/nonexistent/loomd.conf"));
 }
 
+static void test_tls_keys(void **state)
+{
+	struct loom_config c;
+	struct loom_err err;
+
+	(void)state;
+	assert_int_equal(load_text("listen = tls://[::1]:8443\ntls.cert = /c.pem\ntls.key = /k.pem\n"
+				   "tls.ca = /ca.pem\ntls.min_version = 1.3\n"
+				   "principal = cn:Jane Doe admin\nprincipal = dns:ops-* reader\n", &c, &err), 0);
+	assert_string_equal(c.listen_host, "::1");
+	assert_string_equal(c.listen_port, "8443");
+	assert_int_equal(c.tls_min_version, TLS1_3_VERSION);
+	assert_int_equal(c.n_principals, 2);
+	assert_string_equal(c.principals[0].value, "Jane Doe");
+	assert_int_equal(c.principals[0].role, ROLE_ADMIN);
+	assert_int_equal(c.principals[1].field, CERT_DNS);
+	assert_true(c.principals[1].prefix);
+	assert_string_equal(c.principals[1].value, "ops-");
+	assert_int_equal(load_text("listen = tls://0.0.0.0:8443\n", &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "needs tls.cert, tls.key and tls.ca"));
+	assert_int_not_equal(load_text("listen = http://x:1\n", &c, &err), 0);
+	assert_int_not_equal(load_text("listen = tls://x:99999\n", &c, &err), 0);
+	assert_int_not_equal(load_text("principal = cn:x root\n", &c, &err), 0);
+	assert_int_not_equal(load_text("principal = ip:1.2.3.4 admin\n", &c, &err), 0);
+	assert_int_equal(load_text("limit.connections = 8\nlimit.requests_per_second = 100\n", &c, &err), 0);
+	assert_int_equal(c.limit_connections, 8);
+	assert_int_equal(c.limit_rps, 100);
+	assert_int_not_equal(load_text("limit.connections = -1\n", &c, &err), 0);
+	assert_int_equal(load_text("principal = cn:acme-bot tenant:acme\ntenant_group = acme-ops acme\n", &c, &err), 0);
+	assert_int_equal(c.principals[0].role, ROLE_TENANT);
+	assert_string_equal(c.principals[0].tenant, "acme");
+	assert_int_equal(c.n_tenant_groups, 1);
+	assert_string_equal(c.tenant_groups[0].group, "acme-ops");
+	assert_string_equal(c.tenant_groups[0].tenant, "acme");
+	assert_int_not_equal(load_text("principal = cn:x tenant:Bad_Name\n", &c, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_fault_rdma_keys),
 		cmocka_unit_test(test_print_parses_again),
+		cmocka_unit_test(test_tls_keys),
 		cmocka_unit_test(test_missing_file),
 	};
 

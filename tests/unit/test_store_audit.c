@@ -420,6 +420,46 @@ static void test_rewrite_newest(void **state)
 }
 
 /* Resetting the head while rows go on beyond it. */
+/* Records naming a principal (v2) follow v1 records and the chain verifies;
+ * the principal is covered by the hash. */
+static void test_principal(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_entry e = { .uid = (uid_t)-1, .gid = (gid_t)-1, .principal = "cn:prov",
+				 .method = "tenant.create", .params = "{\"name\":\"p\"}", .result = "{}" };
+	int64_t n = -1, bad = -1;
+	char why[256], sql[128];
+	json_t *list = NULL;
+
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_audit_append(f->s, &e), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(append_n(f->s, N_RECORDS + 2, 1), 0);
+	assert_int_equal(store_audit_verify(f->s, &n, &bad, why, sizeof(why)), 0);
+	assert_int_equal(n, N_RECORDS + 2);
+	assert_int_equal(store_audit_list(f->s, N_RECORDS, 0, &list), 0);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "principal")), "cn:prov");
+	assert_true(json_is_null(json_object_get(json_array_get(list, 1), "principal")));
+	json_decref(list);
+	snprintf(sql, sizeof(sql), "UPDATE audit SET principal = 'cn:other' WHERE seq = %d", N_RECORDS + 1);
+	tamper(f, sql);
+	expect_bad(f, N_RECORDS + 1, "altered");
+}
+
+/* Dropping the principal turns a v2 record into a v1 one: its hash no longer matches. */
+static void test_principal_dropped(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_entry e = { .uid = 0, .principal = "uid:0", .method = "tenant.create",
+				 .params = "{}", .result = "{}" };
+
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_audit_append(f->s, &e), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	tamper(f, "UPDATE audit SET principal = NULL WHERE seq = 11");
+	expect_bad(f, N_RECORDS + 1, "altered");
+}
+
 static void test_head_reset(void **state)
 {
 	struct fixture *f = *state;
@@ -434,6 +474,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_append_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_principal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_principal_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_known_answer, setup_empty, teardown),
