@@ -5,10 +5,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -206,40 +208,159 @@ int m_isolation_verify(struct api_call *call, json_t *params, json_t **result, s
 	return 0;
 }
 
+/*
+ * The periodic run reads on a thread: the fabric's truth only, through a
+ * topology of its own (loaded from the file loomd runs with, so that a
+ * topology.reload meanwhile frees nothing it uses).  The loop checks the
+ * truth against the model once the thread is done (the check is pure and
+ * fast), and records the findings.
+ */
+struct periodic_job {
+	pthread_t thread;
+	char topology_path[sizeof(((struct loom_config *)0)->topology)];
+	struct conf_nvml nvml[CONF_NVML_MAX];
+	size_t n_nvml;
+	struct fabric_truth *truth;
+	int rc;
+	int64_t time_ns;
+	char error[256];
+};
+
+static struct periodic_job *job;
+static int job_fd = -1;
+
+static void *periodic_main(void *arg)
+{
+	struct periodic_job *j = arg;
+	struct isolation_nvml nvml[CONF_NVML_MAX];
+	struct isolation_read_opts ro = { .nvml = nvml, .n_nvml = j->n_nvml };
+	struct topology *topo = NULL;
+	struct loom_err err = { 0 };
+	uint64_t one = 1;
+
+	for (size_t i = 0; i < j->n_nvml; i++)
+		nvml[i] = (struct isolation_nvml){ .node = j->nvml[i].node, .path = j->nvml[i].path };
+	j->time_ns = now_realtime_ns();
+	j->rc = topology_load_file(j->topology_path, &topo, &err);
+	if (j->rc)
+		snprintf(j->error, sizeof(j->error), "the topology: %s", err.msg);
+	else if ((j->rc = isolation_read(topo, &ro, &j->truth)))
+		snprintf(j->error, sizeof(j->error), "reading the fabric: %s", strerror(-j->rc));
+	topology_free(&topo);
+	if (write(job_fd, &one, sizeof(one)) < 0)
+		log_warn("isolation check: eventfd: %s", strerror(errno));
+	return NULL;
+}
+
+static void periodic_free(struct periodic_job **pj)
+{
+	if (!*pj)
+		return;
+	fabric_truth_free(&(*pj)->truth);
+	free(*pj);
+	*pj = NULL;
+}
+
+/* The thread is done: check its truth against the model, record. */
+static void on_job_done(struct loomd *d)
+{
+	struct gpu_inst_rec *gpus = NULL;
+	struct findings f = { 0 };
+	struct loom_err err = { 0 };
+	json_t *report = NULL;
+	size_t n_gpus = 0;
+	uint64_t n;
+	int rc;
+
+	if (read(job_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("isolation check: eventfd: %s", strerror(errno));
+	if (!job)
+		return;
+	pthread_join(job->thread, NULL);
+	if (job->rc) {
+		log_err("periodic isolation check failed: %s", job->error);
+		goto out;
+	}
+	if (store_gpu_list(d->store, &gpus, &n_gpus)) {
+		log_err("periodic isolation check: cannot read the MIG instances: %s", store_errmsg(d->store));
+		goto out;
+	}
+	rc = isolation_check(d->topo, &(struct isolation_intent){ .model = &d->model, .gpus = gpus,
+								  .n_gpus = n_gpus },
+			     job->truth, &f);
+	report = rc < 0 ? NULL : isolation_report(job->truth, &f, job->time_ns);
+	if (!report) {
+		log_err("periodic isolation check: out of memory");
+		goto out;
+	}
+	if (record(d, "periodic", json_object_get(report, "findings"), &err))
+		log_err("periodic isolation check: the findings could not be recorded: %s", err.msg);
+	else if (rc)
+		log_warn("isolation check (periodic): %d finding%s, read in %.1f ms", rc, rc == 1 ? "" : "s",
+			 (now_realtime_ns() - job->time_ns) / 1e6);
+	else
+		log_info("isolation check (periodic): clean, read in %.1f ms",
+			 (now_realtime_ns() - job->time_ns) / 1e6);
+out:
+	json_decref(report);
+	findings_release(&f);
+	free(gpus);
+	periodic_free(&job);
+}
+
 static void on_timer(struct loomd *d)
 {
 	uint64_t n;
-	struct loom_err err = { 0 };
-	json_t *report = NULL;
 
 	if (read(timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_warn("isolation check: timerfd: %s", strerror(errno));
-	if (loomd_isolation_run(d, "periodic", &report, &err) < 0)
-		log_err("periodic isolation check failed: %s", err.msg);
-	json_decref(report);
+	if (job)
+		return;		/* the previous run still reads: this one is skipped */
+	job = calloc(1, sizeof(*job));
+	if (!job) {
+		log_err("periodic isolation check: out of memory");
+		return;
+	}
+	snprintf(job->topology_path, sizeof(job->topology_path), "%s", d->cfg.topology);
+	memcpy(job->nvml, d->cfg.nvml, sizeof(job->nvml));
+	job->n_nvml = d->cfg.n_nvml;
+	if (pthread_create(&job->thread, NULL, periodic_main, job)) {
+		log_err("periodic isolation check: cannot start its thread");
+		periodic_free(&job);
+	}
 }
 
 int loomd_isolation_open(struct loomd *d)
 {
 	struct itimerspec its = { 0 };
+	int ret;
 
 	if (!d->cfg.isolation_interval_s)
 		return 0;
+	job_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (timer_fd < 0)
+	if (job_fd < 0 || timer_fd < 0)
 		return -errno;
 	its.it_value.tv_sec = its.it_interval.tv_sec = d->cfg.isolation_interval_s;
 	if (timerfd_settime(timer_fd, 0, &its, NULL))
 		return -errno;
-	return loomd_fd_add(d, timer_fd, on_timer);
+	ret = loomd_fd_add(d, job_fd, on_job_done);
+	return ret ? ret : loomd_fd_add(d, timer_fd, on_timer);
 }
 
 void loomd_isolation_close(struct loomd *d)
 {
 	(void)d;
+	/* A read in progress is bounded by its time limits (netlink, vtysh, umad). */
+	if (job) {
+		pthread_join(job->thread, NULL);
+		periodic_free(&job);
+	}
 	if (timer_fd >= 0)
 		close(timer_fd);
-	timer_fd = -1;
+	if (job_fd >= 0)
+		close(job_fd);
+	timer_fd = job_fd = -1;
 	json_decref(last_findings);
 	last_findings = NULL;
 }

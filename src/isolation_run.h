@@ -7,13 +7,18 @@
  * audit record (method isolation.verify, the new findings as its result),
  * written as loomd itself through loomd_internal_write.
  *
- * The read runs on the event loop's thread.  It is bounded: each VTEP's
- * kernel is a netlink dump, FRR one `vtysh -c 'show running-config'` with
- * FRR's time limit, each HCA port one SubnGet(P_KeyTable) block per 32
- * entries with the umad time limit, each GPU one NVML query; the lab's
- * whole read takes 0.15 to 0.25 s.  The check reads the model while
- * it runs, which a thread could not do without copying it; a fabric of
- * thousands of targets would want that copy and a thread.
+ * The periodic run reads the fabric on a thread (a topology of its own,
+ * loaded from the file loomd runs with; never the model) and wakes the
+ * loop through an eventfd; the loop then runs the pure check against the
+ * model and records.  A run still reading when the timer fires again
+ * makes that tick skip.
+ *
+ * isolation.verify runs on the loop, synchronously: the server answers a
+ * read method at once (only writes wait, src/server_batch.c), and the
+ * read is bounded (a netlink dump per VTEP, one vtysh run per VTEP within
+ * FRR's time limit, one SubnGet(P_KeyTable) per 32 entries per HCA port
+ * within the umad time limit, one NVML query per GPU); on the three-VTEP
+ * lab it takes 0.15 to 0.25 s.
  */
 #ifndef LOOM_SRC_ISOLATION_RUN_H
 #define LOOM_SRC_ISOLATION_RUN_H
