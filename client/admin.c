@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,113 @@ static void print_audit(json_t *list)
 static void print_verify(json_t *res)
 {
 	printf("audit chain intact: %" PRId64 " records\n", (int64_t)json_integer_value(json_object_get(res, "records")));
+}
+
+static void print_isolation(json_t *report)
+{
+	json_t *findings = json_object_get(report, "findings"), *f, *t;
+	size_t i, k;
+
+	if (!json_array_size(findings)) {
+		printf("isolation: clean (%s)\n", json_string_value(json_object_get(report, "time")));
+		return;
+	}
+	printf("%-12s %-18s %-16s %-20s %s\n", "TARGET", "KIND", "OBJECT", "TENANTS", "EVIDENCE");
+	json_array_foreach(findings, i, f) {
+		char who[160] = "";
+
+		json_array_foreach(json_object_get(f, "tenants"), k, t) {
+			size_t len = strlen(who);
+
+			snprintf(who + len, sizeof(who) - len, "%s%s", len ? "," : "", json_string_value(t));
+		}
+		printf("%-12s %-18s %-16s %-20s %s\n", json_string_value(json_object_get(f, "target")),
+		       json_string_value(json_object_get(f, "kind")), json_string_value(json_object_get(f, "object")),
+		       who[0] ? who : "-", json_string_value(json_object_get(f, "evidence")));
+	}
+}
+
+/* Writes @len bytes to @path; returns 0 or prints why and returns -1. */
+static int write_out(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f || fwrite(data, 1, len, f) != len) {
+		fprintf(stderr, "loomctl: %s: %s\n", path, strerror(errno));
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	if (fclose(f)) {
+		fprintf(stderr, "loomctl: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The signature in hex as bytes, into @path. */
+static int write_sig(const char *path, const char *hex)
+{
+	size_t len = strlen(hex) / 2;
+	unsigned char *sig = malloc(len ? len : 1);
+	int ret;
+
+	if (!sig)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned int b;
+
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1) {
+			free(sig);
+			fprintf(stderr, "loomctl: the signature is not hex\n");
+			return -1;
+		}
+		sig[i] = (unsigned char)b;
+	}
+	ret = write_out(path, sig, len);
+	free(sig);
+	return ret;
+}
+
+/*
+ * verify isolation [--signed FILE]: exit 0 when clean, EXIT_FINDINGS with
+ * findings.  Signed, the report's exact text goes to FILE and its
+ * signature to FILE.sig.
+ */
+static int cmd_isolation(struct cmd_ctx *c)
+{
+	const char *out = c->given[OPT_SIGNED];
+	json_t *result = NULL, *report;
+	int ret;
+
+	if (out)
+		json_object_set_new(c->params, "signed", json_true());
+	ret = ctl_call(c->cmd->method, c->params, &result);
+	if (ret)
+		return ret;
+	report = out ? json_object_get(result, "report") : result;
+	if (out) {
+		const char *doc = json_string_value(json_object_get(result, "document"));
+		const char *sig = json_string_value(json_object_get(result, "signature"));
+		char sig_path[4096];
+
+		snprintf(sig_path, sizeof(sig_path), "%s.sig", out);
+		if (!doc || !sig || write_out(out, doc, strlen(doc)) || write_sig(sig_path, sig)) {
+			json_decref(result);
+			return EXIT_REFUSED;
+		}
+	}
+	if (json_out) {
+		char *text = json_dumps(report, JSON_SORT_KEYS | JSON_INDENT(2));
+
+		printf("%s\n", text ? text : "null");
+		free(text);
+	} else {
+		print_isolation(report);
+	}
+	ret = json_array_size(json_object_get(report, "findings")) ? EXIT_FINDINGS : 0;
+	json_decref(result);
+	return ret;
 }
 
 /* topology import-ib --sm SM [FILE]: ibnetdiscover's output, from FILE or stdin. */
@@ -95,6 +203,11 @@ const struct ctl_cmd admin_cmds[] = {
 	{ "audit", "verify", NULL, 0, 0, "audit.verify", { NULL }, print_verify, cmd_send,
 	  "recompute the audit hash chain (exit 5 if altered)\n"
 	  "Names the first record that was altered or removed." },
+	{ "verify", "isolation", NULL, OPT(OPT_SIGNED), 0, "isolation.verify", { NULL }, NULL, cmd_isolation,
+	  "read the fabric and report every path between tenants (exit 7 if any)\n"
+	  "Bridges, VXLAN devices, FDB and FRR's VNIs on every VTEP, P_Key tables of\n"
+	  "every HCA port, MIG instances of every GPU, checked against the intent.\n"
+	  "--signed FILE writes the report and FILE.sig for openssl dgst -verify." },
 	{ "info", NULL, NULL, 0, 0, "system.info", { NULL }, NULL, cmd_send, "loomd's version, counts and pools" },
 	{ "call", NULL, "METHOD [JSON]", 0, 0, NULL, { NULL }, NULL, cmd_call,
 	  "send any method with JSON params (docs/api.md)" },

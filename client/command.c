@@ -58,6 +58,8 @@ const struct ctl_opt ctl_opts[N_OPTS] = {
 	[OPT_LIMIT] = { "--limit", NULL, "N", OPT_INT, "limit", "at most N records (default 100)" },
 	[OPT_FILE] = { "-f", "--file", "FILE", OPT_STRING, NULL, "the intent, JSON (docs/model.md)" },
 	[OPT_SM] = { "--sm", NULL, "SM", OPT_STRING, "sm", "the subnet manager whose fabric it is" },
+	[OPT_SIGNED] = { "--signed", NULL, "FILE", OPT_STRING, NULL,
+			 "also write the report to FILE, signed (FILE.sig) with isolation.key" },
 	[OPT_INTERVAL] = { "--interval", NULL, "SECONDS", OPT_STRING, NULL, "how often to ask (default 1)" },
 };
 

@@ -26,6 +26,7 @@ enum {
 	EXIT_DIFF = 4,		/* diff: apply would change something */
 	EXIT_TAMPERED = 5,	/* audit verify: the chain does not verify */
 	EXIT_NOT_CONVERGED = 6,	/* -w ran out */
+	EXIT_FINDINGS = 7,	/* verify isolation: a path between tenants was found */
 };
 
 /* The global options (main.c). */
@@ -45,6 +46,7 @@ enum opt_id {
 	OPT_RESULT, OPT_COMPONENT, OPT_SEVERITY, OPT_TEXT, OPT_PORT, OPT_GOAL, OPT_REASON,
 	OPT_COUNT, OPT_NODE, OPT_SITE, OPT_TENANT, OPT_SEGMENT, OPT_GPU, OPT_START, OPT_DRY_RUN,
 	OPT_INTERVAL, OPT_SINCE, OPT_STOP_AFTER, OPT_AFTER, OPT_LIMIT, OPT_FILE, OPT_SM,
+	OPT_SIGNED,
 	N_OPTS
 };
 #define OPT(id) (UINT64_C(1) << (id))

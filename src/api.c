@@ -31,6 +31,7 @@
 #include "src/api_gpu.h"
 #include "src/api_node.h"
 #include "src/api_tenancy.h"
+#include "src/isolation_run.h"
 #include "src/replacement.h"
 #include "src/verify.h"
 
@@ -46,6 +47,7 @@ static const struct api_method methods[] = {
 	{ "gpu.show", false, m_gpu_show },
 	{ "intent.apply", true, m_intent_apply },
 	{ "intent.diff", false, m_intent_diff },
+	{ "isolation.verify", false, m_isolation_verify },
 	{ "node.cordon", true, m_node_cordon },
 	{ "node.drain", true, m_node_drain },
 	{ "node.fail", true, m_node_fail },

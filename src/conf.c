@@ -455,6 +455,16 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		if (parse_u64(v, 0, 86400, &a))
 			return -EINVAL;
 		c->counter_interval_s = (unsigned int)a;
+	} else if (strcmp(key, "isolation.interval") == 0) {
+		*why = "expected seconds between isolation checks, 0 (off) to 86400";
+		if (parse_u64(v, 0, 86400, &a))
+			return -EINVAL;
+		c->isolation_interval_s = (unsigned int)a;
+	} else if (strcmp(key, "isolation.key") == 0) {
+		*why = "expected an absolute path to a PEM private key, or nothing";
+		if (v[0] && v[0] != '/')
+			return -EINVAL;
+		return set_string(c->isolation_key, sizeof(c->isolation_key), v);
 	} else if (strcmp(key, "rdma.tool") == 0) {
 		*why = "expected loom-rdma-bw, ib_write_bw, an absolute path to either, or nothing";
 		if (v[0] && v[0] != '/' && strcmp(v, "loom-rdma-bw") && strcmp(v, "ib_write_bw"))
@@ -638,6 +648,7 @@ void config_print(const struct loom_config *c, FILE *out)
 		fprintf(out, "rdma.gid_index = auto\n");
 	fprintf(out, "rdma.timeout = %d\n", c->rdma_opts.timeout_ms / 1000);
 	fprintf(out, "rdma.tx_depth = %u\n", c->rdma_opts.tx_depth);
+	fprintf(out, "isolation.interval = %u\nisolation.key = %s\n", c->isolation_interval_s, c->isolation_key);
 	fprintf(out, "rdma.tool = %s\n", c->rdma_tool);
 	fprintf(out, "rdma.peer = %s\n", c->rdma_peer);
 	fprintf(out, "rdma.peer_address = %s\n", c->rdma_peer_address);

@@ -96,6 +96,8 @@ struct loom_config {
 	 * watcher samples PortInfo / PortCounters (0 = not at all). */
 	struct fault_policy fault;
 	unsigned int counter_interval_s;
+	char isolation_key[LOOM_PATH_MAX];	/* isolation.key: PEM private key signing reports ("" = none) */
+	unsigned int isolation_interval_s;	/* isolation.interval: seconds between checks, 0 = off */
 	/* rdma.*: pass marks, and the check node.verify runs itself when a
 	 * tool and a reference peer are named ("" = results are fed in). */
 	struct rdma_thresholds rdma;

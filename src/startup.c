@@ -14,6 +14,7 @@
 #include "lib/monotime.h"
 #include "src/check.h"
 #include "src/converge.h"
+#include "src/isolation_run.h"
 #include "src/metrics.h"
 #include "src/readiness.h"
 #include "src/reconcile.h"
@@ -138,6 +139,8 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	ret = rdma_jobs_open(d);
 	if (!ret)
 		ret = loomd_fd_add(d, rdma_jobs_fd(d), rdma_jobs_collect);
+	if (!ret)
+		ret = loomd_isolation_open(d);
 	if (ret)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "eventfd: %s", strerror(-ret));
 	ret = loomd_metrics_open(d, err);
@@ -165,6 +168,7 @@ void loomd_close(struct loomd *d)
 	/* The listener reads nothing of loomd's; it goes first all the same. */
 	loomd_metrics_close(d);
 	rdma_jobs_close(d);
+	loomd_isolation_close(d);
 	reconciler_stop(&d->rec);
 	server_close(d);
 	model_clear(&d->model);
