@@ -16,6 +16,7 @@
 
 #include "isolation/isolation.h"
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "lib/param.h"
 #include "src/api_life.h"
 #include "src/isolation_run.h"
@@ -23,14 +24,6 @@
 /* The findings of the previous run: only new ones become events. */
 static json_t *last_findings;
 static int timer_fd = -1;
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static bool seen_before(json_t *finding)
 {
@@ -240,7 +233,7 @@ static void *periodic_main(void *arg)
 
 	for (size_t i = 0; i < j->n_nvml; i++)
 		nvml[i] = (struct isolation_nvml){ .node = j->nvml[i].node, .path = j->nvml[i].path };
-	j->time_ns = now_realtime_ns();
+	j->time_ns = realtime_ns();
 	j->rc = topology_load_file(j->topology_path, &topo, &err);
 	if (j->rc)
 		snprintf(j->error, sizeof(j->error), "the topology: %s", err.msg);
@@ -297,10 +290,10 @@ static void on_job_done(struct loomd *d)
 		log_err("periodic isolation check: the findings could not be recorded: %s", err.msg);
 	else if (rc)
 		log_warn("isolation check (periodic): %d finding%s, read in %.1f ms", rc, rc == 1 ? "" : "s",
-			 (now_realtime_ns() - job->time_ns) / 1e6);
+			 (realtime_ns() - job->time_ns) / 1e6);
 	else
 		log_info("isolation check (periodic): clean, read in %.1f ms",
-			 (now_realtime_ns() - job->time_ns) / 1e6);
+			 (realtime_ns() - job->time_ns) / 1e6);
 out:
 	json_decref(report);
 	findings_release(&f);
