@@ -22,6 +22,8 @@
 # With LAB_EVPN_PERF=DIR, `perf record -a -g` runs during each loom apply
 # (DIR/create-R.data, DIR/delete-R.data) and `perf report` summaries by
 # command and symbol are written next to them: where the time goes.
+# LAB_EVPN_METRICS=PORT serves loomd's metrics on 127.0.0.1:PORT and scrapes
+# them every 50 ms for the whole run; the slowest scrape is printed at the end.
 # LAB_EVPN_FRR_APPLY=MODE writes `frr_apply = MODE` into loomd.conf
 # (vtysh-session, vtysh or vty; unset: loomd's default).  LAB_EVPN_QUICK=1
 # skips the one-by-one `ip -batch` removal baseline (about a minute a round;
@@ -42,7 +44,9 @@ LAB=$W/eth
 loomd_pid=
 NS_LIST=()
 
+scrape_pid=
 cleanup() {
+	[ -n "$scrape_pid" ] && kill "$scrape_pid" 2>/dev/null
 	[ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null
 	[ -n "${LAB_EVPN_PERF:-}" ] && cp "$W/loomd.log" "$LAB_EVPN_PERF/" 2>/dev/null
 	if [ -n "$loomd_pid" ]; then
@@ -111,10 +115,18 @@ reconcile = yes
 resync_interval = 600
 CONF
 [ -n "${LAB_EVPN_FRR_APPLY:-}" ] && echo "frr_apply = $LAB_EVPN_FRR_APPLY" >>"$W/loomd.conf"
+[ -n "${LAB_EVPN_METRICS:-}" ] && echo "metrics.listen = 127.0.0.1:$LAB_EVPN_METRICS" >>"$W/loomd.conf"
 "$LOOMD" -f -c "$W/loomd.conf" 2>"$W/loomd.log" &
 loomd_pid=$!
 for _ in $(seq 100); do ctl info >/dev/null 2>&1 && break; sleep 0.1; done
 ctl info >/dev/null || { cat "$W/loomd.log"; die "loomd did not start"; }
+if [ -n "${LAB_EVPN_METRICS:-}" ]; then
+	( while :; do
+		curl -s -o /dev/null --max-time 5 -w '%{time_total}\n' "http://127.0.0.1:$LAB_EVPN_METRICS/metrics" >>"$W/scrapes"
+		sleep 0.05
+	done ) &
+	scrape_pid=$!
+fi
 
 # The declarative files: N segments, one access node each; then none.
 jq -n --argjson n "$N" '{tenants: [{name: "bench", isolation: "soft",
@@ -236,3 +248,7 @@ ip netns exec "$H11" sysctl -qw net.ipv4.neigh.eth0.retrans_time_ms=1000
 for arp in 1000 100; do
 	echo "attach->ping (ARP retransmit ${arp} ms): median $(median <"$W/ping$arp") ms [$(minmax <"$W/ping$arp")] over $P runs (target < 2000)"
 done
+if [ -n "$scrape_pid" ]; then
+	kill "$scrape_pid" 2>/dev/null; scrape_pid=
+	awk '{ n++; if ($1 > m) m = $1 } END { printf "metrics: %d scrapes during the run, the slowest %.1f ms (target < 100)\n", n, m * 1000 }' "$W/scrapes"
+fi
