@@ -145,7 +145,8 @@ static int access_build(struct check *c)
 				.vtep = np->vtep, .ifname = np->access_port,
 				.node = &topo->nodes[i], .np = np };
 		}
-	qsort(c->access, c->n_access, sizeof(*c->access), access_cmp);
+	if (c->n_access)
+		qsort(c->access, c->n_access, sizeof(*c->access), access_cmp);
 	return 0;
 }
 
@@ -173,9 +174,13 @@ static int index_build(struct check *c)
 			c->by_pkey[c->n_pkey++] = (struct seg_key){ .id = s->pkey, .seg = s };
 		}
 	}
-	qsort(c->by_vni, c->n_vni, sizeof(*c->by_vni), key_cmp);
-	qsort(c->by_pkey, c->n_pkey, sizeof(*c->by_pkey), key_cmp);
-	qsort(c->by_rt, c->n_rt, sizeof(*c->by_rt), rt_cmp);
+	/* qsort may not take NULL, even for no elements. */
+	if (c->n_vni)
+		qsort(c->by_vni, c->n_vni, sizeof(*c->by_vni), key_cmp);
+	if (c->n_pkey)
+		qsort(c->by_pkey, c->n_pkey, sizeof(*c->by_pkey), key_cmp);
+	if (c->n_rt)
+		qsort(c->by_rt, c->n_rt, sizeof(*c->by_rt), rt_cmp);
 	return 0;
 }
 
@@ -392,7 +397,8 @@ static int members_build(const struct truth_vtep *v, struct members *m)
 	for (size_t i = 0; i < v->n_links; i++)
 		if (v->links[i].master > 0)
 			m->v[m->n++] = &v->links[i];
-	qsort(m->v, m->n, sizeof(*m->v), member_cmp);
+	if (m->n)
+		qsort(m->v, m->n, sizeof(*m->v), member_cmp);
 	return 0;
 }
 
@@ -972,9 +978,11 @@ int isolation_check(const struct topology *topo, const struct isolation_intent *
 	if (rc)
 		goto out;
 	for (size_t i = first; i < out->n; i++)
-		qsort(out->v[i].tenants, out->v[i].n_tenants, sizeof(out->v[i].tenants[0]),
-		      tenants_cmp);
-	qsort(out->v + first, out->n - first, sizeof(out->v[0]), finding_cmp);
+		if (out->v[i].n_tenants)
+			qsort(out->v[i].tenants, out->v[i].n_tenants, sizeof(out->v[i].tenants[0]),
+			      tenants_cmp);
+	if (out->n > first)	/* qsort of no elements may still not take NULL */
+		qsort(out->v + first, out->n - first, sizeof(out->v[0]), finding_cmp);
 	rc = (int)(out->n - first);
 out:
 	free(c.by_vni);

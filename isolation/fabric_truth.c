@@ -104,7 +104,8 @@ static int link_cmp(const void *a, const void *b)
 void truth_vtep_finish(struct truth_vtep *v)
 {
 	if (v->n_links)
-		qsort(v->links, v->n_links, sizeof(v->links[0]), link_cmp);
+		if (v->n_links)
+			qsort(v->links, v->n_links, sizeof(v->links[0]), link_cmp);
 }
 
 void findings_release(struct findings *f)

@@ -108,7 +108,8 @@ static void capacity_publish(struct reconciler *r, struct sm_target *s, const st
 		return;
 	}
 	/* Only this worker changes s->caps: reading it unlocked is safe here. */
-	memcpy(next, s->caps, s->n_caps * sizeof(*next));
+	if (s->n_caps)	/* memcpy may not take NULL, even for no bytes */
+		memcpy(next, s->caps, s->n_caps * sizeof(*next));
 	n_next = s->n_caps;
 	for (size_t i = 0; i < n; i++) {
 		size_t k = 0;
