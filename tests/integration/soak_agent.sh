@@ -4,7 +4,7 @@
 #
 # A one-member etcd, loomd in cluster mode (cluster.etcd, reconcile = yes)
 # and one long-lived loom-agent for VTEP vt-e1 on the null target (no
-# namespaces, no root), then for SOAK_AGENT_SECONDS (default 60) a random
+# namespaces, no root), then for SOAK_AGENT_SECONDS (default 90) a random
 # mix, from seed SOAK_AGENT_SEED (default 1), of writes that change vt-e1's
 # slice (segments created and deleted, gpu-e1..e4 attached and detached:
 # their eth0 is on vt-e1), reads through loomctl and of the agent's keys in
@@ -27,7 +27,7 @@ set -u
 . "$(dirname "$0")/etcd_lib.sh"
 AGENT=$top_builddir/loom-agent
 TOPO=$top_srcdir/tests/integration/data/topo-api.json
-SECS=${SOAK_AGENT_SECONDS:-60}
+SECS=${SOAK_AGENT_SECONDS:-90}
 SAMPLE=${SOAK_AGENT_SAMPLE:-3}
 RANDOM=${SOAK_AGENT_SEED:-1}
 
