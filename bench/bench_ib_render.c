@@ -7,7 +7,7 @@
  *   bench_ib_render [DIR] [RUNS]     (default /tmp, 20 runs)
  *
  * Prints the median and worst of each phase in milliseconds.  Baseline
- * named in BENCHMARKS.md: the 100 ms target of issue 4.
+ * named in BENCHMARKS.md: the 100 ms target for rendering partitions.
  */
 #include "config.h"
 

@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/frr_learn.sh: how long FRR (zebra, then bgpd) takes to learn N new
 # VNIs after the kernel has them, for different orders of making the same
-# kernel objects, without loomd: what is left of the issue-3 create time
+# kernel objects, without loomd: what is left of the 1,000-VNI create time
 # once loom's own work is done.
 #
 #   bench/frr_learn.sh [-n N] [-b BUILDDIR] RECIPE...

@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/lab_evpn.sh: issue 3's benchmarks through loomd's API into the lab
+# bench/lab_evpn.sh: the EVPN benchmarks through loomd's API into the lab
 # (lab/loom-lab: 3 VTEP namespaces with FRR), loomd with reconcile = yes.
 #
 #   (a) program N VNIs on one VTEP with one `loomctl -w 600 apply -f`, until

@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/lab_ib.sh: issue 4's "segment.attach to the P_Key verified on the
+# bench/lab_ib.sh: the InfiniBand target's "segment.attach to the P_Key verified on the
 # port", through loomd's API (reconcile = yes) into an ibsim fabric with
 # OpenSM as its subnet manager (lab/ib-lab, 4 HCAs), several runs:
 #

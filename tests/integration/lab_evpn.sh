@@ -1,6 +1,6 @@
 #!/bin/bash
 # tests/integration/lab_evpn.sh: EVPN/VXLAN through loomd in the lab
-# (issue 3).  A private lab (lab/loom-lab, prefix lmx-eNNN: 3 VTEP
+# (EVPN/VXLAN end to end).  A private lab (lab/loom-lab, prefix lmx-eNNN: 3 VTEP
 # namespaces with real zebra+bgpd, 6 host namespaces), loomd driving every
 # VTEP (reconcile = yes, periodic resync an hour away so repairs come from
 # events), driven with loomctl; after each step the kernel (ip -d link),

@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/integration/lab_evpn_crash.sh: loomd killed with SIGKILL in the
 # middle of a big apply, then restarted, converges to exactly the desired
-# state (issue 3).  A private lab (prefix lmx-cNNN) with 100 extra nodes
+# state.  A private lab (prefix lmx-cNNN) with 100 extra nodes
 # whose access ports are veths made here inside vt3; tenant bulk first holds
 # 100 segments (o001..o100, one node each) and one spanning all VTEPs; one
 # `apply -f` replaces them with 100 others (s001..s100) on the same nodes, so

@@ -1,6 +1,6 @@
 #!/bin/bash
 # tests/integration/lab_evpn_late.sh: a VTEP whose namespace does not exist
-# yet when loomd starts (issue 3).  loomd is started on the lab's topology
+# yet when loomd starts.  loomd is started on the lab's topology
 # (`loom-lab topology`, nothing built), then the lab comes up: the VTEP's
 # worker opens its netlink sockets on its first run, and its drift events
 # must reach loomd's event loop like those of a VTEP present at start.  The

@@ -1,6 +1,6 @@
 #!/bin/bash
 # tests/integration/lab_replace.sh: a failed node replaced, for real, on
-# both fabrics (issue 5's lab test).  The EVPN lab (lab/loom-lab: 3 VTEPs
+# both fabrics (the replacement's lab test).  The EVPN lab (lab/loom-lab: 3 VTEPs
 # with FRR, 2 hosts each) and the InfiniBand lab (lab/ib-lab: ibsim +
 # OpenSM, one HCA per host) under one topology, loomd driving every VTEP and
 # the subnet manager (reconcile = yes, under the umad2sim preload), with
