@@ -25,6 +25,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/etcd_lib.sh"
+. "$(dirname "$0")/soak_lib.sh"
 AGENT=$top_builddir/loom-agent
 TOPO=$top_srcdir/tests/integration/data/topo-api.json
 SECS=${SOAK_AGENT_SECONDS:-90}
@@ -141,21 +142,6 @@ sample
 kill -0 "$APID" 2>/dev/null
 t_ok $? "the agent is still up after ${SECS} s: $writes writes taken, $refused refused, $reads reads"
 
-# soak.sh's two measures: the second half's least-squares slope, per
-# minute, and the highest level each half held for two samples in a row.
-slope() {
-	awk -v col="$1" '{ t[NR] = $1; v[NR] = $col } END {
-		h = int(NR / 2) + 1; n = 0; st = sv = stt = stv = 0
-		for (i = h; i <= NR; i++) { n++; st += t[i]; sv += v[i]; stt += t[i] * t[i]; stv += t[i] * v[i] }
-		d = n * stt - st * st
-		printf "%.0f\n", (n > 2 && d > 0) ? (n * stv - st * sv) / d * 60 : 0 }' "$T_DIR/samples"
-}
-halves_max() {	# COL: "first-half-max second-half-max"
-	awk -v col="$1" '{ v[NR] = $col } END { h = int(NR / 2); a = b = 0
-		for (i = 1; i < NR; i++) { m = v[i] < v[i + 1] ? v[i] : v[i + 1]
-			if (i < h) { if (m > a) a = m } else if (m > b) b = m }
-		print a, b }' "$T_DIR/samples"
-}
 t_diag "refusals, most frequent first:"
 sed 's|acme/[a-z0-9]*|acme/S|g; s/gpu-e[0-9]/gpu-eN/g' "$T_DIR/ctl.err" 2>/dev/null | sort | uniq -c | sort -rn | head -5 | while read -r line; do t_diag "  $line"; done
 t_diag "samples (s rss_kib fds threads):"
