@@ -552,6 +552,7 @@ static void audit_step(struct loomd *d, json_t *rec, json_t *step, struct loom_e
 		.uid = (uid_t)json_integer_value(json_object_get(rec, "uid")),
 		.gid = getgid(),
 		.pid = getpid(),
+		.principal = "loomd",
 		.method = "replace.step",
 		.params = p,
 		.result = r,

@@ -85,6 +85,8 @@ t_is "$(ctl -o json node history gpu-e3 | jq -r '.[-1] | .event + ":" + .from + 
 	"assign:available>assigned:replaces gpu-e1 in acme" "gpu-e3's history ends with its assignment as the replacement"
 t_is "$(ctl -o json audit list --limit 100000 | jq -r --argjson a "$audit0" '.[$a:] | map(.method) | group_by(.) | map("\(.[0])=\(length)") | join(",")')" \
 	"node.replace=1,replace.step=10" "audited: the request, each step (barriers when they start and pass)"
+t_is "$(ctl -o json audit list --limit 100000 | jq -r '[.[] | select(.method == "replace.step") | .principal] | unique | join(",")')" \
+	"loomd" "each step is audited as loomd's own write (the principal is in the chain)"
 out=$(ctl replace show gpu-e3)
 t_ok "$(echo "$out" | grep -q "^replace gpu-e1 by gpu-e3  state done"; echo $?)" "loomctl replace show prints the replacement"
 
