@@ -194,20 +194,23 @@ static void counters_refresh(struct loomd *d, struct loomd_metrics *lm)
 
 static void targets_refresh(struct loomd *d, struct loomd_metrics *lm)
 {
-	json_t *status, *t, *x;
+	json_t *targets, *t, *n;
 	size_t i;
 
 	if (!d->rec)
 		return;
-	status = reconciler_status(d->rec, NULL, NULL);
+	/* Counts per target and state, not the status's entry per item: a few
+	 * microseconds on the event loop with 1,000 VNIs on a VTEP. */
+	targets = reconciler_summary(d->rec);
 	metrics_clear(lm->m, "loom_target_items");
-	json_array_foreach(json_object_get(status, "targets"), i, t) {
+	json_array_foreach(targets, i, t) {
 		const char *name = json_string_value(json_object_get(t, "name"));
 		const char *kind = json_string_value(json_object_get(t, "kind"));
 		const char *error = json_string_value(json_object_get(t, "error"));
+		const char *state;
 		json_int_t runs = json_integer_value(json_object_get(t, "runs"));
 		json_int_t seen = json_integer_value(json_object_get(lm->runs_seen, name ? name : ""));
-		char labels[256], nv[96], kv[32];
+		char labels[384], nv[96], kv[32], sv[32];
 
 		if (!name || !kind)
 			continue;
@@ -217,6 +220,11 @@ static void targets_refresh(struct loomd *d, struct loomd_metrics *lm)
 		metrics_set(lm->m, "loom_target_runs_total", labels, (double)runs);
 		metrics_set(lm->m, "loom_target_up", labels, error && *error ? 0 : 1);
 		metrics_set(lm->m, "loom_target_busy", labels, json_is_true(json_object_get(t, "busy")));
+		json_object_foreach(json_object_get(t, "states"), state, n) {
+			metrics_label_value(sv, sizeof(sv), state);
+			snprintf(labels, sizeof(labels), "target=\"%s\",kind=\"%s\",state=\"%s\"", nv, kv, sv);
+			metrics_set(lm->m, "loom_target_items", labels, (double)json_integer_value(n));
+		}
 		if (runs != seen) {
 			snprintf(labels, sizeof(labels), "kind=\"%s\"", kv);
 			metrics_observe(lm->m, "loom_target_run_duration_seconds", labels,
@@ -224,46 +232,7 @@ static void targets_refresh(struct loomd *d, struct loomd_metrics *lm)
 			json_object_set_new(lm->runs_seen, name, json_integer(runs));
 		}
 	}
-	for (int part = 0; part < 2; part++) {
-		json_t *items = json_object_get(status, part ? "gpus" : "segments");
-		json_t *counts = json_object();
-
-		json_array_foreach(items, i, x) {
-			char key[256];
-			const char *target = json_string_value(json_object_get(x, "target"));
-			const char *kind = json_string_value(json_object_get(x, "kind"));
-			const char *state = json_string_value(json_object_get(x, "state"));
-
-			if (!target || !kind || !state)
-				continue;
-			snprintf(key, sizeof(key), "%s\n%s\n%s", target, kind, state);
-			json_object_set_new(counts, key,
-					    json_integer(json_integer_value(json_object_get(counts, key)) + 1));
-		}
-		{
-			const char *key;
-
-			json_object_foreach(counts, key, x) {
-				char copy[256], labels[384], nv[96], kv[32], sv[32];
-				char *kind, *state;
-
-				snprintf(copy, sizeof(copy), "%s", key);
-				kind = strchr(copy, '\n');
-				state = kind ? strchr(kind + 1, '\n') : NULL;
-				if (!state)
-					continue;
-				*kind++ = '\0';
-				*state++ = '\0';
-				metrics_label_value(nv, sizeof(nv), copy);
-				metrics_label_value(kv, sizeof(kv), kind);
-				metrics_label_value(sv, sizeof(sv), state);
-				snprintf(labels, sizeof(labels), "target=\"%s\",kind=\"%s\",state=\"%s\"", nv, kv, sv);
-				metrics_set(lm->m, "loom_target_items", labels, (double)json_integer_value(x));
-			}
-		}
-		json_decref(counts);
-	}
-	json_decref(status);
+	json_decref(targets);
 	counters_refresh(d, lm);
 }
 

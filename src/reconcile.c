@@ -806,6 +806,28 @@ size_t reconciler_first_runs(const struct reconciler *r, size_t *total, char *wa
 	return done;
 }
 
+json_t *reconciler_summary(const struct reconciler *r)
+{
+	json_t *out = json_array();
+
+	reconciler_lock(r);
+	for (size_t i = 0; i < r->n_targets; i++) {
+		const struct target *t = r->targets[i];
+		json_int_t n[SEG_ERROR + 1] = { 0 };
+		json_t *tj = target_json(t), *states = json_object();
+
+		for (size_t k = 0; k < t->n_items; k++)
+			n[t->items[k].state]++;
+		for (int s = SEG_PENDING; s <= SEG_ERROR; s++)
+			if (n[s])
+				json_object_set_new(states, seg_state_name((enum seg_state)s), json_integer(n[s]));
+		json_object_set_new(tj, "states", states);
+		json_array_append_new(out, tj);
+	}
+	reconciler_unlock(r);
+	return out;
+}
+
 json_t *reconciler_counters(const struct reconciler *r)
 {
 	json_t *out = json_array();

@@ -125,6 +125,11 @@ json_t *reconciler_status(const struct reconciler *r, const char *tenant, const 
  * gets the names of the others, comma-separated (cut at @len).
  */
 size_t reconciler_first_runs(const struct reconciler *r, size_t *total, char *waiting, size_t len);
+/*
+ * For the metrics: the targets as reconciler_status lists them, each with
+ * "states": {STATE: n} counting its items, without an entry per item.
+ */
+json_t *reconciler_summary(const struct reconciler *r);
 /* For the metrics: [{name, kind, runs, drift, counters: {NAME: total}}] per target. */
 json_t *reconciler_counters(const struct reconciler *r);
 /*
