@@ -21,6 +21,7 @@ if [ "$(id -u)" != 0 ] || [ ! -x /usr/lib/frr/bgpd ] || ! command -v vtysh >/dev
 fi
 P=lmx-d$(printf %03x $(($$ % 4096)))
 . "$top_srcdir/tests/integration/lab_evpn_lib.sh"
+. "$top_srcdir/tests/integration/isolation_lib.sh"
 trap 't_cleanup; echo "1..$T_N"' EXIT
 
 lab_up
@@ -29,14 +30,7 @@ t_ok $? "lab up ($P): 3 VTEPs with FRR, 6 hosts"
 lab_loomd
 t_ok $? "loomd up on the lab (reconcile = yes)"
 
-rc=0
-ctl tenant create acme --site "$P" >/dev/null || rc=1
-ctl tenant create globex --site "$P" >/dev/null || rc=1
-ctl -w 20 segment create acme/eth --type ethernet >/dev/null || rc=1
-ctl -w 20 segment create globex/eth --type ethernet >/dev/null || rc=1
-for n in h11 h21; do ctl -w 20 attach acme/eth $n >/dev/null || rc=1; done
-for n in h12 h22; do ctl -w 20 attach globex/eth $n >/dev/null || rc=1; done
-t_ok $rc "acme/eth on h11 h21, globex/eth on h12 h22; converged"
+iso_two_tenants
 seg_ids acme/eth
 A=${VNI_OF[acme/eth]}
 loomd_stop

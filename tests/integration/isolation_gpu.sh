@@ -12,7 +12,7 @@
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 LAB=$top_srcdir/lab/loom-lab
-CHECK=$top_builddir/tools/isolation-check
+. "$top_srcdir/tests/integration/isolation_lib.sh"
 FAKE=$top_builddir/tests/fake_nvml/libfake_nvml.so
 P=lgi-$(printf %03x $(($$ % 4096)))
 
@@ -50,17 +50,6 @@ loomd_stop
 t_ok $? "loomd stopped"
 
 NS1=$P-vt1
-check() {
-	"$CHECK" -c "$LOOM_CONF" --out "$T_DIR/report.json" 2>"$T_DIR/check.err"
-	CHECK_RC=$?
-	GOT=$(jq -r '.findings[] | "\(.kind) \(.target) \(.object)"' "$T_DIR/report.json" 2>/dev/null |
-		sort | paste -sd';')
-}
-expect() {	# expect "WANT" DESCRIPTION
-	check
-	t_is "$GOT rc=$CHECK_RC" "$1 rc=$([ -z "$1" ] && echo 0 || echo 1)" "$2"
-	[ "$GOT" = "$1" ] || { sed 's/^/#   /' "$T_DIR/check.err"; jq -c '.findings[]' "$T_DIR/report.json" 2>/dev/null | sed 's/^/#   /'; }
-}
 
 expect "" "as loomd left it: clean"
 t_is "$(jq -c .targets "$T_DIR/report.json")" '{"gpus":2,"hca_ports":0,"vteps":3}' \

@@ -24,7 +24,7 @@ if [ "$(id -u)" != 0 ] || [ ! -x /usr/lib/frr/bgpd ] || ! command -v vtysh >/dev
 fi
 P=lmx-i$(printf %03x $(($$ % 4096)))
 . "$top_srcdir/tests/integration/lab_evpn_lib.sh"
-CHECK=$top_builddir/tools/isolation-check
+. "$top_srcdir/tests/integration/isolation_lib.sh"
 trap 't_cleanup; echo "1..$T_N"' EXIT
 
 lab_up
@@ -33,14 +33,7 @@ t_ok $? "lab up ($P): 3 VTEPs with FRR, 6 hosts"
 lab_loomd
 t_ok $? "loomd up on the lab (reconcile = yes)"
 
-rc=0
-ctl tenant create acme --site "$P" >/dev/null || rc=1
-ctl tenant create globex --site "$P" >/dev/null || rc=1
-ctl -w 20 segment create acme/eth --type ethernet >/dev/null || rc=1
-ctl -w 20 segment create globex/eth --type ethernet >/dev/null || rc=1
-for n in h11 h21; do ctl -w 20 attach acme/eth $n >/dev/null || rc=1; done
-for n in h12 h22; do ctl -w 20 attach globex/eth $n >/dev/null || rc=1; done
-t_ok $rc "acme/eth on h11 h21, globex/eth on h12 h22; converged"
+iso_two_tenants
 seg_ids acme/eth && seg_ids globex/eth
 A=${VNI_OF[acme/eth]}
 G=${VNI_OF[globex/eth]}
@@ -49,19 +42,6 @@ t_ok $? "loomd stopped: what follows stays as the test leaves it"
 
 NS1=$(vt_ns 1)
 NS3=$(vt_ns 3)
-# Runs the check; its findings as "kind target object" lines, sorted and
-# joined with ';', into GOT, its exit status into CHECK_RC.
-check() {
-	"$CHECK" -c "$LOOM_CONF" --out "$T_DIR/report.json" 2>"$T_DIR/check.err"
-	CHECK_RC=$?
-	GOT=$(jq -r '.findings[] | "\(.kind) \(.target) \(.object)"' "$T_DIR/report.json" 2>/dev/null |
-		sort | paste -sd';')
-}
-expect() {	# expect "WANT" DESCRIPTION
-	check
-	t_is "$GOT rc=$CHECK_RC" "$1 rc=$([ -z "$1" ] && echo 0 || echo 1)" "$2"
-	[ "$GOT" = "$1" ] || { sed 's/^/#   /' "$T_DIR/check.err"; jq -c '.findings[]' "$T_DIR/report.json" 2>/dev/null | sed 's/^/#   /'; }
-}
 
 expect "" "the fabric as loomd left it: clean, exit 0"
 t_is "$(jq -c .targets "$T_DIR/report.json")" '{"gpus":0,"hca_ports":0,"vteps":3}' \
