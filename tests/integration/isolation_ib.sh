@@ -15,43 +15,19 @@
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
-LAB=$top_srcdir/lab/ib-lab
 . "$top_srcdir/tests/integration/isolation_lib.sh"
-SIM_SO=${LOOM_UMAD2SIM:-/usr/lib/x86_64-linux-gnu/umad2sim/libumad2sim.so}
-
-if [ "$(id -u)" != 0 ] || ! command -v ibsim >/dev/null || ! command -v opensm >/dev/null ||
-	! command -v smpquery >/dev/null || [ ! -f "$SIM_SO" ] || ! command -v jq >/dev/null; then
-	echo "1..0 # SKIP needs root, ibsim, opensm, infiniband-diags, umad2sim and jq"
-	exit 0
-fi
+. "$top_srcdir/tests/integration/ib_lib.sh"
+ib_skip_unless
 trap 't_cleanup; echo "1..$T_N"' EXIT
 
-IB=/tmp/lmi-iso-$$
-ib_down() { "$LAB" down --dir "$IB" >/dev/null 2>&1; }
-t_cleanup_add ib_down
-ctl() { "$LOOMCTL" "$@"; }
-
-"$LAB" up --dir "$IB" --hcas 5 >"$T_DIR/lab.out" 2>&1
-t_ok $? "ib-lab up: ibsim and OpenSM, 5 HCAs"
-SOCK=$(sed -n 's/^export IBSIM_SOCKNAME=//p' "$IB/env")
-declare -A GUID LID
-while read -r name guid lid; do GUID[$name]=$guid; LID[$name]=$lid; done < <(
-	jq -r '.nodes[] | "\(.name) \(.hca_ports[0].guid) \(.hca_ports[0].lid)"' "$IB/topology.json")
+ib_up lmi-iso 5
 PORT=$(jq -r '.nodes[0].hca_ports[0].name' "$IB/topology.json")
-jq '. + {sites: [{name: "lab"}]}' "$IB/topology.json" >"$T_DIR/topology.json"
 
 loomd_config "$T_DIR/topology.json" "reconcile = yes" "resync_interval = 3600" \
 	"pkey_range = 0x0100-0x01ff"
-( cd "$IB" && . "$IB/env" && exec "$LOOMD" -f -c "$LOOM_CONF" ) 2>>"$T_DIR/loomd.log" &
-LOOMD_PID=$!
-T_PIDS="$T_PIDS $LOOMD_PID"
-t_wait 10 ctl info
+ib_loomd
 t_ok $? "loomd up under the umad2sim preload"
 
-pk() {	# pk NODE: the port's non-zero P_Keys, from the fabric
-	(cd "$IB" && env IBSIM_SOCKNAME="$SOCK" LD_PRELOAD="$SIM_SO" smpquery pkeys "${LID[$1]}" 1 2>/dev/null) |
-		tr ' ' '\n' | grep '^0x' | grep -v '^0x0000$' | sort | tr '\n' ' ' | sed 's/ $//'
-}
 rc=0
 ctl tenant create acme --site lab >/dev/null || rc=1
 ctl tenant create globex --site lab >/dev/null || rc=1
@@ -71,7 +47,7 @@ iso_run() {
 }
 # edit SED-EXPRESSION: the partitions file edited by hand, OpenSM told.
 edit() {
-	sed -i "$1" "$IB/partitions.conf" && kill -HUP "$(cat "$IB/opensm.pid")"
+	sed -i "$1" "$IB/partitions.conf" && sweep
 }
 
 expect "" "the fabric as loomd left it: clean, exit 0"
@@ -83,14 +59,14 @@ edit "s/\(${GUID[hca2]}=full\)/\1, ${GUID[hca4]}=limited/"
 t_wait 10 sh -c "[ \"\$(cd '$IB' && env IBSIM_SOCKNAME='$SOCK' LD_PRELOAD='$SIM_SO' smpquery pkeys ${LID[hca4]} 1 2>/dev/null | grep -c 0x0110)\" -ge 1 ]"
 t_ok $? "plant: hca4 added to acme's partition by hand; on the port ($(pk hca4))"
 expect "pkey_foreign hca4 $PORT" "found: pkey_foreign hca4, and nothing else"
-cp "$T_DIR/partitions.orig" "$IB/partitions.conf" && kill -HUP "$(cat "$IB/opensm.pid")"
+cp "$T_DIR/partitions.orig" "$IB/partitions.conf" && sweep
 t_wait 10 sh -c "[ \"\$(cd '$IB' && env IBSIM_SOCKNAME='$SOCK' LD_PRELOAD='$SIM_SO' smpquery pkeys ${LID[hca4]} 1 2>/dev/null | grep -c 0x0110)\" = 0 ]"
 
 edit "s/${GUID[hca3]}=limited/${GUID[hca3]}=full/"
 t_wait 10 sh -c "[ \"\$(cd '$IB' && env IBSIM_SOCKNAME='$SOCK' LD_PRELOAD='$SIM_SO' smpquery pkeys ${LID[hca3]} 1 2>/dev/null | grep -c 0x8120)\" -ge 1 ]"
 t_ok $? "plant: hca3 made a full member of globex's partition; on the port ($(pk hca3))"
 expect "pkey_full hca3 $PORT" "found: pkey_full hca3, and nothing else"
-cp "$T_DIR/partitions.orig" "$IB/partitions.conf" && kill -HUP "$(cat "$IB/opensm.pid")"
+cp "$T_DIR/partitions.orig" "$IB/partitions.conf" && sweep
 t_wait 10 sh -c "[ \"\$(cd '$IB' && env IBSIM_SOCKNAME='$SOCK' LD_PRELOAD='$SIM_SO' smpquery pkeys ${LID[hca3]} 1 2>/dev/null | grep -c 0x8120)\" = 0 ]"
 
 # Inside loom's section (outside it, a P_Key of the pool is the operator's
@@ -99,14 +75,14 @@ edit "/^# END loom-managed/i stale=0x0150 : ${GUID[hca5]}=full;"
 t_wait 10 sh -c "[ \"\$(cd '$IB' && env IBSIM_SOCKNAME='$SOCK' LD_PRELOAD='$SIM_SO' smpquery pkeys ${LID[hca5]} 1 2>/dev/null | grep -c 0x8150)\" -ge 1 ]"
 t_ok $? "plant: a partition 0x0150 (loom's pool, no segment's) on hca5 ($(pk hca5))"
 expect "pkey_stale hca5 $PORT" "found: pkey_stale hca5, and nothing else"
-cp "$T_DIR/partitions.orig" "$IB/partitions.conf" && kill -HUP "$(cat "$IB/opensm.pid")"
+cp "$T_DIR/partitions.orig" "$IB/partitions.conf" && sweep
 t_wait 10 sh -c "[ \"\$(cd '$IB' && env IBSIM_SOCKNAME='$SOCK' LD_PRELOAD='$SIM_SO' smpquery pkeys ${LID[hca5]} 1 2>/dev/null | grep -c 0x8150)\" = 0 ]"
 
 SM=$(jq -r '.nodes[0].hca_ports[0].sm' "$IB/topology.json")
-echo "ops=0x0050 : ${GUID[hca2]}=full, ${GUID[hca3]}=limited;" >>"$IB/partitions.conf" && kill -HUP "$(cat "$IB/opensm.pid")"
+echo "ops=0x0050 : ${GUID[hca2]}=full, ${GUID[hca3]}=limited;" >>"$IB/partitions.conf" && sweep
 t_wait 10 sh -c "[ \"\$(cd '$IB' && env IBSIM_SOCKNAME='$SOCK' LD_PRELOAD='$SIM_SO' smpquery pkeys ${LID[hca3]} 1 2>/dev/null | grep -c 0x0050)\" -ge 1 ]"
 t_ok $? "plant: an operator's partition 0x0050 with acme's hca2 (full) and globex's hca3 ($(pk hca3))"
 expect "pkey_shared $SM pkey 0x0050" "found: pkey_shared $SM pkey 0x0050, and nothing else"
-cp "$T_DIR/partitions.orig" "$IB/partitions.conf" && kill -HUP "$(cat "$IB/opensm.pid")"
+cp "$T_DIR/partitions.orig" "$IB/partitions.conf" && sweep
 t_wait 10 sh -c "[ \"\$(cd '$IB' && env IBSIM_SOCKNAME='$SOCK' LD_PRELOAD='$SIM_SO' smpquery pkeys ${LID[hca3]} 1 2>/dev/null | grep -c 0x0050)\" = 0 ]"
 expect "" "everything taken back: clean again"

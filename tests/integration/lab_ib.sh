@@ -18,20 +18,9 @@
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
-LAB=$top_srcdir/lab/ib-lab
+. "$top_srcdir/tests/integration/ib_lib.sh"
 WATCH=$top_builddir/tests/integration/pkey_watch
-SIM_SO=${LOOM_UMAD2SIM:-/usr/lib/x86_64-linux-gnu/umad2sim/libumad2sim.so}
-
-if [ "$(id -u)" != 0 ] || ! command -v ibsim >/dev/null || ! command -v opensm >/dev/null ||
-	! command -v smpquery >/dev/null || [ ! -f "$SIM_SO" ] || ! command -v jq >/dev/null; then
-	echo "1..0 # SKIP needs root, ibsim, opensm, infiniband-diags, umad2sim and jq"
-	exit 0
-fi
-
-IB=/tmp/lmi-ib-$$
-ib_down() { "$LAB" down --dir "$IB" >/dev/null 2>&1; }
-t_cleanup_add ib_down
-ctl() { "$LOOMCTL" "$@"; }
+ib_skip_unless
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 T0=$(ms)
 lap() { t_diag "time: $1: $(( $(ms) - LAP )) ms"; LAP=$(ms); }
@@ -39,20 +28,14 @@ LAP=$T0
 
 # ---- the fabric, the topology, loomd ---------------------------------------
 
-"$LAB" up --dir "$IB" --hcas 6 >"$T_DIR/lab.out" 2>&1
-t_ok $? "ib-lab up: ibsim (2 switches, 6 HCAs) and OpenSM"
-SOCK=$(sed -n 's/^export IBSIM_SOCKNAME=//p' "$IB/env")
-declare -A GUID LID
-while read -r name guid lid; do GUID[$name]=$guid; LID[$name]=$lid; done < <(
-	jq -r '.nodes[] | "\(.name) \(.hca_ports[0].guid) \(.hca_ports[0].lid)"' "$IB/topology.json")
+ib_up lmi-ib 6
 GHOST=0x00000000001000f1	# a port GUID no HCA of this fabric has
 
 # The lab's nodes, the site they sit at, and one node whose GUID is not in
 # the fabric (an inventory mistake loom must catch).
-jq --arg g "$GHOST" '. + {sites: [{name: "lab"}]} |
-	.nodes += [{name: "ghost", site: "lab",
+jq --arg g "$GHOST" '.nodes += [{name: "ghost", site: "lab",
 		    hca_ports: [{name: "ibsim0/1", guid: $g, rate_gbps: 10, sm: "ib-lab"}]}]' \
-	"$IB/topology.json" >"$T_DIR/topology.json"
+	"$T_DIR/topology.json" >"$T_DIR/t.json" && mv "$T_DIR/t.json" "$T_DIR/topology.json"
 
 # The operator's own partition, outside loom's section, before loomd starts:
 # hca4 full, hca5 limited.  P_Key 0x0050 lies outside loom's pool.
@@ -60,23 +43,13 @@ printf '%s\n' "ops=0x0050, ipoib : ${GUID[hca4]}=full, ${GUID[hca5]}=limited;  #
 	>>"$IB/partitions.conf"
 cp "$IB/partitions.conf" "$T_DIR/operator.conf"
 # Make OpenSM program it (it sweeps only when told).
-kill -HUP "$(cat "$IB/opensm.pid")"
+sweep
 
 loomd_config "$T_DIR/topology.json" "reconcile = yes" "resync_interval = 3600" \
 	"pkey_range = 0x0100-0x01ff"
-# shellcheck source=/dev/null  # written by ib-lab up
-( cd "$IB" && . "$IB/env" && exec "$LOOMD" -f -c "$LOOM_CONF" ) 2>>"$T_DIR/loomd.log" &
-LOOMD_PID=$!
-T_PIDS="$T_PIDS $LOOMD_PID"
-t_wait 10 ctl info
+ib_loomd
 t_ok $? "loomd up under the umad2sim preload, reconcile on"
 
-# A port's P_Key table as the fabric reports it (smpquery, by LID): the
-# non-zero entries, sorted, space separated.
-pk() {
-	(cd "$IB" && env IBSIM_SOCKNAME="$SOCK" LD_PRELOAD="$SIM_SO" smpquery pkeys "${LID[$1]}" 1 2>/dev/null) |
-		tr ' ' '\n' | grep '^0x' | grep -v '^0x0000$' | sort | tr '\n' ' ' | sed 's/ $//'
-}
 # has NODE ENTRY: the table carries ENTRY exactly (0x8000 bit = full).
 has() { case " $(pk "$1") " in *" $2 "*) return 0 ;; esac; return 1; }
 # carries NODE PKEY: the table carries PKEY with either membership.
@@ -306,7 +279,7 @@ lap "full-table move"
 good_section=$(section)
 # Someone demotes hca2 to a limited member in loom's section, and tells OpenSM.
 sed -i "s/${GUID[hca2]}=full/${GUID[hca2]}=limited/" "$IB/partitions.conf"
-kill -HUP "$(cat "$IB/opensm.pid")"
+sweep
 t0=$(ms)
 repaired() { [ "$(section)" = "$good_section" ] && has hca2 0x8110 && ! has hca2 0x0110; }
 t_wait 15 repaired

@@ -15,56 +15,26 @@
 # converges with -w.  TAP output; needs root, ibsim, opensm, sqlite3.
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
-LAB=$top_srcdir/lab/ib-lab
-SIM_SO=${LOOM_UMAD2SIM:-/usr/lib/x86_64-linux-gnu/umad2sim/libumad2sim.so}
-
-if [ "$(id -u)" != 0 ] || ! command -v ibsim >/dev/null || ! command -v opensm >/dev/null ||
-	! command -v smpquery >/dev/null || [ ! -f "$SIM_SO" ] || ! command -v jq >/dev/null ||
-	! command -v sqlite3 >/dev/null; then
-	echo "1..0 # SKIP needs root, ibsim, opensm, infiniband-diags, umad2sim, sqlite3 and jq"
-	exit 0
-fi
-
-IB=/tmp/lco-ib-$$
-ib_down() { "$LAB" down --dir "$IB" >/dev/null 2>&1; }
-t_cleanup_add ib_down
-ctl() { "$LOOMCTL" "$@"; }
-sweep() { kill -HUP "$(cat "$IB/opensm.pid")"; }
+. "$top_srcdir/tests/integration/ib_lib.sh"
+ib_skip_unless sqlite3
 db_bytes() { cat "$LOOM_DB" "$LOOM_DB-wal" 2>/dev/null | sha256sum | cut -d' ' -f1; }
 
 t_plan 17
-"$LAB" up --dir "$IB" --hcas 4 >"$T_DIR/lab.out" 2>&1
-t_ok $? "ib-lab up: ibsim (2 switches, 4 HCAs) and OpenSM" || { sed 's/^/#   /' "$T_DIR/lab.out"; exit 1; }
-SOCK=$(sed -n 's/^export IBSIM_SOCKNAME=//p' "$IB/env")
-declare -A GUID LID
-while read -r name guid lid; do GUID[$name]=$guid; LID[$name]=$lid; done < <(
-	jq -r '.nodes[] | "\(.name) \(.hca_ports[0].guid) \(.hca_ports[0].lid)"' "$IB/topology.json")
+ib_up lco-ib 4 || exit 1
 GHOST=0x00000000001000f1	# a port GUID no HCA of this fabric has
-jq --arg g "$GHOST" '. + {sites: [{name: "lab"}]} |
-	.nodes += [{name: "ghost", site: "lab",
+jq --arg g "$GHOST" '.nodes += [{name: "ghost", site: "lab",
 		    hca_ports: [{name: "ibsim0/1", guid: $g, rate_gbps: 10, sm: "ib-lab"}]}]' \
-	"$IB/topology.json" >"$T_DIR/topology.json"
+	"$T_DIR/topology.json" >"$T_DIR/t.json" && mv "$T_DIR/t.json" "$T_DIR/topology.json"
 
-pk() {
-	(cd "$IB" && env IBSIM_SOCKNAME="$SOCK" LD_PRELOAD="$SIM_SO" smpquery pkeys "${LID[$1]}" 1 2>/dev/null) |
-		tr ' ' '\n' | grep '^0x' | grep -v '^0x0000$' | sort | tr '\n' ' ' | sed 's/ $//'
-}
 pk_count_is() { [ "$(pk "$1" | wc -w)" = "$2" ]; }
 hexkey() { ctl -o json segment show "$1" | jq -r .pkey | xargs printf '0x%04x'; }
 state_of() {	# state_of TENANT/SEGMENT: its opensm status as "state reason"
 	ctl -o json status "$1" | jq -r '.segments[] | select(.layer == "opensm") | "\(.state) \(.reason)"'
 }
 
-start_loomd() {
-	# shellcheck source=/dev/null  # written by ib-lab up
-	( cd "$IB" && . "$IB/env" && exec "$LOOMD" -f -c "$LOOM_CONF" ) 2>>"$T_DIR/loomd.log" &
-	LOOMD_PID=$!
-	T_PIDS="$T_PIDS $LOOMD_PID"
-	t_wait 10 ctl info
-}
 loomd_config "$T_DIR/topology.json" "reconcile = yes" "resync_interval = 3600" \
 	"pkey_range = 0x0100-0x01ff"
-start_loomd
+ib_loomd
 t_ok $? "loomd up under the umad2sim preload, reconcile on"
 
 # ---- a burst against a port near capacity -----------------------------------
@@ -122,7 +92,7 @@ sweep
 loomd_stop
 sqlite3 "$LOOM_DB" "INSERT INTO attachments (tenant, segment, node, port, membership)
 	VALUES ('cap', 'p$LOST', 'hca2', '', 'default');"
-start_loomd
+ib_loomd
 t_ok $? "loomd restarted with cap/p$LOST attached to hca2 by hand (65 entries needed)"
 
 ctl tenant create green --site lab >/dev/null && ctl segment create green/ib --type infiniband >/dev/null

@@ -17,35 +17,17 @@
 # tests/unit/test_fault.c (fault_from_counters).
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
-LAB=$top_srcdir/lab/ib-lab
-SIM_SO=${LOOM_UMAD2SIM:-/usr/lib/x86_64-linux-gnu/umad2sim/libumad2sim.so}
-
-if [ "$(id -u)" != 0 ] || ! command -v ibsim >/dev/null || ! command -v opensm >/dev/null ||
-	[ ! -f "$SIM_SO" ] || ! command -v jq >/dev/null; then
-	echo "1..0 # SKIP needs root, ibsim, opensm, umad2sim and jq"
-	exit 0
-fi
-
-IB=/tmp/lwt-ib-$$
-ib_down() { "$LAB" down --dir "$IB" >/dev/null 2>&1; }
-t_cleanup_add ib_down
-ctl() { "$LOOMCTL" "$@"; }
+. "$top_srcdir/tests/integration/ib_lib.sh"
+ib_skip_unless
 state_is() { [ "$(ctl -o json node show "$1" | jq -r .state)" = "$2" ]; }
 n_events() { ctl -o json node history hca3 | jq --arg e "$1" '[.[] | select(.event == $e)] | length'; }
 sim() { "$LAB" sim --dir "$IB" --cmd "$1"; }
-sweep() { kill -HUP "$(cat "$IB/opensm.pid")"; }
 
 t_plan 9
-"$LAB" up --dir "$IB" --hcas 4 >"$T_DIR/lab.out" 2>&1
-t_ok $? "ib-lab up: ibsim (2 switches, 4 HCAs) and OpenSM" || { sed 's/^/#   /' "$T_DIR/lab.out"; exit 1; }
-jq '. + {sites: [{name: "lab"}]}' "$IB/topology.json" >"$T_DIR/topology.json"
+ib_up lwt-ib 4 || exit 1
 
 loomd_config "$T_DIR/topology.json" "reconcile = yes" "resync_interval = 3600" "fault.counter_interval = 1"
-# shellcheck source=/dev/null  # written by ib-lab up
-( cd "$IB" && . "$IB/env" && exec "$LOOMD" -f -c "$LOOM_CONF" ) 2>>"$T_DIR/loomd.log" &
-LOOMD_PID=$!
-T_PIDS="$T_PIDS $LOOMD_PID"
-t_wait 10 ctl info
+ib_loomd
 t_ok $? "loomd up under the umad2sim preload, HCA watcher every second"
 
 t_wait 15 grep -q "HCA watcher: first sample" "$T_DIR/loomd.log"

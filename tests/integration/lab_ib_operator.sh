@@ -10,37 +10,14 @@
 # smpquery.  TAP output; needs root, ibsim, opensm, infiniband-diags.
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
-LAB=$top_srcdir/lab/ib-lab
-SIM_SO=${LOOM_UMAD2SIM:-/usr/lib/x86_64-linux-gnu/umad2sim/libumad2sim.so}
-
-if [ "$(id -u)" != 0 ] || ! command -v ibsim >/dev/null || ! command -v opensm >/dev/null ||
-	! command -v smpquery >/dev/null || [ ! -f "$SIM_SO" ] || ! command -v jq >/dev/null; then
-	echo "1..0 # SKIP needs root, ibsim, opensm, infiniband-diags, umad2sim and jq"
-	exit 0
-fi
-
-IB=/tmp/lop-ib-$$
-ib_down() { "$LAB" down --dir "$IB" >/dev/null 2>&1; }
-t_cleanup_add ib_down
-ctl() { "$LOOMCTL" "$@"; }
-sweep() { kill -HUP "$(cat "$IB/opensm.pid")"; }
+. "$top_srcdir/tests/integration/ib_lib.sh"
+ib_skip_unless
 # The database file and its WAL, byte for byte.
 db_bytes() { cat "$LOOM_DB" "$LOOM_DB-wal" 2>/dev/null | sha256sum | cut -d' ' -f1; }
 
 t_plan 14
-"$LAB" up --dir "$IB" --hcas 4 >"$T_DIR/lab.out" 2>&1
-t_ok $? "ib-lab up: ibsim (2 switches, 4 HCAs) and OpenSM" || { sed 's/^/#   /' "$T_DIR/lab.out"; exit 1; }
-SOCK=$(sed -n 's/^export IBSIM_SOCKNAME=//p' "$IB/env")
-declare -A GUID LID
-while read -r name guid lid; do GUID[$name]=$guid; LID[$name]=$lid; done < <(
-	jq -r '.nodes[] | "\(.name) \(.hca_ports[0].guid) \(.hca_ports[0].lid)"' "$IB/topology.json")
-jq '. + {sites: [{name: "lab"}]}' "$IB/topology.json" >"$T_DIR/topology.json"
+ib_up lop-ib 4 || exit 1
 
-# A port's P_Key table as the fabric reports it: the non-zero entries.
-pk() {
-	(cd "$IB" && env IBSIM_SOCKNAME="$SOCK" LD_PRELOAD="$SIM_SO" smpquery pkeys "${LID[$1]}" 1 2>/dev/null) |
-		tr ' ' '\n' | grep '^0x' | grep -v '^0x0000$' | sort | tr '\n' ' ' | sed 's/ $//'
-}
 
 # The operator's partitions, inside loom's pool 0x0100-0x01ff, before loomd starts.
 printf '%s\n' "storage=0x0101, ipoib : ${GUID[hca3]}=full;  # the operator's own" \
@@ -49,11 +26,7 @@ sweep
 
 loomd_config "$T_DIR/topology.json" "reconcile = yes" "resync_interval = 3600" \
 	"pkey_range = 0x0100-0x01ff"
-# shellcheck source=/dev/null  # written by ib-lab up
-( cd "$IB" && . "$IB/env" && exec "$LOOMD" -f -c "$LOOM_CONF" ) 2>>"$T_DIR/loomd.log" &
-LOOMD_PID=$!
-T_PIDS="$T_PIDS $LOOMD_PID"
-t_wait 10 ctl info
+ib_loomd
 t_ok $? "loomd up under the umad2sim preload, reconcile on"
 
 t_is "$(ctl -o json info | jq -r '[.pools.operator_pkeys[] | "\(.pkey):\(.partition)"] | join(" ")')" \

@@ -7,29 +7,17 @@ set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/etcd_lib.sh"	# etcd_free_port
 
-LAB=$top_srcdir/lab/ib-lab
-SIM_SO=${LOOM_UMAD2SIM:-/usr/lib/x86_64-linux-gnu/umad2sim/libumad2sim.so}
+. "$top_srcdir/tests/integration/ib_lib.sh"
 if [ "$(id -u)" != 0 ] || ! command -v ibsim >/dev/null || ! command -v opensm >/dev/null || [ ! -f "$SIM_SO" ]; then
 	echo "1..1"; echo "not ok 1 - needs root, ibsim, opensm and umad2sim: run tools/install-deps"; exit 1
 fi
 t_plan 6
-IB=/tmp/lmm-ib-$$
-ib_down() { "$LAB" down --dir "$IB" >/dev/null 2>&1; }
-t_cleanup_add ib_down
-ctl() { "$LOOMCTL" "$@"; }
-
-"$LAB" up --dir "$IB" --hcas 4 >"$T_DIR/lab.out" 2>&1
-t_ok $? "ib-lab up: ibsim and OpenSM"
-jq '. + {sites: [{name: "lab"}]}' "$IB/topology.json" >"$T_DIR/topology.json"
+ib_up lmm-ib 4
 SM=$(jq -r '.subnet_managers[0].name' "$T_DIR/topology.json")
 MPORT=$(etcd_free_port)
 loomd_config "$T_DIR/topology.json" "reconcile = yes" "resync_interval = 3600" \
 	"pkey_range = 0x0100-0x01ff" "metrics.listen = 127.0.0.1:$MPORT"
-# shellcheck source=/dev/null  # written by ib-lab up
-( cd "$IB" && . "$IB/env" && exec "$LOOMD" -f -c "$LOOM_CONF" ) 2>>"$T_DIR/loomd.log" &
-LOOMD_PID=$!
-T_PIDS="$T_PIDS $LOOMD_PID"
-t_wait 10 ctl info
+ib_loomd
 t_ok $? "loomd up under the umad2sim preload with metrics on"
 
 ctl tenant create acme --isolation strict --site lab >/dev/null &&
