@@ -693,6 +693,48 @@ static void test_node_life(void **state)
 	assert_int_not_equal(raw_exec(f->dir.db, "UPDATE nodes SET state = 'bogus' WHERE name = 'gpu-1'"), 0);
 }
 
+/*
+ * The CHECKs of three or more values are OR chains after migration 6 (an
+ * IN list made SQLite build a scratch table per row), on a file that had
+ * rows, and they still refuse what they refused.
+ */
+static void test_migrate_checks(void **state)
+{
+	struct fixture *f = *state;
+	struct loom_err err = { 0 };
+	struct store *s = NULL;
+	char db[PATH_MAX];
+
+	snprintf(db, sizeof(db), "%s/v5.db", f->dir.dir);
+	assert_int_equal(store_migrate_to(db, 5, &err), 0);
+	assert_int_equal(raw_exec(db, "INSERT INTO tenants (name, isolation) VALUES ('old', 'strict');"
+				      "INSERT INTO segments (tenant, name, type, vni) VALUES ('old', 'e', 'ethernet', 7);"
+				      "INSERT INTO attachments (tenant, segment, node) VALUES ('old', 'e', 'n1');"
+				      "INSERT INTO nodes (name, state, since_ns) VALUES ('n1', 'assigned', 1)"), 0);
+	assert_int_equal(store_open(db, &s, &err), 0);
+	store_close(&s);
+	assert_int_equal(raw_int(db, "PRAGMA user_version"), store_schema_version_latest());
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
+				     "('tenants', 'segments', 'attachments', 'nodes') AND sql LIKE '% IN (''%'"), 0);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
+				     "('tenants', 'segments', 'attachments', 'nodes') AND sql LIKE '%CHECK (% OR %'"), 4);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM tenants JOIN segments ON segments.tenant = tenants.name"
+				     " JOIN attachments ON attachments.tenant = tenants.name JOIN nodes"), 1);
+	/* Each CHECK still holds, and still lets every allowed value in. */
+	assert_int_not_equal(raw_exec(db, "INSERT INTO tenants (name, isolation) VALUES ('x', 'open')"), 0);
+	assert_int_equal(raw_exec(db, "INSERT INTO tenants (name, isolation) VALUES ('s', 'soft'), ('p', 'private')"), 0);
+	assert_int_not_equal(raw_exec(db, "INSERT INTO segments (tenant, name, type) VALUES ('old', 'x', 'fc')"), 0);
+	assert_int_not_equal(raw_exec(db, "INSERT INTO segments (tenant, name, type, default_membership)"
+					  " VALUES ('old', 'x', 'infiniband', 'half')"), 0);
+	assert_int_equal(raw_exec(db, "INSERT INTO segments (tenant, name, type, pkey, default_membership)"
+				      " VALUES ('old', 'i', 'infiniband', 5, 'limited')"), 0);
+	assert_int_not_equal(raw_exec(db, "UPDATE attachments SET membership = 'none'"), 0);
+	assert_int_equal(raw_exec(db, "UPDATE attachments SET membership = 'full'"), 0);
+	assert_int_not_equal(raw_exec(db, "UPDATE nodes SET state = 'gone'"), 0);
+	assert_int_equal(raw_exec(db, "UPDATE nodes SET state = 'quarantined'"), 0);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
+}
+
 /* A migration that fails leaves the file as it was: all or nothing. */
 static void test_migrate_fails_atomically(void **state)
 {
@@ -758,6 +800,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_life, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gpu_instances, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_fails_atomically, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_unknown, setup, teardown),
 	};
