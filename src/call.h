@@ -36,16 +36,23 @@ struct api_peer {
  * What a write that asked to `wait` waits for beyond the targets, set by
  * the method that knows (a replacement, an RDMA check).  Without one the
  * wait is for the targets to run the write's generation.
+ *
+ * A read method may set one too (with @read_limit_s): its answer is then
+ * deferred, without holding up the loop, until check says it is ready
+ * (isolation.verify, whose fabric read runs on a thread).
  */
 struct api_wait {
 	/* The reply reports on the newest generation posted (the wait spans several). */
 	bool newest_gen;
+	/* A read's answer is the result alone (no "wait" object), given within this many seconds. */
+	int read_limit_s;
 	/*
 	 * Is the wait for @subject over (or @expired)?  Returns true to answer
 	 * now, with *converged for the reply; may change *result or replace it.
+	 * An error set in @err is the answer instead of the result.
 	 */
 	bool (*check)(struct loomd *d, const char *subject, uint64_t gen, bool expired, json_t **result,
-		      bool *converged);
+		      bool *converged, struct loom_err *err);
 };
 
 /* A method that writes runs inside a savepoint of the batch's transaction;

@@ -20,6 +20,7 @@
 #include "lib/param.h"
 #include "src/api_life.h"
 #include "src/isolation_run.h"
+#include "src/server_batch.h"
 
 /* The findings of the previous run: only new ones become events. */
 static json_t *last_findings;
@@ -88,40 +89,6 @@ static int record(struct loomd *d, const char *source, json_t *findings, struct 
 	return ret;
 }
 
-int loomd_isolation_run(struct loomd *d, const char *source, json_t **report, struct loom_err *err)
-{
-	struct isolation_nvml nvml[CONF_NVML_MAX];
-	struct isolation_read_opts ro = { .nvml = nvml, .n_nvml = d->cfg.n_nvml };
-	struct gpu_inst_rec *gpus = NULL;
-	size_t n_gpus = 0;
-	int64_t t0 = mono_ns();
-	int n;
-
-	*report = NULL;
-	for (size_t i = 0; i < d->cfg.n_nvml; i++)
-		nvml[i] = (struct isolation_nvml){ .node = d->cfg.nvml[i].node, .path = d->cfg.nvml[i].path };
-	if (store_gpu_list(d->store, &gpus, &n_gpus))
-		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the MIG instances: %s",
-				    store_errmsg(d->store));
-	n = isolation_verify(d->topo, &(struct isolation_intent){ .model = &d->model, .gpus = gpus,
-								  .n_gpus = n_gpus },
-			     &ro, report, err);
-	free(gpus);
-	if (n < 0)
-		return n;
-	if (record(d, source, json_object_get(*report, "findings"), err)) {
-		json_decref(*report);
-		*report = NULL;
-		return -EIO;
-	}
-	if (n)
-		log_warn("isolation check (%s): %d finding%s, %.1f ms", source, n, n == 1 ? "" : "s",
-			 (mono_ns() - t0) / 1e6);
-	else
-		log_info("isolation check (%s): clean, %.1f ms", source, (mono_ns() - t0) / 1e6);
-	return n;
-}
-
 static void hex(char *out, const unsigned char *in, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -176,31 +143,6 @@ out:
 	return ret;
 }
 
-int m_isolation_verify(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
-{
-	static const char *const allowed[] = { "signed", NULL };
-	json_t *sign = json_object_get(params, "signed"), *report = NULL;
-	int ret;
-
-	if (params_only(params, allowed, err))
-		return -EINVAL;
-	if (sign && !json_is_boolean(sign))
-		return loom_err_set(err, LOOM_E_PARAMS, "signed", "'signed' must be true or false");
-	if (json_is_true(sign) && !call->d->cfg.isolation_key[0])
-		return loom_err_set(err, LOOM_E_CONFIG, "isolation.key",
-				    "no signing key: set isolation.key in loomd.conf to a PEM private key");
-	ret = loomd_isolation_run(call->d, "request", &report, err);
-	if (ret < 0)
-		return ret;
-	if (json_is_true(sign)) {
-		ret = report_sign(call->d, report, result, err);
-		json_decref(report);
-		return ret;
-	}
-	*result = report;
-	return 0;
-}
-
 /*
  * The periodic run reads on a thread: the fabric's truth only, through a
  * topology of its own (loaded from the file loomd runs with, so that a
@@ -210,6 +152,8 @@ int m_isolation_verify(struct api_call *call, json_t *params, json_t **result, s
  */
 struct periodic_job {
 	pthread_t thread;
+	uint64_t seq;		/* 1, 2, ...: the reads started */
+	bool requested;		/* started for isolation.verify (else by the timer) */
 	char topology_path[sizeof(((struct loom_config *)0)->topology)];
 	struct conf_nvml nvml[CONF_NVML_MAX];
 	size_t n_nvml;
@@ -221,6 +165,13 @@ struct periodic_job {
 
 static struct periodic_job *job;
 static int job_fd = -1;
+static bool job_start(struct loomd *d, bool requested);
+
+/* The reads started, the newest one done and its report (or why it failed),
+ * and the read isolation.verify's waiting requests need (0: none). */
+static uint64_t jobs_started, done_seq, want_seq;
+static json_t *done_report;
+static char done_error[300];
 
 static void *periodic_main(void *arg)
 {
@@ -261,6 +212,7 @@ static void on_job_done(struct loomd *d)
 	struct findings f = { 0 };
 	struct loom_err err = { 0 };
 	json_t *report = NULL;
+	const char *source;
 	size_t n_gpus = 0;
 	uint64_t n;
 	int rc;
@@ -270,12 +222,16 @@ static void on_job_done(struct loomd *d)
 	if (!job)
 		return;
 	pthread_join(job->thread, NULL);
+	source = job->requested ? "request" : "periodic";
+	done_error[0] = '\0';
 	if (job->rc) {
-		log_err("periodic isolation check failed: %s", job->error);
+		snprintf(done_error, sizeof(done_error), "%s", job->error);
+		log_err("isolation check (%s) failed: %s", source, job->error);
 		goto out;
 	}
 	if (store_gpu_list(d->store, &gpus, &n_gpus)) {
-		log_err("periodic isolation check: cannot read the MIG instances: %s", store_errmsg(d->store));
+		snprintf(done_error, sizeof(done_error), "cannot read the MIG instances: %s", store_errmsg(d->store));
+		log_err("isolation check (%s): %s", source, done_error);
 		goto out;
 	}
 	rc = isolation_check(d->topo, &(struct isolation_intent){ .model = &d->model, .gpus = gpus,
@@ -283,22 +239,53 @@ static void on_job_done(struct loomd *d)
 			     job->truth, &f);
 	report = rc < 0 ? NULL : isolation_report(job->truth, &f, job->time_ns);
 	if (!report) {
-		log_err("periodic isolation check: out of memory");
+		snprintf(done_error, sizeof(done_error), "out of memory");
+		log_err("isolation check (%s): out of memory", source);
 		goto out;
 	}
-	if (record(d, "periodic", json_object_get(report, "findings"), &err))
-		log_err("periodic isolation check: the findings could not be recorded: %s", err.msg);
-	else if (rc)
-		log_warn("isolation check (periodic): %d finding%s, read in %.1f ms", rc, rc == 1 ? "" : "s",
+	if (record(d, source, json_object_get(report, "findings"), &err)) {
+		snprintf(done_error, sizeof(done_error), "the findings could not be recorded: %s", err.msg);
+		log_err("isolation check (%s): %s", source, done_error);
+	} else if (rc) {
+		log_warn("isolation check (%s): %d finding%s, read in %.1f ms", source, rc, rc == 1 ? "" : "s",
 			 (realtime_ns() - job->time_ns) / 1e6);
-	else
-		log_info("isolation check (periodic): clean, read in %.1f ms",
+	} else {
+		log_info("isolation check (%s): clean, read in %.1f ms", source,
 			 (realtime_ns() - job->time_ns) / 1e6);
+	}
 out:
+	json_decref(done_report);
+	done_report = done_error[0] ? NULL : json_incref(report);
+	done_seq = job->seq;
 	json_decref(report);
 	findings_release(&f);
 	free(gpus);
 	periodic_free(&job);
+	/* A request that came while this read ran needs one of its own. */
+	if (want_seq > done_seq)
+		job_start(d, true);
+	waiters_check(d);
+}
+
+/* Starts a read on its thread; false when it could not start. */
+static bool job_start(struct loomd *d, bool requested)
+{
+	job = calloc(1, sizeof(*job));
+	if (!job) {
+		log_err("isolation check: out of memory");
+		return false;
+	}
+	job->seq = ++jobs_started;
+	job->requested = requested;
+	snprintf(job->topology_path, sizeof(job->topology_path), "%s", d->cfg.topology);
+	memcpy(job->nvml, d->cfg.nvml, sizeof(job->nvml));
+	job->n_nvml = d->cfg.n_nvml;
+	if (pthread_create(&job->thread, NULL, periodic_main, job)) {
+		log_err("isolation check: cannot start its thread");
+		periodic_free(&job);
+		return false;
+	}
+	return true;
 }
 
 static void on_timer(struct loomd *d)
@@ -309,18 +296,74 @@ static void on_timer(struct loomd *d)
 		log_warn("isolation check: timerfd: %s", strerror(errno));
 	if (job)
 		return;		/* the previous run still reads: this one is skipped */
-	job = calloc(1, sizeof(*job));
-	if (!job) {
-		log_err("periodic isolation check: out of memory");
-		return;
+	job_start(d, false);
+}
+
+/* ---- isolation.verify ------------------------------------------------------ */
+
+/*
+ * The reads are bounded (netlink, FRR's time limit per VTEP, the umad
+ * time limit per MAD, NVML), so this is only a backstop.
+ */
+#define VERIFY_LIMIT_S 120
+
+/* The wait's subject: "SEQ:SIGNED", the read the request needs. */
+static bool verify_ready(struct loomd *d, const char *subject, uint64_t gen, bool expired, json_t **result,
+			 bool *converged, struct loom_err *err)
+{
+	unsigned long long seq = 0;
+	int sign = 0;
+
+	(void)gen;
+	*converged = true;
+	if (sscanf(subject, "%llu:%d", &seq, &sign) != 2)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "isolation.verify: bad wait subject"), true;
+	if (done_seq < seq) {
+		if (expired)
+			loom_err_set(err, LOOM_E_UNAVAILABLE, "", "the fabric read did not finish within %d s",
+				     VERIFY_LIMIT_S);
+		return expired;
 	}
-	snprintf(job->topology_path, sizeof(job->topology_path), "%s", d->cfg.topology);
-	memcpy(job->nvml, d->cfg.nvml, sizeof(job->nvml));
-	job->n_nvml = d->cfg.n_nvml;
-	if (pthread_create(&job->thread, NULL, periodic_main, job)) {
-		log_err("periodic isolation check: cannot start its thread");
-		periodic_free(&job);
+	if (!done_report) {
+		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "the isolation check failed: %s", done_error);
+		return true;
 	}
+	json_decref(*result);
+	*result = NULL;
+	if (sign)
+		report_sign(d, done_report, result, err);
+	else
+		*result = json_incref(done_report);
+	return true;
+}
+
+static const struct api_wait verify_wait = { .read_limit_s = VERIFY_LIMIT_S, .check = verify_ready };
+
+int m_isolation_verify(struct api_call *call, json_t *params, json_t **result, struct loom_err *err)
+{
+	static const char *const allowed[] = { "signed", NULL };
+	json_t *sign = json_object_get(params, "signed");
+	uint64_t need;
+
+	if (params_only(params, allowed, err))
+		return -EINVAL;
+	if (sign && !json_is_boolean(sign))
+		return loom_err_set(err, LOOM_E_PARAMS, "signed", "'signed' must be true or false");
+	if (json_is_true(sign) && !call->d->cfg.isolation_key[0])
+		return loom_err_set(err, LOOM_E_CONFIG, "isolation.key",
+				    "no signing key: set isolation.key in loomd.conf to a PEM private key");
+	/* A read already under way began before this request: the next one. */
+	need = job ? job->seq + 1 : jobs_started + 1;
+	if (!job && !job_start(call->d, true))
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the fabric read");
+	if (need > want_seq)
+		want_seq = need;
+	/* Answered by verify_ready once the read is checked, off the event loop. */
+	*result = json_object();
+	call->wait = &verify_wait;
+	snprintf(call->wait_subject, sizeof(call->wait_subject), "%llu:%d", (unsigned long long)need,
+		 json_is_true(sign));
+	return *result ? 0 : loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
 }
 
 int loomd_isolation_open(struct loomd *d)
@@ -328,17 +371,19 @@ int loomd_isolation_open(struct loomd *d)
 	struct itimerspec its = { 0 };
 	int ret;
 
-	if (!d->cfg.isolation_interval_s)
-		return 0;
 	job_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (job_fd < 0)
+		return -errno;
+	ret = loomd_fd_add(d, job_fd, on_job_done);
+	if (ret || !d->cfg.isolation_interval_s)
+		return ret;
 	timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (job_fd < 0 || timer_fd < 0)
+	if (timer_fd < 0)
 		return -errno;
 	its.it_value.tv_sec = its.it_interval.tv_sec = d->cfg.isolation_interval_s;
 	if (timerfd_settime(timer_fd, 0, &its, NULL))
 		return -errno;
-	ret = loomd_fd_add(d, job_fd, on_job_done);
-	return ret ? ret : loomd_fd_add(d, timer_fd, on_timer);
+	return loomd_fd_add(d, timer_fd, on_timer);
 }
 
 void loomd_isolation_close(struct loomd *d)
@@ -356,4 +401,7 @@ void loomd_isolation_close(struct loomd *d)
 	timer_fd = job_fd = -1;
 	json_decref(last_findings);
 	last_findings = NULL;
+	json_decref(done_report);
+	done_report = NULL;
+	jobs_started = done_seq = want_seq = 0;
 }

@@ -285,8 +285,9 @@ bool loomd_replace_finished(struct loomd *d, const char *old_node, bool *ok, jso
  * record as it ended (or stands when the time ran out).
  */
 static bool replace_wait_check(struct loomd *d, const char *old_node, uint64_t gen, bool expired,
-			       json_t **result, bool *converged)
+			       json_t **result, bool *converged, struct loom_err *err)
 {
+	(void)err;
 	json_t *rec = NULL;
 	bool ok = false, done = loomd_replace_finished(d, old_node, &ok, &rec);
 

@@ -148,6 +148,9 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 			c->ev_after = call.subscribe_after;
 			memcpy(c->ev_node, call.subscribe_node, sizeof(c->ev_node));
 		}
+		/* A read whose answer comes later waits like a write (done: below). */
+		if (err.code == LOOM_OK && call.wait && call.wait->read_limit_s > 0)
+			p->wait_s = call.wait->read_limit_s;
 		goto done;
 	}
 	if (wait_param(req->params, &p->wait_s, &err))
@@ -230,25 +233,32 @@ void client_take_lines(struct loomd *d, struct client *c)
 	c->has_lines = !c->too_large && memchr(c->in, '\n', c->in_len) != NULL;
 }
 
-/* Answers a waiting write: its result plus what the targets say. */
-static void waiter_answer(struct loomd *d, struct waiter *w, bool converged)
+/*
+ * Answers a waiting write: its result plus what the targets say; a
+ * deferred read: its result alone; either: the error its check set.
+ */
+static void waiter_answer(struct loomd *d, struct waiter *w, bool converged, const struct loom_err *err)
 {
 	uint64_t gen = w->wait && w->wait->newest_gen ? d->posted_gen : w->gen;
-	json_t *wait = json_pack("{s:b, s:I, s:o, s:o}", "converged", converged, "generation", (json_int_t)gen,
-				 "not_programmed", d->rec ? reconciler_gen_report(d->rec, gen, true) : json_array(),
-				 "elsewhere_not_programmed",
-				 d->rec ? reconciler_gen_report(d->rec, gen, false) : json_array());
 	json_t *reply;
 
-	if (json_is_object(w->result))
-		json_object_set_new(w->result, "wait", wait);
-	else
-		json_decref(wait);
-	reply = rpc_result(w->id, w->result);
+	if (err->code != LOOM_OK) {
+		reply = rpc_error(w->id, err);
+	} else {
+		if (json_is_object(w->result) && !(w->wait && w->wait->read_limit_s))
+			json_object_set_new(w->result, "wait",
+					    json_pack("{s:b, s:I, s:o, s:o}", "converged", converged, "generation",
+						      (json_int_t)gen, "not_programmed",
+						      d->rec ? reconciler_gen_report(d->rec, gen, true) : json_array(),
+						      "elsewhere_not_programmed",
+						      d->rec ? reconciler_gen_report(d->rec, gen, false)
+							     : json_array()));
+		reply = rpc_result(w->id, w->result);
+	}
 	w->client->waiting--;
 	client_send(d, w->client, reply);
 	json_decref(reply);
-	loomd_metrics_request(d, w->method, LOOM_OK, w->t0_ns);
+	loomd_metrics_request(d, w->method, err->code, w->t0_ns);
 }
 
 void waiters_check(struct loomd *d)
@@ -263,9 +273,10 @@ void waiters_check(struct loomd *d)
 		struct waiter *w = *pw;
 		bool expired = now >= w->deadline_ns;
 		bool ok = false, converged;
+		struct loom_err err = { 0 };
 
 		if (w->wait) {
-			if (!w->wait->check(d, w->wait_subject, w->gen, expired, &w->result, &converged)) {
+			if (!w->wait->check(d, w->wait_subject, w->gen, expired, &w->result, &converged, &err)) {
 				pw = &w->next;
 				continue;
 			}
@@ -278,7 +289,7 @@ void waiters_check(struct loomd *d)
 			}
 			converged = done && ok;
 		}
-		waiter_answer(d, w, converged);
+		waiter_answer(d, w, converged, &err);
 		*pw = w->next;
 		waiter_free(w);
 	}

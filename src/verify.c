@@ -311,8 +311,9 @@ int rdma_jobs_fd(const struct loomd *d)
  * its RDMA check ended; the waiter then gets the node as it is now.
  */
 static bool rdma_wait_check(struct loomd *d, const char *node, uint64_t gen, bool expired, json_t **result,
-			    bool *converged)
+			    bool *converged, struct loom_err *err)
 {
+	(void)err;
 	bool ok = false, done = !d->rec || reconciler_done(d->rec, gen, &ok);
 	bool running = rdma_job_running(d, node);
 	json_t *now_json;

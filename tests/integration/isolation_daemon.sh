@@ -72,7 +72,7 @@ NS1=$(vt_ns 1)
 ip -n "$NS1" link add opv0 type veth peer name opv1 && ip -n "$NS1" link set opv0 master "lb$A"
 t_ok $? "plant: an operator's veth opv0 in acme's bridge lb$A on vt1"
 t_wait 10 periodic_found
-t_ok $? "the periodic run found it without being asked (audit record, source periodic)"
+t_ok $? "the periodic run found it without being asked (audit record, source periodic)" || tail -20 "$T_DIR/loomd.log" | sed "s/^/#   /"
 t_is "$(audit_isolation | paste -sd';')" "periodic 1" "one audit record, with the one finding"
 t_is "$(ctl -o json audit list --limit 100000 | jq -r '[.[] | select(.method == "isolation.verify")][0].result.findings[0] | "\(.kind) \(.target) \(.object) \(.tenants | join(","))"')" \
 	"foreign_port vt1 opv0 acme" "the audit record names kind, target, object and tenant"
@@ -104,6 +104,26 @@ t_ok $? "and refuses it once the report is altered"
 ip -n "$NS1" link del opv0
 verify
 t_is "$GOT rc=$RC" " rc=0" "taken away: clean again, exit 0"
+
+# The fabric is read off the event loop: eight requests at once share at
+# most two reads (one may already run when they come), each gets the
+# report, and loomd answers other requests meanwhile.
+reads0=$(grep -c 'isolation check (request)' "$T_DIR/loomd.log")
+pids=""
+for i in 1 2 3 4 5 6 7 8; do
+	ctl -o json verify isolation >"$T_DIR/many.$i.json" 2>&1 &
+	pids="$pids $!"
+done
+t0=$(now_ms)
+ctl tenant list >/dev/null
+info_ms=$(( $(now_ms) - t0 ))
+rc=0
+for p in $pids; do wait "$p" || rc=1; done
+clean=$(cat "$T_DIR"/many.*.json | jq -r .clean | grep -c true)
+reads=$(( $(grep -c 'isolation check (request)' "$T_DIR/loomd.log") - reads0 ))
+t_is "$rc $clean" "0 8" "eight verify isolation at once: each answered with the clean report"
+t_ok $([ "$reads" -ge 1 ] && [ "$reads" -le 2 ] && echo 0 || echo 1) \
+	"they shared the fabric's reads ($reads for 8 requests; tenant list meanwhile in ${info_ms} ms)"
 
 # ---- refusals --------------------------------------------------------------
 loomd_stop
