@@ -860,14 +860,8 @@ int agent_step(struct agent *a)
 	int64_t now = now_ms(), next;
 	int64_t rev;
 
-	/* Cheap when idle: one process may host a thousand agents. */
-	if (!a->status_dirty && !a->compacted && !a->n_sigq && now < a->step_at)
-		return (int)(a->step_at - now);
-	if (poll(&pfd, 1, 0) > 0) {
-		if (reconciler_collect(a->rec) > 0)
-			a->status_dirty = true;
-		signals_hca(a);
-	}
+	/* A VTEP's event sockets at every call: the carrier watcher takes each
+	 * change as it comes (a change and its undoing taken together cancel). */
 	for (size_t i = 0; i < reconciler_n_drift_fds(a->rec); i++) {
 		struct pollfd d = { .fd = reconciler_drift_fd(a->rec, i), .events = POLLIN };
 
@@ -875,6 +869,14 @@ int agent_step(struct agent *a)
 			reconciler_drift(a->rec, i);
 			signals_carrier(a, i);
 		}
+	}
+	/* Cheap when idle: one process may host a thousand agents. */
+	if (!a->status_dirty && !a->compacted && !a->n_sigq && now < a->step_at)
+		return (int)(a->step_at - now);
+	if (poll(&pfd, 1, 0) > 0) {
+		if (reconciler_collect(a->rec) > 0)
+			a->status_dirty = true;
+		signals_hca(a);
 	}
 	if (a->conf.resync_interval_s && now >= a->resync_at) {
 		reconciler_resync_all(a->rec);
