@@ -778,6 +778,7 @@ static void signal_recheck(struct agent *a, size_t n)
 				a->sigq[k].value = NULL;
 			}
 			a->n_sig_numbered = i;
+			a->sig_last = q->s.previous;	/* then raised to the last in etcd */
 			a->sig_read = false;
 			break;
 		}

@@ -23,7 +23,7 @@ fi
 P=lmf-c$(printf %03x $(($$ % 4096)))
 . "$top_srcdir/tests/integration/lab_evpn_lib.sh"
 AGENT=$top_builddir/loom-agent
-t_plan 13
+t_plan 15
 
 lab_up
 t_ok $? "lab up ($P): 3 VTEPs with FRR, 6 hosts" || { sed 's/^/# /' "$T_DIR/lab-up.log"; exit 1; }
@@ -105,6 +105,18 @@ t_wait 15 sh -c "test \$($LOOMCTL -o json node history h21 | jq '[.[] | select(.
 t_ok $? "the agent killed -9 and restarted: a loss is signalled and recorded (held down)"
 t_is "$(signals | tail -1)" "$((last + 1))" "  ...its SEQ is one more than the last before the restart"
 
+# The key the agent will use next, taken by a value written by hand: its
+# conditional put fails, and it writes its signal after the last key in
+# etcd instead (nothing overwritten, nothing lost).
+next=$(( $(signals | tail -1) + 1 ))
+curl -sf -X POST "$c_EPS/v3/kv/put" -d "{\"key\":\"$(printf /loom/v1/signal/vt2/%016x "$next" | base64 -w0)\",\"value\":\"$(printf '{"by":"hand"}' | base64 -w0)\"}" >/dev/null
+eth0 up
+after_hand() { [ "$(signals | tail -1)" = "$((next + 1))" ]; }
+t_wait 10 after_hand
+t_ok $? "a hand-written value on the agent's next SEQ: the agent's signal goes after it, nothing overwritten"
+grep -q "holds another signal" "$T_DIR/vt2.log"
+t_ok $? "  ...and the agent says so"
+
 # loomd restarted: every signal is read again, none acted on twice.
 faults2=$(n_events fault)
 loomd_stop
@@ -112,6 +124,5 @@ loomd_start || exit 1
 sleep 2
 t_is "$(n_events fault):$(n_events cordon):$(ctl -o json node show h21 | jq -r .state)" "$faults2:1:assigned" \
 	"loomd restarted: it reads the agents' signals again and acts on none twice"
-eth0 up
 [ "$T_FAILED" -eq 0 ] || { grep -v "run of generation" "$T_DIR/vt2.log" | tail -40 | sed 's/^/# vt2: /'; grep -E 'signal|fault|carrier' "$T_DIR/loomd.log" | tail -10 | sed 's/^/# /'; }
 t_done
