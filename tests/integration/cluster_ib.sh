@@ -13,36 +13,14 @@
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/etcd_lib.sh"
-LAB=$top_srcdir/lab/ib-lab
+. "$top_srcdir/tests/integration/ib_lib.sh"
 AGENT=$top_builddir/loom-agent
-SIM_SO=${LOOM_UMAD2SIM:-/usr/lib/x86_64-linux-gnu/umad2sim/libumad2sim.so}
-
-if [ "$(id -u)" != 0 ] || ! command -v ibsim >/dev/null || ! command -v opensm >/dev/null ||
-	! command -v smpquery >/dev/null || [ ! -f "$SIM_SO" ] || ! command -v jq >/dev/null ||
-	! command -v "$ETCD_BIN" >/dev/null; then
-	echo "1..0 # SKIP needs root, ibsim, opensm, infiniband-diags, umad2sim, jq and etcd"
-	exit 0
-fi
-
-IB=/tmp/lca-ib-$$
-ib_down() { "$LAB" down --dir "$IB" >/dev/null 2>&1; }
-t_cleanup_add ib_down
-ctl() { "$LOOMCTL" "$@"; }
+ib_skip_unless "$ETCD_BIN"
 sim() { "$LAB" sim --dir "$IB" --cmd "$1"; }
-
-t_plan 11
-"$LAB" up --dir "$IB" --hcas 4 >"$T_DIR/lab.out" 2>&1
-t_ok $? "ib-lab up: ibsim (2 switches, 4 HCAs) and OpenSM" || { sed 's/^/#   /' "$T_DIR/lab.out"; exit 1; }
-SOCK=$(sed -n 's/^export IBSIM_SOCKNAME=//p' "$IB/env")
-declare -A LID
-while read -r name lid; do LID[$name]=$lid; done < <(jq -r '.nodes[] | "\(.name) \(.hca_ports[0].lid)"' "$IB/topology.json")
-jq '. + {sites: [{name: "lab"}]}' "$IB/topology.json" >"$T_DIR/topology.json"
-pk() {	# pk NODE: the non-zero P_Keys of its HCA port, as smpquery reads them
-	(cd "$IB" && env IBSIM_SOCKNAME="$SOCK" LD_PRELOAD="$SIM_SO" smpquery pkeys "${LID[$1]}" 1 2>/dev/null) |
-		tr ' ' '\n' | grep '^0x' | grep -v '^0x0000$' | sort | tr '\n' ' ' | sed 's/ $//'
-}
 has() { case " $(pk "$1") " in *" $2 "*) return 0 ;; esac; return 1; }
 
+t_plan 11
+ib_up lca-ib 4 || exit 1
 etcd_cluster c 1 || exit 1
 printf '%s\n' "name = ib-lab" "kind = sm" "cluster.etcd = $c_EPS" "cluster.lease_ttl = 3" \
 	"topology = $T_DIR/topology.json" "targets = real" "resync_interval = 3600" \
