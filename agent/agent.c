@@ -391,15 +391,6 @@ uint64_t agent_etcd_requests(const struct agent *a)
 	return etcd_requests(a->etcd);
 }
 
-uint64_t agent_signals_sent(const struct agent *a)
-{
-	return a->sig_sent;
-}
-
-size_t agent_signals_queued(const struct agent *a)
-{
-	return a->n_sigq;
-}
 
 /* Is etcd the cluster cluster.id names?  Stops everything when not. */
 static bool cluster_ok(struct agent *a)
@@ -851,8 +842,8 @@ static void signal_step(struct agent *a, int64_t now)
 	a->n_sigq -= n;
 	a->n_sig_numbered -= n;
 	a->sig_sent += n;
-	log_debug(LOG_SUB_RECONCILE, "agent %s: %zu signal%s written, up to %016" PRIx64, a->conf.name, n,
-		  n == 1 ? "" : "s", a->sig_last);
+	log_debug(LOG_SUB_RECONCILE, "agent %s: %zu signal%s written, up to %016" PRIx64 " (%" PRIu64 " since start)",
+		  a->conf.name, n, n == 1 ? "" : "s", a->sig_last, a->sig_sent);
 }
 
 int agent_step(struct agent *a)

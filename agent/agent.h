@@ -73,8 +73,5 @@ int agent_event_fd(const struct agent *a);
 /* The last controller generation reported done (benchmarks). */
 uint64_t agent_reported_gen(const struct agent *a);
 uint64_t agent_etcd_requests(const struct agent *a);
-/* Signals written to etcd, and those still queued (tests, benchmarks). */
-uint64_t agent_signals_sent(const struct agent *a);
-size_t agent_signals_queued(const struct agent *a);
 
 #endif
