@@ -8,7 +8,10 @@
  *     taken as "remove everything");
  *   - no lease: grant one and put alive/NAME bound to it; then one
  *     keepalive per TTL/3; an expired lease is granted again;
- *   - a run finished: status/NAME is written when it says something new.
+ *   - a run finished: status/NAME is written when it says something new;
+ *   - a watcher saw something (carrier on a VTEP, HCA ports under an SM):
+ *     signal/NAME/SEQ, in order, SEQ one more than the agent's last
+ *     (read from etcd at start, so a restart continues the count).
  * Every failure is retried with a doubling, jittered pause and changes
  * nothing on the dataplane (fail-static).
  */
@@ -42,6 +45,7 @@ void agent_conf_defaults(struct agent_conf *c)
 	c->lease_ttl_s = 10;
 	c->timeout_ms = 5000;
 	c->resync_interval_s = 60;
+	c->counter_interval_s = 30;
 }
 
 static char *trim(char *s)
@@ -108,6 +112,8 @@ static int conf_set(struct agent_conf *c, const char *key, const char *v, struct
 		return conf_uint(key, v, 100, 600000, &c->timeout_ms, err);
 	if (!strcmp(key, "resync_interval"))
 		return conf_uint(key, v, 0, 86400, &c->resync_interval_s, err);
+	if (!strcmp(key, "fault.counter_interval"))
+		return conf_uint(key, v, 0, 86400, &c->counter_interval_s, err);
 	if (!strcmp(key, "gpu.allow_mig_mode"))
 		return conf_bool(key, v, &c->allow_mig_mode, err);
 	if (!strcmp(key, "targets")) {
@@ -196,7 +202,27 @@ struct agent {
 	bool status_dirty;
 	char *status_sent;		/* the last status value written */
 	uint64_t reported_gen;
+
+	/* Watcher signals not written yet, oldest first; the first n_sig_numbered
+	 * have their SEQ and value (kept for a retry: the same key, the same
+	 * bytes). */
+	struct agent_signal *sigq;
+	size_t n_sigq, cap_sigq, n_sig_numbered;
+	bool sig_read;			/* the last SEQ in etcd was read */
+	uint64_t sig_last;		/* the last SEQ written (or found) */
+	int64_t sig_retry_at;
+	uint64_t sig_sent, sig_dropped;
 };
+
+struct agent_signal {
+	struct cluster_signal s;
+	char *value;			/* encoded once numbered */
+};
+
+/* Signals kept while etcd is away; beyond that the oldest are dropped. */
+#define AGENT_SIGNALS_MAX 4096
+/* Signals per transaction: a put and the delete of the one CLUSTER_SIGNAL_KEEP older each. */
+#define AGENT_SIGNALS_TXN 32
 
 static int64_t now_ms(void)
 {
@@ -309,6 +335,8 @@ int agent_new(const struct agent_conf *c, const struct topology *topo, struct et
 		loom_err_set(err, LOOM_E_INTERNAL, "", "the reconciler did not start: %s", strerror(-ret));
 		goto fail;
 	}
+	if (!strcmp(c->kind, "sm") && !c->null_target)
+		reconciler_watch_hca(a->rec, c->counter_interval_s);
 	ret = etcd_open(c->etcd, (int)c->timeout_ms, &a->etcd, err);
 	if (ret)
 		goto fail;
@@ -336,6 +364,9 @@ void agent_free(struct agent **pa, bool revoke)
 			log_warn("agent %s: revoking its lease: %s", a->conf.name, err.msg);
 	}
 	reconciler_stop(&a->rec);
+	for (size_t i = 0; i < a->n_sigq; i++)
+		free(a->sigq[i].value);
+	free(a->sigq);
 	if (a->slice)
 		a->kind->slice->free(a->slice);
 	etcd_close(&a->etcd);
@@ -359,6 +390,7 @@ uint64_t agent_etcd_requests(const struct agent *a)
 {
 	return etcd_requests(a->etcd);
 }
+
 
 /* Is etcd the cluster cluster.id names?  Stops everything when not. */
 static bool cluster_ok(struct agent *a)
@@ -582,22 +614,261 @@ static void status_step(struct agent *a)
 	log_debug(LOG_SUB_RECONCILE, "agent %s: reported generation %" PRIu64, a->conf.name, a->ctl_gen);
 }
 
+/* ---- watcher signals ----------------------------------------------------------- */
+
+static void signal_queue(struct agent *a, const struct cluster_signal *sig)
+{
+	if (a->n_sigq == AGENT_SIGNALS_MAX && a->n_sig_numbered < a->n_sigq) {
+		/* etcd has been away for long: the oldest not yet numbered goes. */
+		size_t k = a->n_sig_numbered;
+
+		memmove(&a->sigq[k], &a->sigq[k + 1], (a->n_sigq - k - 1) * sizeof(*a->sigq));
+		a->n_sigq--;
+		if (!a->sig_dropped++ || !(a->sig_dropped % 1000))
+			log_err("agent %s: %" PRIu64 " watcher signal%s dropped: etcd has not taken them for long",
+				a->conf.name, a->sig_dropped, a->sig_dropped == 1 ? "" : "s");
+	}
+	if (a->n_sigq == a->cap_sigq) {
+		size_t cap = a->cap_sigq ? a->cap_sigq * 2 : 16;
+		struct agent_signal *q;
+
+		if (a->n_sigq == AGENT_SIGNALS_MAX || !(q = realloc(a->sigq, cap * sizeof(*q)))) {
+			log_err("agent %s: a %s signal dropped (the queue is full)", a->conf.name,
+				cluster_signal_kind_name(sig->kind));
+			a->sig_dropped++;
+			return;
+		}
+		a->sigq = q;
+		a->cap_sigq = cap;
+	}
+	a->sigq[a->n_sigq].s = *sig;
+	a->sigq[a->n_sigq].s.time = (int64_t)time(NULL);
+	a->sigq[a->n_sigq].value = NULL;
+	a->n_sigq++;
+}
+
+/* The carrier changes drift socket @i carried (a VTEP). */
+static void signals_carrier(struct agent *a, size_t i)
+{
+	struct carrier_change ch[16];
+	size_t n;
+
+	while ((n = reconciler_carrier_take(a->rec, i, ch, sizeof(ch) / sizeof(ch[0]))) > 0) {
+		for (size_t k = 0; k < n; k++) {
+			struct cluster_signal sig = { .kind = CLUSTER_SIG_CARRIER, .carrier = ch[k] };
+
+			log_info("agent %s: carrier %s on access port %s", a->conf.name, ch[k].up ? "back" : "lost",
+				 ch[k].access_port);
+			signal_queue(a, &sig);
+		}
+		if (n < sizeof(ch) / sizeof(ch[0]))
+			break;
+	}
+}
+
+/* The HCA watcher's signals (an SM). */
+static void signals_hca(struct agent *a)
+{
+	struct hca_signal hs[16];
+	size_t n;
+
+	while ((n = reconciler_hca_take(a->rec, hs, sizeof(hs) / sizeof(hs[0]))) > 0) {
+		for (size_t k = 0; k < n; k++) {
+			struct cluster_signal sig = {
+				.kind = hs[k].counters ? CLUSTER_SIG_HCA_COUNTERS : CLUSTER_SIG_HCA_PORT, .hca = hs[k],
+			};
+
+			log_info("agent %s: HCA port %s of %s: %s", a->conf.name, hs[k].port, hs[k].node,
+				 hs[k].counters ? "error counters changed" : "left Active or does not answer");
+			signal_queue(a, &sig);
+		}
+		if (n < sizeof(hs) / sizeof(hs[0]))
+			break;
+	}
+}
+
+/* The last SEQ under signal/NAME/ (0: none); a restart counts on from it. */
+static int signal_last_read(struct agent *a, uint64_t *last)
+{
+	struct loom_err err = { 0 };
+	struct etcd_kv *kvs = NULL;
+	char dir[CLUSTER_KEY_MAX], name[LOOM_NAME_MAX];
+	size_t n = 0;
+
+	*last = 0;
+	if (cluster_key(dir, sizeof(dir), a->conf.prefix, "signal", a->conf.name) || strlen(dir) + 2 > sizeof(dir))
+		return -ENAMETOOLONG;
+	strcat(dir, "/");
+	if (etcd_get_prefix(a->etcd, dir, 0, &kvs, &n, NULL, &err)) {
+		log_warn("agent %s: reading %s: %s (will retry)", a->conf.name, dir, err.msg);
+		return -EAGAIN;
+	}
+	/* Sorted by key, and SEQ is fixed-width hex: the last that parses is the newest. */
+	for (size_t i = n; i-- > 0;) {
+		uint64_t seq;
+
+		loom_err_clear(&err);
+		if (!cluster_signal_key_parse(kvs[i].key, a->conf.prefix, name, sizeof(name), &seq, &err)) {
+			*last = seq;
+			break;
+		}
+	}
+	etcd_kvs_free(&kvs, n);
+	return 0;
+}
+
+/* Gives the queue's first signals without one their SEQ and value. */
+static int signal_number(struct agent *a, size_t upto)
+{
+	for (size_t i = a->n_sig_numbered; i < upto; i++) {
+		struct agent_signal *q = &a->sigq[i];
+
+		q->s.previous = a->sig_last;
+		/* A new log starts at the clock in microseconds: above any SEQ a
+		 * log that was wiped by hand can have reached. */
+		q->s.seq = a->sig_last ? a->sig_last + 1 : (uint64_t)(realtime_ns() / 1000);
+		q->value = cluster_signal_encode(&q->s);
+		if (!q->value)
+			return -ENOMEM;
+		a->sig_last = q->s.seq;
+		a->n_sig_numbered++;
+	}
+	return 0;
+}
+
+/* A transaction failed its compare: which of ours are there already? */
+static void signal_recheck(struct agent *a, size_t n)
+{
+	struct loom_err err = { 0 };
+	size_t done = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct agent_signal *q = &a->sigq[i];
+		struct etcd_kv kv = { 0 };
+		char key[CLUSTER_KEY_MAX];
+		bool found = false;
+
+		cluster_signal_key(key, sizeof(key), a->conf.prefix, a->conf.name, q->s.seq);
+		if (etcd_get(a->etcd, key, &kv, &found, NULL, &err)) {
+			log_warn("agent %s: reading %s: %s (will retry)", a->conf.name, key, err.msg);
+			a->sig_retry_at = backoff(a);
+			return;
+		}
+		if (found && kv.value_len == strlen(q->value) && !memcmp(kv.value, q->value, kv.value_len)) {
+			/* An earlier try that timed out went through. */
+			done = i + 1;
+			etcd_kv_clear(&kv);
+			continue;
+		}
+		etcd_kv_clear(&kv);
+		if (found) {
+			log_warn("agent %s: %s holds another signal (another agent named %s? written by hand?): "
+				 "numbering again after the last one in etcd", a->conf.name, key, a->conf.name);
+			for (size_t k = i; k < a->n_sig_numbered; k++) {
+				free(a->sigq[k].value);
+				a->sigq[k].value = NULL;
+			}
+			a->n_sig_numbered = i;
+			a->sig_last = q->s.previous;	/* then raised to the last in etcd */
+			a->sig_read = false;
+			break;
+		}
+	}
+	for (size_t i = 0; i < done; i++)
+		free(a->sigq[i].value);
+	memmove(a->sigq, a->sigq + done, (a->n_sigq - done) * sizeof(*a->sigq));
+	a->n_sigq -= done;
+	a->n_sig_numbered -= done;
+	a->sig_sent += done;
+}
+
+/*
+ * Writes the queued signals, in order, at most AGENT_SIGNALS_TXN per
+ * transaction: each put only if its key does not exist yet (a retry after
+ * a timeout cannot write a signal twice under two SEQs), each with the
+ * delete of the key CLUSTER_SIGNAL_KEEP older.
+ */
+static void signal_step(struct agent *a, int64_t now)
+{
+	struct etcd_cmp cmp[AGENT_SIGNALS_TXN];
+	struct etcd_op ops[2 * AGENT_SIGNALS_TXN];
+	char keys[2 * AGENT_SIGNALS_TXN][CLUSTER_KEY_MAX];
+	struct loom_err err = { 0 };
+	size_t n, n_ops = 0;
+	bool ok = false;
+
+	if (!a->n_sigq || now < a->sig_retry_at)
+		return;
+	if (!a->sig_read) {
+		uint64_t last;
+
+		if (signal_last_read(a, &last)) {
+			a->sig_retry_at = backoff(a);
+			return;
+		}
+		if (last > a->sig_last)
+			a->sig_last = last;
+		a->sig_read = true;
+	}
+	n = a->n_sigq < AGENT_SIGNALS_TXN ? a->n_sigq : AGENT_SIGNALS_TXN;
+	if (signal_number(a, n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct agent_signal *q = &a->sigq[i];
+
+		cluster_signal_key(keys[2 * i], sizeof(keys[0]), a->conf.prefix, a->conf.name, q->s.seq);
+		cmp[i] = (struct etcd_cmp){ .key = keys[2 * i], .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL };
+		ops[n_ops++] = (struct etcd_op){ .type = ETCD_OP_PUT, .key = keys[2 * i], .value = q->value,
+						 .len = strlen(q->value) };
+		if (q->s.seq > CLUSTER_SIGNAL_KEEP) {
+			cluster_signal_key(keys[2 * i + 1], sizeof(keys[0]), a->conf.prefix, a->conf.name,
+					   q->s.seq - CLUSTER_SIGNAL_KEEP);
+			ops[n_ops++] = (struct etcd_op){ .type = ETCD_OP_DELETE, .key = keys[2 * i + 1] };
+		}
+	}
+	if (etcd_txn(a->etcd, cmp, n, ops, n_ops, NULL, 0, &ok, NULL, &err)) {
+		log_warn("agent %s: writing %zu signal%s: %s (will retry)", a->conf.name, n, n == 1 ? "" : "s",
+			 err.msg);
+		a->sig_retry_at = backoff(a);
+		return;
+	}
+	if (!ok) {
+		signal_recheck(a, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(a->sigq[i].value);
+	memmove(a->sigq, a->sigq + n, (a->n_sigq - n) * sizeof(*a->sigq));
+	a->n_sigq -= n;
+	a->n_sig_numbered -= n;
+	a->sig_sent += n;
+	log_debug(LOG_SUB_RECONCILE, "agent %s: %zu signal%s written, up to %016" PRIx64 " (%" PRIu64 " since start)",
+		  a->conf.name, n, n == 1 ? "" : "s", a->sig_last, a->sig_sent);
+}
+
 int agent_step(struct agent *a)
 {
 	struct pollfd pfd = { .fd = reconciler_event_fd(a->rec), .events = POLLIN };
 	int64_t now = now_ms(), next;
 	int64_t rev;
 
-	/* Cheap when idle: one process may host a thousand agents. */
-	if (!a->status_dirty && !a->compacted && now < a->step_at)
-		return (int)(a->step_at - now);
-	if (poll(&pfd, 1, 0) > 0 && reconciler_collect(a->rec) > 0)
-		a->status_dirty = true;
+	/* A VTEP's event sockets at every call: the carrier watcher takes each
+	 * change as it comes (a change and its undoing taken together cancel). */
 	for (size_t i = 0; i < reconciler_n_drift_fds(a->rec); i++) {
 		struct pollfd d = { .fd = reconciler_drift_fd(a->rec, i), .events = POLLIN };
 
-		if (d.fd >= 0 && poll(&d, 1, 0) > 0)
+		if (d.fd >= 0 && poll(&d, 1, 0) > 0) {
 			reconciler_drift(a->rec, i);
+			signals_carrier(a, i);
+		}
+	}
+	/* Cheap when idle: one process may host a thousand agents. */
+	if (!a->status_dirty && !a->compacted && !a->n_sigq && now < a->step_at)
+		return (int)(a->step_at - now);
+	if (poll(&pfd, 1, 0) > 0) {
+		if (reconciler_collect(a->rec) > 0)
+			a->status_dirty = true;
+		signals_hca(a);
 	}
 	if (a->conf.resync_interval_s && now >= a->resync_at) {
 		reconciler_resync_all(a->rec);
@@ -633,9 +904,12 @@ int agent_step(struct agent *a)
 	}
 	lease_step(a, now);
 	status_step(a);
+	signal_step(a, now);
 	next = a->lease ? a->keepalive_at - now : 200;
 	if (!a->watch && a->read_retry_at - now < next)
 		next = a->read_retry_at - now;
+	if (a->n_sigq && a->sig_retry_at - now < next)
+		next = a->sig_retry_at - now;
 	if (a->status_dirty)
 		next = 5;
 	next = next < 0 ? 0 : next > 1000 ? 1000 : next;

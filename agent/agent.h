@@ -6,7 +6,10 @@
  * An agent drives the same target code loomd runs in-process (a
  * reconciler on a topology cut down to its own target) from the slice the
  * controller publishes to PREFIX/desired/NAME, and writes back
- * PREFIX/status/NAME and PREFIX/alive/NAME (bound to its lease).  It keeps
+ * PREFIX/status/NAME, PREFIX/alive/NAME (bound to its lease) and its
+ * watchers' signals, PREFIX/signal/NAME/SEQ (carrier of the nodes' access
+ * ports on a VTEP, HCA port state and counters under an SM), which the
+ * controller feeds into its fault path.  It keeps
  * what it programmed whatever happens to etcd or the controller: a missing,
  * deleted or malformed desired value, an unreachable etcd or another
  * cluster behind its endpoints change nothing on the dataplane.
@@ -41,6 +44,7 @@ struct agent_conf {
 	char frr_apply[16];
 	char log_level[16];
 	unsigned int resync_interval_s;
+	unsigned int counter_interval_s;	/* fault.counter_interval: the SM's HCA watcher, 0 = off */
 };
 
 void agent_conf_defaults(struct agent_conf *c);

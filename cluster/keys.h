@@ -8,6 +8,10 @@
  *                         written by AGENT only; read by the controller
  *   PREFIX/alive/AGENT    {"since":...} bound to AGENT's lease: gone when
  *                         the lease expires
+ *   PREFIX/signal/AGENT/SEQ  one signal of AGENT's watchers (carrier, HCA
+ *                         port state, HCA counters); SEQ counts up, 16 hex
+ *                         digits; written by AGENT only (the newest
+ *                         CLUSTER_SIGNAL_KEEP kept), read by the controller
  *
  * No key an agent watches is written for anyone else: a change costs one
  * put per agent it reaches and one notification, to that agent.
@@ -21,7 +25,9 @@
 #include <jansson.h>
 
 #include "lib/err.h"
+#include "targets/sm.h"
 #include "targets/target.h"
+#include "targets/vtep.h"
 
 #define CLUSTER_PREFIX_DEFAULT "/loom/v1"
 #define CLUSTER_KEY_MAX 256
@@ -57,6 +63,46 @@ char *cluster_status_encode(uint64_t gen, const char *error, const struct target
  * mapped to the static ones loom knows, "remote" otherwise).
  */
 int cluster_status_decode(const char *text, size_t len, uint64_t *gen, struct target_result *res,
+			  struct loom_err *err);
+
+/* ---- watcher signals: PREFIX/signal/AGENT/SEQ ---- */
+
+/* An agent keeps its newest signals: the controller reads what it missed. */
+#define CLUSTER_SIGNAL_KEEP 128
+
+enum cluster_signal_kind {
+	CLUSTER_SIG_CARRIER,		/* carrier of a node's access port on a VTEP */
+	CLUSTER_SIG_HCA_PORT,		/* an HCA port left Active (or does not answer) */
+	CLUSTER_SIG_HCA_COUNTERS,	/* an HCA port's error counters changed */
+};
+
+struct cluster_signal {
+	uint64_t seq;		/* its key's SEQ */
+	uint64_t previous;	/* the agent's signal before it, 0: the first of its log */
+	int64_t time;		/* when the agent saw it, seconds since the epoch */
+	enum cluster_signal_kind kind;
+	struct carrier_change carrier;	/* CLUSTER_SIG_CARRIER */
+	struct hca_signal hca;		/* the two HCA kinds (hca.counters says which) */
+};
+
+const char *cluster_signal_kind_name(enum cluster_signal_kind k);
+/* PREFIX/signal/@agent/SEQ (@agent NULL: the folder of every agent's). */
+int cluster_signal_key(char *buf, size_t len, const char *prefix, const char *agent, uint64_t seq);
+/*
+ * Splits a key under PREFIX/signal/ into its agent and SEQ; -EINVAL with
+ * field "key" when it is not PREFIX/signal/AGENT/SEQ (16 hex digits, > 0).
+ */
+int cluster_signal_key_parse(const char *key, const char *prefix, char *agent, size_t len, uint64_t *seq,
+			     struct loom_err *err);
+/* The value of signal @s (malloc'd, compact JSON); NULL when out of memory. */
+char *cluster_signal_encode(const struct cluster_signal *s);
+/*
+ * Decodes signal SEQ @seq of agent @agent: every field checked (unknown
+ * ones refused), a carrier signal's vtep and an HCA signal's sm must be
+ * @agent.  -EINVAL with the field at fault named in @err.  Whether the
+ * node and port exist is the caller's question (the topology).
+ */
+int cluster_signal_decode(const char *agent, uint64_t seq, const char *text, size_t len, struct cluster_signal *out,
 			  struct loom_err *err);
 
 #endif

@@ -129,24 +129,43 @@ fail:
 
 struct fault_arg {
 	const struct fault_event *fe;
+	int64_t now;
+	const char *ack_key, *ack_value;
 };
 
 static int fault_fn(struct api_call *call, void *arg, json_t **result, struct loom_err *err)
 {
-	const struct fault_event *fe = ((struct fault_arg *)arg)->fe;
+	const struct fault_arg *a = arg;
 
-	return api_fault_apply(call, fe, fe->time, result, err);
+	if (api_fault_apply(call, a->fe, a->now, result, err))
+		return -EINVAL;
+	if (a->ack_key && store_kv_put(call->d->store, a->ack_key, a->ack_value))
+		return store_failed(call, err);
+	return 0;
 }
 
 void loomd_fault_raise(struct loomd *d, const struct fault_event *fe)
 {
-	struct fault_arg a = { .fe = fe };
+	loomd_fault_raise_acked(d, fe, NULL, NULL, NULL);
+}
+
+int loomd_fault_raise_acked(struct loomd *d, const struct fault_event *fe, const char *signal, const char *ack_key,
+			    const char *ack_value)
+{
+	struct fault_arg a = { .fe = fe, .now = fe->time, .ack_key = ack_key, .ack_value = ack_value };
 	struct loom_err err = { 0 };
 	json_t *params = fault_event_to_json(fe), *result = NULL, *dec;
+	int ret;
 
 	if (!params)
-		return;
-	if (loomd_internal_write(d, "node.fault", params, fault_fn, &a, &result, &err) == 0) {
+		return -ENOMEM;
+	if (signal) {
+		/* The agent's time is shown; the hold-down runs on loomd's clock. */
+		a.now = realtime_ns() / 1000000000;
+		json_object_set_new(params, "signal", json_string(signal));
+	}
+	ret = loomd_internal_write(d, "node.fault", params, fault_fn, &a, &result, &err);
+	if (ret == 0) {
 		dec = json_object_get(json_object_get(result, "decision"), "reason");
 		log_info("fault %s on %s%s%s: %s; %s", fault_source_name(fe->source), fe->node,
 			 fe->port[0] ? " port " : "", fe->port, fe->text,
@@ -156,4 +175,5 @@ void loomd_fault_raise(struct loomd *d, const struct fault_event *fe)
 	}
 	json_decref(result);
 	json_decref(params);
+	return ret;
 }

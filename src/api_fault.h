@@ -27,6 +27,15 @@ int api_fault_apply(struct api_call *call, const struct fault_event *fe, int64_t
  * source.  The batch commits at the end of the loop iteration.
  */
 void loomd_fault_raise(struct loomd *d, const struct fault_event *fe);
+/*
+ * The same for a signal an agent wrote to etcd (@signal: its key, shown in
+ * the audit record's params): the policy's hold-down runs on loomd's
+ * clock, and @ack_key = @ack_value goes into the store in the same
+ * savepoint, so that a restarted loomd knows the signal was acted on.
+ * Returns 0 or -EINVAL (logged).
+ */
+int loomd_fault_raise_acked(struct loomd *d, const struct fault_event *fe, const char *signal, const char *ack_key,
+			    const char *ack_value);
 
 api_method_fn m_node_fault;
 

@@ -35,6 +35,7 @@ void config_defaults(struct loom_config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->frr_apply, sizeof(c->frr_apply), "vtysh-session");
 	snprintf(c->cluster_prefix, sizeof(c->cluster_prefix), "/loom/v1");
+	c->cluster_lease_ttl_s = 10;
 	snprintf(c->socket, sizeof(c->socket), "%s", "/run/loom/loomd.sock");
 	snprintf(c->database, sizeof(c->database), "%s", "/var/lib/loom/loom.db");
 	snprintf(c->topology, sizeof(c->topology), "%s", "/etc/loom/topology.json");
@@ -433,6 +434,11 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		if (strlen(v) >= sizeof(c->cluster_prefix) || v[0] != '/' || v[strlen(v) - 1] == '/')
 			return -EINVAL;
 		snprintf(c->cluster_prefix, sizeof(c->cluster_prefix), "%s", v);
+	} else if (strcmp(key, "cluster.lease_ttl") == 0) {
+		*why = "expected seconds in 2..3600 (the agents' cluster.lease_ttl)";
+		if (parse_u64(v, 2, 3600, &a))
+			return -EINVAL;
+		c->cluster_lease_ttl_s = (unsigned int)a;
 	} else if (strcmp(key, "metrics.listen") == 0) {
 		*why = "expected ADDR:PORT with a numeric address, e.g. 127.0.0.1:9464 or [::1]:9464";
 		if (strlen(v) >= sizeof(c->metrics_listen) || !metrics_listen_valid(v))
@@ -614,6 +620,7 @@ void config_print(const struct loom_config *c, FILE *out)
 	if (c->cluster_etcd[0])
 		fprintf(out, "cluster.etcd = %s\n", c->cluster_etcd);
 	fprintf(out, "cluster.prefix = %s\n", c->cluster_prefix);
+	fprintf(out, "cluster.lease_ttl = %u\n", c->cluster_lease_ttl_s);
 	fprintf(out, "frr_apply = %s\n", c->frr_apply);
 	fprintf(out, "provisioning_segment = %s%s%s\n", c->provisioning_tenant,
 		c->provisioning_tenant[0] ? "/" : "", c->provisioning_segment);

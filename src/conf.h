@@ -83,6 +83,9 @@ struct loom_config {
 	 * through etcd ("" = single machine); cluster.prefix: loom's keys. */
 	char cluster_etcd[1024];
 	char cluster_prefix[128];
+	/* cluster.lease_ttl: the agents' lease TTL; an agent not seen alive
+	 * since loomd started is waited for this + 1 s before it is unreachable. */
+	unsigned int cluster_lease_ttl_s;
 	/* provisioning_segment = TENANT/SEGMENT: where registered, verifying
 	 * and quarantined nodes sit ("" = nowhere). */
 	char provisioning_tenant[LOOM_NAME_MAX];

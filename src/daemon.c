@@ -173,6 +173,7 @@ static void reconciler_opts_fill(const struct loomd *d, struct reconciler_opts *
 		/* Cluster mode: every target is a remote one, driven by its agent. */
 		opts->cluster_etcd = d->cfg.cluster_etcd;
 		opts->cluster_prefix = d->cfg.cluster_prefix;
+		opts->cluster_lease_ttl_s = d->cfg.cluster_lease_ttl_s;
 		opts->null_targets = true;
 	}
 }

@@ -105,6 +105,8 @@ struct loomd {
 	 * RDMA admission thresholds, from loomd.conf. */
 	struct fault_policy fault_policy;
 	struct fault_history faults;
+	/* Cluster mode: the last signal SEQ acted on per agent (src/watch.c). */
+	json_t *signals_applied;
 	struct rdma_thresholds rdma;
 	/* RDMA checks node.verify runs (src/verify.c). */
 	struct rdma_job *rdma_jobs;

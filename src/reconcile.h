@@ -47,6 +47,9 @@ struct reconciler_opts {
 	 * null_targets with it so that no local kind adds its own. */
 	const char *cluster_etcd;
 	const char *cluster_prefix;
+	/* The agents' lease TTL (cluster.lease_ttl): an agent not seen alive
+	 * since the start is waited for this + 1 s before it is unreachable. */
+	unsigned int cluster_lease_ttl_s;
 };
 
 /*

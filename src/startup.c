@@ -67,7 +67,8 @@ static void on_new_reconciler(struct loomd *d)
  * Who reacts to what the event loop sees, in the order they run.  After a
  * commit (and before a waiter hears): a removal the targets verified is
  * confirmed, and a replacement moves on.  When the targets report: the
- * HCA watcher reads their samples; once the waiters were answered, the
+ * HCA watcher reads their samples, and the agents' signals are read (cluster
+ * mode); once the waiters were answered, the
  * same two run again and released IDs are let go.  When a VTEP's drift
  * socket was read: the carrier watcher.
  */
@@ -83,6 +84,7 @@ static int hooks_register(struct loomd *d)
 		{ LOOMD_HOOK_COMMITTED, loomd_lifecycle_confirm },
 		{ LOOMD_HOOK_COMMITTED, loomd_replace_drive },
 		{ LOOMD_HOOK_REPORTED, loomd_watch_hca },
+		{ LOOMD_HOOK_REPORTED, loomd_watch_remote },
 		{ LOOMD_HOOK_CONVERGED, loomd_release_holds },
 		{ LOOMD_HOOK_RECONCILER, on_new_reconciler },
 	};
@@ -180,6 +182,8 @@ void loomd_close(struct loomd *d)
 	d->pkeys_stamps = NULL;
 	d->n_pkeys_stamps = 0;
 	fault_history_release(&d->faults);
+	json_decref(d->signals_applied);
+	d->signals_applied = NULL;
 	loomd_replace_release(d);
 	topology_free(&d->topo);
 	store_close(&d->store);

@@ -13,5 +13,7 @@
 void loomd_watch_carrier(struct loomd *d, size_t i);
 /* The HCA watcher's signals, after the reconciler's event fd fired. */
 void loomd_watch_hca(struct loomd *d);
+/* The agents' signals read from etcd (cluster mode), after the event fd fired. */
+void loomd_watch_remote(struct loomd *d);
 
 #endif

@@ -148,13 +148,15 @@ static int gpu_add(struct reconciler *r, const struct topology *topo, const stru
 
 const struct target_kind gpu_target_kind = { .name = "gpu", .add = gpu_add };
 
-/* The GPU target of @node (lock held), NULL when none. */
+/* The GPU target of @node (lock held), NULL when none: this kind's, or any
+ * other that takes a node's GPU slice (in cluster mode, the remote one its
+ * agent reports through). */
 static const struct target *gpu_target_find(const struct reconciler *r, const char *node)
 {
 	for (size_t i = 0; i < reconciler_n_targets(r); i++) {
 		const struct target *t = reconciler_target_at(r, i);
 
-		if (reconciler_target_ops(t) == &gpu_ops && strcmp(reconciler_target_name(t), node) == 0)
+		if (reconciler_target_ops(t)->slice == &target_slice_gpu && strcmp(reconciler_target_name(t), node) == 0)
 			return t;
 	}
 	return NULL;

@@ -8,13 +8,18 @@
  *   - a publisher thread that batches every worker's put into
  *     transactions of at most ETCD_MAX_TXN_OPS operations: one change that
  *     reaches N agents costs ceil(N / 128) requests;
- *   - a watcher thread that reads PREFIX/status/, PREFIX/alive/ and
- *     PREFIX/desired/ once, then watches status/ and alive/ (no agent
- *     watches those), and wakes the waiting runs and the idle workers
- *     whose agent reported, came back or lost its lease.
- * An agent without its alive key is shown as error "unreachable (since
- * ...)", its items in error, never programmed; nothing is released or
- * moved because of it.
+ *   - a watcher thread that reads PREFIX/desired/, PREFIX/status/,
+ *     PREFIX/alive/ and PREFIX/signal/ once, then watches them (no agent
+ *     watches status/, alive/ or signal/; desired/ is watched to put
+ *     loomd's value back when someone else wrote or deleted it), wakes
+ *     the waiting runs and the idle workers whose agent reported, came
+ *     back or lost its lease, and queues the agents' signals for the main
+ *     thread (remote_signals_take: the fault path).
+ * An agent whose alive key went away is shown as error "unreachable
+ * (since ...)", its items in error, never programmed; nothing is released
+ * or moved because of it.  One not seen alive since the hub started is
+ * waited for (items pending) for the lease TTL + 1 s first: it may be
+ * starting with loomd.
  *
  * Locking: hub->lock guards the hub; it is taken after reconciler_lock
  * (next_wake) and never held while taking it.
@@ -32,12 +37,15 @@
 #include "cluster/etcd.h"
 #include "cluster/keys.h"
 #include "lib/log.h"
+#include "lib/monotime.h"
 #include "src/reconcile.h"
 #include "targets/remote.h"
 
 /* How long a run waits for its agent's report before it says "pending"
  * (and is retried by the scheduler). */
 #define REMOTE_WAIT_MS 3000
+/* The agents' lease TTL when reconciler_opts does not say (loom-agent's default). */
+#define REMOTE_LEASE_TTL_DEFAULT 10
 /* How long the publisher waits for more puts to join a transaction. */
 #define REMOTE_LINGER_US 2000
 
@@ -46,8 +54,15 @@ struct remote_agent {
 	/* Under hub->lock. */
 	char *status;		/* status/NAME's value, NULL when none */
 	uint64_t status_gen;
-	char *desired;		/* desired/NAME as found at start, NULL when none */
+	char *desired;		/* desired/NAME as last read or seen, NULL when none */
+	/* What this process put last (or adopted at start), and the revision
+	 * it got; what it is putting now (the worker's, NULL when none). */
+	char *ours;
+	int64_t ours_rev;
+	const char *putting;
+	bool overwritten;	/* desired/NAME was written or deleted by someone else */
 	bool alive;
+	bool seen_alive;	/* alive at least once since the hub started */
 	time_t since;		/* when alive last changed (or the hub started) */
 	unsigned long seq;	/* bumped on every change of the above */
 	bool waiting;		/* a run waits on @cond for this agent */
@@ -58,6 +73,7 @@ struct remote_put {
 	const char *key, *value;
 	bool done;
 	int ret;
+	int64_t revision;	/* the transaction's */
 	char error[200];
 };
 
@@ -79,8 +95,19 @@ struct remote_hub {
 	size_t n_agents, cap_agents;
 	struct remote_put **queue;
 	size_t n_queue, cap_queue;
+	/* Signals read or seen under PREFIX/signal/, for the main thread. */
+	struct remote_signal *signals;
+	size_t n_signals, cap_signals;
+	unsigned long signals_dropped;
+	/* Agents not seen alive yet are waited for until then (CLOCK_REALTIME,
+	 * and CLOCK_MONOTONIC for next_wake). */
+	struct timespec grace_end;
+	int64_t grace_end_mono_ns;
 	unsigned int refs;
 };
+
+/* Signals kept for the main thread; more (it does not take them) are dropped. */
+#define REMOTE_SIGNALS_MAX 65536
 
 struct remote_target {
 	struct remote_hub *hub;
@@ -90,6 +117,7 @@ struct remote_target {
 	char *published;	/* the last value this process put (or found) */
 	uint64_t published_gen;
 	unsigned long seen_seq;	/* the agent's seq the last run saw */
+	bool graced;		/* the last run found its agent in its grace */
 };
 
 /* ---- the hub ---------------------------------------------------------------- */
@@ -111,11 +139,47 @@ static uint64_t value_gen(const char *text, size_t len)
 	return gen;
 }
 
+static bool same_value(const char *a, const char *b, size_t len)
+{
+	return a && strlen(a) == len && !memcmp(a, b, len);
+}
+
+/* Queues a signal for the main thread (lock held). */
+static void signal_push(struct remote_hub *h, const char *key, const char *value, size_t len)
+{
+	struct remote_signal *s;
+
+	if (h->n_signals == h->cap_signals) {
+		size_t cap = h->cap_signals ? h->cap_signals * 2 : 64;
+		struct remote_signal *p = cap <= REMOTE_SIGNALS_MAX ? realloc(h->signals, cap * sizeof(*p)) : NULL;
+
+		if (!p) {
+			if (!h->signals_dropped++)
+				log_err("remote: signals dropped: the main thread does not take them (%s)", key);
+			return;
+		}
+		h->signals = p;
+		h->cap_signals = cap;
+	}
+	s = &h->signals[h->n_signals];
+	s->key = strdup(key);
+	s->value = strndup(value, len);
+	s->len = len;
+	if (!s->key || !s->value) {
+		free(s->key);
+		free(s->value);
+		return;
+	}
+	h->n_signals++;
+	reconciler_wake_main(h->r);
+}
+
 /*
  * A key under PREFIX/DIR/ changed (lock held).  Returns whether an idle
  * worker must look (the agent's run is not waiting for it already).
  */
-static bool hub_key(struct remote_hub *h, const char *key, const char *value, size_t len, bool deleted)
+static bool hub_key(struct remote_hub *h, const char *key, const char *value, size_t len, int64_t mod_rev,
+		    bool deleted)
 {
 	size_t plen = strlen(h->prefix);
 	const char *dir, *name;
@@ -124,6 +188,13 @@ static bool hub_key(struct remote_hub *h, const char *key, const char *value, si
 	if (strncmp(key, h->prefix, plen) || key[plen] != '/')
 		return false;
 	dir = key + plen + 1;
+	if (!strncmp(dir, "signal/", 7)) {
+		/* Checked on the main thread, which names what is wrong: here
+		 * only queued, in the order etcd gave them. */
+		if (!deleted)
+			signal_push(h, key, value, len);
+		return false;
+	}
 	name = strchr(dir, '/');
 	if (!name || !(a = agent_find(h, name + 1)))
 		return false;
@@ -137,12 +208,21 @@ static bool hub_key(struct remote_hub *h, const char *key, const char *value, si
 		if (a->alive == !deleted)
 			return false;
 		a->alive = !deleted;
+		a->seen_alive |= a->alive;
 		a->since = time(NULL);
 		log_info("remote %s: agent %s", a->name, deleted ? "lost its lease: unreachable" : "is alive");
 	} else if (!strncmp(dir, "desired/", 8)) {
 		free(a->desired);
 		a->desired = deleted ? NULL : strndup(value, len);
-		return false;
+		/* Ours (also one still being put), an older event, or nothing
+		 * published yet: nothing to do.  Anything else was written by
+		 * someone else, and the agent would act on it. */
+		if (!a->ours || mod_rev <= a->ours_rev || (!deleted && (same_value(a->ours, value, len)
+									|| same_value(a->putting, value, len))))
+			return false;
+		a->overwritten = true;
+		log_warn("remote %s: %s was %s by someone else (revision %" PRId64 "): putting loomd's value back",
+			 a->name, key, deleted ? "deleted" : "written", mod_rev);
 	} else {
 		return false;
 	}
@@ -169,7 +249,7 @@ static void on_watch(void *arg, const struct etcd_watch_update *u)
 		pthread_mutex_lock(&h->lock);
 		for (size_t i = 0; i < u->n_events; i++)
 			kick |= hub_key(h, u->events[i].kv.key, u->events[i].kv.value, u->events[i].kv.value_len,
-					u->events[i].type == ETCD_EV_DELETE);
+					u->events[i].kv.mod_revision, u->events[i].type == ETCD_EV_DELETE);
 		pthread_mutex_unlock(&h->lock);
 		if (kick)
 			hub_kick(h);
@@ -187,6 +267,7 @@ static int hub_read(struct remote_hub *h, const char *dir, int64_t *rev)
 	struct loom_err err = { 0 };
 	struct etcd_kv *kvs = NULL;
 	char key[CLUSTER_KEY_MAX];
+	bool kick = false;
 	size_t n = 0;
 
 	cluster_key(key, sizeof(key), h->prefix, dir, NULL);
@@ -202,9 +283,24 @@ static int hub_read(struct remote_hub *h, const char *dir, int64_t *rev)
 				h->agents[i].since = time(NULL);
 				h->agents[i].seq++;
 			}
+	if (!strcmp(dir, "desired"))
+		/* A key deleted while the watch was away (compaction) is absent here. */
+		for (size_t i = 0; i < h->n_agents; i++) {
+			struct remote_agent *a = &h->agents[i];
+			char k[CLUSTER_KEY_MAX];
+			bool found = false;
+
+			cluster_key(k, sizeof(k), h->prefix, "desired", a->name);
+			for (size_t j = 0; !found && j < n; j++)
+				found = !strcmp(kvs[j].key, k);
+			if (!found && a->desired)
+				kick |= hub_key(h, k, "", 0, hdr.revision, true);
+		}
 	for (size_t i = 0; i < n; i++)
-		hub_key(h, kvs[i].key, kvs[i].value, kvs[i].value_len, false);
+		kick |= hub_key(h, kvs[i].key, kvs[i].value, kvs[i].value_len, kvs[i].mod_revision, false);
 	pthread_mutex_unlock(&h->lock);
+	if (kick && h->read_done)
+		hub_kick(h);
 	etcd_kvs_free(&kvs, n);
 	*rev = hdr.revision;
 	return 0;
@@ -223,21 +319,23 @@ static bool hub_stopping(struct remote_hub *h)
 static void *hub_watch_main(void *arg)
 {
 	struct remote_hub *h = arg;
+	static const char *const dirs[] = { "desired", "status", "alive", "signal" };
 	struct etcd_watcher *w = NULL;
-	struct etcd_watch *ws = NULL, *wa = NULL;
+	struct etcd_watch *ws[4] = { NULL };
 	struct loom_err err = { 0 };
 	unsigned int pause_ms = 100;
 
 	while (!hub_stopping(h)) {
-		int64_t r1 = 0, r2 = 0, r3 = 0;
+		int64_t rev[4] = { 0 };
 		char key[CLUSTER_KEY_MAX];
-		bool again = false;
+		bool again = false, failed = false;
 
-		etcd_watch_cancel(w, &ws);
-		etcd_watch_cancel(w, &wa);
+		for (size_t i = 0; i < 4; i++)
+			etcd_watch_cancel(w, &ws[i]);
 		etcd_watcher_free(&w);
-		if (hub_read(h, "desired", &r1) || hub_read(h, "status", &r2) || hub_read(h, "alive", &r3)
-		    || etcd_watcher_new(h->endpoints, &w, &err)) {
+		for (size_t i = 0; !failed && i < 4; i++)
+			failed = hub_read(h, dirs[i], &rev[i]) != 0;
+		if (failed || etcd_watcher_new(h->endpoints, &w, &err)) {
 			struct timespec ts = { .tv_sec = pause_ms / 1000, .tv_nsec = (pause_ms % 1000) * 1000000L };
 
 			nanosleep(&ts, NULL);
@@ -252,11 +350,11 @@ static void *hub_watch_main(void *arg)
 			pthread_cond_broadcast(&h->agents[i].cond);
 		pthread_mutex_unlock(&h->lock);
 		hub_kick(h);
-		cluster_key(key, sizeof(key), h->prefix, "status", NULL);
-		if (etcd_watch_add(w, key, r2 + 1, on_watch, h, &ws, &err))
-			continue;
-		cluster_key(key, sizeof(key), h->prefix, "alive", NULL);
-		if (etcd_watch_add(w, key, r3 + 1, on_watch, h, &wa, &err))
+		for (size_t i = 0; !failed && i < 4; i++) {
+			cluster_key(key, sizeof(key), h->prefix, dirs[i], NULL);
+			failed = etcd_watch_add(w, key, rev[i] + 1, on_watch, h, &ws[i], &err) != 0;
+		}
+		if (failed)
 			continue;
 		h->reread = false;
 		while (!again && !hub_stopping(h)) {
@@ -265,8 +363,8 @@ static void *hub_watch_main(void *arg)
 			again = h->reread;
 		}
 	}
-	etcd_watch_cancel(w, &ws);
-	etcd_watch_cancel(w, &wa);
+	for (size_t i = 0; i < 4; i++)
+		etcd_watch_cancel(w, &ws[i]);
 	etcd_watcher_free(&w);
 	return NULL;
 }
@@ -280,6 +378,7 @@ static void *hub_pub_main(void *arg)
 	pthread_mutex_lock(&h->lock);
 	while (!h->stop) {
 		struct loom_err err = { 0 };
+		struct etcd_header hdr = { 0 };
 		bool ok = false;
 		size_t n;
 		int ret;
@@ -305,10 +404,11 @@ static void *hub_pub_main(void *arg)
 		memmove(h->queue, h->queue + n, (h->n_queue - n) * sizeof(*h->queue));
 		h->n_queue -= n;
 		pthread_mutex_unlock(&h->lock);
-		ret = etcd_txn(h->pub, NULL, 0, ops, n, NULL, 0, &ok, NULL, &err);
+		ret = etcd_txn(h->pub, NULL, 0, ops, n, NULL, 0, &ok, &hdr, &err);
 		pthread_mutex_lock(&h->lock);
 		for (size_t i = 0; i < n; i++) {
 			batch[i]->ret = ret ? ret : ok ? 0 : -EIO;
+			batch[i]->revision = hdr.revision;
 			snprintf(batch[i]->error, sizeof(batch[i]->error), "%s", ret ? err.msg : "");
 			batch[i]->done = true;
 		}
@@ -326,17 +426,24 @@ static void *hub_pub_main(void *arg)
 	return NULL;
 }
 
-/* Puts @key = @value through the publisher; blocks until its transaction is in. */
-static int hub_publish(struct remote_hub *h, const char *key, const char *value, char *why, size_t len)
+/*
+ * Puts @key = @value (agent @a's desired value) through the publisher;
+ * blocks until its transaction is in.  @a's own value is @value from
+ * then on: its watch event is not taken for someone else's write.
+ */
+static int hub_publish(struct remote_hub *h, struct remote_agent *a, const char *key, const char *value, char *why,
+		       size_t len)
 {
 	struct remote_put p = { .key = key, .value = value };
 
 	pthread_mutex_lock(&h->lock);
+	a->putting = value;
 	if (h->n_queue == h->cap_queue) {
 		size_t cap = h->cap_queue ? h->cap_queue * 2 : 256;
 		struct remote_put **q = realloc(h->queue, cap * sizeof(*q));
 
 		if (!q) {
+			a->putting = NULL;
 			pthread_mutex_unlock(&h->lock);
 			return -ENOMEM;
 		}
@@ -347,6 +454,16 @@ static int hub_publish(struct remote_hub *h, const char *key, const char *value,
 	pthread_cond_signal(&h->pub_cond);
 	while (!p.done)
 		pthread_cond_wait(&h->done_cond, &h->lock);
+	a->putting = NULL;
+	if (!p.ret) {
+		char *copy = strdup(value);
+
+		if (copy) {
+			free(a->ours);
+			a->ours = copy;
+			a->ours_rev = p.revision;
+		}
+	}
 	pthread_mutex_unlock(&h->lock);
 	snprintf(why, len, "%s", p.error);
 	return p.ret;
@@ -370,8 +487,12 @@ static void hub_unref(struct remote_hub *h)
 	for (size_t i = 0; i < h->n_agents; i++) {
 		free(h->agents[i].status);
 		free(h->agents[i].desired);
+		free(h->agents[i].ours);
 		pthread_cond_destroy(&h->agents[i].cond);
 	}
+	for (size_t i = 0; i < h->n_signals; i++)
+		remote_signal_clear(&h->signals[i]);
+	free(h->signals);
 	free(h->agents);
 	free(h->queue);
 	etcd_close(&h->pub);
@@ -438,6 +559,18 @@ static uint64_t published_before(const char *existing, const char *text)
 	return gen;
 }
 
+/* Is @a not seen alive since the hub started, and its grace not over (lock held)? */
+static bool in_grace(const struct remote_hub *h, const struct remote_agent *a)
+{
+	struct timespec now;
+
+	if (a->alive || a->seen_alive)
+		return false;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec < h->grace_end.tv_sec
+	       || (now.tv_sec == h->grace_end.tv_sec && now.tv_nsec < h->grace_end.tv_nsec);
+}
+
 static void remote_run(struct target *t, const void *want, struct target_result *res)
 {
 	struct remote_target *rt = reconciler_target_priv(t);
@@ -447,7 +580,7 @@ static void remote_run(struct target *t, const void *want, struct target_result 
 	char *text = cluster_desired_encode(rt->kind, gen, want);
 	char why[256], since[32];
 	struct timespec until;
-	bool reported, read;
+	bool reported, read, put_back;
 
 	if (!text) {
 		snprintf(res->error, sizeof(res->error), "out of memory");
@@ -465,11 +598,16 @@ static void remote_run(struct target *t, const void *want, struct target_result 
 
 		if (before) {
 			/* A restarted controller: the agent has this slice already. */
+			free(a->ours);
+			a->ours = strdup(a->desired);
+			a->ours_rev = 0;
 			rt->published = text;
 			rt->published_gen = before;
 			text = NULL;
 		}
 	}
+	put_back = a->overwritten;
+	a->overwritten = false;
 	pthread_mutex_unlock(&h->lock);
 	if (!read) {
 		snprintf(res->error, sizeof(res->error), "etcd at %s not reachable", h->endpoints);
@@ -482,32 +620,59 @@ static void remote_run(struct target *t, const void *want, struct target_result 
 		free(text);
 		text = NULL;
 	}
+	if (!text && put_back && rt->published) {
+		/* Someone else wrote or deleted desired/NAME: the same value again. */
+		text = strdup(rt->published);
+		gen = rt->published_gen;
+	}
 	if (!text)
 		wait_gen = rt->published_gen;
 	if (text) {
-		int ret = hub_publish(h, rt->key, text, why, sizeof(why));
+		int ret = hub_publish(h, a, rt->key, text, why, sizeof(why));
 
 		if (ret) {
 			snprintf(res->error, sizeof(res->error), "publishing %s: %s", rt->key,
 				 why[0] ? why : strerror(-ret));
 			want_items(rt->kind, want, SEG_PENDING, res->error, res);
 			free(text);
+			if (put_back) {
+				pthread_mutex_lock(&h->lock);
+				a->overwritten = true;
+				pthread_mutex_unlock(&h->lock);
+			}
 			return;
 		}
 		free(rt->published);
 		rt->published = text;
 		rt->published_gen = gen;
+		wait_gen = gen;
 	}
-	/* Wait for the agent's report of that generation, or its death. */
+	/* Wait for the agent's report of that generation, or its death; an
+	 * agent not seen since the hub started, for its grace. */
 	pthread_mutex_lock(&h->lock);
 	a->waiting = true;
-	while (a->alive && a->status_gen != wait_gen && !h->stop
-	       && pthread_cond_timedwait(&a->cond, &h->lock, &until) != ETIMEDOUT)
-		;
+	for (;;) {
+		struct timespec end = until;
+
+		if (h->stop || (a->alive ? a->status_gen == wait_gen : !in_grace(h, a)))
+			break;
+		if (!a->alive && (h->grace_end.tv_sec < end.tv_sec
+				  || (h->grace_end.tv_sec == end.tv_sec && h->grace_end.tv_nsec < end.tv_nsec)))
+			end = h->grace_end;
+		if (pthread_cond_timedwait(&a->cond, &h->lock, &end) == ETIMEDOUT
+		    && end.tv_sec == until.tv_sec && end.tv_nsec == until.tv_nsec)
+			break;
+	}
 	a->waiting = false;
 	rt->seen_seq = a->seq;
 	reported = a->status && a->status_gen == wait_gen;
-	if (!a->alive) {
+	rt->graced = !a->alive && in_grace(h, a);
+	if (rt->graced) {
+		when(h->grace_end.tv_sec, since, sizeof(since));
+		snprintf(why, sizeof(why), "agent %s has not connected since loomd started (waited for until %s)",
+			 a->name, since);
+		want_items(rt->kind, want, SEG_PENDING, why, res);
+	} else if (!a->alive) {
 		when(a->since, since, sizeof(since));
 		snprintf(res->error, sizeof(res->error), "unreachable (since %s)", since);
 		snprintf(why, sizeof(why), "agent %s unreachable since %s", a->name, since);
@@ -525,14 +690,15 @@ static void remote_run(struct target *t, const void *want, struct target_result 
 	pthread_mutex_unlock(&h->lock);
 }
 
-/* A run is due when the agent reported something new, died or came back. */
+/* A run is due when the agent reported something new, died or came back,
+ * or when the grace of one that never connected is over. */
 static bool remote_changed(const struct target *t)
 {
 	struct remote_target *rt = reconciler_target_priv(t);
 	bool changed;
 
 	pthread_mutex_lock(&rt->hub->lock);
-	changed = rt->agent->seq != rt->seen_seq;
+	changed = rt->agent->seq != rt->seen_seq || (rt->graced && !in_grace(rt->hub, rt->agent));
 	pthread_mutex_unlock(&rt->hub->lock);
 	return changed;
 }
@@ -545,7 +711,11 @@ static bool remote_idle(struct target *t, bool run_due)
 
 static int64_t remote_next_wake(const struct target *t)
 {
-	return remote_changed(t) ? 1 : 0;
+	const struct remote_target *rt = reconciler_target_priv(t);
+
+	if (remote_changed(t))
+		return 1;
+	return rt->graced ? rt->hub->grace_end_mono_ns : 0;
 }
 
 static void remote_close(void *priv)
@@ -628,6 +798,11 @@ static int remote_add(struct reconciler *r, const struct topology *topo, const s
 	snprintf(h->prefix, sizeof(h->prefix), "%s",
 		 opts->cluster_prefix && opts->cluster_prefix[0] ? opts->cluster_prefix : CLUSTER_PREFIX_DEFAULT);
 	snprintf(h->endpoints, sizeof(h->endpoints), "%s", opts->cluster_etcd);
+	clock_gettime(CLOCK_REALTIME, &h->grace_end);
+	h->grace_end.tv_sec += (opts->cluster_lease_ttl_s ? opts->cluster_lease_ttl_s : REMOTE_LEASE_TTL_DEFAULT) + 1;
+	h->grace_end_mono_ns = mono_ns()
+			       + ((int64_t)(opts->cluster_lease_ttl_s ? opts->cluster_lease_ttl_s : REMOTE_LEASE_TTL_DEFAULT)
+				  + 1) * 1000000000;
 	h->cap_agents = topo->n_vteps + topo->n_sms + topo->n_nodes;
 	h->agents = calloc(h->cap_agents ? h->cap_agents : 1, sizeof(*h->agents));
 	if (!h->agents || etcd_open(h->endpoints, 5000, &h->pub, &err) || etcd_open(h->endpoints, 5000, &h->rd, &err)) {
@@ -663,17 +838,47 @@ static int remote_add(struct reconciler *r, const struct topology *topo, const s
 
 const struct target_kind remote_target_kind = { .name = "remote", .add = remote_add };
 
-uint64_t remote_etcd_requests(const struct reconciler *r)
+/* The hub of @r's remote targets, NULL when it has none. */
+static struct remote_hub *hub_of(const struct reconciler *r)
 {
 	for (size_t i = 0; i < reconciler_n_targets(r); i++) {
 		const struct target *t = reconciler_target_at(r, i);
 		const struct target_ops *ops = reconciler_target_ops(t);
 
-		if (ops == &remote_vtep_ops || ops == &remote_sm_ops || ops == &remote_gpu_ops) {
-			const struct remote_target *rt = reconciler_target_priv(t);
-
-			return etcd_requests(rt->hub->pub) + etcd_requests(rt->hub->rd);
-		}
+		if (ops == &remote_vtep_ops || ops == &remote_sm_ops || ops == &remote_gpu_ops)
+			return ((const struct remote_target *)reconciler_target_priv(t))->hub;
 	}
-	return 0;
+	return NULL;
+}
+
+uint64_t remote_etcd_requests(const struct reconciler *r)
+{
+	struct remote_hub *h = hub_of(r);
+
+	return h ? etcd_requests(h->pub) + etcd_requests(h->rd) : 0;
+}
+
+size_t remote_signals_take(struct reconciler *r, struct remote_signal *out, size_t max)
+{
+	struct remote_hub *h = hub_of(r);
+	size_t n;
+
+	if (!h)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	n = h->n_signals < max ? h->n_signals : max;
+	if (n) {
+		memcpy(out, h->signals, n * sizeof(*out));
+		memmove(h->signals, h->signals + n, (h->n_signals - n) * sizeof(*out));
+		h->n_signals -= n;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+void remote_signal_clear(struct remote_signal *s)
+{
+	free(s->key);
+	free(s->value);
+	s->key = s->value = NULL;
 }

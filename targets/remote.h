@@ -7,6 +7,9 @@
 #ifndef LOOM_TARGETS_REMOTE_H
 #define LOOM_TARGETS_REMOTE_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "targets/target.h"
 
 extern const struct target_kind remote_target_kind;
@@ -14,5 +17,20 @@ extern const struct target_kind remote_target_kind;
 /* etcd requests the remote targets of @r sent (publisher and reader), for
  * benchmarks and metrics; 0 when it has none. */
 uint64_t remote_etcd_requests(const struct reconciler *r);
+
+/*
+ * The agents' signals as read under PREFIX/signal/ (at start, after a
+ * compaction, and as they come), in etcd's order, unchecked: the caller
+ * parses and checks them (cluster_signal_key_parse, cluster_signal_decode)
+ * and skips those it acted on already (a re-read delivers them again).
+ * The event fd fires when some came in.
+ */
+struct remote_signal {
+	char *key;
+	char *value;		/* NUL-terminated after len bytes */
+	size_t len;
+};
+size_t remote_signals_take(struct reconciler *r, struct remote_signal *out, size_t max);
+void remote_signal_clear(struct remote_signal *s);
 
 #endif
