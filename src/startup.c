@@ -55,6 +55,35 @@ static void faults_restore(struct loomd *d)
 		log_info("%zu fault hold-down%s still running after the restart", n, n == 1 ? "" : "s");
 }
 
+/*
+ * Which instance's state the database holds: recorded the first time a
+ * loomd of a delegating topology opens it, and checked at every start, so
+ * that a loomd.conf naming the wrong instance (or two instances pointed
+ * at one file) is refused before it programs anything.
+ */
+static int instance_mark(struct loomd *d, bool check_only, struct loom_err *err)
+{
+	char *mark = NULL;
+	int ret;
+
+	if (store_kv_get(d->store, "instance", &mark))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the database's instance: %s",
+				    store_errmsg(d->store));
+	if (mark && strcmp(mark, d->cfg.instance)) {
+		loom_err_set(err, LOOM_E_CONFIG, "instance", "the database %s holds the state of loom instance "
+			     "%s, but loomd.conf says instance = %s: each instance has its own database",
+			     d->cfg.database, mark, d->cfg.instance);
+		free(mark);
+		return -EINVAL;
+	}
+	ret = 0;
+	if (!mark && d->topo->n_delegations && !check_only && store_kv_put(d->store, "instance", d->cfg.instance))
+		ret = loom_err_set(err, LOOM_E_STORE, "", "cannot record the database's instance: %s",
+				   store_errmsg(d->store));
+	free(mark);
+	return ret;
+}
+
 static void on_new_reconciler(struct loomd *d)
 {
 	struct loom_err err = { 0 };
@@ -103,7 +132,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	d->fault_policy = d->cfg.fault;
 	d->rdma = d->cfg.rdma;
 	model_init(&d->model, &d->cfg.pools);
-	ret = topology_load_file(d->cfg.topology, &d->topo, err);
+	ret = loomd_topology_read(&d->cfg, &d->topo, err);
 	if (ret)
 		return ret;
 	if (check_only) {
@@ -118,6 +147,9 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	} else {
 		ret = store_open(d->cfg.database, &d->store, err);
 	}
+	if (ret)
+		return ret;
+	ret = instance_mark(d, check_only, err);
 	if (ret)
 		return ret;
 	ret = store_load_model(d->store, &d->model, err);
