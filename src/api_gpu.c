@@ -171,6 +171,8 @@ static int gpu_place(struct api_call *call, json_t *params, bool dry, json_t **r
 
 	if (gpu_req_parse(d, params, &r, err))
 		return -EINVAL;
+	/* A tenant:NAME principal places only on the nodes assigned to it. */
+	r.assigned_only = call->peer && call->peer->role == ROLE_TENANT;
 	if (gpu_view_build(d, &r, r.node, &v, err))
 		goto out;
 	if (v.node_code) {
