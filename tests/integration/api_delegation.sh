@@ -8,7 +8,7 @@
 # Bad delegations and pools are refused at start, naming the field, and
 # the database stays as it was.
 . "$(dirname "$0")/lib.sh"
-t_plan 45
+t_plan 50
 
 BASE=$top_srcdir/tests/integration/data/topo-api.json
 TOPO=$T_DIR/topology.json
@@ -168,4 +168,32 @@ t_is "$(echo "$out" | jq -r '.data.name + " " + .data.field')" "delegated attach
 cp "$T_DIR/topology.orig" "$TOPO"
 t_is "$(db_state)" "$before" "  ...and nothing changed"
 t_is "$(S -o json node list | jq -c '[.[].name] | length')" "4" "  ...and the old topology stays"
+
+# ---- cluster mode: each instance its own etcd prefix ---------------------
+if command -v etcd >/dev/null; then
+	. "$(dirname "$0")/etcd_lib.sh"
+	etcd_cluster e 1 || { echo "Bail out! etcd did not start"; exit 1; }
+	loomd_stop
+	echo "cluster.etcd = $e_EPS" >>"$LOOM_CONF"
+	loomd_start || exit 1
+	etcdget() { ETCDCTL_API=3 etcdctl --endpoints="$e_EPS" get --print-value-only "$1"; }
+	t_is "$(etcdget /loom/v1/instance)" "main" "cluster mode: the shared instance marks its prefix /loom/v1"
+	kill "$Z_PID"; wait "$Z_PID" 2>/dev/null
+	zbefore=$(sqlite3 "$Z_DB" .dump | sha256sum)
+	echo "cluster.etcd = $e_EPS" >>"$Z_CONF"
+	out=$("$LOOMD" -f -c "$Z_CONF" 2>&1)
+	case "$out" in *"etcd's /loom/v1 belongs to loom instance main, but loomd.conf says instance = zeta"*"(cluster.prefix)"*)
+		t_ok 0 "zeta on the same prefix: refused at start, naming cluster.prefix" ;;
+		*) t_ok 1 "zeta on the same prefix: refused at start ($out)" ;; esac
+	t_is "$(sqlite3 "$Z_DB" .dump | sha256sum)/$(etcdget /loom/v1/instance)" "$zbefore/main" \
+		"  ...zeta's database and the prefix's mark are as they were"
+	echo "cluster.prefix = /loom/zeta" >>"$Z_CONF"
+	"$LOOMD" -f -c "$Z_CONF" 2>>"$T_DIR/zeta.log" &
+	Z_PID=$!; T_PIDS="$T_PIDS $Z_PID"
+	t_wait 10 Z info
+	t_ok $? "zeta on its own prefix /loom/zeta starts"
+	t_is "$(etcdget /loom/zeta/instance)" "zeta" "  ...and marks it"
+else
+	for _ in 1 2 3 4 5; do t_ok 0 "# SKIP no etcd"; done
+fi
 t_done
