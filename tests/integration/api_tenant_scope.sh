@@ -94,7 +94,7 @@ topology.show|{}
 EOT
 )
 n_rows=$(echo "$TABLE" | wc -l)
-t_plan $((n_rows * 2 + 37))
+t_plan $((n_rows * 2 + 39))
 
 before=$(db_state)
 while IFS='|' read -r method params; do
@@ -207,6 +207,16 @@ as_tu() { setpriv --reuid="$TU" --regid=nogroup --init-groups env LOOM_SOCKET="$
 t_is "$(as_tu "$LOOMCTL" -o json tenant list | jq -c '[.[].name]')" '["alfa"]' "a member of tenant_group alfa sees alfa only"
 err=$(as_tu "$LOOMCTL" tenant show bravo 2>&1 >/dev/null); want=$(as_tu "$LOOMCTL" tenant show nxtenant 2>&1 >/dev/null | sed 's/nxtenant/bravo/g')
 t_is "$err" "$want" "  ...and is told of bravo what it is told of a tenant that does not exist"
+# A request without "params" is a request with {}: scoped all the same.
+raw=$(printf '%s\n' '{"jsonrpc":"2.0","method":"tenant.list","id":1}' '{"jsonrpc":"2.0","method":"status.show","id":2}' \
+	'{"jsonrpc":"2.0","method":"gpu.show","id":3}' '{"jsonrpc":"2.0","method":"segment.list","id":4}' \
+	'{"jsonrpc":"2.0","method":"gpu.compact","id":5}' | as_tu "$RAWCLIENT" "$LOOM_SOCKET")
+t_is "$(jq -c '.result | if type == "array" then [.[] | .name // .tenant // (.node + "/" + (.gpu | tostring))] | sort
+	else {segments, targets, gpus} end' <<<"$raw" 2>/dev/null | head -n 4 | paste -sd' ')" \
+	'["alfa"] {"segments":[],"targets":[],"gpus":[]} [] ["ib","net"]' \
+	"  ...and without params: tenant.list, status.show, gpu.show and segment.list are its own only"
+t_is "$(jq -r 'select(.id == 5) | .error.data.name + " " + .error.data.field' <<<"$raw")" "invalid_params node" \
+	"  ...and gpu.compact without params needs a node"
 err=$(as_tu "$LOOMCTL" topology show 2>&1 >/dev/null)
 case "$err" in *permission_denied*) t_ok 0 "  ...and may not read the topology" ;; *) t_ok 1 "  ...and may not read the topology ($err)" ;; esac
 t_done
