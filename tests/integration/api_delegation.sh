@@ -8,7 +8,7 @@
 # Bad delegations and pools are refused at start, naming the field, and
 # the database stays as it was.
 . "$(dirname "$0")/lib.sh"
-t_plan 50
+t_plan 51
 
 BASE=$top_srcdir/tests/integration/data/topo-api.json
 TOPO=$T_DIR/topology.json
@@ -165,6 +165,11 @@ cp "$T_DIR/steal.json" "$TOPO"
 out=$(S -o json call topology.reload '{}' 2>/dev/null)
 t_is "$(echo "$out" | jq -r '.data.name + " " + .data.field')" "delegated attachments[0].node" \
 	"a reload that delegates acme's node away: refused, naming the attachment"
+jq ". + {delegations: [$DELEG, {instance: \"yota\", tenants: [\"yota\"], vni_range: \"20999-21999\",
+	pkey_range: \"0x0500-0x05ff\"}]}" "$BASE" >"$TOPO"
+out=$(S -o json call topology.reload '{}' 2>/dev/null)
+t_is "$(echo "$out" | jq -r '.data.name + " " + .data.field')" "topology_invalid delegations[1].vni_range" \
+	"a reload whose delegations overlap: refused, naming the range"
 cp "$T_DIR/topology.orig" "$TOPO"
 t_is "$(db_state)" "$before" "  ...and nothing changed"
 t_is "$(S -o json node list | jq -c '[.[].name] | length')" "4" "  ...and the old topology stays"
