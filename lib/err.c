@@ -39,6 +39,8 @@ static const struct {
 	{ LOOM_E_TAMPERED, "audit_tampered", "the audit log was altered; investigate the named record" },
 	{ LOOM_E_LIMIT, "rate_limited", "slow down and retry; the limits are limit.connections and "
 	  "limit.requests_per_second in loomd.conf" },
+	{ LOOM_E_DELEGATED, "delegated", "another loom instance manages it (the topology's delegations); "
+	  "use that instance's API" },
 };
 
 static size_t find(int code)

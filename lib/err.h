@@ -39,6 +39,7 @@ enum loom_errcode {
 	LOOM_E_TIMEOUT = 1016,		/* a wait ran out before the targets converged */
 	LOOM_E_TAMPERED = 1017,		/* the audit chain does not verify */
 	LOOM_E_LIMIT = 1018,		/* the principal is over its connection or request limit */
+	LOOM_E_DELEGATED = 1019,	/* the object is delegated to another loom instance */
 };
 
 struct loom_err {

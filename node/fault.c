@@ -197,6 +197,8 @@ int fault_event_check(const struct fault_event *ev, const struct topology *topo,
 		return loom_err_set(err, LOOM_E_PARAMS, "severity",
 				    "use info, warning or critical");
 	n = topo ? topology_node(topo, ev->node) : NULL;
+	if (!n && topo && topology_foreign(topo, TOPO_NODE, ev->node, "node", err))
+		return -EPERM;
 	if (!n)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "node",
 				    "node '%s' is not in the topology", ev->node);

@@ -188,10 +188,14 @@ int replace_check(const struct topology *topo, const char *old_node,
 	if (why)
 		memset(why, 0, sizeof(*why));
 	o = topology_node(topo, old_node);
+	if (!o && topology_foreign(topo, TOPO_NODE, old_node, "old", err))
+		return -EPERM;
 	if (!o)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "old",
 				    "node '%s' is not in the topology", old_node);
 	n = topology_node(topo, new_node);
+	if (!n && topology_foreign(topo, TOPO_NODE, new_node, "new", err))
+		return -EPERM;
 	if (!n)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "new",
 				    "node '%s' is not in the topology", new_node);

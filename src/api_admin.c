@@ -37,6 +37,8 @@ int m_system_info(struct api_call *call, json_t *params, json_t **result, struct
 			    "clients", (json_int_t)d->n_clients,
 			    "subscribers", (json_int_t)d->n_subscribers);
 	if (*result)
+		json_object_set_new(*result, "instance", json_string(d->cfg.instance));
+	if (*result)
 		json_object_set_new(json_object_get(*result, "pools"), "operator_pkeys",
 				    loomd_operator_pkeys_json(d));
 	return *result ? 0 : -ENOMEM;
@@ -75,6 +77,8 @@ int m_topology_import(struct api_call *call, json_t *params, json_t **result, st
 	if (params_only(params, allowed, err) || param_string(params, "text", true, &text, err)
 	    || param_string(params, "sm", true, &sm, err))
 		return -EINVAL;
+	if (!topology_sm(call->d->topo, sm) && topology_foreign(call->d->topo, TOPO_SM, sm, "sm", err))
+		return -EPERM;
 	if (!topology_sm(call->d->topo, sm))
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "sm", "no subnet manager '%s' in the topology", sm);
 	if (ibnetdiscover_import(text, sm, result, err)) {

@@ -70,6 +70,8 @@ int api_fault_apply(struct api_call *call, const struct fault_event *fev, int64_
 	bool started = false;
 
 	n = topology_node(d->topo, fe.node);
+	if (!n && topology_foreign(d->topo, TOPO_NODE, fe.node, "node", err))
+		return -EPERM;
 	if (!n)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", fe.node);
 	if (api_node_life(d, fe.node, &cur, err))

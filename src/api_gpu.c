@@ -45,6 +45,8 @@ static int gpu_req_parse(struct loomd *d, json_t *params, struct gpu_req *r, str
 	r->tenant = model_tenant(m, tenant);
 	if (!r->tenant)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "tenant", "no tenant '%s'", tenant);
+	if (r->node && !topology_node(d->topo, r->node) && topology_foreign(d->topo, TOPO_NODE, r->node, "node", err))
+		return -EPERM;
 	if (r->node && !topology_node(d->topo, r->node))
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", r->node);
 	if (r->site && !topology_site(d->topo, r->site))
@@ -169,6 +171,8 @@ static int gpu_place(struct api_call *call, json_t *params, bool dry, json_t **r
 
 	if (gpu_req_parse(d, params, &r, err))
 		return -EINVAL;
+	/* A tenant:NAME principal places only on the nodes assigned to it. */
+	r.assigned_only = call->peer && call->peer->role == ROLE_TENANT;
 	if (gpu_view_build(d, &r, r.node, &v, err))
 		goto out;
 	if (v.node_code) {
@@ -372,6 +376,8 @@ int m_gpu_release(struct api_call *call, json_t *params, json_t **result, struct
 		return -EINVAL;
 	if (!model_tenant(&call->d->model, tenant))
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "tenant", "no tenant '%s'", tenant);
+	if (node && !topology_node(call->d->topo, node) && topology_foreign(call->d->topo, TOPO_NODE, node, "node", err))
+		return -EPERM;
 	if (node && !topology_node(call->d->topo, node))
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", node);
 	if (gpu >= 0 && !node)
@@ -608,6 +614,8 @@ int m_gpu_show(struct api_call *call, json_t *params, json_t **result, struct lo
 	if (params_only(params, allowed, err) || param_string(params, "node", false, &node, err)
 	    || param_string(params, "tenant", false, &tenant, err))
 		return -EINVAL;
+	if (node && !topology_node(d->topo, node) && topology_foreign(d->topo, TOPO_NODE, node, "node", err))
+		return -EPERM;
 	if (node && !topology_node(d->topo, node))
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", node);
 	if (tenant && !model_tenant(&d->model, tenant))
@@ -690,6 +698,8 @@ int m_gpu_compact(struct api_call *call, json_t *params, json_t **result, struct
 	if (params_only(params, allowed, err) || param_string(params, "node", false, &node, err)
 	    || param_bool(params, "dry_run", &dry, err))
 		return -EINVAL;
+	if (node && !topology_node(d->topo, node) && topology_foreign(d->topo, TOPO_NODE, node, "node", err))
+		return -EPERM;
 	if (node && !topology_node(d->topo, node))
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", node);
 	if (gpu_view_build(d, NULL, node, &v, err))

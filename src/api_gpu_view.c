@@ -102,6 +102,21 @@ static const struct attachment *const *node_atts(const struct gpu_view *v, const
 	return v->by_node + first;
 }
 
+/* Does @tenant have an attachment or an instance on @node? */
+static bool assigned(const struct gpu_view *v, const char *node, const char *tenant)
+{
+	size_t n;
+	const struct attachment *const *atts = node_atts(v, node, &n);
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(atts[i]->tenant, tenant) == 0)
+			return true;
+	for (size_t i = 0; i < v->n_recs; i++)
+		if (strcmp(v->recs[i].node, node) == 0 && strcmp(v->recs[i].tenant, tenant) == 0)
+			return true;
+	return false;
+}
+
 /* Another tenant's attachment that covers @port of @node (type @type), or NULL. */
 static const struct attachment *port_holder(const struct model *m, const struct gpu_view *v, const char *node,
 					    const char *port, enum seg_type type, const char *tenant)
@@ -223,6 +238,9 @@ int gpu_view_build(struct loomd *d, const struct gpu_req *r, const char *only_no
 		int b;
 
 		if (only_node && strcmp(only_node, n->name))
+			continue;
+		/* Not named in the refusal: what is not the tenant's it does not see. */
+		if (r && r->assigned_only && !assigned(v, n->name, r->tenant->name))
 			continue;
 		if (r) {
 			b = node_blocked(d, v, n, r->tenant, why, sizeof(why));

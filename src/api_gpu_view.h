@@ -32,6 +32,7 @@ struct gpu_req {
 	size_t n_segs;
 	bool want_eth, want_ib;
 	char seg_list[GPU_SEGMENTS_MAX];	/* "train,ib" as stored */
+	bool assigned_only;	/* only nodes assigned to the tenant (its attachments or instances) */
 };
 
 /* The stored instances and a planner holding them on the GPUs considered. */

@@ -95,6 +95,8 @@ int m_node_show(struct api_call *call, json_t *params, json_t **result, struct l
 	if (params_only(params, allowed, err) || param_string(params, "name", true, &name, err))
 		return -EINVAL;
 	n = topology_node(call->d->topo, name);
+	if (!n && topology_foreign(call->d->topo, TOPO_NODE, name, "name", err))
+		return -EPERM;
 	if (!n)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "name", "no node '%s' in the topology", name);
 	*result = node_json(call->d, n);
@@ -112,7 +114,7 @@ const struct topo_node *api_node_param(struct api_call *call, json_t *params, co
 	if (reason_key && param_string(params, reason_key, false, reason, err))
 		return NULL;
 	n = topology_node(call->d->topo, name);
-	if (!n)
+	if (!n && !topology_foreign(call->d->topo, TOPO_NODE, name, "name", err))
 		loom_err_set(err, LOOM_E_NOT_FOUND, "name", "no node '%s' in the topology", name);
 	return n;
 }
@@ -258,6 +260,8 @@ int m_events_subscribe(struct api_call *call, json_t *params, json_t **result,
 	    param_int(params, "since", 0, INT64_MAX, &since, err) ||
 	    param_string(params, "node", false, &node, err))
 		return -EINVAL;
+	if (node && !topology_node(call->d->topo, node) && topology_foreign(call->d->topo, TOPO_NODE, node, "node", err))
+		return -EPERM;
 	if (node && !topology_node(call->d->topo, node))
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "node", "no node '%s' in the topology", node);
 	last = store_node_event_last(call->d->store);

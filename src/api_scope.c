@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "src/api_scope.h"
+#include "store/store.h"
 
 enum scope {
 	SCOPE_TENANT_LIST,	/* tenant.list: only its own */
@@ -29,13 +30,22 @@ enum scope {
 	SCOPE_SEGMENT,		/* "segment" is TENANT/NAME */
 	SCOPE_SEGMENT_NODE,	/* "segment", and "node" must not be another tenant's */
 	SCOPE_STATUS,		/* status.show: "segment" optional, the result cut down */
+	SCOPE_EVENTS,		/* events.subscribe: "node" must be assigned to it; the stream filtered */
+	SCOPE_GPU,		/* gpu.plan/apply/release: "tenant" its own, "node" assigned to it */
+	SCOPE_GPU_SHOW,		/* gpu.show: its own instances on nodes assigned to it */
+	SCOPE_GPU_COMPACT,	/* gpu.compact: a node assigned to it, whose GPUs hold only its instances */
 };
 
 static const struct {
 	const char *method;
 	enum scope scope;
 } scoped[] = {
-	{ "gpu.release", SCOPE_TENANT_PARAM },
+	{ "events.subscribe", SCOPE_EVENTS },
+	{ "gpu.apply", SCOPE_GPU },
+	{ "gpu.compact", SCOPE_GPU_COMPACT },
+	{ "gpu.plan", SCOPE_GPU },
+	{ "gpu.release", SCOPE_GPU },
+	{ "gpu.show", SCOPE_GPU_SHOW },
 	{ "segment.attach", SCOPE_SEGMENT_NODE },
 	{ "segment.create", SCOPE_TENANT_PARAM },
 	{ "segment.delete", SCOPE_SEGMENT },
@@ -142,10 +152,41 @@ static void swap_segment(const struct model *m, const char *own, json_t *params,
 	snprintf(sw->original, sizeof(sw->original), "%s", theirs);
 }
 
-/* Is @node another tenant's (an attachment of it in another tenant), for attach;
- * not its own (no attachment of it in its tenant), for detach? */
-static bool node_foreign(const struct model *m, const char *own, const char *node, bool attach)
+/* Which tenants' MIG instances are on @node: bit 0 its own, bit 1 another's. */
+static int node_instances(struct loomd *d, const char *own, const char *node)
 {
+	struct gpu_inst_rec *recs = NULL;
+	size_t n = 0;
+	int found = 0;
+
+	if (store_gpu_list(d->store, &recs, &n))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(recs[i].node, node) == 0)
+			found |= strcmp(recs[i].tenant, own) ? 2 : 1;
+	free(recs);
+	return found;
+}
+
+bool api_scope_node_mine(struct loomd *d, const char *tenant, const char *node)
+{
+	const struct model *m = &d->model;
+
+	for (size_t i = 0; i < m->n_attachments; i++)
+		if (strcmp(m->attachments[i].node, node) == 0 && strcmp(m->attachments[i].tenant, tenant) == 0)
+			return true;
+	return node_instances(d, tenant, node) & 1;
+}
+
+/*
+ * Is @node another tenant's, as far as @own may know?  For attach: another
+ * tenant uses it and it is not assigned to @own (a soft tenant may attach
+ * a node it shares with other soft tenants, once it is assigned to it);
+ * for detach: it carries none of @own's attachments and some of another's.
+ */
+static bool node_foreign(struct loomd *d, const char *own, const char *node, bool attach)
+{
+	const struct model *m = &d->model;
 	bool mine = false, theirs = false;
 
 	for (size_t i = 0; i < m->n_attachments; i++) {
@@ -156,7 +197,15 @@ static bool node_foreign(const struct model *m, const char *own, const char *nod
 		else
 			theirs = true;
 	}
-	return attach ? theirs : !mine && theirs;
+	if (attach && theirs && !mine)
+		mine = node_instances(d, own, node) & 1;
+	return theirs && !mine;
+}
+
+/* For gpu.* and events: a node not assigned to @own is one that does not exist. */
+static bool node_hidden(struct loomd *d, const char *own, const char *node)
+{
+	return !api_scope_node_mine(d, own, node);
 }
 
 /* Does @msg name a tenant other than @own ('T', "T/...")? */
@@ -195,6 +244,80 @@ static void status_cut(json_t *result, const char *own)
 	/* Per target counts and GPU slices add up every tenant's: not shown. */
 	json_object_set_new(result, "targets", json_array());
 	json_object_set_new(result, "gpus", json_array());
+}
+
+/* gpu.show: its own instances only; a GPU it shares loses what adds up others'. */
+static void gpu_show_cut(json_t *result, const char *own)
+{
+	json_t *g, *x;
+	size_t i, j;
+
+	json_array_foreach(result, i, g) {
+		json_t *kept = json_array();
+		bool others = false;
+
+		json_array_foreach(json_object_get(g, "instances"), j, x) {
+			const char *t = json_string_value(json_object_get(x, "tenant"));
+
+			if (t && strcmp(t, own) == 0)
+				json_array_append(kept, x);
+			else
+				others = true;
+		}
+		json_object_set_new(g, "instances", kept);
+		if (others) {
+			json_object_del(g, "picture");
+			json_object_del(g, "free");
+			json_object_del(g, "apply");
+		}
+	}
+}
+
+/* A state in which a node is still in a tenant's hands. */
+static bool state_held(const char *to)
+{
+	return to && (strcmp(to, "assigned") == 0 || strcmp(to, "cordoned") == 0 || strcmp(to, "draining") == 0);
+}
+
+json_t *api_scope_nodes(struct loomd *d, const char *tenant)
+{
+	json_t *set = json_object();
+	struct gpu_inst_rec *recs = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; set && i < d->model.n_attachments; i++)
+		if (strcmp(d->model.attachments[i].tenant, tenant) == 0)
+			json_object_set_new(set, d->model.attachments[i].node, json_true());
+	if (set && store_gpu_list(d->store, &recs, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(recs[i].tenant, tenant) == 0)
+				json_object_set_new(set, recs[i].node, json_true());
+	free(recs);
+	return set;
+}
+
+json_t *api_scope_event(struct loomd *d, const char *tenant, json_t *seen, json_t *ev)
+{
+	const char *node = json_string_value(json_object_get(ev, "node"));
+	const char *reason = json_string_value(json_object_get(ev, "reason"));
+	bool mine;
+	json_t *out;
+
+	if (!node)
+		return NULL;
+	mine = api_scope_node_mine(d, tenant, node);
+	if (!mine && !json_object_get(seen, node))
+		return NULL;
+	/* Kept while the node is in its hands: the event that takes it out
+	 * (a drain's confirmation, say) still goes out, the next ones do not. */
+	if (mine || state_held(json_string_value(json_object_get(ev, "to"))))
+		json_object_set_new(seen, node, json_true());
+	else
+		json_object_del(seen, node);
+	out = json_deep_copy(ev);
+	if (out && reason && names_other_tenant(&d->model, tenant, reason))
+		json_object_set_new(out, "reason", json_string("(it involves another tenant's objects)"));
+	return out;
 }
 
 int api_scope_run(struct api_call *call, const struct api_method *m, json_t *params, json_t **result,
@@ -238,9 +361,33 @@ int api_scope_run(struct api_call *call, const struct api_method *m, json_t *par
 		swap_segment(model, own, params, &sw[0]);
 		v = json_string_value(json_object_get(params, "node"));
 		if (scope == SCOPE_SEGMENT_NODE && v
-		    && node_foreign(model, own, v, strcmp(m->name, "segment.attach") == 0)) {
+		    && node_foreign(call->d, own, v, strcmp(m->name, "segment.attach") == 0)) {
 			absent_node(call->d->topo, absent);
 			swap_set(params, &sw[1], "node", v, absent, NULL);
+		}
+		break;
+	case SCOPE_EVENTS:
+	case SCOPE_GPU:
+	case SCOPE_GPU_SHOW:
+	case SCOPE_GPU_COMPACT:
+		v = json_string_value(json_object_get(params, "tenant"));
+		if (scope == SCOPE_GPU_SHOW && !json_object_get(params, "tenant")) {
+			json_object_set_new(params, "tenant", json_string(own));
+		} else if (scope != SCOPE_EVENTS && scope != SCOPE_GPU_COMPACT && v && strcmp(v, own)) {
+			absent_tenant(model, absent);
+			swap_set(params, &sw[0], "tenant", v, absent, NULL);
+		}
+		v = json_string_value(json_object_get(params, "node"));
+		if (scope == SCOPE_GPU_COMPACT && !v && json_object_get(params, "node") == NULL)
+			return loom_err_set(err, LOOM_E_PARAMS, "node", "a tenant:%s principal compacts one node "
+					    "at a time: name one assigned to %s", own, own);
+		if (v && node_hidden(call->d, own, v)) {
+			absent_node(call->d->topo, absent);
+			swap_set(params, &sw[1], "node", v, absent, NULL);
+		} else if (v && scope == SCOPE_GPU_COMPACT && (node_instances(call->d, own, v) & 2)) {
+			/* Compaction moves every instance of a GPU: another's work would stop. */
+			return loom_err_set(err, LOOM_E_POLICY, "node", "refused: it would involve another "
+					    "tenant's objects");
 		}
 		break;
 	}
@@ -282,6 +429,8 @@ int api_scope_run(struct api_call *call, const struct api_method *m, json_t *par
 			*result = kept;
 		} else if (scope == SCOPE_STATUS) {
 			status_cut(*result, own);
+		} else if (scope == SCOPE_GPU_SHOW) {
+			gpu_show_cut(*result, own);
 		}
 	}
 	return ret;

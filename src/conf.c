@@ -36,6 +36,7 @@ void config_defaults(struct loom_config *c)
 	snprintf(c->frr_apply, sizeof(c->frr_apply), "vtysh-session");
 	snprintf(c->cluster_prefix, sizeof(c->cluster_prefix), "/loom/v1");
 	c->cluster_lease_ttl_s = 10;
+	snprintf(c->instance, sizeof(c->instance), "main");
 	snprintf(c->socket, sizeof(c->socket), "%s", "/run/loom/loomd.sock");
 	snprintf(c->database, sizeof(c->database), "%s", "/var/lib/loom/loom.db");
 	snprintf(c->topology, sizeof(c->topology), "%s", "/etc/loom/topology.json");
@@ -364,6 +365,11 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 	} else if (strcmp(key, "topology") == 0) {
 		*why = "path too long";
 		return v[0] == '/' ? set_string(c->topology, sizeof(c->topology), v) : (*why = "must be an absolute path", -EINVAL);
+	} else if (strcmp(key, "instance") == 0) {
+		*why = "expected a lowercase DNS label (the name the topology's delegations give this instance)";
+		if (!topology_name_ok(v))
+			return -EINVAL;
+		snprintf(c->instance, sizeof(c->instance), "%s", v);
 	} else if (strcmp(key, "vni_range") == 0) {
 		*why = "expected FIRST-LAST with 1 <= FIRST <= LAST <= 16777215";
 		if (parse_range(v, 1, 16777215, &a, &b))
@@ -603,6 +609,7 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "socket = %s\n", c->socket);
 	fprintf(out, "database = %s\n", c->database);
 	fprintf(out, "topology = %s\n", c->topology);
+	fprintf(out, "instance = %s\n", c->instance);
 	fprintf(out, "vni_range = %" PRIu32 "-%" PRIu32 "\n", c->pools.vni_min, c->pools.vni_max);
 	fprintf(out, "pkey_range = 0x%04x-0x%04x\n", c->pools.pkey_min, c->pools.pkey_max);
 	fprintf(out, "route_target_asn = %u\n", c->pools.rt_asn);

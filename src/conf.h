@@ -66,6 +66,9 @@ struct loom_config {
 	char socket[108];		/* sun_path */
 	char database[256];
 	char topology[256];
+	/* instance = NAME: which share of the topology this loomd keeps
+	 * (its delegation, or what no delegation lists). */
+	char instance[LOOM_NAME_MAX];
 	struct pools pools;
 	char admin_group[64];
 	char reader_group[64];

@@ -190,12 +190,30 @@ int loomd_reconciler_start(struct loomd *d)
 	return ret;
 }
 
+int loomd_topology_read(const struct loom_config *cfg, struct topology **out, struct loom_err *err)
+{
+	struct topology *topo = NULL;
+	int ret = topology_load_file(cfg->topology, &topo, err);
+
+	if (!ret)
+		ret = topology_delegate(topo, cfg->instance, err);
+	if (!ret)
+		ret = topology_ranges_check(topo, cfg->pools.vni_min, cfg->pools.vni_max, cfg->pools.pkey_min,
+					    cfg->pools.pkey_max, err);
+	if (ret) {
+		topology_free(&topo);
+		return ret;
+	}
+	*out = topo;
+	return 0;
+}
+
 int loomd_topology_reload(struct loomd *d, struct loom_err *err)
 {
 	struct topology *topo = NULL;
 	bool had_rec;
 
-	if (topology_load_file(d->cfg.topology, &topo, err))
+	if (loomd_topology_read(&d->cfg, &topo, err))
 		return -EINVAL;
 	/* A new file must still carry every node and port that intent uses. */
 	if (model_check_topology(&d->model, topo, err) || gpu_check_topology(d, topo, err)) {

@@ -172,6 +172,13 @@ int loomd_reconciler_start(struct loomd *d);
 int loomd_topology_reload(struct loomd *d, struct loom_err *err);
 
 /*
+ * The topology file cut down to this instance's share (loomd.conf's
+ * instance and the file's delegations), its ID pools checked against
+ * the other instances'.
+ */
+int loomd_topology_read(const struct loom_config *cfg, struct topology **out, struct loom_err *err);
+
+/*
  * Read the P_Keys the operator's own lines use in every subnet manager's
  * partitions file (outside loom's section, Default aside) and hand them to
  * the model as reserved IDs, so that the pool never allocates one and an

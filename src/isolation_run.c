@@ -155,6 +155,7 @@ struct periodic_job {
 	uint64_t seq;		/* 1, 2, ...: the reads started */
 	bool requested;		/* started for isolation.verify (else by the timer) */
 	char topology_path[sizeof(((struct loom_config *)0)->topology)];
+	char instance[sizeof(((struct loom_config *)0)->instance)];
 	struct conf_nvml nvml[CONF_NVML_MAX];
 	size_t n_nvml;
 	struct fabric_truth *truth;
@@ -185,7 +186,10 @@ static void *periodic_main(void *arg)
 	for (size_t i = 0; i < j->n_nvml; i++)
 		nvml[i] = (struct isolation_nvml){ .node = j->nvml[i].node, .path = j->nvml[i].path };
 	j->time_ns = realtime_ns();
+	/* This instance's share only: another's targets are not its to read. */
 	j->rc = topology_load_file(j->topology_path, &topo, &err);
+	if (!j->rc)
+		j->rc = topology_delegate(topo, j->instance, &err);
 	if (j->rc)
 		snprintf(j->error, sizeof(j->error), "the topology: %s", err.msg);
 	else if ((j->rc = isolation_read(topo, &ro, &j->truth)))
@@ -278,6 +282,7 @@ static bool job_start(struct loomd *d, bool requested)
 	job->seq = ++jobs_started;
 	job->requested = requested;
 	snprintf(job->topology_path, sizeof(job->topology_path), "%s", d->cfg.topology);
+	snprintf(job->instance, sizeof(job->instance), "%s", d->cfg.instance);
 	memcpy(job->nvml, d->cfg.nvml, sizeof(job->nvml));
 	job->n_nvml = d->cfg.n_nvml;
 	if (pthread_create(&job->thread, NULL, periodic_main, job)) {

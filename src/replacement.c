@@ -803,6 +803,8 @@ int api_node_replace(struct api_call *call, json_t *params, json_t **result, str
 		return -EINVAL;
 	if (param_string(params, "name", true, &name, err))
 		return -EINVAL;
+	if (!topology_node(call->d->topo, name) && topology_foreign(call->d->topo, TOPO_NODE, name, "name", err))
+		return -EPERM;
 	if (!topology_node(call->d->topo, name))
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "name", "no node '%s' in the topology", name);
 	if (goal_s && (node_state_parse(goal_s, &goal)

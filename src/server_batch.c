@@ -147,6 +147,10 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 			c->subscribed = true;
 			c->ev_after = call.subscribe_after;
 			memcpy(c->ev_node, call.subscribe_node, sizeof(c->ev_node));
+			if (c->peer.role == ROLE_TENANT) {
+				json_decref(c->ev_seen);
+				c->ev_seen = api_scope_nodes(d, c->peer.tenant);
+			}
 		}
 		/* A read whose answer comes later waits like a write (done: below). */
 		if (err.code == LOOM_OK && call.wait && call.wait->read_limit_s > 0)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "src/api_scope.h"
 #include "src/server_events.h"
 #include "src/server_frame.h"
 
@@ -46,6 +47,16 @@ bool events_pump(struct loomd *d)
 			c->ev_after = seq;
 			if (c->ev_node[0] && strcmp(c->ev_node, node ? node : ""))
 				continue;
+			if (c->peer.role == ROLE_TENANT) {
+				json_t *mine = c->ev_seen ? api_scope_event(d, c->peer.tenant, c->ev_seen, ev) : NULL;
+				json_t *own = mine ? json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", "event",
+							       "params", mine) : NULL;
+
+				if (own)
+					client_send(d, c, own);
+				json_decref(own);
+				continue;
+			}
 			if (!note)
 				note = json_pack("{s:s, s:s, s:O}", "jsonrpc", "2.0", "method", "event",
 						 "params", ev);

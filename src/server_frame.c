@@ -425,6 +425,7 @@ void client_free(struct loomd *d, struct client *c)
 	free(c->in);
 	free(c->out);
 	d->n_subscribers -= c->subscribed;
+	json_decref(c->ev_seen);
 	free(c);
 	d->n_clients--;
 }

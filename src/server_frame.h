@@ -47,6 +47,8 @@ struct client {
 	bool subscribed;
 	int64_t ev_after;
 	char ev_node[LOOM_NAME_MAX];
+	/* A tenant:NAME subscriber: the nodes whose events it may see (api_scope_event). */
+	json_t *ev_seen;
 };
 
 /* epoll_ctl on loomd's loop with @ptr as the event's data; 0 or -errno. */

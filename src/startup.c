@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/etcd.h"
 #include "lib/log.h"
 #include "lib/monotime.h"
 #include "src/check.h"
@@ -53,6 +54,81 @@ static void faults_restore(struct loomd *d)
 	json_decref(all);
 	if (n)
 		log_info("%zu fault hold-down%s still running after the restart", n, n == 1 ? "" : "s");
+}
+
+/*
+ * Which instance's state the database holds: recorded the first time a
+ * loomd of a delegating topology opens it, and checked at every start, so
+ * that a loomd.conf naming the wrong instance (or two instances pointed
+ * at one file) is refused before it programs anything.
+ */
+static int instance_mark(struct loomd *d, bool check_only, struct loom_err *err)
+{
+	char *mark = NULL;
+	int ret;
+
+	if (store_kv_get(d->store, "instance", &mark))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the database's instance: %s",
+				    store_errmsg(d->store));
+	if (mark && strcmp(mark, d->cfg.instance)) {
+		loom_err_set(err, LOOM_E_CONFIG, "instance", "the database %s holds the state of loom instance "
+			     "%s, but loomd.conf says instance = %s: each instance has its own database",
+			     d->cfg.database, mark, d->cfg.instance);
+		free(mark);
+		return -EINVAL;
+	}
+	ret = 0;
+	if (!mark && d->topo->n_delegations && !check_only && store_kv_put(d->store, "instance", d->cfg.instance))
+		ret = loom_err_set(err, LOOM_E_STORE, "", "cannot record the database's instance: %s",
+				   store_errmsg(d->store));
+	free(mark);
+	return ret;
+}
+
+/*
+ * The same in cluster mode, for the etcd prefix: two instances publishing
+ * under one prefix would overwrite each other's slices.  PREFIX/instance
+ * is created once (a transaction, so that two instances starting together
+ * cannot both win).  etcd out of reach is no reason not to start (the
+ * agents keep what they have); it is logged, and the check is made at the
+ * next start.
+ */
+static int cluster_instance_mark(struct loomd *d, bool check_only, struct loom_err *err)
+{
+	char key[sizeof(d->cfg.cluster_prefix) + 16];
+	struct loom_err e = { 0 };
+	struct etcd_kv kv = { 0 };
+	struct etcd *etcd = NULL;
+	bool found = false, created = false;
+	int ret = 0;
+
+	if (!d->cfg.cluster_etcd[0] || !d->topo->n_delegations)
+		return 0;
+	snprintf(key, sizeof(key), "%s/instance", d->cfg.cluster_prefix);
+	if (etcd_open(d->cfg.cluster_etcd, 3000, &etcd, &e))
+		goto unreachable;
+	if (!check_only) {
+		struct etcd_cmp cmp = { .key = key, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL };
+		struct etcd_op put = { .type = ETCD_OP_PUT, .key = key, .value = d->cfg.instance,
+				       .len = strlen(d->cfg.instance) };
+
+		if (etcd_txn(etcd, &cmp, 1, &put, 1, NULL, 0, &created, NULL, &e))
+			goto unreachable;
+	}
+	if (!created && etcd_get(etcd, key, &kv, &found, NULL, &e))
+		goto unreachable;
+	if (found && strcmp(kv.value, d->cfg.instance))
+		ret = loom_err_set(err, LOOM_E_CONFIG, "cluster.prefix", "etcd's %s belongs to loom instance %s, "
+				   "but loomd.conf says instance = %s: each instance needs its own "
+				   "cluster.prefix (or etcd cluster)", d->cfg.cluster_prefix, kv.value,
+				   d->cfg.instance);
+	goto out;
+unreachable:
+	log_warn("cannot check which instance %s belongs to: %s", d->cfg.cluster_prefix, e.msg);
+out:
+	etcd_kv_clear(&kv);
+	etcd_close(&etcd);
+	return ret;
 }
 
 static void on_new_reconciler(struct loomd *d)
@@ -105,7 +181,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	d->fault_policy = d->cfg.fault;
 	d->rdma = d->cfg.rdma;
 	model_init(&d->model, &d->cfg.pools);
-	ret = topology_load_file(d->cfg.topology, &d->topo, err);
+	ret = loomd_topology_read(&d->cfg, &d->topo, err);
 	if (ret)
 		return ret;
 	if (check_only) {
@@ -120,6 +196,14 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	} else {
 		ret = store_open(d->cfg.database, &d->store, err);
 	}
+	if (ret)
+		return ret;
+	/* Both marks checked before either is written. */
+	ret = instance_mark(d, true, err);
+	if (!ret)
+		ret = cluster_instance_mark(d, check_only, err);
+	if (!ret)
+		ret = instance_mark(d, check_only, err);
 	if (ret)
 		return ret;
 	ret = store_load_model(d->store, &d->model, err);

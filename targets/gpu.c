@@ -132,7 +132,13 @@ static int gpu_add(struct reconciler *r, const struct topology *topo, const stru
 		struct gpu_target *g;
 
 		if (!node) {
-			log_warn("gpu.nvml.%s: no such node in the topology; ignored", opts->gpu_nodes[i].node);
+			struct loom_err e = { 0 };
+
+			/* Another instance's node: its GPUs are that instance's to drive. */
+			if (topology_foreign(topo, TOPO_NODE, opts->gpu_nodes[i].node, "", &e))
+				log_warn("gpu.nvml.%s: %s; ignored", opts->gpu_nodes[i].node, e.msg);
+			else
+				log_warn("gpu.nvml.%s: no such node in the topology; ignored", opts->gpu_nodes[i].node);
 			continue;
 		}
 		g = calloc(1, sizeof(*g));

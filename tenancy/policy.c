@@ -127,6 +127,8 @@ static int attach_check(const struct model *m, const struct attachment *atts, si
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "segment",
 				    "segment %s/%s does not exist", a->tenant, a->segment);
 	node = topology_node(topo, a->node);
+	if (!node && topology_foreign(topo, TOPO_NODE, a->node, "node", err))
+		return -EPERM;
 	if (!node)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "node",
 				    "node %s is not in the topology", a->node);
@@ -288,6 +290,8 @@ int model_tenant_add(struct model *m, const struct topology *topo, const struct 
 				    "\"%s\" is not a lowercase DNS label", t->name);
 	if (model_tenant(m, t->name))
 		return loom_err_set(err, LOOM_E_EXISTS, "name", "tenant %s exists already", t->name);
+	if (topology_tenant_owned(topo, t->name, "name", err))
+		return -EPERM;
 	if ((rc = sites_check(topo, t, err)))
 		return rc;
 	copy = *t;
@@ -592,7 +596,13 @@ int model_check_topology(const struct model *m, const struct topology *topo, str
 {
 	for (size_t i = 0; i < m->n_tenants; i++) {
 		const struct tenant *t = m->tenants[i];
+		char name_field[32];
 
+		/* A delegation that now takes (or no longer gives) a tenant the
+		 * store holds: the file or loomd.conf's instance is wrong. */
+		snprintf(name_field, sizeof(name_field), "tenants[%zu]", i);
+		if (topology_tenant_owned(topo, t->name, name_field, err))
+			return -EPERM;
 		for (size_t j = 0; j < t->n_sites; j++) {
 			if (!topology_site(topo, t->sites[j])) {
 				char field[64];

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "topology/delegation.h"
 #include "topology/topology.h"
 
 #define PATH_LEN sizeof(((struct loom_err *)0)->field)
@@ -743,6 +744,7 @@ static const struct field top_fields[] = {
 	{ "vteps", F_ARRAY, false, 0, 0, 0, 0 },
 	{ "subnet_managers", F_ARRAY, false, 0, 0, 0, 0 },
 	{ "nodes", F_ARRAY, false, 0, 0, 0, 0 },
+	{ "delegations", F_ARRAY, false, 0, 0, 0, 0 },
 };
 
 static int sorted_unique(void *arr, size_t n, size_t elem, const char *top, const char *what,
@@ -861,6 +863,8 @@ int topology_load_json(const json_t *root, struct topology **out, struct loom_er
 		if (n->n_gpus)
 			qsort(n->gpus, n->n_gpus, sizeof(*n->gpus), gpu_cmp);
 	}
+	if ((rc = delegations_read(root, t, err)))
+		goto fail;
 
 	*out = t;
 	return 0;
@@ -998,8 +1002,8 @@ json_t *topology_to_json(const struct topology *t)
 {
 	json_t *root = json_object();
 	json_t *sites = json_array(), *racks = json_array(), *vteps = json_array();
-	json_t *sms = json_array(), *nodes = json_array();
-	int bad = !root || !sites || !racks || !vteps || !sms || !nodes;
+	json_t *sms = json_array(), *nodes = json_array(), *delegations = delegations_to_json(t);
+	int bad = !root || !sites || !racks || !vteps || !sms || !nodes || !delegations;
 
 	if (bad)
 		goto out;
@@ -1044,7 +1048,10 @@ json_t *topology_to_json(const struct topology *t)
 	bad |= json_object_set(root, "vteps", vteps);
 	bad |= json_object_set(root, "subnet_managers", sms);
 	bad |= json_object_set(root, "nodes", nodes);
+	if (t->n_delegations)
+		bad |= json_object_set(root, "delegations", delegations);
 out:
+	json_decref(delegations);
 	json_decref(sites);
 	json_decref(racks);
 	json_decref(vteps);

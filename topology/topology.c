@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "topology/delegation.h"
 #include "topology/topology.h"
 
 /* Every topology array starts with its name, so one comparator serves all. */
@@ -68,6 +69,7 @@ void topology_free(struct topology **topo)
 	free(t->vteps);
 	free(t->racks);
 	free(t->sites);
+	delegations_free(t);
 	free(t);
 	*topo = NULL;
 }

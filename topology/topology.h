@@ -90,6 +90,36 @@ struct topo_node {
 	size_t n_gpus;
 };
 
+/*
+ * A delegation: a private tenant's VTEPs, subnet managers and nodes handed
+ * to a separate loom instance (docs/topology.md, "Delegations").  Each
+ * loomd keeps exactly its share: the instance named here keeps what the
+ * delegation lists, every other instance what no delegation lists.
+ */
+struct topo_delegation {
+	char instance[LOOM_NAME_MAX];
+	char (*tenants)[LOOM_NAME_MAX];
+	size_t n_tenants;
+	char (*vteps)[LOOM_NAME_MAX];
+	size_t n_vteps;
+	char (*sms)[LOOM_NAME_MAX];
+	size_t n_sms;
+	char (*nodes)[LOOM_NAME_MAX];
+	size_t n_nodes;
+	uint32_t vni_min, vni_max;	/* the instance's VNIs (and so route targets) */
+	uint32_t pkey_min, pkey_max;	/* and P_Keys: disjoint from every other's */
+};
+
+enum topo_kind { TOPO_VTEP, TOPO_SM, TOPO_NODE };
+
+/* Something topology_delegate took out: another instance's. */
+struct topo_cut {
+	enum topo_kind kind;
+	char name[LOOM_NAME_MAX];
+	int owner;		/* delegation index, -1: the instance that keeps the rest */
+	int index;		/* its index in that delegation's list (-1 for the rest) */
+};
+
 struct topology {
 	struct topo_site *sites;
 	size_t n_sites;
@@ -101,6 +131,14 @@ struct topology {
 	size_t n_sms;
 	struct topo_node *nodes;
 	size_t n_nodes;
+	struct topo_delegation *delegations;	/* in the file's order */
+	size_t n_delegations;
+	/* After topology_delegate: this instance's name, its delegation (NULL:
+	 * it keeps what no delegation lists), and what was taken out. */
+	char instance[LOOM_NAME_MAX];
+	const struct topo_delegation *own;
+	struct topo_cut *cut;
+	size_t n_cut;
 };
 
 /*
@@ -112,6 +150,33 @@ struct topology {
 int topology_load_file(const char *path, struct topology **out, struct loom_err *err);
 int topology_load_json(const json_t *root, struct topology **out, struct loom_err *err);
 void topology_free(struct topology **topo);
+
+/*
+ * Cuts @t down to the share of loom instance @instance: the VTEPs,
+ * subnet managers and nodes its delegation lists, or (an instance no
+ * delegation names) everything no delegation lists.  What goes is kept in
+ * t->cut so that a request naming it is answered with the delegation.
+ */
+int topology_delegate(struct topology *t, const char *instance, struct loom_err *err);
+
+/*
+ * @name (a @kind) was cut away as another instance's: fills @err
+ * (LOOM_E_DELEGATED, @field) naming the instance and the delegation, and
+ * returns -EPERM.  0 when it was not (absent for another reason).
+ */
+int topology_foreign(const struct topology *t, enum topo_kind kind, const char *name, const char *field,
+		     struct loom_err *err);
+
+/* May this instance hold tenant @name?  -EPERM with LOOM_E_DELEGATED (@field) when not. */
+int topology_tenant_owned(const struct topology *t, const char *name, const char *field, struct loom_err *err);
+
+/*
+ * The instance's ID pools against the delegations: an instance's own
+ * ranges must lie inside its delegation's, the others' outside every
+ * delegation's.  LOOM_E_CONFIG naming vni_range / pkey_range.
+ */
+int topology_ranges_check(const struct topology *t, uint32_t vni_min, uint32_t vni_max, uint32_t pkey_min,
+			  uint32_t pkey_max, struct loom_err *err);
 
 /* Lookups by name; NULL when absent. */
 const struct topo_site *topology_site(const struct topology *t, const char *name);

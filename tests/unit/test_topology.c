@@ -556,6 +556,88 @@ static void test_file_errors(void **state)
 
 /* ---- ibnetdiscover ------------------------------------------------------ */
 
+/*
+ * The API test topology with site west delegated to instance zeta: the
+ * file round-trips with its delegations, each instance's cut keeps its
+ * share only, and what was cut is answered as delegated.
+ */
+static void test_delegations(void **state)
+{
+	static const char deleg[] = "[{\"instance\": \"zeta\", \"tenants\": [\"zeta\"], "
+		"\"vteps\": [\"vt-w1\"], \"subnet_managers\": [\"sm-west\"], "
+		"\"nodes\": [\"gpu-w2\", \"gpu-w1\"], \"vni_range\": \"20000-20999\", "
+		"\"pkey_range\": \"0x400-0x4ff\"}]";
+	struct loom_err err = { 0 };
+	struct topology *main_t = NULL, *zeta = NULL, *again = NULL;
+	char path[512];
+	json_t *root, *j;
+
+	(void)state;
+	src_path(path, sizeof(path), "tests/integration/data/topo-api.json");
+	root = json_load_file(path, 0, NULL);
+	assert_non_null(root);
+	json_object_set_new(root, "delegations", json_loads(deleg, 0, NULL));
+	assert_int_equal(topology_load_json(root, &main_t, &err), 0);
+	assert_int_equal(topology_load_json(root, &zeta, &err), 0);
+	assert_int_equal(main_t->n_delegations, 1);
+	assert_int_equal(main_t->delegations[0].pkey_min, 0x400);
+
+	/* Written back and read again: the same delegations. */
+	j = topology_to_json(main_t);
+	assert_non_null(j);
+	assert_int_equal(topology_load_json(j, &again, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "delegations"), 0),
+							      "pkey_range")), "0x0400-0x04ff");
+	json_decref(j);
+	topology_free(&again);
+
+	assert_int_equal(topology_delegate(main_t, "main", &err), 0);
+	assert_int_equal(topology_delegate(zeta, "zeta", &err), 0);
+	assert_int_equal(main_t->n_nodes, 4);
+	assert_int_equal(main_t->n_vteps, 2);
+	assert_int_equal(main_t->n_sms, 1);
+	assert_null(topology_node(main_t, "gpu-w1"));
+	assert_non_null(topology_node(main_t, "gpu-e4"));	/* still sorted: found by bsearch */
+	assert_int_equal(zeta->n_nodes, 2);
+	assert_non_null(topology_node(zeta, "gpu-w2"));
+	assert_null(topology_vtep(zeta, "vt-e1"));
+	assert_int_equal(zeta->n_sites, main_t->n_sites);
+
+	assert_int_not_equal(topology_foreign(main_t, TOPO_NODE, "gpu-w2", "node", &err), 0);
+	assert_int_equal(err.code, LOOM_E_DELEGATED);
+	assert_string_equal(err.field, "node");
+	assert_non_null(strstr(err.msg, "delegated to loom instance zeta (topology delegations[0].nodes[0])"));
+	loom_err_clear(&err);
+	assert_int_equal(topology_foreign(main_t, TOPO_NODE, "gpu-x9", "node", &err), 0);
+	assert_int_equal(topology_foreign(main_t, TOPO_VTEP, "gpu-w2", "vtep", &err), 0);
+	assert_int_not_equal(topology_foreign(zeta, TOPO_SM, "sm-east", "sm", &err), 0);
+	assert_non_null(strstr(err.msg, "subnet manager sm-east is not delegated to loom instance zeta"));
+	loom_err_clear(&err);
+
+	assert_int_equal(topology_tenant_owned(main_t, "acme", "name", &err), 0);
+	assert_int_not_equal(topology_tenant_owned(main_t, "zeta", "name", &err), 0);
+	loom_err_clear(&err);
+	assert_int_equal(topology_tenant_owned(zeta, "zeta", "name", &err), 0);
+	assert_int_not_equal(topology_tenant_owned(zeta, "acme", "name", &err), 0);
+	loom_err_clear(&err);
+
+	assert_int_equal(topology_ranges_check(main_t, 10000, 19999, 0x100, 0x3ff, &err), 0);
+	assert_int_not_equal(topology_ranges_check(main_t, 10000, 20000, 0x100, 0x3ff, &err), 0);
+	assert_string_equal(err.field, "vni_range");
+	loom_err_clear(&err);
+	assert_int_not_equal(topology_ranges_check(main_t, 10000, 19999, 0x100, 0x400, &err), 0);
+	assert_string_equal(err.field, "pkey_range");
+	loom_err_clear(&err);
+	assert_int_equal(topology_ranges_check(zeta, 20000, 20099, 0x400, 0x4ff, &err), 0);
+	assert_int_not_equal(topology_ranges_check(zeta, 19999, 20099, 0x400, 0x4ff, &err), 0);
+	assert_string_equal(err.field, "vni_range");
+	loom_err_clear(&err);
+
+	json_decref(root);
+	topology_free(&main_t);
+	topology_free(&zeta);
+}
+
 static void import_golden(const char *capture, const char *golden, const char *sm)
 {
 	struct loom_err err = { 0 };
@@ -811,6 +893,7 @@ int main(void)
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_rates),
+		cmocka_unit_test(test_delegations),
 		cmocka_unit_test(test_import_east),
 		cmocka_unit_test(test_import_ibsim_example),
 		cmocka_unit_test(test_import_matches_sample),
