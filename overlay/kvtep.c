@@ -134,7 +134,9 @@ static int mode_choose(struct kvtep *h, enum vtep_mode want, struct loom_err *er
 {
 	const struct kvtep_caps *c = &h->caps;
 	bool trad = c->bridge && c->vxlan;
-	bool aware = trad && c->vlan_filtering && c->vnifilter;
+	/* One VXLAN device per VNI in one VLAN-filtering bridge: the layout
+	 * FRR 8.4 learns (vnifilter is not needed, see kvtep_vlan.c). */
+	bool aware = trad && c->vlan_filtering;
 	char missing[160];
 
 	caps_missing(c, missing, sizeof(missing));
@@ -146,34 +148,34 @@ static int mode_choose(struct kvtep *h, enum vtep_mode want, struct loom_err *er
 					    "kernel lacks %s",
 					    missing);
 		h->mode = VTEP_MODE_TRADITIONAL;
-		snprintf(h->mode_reason, sizeof(h->mode_reason),
-			 "traditional: configured (kernel lacks %s)", missing);
+		snprintf(h->mode_reason, sizeof(h->mode_reason), "traditional: configured");
 		return 0;
 	case VTEP_MODE_VLAN_AWARE:
 		if (!aware)
 			return loom_err_set(err, LOOM_E_UNAVAILABLE, "mode",
-					    "vlan-aware mode needs bridge VLAN filtering and "
-					    "VXLAN vnifilter; this kernel lacks %s; use mode "
-					    "traditional or auto",
+					    "vlan-aware mode needs bridges, VXLAN and bridge VLAN "
+					    "filtering; this kernel lacks %s; use mode traditional "
+					    "or auto",
 					    missing);
-		return loom_err_set(err, LOOM_E_UNAVAILABLE, "mode",
-				    "the kernel supports vlan-aware mode but loom's vlan-aware "
-				    "reconciler is not built yet; use mode traditional or auto");
+		h->mode = VTEP_MODE_VLAN_AWARE;
+		snprintf(h->mode_reason, sizeof(h->mode_reason), "vlan-aware: configured");
+		return 0;
 	case VTEP_MODE_AUTO:
 	default:
 		if (!trad)
 			return loom_err_set(err, LOOM_E_UNAVAILABLE, "mode",
 					    "no usable mode: this kernel lacks %s", missing);
-		h->mode = VTEP_MODE_TRADITIONAL;
-		if (aware)
+		if (aware) {
+			h->mode = VTEP_MODE_VLAN_AWARE;
 			snprintf(h->mode_reason, sizeof(h->mode_reason),
-				 "auto chose traditional: the kernel could do vlan-aware, but "
-				 "loom's vlan-aware reconciler is not built yet");
-		else
+				 "auto chose vlan-aware: the kernel has bridge VLAN filtering");
+		} else {
+			h->mode = VTEP_MODE_TRADITIONAL;
 			snprintf(h->mode_reason, sizeof(h->mode_reason),
 				 "auto chose traditional: vlan-aware needs bridge VLAN "
-				 "filtering and VXLAN vnifilter, and this kernel lacks %s",
+				 "filtering, and this kernel lacks %s",
 				 missing);
+		}
 		return 0;
 	}
 }
@@ -250,6 +252,7 @@ void kvtep_close(struct kvtep **hp)
 	free(h->acts);
 	free(h->plan_err);
 	free(h->apply_err);
+	free(h->vid);
 	free(h->newbr);
 	if (h->pidx)
 		kv_plan_idx_free(h->pidx);

@@ -98,9 +98,12 @@ static void apply_on_link(struct reply_ctx *c, const struct nlmsghdr *nlh)
 	uint32_t vni;
 
 	/* NLM_F_ECHO of a bridge loom just created: learn its ifindex. */
-	if (kv_link_parse(nlh, &l) && l.kind == KIND_BRIDGE && kv_name_vni(l.name, "lb", &vni) &&
-	    !newbr_find(b->h, vni))
+	if (!kv_link_parse(nlh, &l) || l.kind != KIND_BRIDGE)
+		return;
+	if (kv_name_vni(l.name, "lb", &vni) && !newbr_find(b->h, vni))
 		newbr_add(b->h, vni, l.ifindex);
+	else if (!strcmp(l.name, KVTEP_VLAN_BRIDGE) && !newbr_find(b->h, 0))
+		newbr_add(b->h, 0, l.ifindex);	/* vlan-aware: the one bridge, key 0 */
 }
 
 static int batch_flush(struct batch *b)
@@ -132,7 +135,9 @@ static int batch_flush(struct batch *b)
 /* The bridge an action points at; 0 when it was never created. */
 static int act_peer(struct kvtep *h, const struct kv_action *a)
 {
-	return a->peer > 0 ? a->peer : newbr_find(h, a->vni);
+	if (a->peer > 0)
+		return a->peer;
+	return newbr_find(h, h->mode == VTEP_MODE_VLAN_AWARE ? 0 : a->vni);
 }
 
 /*
@@ -184,7 +189,12 @@ static size_t act_encode(struct kvtep *h, const struct kv_action *a, char *buf, 
 		break;
 	case OP_BRIDGE_NEW:
 		mac_for(h, a->vni, mac);
-		n = nl_link_bridge_new_mac(buf, len, seq, a->name, a->mtu, KVTEP_GROUP, false, mac);
+		if (h->mode == VTEP_MODE_VLAN_AWARE)
+			n = nl_link_bridge_vlan_new_mac(buf, len, seq, a->name, a->mtu, KVTEP_GROUP,
+							false, mac);
+		else
+			n = nl_link_bridge_new_mac(buf, len, seq, a->name, a->mtu, KVTEP_GROUP,
+						   false, mac);
 		if (n)
 			((struct nlmsghdr *)(void *)buf)->nlmsg_flags |= NLM_F_ECHO;
 		break;
@@ -200,9 +210,12 @@ static size_t act_encode(struct kvtep *h, const struct kv_action *a, char *buf, 
 		n = nl_link_vxlan_new(buf, len, seq, &vx);
 		break;
 	case OP_ALIAS:
-		if (!v)
+		if (!strcmp(a->name, KVTEP_VLAN_BRIDGE) && h->mode == VTEP_MODE_VLAN_AWARE)
+			snprintf(alias, sizeof(alias), "%s", KVTEP_VLAN_BRIDGE_ALIAS);
+		else if (v)
+			kv_alias_for(alias, sizeof(alias), v);
+		else
 			break;
-		kv_alias_for(alias, sizeof(alias), v);
 		n = nl_link_set_alias(buf, len, seq, a->ifindex, a->name, alias);
 		break;
 	case OP_MTU:
@@ -222,6 +235,15 @@ static size_t act_encode(struct kvtep *h, const struct kv_action *a, char *buf, 
 		break;
 	case OP_NOIPV6:
 		break;	/* not a netlink message: see sysctl_stage */
+	case OP_VLAN_FLUSH:
+		n = nl_bridge_vlan_flush(buf, len, seq, a->ifindex);
+		break;
+	case OP_VLAN_SET:
+		n = nl_bridge_vlan_add(buf, len, seq, a->ifindex, a->vid, true, true);
+		break;
+	case OP_SUBIF_NEW:
+		n = nl_link_vlan_new(buf, len, seq, a->name, a->peer, a->vid, KVTEP_GROUP);
+		break;
 	case OP_BRPORT:
 		bp = (struct nl_brport){ .learning = 0,
 					 .neigh_suppress = h->caps.neigh_suppress ? 1 : -1,
@@ -246,6 +268,34 @@ static void newbr_fallback(struct kvtep *h, size_t end)
 		ifindex = kv_link_ifindex(h, a->name);
 		if (ifindex > 0 && !newbr_add(h, a->vni, ifindex))
 			qsort(h->newbr, h->n_newbr, sizeof(*h->newbr), cmp_newbr);
+	}
+}
+
+static void vlan_ifindexes(struct kvtep *h, size_t i)
+{
+	size_t k;
+	int ret;
+
+	for (k = i; k < h->n_acts && h->acts[k].stage == ST_VLAN; k++)
+		if (!h->acts[k].ifindex)
+			break;
+	if (k == h->n_acts || h->acts[k].stage != ST_VLAN)
+		return;
+	ret = kv_observe_links(h);
+	if (ret < 0) {
+		log_warn("kvtep %s: cannot read the new devices' ifindexes: %s", h->netns,
+			 strerror(-ret));
+		return;
+	}
+	for (; i < h->n_acts && h->acts[i].stage == ST_VLAN; i++) {
+		struct kv_action *a = &h->acts[i];
+		const struct kv_link *l;
+
+		if (a->ifindex)
+			continue;
+		l = kv_obs_by_name(&h->obs, a->name);
+		if (l)
+			a->ifindex = l->ifindex;
 	}
 }
 
@@ -310,6 +360,10 @@ int kvtep_apply(struct kvtep *h)
 		}
 		if (i && a->stage != h->acts[i - 1].stage && h->acts[i - 1].stage == ST_BRIDGE)
 			newbr_fallback(h, i);
+		/* AF_BRIDGE requests name their device by ifindex only: learn
+		 * those of the devices just made with one dump. */
+		if (a->stage == ST_VLAN && (!i || h->acts[i - 1].stage != ST_VLAN))
+			vlan_ifindexes(h, i);
 		if (a->stage == ST_SYSCTL) {
 			i = sysctl_stage(h, i) - 1;
 			b.first = i + 1;

@@ -51,6 +51,7 @@ static const struct nl_attr_policy link_policy[IFLA_MAX + 1] = {
 	[IFLA_IFALIAS] = { MNL_TYPE_NUL_STRING, 0 },
 	[IFLA_MTU] = { MNL_TYPE_U32, 0 },
 	[IFLA_MASTER] = { MNL_TYPE_U32, 0 },
+	[IFLA_LINK] = { MNL_TYPE_U32, 0 },
 	[IFLA_GROUP] = { MNL_TYPE_U32, 0 },
 	[IFLA_LINKINFO] = { MNL_TYPE_NESTED, 0 },
 };
@@ -70,6 +71,24 @@ static const struct nl_attr_policy vxlan_policy[IFLA_VXLAN_MAX + 1] = {
 	[IFLA_VXLAN_COLLECT_METADATA] = { MNL_TYPE_U8, 0 },
 	[IFLA_VXLAN_VNIFILTER] = { MNL_TYPE_U8, 0 },
 };
+
+static const struct nl_attr_policy bridge_policy[IFLA_BR_MAX + 1] = {
+	[IFLA_BR_VLAN_FILTERING] = { MNL_TYPE_U8, 0 },
+};
+
+static const struct nl_attr_policy vlan_policy[IFLA_VLAN_MAX + 1] = {
+	[IFLA_VLAN_ID] = { MNL_TYPE_U16, 0 },
+};
+
+static int nl_attr_bridge(const struct nlattr *a, void *tb)
+{
+	return nl_attr_keep(a, tb, IFLA_BR_MAX, bridge_policy);
+}
+
+static int nl_attr_vlan(const struct nlattr *a, void *tb)
+{
+	return nl_attr_keep(a, tb, IFLA_VLAN_MAX, vlan_policy);
+}
 
 static const struct nl_attr_policy brport_policy[IFLA_BRPORT_MAX + 1] = {
 	[IFLA_BRPORT_LEARNING] = { MNL_TYPE_U8, 0 },
@@ -146,6 +165,24 @@ bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
 			l->kind = KIND_BRIDGE;
 		else if (!strcmp(kind, "vxlan"))
 			l->kind = KIND_VXLAN;
+		else if (!strcmp(kind, "vlan"))
+			l->kind = KIND_VLAN;
+	}
+	if (l->kind == KIND_BRIDGE && info[IFLA_INFO_DATA]) {
+		const struct nlattr *br[IFLA_BR_MAX + 1] = { NULL };
+
+		if (mnl_attr_parse_nested(info[IFLA_INFO_DATA], nl_attr_bridge, br) >= 0 &&
+		    br[IFLA_BR_VLAN_FILTERING])
+			l->vlan_filtering = mnl_attr_get_u8(br[IFLA_BR_VLAN_FILTERING]);
+	}
+	if (l->kind == KIND_VLAN && info[IFLA_INFO_DATA]) {
+		const struct nlattr *vl[IFLA_VLAN_MAX + 1] = { NULL };
+
+		if (tb[IFLA_LINK])
+			l->link = (int)mnl_attr_get_u32(tb[IFLA_LINK]);
+		if (mnl_attr_parse_nested(info[IFLA_INFO_DATA], nl_attr_vlan, vl) >= 0 &&
+		    vl[IFLA_VLAN_ID])
+			l->vlan_id = mnl_attr_get_u16(vl[IFLA_VLAN_ID]);
 	}
 	if (l->kind == KIND_VXLAN && info[IFLA_INFO_DATA]) {
 		const struct nlattr *vx[IFLA_VXLAN_MAX + 1] = { NULL };
@@ -255,9 +292,21 @@ static int observe_into(struct kvtep *h, struct kv_obs *o)
 	return obs_index(o);
 }
 
+int kv_observe_links(struct kvtep *h)
+{
+	return observe_into(h, &h->obs);
+}
+
 int kvtep_observe(struct kvtep *h)
 {
 	int ret = observe_into(h, &h->obs);
+
+	if (ret >= 0 && h->mode == VTEP_MODE_VLAN_AWARE) {
+		int vr = kv_observe_vlans(h);
+
+		if (vr < 0)
+			ret = vr;
+	}
 
 	if (ret >= 0)
 		kv_carrier_baseline(h);

@@ -24,6 +24,8 @@ static const char *const op_names[] = {
 	[OP_VXLAN_NEW] = "create vxlan", [OP_ALIAS] = "set alias", [OP_MTU] = "set mtu",
 	[OP_UP] = "set up", [OP_MASTER] = "set master", [OP_BRPORT] = "set bridge port",
 	[OP_ENSLAVE] = "enslave port", [OP_NOIPV6] = "disable ipv6 on",
+	[OP_VLAN_FLUSH] = "flush vlans of", [OP_VLAN_SET] = "set vlan on",
+	[OP_SUBIF_NEW] = "create vlan sub-interface",
 };
 
 void kv_name_bridge(char *buf, size_t len, uint32_t vni)
@@ -72,7 +74,7 @@ static bool alias_matches(const char *alias, const struct vtep_vni *v)
 	       alias[pre + t] == '/' && !strcmp(alias + pre + t + 1, v->segment);
 }
 
-static struct kv_action *act_add(struct kvtep *h, enum kv_op op, enum kv_stage stage,
+struct kv_action *kv_act_add(struct kvtep *h, enum kv_op op, enum kv_stage stage,
 				 size_t vni_idx, uint32_t vni, const struct kv_link *l,
 				 const char *name)
 {
@@ -105,11 +107,6 @@ static int cmp_action(const void *a, const void *b)
 	return (x->order > y->order) - (x->order < y->order);
 }
 
-/* Loom's devices indexed by VNI, and operators' VXLAN VNIs. */
-struct vni_ref {
-	uint32_t vni;
-	const struct kv_link *link;
-};
 
 static int cmp_vni_ref(const void *a, const void *b)
 {
@@ -120,7 +117,7 @@ static int cmp_vni_ref(const void *a, const void *b)
 	return (x->link->ifindex > y->link->ifindex) - (x->link->ifindex < y->link->ifindex);
 }
 
-static const struct kv_link *vni_ref_find(const struct vni_ref *r, size_t n, uint32_t vni)
+const struct kv_link *kv_vni_ref_find(const struct vni_ref *r, size_t n, uint32_t vni)
 {
 	size_t lo = 0, hi = n;
 
@@ -135,7 +132,7 @@ static const struct kv_link *vni_ref_find(const struct vni_ref *r, size_t n, uin
 	return lo < n && r[lo].vni == vni ? r[lo].link : NULL;
 }
 
-static bool port_desired(const struct vtep_vni *v, const char *name)
+bool kv_port_desired(const struct vtep_vni *v, const char *name)
 {
 	size_t lo = 0, hi = v->n_ports;
 
@@ -153,11 +150,6 @@ static bool port_desired(const struct vtep_vni *v, const char *name)
 	return false;
 }
 
-/* Slaves of loom bridges, sorted by master, to find a bridge's ports at once. */
-struct slave_ref {
-	int master;
-	const struct kv_link *link;
-};
 
 static int cmp_slave_ref(const void *a, const void *b)
 {
@@ -167,14 +159,6 @@ static int cmp_slave_ref(const void *a, const void *b)
 		return (x->master > y->master) - (x->master < y->master);
 	return (x->link->ifindex > y->link->ifindex) - (x->link->ifindex < y->link->ifindex);
 }
-
-struct plan_idx {
-	struct vni_ref *br, *vx, *op_vx, *op_name;
-	size_t n_br, n_vx, n_op_vx, n_op_name;
-	struct slave_ref *sl;
-	size_t n_sl;
-	size_t cap;		/* links every array has room for */
-};
 
 void kv_plan_idx_free(struct plan_idx *p)
 {
@@ -277,7 +261,7 @@ static int plan_idx_build(struct kvtep *h, struct plan_idx *p)
 
 #define ACT(op, st, l, name)                                                   \
 	do {                                                                   \
-		if (!act_add(h, (op), (st), vi, vni, (l), (name)))             \
+		if (!kv_act_add(h, (op), (st), vi, vni, (l), (name)))             \
 			return -ENOMEM;                                        \
 	} while (0)
 
@@ -308,7 +292,7 @@ static const struct kv_link *slave_find(const struct plan_idx *p, int master, co
 }
 
 /* Release every port of loom bridge @br that is not desired there. */
-static int plan_release(struct kvtep *h, const struct plan_idx *p, const struct kv_link *br,
+int kv_plan_release(struct kvtep *h, const struct plan_idx *p, const struct kv_link *br,
 			const struct vtep_vni *v, size_t vi, uint32_t vni)
 {
 	size_t lo = slave_first(p, br->ifindex);
@@ -317,20 +301,20 @@ static int plan_release(struct kvtep *h, const struct plan_idx *p, const struct 
 		const struct kv_link *l = p->sl[lo].link;
 
 		/* Loom's own devices (its VXLAN device too) are doomed or re-parented. */
-		if (l->owned || (v && port_desired(v, l->name)))
+		if (l->owned || (v && kv_port_desired(v, l->name)))
 			continue;
 		ACT(OP_RELEASE, ST_RELEASE, l, NULL);
 	}
 	return 0;
 }
 
-static int plan_doom(struct kvtep *h, const struct plan_idx *p, const struct kv_link *l,
+int kv_plan_doom(struct kvtep *h, const struct plan_idx *p, const struct kv_link *l,
 		     size_t vi, uint32_t vni)
 {
 	int ret;
 
 	if (l->kind == KIND_BRIDGE) {
-		ret = plan_release(h, p, l, NULL, vi, vni);
+		ret = kv_plan_release(h, p, l, NULL, vi, vni);
 		if (ret)
 			return ret;
 	}
@@ -350,10 +334,10 @@ bool kv_vxlan_fits(const struct kvtep *h, const struct kv_link *l, uint32_t vni)
  * A VNI, or a name loom wants for it, held by a device loom does not own:
  * nothing is planned for it, and verify reports it.  Returns true then.
  */
-static bool plan_foreign(struct kvtep *h, const struct plan_idx *p, size_t vi)
+bool kv_plan_foreign(struct kvtep *h, const struct plan_idx *p, size_t vi)
 {
 	uint32_t vni = h->desired->vnis[vi].vni;
-	const struct kv_link *op = vni_ref_find(p->op_vx, p->n_op_vx, vni);
+	const struct kv_link *op = kv_vni_ref_find(p->op_vx, p->n_op_vx, vni);
 	struct kv_verr *e = &h->plan_err[vi];
 	const struct kv_link *l;
 
@@ -365,7 +349,7 @@ static bool plan_foreign(struct kvtep *h, const struct plan_idx *p, size_t vi)
 		e->foreign = true;
 		return true;
 	}
-	l = vni_ref_find(p->op_name, p->n_op_name, vni);
+	l = kv_vni_ref_find(p->op_name, p->n_op_name, vni);
 	if (l) {
 		kv_verr_set(e, LOOM_E_CONFLICT,
 			    "device name %s is taken by a device loom does not own; rename it",
@@ -382,13 +366,13 @@ static int plan_bridge(struct kvtep *h, const struct plan_idx *p, size_t vi,
 {
 	const struct vtep_vni *v = &h->desired->vnis[vi];
 	uint32_t vni = v->vni;
-	const struct kv_link *br = vni_ref_find(p->br, p->n_br, vni);
+	const struct kv_link *br = kv_vni_ref_find(p->br, p->n_br, vni);
 	char brname[IFNAMSIZ];
 	struct kv_action *a;
 	int ret;
 
 	if (br && br->kind != KIND_BRIDGE) {
-		*del |= plan_doom(h, p, br, vi, vni) > 0;
+		*del |= kv_plan_doom(h, p, br, vi, vni) > 0;
 		br = NULL;
 	}
 	*brp = br;
@@ -404,14 +388,14 @@ static int plan_bridge(struct kvtep *h, const struct plan_idx *p, size_t vi,
 		 * stops the bridge from shrinking it to its smallest port's.
 		 */
 		if (v->mtu) {
-			a = act_add(h, OP_MTU, ST_BRIDGE, vi, vni, NULL, brname);
+			a = kv_act_add(h, OP_MTU, ST_BRIDGE, vi, vni, NULL, brname);
 			if (!a)
 				return -ENOMEM;
 			a->mtu = v->mtu;
 		}
 		return 0;
 	}
-	ret = plan_release(h, p, br, v, vi, vni);
+	ret = kv_plan_release(h, p, br, v, vi, vni);
 	if (ret)
 		return ret;
 	if (br->group != KVTEP_GROUP)
@@ -419,7 +403,7 @@ static int plan_bridge(struct kvtep *h, const struct plan_idx *p, size_t vi,
 	if (!alias_matches(br->alias, v))
 		ACT(OP_ALIAS, ST_FIX, br, NULL);
 	if (v->mtu && br->mtu != v->mtu) {
-		a = act_add(h, OP_MTU, ST_FIX, vi, vni, br, NULL);
+		a = kv_act_add(h, OP_MTU, ST_FIX, vi, vni, br, NULL);
 		if (!a)
 			return -ENOMEM;
 		a->mtu = v->mtu;
@@ -433,23 +417,23 @@ static int plan_bridge(struct kvtep *h, const struct plan_idx *p, size_t vi,
 }
 
 /* VNI @vi's VXLAN device, in bridge @br (NULL: the one being made). */
-static int plan_vxlan(struct kvtep *h, const struct plan_idx *p, size_t vi,
+int kv_plan_vxlan(struct kvtep *h, const struct plan_idx *p, size_t vi,
 		      const struct kv_link *br, bool *del)
 {
 	const struct vtep_vni *v = &h->desired->vnis[vi];
 	uint32_t vni = v->vni;
-	const struct kv_link *vx = vni_ref_find(p->vx, p->n_vx, vni);
+	const struct kv_link *vx = kv_vni_ref_find(p->vx, p->n_vx, vni);
 	bool br_new = !br;
 	char vxname[IFNAMSIZ];
 	struct kv_action *a;
 
 	if (vx && !kv_vxlan_fits(h, vx, vni)) {
-		*del |= plan_doom(h, p, vx, vi, vni) > 0;
+		*del |= kv_plan_doom(h, p, vx, vi, vni) > 0;
 		vx = NULL;
 	}
 	if (!vx) {
 		kv_name_vxlan(vxname, sizeof(vxname), vni);
-		a = act_add(h, OP_VXLAN_NEW, ST_VXLAN, vi, vni, NULL, vxname);
+		a = kv_act_add(h, OP_VXLAN_NEW, ST_VXLAN, vi, vni, NULL, vxname);
 		if (!a)
 			return -ENOMEM;
 		a->mtu = v->mtu;
@@ -465,13 +449,13 @@ static int plan_vxlan(struct kvtep *h, const struct plan_idx *p, size_t vi,
 	if (!alias_matches(vx->alias, v))
 		ACT(OP_ALIAS, ST_FIX, vx, NULL);
 	if (v->mtu && vx->mtu != v->mtu) {
-		a = act_add(h, OP_MTU, ST_FIX, vi, vni, vx, NULL);
+		a = kv_act_add(h, OP_MTU, ST_FIX, vi, vni, vx, NULL);
 		if (!a)
 			return -ENOMEM;
 		a->mtu = v->mtu;
 	}
 	if (br_new || vx->master != br->ifindex) {
-		a = act_add(h, OP_MASTER, ST_FIX, vi, vni, vx, NULL);
+		a = kv_act_add(h, OP_MASTER, ST_FIX, vi, vni, vx, NULL);
 		if (!a)
 			return -ENOMEM;
 		a->peer = br_new ? 0 : br->ifindex;
@@ -526,7 +510,7 @@ static int plan_ports(struct kvtep *h, const struct plan_idx *p, size_t vi,
 			continue;
 		}
 		if (br_new || !m || m->ifindex != br->ifindex) {
-			a = act_add(h, OP_ENSLAVE, ST_ENSLAVE, vi, vni, l, NULL);
+			a = kv_act_add(h, OP_ENSLAVE, ST_ENSLAVE, vi, vni, l, NULL);
 			if (!a)
 				return -ENOMEM;
 			a->peer = br_new ? 0 : br->ifindex;
@@ -542,11 +526,11 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 	const struct kv_link *br;
 	int ret;
 
-	if (plan_foreign(h, p, vi))
+	if (kv_plan_foreign(h, p, vi))
 		return 0;
 	ret = plan_bridge(h, p, vi, &br, del);
 	if (!ret)
-		ret = plan_vxlan(h, p, vi, br, del);
+		ret = kv_plan_vxlan(h, p, vi, br, del);
 	if (!ret)
 		ret = plan_ports(h, p, vi, br);
 	return ret;
@@ -565,6 +549,7 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 	h->n_err = 0;
 	if (d->n_vnis > h->cap_err) {
 		struct kv_verr *pe, *ae;
+		uint16_t *vid;
 
 		pe = realloc(h->plan_err, d->n_vnis * sizeof(*pe));
 		if (!pe)
@@ -574,6 +559,10 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 		if (!ae)
 			return -ENOMEM;
 		h->apply_err = ae;
+		vid = realloc(h->vid, d->n_vnis * sizeof(*vid));
+		if (!vid)
+			return -ENOMEM;
+		h->vid = vid;
 		h->cap_err = d->n_vnis;
 	}
 	h->n_err = d->n_vnis;
@@ -581,6 +570,7 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 	for (vi = 0; vi < d->n_vnis; vi++) {
 		h->plan_err[vi].code = h->apply_err[vi].code = 0;
 		h->plan_err[vi].foreign = false;
+		h->vid[vi] = 0;
 	}
 	if (!h->pidx) {
 		h->pidx = calloc(1, sizeof(*h->pidx));
@@ -592,6 +582,12 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 	if (ret)
 		goto out;
 
+	if (h->mode == VTEP_MODE_VLAN_AWARE) {
+		ret = kv_plan_vlan_aware(h, p, &del);
+		if (ret)
+			goto out;
+		goto delete;
+	}
 	/* Loom devices whose VNI is no longer desired: one merge pass each. */
 	vi = KVTEP_NO_VNI;
 	for (bi = 0; bi < p->n_br; bi++) {
@@ -601,7 +597,7 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 			di++;
 		if (vni && di < d->n_vnis && d->vnis[di].vni == vni)
 			continue;
-		ret = plan_doom(h, p, p->br[bi].link, vi, vni);
+		ret = kv_plan_doom(h, p, p->br[bi].link, vi, vni);
 		if (ret < 0)
 			goto out;
 		del = true;
@@ -613,7 +609,7 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 			di++;
 		if (di < d->n_vnis && d->vnis[di].vni == vni)
 			continue;
-		ret = plan_doom(h, p, p->vx[xi].link, vi, vni);
+		ret = kv_plan_doom(h, p, p->vx[xi].link, vi, vni);
 		if (ret < 0)
 			goto out;
 		del = true;
@@ -623,7 +619,8 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 		if (ret)
 			goto out;
 	}
-	if (del && !act_add(h, OP_DELETE_GROUP, ST_DELETE, KVTEP_NO_VNI, 0, NULL, NULL)) {
+delete:
+	if (del && !kv_act_add(h, OP_DELETE_GROUP, ST_DELETE, KVTEP_NO_VNI, 0, NULL, NULL)) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -648,6 +645,8 @@ int kvtep_plan_describe(const struct kvtep *h, size_t i, char *buf, size_t len)
 	a = &h->acts[i];
 	if (a->op == OP_DELETE_GROUP)
 		snprintf(buf, len, "delete group 0x%x", KVTEP_GROUP_DOOMED);
+	else if (a->op == OP_VLAN_SET || a->op == OP_SUBIF_NEW)
+		snprintf(buf, len, "%s %s vid %u vni %u", op_names[a->op], a->name, a->vid, a->vni);
 	else if (a->vni_idx != KVTEP_NO_VNI)
 		snprintf(buf, len, "%s %s vni %u", op_names[a->op], a->name, a->vni);
 	else

@@ -47,7 +47,14 @@
  * clashes with net/if.h). */
 #define KV_IFF_LOWER_UP 0x10000
 
-enum link_kind { KIND_OTHER, KIND_BRIDGE, KIND_VXLAN };
+enum link_kind { KIND_OTHER, KIND_BRIDGE, KIND_VXLAN, KIND_VLAN };
+
+/* vlan-aware mode: the one VLAN-filtering bridge of the VTEP. */
+#define KVTEP_VLAN_BRIDGE "lbv"
+#define KVTEP_VLAN_BRIDGE_ALIAS KVTEP_ALIAS_PREFIX "vlan-aware bridge"
+/* The VLANs loom gives VNIs on that bridge (1 stays the kernel's default). */
+#define KVTEP_VID_MIN 2
+#define KVTEP_VID_MAX 4094
 
 struct kv_link {
 	int ifindex;
@@ -60,6 +67,15 @@ struct kv_link {
 	bool brport;		/* enslaved to a bridge */
 	bool collect_md;
 	bool vnifilter;
+	bool vlan_filtering;	/* bridge */
+	/* Bridge port VLANs (vlan-aware mode's second dump, or an AF_BRIDGE
+	 * event): how many, the PVID (0 none) and whether it is untagged. */
+	uint16_t n_vlans;
+	uint16_t pvid;
+	bool pvid_untagged;
+	/* 802.1Q sub-interface: its tag and the device it is on */
+	uint16_t vlan_id;
+	int link;
 	int8_t learning;	/* vxlan learning; -1 unknown */
 	int8_t port_learning;	/* bridge port learning; -1 unknown */
 	int8_t neigh_suppress;	/* -1 unknown */
@@ -79,6 +95,7 @@ struct kv_obs {
 enum kv_op {
 	OP_RELEASE, OP_DOOM, OP_REGROUP, OP_DELETE_GROUP, OP_BRIDGE_NEW, OP_VXLAN_NEW,
 	OP_ALIAS, OP_MTU, OP_UP, OP_MASTER, OP_BRPORT, OP_ENSLAVE, OP_NOIPV6,
+	OP_VLAN_FLUSH, OP_VLAN_SET, OP_SUBIF_NEW,
 };
 
 /*
@@ -89,8 +106,8 @@ enum kv_op {
  * for zebra and bgpd to walk their interfaces over).
  */
 enum kv_stage {
-	ST_RELEASE, ST_DOOM, ST_DELETE, ST_BRIDGE, ST_VXLAN, ST_FIX, ST_ENSLAVE, ST_SYSCTL,
-	ST_UP, ST_PORT_UP,
+	ST_RELEASE, ST_DOOM, ST_DELETE, ST_BRIDGE, ST_VXLAN, ST_SUBIF, ST_FIX, ST_ENSLAVE,
+	ST_VLAN, ST_SYSCTL, ST_UP, ST_PORT_UP,
 };
 
 struct kv_action {
@@ -102,6 +119,7 @@ struct kv_action {
 	int ifindex;		/* 0: by name */
 	int peer;		/* master ifindex; 0 with a VNI: that VNI's new bridge */
 	unsigned int mtu;
+	uint16_t vid;		/* OP_VLAN_SET, OP_SUBIF_NEW */
 	char name[IFNAMSIZ];
 };
 
@@ -116,8 +134,11 @@ struct kv_expect {
 	char name[IFNAMSIZ];
 	int master;		/* expected master ifindex, 0 = none expected */
 	bool port;		/* an access port (loom does not own it) */
+	uint16_t vid;		/* vlan-aware: its one VLAN (PVID, untagged); 0 unchecked */
 	/* scratch for one drain */
-	bool seen, deleted, up;
+	bool touched;		/* in this drain's list */
+	bool seen, deleted, up;	/* seen: an AF_UNSPEC event (up, master) */
+	int8_t ev_vlan_ok;	/* from AF_BRIDGE events: -1 none seen, 0 wrong, 1 right */
 	int ev_master;
 };
 
@@ -152,6 +173,7 @@ struct kvtep {
 	size_t n_acts, cap_acts;
 	struct kv_verr *plan_err;	/* per desired VNI */
 	struct kv_verr *apply_err;	/* per desired VNI */
+	uint16_t *vid;			/* vlan-aware: per desired VNI, its VLAN (0 none) */
 	size_t n_err, cap_err;
 	size_t n_doomed;	/* devices the planned group deletion removes */
 	struct kv_newbr *newbr;
@@ -263,6 +285,54 @@ static inline const struct kv_link *kv_obs_by_ifindex(const struct kv_obs *o, in
 }
 
 /* ---- kvtep_plan.c ---- */
+
+struct plan_idx {
+	struct vni_ref *br, *vx, *op_vx, *op_name;
+	size_t n_br, n_vx, n_op_vx, n_op_name;
+	struct slave_ref *sl;
+	size_t n_sl;
+	size_t cap;		/* links every array has room for */
+};
+
+/* Loom's devices indexed by VNI, and operators' VXLAN VNIs. */
+struct vni_ref {
+	uint32_t vni;
+	const struct kv_link *link;
+};
+
+/* Slaves of loom bridges, sorted by master, to find a bridge's ports at once. */
+struct slave_ref {
+	int master;
+	const struct kv_link *link;
+};
+
+struct kv_action *kv_act_add(struct kvtep *h, enum kv_op op, enum kv_stage stage,
+			     size_t vni_idx, uint32_t vni, const struct kv_link *l,
+			     const char *name);
+const struct kv_link *kv_vni_ref_find(const struct vni_ref *r, size_t n, uint32_t vni);
+bool kv_port_desired(const struct vtep_vni *v, const char *name);
+/* Release ports of @br not desired by @v (NULL: any); doom @l. */
+int kv_plan_release(struct kvtep *h, const struct plan_idx *p, const struct kv_link *br,
+		    const struct vtep_vni *v, size_t vi, uint32_t vni);
+int kv_plan_doom(struct kvtep *h, const struct plan_idx *p, const struct kv_link *l,
+		 size_t vi, uint32_t vni);
+bool kv_plan_foreign(struct kvtep *h, const struct plan_idx *p, size_t vi);
+int kv_plan_vxlan(struct kvtep *h, const struct plan_idx *p, size_t vi,
+		  const struct kv_link *br, bool *del);
+/* vlan-aware mode (kvtep_vlan.c): the plan after the shared index. */
+int kv_plan_vlan_aware(struct kvtep *h, struct plan_idx *p, bool *del);
+/* vlan-aware mode's verdict of VNI @i (kvtep_vlan.c); see kvtep_verify.c. */
+bool kv_verify_vni_vlan(struct kvtep *h, const struct vtep_desired *d, size_t i,
+			struct kv_verr *fault, struct kv_expect **ex, size_t *n_ex,
+			size_t *cap_ex);
+int kv_expect_add(struct kv_expect **arr, size_t *n, size_t *cap, const char *name, int master,
+		  bool port, uint16_t vid);
+/* Bridge port VLANs from an IFLA_AF_SPEC nest into @l. */
+void kv_link_vlans(const struct nlattr *spec, struct kv_link *l);
+/* One dump of the bridge ports' VLANs into the observation. */
+int kv_observe_vlans(struct kvtep *h);
+/* One link dump into h->obs, without the VLANs: for ifindexes of new devices. */
+int kv_observe_links(struct kvtep *h);
 
 void kv_name_bridge(char *buf, size_t len, uint32_t vni);
 void kv_name_vxlan(char *buf, size_t len, uint32_t vni);

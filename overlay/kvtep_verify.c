@@ -25,8 +25,8 @@ static int cmp_expect(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static int expect_add(struct kv_expect **arr, size_t *n, size_t *cap, const char *name,
-		      int master, bool port)
+int kv_expect_add(struct kv_expect **arr, size_t *n, size_t *cap, const char *name, int master,
+		  bool port, uint16_t vid)
 {
 	if (ARRAY_GROW(*arr, *cap, *n + 1))
 		return -ENOMEM;
@@ -34,6 +34,8 @@ static int expect_add(struct kv_expect **arr, size_t *n, size_t *cap, const char
 	snprintf((*arr)[*n].name, sizeof((*arr)[*n].name), "%s", name);
 	(*arr)[*n].master = master;
 	(*arr)[*n].port = port;
+	(*arr)[*n].vid = vid;
+	(*arr)[*n].ev_vlan_ok = -1;
 	(*n)++;
 	return 0;
 }
@@ -56,7 +58,7 @@ static bool verify_vni(struct kvtep *h, const struct vtep_vni *v, struct kv_verr
 		kv_verr_set(fault, LOOM_E_STATE, "bridge %s is missing", brname);
 		return false;
 	}
-	expect_add(ex, n_ex, cap_ex, brname, 0, false);
+	kv_expect_add(ex, n_ex, cap_ex, brname, 0, false, 0);
 	if (!(br->flags & IFF_UP))
 		kv_verr_set(fault, LOOM_E_STATE, "bridge %s is down", brname), ok = false;
 	if (v->mtu && br->mtu != v->mtu)
@@ -67,7 +69,7 @@ static bool verify_vni(struct kvtep *h, const struct vtep_vni *v, struct kv_verr
 			    vxname);
 		ok = false;
 	} else {
-		expect_add(ex, n_ex, cap_ex, vxname, br->ifindex, false);
+		kv_expect_add(ex, n_ex, cap_ex, vxname, br->ifindex, false, 0);
 		if (vx->master != br->ifindex)
 			kv_verr_set(fault, LOOM_E_STATE, "VXLAN device %s is not in bridge %s",
 				    vxname, brname), ok = false;
@@ -99,7 +101,7 @@ static bool verify_vni(struct kvtep *h, const struct vtep_vni *v, struct kv_verr
 			ok = false;
 			continue;
 		}
-		expect_add(ex, n_ex, cap_ex, p->name, br->ifindex, true);
+		kv_expect_add(ex, n_ex, cap_ex, p->name, br->ifindex, true, 0);
 		if (!(p->flags & IFF_UP))
 			kv_verr_set(fault, LOOM_E_STATE, "access port %s is down", v->ports[i]),
 				ok = false;
@@ -122,8 +124,11 @@ static int verify_obs(struct kvtep *h, const struct vtep_desired *d, struct kvte
 
 		st[i].vni = v->vni;
 		st[i].foreign = same && h->plan_err[i].code && h->plan_err[i].foreign;
-		if (verify_vni(h, v, &fault, &ex, &n_ex, &cap_ex) &&
-		    !(same && h->plan_err[i].code)) {
+		bool right = h->mode == VTEP_MODE_VLAN_AWARE
+				     ? kv_verify_vni_vlan(h, d, i, &fault, &ex, &n_ex, &cap_ex)
+				     : verify_vni(h, v, &fault, &ex, &n_ex, &cap_ex);
+
+		if (right && !(same && h->plan_err[i].code)) {
 			st[i].state = KVTEP_VNI_PROGRAMMED;
 			st[i].code = LOOM_OK;
 			st[i].reason[0] = '\0';

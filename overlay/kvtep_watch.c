@@ -219,8 +219,28 @@ static void drain_msg(struct kvtep *h, const struct nlmsghdr *nlh, struct kv_exp
 	if (!e)
 		return;
 	/* The last event of a drain wins: passing states during an apply do not count. */
-	if (!e->seen && *n_touched < cap)
+	if (!e->touched && *n_touched < cap) {
 		touched[(*n_touched)++] = e;
+		e->touched = true;
+	}
+	/*
+	 * A bridge's own notice about a port (AF_BRIDGE) carries its VLANs;
+	 * its RTM_DELLINK means the port left the bridge (the AF_UNSPEC
+	 * message says that too), not that the device is gone.
+	 */
+	if (ifi->ifi_family == AF_BRIDGE) {
+		if (e->vid && nlh->nlmsg_type == RTM_NEWLINK) {
+			struct kv_link l = { 0 };
+			const struct nlattr *a;
+
+			mnl_attr_for_each(a, nlh, sizeof(*ifi)) {
+				if (mnl_attr_get_type(a) == IFLA_AF_SPEC)
+					kv_link_vlans(a, &l);
+			}
+			e->ev_vlan_ok = l.n_vlans == 1 && l.pvid == e->vid && l.pvid_untagged;
+		}
+		return;
+	}
 	e->seen = true;
 	e->deleted = nlh->nlmsg_type == RTM_DELLINK;
 	e->up = ifi->ifi_flags & IFF_UP;
@@ -268,11 +288,13 @@ int kvtep_event_drain(struct kvtep *h)
 	for (i = 0; i < n_touched; i++) {
 		struct kv_expect *e = touched[i];
 
-		if (e->deleted || !e->up || (e->master && e->ev_master != e->master)) {
+		if ((e->seen && (e->deleted || !e->up || (e->master && e->ev_master != e->master))) ||
+		    e->ev_vlan_ok == 0) {
 			log_debug(LOG_SUB_NETLINK, "kvtep %s: drift on %s", h->netns, e->name);
 			drift = true;
 		}
-		e->seen = false;
+		e->seen = e->touched = false;
+		e->ev_vlan_ok = -1;
 	}
 	ret = drift;
 out:

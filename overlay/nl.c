@@ -110,8 +110,12 @@ static size_t nl_bridge_new(void *buf, size_t len, uint32_t seq, const char *nam
 	if (!info || !mnl_attr_put_strz_check(nlh, len, IFLA_INFO_KIND, "bridge"))
 		return 0;
 	if (vlan_filtering) {
+		/* Default PVID 0: a new port is in no VLAN until loom puts it in
+		 * one (with the kernel's default it would also sit in VLAN 1,
+		 * joining every port of the bridge). */
 		data = mnl_attr_nest_start_check(nlh, len, IFLA_INFO_DATA);
-		if (!data || !mnl_attr_put_u8_check(nlh, len, IFLA_BR_VLAN_FILTERING, 1))
+		if (!data || !mnl_attr_put_u8_check(nlh, len, IFLA_BR_VLAN_FILTERING, 1) ||
+		    !mnl_attr_put_u16_check(nlh, len, IFLA_BR_VLAN_DEFAULT_PVID, 0))
 			return 0;
 		mnl_attr_nest_end(nlh, data);
 	}
@@ -136,6 +140,38 @@ size_t nl_link_bridge_vlan_new(void *buf, size_t len, uint32_t seq, const char *
 			       unsigned int mtu, uint32_t group, bool up)
 {
 	return nl_bridge_new(buf, len, seq, name, mtu, group, up, true, NULL);
+}
+
+size_t nl_link_bridge_vlan_new_mac(void *buf, size_t len, uint32_t seq, const char *name,
+				   unsigned int mtu, uint32_t group, bool up,
+				   const uint8_t mac[NL_ETH_ALEN])
+{
+	return nl_bridge_new(buf, len, seq, name, mtu, group, up, true, mac);
+}
+
+size_t nl_link_vlan_new(void *buf, size_t len, uint32_t seq, const char *name, int link,
+			uint16_t vid, uint32_t group)
+{
+	struct nlmsghdr *nlh;
+	struct nlattr *info, *data;
+
+	if (link <= 0 || vid == 0 || vid >= 4095)
+		return 0;
+	nlh = nl_link_put(buf, len, RTM_NEWLINK, NL_CREATE, seq, AF_UNSPEC, 0, name);
+	if (!nlh || !name)
+		return 0;
+	if (!nl_put_common(nlh, len, 0, group, 0) ||
+	    !mnl_attr_put_u32_check(nlh, len, IFLA_LINK, (uint32_t)link))
+		return 0;
+	info = mnl_attr_nest_start_check(nlh, len, IFLA_LINKINFO);
+	if (!info || !mnl_attr_put_strz_check(nlh, len, IFLA_INFO_KIND, "vlan"))
+		return 0;
+	data = mnl_attr_nest_start_check(nlh, len, IFLA_INFO_DATA);
+	if (!data || !mnl_attr_put_u16_check(nlh, len, IFLA_VLAN_ID, vid))
+		return 0;
+	mnl_attr_nest_end(nlh, data);
+	mnl_attr_nest_end(nlh, info);
+	return nlh->nlmsg_len;
 }
 
 static size_t nl_vxlan_new(void *buf, size_t len, uint32_t seq, const struct nl_vxlan *vx,
@@ -359,6 +395,26 @@ size_t nl_bridge_vlan_add(void *buf, size_t len, uint32_t seq, int ifindex,
 	return nlh->nlmsg_len;
 }
 
+size_t nl_bridge_vlan_flush(void *buf, size_t len, uint32_t seq, int ifindex)
+{
+	struct nlmsghdr *nlh;
+	struct nlattr *spec;
+	struct bridge_vlan_info lo = { .flags = BRIDGE_VLAN_INFO_RANGE_BEGIN, .vid = 1 };
+	struct bridge_vlan_info hi = { .flags = BRIDGE_VLAN_INFO_RANGE_END, .vid = 4094 };
+
+	if (ifindex <= 0)
+		return 0;
+	nlh = nl_link_put(buf, len, RTM_DELLINK, NL_REQ, seq, AF_BRIDGE, ifindex, NULL);
+	if (!nlh)
+		return 0;
+	spec = mnl_attr_nest_start_check(nlh, len, IFLA_AF_SPEC);
+	if (!spec || !mnl_attr_put_check(nlh, len, IFLA_BRIDGE_VLAN_INFO, sizeof(lo), &lo) ||
+	    !mnl_attr_put_check(nlh, len, IFLA_BRIDGE_VLAN_INFO, sizeof(hi), &hi))
+		return 0;
+	mnl_attr_nest_end(nlh, spec);
+	return nlh->nlmsg_len;
+}
+
 size_t nl_bridge_vlan_tunnel_add(void *buf, size_t len, uint32_t seq, int ifindex,
 				 uint16_t vid, uint32_t vni)
 {
@@ -390,6 +446,17 @@ size_t nl_link_dump(void *buf, size_t len, uint32_t seq)
 			  AF_UNSPEC, 0, NULL);
 	/* Statistics are a third of each message and loom never reads them. */
 	if (!nlh || !mnl_attr_put_u32_check(nlh, len, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS))
+		return 0;
+	return nlh->nlmsg_len;
+}
+
+size_t nl_bridge_vlan_dump(void *buf, size_t len, uint32_t seq)
+{
+	struct nlmsghdr *nlh;
+
+	nlh = nl_link_put(buf, len, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, AF_BRIDGE, 0,
+			  NULL);
+	if (!nlh || !mnl_attr_put_u32_check(nlh, len, IFLA_EXT_MASK, RTEXT_FILTER_BRVLAN))
 		return 0;
 	return nlh->nlmsg_len;
 }

@@ -70,6 +70,14 @@ size_t nl_brport_set(void *buf, size_t len, uint32_t seq, int ifindex,
 /* vlan-aware mode. */
 size_t nl_link_bridge_vlan_new(void *buf, size_t len, uint32_t seq, const char *name,
 			       unsigned int mtu, uint32_t group, bool up);
+/* The same with IFLA_ADDRESS, as nl_link_bridge_new_mac.  Both set the
+ * bridge's default PVID to 0: a new port joins no VLAN by itself. */
+size_t nl_link_bridge_vlan_new_mac(void *buf, size_t len, uint32_t seq, const char *name,
+				   unsigned int mtu, uint32_t group, bool up,
+				   const uint8_t mac[NL_ETH_ALEN]);
+/* An 802.1Q sub-interface @name of device @link carrying tag @vid. */
+size_t nl_link_vlan_new(void *buf, size_t len, uint32_t seq, const char *name, int link,
+			uint16_t vid, uint32_t group);
 /* `external vnifilter`: one VXLAN device for all VNIs (vx->vni is ignored). */
 size_t nl_link_vxlan_vnifilter_new(void *buf, size_t len, uint32_t seq,
 				   const struct nl_vxlan *vx);
@@ -79,6 +87,8 @@ size_t nl_vnifilter_add(void *buf, size_t len, uint32_t seq, int ifindex,
 /* AF_BRIDGE IFLA_AF_SPEC / IFLA_BRIDGE_VLAN_INFO on a bridge port. */
 size_t nl_bridge_vlan_add(void *buf, size_t len, uint32_t seq, int ifindex,
 			  uint16_t vid, bool pvid, bool untagged);
+/* AF_BRIDGE RTM_DELLINK of VLANs 1-4094 (one range): the port leaves every VLAN. */
+size_t nl_bridge_vlan_flush(void *buf, size_t len, uint32_t seq, int ifindex);
 /* IFLA_BRIDGE_VLAN_TUNNEL_INFO: map VLAN vid to VNI on a VXLAN bridge port. */
 size_t nl_bridge_vlan_tunnel_add(void *buf, size_t len, uint32_t seq, int ifindex,
 				 uint16_t vid, uint32_t vni);
@@ -89,6 +99,8 @@ size_t nl_link_vrf_new(void *buf, size_t len, uint32_t seq, const char *name,
 
 /* Queries. */
 size_t nl_link_dump(void *buf, size_t len, uint32_t seq);
+/* AF_BRIDGE link dump with each bridge port's VLANs (RTEXT_FILTER_BRVLAN). */
+size_t nl_bridge_vlan_dump(void *buf, size_t len, uint32_t seq);
 size_t nl_link_get(void *buf, size_t len, uint32_t seq, int ifindex, const char *name);
 
 #endif

@@ -158,6 +158,28 @@ static size_t e_brport_tunnel(void *b, size_t l)
 	return nl_brport_set(b, l, SEQ, 5, NULL, &bp);
 }
 
+static size_t e_bridge_vlan_new_mac(void *b, size_t l)
+{
+	static const uint8_t mac[NL_ETH_ALEN] = { 0x02, 0x71, 0x03, 0x00, 0x00, 0x00 };
+
+	return nl_link_bridge_vlan_new_mac(b, l, SEQ, "lbv", 0, KVTEP_GROUP, false, mac);
+}
+
+static size_t e_vlan_flush(void *b, size_t l)
+{
+	return nl_bridge_vlan_flush(b, l, SEQ, 7);
+}
+
+static size_t e_subif_new(void *b, size_t l)
+{
+	return nl_link_vlan_new(b, l, SEQ, "acc-h11.101", 7, 101, KVTEP_GROUP);
+}
+
+static size_t e_vlan_dump(void *b, size_t l)
+{
+	return nl_bridge_vlan_dump(b, l, SEQ);
+}
+
 static size_t e_vrf(void *b, size_t l)
 {
 	return nl_link_vrf_new(b, l, SEQ, "loomprobe4", 0x7fff0000U);
@@ -197,6 +219,10 @@ static const struct golden_case cases[] = {
 	{ "va-bridge-vlan-add", e_vlan_add },
 	{ "va-vlan-tunnel-add", e_vlan_tunnel },
 	{ "va-brport-vlan-tunnel", e_brport_tunnel },
+	{ "va-bridge-vlan-new-mac", e_bridge_vlan_new_mac },
+	{ "va-vlan-flush", e_vlan_flush },
+	{ "va-subif-new", e_subif_new },
+	{ "query-bridge-vlan-dump", e_vlan_dump },
 	{ "probe-vrf-new", e_vrf },
 	{ "query-link-dump", e_dump },
 	{ "query-link-get", e_get },

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/vmlib.sh"
 vm_enter 120
 . "$top_srcdir/tests/integration/lib.sh"
-t_plan 10
+t_plan 15
 
 t_ok "$([ -n "$VMLAB_GUEST" ]; echo $?)" "inside the lab VM, kernel $(uname -r)"
 ip -batch - >"$T_DIR/ip.out" 2>&1 <<IPB
@@ -26,8 +26,7 @@ t_is "$(cat /sys/class/infiniband/vmkrxe/ports/1/state 2>/dev/null)" "4: ACTIVE"
 rdma link del vmkrxe 2>/dev/null; ip link del vmk3
 
 # loomd's kernel VTEP probe (overlay/kvtep.c, through kernel_tool): with
-# this kernel, mode auto sees VLAN filtering, vnifilter and VRF, and says
-# vlan-aware could run but its reconciler is not built yet.
+# this kernel, mode auto sees VLAN filtering and picks vlan-aware.
 NS=vmkvt$$
 ip netns add $NS && ip -n $NS link set lo up
 KT=$top_builddir/tests/integration/kernel_tool
@@ -35,11 +34,37 @@ KT=$top_builddir/tests/integration/kernel_tool
 t_diag "$(tr '\n' ' ' <"$T_DIR/p1")"
 t_ok "$(grep -q '^caps bridge=1 vxlan=1 neigh_suppress=1 vlan_filtering=1 vnifilter=1 vrf=1$' "$T_DIR/p1"; echo $?)" \
 	"the probe finds bridge VLAN filtering, vnifilter and VRF"
-t_ok "$(grep -q '^reason auto chose traditional: the kernel could do vlan-aware' "$T_DIR/p1"; echo $?)" \
-	"mode auto sees that the kernel could do vlan-aware, and says why it stays traditional"
-"$KT" probe $NS 203.0.113.1 vlan-aware >"$T_DIR/p2" 2>&1
-t_ok "$(grep -q "^open error backend_unavailable: the kernel supports vlan-aware mode but loom's vlan-aware reconciler is not built yet" "$T_DIR/p2"; echo $?)" \
-	"mode vlan-aware: the kernel has it, loom says its reconciler is missing, not the kernel"
+t_ok "$(grep -q '^reason auto chose vlan-aware: the kernel has bridge VLAN filtering$' "$T_DIR/p1"; echo $?)" \
+	"mode auto picks vlan-aware and says why"
 t_is "$(ip -n $NS -o link | grep -c loomprobe)" 0 "the probe left no device behind"
+
+# The vlan-aware layout through kvtep_sync (no FRR here: vm_evpn.sh runs
+# it under loomd with FRR): one VLAN-filtering bridge, a VXLAN device per
+# VNI with the VNI's VLAN as PVID, each access port in its VLAN alone.
+ip -n $NS link add p1 type veth peer name q1 && ip -n $NS link add p2 type veth peer name q2 &&
+	ip -n $NS link add p3 type veth peer name q3
+vlans() {	# "dev=vid[P][U] ..." sorted: one bridge(8) call
+	bridge -n $NS -j vlan show | jq -r '[.[] | .ifname as $i | .vlans[]
+		| "\($i)=\(.vlan)" + (if (.flags // []) | index("PVID") then "P" else "" end)
+		+ (if (.flags // []) | index("Egress Untagged") then "U" else "" end)] | sort | join(" ")'
+}
+"$KT" sync $NS 203.0.113.1 auto 100:1500:t/a:p1,p2 200:1500:t/b:p3 >"$T_DIR/s1" 2>&1
+t_is "$(grep -c programmed "$T_DIR/s1") $(vlans)" "2 lx100=2PU lx200=3PU p1=2PU p2=2PU p3=3PU" \
+	"create: VNIs 100 and 200 in VLANs 2 and 3 of bridge lbv, ports untagged in theirs"
+t_is "$(ip -n $NS -d -j link show lbv | jq -r '.[0].linkinfo.info_data | "\(.vlan_filtering) \(.vlan_default_pvid)"')" \
+	"1 0" "lbv filters VLANs, default PVID 0 (a port joins no VLAN by itself)"
+"$KT" sync $NS 203.0.113.1 auto 100:1500:t/a:p1 200:1500:t/b:p2,p3 >"$T_DIR/s2" 2>&1
+t_is "$(grep -c '^act' "$T_DIR/s2") $(vlans)" "2 lx100=2PU lx200=3PU p1=2PU p2=3PU p3=3PU" \
+	"a port moved between VNIs: out of VLAN 2, into 3 (2 actions), the VNIs keep their VLANs"
+bridge -n $NS vlan add vid 2 dev p3
+"$KT" sync $NS 203.0.113.1 auto 100:1500:t/a:p1 200:1500:t/b:p2,p3 >"$T_DIR/s3" 2>&1
+t_is "$(vlans)" "lx100=2PU lx200=3PU p1=2PU p2=3PU p3=3PU" "a VLAN added to a port by hand is removed again"
+"$KT" sync $NS 203.0.113.1 traditional 100:1500:t/a:p1 200:1500:t/b:p2,p3 >"$T_DIR/s4" 2>&1 &&
+	"$KT" sync $NS 203.0.113.1 vlan-aware 100:1500:t/a:p1 200:1500:t/b:p2,p3 >"$T_DIR/s5" 2>&1
+t_is "$(grep -c programmed "$T_DIR/s5") $(ip -n $NS -o link | grep -c ' lb[0-9]') $(vlans)" \
+	"2 0 lx100=2PU lx200=3PU p1=2PU p2=3PU p3=3PU" \
+	"traditional, then vlan-aware again: the per-VNI bridges go, the VXLAN devices are kept"
+"$KT" sync $NS 203.0.113.1 vlan-aware >"$T_DIR/s6" 2>&1
+t_is "$(ip -n $NS -o link | grep -c 'lbv\| lx[0-9]')" 0 "nothing desired: the bridge and VXLAN devices are gone"
 ip netns del $NS
 t_done
