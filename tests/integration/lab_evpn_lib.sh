@@ -89,7 +89,14 @@ want_frr() {	# want_frr V
 # "VNI=ALIAS:port,port" per bridge lbVNI that has its lxVNI (right VNI,
 # enslaved to it, both up, same alias) and whose ports are up; anything else
 # of loom's shows as "orphan:NAME" or "broken:NAME".
+#
+# In vlan-aware mode (LAB_MODE=vlan-aware; tests/vm/vm_evpn.sh) the same
+# string comes from the one bridge lbv: per loom VXLAN device lxVNI in lbv
+# (right VNI, up, in exactly one VLAN as PVID untagged), the ports in lbv
+# whose only VLAN is that one; a port of lbv in no loom VLAN shows as
+# "stray:NAME", a loom device other than lbv and lxN as "orphan:NAME".
 have_kernel() {	# have_kernel V
+	[ "${LAB_MODE:-traditional}" = vlan-aware ] && { have_kernel_vlan "$1"; return; }
 	ip -n "$(vt_ns "$1")" -d -j link show | jq -r --arg g "$LOOM_GROUP" '
 		def up: (.flags // []) | any(. == "UP");
 		. as $all
@@ -107,6 +114,34 @@ have_kernel() {	# have_kernel V
 		   | select((.ifname | startswith("lx") | not) or .master == null
 			or (.master | ltrimstr("lb")) != (.ifname | ltrimstr("lx")))
 		   | "orphan:\(.ifname)"]
+		| sort | join(" ")'
+}
+
+have_kernel_vlan() {	# have_kernel_vlan V
+	local ns
+	ns=$(vt_ns "$1")
+	jq -rn --arg g "$LOOM_GROUP" --argjson links "$(ip -n "$ns" -d -j link show)" \
+		--argjson vl "$(bridge -n "$ns" -j vlan show)" '
+		def up: (.flags // []) | any(. == "UP");
+		def vlanof($n): [$vl[] | select(.ifname == $n) | .vlans[]] as $v
+			| if ($v | length) == 1 and (($v[0].flags // []) | any(. == "PVID"))
+				and (($v[0].flags // []) | any(. == "Egress Untagged"))
+			  then $v[0].vlan else -1 end;
+		def loom: .group == $g or ((.ifalias // "") | startswith("loom:"));
+		[$links[] | select(loom)] as $l
+		| [$l[] | select(.ifname == "lbv" and .linkinfo.info_kind == "bridge" and up
+			and .linkinfo.info_data.vlan_filtering == 1)] as $br
+		| [$l[] | select(.linkinfo.info_kind == "vxlan") | vlanof(.ifname)] as $vids
+		| [$l[] | select(.linkinfo.info_kind == "vxlan") | . as $x
+		   | ($x.ifname | ltrimstr("lx")) as $n | vlanof($x.ifname) as $vid
+		   | [$links[] | select(.master == "lbv" and (loom | not) and vlanof(.ifname) == $vid)] as $ports
+		   | if ($br | length) == 1 and $x.master == "lbv" and ($x | up) and $vid > 0
+			and $x.linkinfo.info_data.id == ($n | tonumber? // -1) and ($ports | all(up))
+		     then "\($n)=\($x.ifalias):" + ([$ports[].ifname] | sort | join(","))
+		     else "broken:\($x.ifname)" end]
+		+ [$links[] | select(.master == "lbv" and (loom | not)) | vlanof(.ifname) as $v
+		   | select($v < 0 or ($vids | any(. == $v) | not)) | "stray:\(.ifname)"]
+		+ [$l[] | select(.linkinfo.info_kind != "vxlan" and .ifname != "lbv") | "orphan:\(.ifname)"]
 		| sort | join(" ")'
 }
 
