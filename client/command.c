@@ -33,6 +33,8 @@ const struct ctl_opt ctl_opts[N_OPTS] = {
 	[OPT_SL] = { "--sl", NULL, "N", OPT_INT, "sl", "InfiniBand: the service level" },
 	[OPT_MEMBERSHIP] = { "--membership", NULL, "full|limited", OPT_STRING, "membership",
 			     "InfiniBand: full or limited partition membership" },
+	[OPT_VLAN] = { "--vlan", NULL, "N|auto", OPT_STRING, "vlan",
+		       "Ethernet, soft tenants: share the port, on this 802.1Q VLAN (auto: the lowest free)" },
 	[OPT_REASON] = { "--reason", NULL, "TEXT", OPT_STRING, "reason", "why, kept in the node's history" },
 	[OPT_RESULT] = { "--result", NULL, "PORT,GBPS[,PEER[,SECONDS]]", OPT_RESULTS, "results",
 			 "one RDMA measurement of a port" },

@@ -54,9 +54,16 @@ static void print_segments(json_t *list)
 
 		snprintf(name, sizeof(name), "%s/%s", str(v, "tenant"), str(v, "name"));
 		att[0] = '\0';
-		json_array_foreach(json_object_get(v, "attachments"), j, a)
+		json_array_foreach(json_object_get(v, "attachments"), j, a) {
+			json_t *vlan = json_object_get(a, "vlan");
+
 			off += (size_t)snprintf(att + off, off < sizeof(att) ? sizeof(att) - off : 0, "%s%s%s%s",
 						j ? "," : "", str(a, "node"), *str(a, "port") ? ":" : "", str(a, "port"));
+			/* a shared port: NODE[:PORT]@VLAN */
+			if (json_is_integer(vlan))
+				off += (size_t)snprintf(att + off, off < sizeof(att) ? sizeof(att) - off : 0,
+							"@%" JSON_INTEGER_FORMAT, json_integer_value(vlan));
+		}
 		if (json_is_array(json_object_get(v, "subnet")))
 			joined(json_object_get(v, "subnet"), subnet, sizeof(subnet));
 		else
@@ -136,7 +143,12 @@ static void print_changes(json_t *res)
 
 static void print_attachment(json_t *a)
 {
-	printf("%s %s%s%s\n", str(a, "segment"), str(a, "node"), *str(a, "port") ? ":" : "", str(a, "port"));
+	json_t *vlan = json_object_get(a, "vlan");
+
+	printf("%s %s%s%s", str(a, "segment"), str(a, "node"), *str(a, "port") ? ":" : "", str(a, "port"));
+	if (json_is_integer(vlan))
+		printf(" vlan %" JSON_INTEGER_FORMAT, json_integer_value(vlan));
+	printf("\n");
 }
 
 /* segment create TENANT/NAME: the two halves are two parameters. */
@@ -154,7 +166,7 @@ static int cmd_segment_create(struct cmd_ctx *c)
 /* attach|detach TENANT/SEGMENT NODE[:PORT] */
 static int cmd_attachment(struct cmd_ctx *c)
 {
-	const char *arg = c->args[1], *colon = strchr(arg, ':');
+	const char *arg = c->args[1], *colon = strchr(arg, ':'), *vlan;
 
 	if (!colon) {
 		json_object_set_new(c->params, "node", json_string(arg));
@@ -162,6 +174,10 @@ static int cmd_attachment(struct cmd_ctx *c)
 		json_object_set_new(c->params, "node", json_stringn(arg, (size_t)(colon - arg)));
 		json_object_set_new(c->params, "port", json_string(colon + 1));
 	}
+	/* --vlan N goes as a number ("auto" as it is): the API takes either. */
+	vlan = json_string_value(json_object_get(c->params, "vlan"));
+	if (vlan && *vlan && strspn(vlan, "0123456789") == strlen(vlan) && strlen(vlan) < 6)
+		json_object_set_new(c->params, "vlan", json_integer(atoi(vlan)));
 	return cmd_send(c);
 }
 
@@ -223,10 +239,11 @@ const struct ctl_cmd tenancy_cmds[] = {
 	  cmd_send,
 	  "delete a segment\n"
 	  "With --cascade its attachments go too; without, it must have none." },
-	{ "attach", NULL, "TENANT/SEGMENT NODE[:PORT]", OPT(OPT_MEMBERSHIP), 0, "segment.attach", { "segment" },
+	{ "attach", NULL, "TENANT/SEGMENT NODE[:PORT]", OPT(OPT_MEMBERSHIP) | OPT(OPT_VLAN), 0, "segment.attach", { "segment" },
 	  print_attachment, cmd_attachment,
 	  "put a node, or one of its ports, into a segment\n"
-	  "A node alone: all its ports of the segment's kind." },
+	  "A node alone: all its ports of the segment's kind.  With --vlan, a soft\n"
+	  "tenant's segment shares the port with others, each on its own VLAN." },
 	{ "detach", NULL, "TENANT/SEGMENT NODE[:PORT]", 0, 0, "segment.detach", { "segment" }, print_attachment,
 	  cmd_attachment, "take a node or one port out of a segment" },
 	{ "apply", NULL, NULL, OPT(OPT_FILE), OPT(OPT_FILE), "intent.apply", { NULL }, NULL, cmd_intent,

@@ -140,8 +140,8 @@ bool kv_port_desired(const struct vtep_vni *v, const char *name)
 		size_t mid = lo + (hi - lo) / 2;
 		int c = strcmp(v->ports[mid], name);
 
-		if (!c)
-			return true;
+		if (!c)	/* a tagged port is in the bridge through its sub-interface */
+			return !kv_port_tag(v, mid);
 		if (c < 0)
 			lo = mid + 1;
 		else
@@ -215,6 +215,40 @@ static void sort_unless_sorted(void *base, size_t n, size_t size,
 		}
 }
 
+uint16_t kv_port_tag(const struct vtep_vni *v, size_t i)
+{
+	return v->port_vlans ? v->port_vlans[i] : 0;
+}
+
+bool kv_port_dev(const struct vtep_vni *v, size_t i, char *buf, size_t len)
+{
+	uint16_t tag = kv_port_tag(v, i);
+	int n;
+
+	if (!tag)
+		n = snprintf(buf, len, "%s", v->ports[i]);
+	else
+		n = snprintf(buf, len, "%s.%u", v->ports[i], tag);
+	return n > 0 && (size_t)n < len;
+}
+
+/* Whether loom's sub-interface @name is one a desired VNI puts in a bridge. */
+static bool subif_desired(const struct kvtep *h, const char *name)
+{
+	const struct vtep_desired *d = h->desired;
+	char dev[IFNAMSIZ];
+
+	for (size_t vi = 0; vi < d->n_vnis; vi++) {
+		if (!d->vnis[vi].port_vlans)
+			continue;
+		for (size_t i = 0; i < d->vnis[vi].n_ports; i++)
+			if (kv_port_tag(&d->vnis[vi], i) &&
+			    kv_port_dev(&d->vnis[vi], i, dev, sizeof(dev)) && !strcmp(dev, name))
+				return true;
+	}
+	return false;
+}
+
 /* Orphans (loom-marked, name not ours) go to the doomed list with VNI 0. */
 static int plan_idx_build(struct kvtep *h, struct plan_idx *p)
 {
@@ -230,7 +264,9 @@ static int plan_idx_build(struct kvtep *h, struct plan_idx *p)
 	for (i = 0; i < o->n; i++) {
 		const struct kv_link *l = &o->links[i];
 
-		if (l->owned) {
+		if (l->owned && l->kind == KIND_VLAN && subif_desired(h, l->name)) {
+			/* a soft tenant's sub-interface: planned with its VNI's ports */
+		} else if (l->owned) {
 			if (kv_name_vni(l->name, "lb", &vni))
 				p->br[p->n_br++] = (struct vni_ref){ vni, l };
 			else if (kv_name_vni(l->name, "lx", &vni))
@@ -470,9 +506,79 @@ int kv_plan_vxlan(struct kvtep *h, const struct plan_idx *p, size_t vi,
 	return 0;
 }
 
+int kv_plan_subif(struct kvtep *h, const struct plan_idx *p, size_t vi, size_t i,
+		  const struct kv_link **out, bool *del)
+{
+	const struct vtep_vni *v = &h->desired->vnis[vi];
+	uint16_t tag = kv_port_tag(v, i);
+	struct kv_verr *e = &h->plan_err[vi];
+	const struct kv_link *parent, *l, *m;
+	uint32_t vni = v->vni;
+	char name[IFNAMSIZ];
+	struct kv_action *a;
+
+	*out = NULL;
+	parent = kv_obs_by_name(&h->obs, v->ports[i]);
+	if (!parent) {
+		kv_verr_set(e, LOOM_E_NOT_FOUND,
+			    "access port %s does not exist on this VTEP; check the node's NIC "
+			    "ports in the topology",
+			    v->ports[i]);
+		return 1;
+	}
+	if (!kv_port_dev(v, i, name, sizeof(name))) {
+		kv_verr_set(e, LOOM_E_PARAMS,
+			    "the sub-interface %s.%u of access port %s would be longer than %d "
+			    "characters; give the port a shorter name",
+			    v->ports[i], tag, v->ports[i], IFNAMSIZ - 1);
+		return 1;
+	}
+	m = parent->master > 0 ? kv_obs_by_ifindex(&h->obs, parent->master) : NULL;
+	/* In a loom bridge, the plan releases it (not desired there untagged). */
+	if (parent->owned || parent->kind == KIND_BRIDGE ||
+	    (parent->master > 0 && !(m && m->owned && m->kind == KIND_BRIDGE))) {
+		kv_verr_set(e, LOOM_E_CONFLICT,
+			    "access port %s carries VLAN %u, so it must stay out of every bridge "
+			    "and be no loom device",
+			    v->ports[i], tag);
+		return 1;
+	}
+	l = kv_obs_by_name(&h->obs, name);
+	if (l && !l->owned) {
+		kv_verr_set(e, LOOM_E_CONFLICT,
+			    "device %s exists and loom does not own it; remove it (loom makes the "
+			    "sub-interface of VLAN %u itself)",
+			    name, tag);
+		return 1;
+	}
+	if (l && (l->kind != KIND_VLAN || l->link != parent->ifindex || l->vlan_id != tag)) {
+		*del |= kv_plan_doom(h, p, l, vi, vni) > 0;
+		l = NULL;
+	}
+	if (!(parent->flags & IFF_UP))
+		ACT(OP_UP, ST_PORT_UP, parent, NULL);
+	if (l) {
+		if (l->group != KVTEP_GROUP)
+			ACT(OP_REGROUP, ST_DOOM, l, NULL);
+		if (!alias_matches(l->alias, v))
+			ACT(OP_ALIAS, ST_FIX, l, NULL);
+		*out = l;
+		return 0;
+	}
+	a = kv_act_add(h, OP_SUBIF_NEW, ST_SUBIF, vi, vni, NULL, name);
+	if (!a)
+		return -ENOMEM;
+	a->peer = parent->ifindex;
+	a->vid = tag;
+	ACT(OP_ALIAS, ST_SUBIF, NULL, name);
+	ACT(OP_NOIPV6, ST_SYSCTL, NULL, name);
+	ACT(OP_UP, ST_UP, NULL, name);
+	return 0;
+}
+
 /* VNI @vi's access ports, into bridge @br (NULL: the one being made). */
 static int plan_ports(struct kvtep *h, const struct plan_idx *p, size_t vi,
-		      const struct kv_link *br)
+		      const struct kv_link *br, bool *del)
 {
 	const struct vtep_vni *v = &h->desired->vnis[vi];
 	uint32_t vni = v->vni;
@@ -485,6 +591,32 @@ static int plan_ports(struct kvtep *h, const struct plan_idx *p, size_t vi,
 		const char *pn = v->ports[i];
 		const struct kv_link *l, *m;
 
+		if (kv_port_tag(v, i)) {
+			char sub[IFNAMSIZ];
+			int ret = kv_plan_subif(h, p, vi, i, &l, del);
+
+			if (ret < 0)
+				return ret;
+			if (ret)
+				continue;
+			if (!l) {	/* made by this plan */
+				kv_port_dev(v, i, sub, sizeof(sub));
+				a = kv_act_add(h, OP_ENSLAVE, ST_ENSLAVE, vi, vni, NULL, sub);
+				if (!a)
+					return -ENOMEM;
+				a->peer = br_new ? 0 : br->ifindex;
+				continue;
+			}
+			if (br_new || l->master != br->ifindex) {
+				a = kv_act_add(h, OP_ENSLAVE, ST_ENSLAVE, vi, vni, l, NULL);
+				if (!a)
+					return -ENOMEM;
+				a->peer = br_new ? 0 : br->ifindex;
+			}
+			if (!(l->flags & IFF_UP))
+				ACT(OP_UP, ST_PORT_UP, l, NULL);
+			continue;
+		}
 		/* Usually the port is in its bridge already: look there first. */
 		l = br_new ? NULL : slave_find(p, br->ifindex, pn);
 		if (!l)
@@ -532,7 +664,7 @@ static int plan_vni(struct kvtep *h, const struct plan_idx *p, size_t vi, bool *
 	if (!ret)
 		ret = kv_plan_vxlan(h, p, vi, br, del);
 	if (!ret)
-		ret = plan_ports(h, p, vi, br);
+		ret = plan_ports(h, p, vi, br, del);
 	return ret;
 }
 

@@ -319,6 +319,16 @@ int kv_plan_doom(struct kvtep *h, const struct plan_idx *p, const struct kv_link
 bool kv_plan_foreign(struct kvtep *h, const struct plan_idx *p, size_t vi);
 int kv_plan_vxlan(struct kvtep *h, const struct plan_idx *p, size_t vi,
 		  const struct kv_link *br, bool *del);
+/* Access port @i of @v: its 802.1Q tag (0 none), and the device that goes
+ * into the bridge (the port, or loom's sub-interface PORT.TAG); false when
+ * that name does not fit. */
+uint16_t kv_port_tag(const struct vtep_vni *v, size_t i);
+bool kv_port_dev(const struct vtep_vni *v, size_t i, char *buf, size_t len);
+/* Plan the sub-interface of tagged port @i of VNI @vi: 0 with *out the
+ * existing one or NULL (made by this plan, by name), 1 when an error was
+ * recorded against the VNI, -ENOMEM. */
+int kv_plan_subif(struct kvtep *h, const struct plan_idx *p, size_t vi, size_t i,
+		  const struct kv_link **out, bool *del);
 /* vlan-aware mode (kvtep_vlan.c): the plan after the shared index. */
 int kv_plan_vlan_aware(struct kvtep *h, struct plan_idx *p, bool *del);
 /* vlan-aware mode's verdict of VNI @i (kvtep_vlan.c); see kvtep_verify.c. */

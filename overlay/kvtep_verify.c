@@ -88,22 +88,37 @@ static bool verify_vni(struct kvtep *h, const struct vtep_vni *v, struct kv_verr
 				ok = false;
 	}
 	for (i = 0; i < v->n_ports; i++) {
-		p = kv_obs_by_name(o, v->ports[i]);
+		char dev[IFNAMSIZ];
+		uint16_t tag = kv_port_tag(v, i);
+
+		if (!kv_port_dev(v, i, dev, sizeof(dev))) {
+			kv_verr_set(fault, LOOM_E_PARAMS, "the sub-interface of %s for VLAN %u "
+				    "does not fit a device name", v->ports[i], tag);
+			ok = false;
+			continue;
+		}
+		p = kv_obs_by_name(o, dev);
+		if (p && tag && (p->kind != KIND_VLAN || p->vlan_id != tag || !p->owned)) {
+			kv_verr_set(fault, LOOM_E_STATE, "%s is not loom's sub-interface for VLAN %u",
+				    dev, tag);
+			ok = false;
+			continue;
+		}
 		if (!p) {
 			kv_verr_set(fault, LOOM_E_NOT_FOUND, "access port %s does not exist",
-				    v->ports[i]);
+				    dev);
 			ok = false;
 			continue;
 		}
 		if (p->master != br->ifindex) {
 			kv_verr_set(fault, LOOM_E_STATE, "access port %s is not in bridge %s",
-				    v->ports[i], brname);
+				    dev, brname);
 			ok = false;
 			continue;
 		}
 		kv_expect_add(ex, n_ex, cap_ex, p->name, br->ifindex, true, 0);
 		if (!(p->flags & IFF_UP))
-			kv_verr_set(fault, LOOM_E_STATE, "access port %s is down", v->ports[i]),
+			kv_verr_set(fault, LOOM_E_STATE, "access port %s is down", dev),
 				ok = false;
 	}
 	return ok;

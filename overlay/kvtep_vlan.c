@@ -142,9 +142,10 @@ static bool vni_desired(const struct vtep_desired *d, uint32_t vni)
 	return lo < d->n_vnis && d->vnis[lo].vni == vni;
 }
 
-/* Every access port desired on this VTEP, by name, with its first VNI. */
+/* Every device desired in the bridge (access ports, sub-interfaces), by
+ * name, with its first VNI. */
 struct port_want {
-	const char *name;
+	char name[IFNAMSIZ];
 	size_t vi;
 };
 
@@ -213,8 +214,8 @@ static int plan_bridge(struct kvtep *h, const struct kv_link *br)
 }
 
 /* VNI @vi's access ports into bridge @br (NULL: being made), VLAN h->vid[vi]. */
-static int plan_ports(struct kvtep *h, const struct port_want *want, size_t n_want, size_t vi,
-		      const struct kv_link *br)
+static int plan_ports(struct kvtep *h, const struct plan_idx *p, const struct port_want *want,
+		      size_t n_want, size_t vi, const struct kv_link *br, bool *del)
 {
 	const struct vtep_vni *v = &h->desired->vnis[vi];
 	struct kv_verr *e = &h->plan_err[vi];
@@ -223,11 +224,45 @@ static int plan_ports(struct kvtep *h, const struct port_want *want, size_t n_wa
 	int ret;
 
 	for (size_t i = 0; i < v->n_ports; i++) {
-		const char *pn = v->ports[i];
-		const struct port_want *w = port_want_find(want, n_want, pn);
-		const struct kv_link *l = kv_obs_by_name(&h->obs, pn), *m;
+		char pn[IFNAMSIZ];
+		const struct port_want *w;
+		const struct kv_link *l, *m;
 		bool in_br;
 
+		if (kv_port_tag(v, i)) {
+			if (!kv_port_dev(v, i, pn, sizeof(pn)))
+				snprintf(pn, sizeof(pn), "%s", v->ports[i]);	/* refused below */
+			w = port_want_find(want, n_want, pn);
+			if (w && w->vi != vi) {
+				kv_verr_set(e, LOOM_E_CONFLICT,
+					    "sub-interface %s is in VNI %u too on this VTEP", pn,
+					    h->desired->vnis[w->vi].vni);
+				continue;
+			}
+			ret = kv_plan_subif(h, p, vi, i, &l, del);
+			if (ret < 0)
+				return ret;
+			if (ret)
+				continue;
+			in_br = l && br && l->master == br->ifindex;
+			if (!in_br) {
+				a = kv_act_add(h, OP_ENSLAVE, ST_ENSLAVE, vi, vni, l, l ? NULL : pn);
+				if (!a)
+					return -ENOMEM;
+				a->peer = br ? br->ifindex : 0;
+			}
+			if (!in_br || !vlan_exact(l, h->vid[vi])) {
+				ret = plan_vlan(h, vi, vni, l, pn, h->vid[vi]);
+				if (ret)
+					return ret;
+			}
+			if (l && !(l->flags & IFF_UP))
+				ACT(OP_UP, ST_PORT_UP, l, NULL);
+			continue;
+		}
+		snprintf(pn, sizeof(pn), "%s", v->ports[i]);
+		w = port_want_find(want, n_want, pn);
+		l = kv_obs_by_name(&h->obs, pn);
 		if (w && w->vi != vi) {
 			kv_verr_set(e, LOOM_E_CONFLICT,
 				    "access port %s is in VNI %u too on this VTEP; a port is in "
@@ -363,8 +398,11 @@ int kv_plan_vlan_aware(struct kvtep *h, struct plan_idx *p, bool *del)
 		return -ENOMEM;
 	n_want = 0;
 	for (vi = 0; vi < d->n_vnis; vi++)
-		for (i = 0; i < d->vnis[vi].n_ports; i++)
-			want[n_want++] = (struct port_want){ d->vnis[vi].ports[i], vi };
+		for (i = 0; i < d->vnis[vi].n_ports; i++) {
+			want[n_want].vi = vi;
+			if (kv_port_dev(&d->vnis[vi], i, want[n_want].name, IFNAMSIZ))
+				n_want++;
+		}
 	if (n_want)
 		qsort(want, n_want, sizeof(*want), cmp_port_want);
 	if (br) {
@@ -400,7 +438,7 @@ int kv_plan_vlan_aware(struct kvtep *h, struct plan_idx *p, bool *del)
 			if (ret)
 				goto out;
 		}
-		ret = plan_ports(h, want, n_want, vi, br);
+		ret = plan_ports(h, p, want, n_want, vi, br, del);
 		if (ret)
 			goto out;
 	}
@@ -468,16 +506,31 @@ bool kv_verify_vni_vlan(struct kvtep *h, const struct vtep_desired *d, size_t i,
 				ok = false;
 	}
 	for (size_t k = 0; k < v->n_ports; k++) {
-		p = kv_obs_by_name(o, v->ports[k]);
+		char dev[IFNAMSIZ];
+		uint16_t tag = kv_port_tag(v, k);
+
+		if (!kv_port_dev(v, k, dev, sizeof(dev))) {
+			kv_verr_set(fault, LOOM_E_PARAMS, "the sub-interface of %s for VLAN %u "
+				    "does not fit a device name", v->ports[k], tag);
+			ok = false;
+			continue;
+		}
+		p = kv_obs_by_name(o, dev);
+		if (p && tag && (p->kind != KIND_VLAN || p->vlan_id != tag || !p->owned)) {
+			kv_verr_set(fault, LOOM_E_STATE, "%s is not loom's sub-interface for VLAN %u",
+				    dev, tag);
+			ok = false;
+			continue;
+		}
 		if (!p) {
 			kv_verr_set(fault, LOOM_E_NOT_FOUND, "access port %s does not exist",
-				    v->ports[k]);
+				    dev);
 			ok = false;
 			continue;
 		}
 		if (p->master != br->ifindex) {
 			kv_verr_set(fault, LOOM_E_STATE, "access port %s is not in bridge %s",
-				    v->ports[k], br->name);
+				    dev, br->name);
 			ok = false;
 			continue;
 		}
@@ -485,9 +538,9 @@ bool kv_verify_vni_vlan(struct kvtep *h, const struct vtep_desired *d, size_t i,
 		if (!vlan_exact(p, vid))
 			kv_verr_set(fault, LOOM_E_STATE,
 				    "access port %s is not in VLAN %u alone (PVID, untagged)",
-				    v->ports[k], vid), ok = false;
+				    dev, vid), ok = false;
 		if (!(p->flags & IFF_UP))
-			kv_verr_set(fault, LOOM_E_STATE, "access port %s is down", v->ports[k]),
+			kv_verr_set(fault, LOOM_E_STATE, "access port %s is down", dev),
 				ok = false;
 	}
 	return ok;

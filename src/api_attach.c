@@ -85,7 +85,7 @@ static int check_pkey_capacity(struct loomd *d, const struct attachment *a, stru
 }
 
 /* Into the model and the store, past the node's lifecycle (api_attach checks it). */
-int api_attach_put(struct api_call *call, const struct attachment *a, struct loom_err *err)
+int api_attach_put(struct api_call *call, struct attachment *a, struct loom_err *err)
 {
 	struct loomd *d = call->d;
 
@@ -97,7 +97,7 @@ int api_attach_put(struct api_call *call, const struct attachment *a, struct loo
 	return 0;
 }
 
-int api_attach(struct api_call *call, const struct attachment *a, struct loom_err *err)
+int api_attach(struct api_call *call, struct attachment *a, struct loom_err *err)
 {
 	struct loomd *d = call->d;
 	struct node_life nl;

@@ -202,6 +202,13 @@ static const char *const migrations[] = {
 	"  || ' OR state = ''failed'' OR state = ''retired'' OR state = ''quarantined'')')"
 	"  WHERE type = 'table' AND name = 'nodes';"
 	"PRAGMA writable_schema = OFF;",
+
+	/*
+	 * 7: a soft tenant's segment on a shared NIC port has its own 802.1Q
+	 * tag there (docs/model.md); 0 = the whole port, as every older row.
+	 */
+	"ALTER TABLE attachments ADD COLUMN vlan INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (vlan >= 0 AND vlan <= 4094);",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

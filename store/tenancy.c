@@ -34,9 +34,10 @@ const struct store_sql store_sql_tenancy[] = {
 		" default_membership = excluded.default_membership" },
 	{ ST_SEGMENT_DEL, "DELETE FROM segments WHERE tenant = ?1 AND name = ?2" },
 	{ ST_ATTACH_PUT,
-		"INSERT INTO attachments (tenant, segment, node, port, membership)"
-		" VALUES (?1, ?2, ?3, ?4, ?5)"
-		" ON CONFLICT (tenant, segment, node, port) DO UPDATE SET membership = excluded.membership" },
+		"INSERT INTO attachments (tenant, segment, node, port, membership, vlan)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+		" ON CONFLICT (tenant, segment, node, port) DO UPDATE SET membership = excluded.membership,"
+		" vlan = excluded.vlan" },
 	{ ST_ATTACH_DEL,
 		"DELETE FROM attachments WHERE tenant = ?1 AND segment = ?2 AND node = ?3 AND port = ?4" },
 	{ ST_HOLD_PUT,
@@ -124,6 +125,7 @@ int store_attachment_put(struct store *s, const struct attachment *a)
 	bind_text(st, 3, a->node);
 	bind_text(st, 4, a->port);
 	bind_text(st, 5, membership_name(a->membership));
+	sqlite3_bind_int(st, 6, a->vlan <= LOOM_VLAN_MAX ? a->vlan : 0);
 	return store_stmt_run(s, st, "attachment put", false);
 }
 
@@ -227,6 +229,9 @@ static int row_attachment(sqlite3_stmt *st, struct attachment *a)
 	    store_col_copy(st, 3, a->port, sizeof(a->port)) < 0 ||
 	    !memb || membership_parse(memb, &a->membership) < 0)
 		return -EBADMSG;
+	if (sqlite3_column_int64(st, 5) < 0 || sqlite3_column_int64(st, 5) > LOOM_VLAN_MAX)
+		return -EBADMSG;
+	a->vlan = (uint16_t)sqlite3_column_int64(st, 5);
 	return 0;
 }
 
@@ -253,7 +258,7 @@ static const struct {
 			   "SELECT tenant, name, type, vni, mtu, subnet4, subnet6, rd, rt, pkey, ipoib,"
 			   " ib_mtu, rate_gbps, sl, default_membership FROM segments ORDER BY tenant, name" },
 	[LOAD_ATTACHMENT] = { "attachments",
-			      "SELECT tenant, segment, node, port, membership FROM attachments"
+			      "SELECT tenant, segment, node, port, membership, vlan FROM attachments"
 			      " ORDER BY tenant, segment, node, port" },
 	[LOAD_HOLD] = { "holds", "SELECT type, id, tenant FROM holds ORDER BY type, id" },
 };

@@ -29,6 +29,7 @@ struct eth_row {
 	size_t vtep;			/* index into topo->vteps */
 	const struct segment *seg;
 	const char *port;		/* the VTEP's access port */
+	uint16_t vlan;			/* its tag there, 0 = untagged */
 };
 
 struct ib_row {
@@ -55,12 +56,16 @@ static size_t index_of(const void *base, const void *elem, size_t size)
 static int cmp_eth_row(const void *a, const void *b)
 {
 	const struct eth_row *x = a, *y = b;
+	int c;
 
 	if (x->vtep != y->vtep)
 		return x->vtep < y->vtep ? -1 : 1;
 	if (x->seg->vni != y->seg->vni)
 		return x->seg->vni < y->seg->vni ? -1 : 1;
-	return strcmp(x->port, y->port);
+	c = strcmp(x->port, y->port);
+	if (c)
+		return c;
+	return (x->vlan > y->vlan) - (x->vlan < y->vlan);
 }
 
 static int cmp_ib_row(const void *a, const void *b)
@@ -107,7 +112,8 @@ static int expand(const struct model *m, const struct topology *topo, struct row
 				if (ARRAY_GROW(r->eth, r->cap_eth, r->n_eth + 1))
 					return -ENOMEM;
 				r->eth[r->n_eth++] = (struct eth_row){
-					index_of(topo->vteps, v, sizeof(*v)), seg, np->access_port
+					index_of(topo->vteps, v, sizeof(*v)), seg, np->access_port,
+					a->vlan <= LOOM_VLAN_MAX ? a->vlan : 0
 				};
 			}
 		} else {
@@ -177,10 +183,19 @@ static int build_vtep(struct vtep_desired *vd, const struct eth_row *rows, size_
 		v->ports = calloc(j - i, sizeof(*v->ports));
 		if (!v->ports)
 			return -ENOMEM;
+		for (size_t k = i; k < j; k++)
+			if (rows[k].vlan && !v->port_vlans) {
+				v->port_vlans = calloc(j - i, sizeof(*v->port_vlans));
+				if (!v->port_vlans)
+					return -ENOMEM;
+			}
 		for (size_t k = i; k < j; k++) {
-			/* Rows are sorted by port: a repeated port is one entry. */
+			/* Rows are sorted by port: a repeated port is one entry
+			 * (policy keeps a port in a segment once). */
 			if (v->n_ports && strcmp(v->ports[v->n_ports - 1], rows[k].port) == 0)
 				continue;
+			if (v->port_vlans)
+				v->port_vlans[v->n_ports] = rows[k].vlan;
 			snprintf(v->ports[v->n_ports++], sizeof(v->ports[0]), "%s", rows[k].port);
 		}
 		i = j;
@@ -294,8 +309,10 @@ void desired_free(struct desired **dp)
 	if (!d)
 		return;
 	for (size_t i = 0; i < d->n_vteps && d->vteps; i++) {
-		for (size_t j = 0; j < d->vteps[i].n_vnis; j++)
+		for (size_t j = 0; j < d->vteps[i].n_vnis; j++) {
 			free(d->vteps[i].vnis[j].ports);
+			free(d->vteps[i].vnis[j].port_vlans);
+		}
 		free(d->vteps[i].vnis);
 	}
 	for (size_t i = 0; i < d->n_sms && d->sms; i++) {
@@ -413,8 +430,10 @@ void vtep_desired_free(struct vtep_desired **pd)
 
 	if (!d)
 		return;
-	for (size_t i = 0; i < d->n_vnis; i++)
+	for (size_t i = 0; i < d->n_vnis; i++) {
 		free(d->vnis[i].ports);
+		free(d->vnis[i].port_vlans);
+	}
 	free(d->vnis);
 	free(d);
 	*pd = NULL;
@@ -434,9 +453,18 @@ struct vtep_desired *vtep_desired_dup(const struct vtep_desired *src)
 	}
 	for (size_t i = 0; i < src->n_vnis; i++) {
 		d->vnis[i] = src->vnis[i];
+		d->vnis[i].port_vlans = NULL;
 		d->vnis[i].ports = calloc(src->vnis[i].n_ports ? src->vnis[i].n_ports : 1,
 					  sizeof(*d->vnis[i].ports));
-		if (!d->vnis[i].ports) {
+		if (d->vnis[i].ports && src->vnis[i].port_vlans) {
+			d->vnis[i].port_vlans = calloc(src->vnis[i].n_ports ? src->vnis[i].n_ports : 1,
+						       sizeof(*d->vnis[i].port_vlans));
+			if (d->vnis[i].port_vlans)
+				memcpy(d->vnis[i].port_vlans, src->vnis[i].port_vlans,
+				       src->vnis[i].n_ports * sizeof(*d->vnis[i].port_vlans));
+		}
+		if (!d->vnis[i].ports || (src->vnis[i].port_vlans && !d->vnis[i].port_vlans)) {
+			d->n_vnis = i + 1;
 			d->n_vnis = i;
 			vtep_desired_free(&d);
 			return NULL;
@@ -451,7 +479,10 @@ static bool vtep_vni_equal(const struct vtep_vni *x, const struct vtep_vni *y)
 	return x->vni == y->vni && x->mtu == y->mtu && x->n_ports == y->n_ports
 	       && !strcmp(x->rd, y->rd) && !strcmp(x->rt, y->rt) && !strcmp(x->tenant, y->tenant)
 	       && !strcmp(x->segment, y->segment)
-	       && !memcmp(x->ports, y->ports, x->n_ports * sizeof(*x->ports));
+	       && !memcmp(x->ports, y->ports, x->n_ports * sizeof(*x->ports))
+	       && !x->port_vlans == !y->port_vlans
+	       && (!x->port_vlans ||
+		   !memcmp(x->port_vlans, y->port_vlans, x->n_ports * sizeof(*x->port_vlans)));
 }
 
 bool vtep_desired_equal(const struct vtep_desired *a, const struct vtep_desired *b)
@@ -633,7 +664,7 @@ int sm_desired_diff(const struct sm_desired *a, const struct sm_desired *b, uint
 
 static json_t *vni_to_json(const struct vtep_vni *v)
 {
-	json_t *ports = json_array();
+	json_t *ports = json_array(), *o;
 
 	for (size_t i = 0; ports && i < v->n_ports; i++)
 		if (json_array_append_new(ports, json_string(v->ports[i]))) {
@@ -642,9 +673,21 @@ static json_t *vni_to_json(const struct vtep_vni *v)
 		}
 	if (!ports)
 		return NULL;
-	return json_pack("{sI sI ss ss ss ss so}", "vni", (json_int_t)v->vni,
-			 "mtu", (json_int_t)v->mtu, "tenant", v->tenant, "segment", v->segment,
-			 "rd", v->rd, "rt", v->rt, "ports", ports);
+	o = json_pack("{sI sI ss ss ss ss so}", "vni", (json_int_t)v->vni,
+		      "mtu", (json_int_t)v->mtu, "tenant", v->tenant, "segment", v->segment,
+		      "rd", v->rd, "rt", v->rt, "ports", ports);
+	if (o && v->port_vlans) {
+		json_t *vl = json_array();
+
+		for (size_t i = 0; vl && i < v->n_ports; i++)
+			if (json_array_append_new(vl, json_integer(v->port_vlans[i])))
+				break;
+		if (!vl || json_object_set_new(o, "vlans", vl)) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
 }
 
 static json_t *partition_to_json(const struct sm_partition *p)

@@ -26,6 +26,12 @@ struct vtep_vni {
 	char rd[32];
 	char rt[32];
 	char (*ports)[LOOM_IFNAME_MAX];	/* access ports on this VTEP, sorted */
+	/*
+	 * Parallel to ports, NULL when all are 0: a soft tenant's segment on
+	 * a shared port has its 802.1Q tag there (the VTEP puts loom's
+	 * sub-interface PORT.VLAN in the segment instead of the port).
+	 */
+	uint16_t *port_vlans;
 	size_t n_ports;
 };
 

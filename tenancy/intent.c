@@ -257,6 +257,17 @@ static bool same_place(const struct attachment *a, const struct attachment *b)
 	return strcmp(a->node, b->node) == 0 && strcmp(a->port, b->port) == 0;
 }
 
+/* @want (the intent) asks for something else than @cur (the model) has:
+ * "auto" is any VLAN, so an applied intent stays applied. */
+static bool attachment_differs(const struct attachment *want, const struct attachment *cur)
+{
+	if (want->membership != cur->membership)
+		return true;
+	if (want->vlan == LOOM_VLAN_AUTO)
+		return cur->vlan == 0;
+	return want->vlan != cur->vlan;
+}
+
 static int detach_all(struct plan *p, const struct model *m, const char *tenant,
 		      const char *segment)
 {
@@ -331,7 +342,7 @@ static int plan_segment_attachments(struct plan *p, const struct model *m,
 			if (f < is->n_attachments && same_place(&sorted[f], cur))
 				want = &sorted[f];
 		}
-		if (!want || want->membership != cur->membership)
+		if (!want || attachment_differs(want, cur))
 			if (add_attachment(p, CHANGE_DETACH, cur)) {
 				free(sorted);
 				return -ENOMEM;
@@ -349,7 +360,7 @@ static int plan_segment_attachments(struct plan *p, const struct model *m,
 			if (k < k1 && same_place(&m->attachments[k], want))
 				cur = &m->attachments[k];
 		}
-		if (!cur || cur->membership != want->membership)
+		if (!cur || attachment_differs(want, cur))
 			if (add_attachment(p, CHANGE_ATTACH, want))
 				return -ENOMEM;
 	}
@@ -527,6 +538,7 @@ json_t *change_to_json(const struct change *c)
 int change_apply(struct model *m, const struct topology *topo, const struct change *c,
 		 struct loom_err *err)
 {
+	struct attachment a;
 	struct segment s;
 
 	switch (c->op) {
@@ -542,7 +554,8 @@ int change_apply(struct model *m, const struct topology *topo, const struct chan
 		s = c->segment;
 		return model_segment_add(m, topo, &s, err);
 	case CHANGE_ATTACH:
-		return model_attach(m, topo, &c->attachment, err);
+		a = c->attachment;
+		return model_attach(m, topo, &a, err);
 	}
 	return -EINVAL;
 }

@@ -61,7 +61,19 @@ struct attachment {
 	char node[LOOM_NAME_MAX];
 	char port[LOOM_NAME_MAX];	/* "" = every port of the node that fits */
 	enum membership membership;	/* DEFAULT = the segment's default */
+	/*
+	 * Ethernet, soft tenants only: the 802.1Q tag this segment has on the
+	 * node's port, which it shares with other segments (each on its own
+	 * VLAN); 0 = the whole port, untagged.  LOOM_VLAN_AUTO before
+	 * model_attach: the lowest VLAN free on the port.
+	 */
+	uint16_t vlan;
 };
+
+#define LOOM_VLAN_MIN 1
+#define LOOM_VLAN_MAX 4094
+#define LOOM_VLAN_AUTO_MIN 2	/* where "auto" starts: 1 is many switches' default */
+#define LOOM_VLAN_AUTO 0xffff
 
 /* An ID that was released but may still be programmed somewhere. */
 struct id_hold {
@@ -164,7 +176,8 @@ int model_tenant_update(struct model *m, const struct topology *topo, const stru
 int model_tenant_del(struct model *m, const char *name, struct loom_err *err);
 int model_segment_add(struct model *m, const struct topology *topo, struct segment *s, struct loom_err *err);
 int model_segment_del(struct model *m, const char *tenant, const char *name, struct loom_err *err);
-int model_attach(struct model *m, const struct topology *topo, const struct attachment *a, struct loom_err *err);
+/* model_attach replaces a->vlan LOOM_VLAN_AUTO by the VLAN it picked. */
+int model_attach(struct model *m, const struct topology *topo, struct attachment *a, struct loom_err *err);
 int model_detach(struct model *m, const struct attachment *a, struct loom_err *err);
 
 /* Holds: an ID in a hold is not handed to another tenant. */

@@ -391,11 +391,32 @@ int segment_from_json(const json_t *obj, const char *tenant, struct segment *out
 	return 0;
 }
 
+/* "vlan": 1..4094 or "auto"; absent: 0 (the whole port). */
+static int vlan_get(const json_t *obj, uint16_t *out, struct loom_err *err)
+{
+	const json_t *v = json_object_get(obj, "vlan");
+
+	*out = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_string(v) && !strcmp(json_string_value(v), "auto")) {
+		*out = LOOM_VLAN_AUTO;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < LOOM_VLAN_MIN ||
+	    json_integer_value(v) > LOOM_VLAN_MAX)
+		return loom_err_set(err, LOOM_E_PARAMS, "vlan",
+				    "\"vlan\" must be a VLAN ID %d..%d or \"auto\"", LOOM_VLAN_MIN,
+				    LOOM_VLAN_MAX);
+	*out = (uint16_t)json_integer_value(v);
+	return 0;
+}
+
 int attachment_parse_fields(const json_t *obj, bool with_segment, struct attachment *out,
 			    struct loom_err *err)
 {
-	static const char *const keys[] = { "node", "port", "membership", "segment", NULL };
-	static const char *const keys_in_segment[] = { "node", "port", "membership", NULL };
+	static const char *const keys[] = { "node", "port", "membership", "vlan", "segment", NULL };
+	static const char *const keys_in_segment[] = { "node", "port", "membership", "vlan", NULL };
 	struct attachment a;
 	const char *s;
 	int rc;
@@ -438,6 +459,8 @@ int attachment_parse_fields(const json_t *obj, bool with_segment, struct attachm
 		strcpy(a.port, s);
 	a.membership = MEMBERSHIP_DEFAULT;
 	if ((rc = membership_get(obj, &a.membership, err)))
+		return rc;
+	if ((rc = vlan_get(obj, &a.vlan, err)))
 		return rc;
 	*out = a;
 	return 0;
@@ -527,6 +550,10 @@ json_t *attachment_to_json(const struct attachment *a)
 		bad |= json_object_set_new(o, "port", json_string(a->port));
 	if (a->membership != MEMBERSHIP_DEFAULT)
 		bad |= json_object_set_new(o, "membership", json_string(membership_name(a->membership)));
+	if (a->vlan == LOOM_VLAN_AUTO)
+		bad |= json_object_set_new(o, "vlan", json_string("auto"));
+	else if (a->vlan)
+		bad |= json_object_set_new(o, "vlan", json_integer(a->vlan));
 	if (bad) {
 		json_decref(o);
 		return NULL;

@@ -109,6 +109,61 @@ static void att_ctx_get(struct att_ctx *c, const struct attachment *a)
 }
 
 /*
+ * Two ethernet attachments @a (new) and @o on the same NIC port @shared:
+ * allowed only when both are tagged, each on its own VLAN.
+ */
+static int vlan_share(const struct attachment *a, const struct attachment *o, const char *shared,
+		      struct loom_err *err)
+{
+	if (!a->vlan || !o->vlan)
+		return loom_err_set(err, LOOM_E_POLICY, a->vlan ? "vlan" : a->port[0] ? "port" : "node",
+				    "NIC port %s of node %s is in segment %s/%s %s; a port is either "
+				    "one segment's whole, or shared by tagged segments (\"vlan\") only",
+				    shared, a->node, o->tenant, o->segment,
+				    o->vlan ? "on a VLAN" : "untagged (the whole port)");
+	if (a->vlan == o->vlan)
+		return loom_err_set(err, LOOM_E_CONFLICT, "vlan",
+				    "VLAN %u on NIC port %s of node %s is taken by segment %s/%s; "
+				    "choose another VLAN or \"auto\"",
+				    a->vlan, shared, a->node, o->tenant, o->segment);
+	return 0;
+}
+
+/* Replace a->vlan LOOM_VLAN_AUTO by the lowest VLAN free on every NIC
+ * port of the node the attachment takes. */
+static int vlan_pick(const struct model *m, const struct topology *topo, struct attachment *a,
+		     struct loom_err *err)
+{
+	const struct topo_node *node = topology_node(topo, a->node);
+	struct att_ctx ctx = { .m = m };
+	uint8_t used[LOOM_VLAN_MAX / 8 + 1] = { 0 };
+	const char *shared = "";
+
+	if (!node)
+		return 0;	/* attach_check says so */
+	for (size_t i = 0; i < m->n_attachments; i++) {
+		const struct attachment *o = &m->attachments[i];
+
+		if (!o->vlan || o->vlan > LOOM_VLAN_MAX || strcmp(o->node, a->node))
+			continue;
+		att_ctx_get(&ctx, o);
+		if (!ctx.seg || ctx.seg->type != SEG_ETHERNET ||
+		    !overlap(node, SEG_ETHERNET, o->port, a->port, &shared))
+			continue;
+		used[o->vlan / 8] = (uint8_t)(used[o->vlan / 8] | (1u << (o->vlan % 8)));
+	}
+	for (unsigned int v = LOOM_VLAN_AUTO_MIN; v <= LOOM_VLAN_MAX; v++)
+		if (!(used[v / 8] & (1u << (v % 8)))) {
+			a->vlan = (uint16_t)v;
+			return 0;
+		}
+	return loom_err_set(err, LOOM_E_EXHAUSTED, "vlan",
+			    "no VLAN left on NIC port %s of node %s: %d..%d are all taken by "
+			    "other segments",
+			    a->port[0] ? a->port : shared, a->node, LOOM_VLAN_AUTO_MIN, LOOM_VLAN_MAX);
+}
+
+/*
  * Would @a be allowed next to the attachments atts[0..n)?  Does not look at
  * whether @a is already among them (the caller checks duplicates).
  */
@@ -136,6 +191,18 @@ static int attach_check(const struct model *m, const struct attachment *atts, si
 		return loom_err_set(err, LOOM_E_PARAMS, "membership",
 				    "membership is for infiniband segments; %s/%s is ethernet",
 				    a->tenant, a->segment);
+	if (a->vlan && seg->type != SEG_ETHERNET)
+		return loom_err_set(err, LOOM_E_PARAMS, "vlan",
+				    "a VLAN is for ethernet segments; %s/%s is %s", a->tenant,
+				    a->segment, seg_type_name(seg->type));
+	if (a->vlan && ten->isolation != ISOLATION_SOFT)
+		return loom_err_set(err, LOOM_E_POLICY, "vlan",
+				    "%s tenant %s gets whole ports; only soft tenants share a port "
+				    "through VLANs",
+				    isolation_name(ten->isolation), ten->name);
+	if (a->vlan > LOOM_VLAN_MAX)
+		return loom_err_set(err, LOOM_E_PARAMS, "vlan", "VLAN %u is outside %d..%d",
+				    a->vlan, LOOM_VLAN_MIN, LOOM_VLAN_MAX);
 	if (a->port[0]) {
 		bool nic = topo_node_nic_port(node, a->port) != NULL;
 		bool hca = topo_node_hca_port(node, a->port) != NULL;
@@ -197,19 +264,36 @@ static int attach_check(const struct model *m, const struct attachment *atts, si
 						    a->node, isolation_name(ctx.ten->isolation), o->tenant,
 						    o->tenant, o->segment);
 			if (ctx.seg->type == seg->type &&
-			    overlap(node, seg->type, o->port, a->port, &shared))
+			    overlap(node, seg->type, o->port, a->port, &shared)) {
+				int rc;
+
+				if (seg->type == SEG_ETHERNET && (a->vlan || o->vlan)) {
+					rc = vlan_share(a, o, shared, err);
+					if (rc)
+						return rc;
+					continue;
+				}
 				return loom_err_set(err, LOOM_E_POLICY, a->port[0] ? "port" : "node",
 						    "%s port %s of node %s is in segment %s/%s of tenant "
 						    "%s; a port never serves two tenants",
 						    port_kind(seg->type), shared, a->node, o->tenant,
 						    o->segment, o->tenant);
+			}
 		}
 		if (seg->type == SEG_ETHERNET && ctx.seg->type == SEG_ETHERNET &&
-		    overlap(node, seg->type, o->port, a->port, &shared))
+		    overlap(node, seg->type, o->port, a->port, &shared)) {
+			if (a->vlan || o->vlan) {
+				int rc = vlan_share(a, o, shared, err);
+
+				if (rc)
+					return rc;
+				continue;
+			}
 			return loom_err_set(err, LOOM_E_POLICY, a->port[0] ? "port" : "node",
 					    "NIC port %s of node %s is already in ethernet segment %s/%s; "
 					    "an access port can only be in one bridge", shared, a->node,
 					    o->tenant, o->segment);
+		}
 	}
 
 	/* Private tenants own their VTEPs and subnet managers outright.  Without
@@ -537,7 +621,7 @@ int model_segment_del(struct model *m, const char *tenant, const char *name, str
 	return 0;
 }
 
-int model_attach(struct model *m, const struct topology *topo, const struct attachment *a,
+int model_attach(struct model *m, const struct topology *topo, struct attachment *a,
 		 struct loom_err *err)
 {
 	size_t i = model_first_attachment(m, a->tenant, a->segment);
@@ -551,6 +635,17 @@ int model_attach(struct model *m, const struct topology *topo, const struct atta
 			return loom_err_set(err, LOOM_E_EXISTS, a->port[0] ? "port" : "node",
 					    "node %s%s%s is already attached to %s/%s", a->node,
 					    a->port[0] ? " port " : "", a->port, a->tenant, a->segment);
+	}
+	if (a->vlan == LOOM_VLAN_AUTO) {
+		const struct segment *seg = model_segment(m, a->tenant, a->segment);
+		const struct tenant *ten = model_tenant(m, a->tenant);
+
+		/* What attach_check refuses, it refuses naming "auto", not a pick. */
+		if (seg && ten && seg->type == SEG_ETHERNET && ten->isolation == ISOLATION_SOFT) {
+			rc = vlan_pick(m, topo, a, err);
+			if (rc)
+				return rc;
+		}
 	}
 	rc = attach_check(m, m->attachments, m->n_attachments, topo, a, err);
 	if (rc)

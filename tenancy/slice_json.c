@@ -86,7 +86,7 @@ static int need_object(const json_t *v, const char *path, struct loom_err *err)
 
 static json_t *vni_json(const struct vtep_vni *v)
 {
-	json_t *ports = json_array();
+	json_t *ports = json_array(), *o;
 
 	for (size_t i = 0; ports && i < v->n_ports; i++)
 		if (json_array_append_new(ports, json_string(v->ports[i]))) {
@@ -95,8 +95,20 @@ static json_t *vni_json(const struct vtep_vni *v)
 		}
 	if (!ports)
 		return NULL;
-	return json_pack("{sI sI ss ss ss ss so}", "vni", (json_int_t)v->vni, "mtu", (json_int_t)v->mtu,
-			 "tenant", v->tenant, "segment", v->segment, "rd", v->rd, "rt", v->rt, "ports", ports);
+	o = json_pack("{sI sI ss ss ss ss so}", "vni", (json_int_t)v->vni, "mtu", (json_int_t)v->mtu,
+		      "tenant", v->tenant, "segment", v->segment, "rd", v->rd, "rt", v->rt, "ports", ports);
+	if (o && v->port_vlans) {
+		json_t *vl = json_array();
+
+		for (size_t i = 0; vl && i < v->n_ports; i++)
+			if (json_array_append_new(vl, json_integer(v->port_vlans[i])))
+				break;
+		if (!vl || json_object_set_new(o, "vlans", vl)) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
 }
 
 json_t *vtep_desired_to_json(const struct vtep_desired *d)
@@ -115,7 +127,7 @@ json_t *vtep_desired_to_json(const struct vtep_desired *d)
 
 static int vni_from_json(const json_t *j, const char *at, struct vtep_vni *v, struct loom_err *err)
 {
-	const json_t *ports;
+	const json_t *ports, *vlans;
 	uint64_t n;
 	int ret;
 
@@ -148,6 +160,29 @@ static int vni_from_json(const json_t *j, const char *at, struct vtep_vni *v, st
 		snprintf(v->ports[i], sizeof(v->ports[i]), "%s", json_string_value(p));
 		if (i && strcmp(v->ports[i - 1], v->ports[i]) >= 0)
 			return field_err(err, path, "ports must be sorted and distinct");
+	}
+	vlans = json_object_get(j, "vlans");
+	if (!vlans)
+		return 0;
+	{
+		char path[200];
+
+		snprintf(path, sizeof(path), "%s.vlans", at);
+		if (!json_is_array(vlans) || json_array_size(vlans) != v->n_ports)
+			return field_err(err, path, "must be an array as long as ports");
+	}
+	v->port_vlans = calloc(v->n_ports ? v->n_ports : 1, sizeof(*v->port_vlans));
+	if (!v->port_vlans)
+		return -ENOMEM;
+	for (size_t i = 0; i < v->n_ports; i++) {
+		const json_t *x = json_array_get(vlans, i);
+		char path[200];
+
+		snprintf(path, sizeof(path), "%s.vlans[%zu]", at, i);
+		if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+		    json_integer_value(x) > LOOM_VLAN_MAX)
+			return field_err(err, path, "not a VLAN ID (0..4094, 0 = untagged)");
+		v->port_vlans[i] = (uint16_t)json_integer_value(x);
 	}
 	return 0;
 }

@@ -8,7 +8,8 @@
  *   kernel_tool watch NETNS VTEP_IP READYFILE TIMEOUT_S SPEC...
  *   kernel_tool range NETNS VTEP_IP FIRST COUNT [resync]   (benchmark)
  *
- * SPEC is VNI:MTU:TENANT/SEGMENT[:PORT,PORT...].  sync and watch print one
+ * SPEC is VNI:MTU:TENANT/SEGMENT[:PORT,PORT...]; PORT@TAG is a tagged share of
+ * PORT (loom's sub-interface PORT.TAG in the segment).  sync and watch print one
  * line per VNI: "vni N programmed" or "vni N error CODE_NAME: REASON".
  * Exit status: 0 all programmed, 2 some VNI in error, 1 failure.
  */
@@ -54,8 +55,10 @@ static void desired_release(struct vtep_desired *d)
 {
 	size_t i;
 
-	for (i = 0; i < d->n_vnis; i++)
+	for (i = 0; i < d->n_vnis; i++) {
 		free(d->vnis[i].ports);
+		free(d->vnis[i].port_vlans);
+	}
 	free(d->vnis);
 	d->vnis = NULL;
 	d->n_vnis = 0;
@@ -98,6 +101,19 @@ static int desired_parse(struct vtep_desired *d, char **spec, int n)
 			     p = strtok_r(NULL, ",", &psave))
 				snprintf(v->ports[v->n_ports++], LOOM_IFNAME_MAX, "%s", p);
 			qsort(v->ports, v->n_ports, sizeof(*v->ports), cmp_port);
+			/* PORT@TAG: a soft tenant's tagged share of PORT */
+			for (size_t k = 0; k < v->n_ports; k++) {
+				char *at = strchr(v->ports[k], '@');
+
+				if (!at)
+					continue;
+				if (!v->port_vlans)
+					v->port_vlans = calloc(64, sizeof(*v->port_vlans));
+				if (!v->port_vlans)
+					return -1;
+				*at = '\0';
+				v->port_vlans[k] = (uint16_t)atoi(at + 1);
+			}
 		}
 		free(s);
 	}

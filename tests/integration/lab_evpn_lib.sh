@@ -93,7 +93,8 @@ want_frr() {	# want_frr V
 # In vlan-aware mode (LAB_MODE=vlan-aware; tests/vm/vm_evpn.sh) the same
 # string comes from the one bridge lbv: per loom VXLAN device lxVNI in lbv
 # (right VNI, up, in exactly one VLAN as PVID untagged), the ports in lbv
-# whose only VLAN is that one; a port of lbv in no loom VLAN shows as
+# whose only VLAN is that one (loom's 802.1Q sub-interfaces of a shared
+# port among them); a port of lbv in no loom VLAN shows as
 # "stray:NAME", a loom device other than lbv and lxN as "orphan:NAME".
 have_kernel() {	# have_kernel V
 	[ "${LAB_MODE:-traditional}" = vlan-aware ] && { have_kernel_vlan "$1"; return; }
@@ -134,14 +135,16 @@ have_kernel_vlan() {	# have_kernel_vlan V
 		| [$l[] | select(.linkinfo.info_kind == "vxlan") | vlanof(.ifname)] as $vids
 		| [$l[] | select(.linkinfo.info_kind == "vxlan") | . as $x
 		   | ($x.ifname | ltrimstr("lx")) as $n | vlanof($x.ifname) as $vid
-		   | [$links[] | select(.master == "lbv" and (loom | not) and vlanof(.ifname) == $vid)] as $ports
+		   | [$links[] | select(.master == "lbv" and ((loom | not) or .linkinfo.info_kind == "vlan")
+			and vlanof(.ifname) == $vid)] as $ports
 		   | if ($br | length) == 1 and $x.master == "lbv" and ($x | up) and $vid > 0
 			and $x.linkinfo.info_data.id == ($n | tonumber? // -1) and ($ports | all(up))
 		     then "\($n)=\($x.ifalias):" + ([$ports[].ifname] | sort | join(","))
 		     else "broken:\($x.ifname)" end]
 		+ [$links[] | select(.master == "lbv" and (loom | not)) | vlanof(.ifname) as $v
 		   | select($v < 0 or ($vids | any(. == $v) | not)) | "stray:\(.ifname)"]
-		+ [$l[] | select(.linkinfo.info_kind != "vxlan" and .ifname != "lbv") | "orphan:\(.ifname)"]
+		+ [$l[] | select(.linkinfo.info_kind != "vxlan" and .ifname != "lbv"
+			and (.linkinfo.info_kind != "vlan" or .master != "lbv")) | "orphan:\(.ifname)"]
 		| sort | join(" ")'
 }
 

@@ -191,7 +191,8 @@ static void test_attachment_bad(void **state)
 		{ "{\"segment\":\"acme/web\",\"node\":\"gpu-e1\",\"port\":\"\"}", P, "port" },
 		{ "{\"segment\":\"acme/web\",\"node\":\"gpu-e1\",\"membership\":\"x\"}", P, "membership" },
 		{ "{\"segment\":\"acme/web\",\"node\":\"gpu-e1\",\"membership\":\"default\"}", P, "membership" },
-		{ "{\"segment\":\"acme/web\",\"node\":\"gpu-e1\",\"vlan\":3}", P, "vlan" },
+		{ "{\"segment\":\"acme/web\",\"node\":\"gpu-e1\",\"vlan\":4095}", P, "vlan" },
+		{ "{\"segment\":\"acme/web\",\"node\":\"gpu-e1\",\"vlan\":\"any\"}", P, "vlan" },
 	};
 
 	(void)state;

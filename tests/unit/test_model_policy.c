@@ -249,6 +249,99 @@ static void test_one_bridge(void **state)
 	OK(ATTACH("{\"segment\":\"soft-a/ib2\",\"node\":\"gpu-e1\",\"port\":\"mlx5_0/1\"}"));
 }
 
+/* The VLAN a segment has on a node's port (model_attach resolved it). */
+static int vlan_of(const struct model *m, const char *tenant, const char *seg, const char *node)
+{
+	for (size_t i = 0; i < m->n_attachments; i++) {
+		const struct attachment *a = &m->attachments[i];
+
+		if (!strcmp(a->tenant, tenant) && !strcmp(a->segment, seg) && !strcmp(a->node, node))
+			return a->vlan;
+	}
+	return -1;
+}
+
+static void test_vlan_share(void **state)
+{
+	struct fx *f = *state;
+	struct loom_err perr;
+	struct attachment a;
+	json_t *j;
+
+	OK(SEGMENT("soft-a", "{\"name\":\"eth2\",\"type\":\"ethernet\"}"));
+	/* Two soft tenants share eth0 of gpu-e1, each on its VLAN ... */
+	OK(ATTACH("{\"segment\":\"soft-a/eth\",\"node\":\"gpu-e1\",\"port\":\"eth0\",\"vlan\":\"auto\"}"));
+	OK(ATTACH("{\"segment\":\"soft-b/eth\",\"node\":\"gpu-e1\",\"port\":\"eth0\",\"vlan\":\"auto\"}"));
+	assert_int_equal(vlan_of(&f->m, "soft-a", "eth", "gpu-e1"), 2);
+	assert_int_equal(vlan_of(&f->m, "soft-b", "eth", "gpu-e1"), 3);
+	/* ... and a second segment of one of them, on a VLAN it names. */
+	OK(ATTACH("{\"segment\":\"soft-a/eth2\",\"node\":\"gpu-e1\",\"port\":\"eth0\",\"vlan\":100}"));
+	/* A VLAN in use on the port: refused, naming the segment that has it. */
+	OK(SEGMENT("soft-b", "{\"name\":\"eth3\",\"type\":\"ethernet\"}"));
+	FAIL(ATTACH("{\"segment\":\"soft-b/eth3\",\"node\":\"gpu-e1\",\"port\":\"eth0\",\"vlan\":100}"),
+	     LOOM_E_CONFLICT, "vlan", "VLAN 100 on NIC port eth0 of node gpu-e1 is taken by segment soft-a/eth2");
+	/* auto skips every VLAN taken on the port. */
+	OK(ATTACH("{\"segment\":\"soft-b/eth3\",\"node\":\"gpu-e1\",\"port\":\"eth0\",\"vlan\":\"auto\"}"));
+	assert_int_equal(vlan_of(&f->m, "soft-b", "eth3", "gpu-e1"), 4);
+	/* The same VLAN on another port is another VLAN. */
+	OK(SEGMENT("soft-a", "{\"name\":\"eth4\",\"type\":\"ethernet\"}"));
+	OK(ATTACH("{\"segment\":\"soft-a/eth4\",\"node\":\"gpu-e1\",\"port\":\"eth1\",\"vlan\":100}"));
+	/* A whole-port attachment cannot join a shared port, nor the reverse. */
+	OK(SEGMENT("soft-b", "{\"name\":\"eth5\",\"type\":\"ethernet\"}"));
+	FAIL(ATTACH("{\"segment\":\"soft-b/eth5\",\"node\":\"gpu-e1\",\"port\":\"eth0\"}"),
+	     LOOM_E_POLICY, "port", "tagged segments (\"vlan\") only");
+	OK(ATTACH("{\"segment\":\"soft-b/eth5\",\"node\":\"gpu-e3\",\"port\":\"eth0\"}"));
+	FAIL(ATTACH("{\"segment\":\"soft-a/eth4\",\"node\":\"gpu-e3\",\"port\":\"eth0\",\"vlan\":7}"),
+	     LOOM_E_POLICY, "vlan", "untagged (the whole port)");
+	/* Strict and private tenants get whole ports; VLANs are ethernet's. */
+	FAIL(ATTACH("{\"segment\":\"strict-c/eth\",\"node\":\"gpu-e2\",\"vlan\":5}"),
+	     LOOM_E_POLICY, "vlan", "strict tenant strict-c gets whole ports");
+	FAIL(ATTACH("{\"segment\":\"priv-d/eth\",\"node\":\"gpu-e3\",\"vlan\":\"auto\"}"),
+	     LOOM_E_POLICY, "vlan", "private tenant priv-d gets whole ports");
+	FAIL(ATTACH("{\"segment\":\"soft-a/ib\",\"node\":\"gpu-e1\",\"vlan\":5}"),
+	     LOOM_E_PARAMS, "vlan", "ethernet segments");
+	/* Bad values never reach the model. */
+	static const char *const bad[] = { "0", "4095", "-1", "\"x\"", "1.5", "true" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char js[160];
+
+		snprintf(js, sizeof(js), "{\"segment\":\"soft-a/eth\",\"node\":\"gpu-e1\",\"vlan\":%s}", bad[i]);
+		j = json_loads(js, 0, NULL);
+		assert_non_null(j);
+		loom_err_clear(&perr);
+		assert_int_not_equal(attachment_from_json(j, &a, &perr), 0);
+		assert_int_equal(perr.code, LOOM_E_PARAMS);
+		assert_string_equal(perr.field, "vlan");
+		json_decref(j);
+	}
+	/* The VLAN goes out in the attachment's JSON, and only when set. */
+	j = attachment_to_json(&f->m.attachments[0]);
+	assert_non_null(j);
+	assert_true(json_integer_value(json_object_get(j, "vlan")) >= 2 ||
+		    json_object_get(j, "vlan") == NULL);
+	json_decref(j);
+}
+
+/* Every VLAN of a port taken: "auto" says so and changes nothing. */
+static void test_vlan_exhausted(void **state)
+{
+	struct fx *f = *state;
+	char js[200];
+
+	f->m.pools.vni_max = 30000;	/* room for a segment per VLAN */
+	for (int v = LOOM_VLAN_AUTO_MIN; v <= LOOM_VLAN_MAX; v++) {
+		snprintf(js, sizeof(js), "{\"name\":\"v%d\",\"type\":\"ethernet\",\"vni\":%d}", v, 20000 + v);
+		OK(SEGMENT("soft-a", js));
+		snprintf(js, sizeof(js),
+			 "{\"segment\":\"soft-a/v%d\",\"node\":\"gpu-e1\",\"port\":\"eth0\",\"vlan\":%d}", v, v);
+		OK(ATTACH(js));
+	}
+	FAIL(ATTACH("{\"segment\":\"soft-b/eth\",\"node\":\"gpu-e1\",\"port\":\"eth0\",\"vlan\":\"auto\"}"),
+	     LOOM_E_EXHAUSTED, "vlan", "no VLAN left on NIC port eth0 of node gpu-e1");
+	/* VLAN 1 is not handed out by auto, but may be asked for. */
+	OK(ATTACH("{\"segment\":\"soft-b/eth\",\"node\":\"gpu-e1\",\"port\":\"eth0\",\"vlan\":1}"));
+}
+
 static void test_private_targets(void **state)
 {
 	struct fx *f = *state;
@@ -324,6 +417,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_residency, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dedicated_nodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_bridge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vlan_share, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vlan_exhausted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_private_targets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_topology, setup, teardown),
 	};

@@ -143,6 +143,7 @@ static void test_roundtrip(void **state)
 	make_eth(&e1, "acme", "storage", 10001);
 	make_ib(&i1, "acme", "compute", 0x0101);
 	make_att(&a1, "acme", "storage", "gpu-001", "", MEMBERSHIP_DEFAULT);
+	a1.vlan = 4094;	/* a shared port's VLAN survives the round trip */
 	make_att(&a2, "acme", "compute", "gpu-001", "mlx5_0/1", MEMBERSHIP_FULL);
 	make_att(&a3, "acme", "compute", "gpu-002", "mlx5_1/1", MEMBERSHIP_LIMITED);
 
@@ -183,6 +184,8 @@ static void test_roundtrip(void **state)
 	e1.mtu = 1500;
 	snprintf(e1.subnet4, sizeof(e1.subnet4), "198.51.100.0/24");
 	a2.membership = MEMBERSHIP_LIMITED;
+	a1.vlan = 7;
+	assert_int_equal(store_attachment_put(f->s, &a1), 0);
 	assert_int_equal(store_tenant_put(f->s, &t1), 0);
 	assert_int_equal(store_segment_put(f->s, &e1), 0);
 	assert_int_equal(store_attachment_put(f->s, &a2), 0);
@@ -191,6 +194,7 @@ static void test_roundtrip(void **state)
 	assert_tenant_equal(f->m.tenants[0], &t1);
 	assert_memory_equal(&f->m.segments[1], &e1, sizeof(e1));
 	assert_memory_equal(&f->m.attachments[0], &a2, sizeof(a2));
+	assert_memory_equal(&f->m.attachments[2], &a1, sizeof(a1));
 
 	/* Deletes, children first. */
 	assert_int_equal(store_attachment_delete(f->s, &a1), 0);

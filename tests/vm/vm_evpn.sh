@@ -16,7 +16,11 @@
 # with SIGKILL right after a write and restarted (exact convergence, the
 # matrix again); an operator's VLAN-filtering bridge with a VXLAN device
 # and a port untouched throughout; a VNI held by that operator device
-# (conflict on its VTEP only); everything deleted (lbv gone).
+# (conflict on its VTEP only); everything deleted (lbv gone); two soft
+# tenants sharing one node port through VLANs loom allocates (802.1Q
+# sub-interfaces on both sides), the isolation matrix over that port and
+# the bad inputs (a VLAN in use, a strict tenant asking for one, a whole
+# port asked for on a shared one).
 # What runs only on the host, in traditional mode: docs/lab.md.
 . "$(dirname "$0")/vmlib.sh"
 vm_enter 540
@@ -201,6 +205,90 @@ SEGS=()
 left=""
 for v in 1 2 3; do left="$left$(ip -n "$(vt_ns $v)" -o link show | grep -o ' lbv\| lx[0-9]*' | tr -d '\n')"; done
 t_is "$left" "" "all segments deleted: no lbv or lxN left on any VTEP"
+
+# ---- soft tenants sharing one port through VLANs ------------------------
+# Node h22's one port carries two soft tenants' segments, s1/x and s2/y,
+# each on a VLAN loom allocates for that port (--vlan auto).  In h22's
+# namespace an 802.1Q sub-interface per VLAN (each moved into a namespace
+# of its own, as a VM or container behind a VF would be, so that the two
+# share no routing table); on vt2 loom makes acc-h22.VLAN and puts it in
+# the segment.  h31 is in s1/x and h32 in s2/y with whole ports.
+ctl tenant create s1 --isolation soft --site "$P" >/dev/null &&
+	ctl tenant create s2 --isolation soft --site "$P" >/dev/null &&
+	ctl segment create s1/x --type ethernet >/dev/null && ctl segment create s2/y --type ethernet >/dev/null &&
+	ctl attach s1/x h22 --vlan auto >"$T_DIR/share1.out" && ctl attach s2/y h22 --vlan auto >"$T_DIR/share2.out" &&
+	ctl attach s1/x h31 >/dev/null && ctl -w 60 attach s2/y h32 >/dev/null
+t_ok $? "soft tenants s1 and s2 share h22's port: $(cat "$T_DIR/share1.out"), $(cat "$T_DIR/share2.out"); -w converged"
+VX=$(ctl -o json segment show s1/x | jq '.attachments[] | select(.node == "h22") | .vlan')
+VY=$(ctl -o json segment show s2/y | jq '.attachments[] | select(.node == "h22") | .vlan')
+t_is "$VX $VY" "2 3" "the port's VLANs: s1/x has 2, s2/y has 3 (the lowest free, in order)"
+# Bad inputs, each refused naming its field, nothing stored.
+before=$(ctl -o json segment list | jq -c .)
+ctl segment create s2/z --type ethernet >/dev/null && ctl segment create acme/a9 --type ethernet >/dev/null
+e1=$(ctl attach s2/z h22 --vlan "$VX" 2>&1)
+e2=$(ctl attach acme/a9 h21 --vlan 9 2>&1)
+e3=$(ctl attach s2/z h22 2>&1)
+ctl segment delete s2/z >/dev/null && ctl segment delete acme/a9 >/dev/null
+t_is "$(ctl -o json segment list | jq -c .)" "$before" "bad inputs below changed nothing stored"
+case $e1 in *"VLAN $VX on NIC port eth0 of node h22 is taken by segment s1/x"*"(field: vlan)"*) r=0 ;; *) r=1 ;; esac
+t_ok $r "a VLAN in use on the port is refused, naming it and the segment that has it: $e1"
+case $e2 in *"(field: vlan)"*) r=0 ;; *) r=1 ;; esac
+t_ok $r "a strict tenant asking for a VLAN is refused (strict tenants get whole ports): $e2"
+case $e3 in *"shared by tagged segments"*) r=0 ;; *) r=1 ;; esac
+t_ok $r "a whole-port attachment to a shared port is refused: $e3"
+
+NS22=$P-h22
+share_down() { ip netns del "$NS22"a 2>/dev/null; ip netns del "$NS22"b 2>/dev/null; }
+t_cleanup_add share_down
+for pair in "a:$VX:192.0.2.201" "b:$VY:192.0.2.202"; do
+	IFS=: read -r sfx vid addr <<<"$pair"
+	ip netns add "$NS22$sfx"
+	ip -n "$NS22" link add link eth0 name "eth0.$vid" type vlan id "$vid" &&
+		ip -n "$NS22" link set "eth0.$vid" netns "$NS22$sfx" &&
+		ip -n "$NS22$sfx" addr add "$addr/24" dev "eth0.$vid" &&
+		ip -n "$NS22$sfx" link set "eth0.$vid" up && ip -n "$NS22$sfx" link set lo up
+done
+t_ok $? "in h22: eth0.$VX (192.0.2.201, s1) and eth0.$VY (192.0.2.202, s2), each in a namespace of its own"
+SEGS=()
+SEGS[s1/x]="h22@$VX h31"
+SEGS[s2/y]="h22@$VY h32"
+NODE_VTEP[h22@$VX]=2 NODE_PORT[h22@$VX]=acc-h22.$VX
+NODE_VTEP[h22@$VY]=2 NODE_PORT[h22@$VY]=acc-h22.$VY
+seg_ids_all
+machine_wait 60 && status_ok
+t_okd $? "vt2 holds acc-h22.$VX in s1/x's VLAN and acc-h22.$VY in s2/y's; kernel and FRR exactly the model" || machine_diag
+# Every ordered pair of the four ends, both directions, in parallel.
+end_ns() { case $1 in x22) echo "$NS22"a ;; y22) echo "$NS22"b ;; *) echo "$P-$1" ;; esac; }
+end_ip() { case $1 in x22) echo 192.0.2.201 ;; y22) echo 192.0.2.202 ;; *) addr_of "$1" ;; esac; }
+end_seg() { case $1 in x22|h31) echo x ;; y22|h32) echo y ;; esac; }
+share_matrix() {
+	local a b
+	for a in x22 y22 h31 h32; do
+		for b in x22 y22 h31 h32 h22; do
+			[ $a = $b ] && continue
+			if [ "$(end_seg $a)" = "$(end_seg $b)" ]; then
+				t_wait 10 ip netns exec "$(end_ns $a)" ping -c1 -W0.5 -q "$(end_ip $b)" >/dev/null 2>&1 ||
+					echo "$a-/->$b"
+			else
+				ip netns exec "$(end_ns $a)" ping -c3 -i0.2 -W0.5 -q "$(end_ip $b)" >/dev/null 2>&1 &&
+					echo "$a-->$b"
+			fi
+		done >"$T_DIR/share.$a" &
+	done
+	wait
+	cat "$T_DIR"/share.* | sort | paste -sd' '
+}
+t_is "$(share_matrix)" "" "isolation matrix over the shared port: s1's VLAN reaches h31 only, s2's reaches h32 only, both ways; h22's untagged address reaches neither"
+ctl -w 60 detach s2/y h22 >/dev/null
+SEGS[s2/y]="h32"
+machine_wait 30
+t_okd $? "s2/y leaves the shared port: loom deletes acc-h22.$VY, s1/x's VLAN stays" || machine_diag
+t_ok "$(ip netns exec "$NS22"a ping -c1 -W2 -q 192.0.2.31 >/dev/null 2>&1; echo $?)" "s1 over the shared port still reaches h31"
+for s in s1/x s2/y; do ctl -w 60 segment delete "$s" --cascade >/dev/null; done
+SEGS=()
+left=""
+for v in 1 2 3; do left="$left$(ip -n "$(vt_ns $v)" -o link show | grep -o ' lbv\| lx[0-9]*\| acc-h[0-9]*\.[0-9]*' | tr -d '\n')"; done
+t_is "$left" "" "soft segments deleted: no lbv, lxN or sub-interface left"
 t_is "$(op_view)" "$OP0" "operator's devices still unchanged"
 [ "$T_FAILED" = 0 ] || { t_diag "loomd's log:"; tail -n 30 "$T_DIR/loomd.log" | sed 's/^/#   /'; }
 t_diag "vm_evpn.sh took $(($(now_ms) - T0)) ms in the VM"
