@@ -285,6 +285,12 @@ const struct kvtep_caps *kvtep_caps(const struct kvtep *h)
 
 /* ---- for unit tests (overlay/kvtep_test.h) ----------------------------- */
 
+void kvtep_test_set_mode(struct kvtep *h, enum vtep_mode mode)
+{
+	h->mode = mode;
+	h->caps.vlan_filtering = mode == VTEP_MODE_VLAN_AWARE;
+}
+
 struct kvtep *kvtep_test_handle(const char *vtep_ip, bool neigh_suppress)
 {
 	struct kvtep *h = calloc(1, sizeof(*h));

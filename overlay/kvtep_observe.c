@@ -379,7 +379,9 @@ int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *t, size_t 
 		snprintf(l->name, sizeof(l->name), "%s", t[i].name);
 		snprintf(l->alias, sizeof(l->alias), "%s", t[i].alias ? t[i].alias : "");
 		l->kind = !strcmp(t[i].kind, "bridge") ? KIND_BRIDGE
-			  : !strcmp(t[i].kind, "vxlan") ? KIND_VXLAN : KIND_OTHER;
+			  : !strcmp(t[i].kind, "vxlan") ? KIND_VXLAN
+			  : !strcmp(t[i].kind, "vlan") ? KIND_VLAN : KIND_OTHER;
+
 		l->master = t[i].master;
 		l->flags = t[i].up ? IFF_UP | KV_IFF_LOWER_UP : 0;
 		l->mtu = t[i].mtu;
@@ -399,6 +401,23 @@ int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *t, size_t 
 	if (ret >= 0)
 		kv_carrier_baseline(h);
 	return ret;
+}
+
+int kvtep_test_vlans(struct kvtep *h, const struct kvtep_test_vlan *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct kv_link *l = (struct kv_link *)kv_obs_by_name(&h->obs, v[i].name);
+
+		if (!l)
+			return -ENOENT;
+		l->pvid = v[i].pvid;
+		l->n_vlans = v[i].pvid ? 1 : 0;
+		l->pvid_untagged = v[i].pvid != 0;
+		l->vlan_filtering = v[i].vlan_filtering;
+		l->link = v[i].link;
+		l->vlan_id = v[i].vlan_id;
+	}
+	return 0;
 }
 
 static int test_on_error(struct reply_ctx *c, uint32_t seq, int err, const char *msg)

@@ -26,9 +26,21 @@ struct kvtep_test_link {
 	int8_t port_learning;	/* bridge port; -1 unknown */
 };
 
+/* What vlan-aware mode reads besides (kvtep_test_vlans, after observe). */
+struct kvtep_test_vlan {
+	const char *name;
+	uint16_t pvid;		/* bridge port: its one VLAN (PVID, untagged); 0 none */
+	bool vlan_filtering;	/* bridge */
+	int link;		/* "vlan" device: the device it is on */
+	uint16_t vlan_id;	/* "vlan" device: its tag */
+};
+
 /* Close with kvtep_close.  A link that is up has carrier (IFF_LOWER_UP). */
 struct kvtep *kvtep_test_handle(const char *vtep_ip, bool neigh_suppress);
 int kvtep_test_observe(struct kvtep *h, const struct kvtep_test_link *links, size_t n);
+int kvtep_test_vlans(struct kvtep *h, const struct kvtep_test_vlan *v, size_t n);
+/* The mode in force, as kvtep_open would have chosen it. */
+void kvtep_test_set_mode(struct kvtep *h, enum vtep_mode mode);
 /* kvtep_verify on the observation set by kvtep_test_observe. */
 int kvtep_test_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st);
 /*

@@ -50,12 +50,19 @@ static struct vtep_vni two[] = {
 	{ .vni = 200, .mtu = 9000, .tenant = "tb", .segment = "s2" },
 };
 
+static enum vtep_mode plan_mode = VTEP_MODE_TRADITIONAL;
+static const struct kvtep_test_vlan *plan_vlans;
+static size_t n_plan_vlans;
+
 static char *run_plan(const struct kvtep_test_link *links, size_t n_links,
 		      struct vtep_vni *vnis, size_t n_vnis)
 {
 	struct vtep_desired d = { .vtep = "t", .vnis = vnis, .n_vnis = n_vnis };
 	struct kvtep_vni_status st[8];
 	struct kvtep *h = kvtep_test_handle(IP, true);
+
+	if (h)
+		kvtep_test_set_mode(h, plan_mode);
 	size_t cap = 16384, off = 0, i;
 	char *out = malloc(cap), line[128];
 	int n;
@@ -64,6 +71,7 @@ static char *run_plan(const struct kvtep_test_link *links, size_t n_links,
 	assert_non_null(out);
 	assert_true(n_vnis <= 8);
 	assert_int_equal(kvtep_test_observe(h, links, n_links), (int)n_links);
+	assert_int_equal(kvtep_test_vlans(h, plan_vlans, n_plan_vlans), 0);
 	n = kvtep_plan(h, &d);
 	assert_true(n >= 0);
 	off += (size_t)snprintf(out + off, cap - off, "plan %d\n", n);
@@ -128,6 +136,111 @@ static void golden(const char *name, char *got)
 }
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- vlan-aware mode, and soft tenants' tagged ports ---------------------- */
+
+static uint16_t tag7[2] = { 0, 7 };	/* p1 untagged, p3 tagged 7 */
+static char p1p3[2][LOOM_IFNAME_MAX] = { "p1", "p3" };
+
+/* The same two VNIs as loom lays them out in vlan-aware mode. */
+static const struct kvtep_test_link va_programmed[] = {
+	{ "lo", 1, "loopback", 0, true, 65536, 0, NULL, 0, NULL, -1, -1 },
+	{ "p1", 2, "veth", 10, true, 1500, 0, NULL, 0, NULL, 1, 1 },
+	{ "p2", 3, "veth", 10, true, 1500, 0, NULL, 0, NULL, 1, 1 },
+	{ "p3", 4, "veth", 0, true, 1500, 0, NULL, 0, NULL, -1, -1 },
+	{ "lbv", 10, "bridge", 0, true, 1500, G, KVTEP_ALIAS_PREFIX "vlan-aware bridge", 0, NULL, -1, -1 },
+	{ "lx100", 11, "vxlan", 10, true, 1450, G, "loom:ta/s1", 100, IP, 1, 0 },
+	{ "lx200", 13, "vxlan", 10, true, 9000, G, "loom:tb/s2", 200, IP, 1, 0 },
+};
+static const struct kvtep_test_vlan va_vlans[] = {
+	{ "p1", 2, false, 0, 0 }, { "p2", 2, false, 0, 0 }, { "lbv", 0, true, 0, 0 },
+	{ "lx100", 2, false, 0, 0 }, { "lx200", 3, false, 0, 0 },
+};
+
+static void test_vlan_create(void **state)
+{
+	struct vtep_vni vnis[] = {
+		{ .vni = 100, .mtu = 1450, .tenant = "ta", .segment = "s1", .ports = p1p2, .n_ports = 2 },
+		{ .vni = 200, .mtu = 9000, .tenant = "tb", .segment = "s2" },
+		{ .vni = 300, .mtu = 1500, .tenant = "tc", .segment = "s3", .ports = p3, .n_ports = 1 },
+	};
+
+	(void)state;
+	plan_mode = VTEP_MODE_VLAN_AWARE;
+	golden("vlan-create", run_plan(base, N(base), vnis, N(vnis)));
+	plan_mode = VTEP_MODE_TRADITIONAL;
+}
+
+static void test_vlan_noop(void **state)
+{
+	char *out;
+
+	(void)state;
+	plan_mode = VTEP_MODE_VLAN_AWARE;
+	plan_vlans = va_vlans;
+	n_plan_vlans = N(va_vlans);
+	out = run_plan(va_programmed, N(va_programmed), two, N(two));
+	plan_mode = VTEP_MODE_TRADITIONAL;
+	n_plan_vlans = 0;
+	assert_non_null(strstr(out, "plan 0\n"));
+	assert_non_null(strstr(out, "vni 100 programmed\nvni 200 programmed\n"));
+	free(out);
+}
+
+/* p2 moves from VNI 100 to 200: only its VLAN changes (flush, then the new
+ * one); p3 joins 200 tagged 7 through loom's sub-interface p3.7; lx200
+ * lost its VLAN (drift) and gets it back; VNI 100 keeps VLAN 2. */
+static void test_vlan_move(void **state)
+{
+	static char p2p3[2][LOOM_IFNAME_MAX] = { "p2", "p3" };
+	struct vtep_vni vnis[] = {
+		{ .vni = 100, .mtu = 1450, .tenant = "ta", .segment = "s1", .ports = p1, .n_ports = 1 },
+		{ .vni = 200, .mtu = 9000, .tenant = "tb", .segment = "s2", .ports = p2p3,
+		  .port_vlans = tag7, .n_ports = 2 },
+	};
+
+	struct kvtep_test_vlan vl[N(va_vlans)];
+
+	(void)state;
+	memcpy(vl, va_vlans, sizeof(vl));
+	vl[4].pvid = 0;	/* lx200 */
+	plan_mode = VTEP_MODE_VLAN_AWARE;
+	plan_vlans = vl;
+	n_plan_vlans = N(vl);
+	golden("vlan-move", run_plan(va_programmed, N(va_programmed), vnis, N(vnis)));
+	plan_mode = VTEP_MODE_TRADITIONAL;
+	n_plan_vlans = 0;
+}
+
+/* From traditional to vlan-aware: lbN go, lxN are kept and re-parented. */
+static void test_vlan_from_traditional(void **state)
+{
+	(void)state;
+	plan_mode = VTEP_MODE_VLAN_AWARE;
+	golden("vlan-from-trad", run_plan(programmed, N(programmed), two, N(two)));
+	plan_mode = VTEP_MODE_TRADITIONAL;
+}
+
+/* Traditional mode, a tagged port: the sub-interface p3.7 goes into lb100,
+ * p1 whole; a stale loom sub-interface p3.9 is deleted. */
+static void test_subif_traditional(void **state)
+{
+	struct kvtep_test_link l[N(base) + 1];
+	static const struct kvtep_test_vlan sub[] = { { "p3.9", 0, false, 4, 9 } };
+	struct vtep_vni vnis[] = {
+		{ .vni = 100, .mtu = 1450, .tenant = "ta", .segment = "s1", .ports = p1p3,
+		  .port_vlans = tag7, .n_ports = 2 },
+	};
+
+	(void)state;
+	memcpy(l, base, sizeof(base));
+	l[N(base)] = (struct kvtep_test_link){ "p3.9", 20, "vlan", 0, true, 1500, G, "loom:ta/s1",
+					       0, NULL, -1, -1 };
+	plan_vlans = sub;
+	n_plan_vlans = N(sub);
+	golden("subif-trad", run_plan(l, N(l), vnis, N(vnis)));
+	n_plan_vlans = 0;
+}
 
 static void test_create(void **state)
 {
@@ -223,7 +336,12 @@ static void test_operator(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create),	   cmocka_unit_test(test_noop),
+		cmocka_unit_test(test_create),
+		cmocka_unit_test(test_vlan_create),
+		cmocka_unit_test(test_vlan_noop),
+		cmocka_unit_test(test_vlan_move),
+		cmocka_unit_test(test_vlan_from_traditional),
+		cmocka_unit_test(test_subif_traditional),	   cmocka_unit_test(test_noop),
 		cmocka_unit_test(test_shrink_move), cmocka_unit_test(test_delete_all),
 		cmocka_unit_test(test_repair),	   cmocka_unit_test(test_operator),
 	};
