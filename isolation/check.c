@@ -228,10 +228,12 @@ static const struct vtep_vni *desired_vni(const struct vtep_desired *d, uint32_t
 	return NULL;
 }
 
-static bool vni_has_port(const struct vtep_vni *v, const char *port)
+/* Access port @port of VNI @v, untagged (@tag 0) or as a soft tenant's
+ * tagged share (loom's sub-interface PORT.TAG). */
+static bool vni_has_port(const struct vtep_vni *v, const char *port, uint16_t tag)
 {
 	for (size_t i = 0; v && i < v->n_ports; i++)
-		if (!strcmp(v->ports[i], port))
+		if (!strcmp(v->ports[i], port) && (v->port_vlans ? v->port_vlans[i] : 0) == tag)
 			return true;
 	return false;
 }
@@ -466,7 +468,19 @@ static void check_bridges(struct check *c, const struct truth_vtep *v,
 			const struct topo_nic_port *np;
 			const struct vtep_vni *dv;
 
-			np = access_port(c, v->vtep, p->name, &node);
+			const char *pname = p->name;
+			uint16_t tag = 0;
+
+			/* A tagged share of an access port: judged as that port with its tag. */
+			if (p->kind == TRUTH_LINK_VLAN && p->vlan_id) {
+				const struct truth_link *parent = link_by_ifindex(v, p->link);
+
+				if (parent && access_port(c, v->vtep, parent->name, &node)) {
+					pname = parent->name;
+					tag = p->vlan_id;
+				}
+			}
+			np = access_port(c, v->vtep, pname, &node);
 			if (!np) {
 				report(c, FINDING_FOREIGN_PORT, v->vtep, p->name, s->tenant, NULL,
 				       "%s (no access port of the topology%s) is a port of bridge %s (VNI %" PRIu32 ", %s)",
@@ -475,7 +489,7 @@ static void check_bridges(struct check *c, const struct truth_vtep *v,
 				continue;
 			}
 			dv = desired_vni(want, vx->vni);
-			if (vni_has_port(dv, p->name))
+			if (vni_has_port(dv, pname, tag))
 				continue;
 			/* Which segments the attachments do put this port in. */
 			{
@@ -490,7 +504,7 @@ static void check_bridges(struct check *c, const struct truth_vtep *v,
 				for (size_t k = 0; want && k < want->n_vnis; k++) {
 					const struct vtep_vni *o = &want->vnis[k];
 
-					if (!vni_has_port(o, p->name))
+					if (!vni_has_port(o, pname, tag))
 						continue;
 					tenant_add(f, o->tenant);
 					if (used < sizeof(where))

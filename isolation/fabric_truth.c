@@ -108,6 +108,68 @@ void truth_vtep_finish(struct truth_vtep *v)
 			qsort(v->links, v->n_links, sizeof(v->links[0]), link_cmp);
 }
 
+static const struct truth_link *link_find(const struct truth_vtep *v, int ifindex)
+{
+	size_t lo = 0, hi = v->n_links;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v->links[mid].ifindex == ifindex)
+			return &v->links[mid];
+		if (v->links[mid].ifindex < ifindex)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+#define FOLD_BASE 0x40000000	/* made-up ifindexes: above any the kernel gives here */
+
+int truth_vtep_fold_vlans(struct truth_vtep *v)
+{
+	size_t n = v->n_links, added = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct truth_link *br = link_find(v, v->links[i].master);
+		struct truth_link *p = &v->links[i], *vb;
+		int id;
+
+		if (!br || br->kind != TRUTH_LINK_BRIDGE || !br->vlan_filtering ||
+		    br->ifindex >= FOLD_BASE || p->n_vlans > 1)
+			continue;
+		if (!p->n_vlans || !p->pvid) {
+			p->master = 0;
+			continue;
+		}
+		id = FOLD_BASE + (br->ifindex & 0x3ffff) * 4096 + p->pvid;
+		vb = NULL;
+		for (size_t k = n; k < n + added; k++)
+			if (v->links[k].ifindex == id)
+				vb = &v->links[k];
+		if (!vb) {
+			char name[sizeof(vb->name)];
+			uint32_t group = br->group;
+			uint16_t pvid = p->pvid;
+
+			snprintf(name, sizeof(name), "%.10s:%u", br->name, pvid);
+			vb = truth_vtep_add_link(v);	/* may move v->links */
+			if (!vb)
+				return -ENOMEM;
+			p = &v->links[i];
+			vb->ifindex = id;
+			vb->kind = TRUTH_LINK_BRIDGE;
+			vb->group = group;
+			snprintf(vb->name, sizeof(vb->name), "%s", name);
+			added++;
+		}
+		p->master = id;
+	}
+	truth_vtep_finish(v);
+	return 0;
+}
+
 void findings_release(struct findings *f)
 {
 	free(f->v);

@@ -31,7 +31,7 @@
 
 /* ---- the fabric's truth ------------------------------------------------ */
 
-enum truth_link_kind { TRUTH_LINK_OTHER, TRUTH_LINK_BRIDGE, TRUTH_LINK_VXLAN };
+enum truth_link_kind { TRUTH_LINK_OTHER, TRUTH_LINK_BRIDGE, TRUTH_LINK_VXLAN, TRUTH_LINK_VLAN };
 
 /* One link of a VTEP's namespace, as the kernel reports it. */
 struct truth_link {
@@ -42,6 +42,10 @@ struct truth_link {
 	uint32_t group;			/* netdev group */
 	char alias[128];		/* ifalias, "" when none */
 	uint32_t vni;			/* VXLAN only; 0 with external/vnifilter */
+	int link;			/* 802.1Q sub-interface: the device it is on */
+	uint16_t vlan_id;		/* 802.1Q sub-interface: its tag */
+	bool vlan_filtering;		/* bridge */
+	uint16_t pvid, n_vlans;		/* bridge port: its PVID (0 none) and VLAN count */
 };
 
 /* One bridge FDB entry (AF_BRIDGE neighbour). */
@@ -112,6 +116,15 @@ struct truth_link *truth_vtep_add_link(struct truth_vtep *v);
 struct truth_fdb *truth_vtep_add_fdb(struct truth_vtep *v);
 /* Sort every VTEP's links by ifindex (the readers call it once). */
 void truth_vtep_finish(struct truth_vtep *v);
+/*
+ * After truth_vtep_finish: each VLAN of a VLAN-filtering bridge becomes a
+ * bridge of its own ("BRIDGE:VID", a made-up ifindex), its ports (those
+ * whose one VLAN it is) re-parented to it, so that the checks judge a
+ * vlan-aware VTEP as they judge per-VNI bridges.  A port in no VLAN carries
+ * nothing and loses its master; a port in several VLANs is left as it is
+ * (not judged).  Returns 0 or -ENOMEM.
+ */
+int truth_vtep_fold_vlans(struct truth_vtep *v);
 
 /* ---- the intent -------------------------------------------------------- */
 

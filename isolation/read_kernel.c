@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/if_bridge.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
@@ -88,6 +89,65 @@ out:
 
 /* ---- links ------------------------------------------------------------- */
 
+static const struct nl_attr_policy bridge_policy[IFLA_BR_MAX + 1] = {
+	[IFLA_BR_VLAN_FILTERING] = { MNL_TYPE_U8, 0 },
+};
+
+static const struct nl_attr_policy vlan_policy[IFLA_VLAN_MAX + 1] = {
+	[IFLA_VLAN_ID] = { MNL_TYPE_U16, 0 },
+};
+
+static int attr_bridge(const struct nlattr *a, void *tb)
+{
+	return nl_attr_keep(a, tb, IFLA_BR_MAX, bridge_policy);
+}
+
+static int attr_vlan(const struct nlattr *a, void *tb)
+{
+	return nl_attr_keep(a, tb, IFLA_VLAN_MAX, vlan_policy);
+}
+
+/* A bridge port's VLANs (AF_BRIDGE dump with RTEXT_FILTER_BRVLAN). */
+static int on_brvlan(const struct nlmsghdr *nlh, void *data)
+{
+	struct truth_vtep *v = data;
+	const struct ifinfomsg *ifi;
+	const struct nlattr *a, *b;
+	struct truth_link *l = NULL;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
+		return MNL_CB_OK;
+	ifi = mnl_nlmsg_get_payload(nlh);
+	for (size_t lo = 0, hi = v->n_links; lo < hi && !l;) {	/* sorted by ifindex */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v->links[mid].ifindex == ifi->ifi_index)
+			l = &v->links[mid];
+		else if (v->links[mid].ifindex < ifi->ifi_index)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!l)
+		return MNL_CB_OK;
+	mnl_attr_for_each(a, nlh, sizeof(*ifi)) {
+		if (mnl_attr_get_type(a) != IFLA_AF_SPEC)
+			continue;
+		mnl_attr_for_each_nested(b, a) {
+			const struct bridge_vlan_info *vi;
+
+			if (mnl_attr_get_type(b) != IFLA_BRIDGE_VLAN_INFO ||
+			    mnl_attr_get_payload_len(b) < sizeof(*vi))
+				continue;
+			vi = mnl_attr_get_payload(b);
+			l->n_vlans++;
+			if (vi->flags & BRIDGE_VLAN_INFO_PVID)
+				l->pvid = vi->vid;
+		}
+	}
+	return MNL_CB_OK;
+}
+
 static int on_link(const struct nlmsghdr *nlh, void *data)
 {
 	const struct nlattr *tb[IFLA_MAX + 1] = { NULL };
@@ -116,7 +176,23 @@ static int on_link(const struct nlmsghdr *nlh, void *data)
 	    mnl_attr_parse_nested(tb[IFLA_LINKINFO], nl_attr_link_info, info) < 0 || !info[IFLA_INFO_KIND])
 		return MNL_CB_OK;
 	if (!strcmp(mnl_attr_get_str(info[IFLA_INFO_KIND]), "bridge")) {
+		const struct nlattr *br[IFLA_BR_MAX + 1] = { NULL };
+
 		l->kind = TRUTH_LINK_BRIDGE;
+		if (info[IFLA_INFO_DATA] &&
+		    mnl_attr_parse_nested(info[IFLA_INFO_DATA], attr_bridge, br) >= 0 &&
+		    br[IFLA_BR_VLAN_FILTERING])
+			l->vlan_filtering = mnl_attr_get_u8(br[IFLA_BR_VLAN_FILTERING]);
+	} else if (!strcmp(mnl_attr_get_str(info[IFLA_INFO_KIND]), "vlan")) {
+		const struct nlattr *vl[IFLA_VLAN_MAX + 1] = { NULL };
+
+		l->kind = TRUTH_LINK_VLAN;
+		if (tb[IFLA_LINK])
+			l->link = (int)mnl_attr_get_u32(tb[IFLA_LINK]);
+		if (info[IFLA_INFO_DATA] &&
+		    mnl_attr_parse_nested(info[IFLA_INFO_DATA], attr_vlan, vl) >= 0 &&
+		    vl[IFLA_VLAN_ID])
+			l->vlan_id = mnl_attr_get_u16(vl[IFLA_VLAN_ID]);
 	} else if (!strcmp(mnl_attr_get_str(info[IFLA_INFO_KIND]), "vxlan")) {
 		const struct nlattr *vx[IFLA_VXLAN_MAX + 1] = { NULL };
 
@@ -193,6 +269,9 @@ static int dump(struct mnl_socket *nl, uint16_t type, uint8_t family, mnl_cb_t c
 	nlh->nlmsg_seq = seq;
 	fam = mnl_nlmsg_put_extra_header(nlh, hdr);
 	*fam = family;	/* ifi_family and ndm_family are both the first byte */
+	/* The bridge ports' VLANs come only when asked for. */
+	if (type == RTM_GETLINK && family == AF_BRIDGE)
+		mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_BRVLAN);
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	for (;;) {
@@ -225,9 +304,16 @@ int truth_read_kernel(const char *netns, struct truth_vtep *v)
 	rc = dump(nl, RTM_GETLINK, AF_UNSPEC, on_link, v, (uint32_t)time(NULL));
 	if (!rc)
 		rc = dump(nl, RTM_GETNEIGH, AF_BRIDGE, on_neigh, v, (uint32_t)time(NULL) + 1);
+	truth_vtep_finish(v);
+	for (size_t i = 0; !rc && i < v->n_links; i++)
+		if (v->links[i].kind == TRUTH_LINK_BRIDGE && v->links[i].vlan_filtering) {
+			rc = dump(nl, RTM_GETLINK, AF_BRIDGE, on_brvlan, v, (uint32_t)time(NULL) + 2);
+			if (!rc)
+				rc = truth_vtep_fold_vlans(v);
+			break;
+		}
 	if (rc)
 		snprintf(v->error, sizeof(v->error), "netlink dump: %s", strerror(-rc));
-	truth_vtep_finish(v);
 	mnl_socket_close(nl);
 out:
 	v->kernel_rc = rc;

@@ -274,6 +274,58 @@ static void test_port_wrong_bridge(void **state)
 	expect(f, FINDING_PORT_WRONG_BRIDGE, 1, "tests/golden/isolation/port_wrong_bridge.json");
 }
 
+/* vtep-e1 laid out vlan-aware: one VLAN-filtering bridge, VNI 10100 in
+ * VLAN 2 with swp1, VNI 10200 in VLAN 3 with swp2. */
+static void vlan_aware_e1(struct fx *f, uint16_t swp2_vlan)
+{
+	struct truth_vtep *v = vtep(f, "vtep-e1");
+	static const struct { const char *name; uint16_t pvid; } vl[] = {
+		{ "lx10100", 2 }, { "lx10200", 3 }, { "swp1", 2 }, { "swp2", 0 },
+	};
+
+	v->n_links = 0;
+	link_add(v, "lo", 1, TRUTH_LINK_OTHER, 0, 0, false);
+	link_add(v, "swp1", 2, TRUTH_LINK_OTHER, 10, 0, false);
+	link_add(v, "swp2", 3, TRUTH_LINK_OTHER, 10, 0, false);
+	link_add(v, "swp4", 4, TRUTH_LINK_OTHER, 0, 0, false);
+	link_add(v, "lbv", 10, TRUTH_LINK_BRIDGE, 0, 0, true);
+	link_add(v, "lx10100", 11, TRUTH_LINK_VXLAN, 10, 10100, true);
+	link_add(v, "lx10200", 13, TRUTH_LINK_VXLAN, 10, 10200, true);
+	truth_vtep_finish(v);
+	link_named(v, "lbv")->vlan_filtering = true;
+	for (size_t i = 0; i < sizeof(vl) / sizeof(vl[0]); i++) {
+		struct truth_link *l = link_named(v, vl[i].name);
+
+		l->pvid = i == 3 ? swp2_vlan : vl[i].pvid;
+		l->n_vlans = l->pvid ? 1 : 0;
+	}
+	assert_int_equal(truth_vtep_fold_vlans(v), 0);
+}
+
+static void test_vlan_aware_clean(void **state)
+{
+	struct fx *f = *state;
+	struct findings out = { 0 };
+
+	vlan_aware_e1(f, 3);
+	assert_int_equal(isolation_check(f->topo, &f->intent, f->truth, &out), 0);
+	findings_release(&out);
+	/* Folded: VLAN 2 and 3 of lbv are bridges of their own. */
+	assert_int_equal(link_named(vtep(f, "vtep-e1"), "swp1")->master,
+			 link_named(vtep(f, "vtep-e1"), "lbv:2")->ifindex);
+	assert_int_equal(link_named(vtep(f, "vtep-e1"), "lx10200")->master,
+			 link_named(vtep(f, "vtep-e1"), "lbv:3")->ifindex);
+}
+
+static void test_vlan_aware_wrong_vlan(void **state)
+{
+	struct fx *f = *state;
+
+	/* globex's port, put by hand into acme's VLAN of the one bridge. */
+	vlan_aware_e1(f, 2);
+	expect(f, FINDING_PORT_WRONG_BRIDGE, 1, "tests/golden/isolation/vlan_port_wrong_bridge.json");
+}
+
 static void test_port_unattached(void **state)
 {
 	struct fx *f = *state;
@@ -473,6 +525,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unreadable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_port_wrong_bridge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_port_unattached, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vlan_aware_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vlan_aware_wrong_vlan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bridge_two_vnis, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rt_cross_tenant, setup, teardown),
