@@ -5,7 +5,7 @@
 . "$(dirname "$0")/vmlib.sh"
 vm_enter 120
 . "$top_srcdir/tests/integration/lib.sh"
-t_plan 15
+t_plan 16
 
 t_ok "$([ -n "$VMLAB_GUEST" ]; echo $?)" "inside the lab VM, kernel $(uname -r)"
 ip -batch - >"$T_DIR/ip.out" 2>&1 <<IPB
@@ -64,7 +64,10 @@ t_is "$(vlans)" "lx100=2PU lx200=3PU p1=2PU p2=3PU p3=3PU" "a VLAN added to a po
 t_is "$(grep -c programmed "$T_DIR/s5") $(ip -n $NS -o link | grep -c ' lb[0-9]') $(vlans)" \
 	"2 0 lx100=2PU lx200=3PU p1=2PU p2=3PU p3=3PU" \
 	"traditional, then vlan-aware again: the per-VNI bridges go, the VXLAN devices are kept"
+"$KT" sync $NS 203.0.113.1 vlan-aware 100:1500:t/a:p1,p3@7 200:1500:t/b:p2,p3@8 >"$T_DIR/s6" 2>&1
+t_is "$(grep -c programmed "$T_DIR/s6") $(vlans)" "2 lx100=2PU lx200=3PU p1=2PU p2=3PU p3.7=2PU p3.8=3PU" \
+	"p3 shared by both VNIs, tagged 7 and 8: loom's sub-interfaces p3.7 and p3.8 in their VLANs, p3 out of the bridge"
 "$KT" sync $NS 203.0.113.1 vlan-aware >"$T_DIR/s6" 2>&1
-t_is "$(ip -n $NS -o link | grep -c 'lbv\| lx[0-9]')" 0 "nothing desired: the bridge and VXLAN devices are gone"
+t_is "$(ip -n $NS -o link | grep -c 'lbv\| lx[0-9]\|p3\.')" 0 "nothing desired: the bridge, VXLAN devices and sub-interfaces are gone"
 ip netns del $NS
 t_done
