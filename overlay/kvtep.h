@@ -16,7 +16,10 @@
  * ports enslaved and up.  Every device loom creates is in netdev group
  * KVTEP_GROUP and carries an ifalias starting with "loom:"; only such
  * devices are ever changed or deleted (access ports are only enslaved and
- * released).  See docs/overlay.md.
+ * released).  vlan-aware mode: one VLAN-filtering bridge "lbv", lxN in it
+ * with the VNI's VLAN as PVID, access ports in that VLAN alone.  A soft
+ * tenant's tagged port goes in as loom's 802.1Q sub-interface PORT.TAG, in
+ * both modes.  See docs/overlay.md.
  */
 #ifndef LOOM_OVERLAY_KVTEP_H
 #define LOOM_OVERLAY_KVTEP_H

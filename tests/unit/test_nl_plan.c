@@ -50,6 +50,8 @@ static struct vtep_vni two[] = {
 	{ .vni = 200, .mtu = 9000, .tenant = "tb", .segment = "s2" },
 };
 
+#define KV_TEST_VLANS 4093	/* VLANs 2..4094 */
+
 static enum vtep_mode plan_mode = VTEP_MODE_TRADITIONAL;
 static const struct kvtep_test_vlan *plan_vlans;
 static size_t n_plan_vlans;
@@ -242,6 +244,38 @@ static void test_subif_traditional(void **state)
 	n_plan_vlans = 0;
 }
 
+/* A vlan-aware VTEP has VLANs 2..4094 for VNIs: the 4,094th VNI gets none
+ * (an error for it alone, naming the limit and the way out). */
+static void test_vlan_exhausted(void **state)
+{
+	size_t n = KV_TEST_VLANS + 1;
+	struct vtep_vni *vnis = calloc(n, sizeof(*vnis));
+	struct vtep_desired d = { .vtep = "t", .vnis = vnis, .n_vnis = n };
+	struct kvtep_vni_status *st = calloc(n, sizeof(*st));
+	struct kvtep *h = kvtep_test_handle(IP, true);
+
+	(void)state;
+	assert_non_null(vnis);
+	assert_non_null(st);
+	assert_non_null(h);
+	kvtep_test_set_mode(h, VTEP_MODE_VLAN_AWARE);
+	for (size_t i = 0; i < n; i++) {
+		vnis[i].vni = 100000 + (uint32_t)i;
+		snprintf(vnis[i].tenant, sizeof(vnis[i].tenant), "t");
+		snprintf(vnis[i].segment, sizeof(vnis[i].segment), "s%zu", i);
+	}
+	assert_int_equal(kvtep_test_observe(h, base, N(base)), (int)N(base));
+	assert_true(kvtep_plan(h, &d) > 0);
+	kvtep_test_verify(h, &d, st);
+	assert_int_equal(st[n - 2].code, LOOM_E_STATE);	/* planned, not made (no kernel) */
+	assert_int_equal(st[n - 1].code, LOOM_E_EXHAUSTED);
+	assert_non_null(strstr(st[n - 1].reason, "no VLAN left for VNI 104093 on bridge lbv"));
+	assert_non_null(strstr(st[n - 1].reason, "mode to traditional"));
+	kvtep_close(&h);
+	free(vnis);
+	free(st);
+}
+
 static void test_create(void **state)
 {
 	(void)state;
@@ -338,6 +372,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create),
 		cmocka_unit_test(test_vlan_create),
+		cmocka_unit_test(test_vlan_exhausted),
 		cmocka_unit_test(test_vlan_noop),
 		cmocka_unit_test(test_vlan_move),
 		cmocka_unit_test(test_vlan_from_traditional),
