@@ -508,6 +508,31 @@ int etcd_get_prefix(struct etcd *e, const char *prefix, int64_t revision, struct
 	return rc;
 }
 
+int etcd_get_from(struct etcd *e, const char *prefix, const char *from, int64_t limit, struct etcd_kv **kvs,
+		  size_t *n, struct etcd_header *hdr, struct loom_err *err)
+{
+	json_t *req = range_req(prefix, true, 0), *resp;
+	int rc;
+
+	*kvs = NULL;
+	*n = 0;
+	if (!req)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+	json_object_set_new(req, "key", jb64(from, strlen(from)));
+	if (limit > 0)
+		json_object_set_new(req, "limit", jstr_num(limit));
+	rc = call(e, "/v3/kv/range", req, &resp, err);
+	if (rc)
+		return rc;
+	if (hdr)
+		header_parse(json_object_get(resp, "header"), hdr);
+	rc = kvs_parse(json_object_get(resp, "kvs"), kvs, n);
+	json_decref(resp);
+	if (rc)
+		loom_err_set(err, LOOM_E_UNAVAILABLE, "", "etcd's answer for %s did not parse", prefix);
+	return rc;
+}
+
 static json_t *put_req(const char *key, const void *value, size_t len, int64_t lease)
 {
 	json_t *r = json_pack("{s:o, s:o}", "key", jb64(key, strlen(key)), "value", jb64(value, len));

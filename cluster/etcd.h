@@ -64,6 +64,9 @@ int etcd_get(struct etcd *e, const char *key, struct etcd_kv *kv, bool *found,
 /* Every key under @prefix, sorted by key; at @revision when > 0. */
 int etcd_get_prefix(struct etcd *e, const char *prefix, int64_t revision, struct etcd_kv **kvs,
 		    size_t *n, struct etcd_header *hdr, struct loom_err *err);
+/* The keys under @prefix from @from (included) on, sorted by key; at most @limit (0: all). */
+int etcd_get_from(struct etcd *e, const char *prefix, const char *from, int64_t limit, struct etcd_kv **kvs,
+		  size_t *n, struct etcd_header *hdr, struct loom_err *err);
 int etcd_put(struct etcd *e, const char *key, const void *value, size_t len, int64_t lease,
 	     struct etcd_header *hdr, struct loom_err *err);
 /* Deletes @key, or every key under it when @prefix. */

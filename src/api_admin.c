@@ -8,6 +8,7 @@
 
 #include "lib/param.h"
 #include "src/api_admin.h"
+#include "src/ha.h"
 #include "tenancy/compile.h"
 #include "topology/ibnetdiscover.h"
 
@@ -41,6 +42,8 @@ int m_system_info(struct api_call *call, json_t *params, json_t **result, struct
 	if (*result)
 		json_object_set_new(json_object_get(*result, "pools"), "operator_pkeys",
 				    loomd_operator_pkeys_json(d));
+	if (*result && d->ha)
+		json_object_set_new(*result, "cluster", loomd_ha_info(d));
 	return *result ? 0 : -ENOMEM;
 }
 

@@ -10,6 +10,7 @@
 
 #include "lib/monotime.h"
 #include "src/call.h"
+#include "src/ha.h"
 
 int store_failed(struct api_call *call, struct loom_err *err)
 {
@@ -41,6 +42,10 @@ static int batch_begin(struct loomd *d, struct loom_err *err)
 		return 0;
 	if (store_begin(d->store))
 		return loom_err_set(err, LOOM_E_STORE, "", "cannot begin a transaction: %s", store_errmsg(d->store));
+	if (loomd_ha_begin(d, err)) {
+		store_rollback(d->store);
+		return -EIO;
+	}
 	d->in_txn = true;
 	return 0;
 }
@@ -51,7 +56,9 @@ int api_call_write(struct api_call *call, const char *method, json_t *params, ap
 	struct loomd *d = call->d;
 
 	*result = NULL;
-	if (batch_begin(d, err) || store_savepoint(d->store))
+	if (batch_begin(d, err))
+		return -EIO;
+	if (store_savepoint(d->store))
 		return loom_err_set(err, LOOM_E_STORE, "", "cannot open a savepoint: %s", store_errmsg(d->store));
 	if (fn(call, arg, result, err) == 0)
 		audit_write(d, call->peer, method, params, *result, err);
@@ -76,6 +83,15 @@ int loomd_internal_write(struct loomd *d, const char *method, json_t *params, ap
 	struct api_peer self = { .uid = getuid(), .gid = getgid(), .pid = getpid(), .role = ROLE_ADMIN,
 				 .principal = "loomd" };
 	struct api_call call = { .d = d, .peer = &self };
+	int ret;
 
-	return api_call_write(&call, method, params, fn, arg, result, err);
+	/* With cluster.ha only the leader writes as loomd, and fenced (src/ha.h). */
+	if (!loomd_ha_leader(d)) {
+		*result = NULL;
+		return loom_err_set(err, LOOM_E_STATE, "", "%s: this controller is not the leader", method);
+	}
+	ret = api_call_write(&call, method, params, fn, arg, result, err);
+	if (ret == 0)
+		d->txn_internal++;
+	return ret;
 }

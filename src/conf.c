@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/ssl.h>
 
@@ -37,6 +38,10 @@ void config_defaults(struct loom_config *c)
 	snprintf(c->cluster_prefix, sizeof(c->cluster_prefix), "/loom/v1");
 	c->cluster_lease_ttl_s = 10;
 	snprintf(c->instance, sizeof(c->instance), "main");
+	c->cluster_leader_ttl_s = 5;
+	if (gethostname(c->cluster_name, sizeof(c->cluster_name)))
+		snprintf(c->cluster_name, sizeof(c->cluster_name), "loomd");
+	c->cluster_name[sizeof(c->cluster_name) - 1] = '\0';
 	snprintf(c->socket, sizeof(c->socket), "%s", "/run/loom/loomd.sock");
 	snprintf(c->database, sizeof(c->database), "%s", "/var/lib/loom/loom.db");
 	snprintf(c->topology, sizeof(c->topology), "%s", "/etc/loom/topology.json");
@@ -445,6 +450,22 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		if (parse_u64(v, 2, 3600, &a))
 			return -EINVAL;
 		c->cluster_lease_ttl_s = (unsigned int)a;
+	} else if (strcmp(key, "cluster.ha") == 0) {
+		*why = "expected yes or no";
+		if (strcmp(v, "yes") && strcmp(v, "no"))
+			return -EINVAL;
+		c->cluster_ha = strcmp(v, "yes") == 0;
+	} else if (strcmp(key, "cluster.leader_ttl") == 0) {
+		*why = "expected seconds, 2..60";
+		if (parse_u64(v, 2, 60, &a))
+			return -EINVAL;
+		c->cluster_leader_ttl_s = (unsigned int)a;
+	} else if (strcmp(key, "cluster.name") == 0) {
+		*why = "expected 1..63 characters of letters, digits, '.', '_', '-'";
+		if (!v[0] || strlen(v) >= sizeof(c->cluster_name) || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(v))
+			return -EINVAL;
+		snprintf(c->cluster_name, sizeof(c->cluster_name), "%s", v);
 	} else if (strcmp(key, "metrics.listen") == 0) {
 		*why = "expected ADDR:PORT with a numeric address, e.g. 127.0.0.1:9464 or [::1]:9464";
 		if (strlen(v) >= sizeof(c->metrics_listen) || !metrics_listen_valid(v))
@@ -599,6 +620,9 @@ int config_load(const char *path, struct loom_config *c, struct loom_err *err)
 	if (c->listen_host[0] && (!c->tls_cert[0] || !c->tls_key[0] || !c->tls_ca[0]))
 		ret = loom_err_set(err, LOOM_E_CONFIG, "listen", "%s: listen = tls://... needs tls.cert, "
 				   "tls.key and tls.ca (client certificates are always checked)", path);
+	else if (c->cluster_ha && !c->cluster_etcd[0])
+		ret = loom_err_set(err, LOOM_E_CONFIG, "cluster.ha", "%s: cluster.ha = yes needs cluster.etcd "
+				   "(the controllers share their state through etcd)", path);
 out:
 	fclose(f);
 	return ret;
@@ -628,6 +652,9 @@ void config_print(const struct loom_config *c, FILE *out)
 		fprintf(out, "cluster.etcd = %s\n", c->cluster_etcd);
 	fprintf(out, "cluster.prefix = %s\n", c->cluster_prefix);
 	fprintf(out, "cluster.lease_ttl = %u\n", c->cluster_lease_ttl_s);
+	fprintf(out, "cluster.ha = %s\n", c->cluster_ha ? "yes" : "no");
+	fprintf(out, "cluster.leader_ttl = %u\n", c->cluster_leader_ttl_s);
+	fprintf(out, "cluster.name = %s\n", c->cluster_name);
 	fprintf(out, "frr_apply = %s\n", c->frr_apply);
 	fprintf(out, "provisioning_segment = %s%s%s\n", c->provisioning_tenant,
 		c->provisioning_tenant[0] ? "/" : "", c->provisioning_segment);

@@ -89,6 +89,13 @@ struct loom_config {
 	/* cluster.lease_ttl: the agents' lease TTL; an agent not seen alive
 	 * since loomd started is waited for this + 1 s before it is unreachable. */
 	unsigned int cluster_lease_ttl_s;
+	/* cluster.ha = yes: highly available controllers (docs/ha.md): the
+	 * state of record is a log of changesets in etcd, one elected leader
+	 * with a lease of cluster.leader_ttl seconds; cluster.name names this
+	 * controller (default: the host name). */
+	bool cluster_ha;
+	unsigned int cluster_leader_ttl_s;
+	char cluster_name[64];
 	/* provisioning_segment = TENANT/SEGMENT: where registered, verifying
 	 * and quarantined nodes sit ("" = nowhere). */
 	char provisioning_tenant[LOOM_NAME_MAX];

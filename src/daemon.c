@@ -16,6 +16,7 @@
 #include "lib/log.h"
 #include "lib/monotime.h"
 #include "src/daemon.h"
+#include "src/ha.h"
 #include "src/reconcile.h"
 #include "tenancy/compile.h"
 #include "tenancy/mig.h"
@@ -32,6 +33,9 @@ int loomd_hook_add(struct loomd *d, enum loomd_hook point, loomd_hook_fn *fn)
 
 void loomd_hook_call(struct loomd *d, enum loomd_hook point)
 {
+	/* With cluster.ha, what must happen once happens on the leader only. */
+	if (point != LOOMD_HOOK_RECONCILER && !loomd_ha_leader(d))
+		return;
 	for (size_t i = 0; i < LOOMD_HOOKS_PER_POINT && d->hooks[point][i]; i++)
 		d->hooks[point][i](d);
 }

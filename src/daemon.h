@@ -34,6 +34,7 @@ struct waiter;
 struct rdma_job;
 struct pkeys_stamp;
 struct db_snapshot;
+struct loomd_ha;
 
 /*
  * A replacement loomd is driving (src/replacement.c).  Its record, with
@@ -130,6 +131,9 @@ struct loomd {
 	 * many writes it holds (none: rolled back, the file left as it was). */
 	bool in_txn;
 	unsigned int txn_writes;
+	unsigned int txn_internal;	/* of them, loomd's own (fenced: src/ha.h) */
+	/* cluster.ha: the replicated log and the election (src/ha.c), else NULL. */
+	struct loomd_ha *ha;
 	uint64_t batches, batched_writes;
 	int64_t started_ns;
 

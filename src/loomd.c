@@ -15,6 +15,7 @@
 
 #include "lib/log.h"
 #include "src/check.h"
+#include "src/ha.h"
 #include "src/server.h"
 #include "src/startup.h"
 
@@ -30,6 +31,10 @@ static void usage(FILE *out)
 		"           nothing is created or migrated), print the effective\n"
 		"           configuration and exit (non-zero on any error)\n"
 		"  -d LIST  debug logs for: api,store,reconcile,netlink,frr,opensm,mad,lifecycle,gpu,all\n"
+		"  --import FILE  copy the single-machine database FILE into the empty cluster\n"
+		"                 of cluster.etcd (cluster.ha), audit chain included, and exit\n"
+		"  --export FILE  copy the cluster's state into a new single-machine database\n"
+		"                 FILE and exit\n"
 		"  -V       print the version (also --version)\n"
 		"  -h       print this help (also --help)\n", DEFAULT_CONFIG);
 }
@@ -75,13 +80,15 @@ int main(int argc, char **argv)
 	static struct loomd d;
 	struct loom_err err = { 0 };
 	const char *config = DEFAULT_CONFIG;
-	const char *debug = NULL;
+	const char *debug = NULL, *import = NULL, *export = NULL;
 	bool foreground = false, check = false;
 	int opt, ready_fd = -1, devnull;
 	unsigned int mask;
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "import", required_argument, NULL, 'I' },
+		{ "export", required_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 
@@ -100,6 +107,8 @@ int main(int argc, char **argv)
 		case 'n': check = true; break;
 		case 'd': debug = optarg; break;
 		case 'V': printf("loomd %s\n", PACKAGE_VERSION); return 0;
+		case 'I': import = optarg; break;
+		case 'E': export = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -120,6 +129,17 @@ int main(int argc, char **argv)
 		}
 		log_debug_mask = mask;
 		log_level = LOG_LVL_DEBUG;
+	}
+	if (import || export) {
+		if (!d.cfg.cluster_etcd[0]) {
+			fprintf(stderr, "loomd: --%s needs cluster.etcd in %s\n", import ? "import" : "export", config);
+			return 1;
+		}
+		if (import ? loomd_ha_import(&d.cfg, import, &err) : loomd_ha_export(&d.cfg, export, &err)) {
+			print_err(import ? "import" : "export", &err);
+			return 1;
+		}
+		return 0;
 	}
 	if (check) {
 		int ret;

@@ -14,6 +14,7 @@
 #include "lib/monotime.h"
 #include "src/api.h"
 #include "src/api_scope.h"
+#include "src/ha.h"
 #include "src/metrics.h"
 #include "src/reconcile.h"
 #include "src/rpc.h"
@@ -38,6 +39,10 @@ struct pending {
 	const char *method;
 	int code;
 	int64_t t0_ns;
+	/* cluster.ha: a write's request line, run again when another
+	 * controller's entry took the batch's place in the log. */
+	char *line;
+	size_t line_len;
 };
 
 /* A successful write whose client asked to wait for the targets. */
@@ -56,6 +61,8 @@ struct waiter {
 
 static struct pending batch[MAX_BATCH];
 static size_t n_batch;
+/* The batch's writes are running again (cluster.ha): their limits were counted. */
+static bool rerunning;
 
 static void waiter_free(struct waiter *w)
 {
@@ -124,7 +131,7 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 	*waited = NULL;
 	p->wait_s = 0;
 	p->method = m ? m->name : NULL;
-	if (limit_request(d, c, &err))
+	if (!rerunning && limit_request(d, c, &err))
 		goto done;
 	if (!m) {
 		loom_err_set(&err, LOOM_E_METHOD, "method", "no method '%s'", req->method);
@@ -142,6 +149,8 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 		goto done;
 	}
 	if (!m->writes) {
+		const char *stale;
+
 		if (api_scope_run(&call, m, req->params, &result, &err) == 0 && call.subscribe) {
 			d->n_subscribers += !c->subscribed;
 			c->subscribed = true;
@@ -155,6 +164,9 @@ static json_t *request_run(struct loomd *d, struct client *c, struct rpc_request
 		/* A read whose answer comes later waits like a write (done: below). */
 		if (err.code == LOOM_OK && call.wait && call.wait->read_limit_s > 0)
 			p->wait_s = call.wait->read_limit_s;
+		/* cluster.ha without etcd: the answer is this replica's, maybe behind. */
+		if (err.code == LOOM_OK && json_is_object(result) && (stale = loomd_ha_stale(d)))
+			json_object_set_new(result, "stale", json_string(stale));
 		goto done;
 	}
 	if (wait_param(req->params, &p->wait_s, &err))
@@ -229,6 +241,13 @@ void client_take_lines(struct loomd *d, struct client *c)
 			continue;
 		}
 		reply = request_run(d, c, &req, &wrote, &waited, p);
+		if (wrote && d->ha) {
+			p->line = malloc(len);
+			if (p->line) {
+				memcpy(p->line, c->in + off - len - 1, len);
+				p->line_len = len;
+			}
+		}
 		batch_add(c, reply, req.id, wrote, waited);
 		rpc_request_release(&req);
 	}
@@ -311,6 +330,68 @@ int waiters_timeout_ms(const struct loomd *d)
 	return first <= now ? 0 : (int)((first - now) / 1000000 + 1);
 }
 
+/* cluster.ha: runs the batch's writes again, on the state the log now says. */
+static void batch_rerun(struct loomd *d)
+{
+	rerunning = true;
+	for (size_t i = 0; i < n_batch; i++) {
+		struct pending *p = &batch[i];
+		struct rpc_request req;
+		struct loom_err err = { 0 };
+		json_t *waited = NULL;
+		bool wrote = false;
+
+		if (!p->line || rpc_request_parse(p->line, p->line_len, &req, &err))
+			continue;
+		json_decref(p->reply);
+		json_decref(p->result);
+		p->reply = request_run(d, p->client, &req, &wrote, &waited, p);
+		p->wrote = wrote;
+		p->result = waited;
+		rpc_request_release(&req);
+	}
+	rerunning = false;
+}
+
+/*
+ * cluster.ha: the batch's changes into the log, then the COMMIT; on a
+ * conflict, caught up, run again (at most HA_RETRIES times).  Returns true
+ * when the batch failed (@err says why; nothing was changed).
+ */
+static bool ha_commit(struct loomd *d, struct loom_err *err)
+{
+	for (int attempt = 0;; attempt++) {
+		switch (loomd_ha_append(d, err)) {
+		case HA_APPENDED:
+			loomd_ha_committed(d, store_commit(d->store) == 0);
+			return false;
+		case HA_LANDED:
+			return false;
+		case HA_FAILED:
+			return true;
+		case HA_CONFLICT:
+			break;
+		}
+		d->in_txn = false;
+		d->txn_writes = 0;
+		d->txn_internal = 0;
+		if (attempt == HA_RETRIES) {
+			loom_err_set(err, LOOM_E_CONFLICT, "", "other controllers wrote first %d times in a row; "
+				     "nothing was changed: try again", HA_RETRIES + 1);
+			return true;
+		}
+		batch_rerun(d);
+		if (!d->in_txn)
+			return false;	/* every write was refused this time: their replies say why */
+		if (!d->txn_writes) {
+			store_session_end(d->store);
+			store_rollback(d->store);
+			d->in_txn = false;
+			return false;
+		}
+	}
+}
+
 void batch_finish(struct loomd *d)
 {
 	bool failed = false;
@@ -325,7 +406,12 @@ void batch_finish(struct loomd *d)
 		int64_t t0 = mono_ns();
 
 		if (!d->txn_writes) {
+			store_session_end(d->store);
 			store_rollback(d->store);	/* all refused: not a byte written */
+		} else if (d->ha) {
+			failed = ha_commit(d, &err);
+			if (failed)
+				log_err("%s", err.msg);
 		} else if (store_commit(d->store)) {
 			failed = true;
 			loom_err_set(&err, LOOM_E_STORE, "", "the commit failed, nothing was changed: %s",
@@ -338,9 +424,12 @@ void batch_finish(struct loomd *d)
 			loomd_metrics_commit(d, d->txn_writes, mono_ns() - t0);
 		d->in_txn = false;
 		d->txn_writes = 0;
+		d->txn_internal = 0;
 		d->batches++;
 		d->batched_writes += writes;
 	}
+	/* What the other controllers wrote; the lead taken or given up. */
+	loomd_ha_poll(d);
 	if (d->model_changed)
 		gen = loomd_post(d);
 	for (size_t i = 0; i < n_batch; i++) {
@@ -374,6 +463,8 @@ void batch_finish(struct loomd *d)
 		json_decref(p->reply);
 		json_decref(p->result);
 		json_decref(p->id);
+		free(p->line);
+		p->line = NULL;
 	}
 	n_batch = 0;
 	/* A removal no target had to change is verified already; a replacement

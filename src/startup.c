@@ -15,6 +15,7 @@
 #include "lib/monotime.h"
 #include "src/check.h"
 #include "src/converge.h"
+#include "src/ha.h"
 #include "src/isolation_run.h"
 #include "src/metrics.h"
 #include "src/readiness.h"
@@ -30,7 +31,7 @@
  * inside one does not let the same signal act again.  A mark that cannot
  * be read is logged and skipped (a hold-down only ever holds back).
  */
-static void faults_restore(struct loomd *d)
+void loomd_faults_restore(struct loomd *d)
 {
 	int64_t now = realtime_ns() / 1000000000;
 	json_t *all = NULL, *v;
@@ -206,6 +207,12 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 		ret = instance_mark(d, check_only, err);
 	if (ret)
 		return ret;
+	/* cluster.ha: the file is a replica of the cluster's log, brought up to its end. */
+	if (!check_only) {
+		ret = loomd_ha_open(d, err);
+		if (ret)
+			return ret;
+	}
 	ret = store_load_model(d->store, &d->model, err);
 	if (ret)
 		return ret;
@@ -216,7 +223,7 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	if (loomd_replace_load(d))
 		return loom_err_set(err, LOOM_E_STORE, "", "cannot read the replacements in progress: %s",
 				    store_errmsg(d->store));
-	faults_restore(d);
+	loomd_faults_restore(d);
 	if (check_only)
 		return 0;
 	ret = hooks_register(d);
@@ -235,7 +242,8 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 	if (ret)
 		return ret;
 	ret = server_open(d, err);
-	if (ret || !d->cfg.reconcile)
+	/* With cluster.ha only the leader drives the targets (src/ha.c starts them). */
+	if (ret || !d->cfg.reconcile || d->ha)
 		return ret;
 	ret = loomd_reconciler_start(d);
 	if (ret)
@@ -256,6 +264,7 @@ void loomd_close(struct loomd *d)
 	rdma_jobs_close(d);
 	loomd_isolation_close(d);
 	reconciler_stop(&d->rec);
+	loomd_ha_close(d);	/* resigns at once */
 	server_close(d);
 	model_clear(&d->model);
 	model_reserved_set(&d->model, NULL, 0);

@@ -16,5 +16,7 @@
  */
 int loomd_open(struct loomd *d, bool check_only, struct loom_err *err);
 void loomd_close(struct loomd *d);
+/* Reads the fault hold-downs still running from the store into d->faults. */
+void loomd_faults_restore(struct loomd *d);
 
 #endif

@@ -73,6 +73,7 @@ struct store {
 	EVP_MD_CTX *md;
 	EVP_MD *sha256;		/* fetched once: an implicit fetch per record costs more than the hash */
 	int64_t ev_hint;	/* highest node event seq appended (maybe rolled back) */
+	void *session;		/* sqlite3_session recording this transaction (store/session.c) */
 	char errmsg[512];
 };
 

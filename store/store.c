@@ -556,6 +556,7 @@ void store_close(struct store **sp)
 		sqlite3_finalize(s->sp_release[i]);
 		sqlite3_finalize(s->sp_rollback[i]);
 	}
+	store_session_end(s);
 	/* An open transaction is rolled back by close: it was never acknowledged. */
 	if (s->db)
 		sqlite3_close(s->db);

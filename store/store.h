@@ -81,7 +81,9 @@ int store_hold_delete(struct store *s, enum seg_type type, uint32_t id);
  * Keys beginning with "audit." belong to the store (-EPERM).
  */
 int store_kv_put(struct store *s, const char *key, const char *value);
-int store_kv_get(struct store *s, const char *key, char **value);	/* *value malloc'd, NULL if absent */
+int store_kv_get(struct store *s, const char *key, char **value);
+/* Removes @key (no error when it is absent). */
+int store_kv_delete(struct store *s, const char *key);	/* *value malloc'd, NULL if absent */
 /* Every key beginning with @prefix: {"key": "value", ...} (an empty object when none). */
 int store_kv_list(struct store *s, const char *prefix, json_t **out);
 
@@ -199,5 +201,36 @@ int store_gpu_delete(struct store *s, const char *node, unsigned int gpu, unsign
 int store_gpu_list(struct store *s, struct gpu_inst_rec **out, size_t *n);
 
 const char *store_errmsg(struct store *s);
+
+/*
+ * Changesets (store/session.c, SQLite's session extension): how highly
+ * available controllers replicate their writes (docs/ha.md).
+ *
+ * store_session_start, inside an open transaction, records every row the
+ * transaction changes from then on (every table); store_session_take
+ * returns those changes as one changeset (malloc'd; the net difference,
+ * so what a rolled-back savepoint undid is not in it) and ends the
+ * recording.  store_changeset_apply applies a changeset inside the
+ * caller's transaction; any conflict (a row not as the changeset expects)
+ * aborts it and returns -EPROTO: the file is not the state the changeset
+ * was made on.  Without the extension in libsqlite3 each returns
+ * -EOPNOTSUPP.
+ */
+bool store_session_supported(void);
+int store_session_start(struct store *s);
+int store_session_take(struct store *s, void **changeset, size_t *len);
+void store_session_end(struct store *s);
+int store_changeset_apply(struct store *s, const void *changeset, size_t len);
+/*
+ * Copies every row of the loom database at @src_path (opened and migrated
+ * to this code's schema first) into @s, parents before children, in
+ * chunks of at most @rows rows: before each chunk a session is started,
+ * after it @chunk_fn is called (to take the chunk's changeset; a non-zero
+ * return stops the copy).  Rows of kv whose key starts with @skip_kv are
+ * left out.  One transaction: it commits when every chunk went through,
+ * else nothing of it stays.  No transaction may be open.
+ */
+int store_copy_from(struct store *s, const char *src_path, const char *skip_kv, int rows,
+		    int (*chunk_fn)(struct store *s, void *arg, struct loom_err *err), void *arg, struct loom_err *err);
 
 #endif

@@ -1,0 +1,999 @@
+/*
+ * src/ha.c: highly available controllers: the replicated log of
+ * changesets and the elected, fenced leader (src/ha.h, docs/ha.md).
+ *
+ * Keys, under cluster.prefix:
+ *   ha/meta              {"schema":N,"by":NAME,"time":NS}: made once, by
+ *                        the first controller (a txn on create_revision 0)
+ *   ha/log/%016d         one entry per committed batch: a header line
+ *                        "loom-ha1 NAME PID NONCE\n", then the changeset
+ *   ha/election/%016x    one per controller, on its lease; the lowest
+ *                        create_revision leads
+ *
+ * Threads: the event loop (everything that touches the store and the
+ * model), an election thread (lease, keepalives, who leads) and a watch
+ * thread (a doorbell on ha/log/).  The two threads only publish what they
+ * saw under a mutex and write an eventfd the loop watches.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster/etcd.h"
+#include "lib/log.h"
+#include "lib/monotime.h"
+#include "src/ha.h"
+#include "src/reconcile.h"
+#include "src/replacement.h"
+#include "src/server.h"
+#include "src/startup.h"
+
+#define HA_HEADER "loom-ha1 "
+/* Entries applied per local transaction when catching up. */
+#define CATCH_UP_PAGE 256
+/* How often the election thread looks at who leads. */
+#define ELECT_POLL_MS 200
+
+struct loomd_ha {
+	char name[64];
+	char pfx[192];		/* PREFIX/ha/ */
+	char log_pfx[200];	/* PREFIX/ha/log/ */
+	char elect_pfx[208];	/* PREFIX/ha/election/ */
+	char endpoints[1024];
+	int ttl_s;
+	struct etcd *kv;	/* the event loop's client */
+	int64_t seq;		/* the last log entry this replica applied */
+	uint64_t nonce;		/* numbers this controller's entries */
+	uint64_t conflicts;	/* appends that found their place taken */
+	char pending[128];	/* the header of the entry being appended */
+	int efd;
+	int64_t start_rev;	/* the watch starts here */
+
+	/* The event loop's view. */
+	bool leading;
+	bool fenced;		/* an append was fenced: not the leader, whatever the thread says */
+	bool have_rec;
+
+	pthread_t elect_thread, watch_thread;
+	bool threads;
+	atomic_bool stop;
+	atomic_llong seen_seq;	/* the highest entry the watch saw */
+	atomic_bool watch_broken;
+
+	/* The election thread's view, under @lock. */
+	pthread_mutex_t lock;
+	bool e_leading;
+	char e_key[256];
+	int64_t e_rev;		/* our key's create_revision */
+	char leader_name[64];
+	char leader_key[256];
+	int64_t leader_since_ns;
+	bool e_unreachable;
+	int64_t unreachable_since_ns;
+	char stale_why[256];
+};
+
+static void wake(struct loomd_ha *h)
+{
+	uint64_t one = 1;
+
+	if (write(h->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("ha: cannot wake the event loop: %s", strerror(errno));
+}
+
+static void log_key(const struct loomd_ha *h, int64_t seq, char *out, size_t len)
+{
+	snprintf(out, len, "%s%016" PRId64, h->log_pfx, seq);
+}
+
+/* ---- applying the log ---- */
+
+/* The entry's header ("loom-ha1 NAME PID NONCE") and changeset. */
+static int entry_split(const struct etcd_kv *kv, const char **cs, size_t *len, char *hdr, size_t hdrlen)
+{
+	const char *nl = memchr(kv->value, '\n', kv->value_len);
+
+	if (kv->value_len < strlen(HA_HEADER) || memcmp(kv->value, HA_HEADER, strlen(HA_HEADER)) || !nl)
+		return -EPROTO;
+	snprintf(hdr, hdrlen, "%.*s", (int)(nl - kv->value), kv->value);
+	*cs = nl + 1;
+	*len = kv->value_len - (size_t)(nl + 1 - kv->value);
+	return 0;
+}
+
+/*
+ * Applies the entries after *seq to @s, in transactions of at most
+ * CATCH_UP_PAGE entries.  *own is set when an entry's header is @pending.
+ */
+static int log_catch_up(struct etcd *e, const char *log_pfx, struct store *s, int64_t *seq, const char *pending,
+			bool *own, int *applied, struct etcd_header *hdr, struct loom_err *err)
+{
+	for (;;) {
+		struct etcd_kv *kvs = NULL;
+		size_t n = 0;
+		char from[256];
+		int ret = 0;
+
+		snprintf(from, sizeof(from), "%s%016" PRId64, log_pfx, *seq + 1);
+		if (etcd_get_from(e, log_pfx, from, CATCH_UP_PAGE, &kvs, &n, hdr, err))
+			return -EIO;
+		if (!n)
+			return 0;
+		if (store_begin(s)) {
+			etcd_kvs_free(&kvs, n);
+			return loom_err_set(err, LOOM_E_STORE, "", "catching up with the log: %s", store_errmsg(s));
+		}
+		for (size_t i = 0; i < n && !ret; i++) {
+			int64_t want = *seq + 1 + (int64_t)i, got = -1;
+			char hdrline[128], seqtext[24], *stored = NULL;
+			const char *cs;
+			size_t len;
+
+			sscanf(kvs[i].key + strlen(log_pfx), "%" SCNd64, &got);
+			if (got != want) {
+				ret = loom_err_set(err, LOOM_E_STORE, "", "the log has no entry %" PRId64 " (next: %s): "
+						   "it was removed; this replica cannot catch up", want, kvs[i].key);
+				break;
+			}
+			if (entry_split(&kvs[i], &cs, &len, hdrline, sizeof(hdrline))) {
+				ret = loom_err_set(err, LOOM_E_STORE, "", "log entry %" PRId64 " is not loom's "
+						   "(no '%s' header)", want, HA_HEADER);
+				break;
+			}
+			if (store_changeset_apply(s, cs, len)) {
+				ret = loom_err_set(err, LOOM_E_STORE, "", "log entry %" PRId64 " (%s) does not apply "
+						   "to this replica: %s", want, hdrline, store_errmsg(s));
+				break;
+			}
+			snprintf(seqtext, sizeof(seqtext), "%" PRId64, want);
+			if (store_kv_get(s, "ha.seq", &stored) || !stored || strcmp(stored, seqtext)) {
+				ret = loom_err_set(err, LOOM_E_STORE, "", "log entry %" PRId64 " (%s) leaves the "
+						   "replica at entry %s", want, hdrline, stored ? stored : "none");
+				free(stored);
+				break;
+			}
+			free(stored);
+			if (own && pending && pending[0] && strcmp(hdrline, pending) == 0)
+				*own = true;
+		}
+		if (ret || store_commit(s)) {
+			if (!ret)
+				ret = loom_err_set(err, LOOM_E_STORE, "", "catching up with the log: %s",
+						   store_errmsg(s));
+			store_rollback(s);
+			etcd_kvs_free(&kvs, n);
+			return ret;
+		}
+		*seq += (int64_t)n;
+		if (applied)
+			*applied += (int)n;
+		etcd_kvs_free(&kvs, n);
+		if (n < CATCH_UP_PAGE)
+			return 0;
+	}
+}
+
+static int replica_seq(struct store *s, int64_t *seq, struct loom_err *err)
+{
+	char *v = NULL;
+
+	*seq = 0;
+	if (store_kv_get(s, "ha.seq", &v))
+		return loom_err_set(err, LOOM_E_STORE, "", "reading ha.seq: %s", store_errmsg(s));
+	if (v)
+		*seq = strtoll(v, NULL, 10);
+	free(v);
+	return 0;
+}
+
+/* ---- the election thread ---- */
+
+static void elect_publish(struct loomd_ha *h, bool leading, const char *leader_key, const char *leader_name,
+			  bool unreachable, const char *why)
+{
+	bool changed;
+
+	pthread_mutex_lock(&h->lock);
+	changed = leading != h->e_leading || unreachable != h->e_unreachable ||
+		  strcmp(leader_key, h->leader_key);
+	if (strcmp(leader_key, h->leader_key)) {
+		snprintf(h->leader_key, sizeof(h->leader_key), "%s", leader_key);
+		snprintf(h->leader_name, sizeof(h->leader_name), "%s", leader_name);
+		h->leader_since_ns = realtime_ns();
+	}
+	h->e_leading = leading;
+	if (unreachable && !h->e_unreachable)
+		h->unreachable_since_ns = realtime_ns();
+	h->e_unreachable = unreachable;
+	if (unreachable)
+		snprintf(h->stale_why, sizeof(h->stale_why), "%s", why);
+	pthread_mutex_unlock(&h->lock);
+	if (changed)
+		wake(h);
+}
+
+static void nap(struct loomd_ha *h, int ms)
+{
+	for (int t = 0; t < ms && !atomic_load(&h->stop); t += 20) {
+		struct timespec ts = { .tv_nsec = 20 * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Puts our key on a fresh lease; returns its create_revision (0 on failure). */
+static int64_t campaign(struct loomd_ha *h, struct etcd *e, int64_t *lease, char *key, size_t keylen,
+			struct loom_err *err)
+{
+	struct etcd_cmp cmp = { .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 };
+	struct etcd_op op = { .type = ETCD_OP_PUT };
+	struct etcd_kv kv = { 0 };
+	bool ok = false, found = false;
+	char value[160];
+	int64_t rev = 0;
+
+	if (etcd_lease_grant(e, h->ttl_s, lease, err))
+		return 0;
+	snprintf(key, keylen, "%s%016" PRIx64, h->elect_pfx, (uint64_t)*lease);
+	snprintf(value, sizeof(value), "{\"name\":\"%s\",\"pid\":%d}", h->name, (int)getpid());
+	cmp.key = key;
+	op.key = key;
+	op.value = value;
+	op.len = strlen(value);
+	op.lease = *lease;
+	if (etcd_txn(e, &cmp, 1, &op, 1, NULL, 0, &ok, NULL, err) == 0 &&
+	    etcd_get(e, key, &kv, &found, NULL, err) == 0 && found)
+		rev = kv.create_revision;
+	etcd_kv_clear(&kv);
+	if (!rev) {
+		etcd_lease_revoke(e, *lease, err);
+		*lease = 0;
+	}
+	return rev;
+}
+
+static void *elect_main(void *arg)
+{
+	struct loomd_ha *h = arg;
+	struct etcd *e = NULL;
+	struct loom_err err = { 0 };
+	int64_t lease = 0, rev = 0, next_ka = 0, valid_until = 0;
+	char key[256] = "";
+	int period = h->ttl_s * 1000 / 3;
+
+	if (etcd_open(h->endpoints, period > 1000 ? period : 1000, &e, &err)) {
+		log_err("ha: election: %s", err.msg);
+		return NULL;
+	}
+	while (!atomic_load(&h->stop)) {
+		struct etcd_kv *kvs = NULL;
+		size_t n = 0, lowest = 0;
+		int64_t now = mono_ms();
+		char lname[64] = "";
+
+		memset(&err, 0, sizeof(err));
+		if (!lease) {
+			rev = campaign(h, e, &lease, key, sizeof(key), &err);
+			if (!rev) {
+				elect_publish(h, false, "", "", true, err.msg);
+				nap(h, ELECT_POLL_MS);
+				continue;
+			}
+			pthread_mutex_lock(&h->lock);
+			snprintf(h->e_key, sizeof(h->e_key), "%s", key);
+			h->e_rev = rev;
+			pthread_mutex_unlock(&h->lock);
+			valid_until = now + h->ttl_s * 1000;
+			next_ka = now + period;
+			log_info("ha: %s is a candidate (lease %" PRIx64 ", ttl %d s, revision %" PRId64 ")", h->name,
+				 (uint64_t)lease, h->ttl_s, rev);
+		} else if (now >= next_ka) {
+			int left = 0;
+			int ret = etcd_lease_keepalive(e, lease, &left, &err);
+
+			if (ret && err.code == LOOM_E_NOT_FOUND) {
+				log_warn("ha: %s's lease expired: campaigning again", h->name);
+				lease = 0;
+				elect_publish(h, false, "", "", false, "");
+				continue;
+			}
+			if (ret) {
+				next_ka = now + ELECT_POLL_MS;
+			} else {
+				valid_until = now + (int64_t)left * 1000;
+				next_ka = now + period;
+			}
+		}
+		if (etcd_get_prefix(e, h->elect_pfx, 0, &kvs, &n, NULL, &err)) {
+			/* Without etcd nobody can tell: lead only while the lease surely lives. */
+			elect_publish(h, h->e_leading && mono_ms() < valid_until, h->leader_key, h->leader_name,
+				      true, err.msg);
+			nap(h, ELECT_POLL_MS);
+			continue;
+		}
+		for (size_t i = 1; i < n; i++)
+			if (kvs[i].create_revision < kvs[lowest].create_revision)
+				lowest = i;
+		if (n) {
+			json_t *v = json_loadb(kvs[lowest].value, kvs[lowest].value_len, 0, NULL);
+
+			snprintf(lname, sizeof(lname), "%s", json_string_value(json_object_get(v, "name")) ?
+				 json_string_value(json_object_get(v, "name")) : "?");
+			json_decref(v);
+		}
+		elect_publish(h, n && !strcmp(kvs[lowest].key, key) && kvs[lowest].create_revision == rev &&
+			      mono_ms() < valid_until, n ? kvs[lowest].key : "", lname, false, "");
+		if (lease) {
+			bool mine = false;
+
+			for (size_t i = 0; i < n; i++)
+				mine |= !strcmp(kvs[i].key, key);
+			if (!mine) {
+				/* Our key is gone (its lease expired while we were away). */
+				log_warn("ha: %s's election key is gone: campaigning again", h->name);
+				etcd_lease_revoke(e, lease, &err);
+				lease = 0;
+			}
+		}
+		etcd_kvs_free(&kvs, n);
+		nap(h, ELECT_POLL_MS);
+	}
+	/* Resign: the key goes with the lease, the next candidate leads at once. */
+	if (lease && etcd_lease_revoke(e, lease, &err))
+		log_warn("ha: resigning: %s", err.msg);
+	etcd_close(&e);
+	return NULL;
+}
+
+/* ---- the watch thread: a doorbell on the log ---- */
+
+static void on_log(void *arg, const struct etcd_watch_update *u)
+{
+	struct loomd_ha *h = arg;
+
+	switch (u->status) {
+	case ETCD_WATCH_EVENTS:
+		for (size_t i = 0; i < u->n_events; i++) {
+			long long seq = strtoll(u->events[i].kv.key + strlen(h->log_pfx), NULL, 10);
+
+			if (u->events[i].type == ETCD_EV_PUT && seq > atomic_load(&h->seen_seq))
+				atomic_store(&h->seen_seq, seq);
+		}
+		if (atomic_exchange(&h->watch_broken, false) || u->n_events)
+			wake(h);
+		break;
+	case ETCD_WATCH_COMPACTED:
+	case ETCD_WATCH_RETRYING:
+	case ETCD_WATCH_FOREIGN:
+		if (!atomic_exchange(&h->watch_broken, true)) {
+			pthread_mutex_lock(&h->lock);
+			snprintf(h->stale_why, sizeof(h->stale_why), "the log's watch broke: %s",
+				 u->message ? u->message : "compacted");
+			h->unreachable_since_ns = realtime_ns();
+			pthread_mutex_unlock(&h->lock);
+		}
+		wake(h);
+		break;
+	}
+}
+
+struct watch_ctx {
+	struct loomd_ha *h;
+	struct etcd_watcher *w;
+	struct etcd_watch *watch;
+};
+
+static void on_log_ctx(void *arg, const struct etcd_watch_update *u)
+{
+	struct watch_ctx *c = arg;
+
+	on_log(c->h, u);
+	if (u->status == ETCD_WATCH_COMPACTED)	/* only a doorbell: the loop reads the keys */
+		etcd_watch_resume(c->w, c->watch, u->compact_revision);
+}
+
+static void *watch_main(void *arg)
+{
+	struct loomd_ha *h = arg;
+	struct loom_err err = { 0 };
+	struct watch_ctx c = { .h = h };
+
+	if (etcd_watcher_new(h->endpoints, &c.w, &err) ||
+	    etcd_watch_add(c.w, h->log_pfx, h->start_rev, on_log_ctx, &c, &c.watch, &err)) {
+		log_err("ha: the log's watch: %s", err.msg);
+		etcd_watcher_free(&c.w);
+		return NULL;
+	}
+	while (!atomic_load(&h->stop))
+		etcd_watcher_run(c.w, 200);
+	etcd_watch_cancel(c.w, &c.watch);
+	etcd_watcher_free(&c.w);
+	return NULL;
+}
+
+/* ---- the event loop's side ---- */
+
+bool loomd_ha_leader(const struct loomd *d)
+{
+	return !d->ha || (d->ha->leading && !d->ha->fenced);
+}
+
+const char *loomd_ha_stale(const struct loomd *d)
+{
+	struct loomd_ha *h = d->ha;
+
+	if (!h || (!h->e_unreachable && !atomic_load(&h->watch_broken)))
+		return NULL;
+	return h->stale_why[0] ? h->stale_why : "etcd is unreachable";
+}
+
+int loomd_ha_begin(struct loomd *d, struct loom_err *err)
+{
+	if (!d->ha)
+		return 0;
+	if (store_session_start(d->store))
+		return loom_err_set(err, LOOM_E_STORE, "", "cannot record the changes: %s", store_errmsg(d->store));
+	return 0;
+}
+
+/* Applies what others appended; reloads the model when anything was. */
+static int catch_up(struct loomd *d, bool *own, struct loom_err *err)
+{
+	struct loomd_ha *h = d->ha;
+	int applied = 0;
+	int ret = log_catch_up(h->kv, h->log_pfx, d->store, &h->seq, h->pending, own, &applied, NULL, err);
+
+	if (applied) {
+		loomd_model_reload(d);
+		d->model_changed = true;
+		if (h->leading)
+			d->life_pending = true;
+	}
+	return ret;
+}
+
+/* Is our election key still ours?  (After a failed fenced append.) */
+static bool still_leading(struct loomd_ha *h)
+{
+	struct etcd_kv kv = { 0 };
+	struct loom_err err = { 0 };
+	bool found = false, ok;
+	char key[256];
+	int64_t rev;
+
+	pthread_mutex_lock(&h->lock);
+	snprintf(key, sizeof(key), "%s", h->e_key);
+	rev = h->e_rev;
+	pthread_mutex_unlock(&h->lock);
+	if (etcd_get(h->kv, key, &kv, &found, NULL, &err))
+		return true;	/* cannot tell: the retry will be fenced again if not */
+	ok = found && kv.create_revision == rev;
+	etcd_kv_clear(&kv);
+	return ok;
+}
+
+enum ha_append loomd_ha_append(struct loomd *d, struct loom_err *err)
+{
+	struct loomd_ha *h = d->ha;
+	struct etcd_cmp cmp[2];
+	struct etcd_op op = { .type = ETCD_OP_PUT };
+	char key[256], seqtext[24], fence_key[256] = "";
+	void *cs = NULL;
+	char *value = NULL;
+	size_t len = 0, hlen;
+	bool ok = false, fence = d->txn_internal > 0, own = false;
+	int64_t fence_rev = 0;
+	size_t n_cmp = 1;
+	int ret;
+
+	snprintf(seqtext, sizeof(seqtext), "%" PRId64, h->seq + 1);
+	if (store_kv_put(d->store, "ha.seq", seqtext) || store_session_take(d->store, &cs, &len)) {
+		loom_err_set(err, LOOM_E_STORE, "", "cannot take the batch's changes: %s", store_errmsg(d->store));
+		goto failed;
+	}
+	if (len > HA_ENTRY_MAX) {
+		loom_err_set(err, LOOM_E_TOO_LARGE, "", "the batch's changes take %zu bytes, more than one log "
+			     "entry holds (%d: etcd's request limit); nothing was changed, send fewer changes at once",
+			     len, HA_ENTRY_MAX);
+		goto failed;
+	}
+	snprintf(h->pending, sizeof(h->pending), HA_HEADER "%s %d %" PRIu64, h->name, (int)getpid(), ++h->nonce);
+	hlen = strlen(h->pending) + 1;
+	value = malloc(hlen + len);
+	if (!value) {
+		loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+		goto failed;
+	}
+	memcpy(value, h->pending, hlen - 1);
+	value[hlen - 1] = '\n';
+	memcpy(value + hlen, cs, len);
+	log_key(h, h->seq + 1, key, sizeof(key));
+	cmp[0] = (struct etcd_cmp){ .key = key, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 };
+	if (fence) {
+		if (!loomd_ha_leader(d)) {
+			loom_err_set(err, LOOM_E_STATE, "", "%s is not the leader: its own writes are not made", h->name);
+			goto failed;
+		}
+		pthread_mutex_lock(&h->lock);
+		snprintf(fence_key, sizeof(fence_key), "%s", h->e_key);
+		fence_rev = h->e_rev;
+		pthread_mutex_unlock(&h->lock);
+		cmp[n_cmp++] = (struct etcd_cmp){ .key = fence_key, .target = ETCD_CMP_CREATE,
+						  .result = ETCD_CMP_EQUAL, .number = fence_rev };
+	}
+	op.key = key;
+	op.value = value;
+	op.len = hlen + len;
+	ret = etcd_txn(h->kv, cmp, n_cmp, &op, 1, NULL, 0, &ok, NULL, err);
+	free(value);
+	free(cs);
+	cs = NULL;
+	if (ret == 0 && ok)
+		return HA_APPENDED;
+	store_rollback(d->store);
+	d->txn_internal = 0;
+	if (ret) {
+		/* Unknown outcome: the entry may still land; catching up will tell. */
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%s", err->msg);
+		loom_err_set(err, LOOM_E_UNAVAILABLE, "cluster.etcd", "the cluster's log did not take the "
+			     "write (%s); nothing was changed on %s, but if etcd had accepted it before failing "
+			     "it may still appear: read it back before trying again", why, h->name);
+		catch_up(d, &own, &(struct loom_err){ 0 });
+		loomd_model_reload(d);
+		h->pending[0] = '\0';
+		return own ? HA_LANDED : HA_FAILED;
+	}
+	if (fence && !still_leading(h)) {
+		log_warn("ha: fenced: %s no longer leads (its election key %s is gone); its own writes "
+			 "were not made", h->name, fence_key);
+		h->fenced = true;
+	}
+	if (catch_up(d, &own, err)) {
+		log_err("ha: %s", err->msg);
+		loomd_model_reload(d);
+		h->pending[0] = '\0';
+		return HA_FAILED;
+	}
+	loomd_model_reload(d);
+	h->pending[0] = '\0';
+	h->conflicts++;
+	return own ? HA_LANDED : HA_CONFLICT;
+failed:
+	free(cs);
+	free(value);
+	store_session_end(d->store);
+	store_rollback(d->store);
+	d->txn_internal = 0;
+	loomd_model_reload(d);
+	h->pending[0] = '\0';
+	return HA_FAILED;
+}
+
+void loomd_ha_committed(struct loomd *d, bool ok)
+{
+	struct loomd_ha *h = d->ha;
+	struct loom_err err = { 0 };
+
+	h->pending[0] = '\0';
+	if (ok) {
+		h->seq++;
+		return;
+	}
+	/* The entry is in the log, the local COMMIT failed: apply it from there. */
+	store_rollback(d->store);
+	if (catch_up(d, NULL, &err))
+		log_err("ha: %s", err.msg);
+	loomd_model_reload(d);
+}
+
+static void lead(struct loomd *d)
+{
+	struct loomd_ha *h = d->ha;
+
+	h->leading = true;
+	h->fenced = false;
+	log_info("ha: %s leads (log entry %" PRId64 ")", h->name, h->seq);
+	/* What the last leader left in the store is ours to carry on. */
+	loomd_replace_release(d);
+	if (loomd_replace_load(d))
+		log_err("ha: cannot read the replacements in progress: %s", store_errmsg(d->store));
+	fault_history_release(&d->faults);
+	loomd_faults_restore(d);
+	if (d->cfg.reconcile && !d->rec) {
+		struct loom_err err = { 0 };
+
+		if (loomd_reconciler_start(d) == 0 && server_add_reconciler(d, &err) == 0) {
+			d->life_pending = true;
+			loomd_post(d);
+		} else {
+			log_err("ha: cannot start the reconciler: %s", err.msg[0] ? err.msg : "failed");
+		}
+	}
+	loomd_hook_call(d, LOOMD_HOOK_START);
+}
+
+static void follow(struct loomd *d)
+{
+	struct loomd_ha *h = d->ha;
+
+	log_info("ha: %s follows (leader: %s)", h->name, h->leader_name[0] ? h->leader_name : "none");
+	h->leading = false;
+	if (d->rec)
+		reconciler_stop(&d->rec);
+}
+
+void loomd_ha_poll(struct loomd *d)
+{
+	struct loomd_ha *h = d->ha;
+	struct loom_err err = { 0 };
+	bool e_leading, behind;
+	uint64_t ticks;
+
+	if (!h || d->in_txn)
+		return;
+	if (read(h->efd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		log_warn("ha: eventfd: %s", strerror(errno));
+	behind = atomic_load(&h->seen_seq) > h->seq || atomic_load(&h->watch_broken);
+	if (behind && catch_up(d, NULL, &err))
+		log_err("ha: %s", err.msg);
+	pthread_mutex_lock(&h->lock);
+	e_leading = h->e_leading;
+	pthread_mutex_unlock(&h->lock);
+	if (h->fenced && !e_leading)
+		h->fenced = false;	/* the thread saw it too */
+	if (e_leading && !h->fenced && !h->leading) {
+		if (catch_up(d, NULL, &err))
+			log_err("ha: %s", err.msg);
+		lead(d);
+	} else if ((!e_leading || h->fenced) && h->leading) {
+		follow(d);
+	}
+	if (d->model_changed && d->rec)
+		loomd_post(d);
+}
+
+static void on_wake(struct loomd *d)
+{
+	loomd_ha_poll(d);
+}
+
+/* Makes ha/meta once (the first controller), or checks it. */
+static int meta_check(struct loomd_ha *h, struct loom_err *err)
+{
+	struct etcd_cmp cmp = { .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 };
+	struct etcd_op op = { .type = ETCD_OP_PUT };
+	struct etcd_kv kv = { 0 };
+	char key[256], value[256];
+	bool ok = false, found = false;
+	json_t *j;
+	int schema;
+
+	snprintf(key, sizeof(key), "%smeta", h->pfx);
+	snprintf(value, sizeof(value), "{\"schema\":%d,\"by\":\"%s\",\"time\":%" PRId64 "}",
+		 store_schema_version_latest(), h->name, realtime_ns());
+	cmp.key = op.key = key;
+	op.value = value;
+	op.len = strlen(value);
+	if (etcd_txn(h->kv, &cmp, 1, &op, 1, NULL, 0, &ok, NULL, err))
+		return -EIO;
+	if (ok) {
+		log_info("ha: %s initialised the cluster's state at %s (schema %d)", h->name, h->pfx,
+			 store_schema_version_latest());
+		return 0;
+	}
+	if (etcd_get(h->kv, key, &kv, &found, NULL, err))
+		return -EIO;
+	j = found ? json_loadb(kv.value, kv.value_len, 0, NULL) : NULL;
+	schema = json_is_integer(json_object_get(j, "schema")) ? (int)json_integer_value(json_object_get(j, "schema")) : -1;
+	if (json_is_true(json_object_get(j, "importing"))) {
+		json_decref(j);
+		etcd_kv_clear(&kv);
+		return loom_err_set(err, LOOM_E_STATE, "cluster.prefix", "%s: an import into this cluster is "
+				    "under way or was cut short (loomd --import): wait for it, or remove %s and "
+				    "import again", key, h->pfx);
+	}
+	json_decref(j);
+	etcd_kv_clear(&kv);
+	if (schema != store_schema_version_latest())
+		return loom_err_set(err, LOOM_E_STORE, "cluster.prefix", "%s: the cluster's state has schema %d, "
+				    "this loomd writes schema %d: run the same loomd version on every controller",
+				    key, schema, store_schema_version_latest());
+	return 0;
+}
+
+static int ha_new(const struct loom_config *cfg, struct loomd_ha **out, struct loom_err *err)
+{
+	struct loomd_ha *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+	h->efd = -1;
+	snprintf(h->name, sizeof(h->name), "%s", cfg->cluster_name);
+	snprintf(h->pfx, sizeof(h->pfx), "%s/ha/", cfg->cluster_prefix);
+	snprintf(h->log_pfx, sizeof(h->log_pfx), "%slog/", h->pfx);
+	snprintf(h->elect_pfx, sizeof(h->elect_pfx), "%selection/", h->pfx);
+	snprintf(h->endpoints, sizeof(h->endpoints), "%s", cfg->cluster_etcd);
+	h->ttl_s = (int)cfg->cluster_leader_ttl_s;
+	pthread_mutex_init(&h->lock, NULL);
+	*out = h;
+	if (!store_session_supported())
+		return loom_err_set(err, LOOM_E_CONFIG, "cluster.ha", "this loomd was built with a libsqlite3 "
+				    "without the session extension: cluster.ha is not available");
+	return etcd_open(h->endpoints, 5000, &h->kv, err) ? -EIO : 0;
+}
+
+static void ha_free(struct loomd_ha **ph)
+{
+	struct loomd_ha *h = *ph;
+
+	if (!h)
+		return;
+	etcd_close(&h->kv);
+	if (h->efd >= 0)
+		close(h->efd);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+	*ph = NULL;
+}
+
+int loomd_ha_open(struct loomd *d, struct loom_err *err)
+{
+	struct loomd_ha *h;
+	struct etcd_header hdr = { 0 };
+	int64_t audit_seq = 0;
+	char audit_hash[65];
+	int ret;
+
+	if (!d->cfg.cluster_ha)
+		return 0;
+	ret = ha_new(&d->cfg, &d->ha, err);
+	h = d->ha;
+	if (ret)
+		return ret;
+	if (replica_seq(d->store, &h->seq, err))
+		return -EIO;
+	if (h->seq == 0 && store_audit_head(d->store, &audit_seq, audit_hash) == 0 && audit_seq > 0)
+		return loom_err_set(err, LOOM_E_STORE, "database", "%s holds state of its own (%" PRId64 " audit "
+				    "records) that is not in the cluster: import it (loomd --import %s) or start "
+				    "this controller on an empty file", d->cfg.database, audit_seq, d->cfg.database);
+	if (meta_check(h, err))
+		return -EIO;
+	if (h->seq > 0) {
+		struct etcd_kv kv = { 0 };
+		bool found = false;
+		char key[256];
+
+		log_key(h, h->seq, key, sizeof(key));
+		if (etcd_get(h->kv, key, &kv, &found, NULL, err))
+			return -EIO;
+		etcd_kv_clear(&kv);
+		if (!found)
+			return loom_err_set(err, LOOM_E_STORE, "database", "%s is at log entry %" PRId64 ", which "
+					    "the cluster does not have (another cluster, or its log was removed): "
+					    "move the file away to start from the cluster's state", d->cfg.database,
+					    h->seq);
+	}
+	ret = log_catch_up(h->kv, h->log_pfx, d->store, &h->seq, NULL, NULL, NULL, &hdr, err);
+	if (ret)
+		return ret;
+	log_info("ha: %s's replica is at log entry %" PRId64, h->name, h->seq);
+	h->start_rev = hdr.revision + 1;
+	atomic_store(&h->seen_seq, h->seq);
+	h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (h->efd < 0)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "eventfd: %s", strerror(errno));
+	if (loomd_fd_add(d, h->efd, on_wake))
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "too many descriptors for the event loop");
+	if (pthread_create(&h->watch_thread, NULL, watch_main, h))
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the log's watch");
+	if (pthread_create(&h->elect_thread, NULL, elect_main, h)) {
+		atomic_store(&h->stop, true);
+		pthread_join(h->watch_thread, NULL);
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the election");
+	}
+	h->threads = true;
+	return 0;
+}
+
+void loomd_ha_close(struct loomd *d)
+{
+	struct loomd_ha *h = d->ha;
+
+	if (!h)
+		return;
+	atomic_store(&h->stop, true);
+	if (h->threads) {
+		pthread_join(h->elect_thread, NULL);	/* resigns */
+		pthread_join(h->watch_thread, NULL);
+	}
+	ha_free(&d->ha);
+}
+
+json_t *loomd_ha_info(const struct loomd *d)
+{
+	struct loomd_ha *h = d->ha;
+	const char *stale = loomd_ha_stale(d);
+	char since[64] = "";
+	json_t *o;
+
+	if (!h)
+		return json_pack("{s:b}", "ha", false);
+	pthread_mutex_lock(&h->lock);
+	if (h->leader_since_ns) {
+		time_t t = (time_t)(h->leader_since_ns / 1000000000);
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	o = json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:I}", "ha", true, "name", h->name,
+		      "role", loomd_ha_leader(d) ? "leader" : "follower",
+		      "leader", h->leader_name[0] ? h->leader_name : "none", "leader_since", since,
+		      "log_seq", (json_int_t)h->seq, "conflicts", (json_int_t)h->conflicts);
+	pthread_mutex_unlock(&h->lock);
+	if (o && stale)
+		json_object_set_new(o, "stale", json_string(stale));
+	return o;
+}
+
+/* ---- import and export ---- */
+
+struct import_ctx {
+	struct loomd_ha *h;
+	int64_t seq;
+	uint64_t entries;
+};
+
+static int import_chunk(struct store *s, void *arg, struct loom_err *err)
+{
+	struct import_ctx *c = arg;
+	struct etcd_cmp cmp = { .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 };
+	struct etcd_op op = { .type = ETCD_OP_PUT };
+	char key[256], seqtext[24], hdr[128];
+	void *cs = NULL;
+	char *value;
+	size_t len = 0, hlen;
+	bool ok = false;
+	int ret;
+
+	snprintf(seqtext, sizeof(seqtext), "%" PRId64, c->seq + 1);
+	if (store_kv_put(s, "ha.seq", seqtext) || store_session_take(s, &cs, &len))
+		return loom_err_set(err, LOOM_E_STORE, "", "import: %s", store_errmsg(s));
+	if (len > HA_ENTRY_MAX) {
+		free(cs);
+		return loom_err_set(err, LOOM_E_TOO_LARGE, "", "import: a chunk takes %zu bytes, more than one "
+				    "log entry holds (%d)", len, HA_ENTRY_MAX);
+	}
+	hlen = (size_t)snprintf(hdr, sizeof(hdr), HA_HEADER "import %d %" PRId64 "\n", (int)getpid(), c->seq + 1);
+	value = malloc(hlen + len);
+	if (!value) {
+		free(cs);
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory");
+	}
+	memcpy(value, hdr, hlen);
+	memcpy(value + hlen, cs, len);
+	free(cs);
+	log_key(c->h, c->seq + 1, key, sizeof(key));
+	cmp.key = op.key = key;
+	op.value = value;
+	op.len = hlen + len;
+	ret = etcd_txn(c->h->kv, &cmp, 1, &op, 1, NULL, 0, &ok, NULL, err);
+	free(value);
+	if (ret)
+		return ret;
+	if (!ok)
+		return loom_err_set(err, LOOM_E_CONFLICT, "cluster.etcd", "import: log entry %" PRId64 " was "
+				    "written by someone else meanwhile: the cluster is not empty", c->seq + 1);
+	/* The next chunk starts a session after this one's ha.seq. */
+	c->seq++;
+	c->entries++;
+	return 0;
+}
+
+/* ha/meta while an import runs (@importing) and after it. */
+static int import_mark(struct loomd_ha *h, bool importing, struct loom_err *err)
+{
+	struct etcd_cmp cmp = { .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 };
+	struct etcd_op op = { .type = ETCD_OP_PUT };
+	char key[256], first[256], value[256];
+	bool ok = false;
+
+	snprintf(key, sizeof(key), "%smeta", h->pfx);
+	log_key(h, 1, first, sizeof(first));
+	snprintf(value, sizeof(value), "{\"schema\":%d,\"by\":\"import\",\"time\":%" PRId64 "%s}",
+		 store_schema_version_latest(), realtime_ns(), importing ? ",\"importing\":true" : "");
+	cmp.key = first;	/* the log is empty: nothing to import over */
+	op.key = key;
+	op.value = value;
+	op.len = strlen(value);
+	if (etcd_txn(h->kv, &cmp, importing ? 1 : 0, &op, 1, NULL, 0, &ok, NULL, err))
+		return -EIO;
+	if (!ok)
+		return loom_err_set(err, LOOM_E_CONFLICT, "cluster.etcd", "the cluster at %s%s already holds state "
+				    "(%s exists): import only into an empty one", h->endpoints, h->pfx, first);
+	return 0;
+}
+
+int loomd_ha_import(const struct loom_config *cfg, const char *path, struct loom_err *err)
+{
+	struct loomd_ha *h = NULL;
+	struct store *s = NULL;
+	struct import_ctx c = { 0 };
+	char tmp[] = "/tmp/loom-import-XXXXXX", db[64];
+	int ret;
+
+	ret = ha_new(cfg, &h, err);
+	if (!ret && access(path, R_OK))
+		ret = loom_err_set(err, LOOM_E_CONFIG, "", "cannot read %s: %s", path, strerror(errno));
+	if (!ret)
+		ret = import_mark(h, true, err);
+	if (!ret && !mkdtemp(tmp))
+		ret = loom_err_set(err, LOOM_E_INTERNAL, "", "mkdtemp: %s", strerror(errno));
+	if (ret) {
+		ha_free(&h);
+		return ret;
+	}
+	snprintf(db, sizeof(db), "%s/loom.db", tmp);
+	c.h = h;
+	ret = store_open(db, &s, err);
+	if (!ret)
+		ret = store_copy_from(s, path, "ha.", 1000, import_chunk, &c, err);
+	store_close(&s);
+	unlink(db);
+	snprintf(db, sizeof(db), "%s/loom.db-wal", tmp);
+	unlink(db);
+	snprintf(db, sizeof(db), "%s/loom.db-shm", tmp);
+	unlink(db);
+	rmdir(tmp);
+	if (!ret)
+		ret = import_mark(h, false, err);
+	if (!ret) {
+		printf("imported %s into %s%s: %" PRIu64 " log entries\n", path, cfg->cluster_etcd, h->pfx, c.entries);
+	} else {
+		/* Nothing half-imported stays: the entries written go again. */
+		struct loom_err e2 = { 0 };
+
+		if (etcd_delete(h->kv, h->pfx, true, NULL, NULL, &e2))
+			fprintf(stderr, "loomd: import: cannot remove what was imported (%s): remove %s by hand\n",
+				e2.msg, h->pfx);
+	}
+	ha_free(&h);
+	return ret;
+}
+
+int loomd_ha_export(const struct loom_config *cfg, const char *path, struct loom_err *err)
+{
+	struct loomd_ha *h = NULL;
+	struct store *s = NULL;
+	int64_t seq = 0;
+	int ret;
+
+	if (access(path, F_OK) == 0)
+		return loom_err_set(err, LOOM_E_EXISTS, "", "%s exists: export writes a new file", path);
+	ret = ha_new(cfg, &h, err);
+	if (!ret)
+		ret = store_open(path, &s, err);
+	if (!ret)
+		ret = log_catch_up(h->kv, h->log_pfx, s, &seq, NULL, NULL, NULL, NULL, err);
+	/* A single-machine file: no log position. */
+	if (!ret && store_kv_delete(s, "ha.seq"))
+		ret = loom_err_set(err, LOOM_E_STORE, "", "export: %s", store_errmsg(s));
+	store_close(&s);
+	if (!ret)
+		printf("exported %s%s (%" PRId64 " log entries) into %s\n", cfg->cluster_etcd, h->pfx, seq, path);
+	else
+		unlink(path);
+	ha_free(&h);
+	return ret;
+}
