@@ -164,7 +164,8 @@ static int gpu_check_topology(struct loomd *d, const struct topology *topo, stru
 	return ret;
 }
 
-static void reconciler_opts_fill(const struct loomd *d, struct reconciler_opts *opts)
+static void reconciler_opts_fill(const struct loomd *d, struct reconciler_opts *opts, char *fence_key,
+				 size_t fence_len)
 {
 	*opts = (struct reconciler_opts){ 0 };
 	opts->gpu_nodes = d->cfg.nvml;
@@ -179,15 +180,18 @@ static void reconciler_opts_fill(const struct loomd *d, struct reconciler_opts *
 		opts->cluster_prefix = d->cfg.cluster_prefix;
 		opts->cluster_lease_ttl_s = d->cfg.cluster_lease_ttl_s;
 		opts->null_targets = true;
+		if (d->ha && loomd_ha_fence(d, fence_key, fence_len, &opts->fence_rev) == 0)
+			opts->fence_key = fence_key;
 	}
 }
 
 int loomd_reconciler_start(struct loomd *d)
 {
 	struct reconciler_opts opts;
+	char fence_key[256];
 	int ret;
 
-	reconciler_opts_fill(d, &opts);
+	reconciler_opts_fill(d, &opts, fence_key, sizeof(fence_key));
 	ret = reconciler_start(d->topo, &opts, &d->rec);
 	if (ret == 0)
 		reconciler_watch_hca(d->rec, d->cfg.counter_interval_s);

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -436,6 +437,19 @@ const char *loomd_ha_stale(const struct loomd *d)
 	return h->stale_why[0] ? h->stale_why : "etcd is unreachable";
 }
 
+int loomd_ha_fence(const struct loomd *d, char *key, size_t len, int64_t *rev)
+{
+	struct loomd_ha *h = d->ha;
+
+	if (!h || !loomd_ha_leader(d))
+		return -ENOENT;
+	pthread_mutex_lock(&h->lock);
+	snprintf(key, len, "%s", h->e_key);
+	*rev = h->e_rev;
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
 int loomd_ha_begin(struct loomd *d, struct loom_err *err)
 {
 	if (!d->ha)
@@ -751,6 +765,7 @@ int loomd_ha_open(struct loomd *d, struct loom_err *err)
 {
 	struct loomd_ha *h;
 	struct etcd_header hdr = { 0 };
+	sigset_t all, old;
 	int64_t audit_seq = 0;
 	char audit_hash[65];
 	int ret;
@@ -795,13 +810,19 @@ int loomd_ha_open(struct loomd *d, struct loom_err *err)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "eventfd: %s", strerror(errno));
 	if (loomd_fd_add(d, h->efd, on_wake))
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "too many descriptors for the event loop");
-	if (pthread_create(&h->watch_thread, NULL, watch_main, h))
-		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the log's watch");
-	if (pthread_create(&h->elect_thread, NULL, elect_main, h)) {
+	/* The threads take no signal: SIGTERM must reach the event loop's
+	 * signalfd (a graceful stop resigns), not end the process. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = pthread_create(&h->watch_thread, NULL, watch_main, h);
+	if (ret == 0 && pthread_create(&h->elect_thread, NULL, elect_main, h)) {
 		atomic_store(&h->stop, true);
 		pthread_join(h->watch_thread, NULL);
-		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the election");
+		ret = -EAGAIN;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the election and the log's watch");
 	h->threads = true;
 	return 0;
 }

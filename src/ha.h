@@ -48,6 +48,8 @@ void loomd_ha_close(struct loomd *d);
 
 /* Does this loomd lead (always true without cluster.ha)? */
 bool loomd_ha_leader(const struct loomd *d);
+/* The leader's election key and its create_revision (-ENOENT: not leading). */
+int loomd_ha_fence(const struct loomd *d, char *key, size_t len, int64_t *rev);
 /* Starts recording the batch's changeset (after BEGIN). */
 int loomd_ha_begin(struct loomd *d, struct loom_err *err);
 

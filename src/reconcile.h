@@ -50,6 +50,10 @@ struct reconciler_opts {
 	/* The agents' lease TTL (cluster.lease_ttl): an agent not seen alive
 	 * since the start is waited for this + 1 s before it is unreachable. */
 	unsigned int cluster_lease_ttl_s;
+	/* Highly available controllers (src/ha.h): the leader's election key
+	 * and its create_revision, compared by every put (fencing). */
+	const char *fence_key;
+	int64_t fence_rev;
 };
 
 /*

@@ -257,6 +257,8 @@ int loomd_open(struct loomd *d, bool check_only, struct loom_err *err)
 
 void loomd_close(struct loomd *d)
 {
+	/* cluster.ha: resign first, so that another leads at once. */
+	loomd_ha_close(d);
 	if (!d->check_db)
 		loomd_readiness_close(d);
 	/* The listener reads nothing of loomd's; it goes first all the same. */
@@ -264,7 +266,6 @@ void loomd_close(struct loomd *d)
 	rdma_jobs_close(d);
 	loomd_isolation_close(d);
 	reconciler_stop(&d->rec);
-	loomd_ha_close(d);	/* resigns at once */
 	server_close(d);
 	model_clear(&d->model);
 	model_reserved_set(&d->model, NULL, 0);

@@ -81,6 +81,10 @@ struct remote_hub {
 	struct reconciler *r;
 	char prefix[128];
 	char endpoints[1024];
+	/* Highly available controllers: every put compares the leader's
+	 * election key's create_revision (fencing; "" = none). */
+	char fence_key[256];
+	int64_t fence_rev;
 	struct etcd *pub, *rd;
 	pthread_t pub_thread, watch_thread;
 	bool threads;
@@ -404,12 +408,19 @@ static void *hub_pub_main(void *arg)
 		memmove(h->queue, h->queue + n, (h->n_queue - n) * sizeof(*h->queue));
 		h->n_queue -= n;
 		pthread_mutex_unlock(&h->lock);
-		ret = etcd_txn(h->pub, NULL, 0, ops, n, NULL, 0, &ok, &hdr, &err);
+		struct etcd_cmp fence = { .key = h->fence_key, .target = ETCD_CMP_CREATE,
+					  .result = ETCD_CMP_EQUAL, .number = h->fence_rev };
+
+		ret = etcd_txn(h->pub, &fence, h->fence_key[0] ? 1 : 0, ops, n, NULL, 0, &ok, &hdr, &err);
+		if (!ret && !ok && h->fence_key[0])
+			log_warn("remote: fenced: %s (revision %" PRId64 ") is no longer the leader's key; "
+				 "%zu slice%s not published", h->fence_key, h->fence_rev, n, n == 1 ? "" : "s");
 		pthread_mutex_lock(&h->lock);
 		for (size_t i = 0; i < n; i++) {
 			batch[i]->ret = ret ? ret : ok ? 0 : -EIO;
 			batch[i]->revision = hdr.revision;
-			snprintf(batch[i]->error, sizeof(batch[i]->error), "%s", ret ? err.msg : "");
+			snprintf(batch[i]->error, sizeof(batch[i]->error), "%s",
+				 ret ? err.msg : ok ? "" : "fenced: this controller no longer leads");
 			batch[i]->done = true;
 		}
 		pthread_cond_broadcast(&h->done_cond);
@@ -803,6 +814,10 @@ static int remote_add(struct reconciler *r, const struct topology *topo, const s
 	h->grace_end_mono_ns = mono_ns()
 			       + ((int64_t)(opts->cluster_lease_ttl_s ? opts->cluster_lease_ttl_s : REMOTE_LEASE_TTL_DEFAULT)
 				  + 1) * 1000000000;
+	if (opts->fence_key) {
+		snprintf(h->fence_key, sizeof(h->fence_key), "%s", opts->fence_key);
+		h->fence_rev = opts->fence_rev;
+	}
 	h->cap_agents = topo->n_vteps + topo->n_sms + topo->n_nodes;
 	h->agents = calloc(h->cap_agents ? h->cap_agents : 1, sizeof(*h->agents));
 	if (!h->agents || etcd_open(h->endpoints, 5000, &h->pub, &err) || etcd_open(h->endpoints, 5000, &h->rd, &err)) {
