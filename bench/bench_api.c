@@ -4,7 +4,10 @@
  *   - durable creates per second (tenant.create; each acknowledged only
  *     after its commit is durable),
  *   - read latency p50/p99 and reads per second (tenant.show).
- * Usage: bench_api SOCKET SECONDS CLIENTS...
+ * Usage: bench_api SOCKET[,SOCKET...] SECONDS CLIENTS...
+ * With several sockets (highly available controllers, docs/ha.md) client
+ * i talks to socket i modulo their number.  BENCH_API_PREFIX (default "b")
+ * starts the tenants' names, so that runs on one database do not collide.
  * BENCH_API_OPS=create (or read) in the environment runs only that half,
  * for a profile of one path.
  */
@@ -38,12 +41,20 @@ struct worker {
 	size_t n_lat, cap_lat;
 };
 
-static int connect_to(const char *path)
+/* The @i-th of the comma-separated sockets in @list, modulo their number. */
+static int connect_to(const char *list, int i)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	int n = 1, k;
+	const char *p = list, *end;
 
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	for (const char *c = list; *c; c++)
+		n += *c == ',';
+	for (k = i % n; k > 0; k--)
+		p = strchr(p, ',') + 1;
+	end = strchr(p, ',');
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%.*s", end ? (int)(end - p) : (int)strlen(p), p);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
 		perror("bench_api: connect");
 		exit(1);
@@ -75,8 +86,9 @@ static int roundtrip(int fd, const char *req, size_t len)
 static void *work(void *arg)
 {
 	struct worker *w = arg;
-	int fd = connect_to(w->socket);
+	int fd = connect_to(w->socket, w->id);
 	double end = mono_s() + w->seconds;
+	const char *pfx = getenv("BENCH_API_PREFIX") ? getenv("BENCH_API_PREFIX") : "b";
 	char req[256];
 
 	for (long i = 0; mono_s() < end; i++) {
@@ -85,12 +97,12 @@ static void *work(void *arg)
 
 		if (w->writes)
 			len = (size_t)snprintf(req, sizeof(req),
-				"{\"jsonrpc\":\"2.0\",\"method\":\"tenant.create\",\"params\":{\"name\":\"b%d-%d-%ld\"},\"id\":%ld}\n",
-				w->round, w->id, i, i);
+				"{\"jsonrpc\":\"2.0\",\"method\":\"tenant.create\",\"params\":{\"name\":\"%s%d-%d-%ld\"},\"id\":%ld}\n",
+				pfx, w->round, w->id, i, i);
 		else
 			len = (size_t)snprintf(req, sizeof(req),
-				"{\"jsonrpc\":\"2.0\",\"method\":\"tenant.show\",\"params\":{\"name\":\"b%d-0-0\"},\"id\":%ld}\n",
-				w->round, i);
+				"{\"jsonrpc\":\"2.0\",\"method\":\"tenant.show\",\"params\":{\"name\":\"%s%d-0-0\"},\"id\":%ld}\n",
+				pfx, w->round, i);
 		if (roundtrip(fd, req, len))
 			w->failed++;
 		else

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -42,7 +43,7 @@
 /* Entries applied per local transaction when catching up. */
 #define CATCH_UP_PAGE 256
 /* How often the election thread looks at who leads. */
-#define ELECT_POLL_MS 200
+#define ELECT_POLL_MS 100
 
 struct loomd_ha {
 	char name[64];
@@ -375,6 +376,8 @@ static void on_log(void *arg, const struct etcd_watch_update *u)
 	case ETCD_WATCH_COMPACTED:
 	case ETCD_WATCH_RETRYING:
 	case ETCD_WATCH_FOREIGN:
+		/* Read the log when it works again: whatever came meanwhile. */
+		atomic_store(&h->seen_seq, LLONG_MAX);
 		if (!atomic_exchange(&h->watch_broken, true)) {
 			pthread_mutex_lock(&h->lock);
 			snprintf(h->stale_why, sizeof(h->stale_why), "the log's watch broke: %s",
@@ -556,17 +559,17 @@ enum ha_append loomd_ha_append(struct loomd *d, struct loom_err *err)
 	store_rollback(d->store);
 	d->txn_internal = 0;
 	if (ret) {
-		/* Unknown outcome: the entry may still land; catching up will tell. */
-		char why[sizeof(err->msg)];
+		/* Unknown outcome: the entry may still land (the watch will bring it). */
+		char why[200];
 
 		snprintf(why, sizeof(why), "%s", err->msg);
-		loom_err_set(err, LOOM_E_UNAVAILABLE, "cluster.etcd", "the cluster's log did not take the "
-			     "write (%s); nothing was changed on %s, but if etcd had accepted it before failing "
-			     "it may still appear: read it back before trying again", why, h->name);
-		catch_up(d, &own, &(struct loom_err){ 0 });
+		loom_err_clear(err);
+		loom_err_set(err, LOOM_E_UNAVAILABLE, "cluster.etcd", "the cluster's log did not take the write "
+			     "(%s); nothing was changed on %s, but a write etcd accepted before failing may still "
+			     "appear: read it back before trying again", why, h->name);
 		loomd_model_reload(d);
 		h->pending[0] = '\0';
-		return own ? HA_LANDED : HA_FAILED;
+		return HA_FAILED;
 	}
 	if (fence && !still_leading(h)) {
 		log_warn("ha: fenced: %s no longer leads (its election key %s is gone); its own writes "
@@ -658,9 +661,16 @@ void loomd_ha_poll(struct loomd *d)
 		return;
 	if (read(h->efd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		log_warn("ha: eventfd: %s", strerror(errno));
-	behind = atomic_load(&h->seen_seq) > h->seq || atomic_load(&h->watch_broken);
-	if (behind && catch_up(d, NULL, &err))
-		log_err("ha: %s", err.msg);
+	behind = atomic_load(&h->seen_seq) > h->seq;
+	/* While etcd is away the loop does not wait on it: a doorbell brings us back. */
+	if (behind && !atomic_load(&h->watch_broken)) {
+		long long seen = LLONG_MAX;
+
+		if (catch_up(d, NULL, &err))
+			log_err("ha: %s", err.msg);
+		else
+			atomic_compare_exchange_strong(&h->seen_seq, &seen, h->seq);
+	}
 	pthread_mutex_lock(&h->lock);
 	e_leading = h->e_leading;
 	pthread_mutex_unlock(&h->lock);
