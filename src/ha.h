@@ -32,7 +32,7 @@
 #include "src/daemon.h"
 
 /* Requests of a batch are run again at most this many times on conflicts. */
-#define HA_RETRIES 16
+#define HA_RETRIES 64
 /* The largest changeset one log entry takes (etcd's request limit is 1.5 MiB, base64 adds a third). */
 #define HA_ENTRY_MAX (1024 * 1024)
 
