@@ -13,7 +13,7 @@ HA_TTL=2
 . "$(dirname "$0")/ha_lib.sh"
 command -v "$ETCD_BIN" >/dev/null || { echo "1..1"; echo "not ok 1 - etcd is not installed: run tools/install-deps"; exit 1; }
 KILLS=${HA_KILLS:-5}
-t_plan 15
+t_plan 14
 
 etcd_cluster c 3 || exit 1
 role_is() { [ "$(ha_info "$1" role)" = "$2" ]; }

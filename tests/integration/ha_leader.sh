@@ -26,7 +26,8 @@ ha_start 1; ha_up 1 || exit 1
 t_wait 10 role_is 1 leader
 t_ok $? "the first controller leads"
 ha_start 2; ha_up 2 || exit 1
-t_wait 5 role_is 2 follower
+sees_leader() { [ "$(leader_of "$1")" = "$2" ]; }	# sees_leader N NAME
+t_wait 10 sees_leader 2 ctl1 && role_is 2 follower
 t_ok $? "the second follows"
 info=$(ctl 2 -o json info | jq -c '.cluster | {name, role, leader}')
 t_is "$info" '{"name":"ctl2","role":"follower","leader":"ctl1"}' "loomctl info names the leader"
