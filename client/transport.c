@@ -435,6 +435,10 @@ int ctl_call(const char *method, json_t *params, json_t **result)
 		ret = print_refusal(method, error) == LOOM_E_TAMPERED ? EXIT_TAMPERED : EXIT_REFUSED;
 	} else {
 		*result = json_incref(json_object_get(reply, "result"));
+		/* A highly available controller cut off from etcd (docs/ha.md). */
+		if (!json_out && json_is_string(json_object_get(*result, "stale")))
+			fprintf(stderr, "loomctl: warning: this answer may be stale: %s\n",
+				json_string_value(json_object_get(*result, "stale")));
 		ret = wait_verdict(method, *result);
 	}
 	json_decref(reply);

@@ -13,7 +13,7 @@ HA_TTL=2
 . "$(dirname "$0")/ha_lib.sh"
 command -v "$ETCD_BIN" >/dev/null || { echo "1..1"; echo "not ok 1 - etcd is not installed: run tools/install-deps"; exit 1; }
 KILLS=${HA_KILLS:-5}
-t_plan 14
+t_plan 15
 
 etcd_cluster c 3 || exit 1
 role_is() { [ "$(ha_info "$1" role)" = "$2" ]; }
@@ -83,6 +83,9 @@ t_ok "$(grep -q "the cluster's log did not take the write" "$T_DIR/noq.out"; ech
 	"  ...with a clear error: $(head -c 220 "$T_DIR/noq.out")"
 t_wait 10 sh -c "LOOM_SOCKET=$T_DIR/2.sock $LOOMCTL -o json tenant show before | jq -e .stale"
 t_ok $? "  ...a read says it may be stale: $(ctl 2 -o json tenant show before | jq -r .stale | head -c 120)"
+ctl 2 tenant show before 2>"$T_DIR/stale.err" >/dev/null
+t_ok "$(grep -q 'loomctl: warning: this answer may be stale' "$T_DIR/stale.err"; echo $?)" \
+	"  ...and loomctl warns: $(head -c 100 "$T_DIR/stale.err")"
 t_ok "$(! ctl 1 tenant show lost >/dev/null 2>&1 && ! ctl 2 tenant show lost >/dev/null 2>&1 &&
 	[ "$(ha_info 1 log_seq)" = "$seq_before" ]; echo $?)" "  ...nothing was half-written (no tenant, log still at $seq_before)"
 
