@@ -212,6 +212,7 @@ struct agent {
 	uint64_t sig_last;		/* the last SEQ written (or found) */
 	int64_t sig_retry_at;
 	uint64_t sig_sent, sig_dropped;
+	uint64_t rereads;		/* desired/NAME read again after a compaction */
 };
 
 struct agent_signal {
@@ -391,6 +392,15 @@ uint64_t agent_etcd_requests(const struct agent *a)
 	return etcd_requests(a->etcd);
 }
 
+const struct etcd *agent_etcd(const struct agent *a)
+{
+	return a->etcd;
+}
+
+uint64_t agent_rereads(const struct agent *a)
+{
+	return a->rereads;
+}
 
 /* Is etcd the cluster cluster.id names?  Stops everything when not. */
 static bool cluster_ok(struct agent *a)
@@ -893,6 +903,7 @@ int agent_step(struct agent *a)
 	if (a->watch && a->compacted && now >= a->read_retry_at) {
 		if (desired_read(a, &rev) == 0) {
 			a->compacted = false;
+			a->rereads++;
 			etcd_watch_resume(a->watcher, a->watch, rev + 1);
 		} else {
 			a->read_retry_at = backoff(a);

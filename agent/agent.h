@@ -73,5 +73,9 @@ int agent_event_fd(const struct agent *a);
 /* The last controller generation reported done (benchmarks). */
 uint64_t agent_reported_gen(const struct agent *a);
 uint64_t agent_etcd_requests(const struct agent *a);
+/* Its etcd client (benchmarks: etcd_timeouts). */
+const struct etcd *agent_etcd(const struct agent *a);
+/* Times it read desired/NAME again because its watch's revision was compacted. */
+uint64_t agent_rereads(const struct agent *a);
 
 #endif

@@ -9,7 +9,17 @@
  * has every agent's report of it, and the etcd requests it cost; then how
  * long an agent that stops renewing its lease takes to show unreachable.
  *
- * usage: bench_cluster ENDPOINTS AGENTS THREADS TTL_S CHANGES
+ * With REREADS > 0, that many times before the death: every agent is cut
+ * off (its hosting thread stops, and every etcd connection of the process
+ * is cut with `ss -K`, as a network path lost), the controller changes
+ * every agent's slice, etcd's history is compacted past the revision the
+ * agents' watches would resume from, and the agents are let go: each
+ * finds its watch's revision compacted, reads its key again and reports.
+ * Timed from the let-go until the controller has every report; with the
+ * etcd requests that ran out of their budget (must be none), the single
+ * tries cut by their timeout, and the watch streams resumed.
+ *
+ * usage: bench_cluster ENDPOINTS AGENTS THREADS TTL_S CHANGES [REREADS]
  */
 #include "config.h"
 
@@ -34,10 +44,12 @@ struct host {
 	struct agent **agents;
 	size_t n;
 	bool first;		/* hosts agent 0 */
+	atomic_bool parked;	/* stopped while cut off */
 	pthread_t thread;
 };
 
 static atomic_bool stop;
+static atomic_bool cut_off;	/* the hosting threads stop stepping */
 static atomic_int kill_first = 0;	/* 1: the host of agent 0 drops it */
 static int64_t killed_at_ns;
 
@@ -54,6 +66,12 @@ static void *host_main(void *arg)
 	struct host *h = arg;
 
 	while (!atomic_load(&stop)) {
+		if (atomic_load(&cut_off)) {
+			atomic_store(&h->parked, true);
+			usleep(1000);
+			continue;
+		}
+		atomic_store(&h->parked, false);
 		if (h->first && atomic_load(&kill_first) == 1) {
 			/* A death: no revoke, no more keepalives (as kill -9). */
 			agent_free(&h->agents[0], false);
@@ -132,6 +150,125 @@ static double converge(struct reconciler *ctl, const struct desired *d, bool *al
 	return (now_ns() - t0) / 1e6;
 }
 
+/* Sums over the agents: etcd calls out of budget, tries cut by their
+ * timeout, re-reads after a compaction; and the hosts' watch resumptions. */
+struct agent_sums {
+	uint64_t timeouts, attempt_timeouts, rereads, watch_retries;
+};
+
+static struct agent_sums agents_sums(struct host *hosts, size_t n_hosts)
+{
+	struct agent_sums s = { 0 };
+
+	for (size_t k = 0; k < n_hosts; k++) {
+		s.watch_retries += etcd_watcher_retries(hosts[k].w);
+		for (size_t i = 0; i < hosts[k].n; i++) {
+			uint64_t att = 0;
+
+			if (!hosts[k].agents[i])
+				continue;
+			s.timeouts += etcd_timeouts(agent_etcd(hosts[k].agents[i]), &att);
+			s.attempt_timeouts += att;
+			s.rereads += agent_rereads(hosts[k].agents[i]);
+		}
+	}
+	return s;
+}
+
+/* Cuts every established TCP connection of this machine to the etcd
+ * members' client ports (@eps): the agents' and the controller's. */
+static void cut_connections(const char *eps)
+{
+	char cmd[2048] = "ss -K -tnH state established '( ";
+	const char *p = eps;
+	bool first = true;
+
+	while ((p = strstr(p, "://"))) {
+		const char *colon = strchr(p + 3, ':');
+		size_t len = strlen(cmd);
+
+		if (!colon)
+			break;
+		snprintf(cmd + len, sizeof(cmd) - len, "%sdport = :%d", first ? "" : " or ", atoi(colon + 1));
+		first = false;
+		p = colon;
+	}
+	strncat(cmd, " )' >/dev/null 2>&1", sizeof(cmd) - strlen(cmd) - 1);
+	if (system(cmd) != 0)
+		fprintf(stderr, "warning: %s failed\n", cmd);
+}
+
+/*
+ * Round @round of the compaction re-read: cut off, change, compact, let go;
+ * returns the ms from the let-go until the controller has every report.
+ */
+static double reread_round(struct reconciler *ctl, struct host *hosts, size_t n_hosts, const struct topology *topo,
+			   const char *eps, unsigned int round, bool *ok)
+{
+	struct desired *d = make_desired(topo, round % 2 == 0, 5000 + round);
+	struct agent_sums s0 = agents_sums(hosts, n_hosts), s1;
+	uint64_t ctl0 = remote_etcd_requests(ctl), gen;
+	size_t need = (topo->n_vteps + 127) / 128;
+	struct loom_err err = { 0 };
+	struct etcd *e = NULL;
+	struct etcd_header hdr = { 0 };
+	struct etcd_kv kv = { 0 };
+	bool found = false;
+	int64_t t0, t_cut;
+	double ms;
+
+	atomic_store(&cut_off, true);
+	for (size_t k = 0; k < n_hosts; k++)
+		while (!atomic_load(&hosts[k].parked))
+			usleep(1000);
+	t_cut = now_ns();
+	cut_connections(eps);
+	gen = reconciler_post(ctl, d);
+	/* The controller's puts land (it has no agent report to wait for yet). */
+	while (remote_etcd_requests(ctl) - ctl0 < need && now_ns() - t_cut < 20LL * 1000000000) {
+		reconciler_collect(ctl);
+		usleep(2000);
+	}
+	usleep(100000);
+	etcd_open(eps, 5000, &e, &err);
+	for (int i = 0; i < 3; i++)
+		etcd_put(e, "/bench/filler", "x", 1, 0, NULL, &err);
+	if (etcd_get(e, "/bench/filler", &kv, &found, &hdr, &err) || etcd_compact(e, hdr.revision, &err))
+		fprintf(stderr, "compaction: %s\n", err.msg);
+	etcd_kv_clear(&kv);
+	etcd_close(&e);
+	printf("reread %u: agents cut off (threads stopped, connections cut) %.0f ms; controller published "
+	       "(%" PRIu64 " requests) and etcd compacted to revision %" PRId64 "\n",
+	       round + 1, (now_ns() - t_cut) / 1e6, remote_etcd_requests(ctl) - ctl0, hdr.revision);
+	t0 = now_ns();
+	atomic_store(&cut_off, false);
+	while (!reconciler_done(ctl, gen, ok)) {
+		reconciler_collect(ctl);
+		usleep(1000);
+		if (now_ns() - t0 > 120LL * 1000000000) {
+			*ok = false;
+			break;
+		}
+	}
+	ms = (now_ns() - t0) / 1e6;
+	s1 = agents_sums(hosts, n_hosts);
+	{
+		uint64_t ct_att = 0, ct = remote_etcd_timeouts(ctl, &ct_att);
+
+		printf("reread %u: all %zu agents re-read and reported in %.0f ms%s (target < 30000); agents' re-reads "
+		       "after compaction %" PRIu64 ", watch streams resumed %" PRIu64 "; etcd requests out of "
+		       "budget: agents %" PRIu64 ", controller %" PRIu64 " (target 0); single tries cut by their "
+		       "timeout: agents %" PRIu64 ", controller %" PRIu64 "\n",
+		       round + 1, topo->n_vteps, ms, *ok ? "" : " (NOT all reported)", s1.rereads - s0.rereads,
+		       s1.watch_retries - s0.watch_retries, s1.timeouts - s0.timeouts, ct,
+		       s1.attempt_timeouts - s0.attempt_timeouts, ct_att);
+		if (s1.timeouts != s0.timeouts || ct)
+			*ok = false;
+	}
+	desired_free(&d);
+	return ms;
+}
+
 static uint64_t agents_requests(struct host *hosts, size_t n_hosts)
 {
 	uint64_t n = 0;
@@ -147,7 +284,7 @@ int main(int argc, char **argv)
 {
 	const char *eps;
 	size_t n_agents, n_hosts;
-	unsigned int ttl, changes;
+	unsigned int ttl, changes, rereads;
 	struct reconciler_opts opts = { 0 };
 	struct reconciler *ctl = NULL;
 	struct topology *topo;
@@ -156,8 +293,8 @@ int main(int argc, char **argv)
 	bool ok = true;
 	double ms;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: bench_cluster ENDPOINTS AGENTS THREADS TTL_S CHANGES\n");
+	if (argc != 6 && argc != 7) {
+		fprintf(stderr, "usage: bench_cluster ENDPOINTS AGENTS THREADS TTL_S CHANGES [REREADS]\n");
 		return 2;
 	}
 	eps = argv[1];
@@ -165,6 +302,7 @@ int main(int argc, char **argv)
 	n_hosts = strtoul(argv[3], NULL, 10);
 	ttl = (unsigned int)strtoul(argv[4], NULL, 10);
 	changes = (unsigned int)strtoul(argv[5], NULL, 10);
+	rereads = argc > 6 ? (unsigned int)strtoul(argv[6], NULL, 10) : 0;
 	log_level = getenv("BENCH_LOG") ? LOG_LVL_INFO : LOG_LVL_ERR;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -255,6 +393,9 @@ int main(int argc, char **argv)
 		       remote_etcd_requests(ctl) - ctl0, agents_requests(hosts, n_hosts) - ag0);
 		desired_free(&d);
 	}
+
+	for (unsigned int r = 0; r < rereads; r++)
+		reread_round(ctl, hosts, n_hosts, topo, eps, r, &ok);
 
 	/* A death: agent 0 stops renewing its lease. */
 	atomic_store(&kill_first, 1);

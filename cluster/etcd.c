@@ -237,6 +237,8 @@ struct etcd {
 	struct curl_slist *headers;
 	uint64_t cluster_id;
 	uint64_t requests;
+	uint64_t timeouts;		/* calls that ran out of their budget */
+	uint64_t attempt_timeouts;	/* attempts cut by curl's timeout */
 	char *body;
 	size_t body_len, body_cap;
 };
@@ -323,6 +325,13 @@ uint64_t etcd_requests(const struct etcd *e)
 	return e->requests;
 }
 
+uint64_t etcd_timeouts(const struct etcd *e, uint64_t *attempts)
+{
+	if (attempts)
+		*attempts = e->attempt_timeouts;
+	return e->timeouts;
+}
+
 /* etcd's error codes (gRPC's) as loom's. */
 static int error_code(int grpc)
 {
@@ -377,6 +386,8 @@ static int call(struct etcd *e, const char *path, json_t *req, json_t **resp, st
 			curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
 		j = cc == CURLE_OK && e->body ? json_loadb(e->body, e->body_len, 0, NULL) : NULL;
 		if (cc != CURLE_OK) {
+			if (cc == CURLE_OPERATION_TIMEDOUT)
+				e->attempt_timeouts++;
 			snprintf(last, sizeof(last), "%s: %s", e->ep[e->cur], curl_easy_strerror(cc));
 		} else if (!json_is_object(j)) {
 			snprintf(last, sizeof(last), "%s answered HTTP %ld without JSON", e->ep[e->cur], status);
@@ -421,6 +432,7 @@ static int call(struct etcd *e, const char *path, json_t *req, json_t **resp, st
 	}
 	loom_err_set(err, LOOM_E_UNAVAILABLE, "cluster.etcd", "etcd did not answer %s within %d ms (last: %s)",
 		     path, e->timeout_ms, last);
+	e->timeouts++;
 	rc = -ETIMEDOUT;
 out:
 	free(body);
@@ -792,6 +804,7 @@ struct etcd_watcher {
 	uint64_t cluster_id;
 	struct etcd_watch **watches;
 	size_t n, cap;
+	uint64_t retries;	/* streams that broke and were resumed */
 };
 
 int etcd_watcher_new(const char *endpoints, struct etcd_watcher **out, struct loom_err *err)
@@ -918,6 +931,7 @@ static void watch_retry(struct etcd_watch *wa, const char *why)
 	struct etcd_watch_update u = { .status = ETCD_WATCH_RETRYING, .message = why };
 
 	watch_disconnect(wa);
+	wa->w->retries++;
 	wa->ended = false;
 	wa->ep = (wa->ep + 1) % wa->w->n_ep;
 	wa->retry_at = mono_ms() + jitter(wa->backoff);
@@ -1091,6 +1105,11 @@ static bool watches_deliver(struct etcd_watcher *w)
 		}
 	}
 	return any;
+}
+
+uint64_t etcd_watcher_retries(const struct etcd_watcher *w)
+{
+	return w->retries;
 }
 
 int etcd_watcher_run(struct etcd_watcher *w, int timeout_ms)

@@ -57,6 +57,10 @@ void etcd_close(struct etcd **pe);
 uint64_t etcd_cluster_id(const struct etcd *e);
 /* Requests sent and answered, for benchmarks and metrics. */
 uint64_t etcd_requests(const struct etcd *e);
+/* Calls that failed because their budget ran out (no member answered in
+ * time); *@attempts (may be NULL): single tries cut by their own timeout,
+ * which the call may have survived on another member. */
+uint64_t etcd_timeouts(const struct etcd *e, uint64_t *attempts);
 
 /* One key; *found is false when it does not exist. */
 int etcd_get(struct etcd *e, const char *key, struct etcd_kv *kv, bool *found,
@@ -156,6 +160,8 @@ int etcd_watch_resume(struct etcd_watcher *w, struct etcd_watch *watch, int64_t 
 int64_t etcd_watch_revision(const struct etcd_watch *watch);
 /* Runs the streams for at most @timeout_ms; returns after any callback. */
 int etcd_watcher_run(struct etcd_watcher *w, int timeout_ms);
+/* Streams that broke and were (or will be) resumed, for benchmarks. */
+uint64_t etcd_watcher_retries(const struct etcd_watcher *w);
 
 /* ---- the stream parser (exposed for tests and the fuzz target) ---- */
 

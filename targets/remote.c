@@ -873,6 +873,19 @@ uint64_t remote_etcd_requests(const struct reconciler *r)
 	return h ? etcd_requests(h->pub) + etcd_requests(h->rd) : 0;
 }
 
+uint64_t remote_etcd_timeouts(const struct reconciler *r, uint64_t *attempts)
+{
+	struct remote_hub *h = hub_of(r);
+	uint64_t a = 0, b = 0, n;
+
+	*attempts = 0;
+	if (!h)
+		return 0;
+	n = etcd_timeouts(h->pub, &a) + etcd_timeouts(h->rd, &b);
+	*attempts = a + b;
+	return n;
+}
+
 size_t remote_signals_take(struct reconciler *r, struct remote_signal *out, size_t max)
 {
 	struct remote_hub *h = hub_of(r);

@@ -17,6 +17,9 @@ extern const struct target_kind remote_target_kind;
 /* etcd requests the remote targets of @r sent (publisher and reader), for
  * benchmarks and metrics; 0 when it has none. */
 uint64_t remote_etcd_requests(const struct reconciler *r);
+/* Of those, the calls that ran out of their budget; *@attempts: single
+ * tries cut by their own timeout. */
+uint64_t remote_etcd_timeouts(const struct reconciler *r, uint64_t *attempts);
 
 /*
  * The agents' signals as read under PREFIX/signal/ (at start, after a
