@@ -133,14 +133,39 @@ static struct desired *make_desired(const struct topology *topo, bool with, uint
 	return d;
 }
 
-/* Posts @d and drives the controller until every agent reported it; ms. */
+/* The ms until the controller had sent its transactions, of the last converge. */
+static double published_ms;
+
+static struct host *g_hosts;
+static size_t g_n_hosts;
+
+/* Has every agent written its status for controller generation @gen?
+ * (Read from the hosting threads' agents without their lock: a benchmark's
+ * poll.)  Needed beside reconciler_done: a remote run that removes
+ * everything from a slice has no items to leave pending, so it counts as
+ * done when its 3 s wait ends, reported or not. */
+static bool agents_reported(uint64_t gen)
+{
+	for (size_t k = 0; k < g_n_hosts; k++)
+		for (size_t i = 0; i < g_hosts[k].n; i++)
+			if (g_hosts[k].agents[i] && agent_reported_gen(g_hosts[k].agents[i]) < gen)
+				return false;
+	return true;
+}
+
+/* Posts @d and drives the controller until every agent reported it (in
+ * the controller, and in etcd); ms. */
 static double converge(struct reconciler *ctl, const struct desired *d, bool *all_ok)
 {
 	int64_t t0 = now_ns();
+	uint64_t req0 = remote_etcd_requests(ctl), need = (d->n_vteps + 127) / 128;
 	uint64_t gen = reconciler_post(ctl, d);
 
-	while (!reconciler_done(ctl, gen, all_ok)) {
+	published_ms = -1;
+	while (!reconciler_done(ctl, gen, all_ok) || !agents_reported(gen)) {
 		reconciler_collect(ctl);
+		if (published_ms < 0 && remote_etcd_requests(ctl) - req0 >= need)
+			published_ms = (now_ns() - t0) / 1e6;
 		usleep(1000);
 		if (now_ns() - t0 > 120LL * 1000000000) {
 			*all_ok = false;
@@ -242,7 +267,7 @@ static double reread_round(struct reconciler *ctl, struct host *hosts, size_t n_
 	       round + 1, (now_ns() - t_cut) / 1e6, remote_etcd_requests(ctl) - ctl0, hdr.revision);
 	t0 = now_ns();
 	atomic_store(&cut_off, false);
-	while (!reconciler_done(ctl, gen, ok)) {
+	while (!reconciler_done(ctl, gen, ok) || !agents_reported(gen)) {
 		reconciler_collect(ctl);
 		usleep(1000);
 		if (now_ns() - t0 > 120LL * 1000000000) {
@@ -267,6 +292,20 @@ static double reread_round(struct reconciler *ctl, struct host *hosts, size_t n_
 	}
 	desired_free(&d);
 	return ms;
+}
+
+/* With BENCH_PERF_CTL=FIFO (bench/cluster_agents.sh with CLUSTER_PERF),
+ * a `perf record --control fifo:FIFO -D -1` records only the changes. */
+static void perf_ctl(const char *cmd)
+{
+	const char *fifo = getenv("BENCH_PERF_CTL");
+	FILE *f;
+
+	if (!fifo || !(f = fopen(fifo, "w")))
+		return;
+	fprintf(f, "%s\n", cmd);
+	fclose(f);
+	usleep(100000);
 }
 
 static uint64_t agents_requests(struct host *hosts, size_t n_hosts)
@@ -326,7 +365,7 @@ int main(int argc, char **argv)
 		agent_conf_defaults(&c);
 		snprintf(c.name, sizeof(c.name), "%s", topo->vteps[i].name);
 		snprintf(c.kind, sizeof(c.kind), "vtep");
-		snprintf(c.etcd, sizeof(c.etcd), "%s", eps);
+		snprintf(c.etcd, sizeof(c.etcd), "%s", getenv("BENCH_AGENT_EPS") ? getenv("BENCH_AGENT_EPS") : eps);
 		c.lease_ttl_s = ttl;
 		c.null_target = true;
 		c.resync_interval_s = 0;
@@ -336,6 +375,8 @@ int main(int argc, char **argv)
 		}
 	}
 	hosts[0].first = true;
+	g_hosts = hosts;
+	g_n_hosts = n_hosts;
 	for (size_t k = 0; k < n_hosts; k++)
 		pthread_create(&hosts[k].thread, NULL, host_main, &hosts[k]);
 
@@ -382,18 +423,21 @@ int main(int argc, char **argv)
 		}
 		desired_free(&d);
 	}
+	perf_ctl("enable");
 	for (unsigned int c = 0; c < changes; c++) {
 		struct desired *d = make_desired(topo, c % 2 == 0, 1000 + c);
 		uint64_t ctl0 = remote_etcd_requests(ctl), ag0 = agents_requests(hosts, n_hosts);
 
 		ms = converge(ctl, d, &ok);
-		printf("change %u (%s a VNI on all %zu VTEPs): %.0f ms until all reported%s; etcd requests: "
-		       "controller %" PRIu64 ", agents %" PRIu64 " (status puts + keepalives meanwhile)\n",
-		       c + 1, c % 2 == 0 ? "add" : "remove", n_agents, ms, ok ? "" : " (NOT all reported)",
+		printf("change %u (%s a VNI on all %zu VTEPs): %.0f ms until all reported%s (the controller's "
+		       "transactions sent after %.0f ms); etcd requests: controller %" PRIu64 ", agents %" PRIu64
+		       " (status puts + keepalives meanwhile)\n",
+		       c + 1, c % 2 == 0 ? "add" : "remove", n_agents, ms, ok ? "" : " (NOT all reported)", published_ms,
 		       remote_etcd_requests(ctl) - ctl0, agents_requests(hosts, n_hosts) - ag0);
 		desired_free(&d);
 	}
 
+	perf_ctl("disable");
 	for (unsigned int r = 0; r < rereads; r++)
 		reread_round(ctl, hosts, n_hosts, topo, eps, r, &ok);
 
