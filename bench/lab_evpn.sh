@@ -28,6 +28,13 @@
 # (vtysh-session, vtysh or vty; unset: loomd's default).  LAB_EVPN_QUICK=1
 # skips the one-by-one `ip -batch` removal baseline (about a minute a round;
 # loom's removal is still run and timed, its ratio then printed as 0).
+# LAB_EVPN_AGENT=MEMBERS: after all that, the same rounds of (a) and (b)
+# again with loomd in cluster mode (cluster.etcd, MEMBERS etcd members on
+# loopback, tests/integration/etcd_lib.sh) and one loom-agent per VTEP on
+# the real targets (kernel + FRR; vt1's does the work), in the same run:
+# `apply -w` returns when vt1's agent reported its run programmed and
+# verified; printed with the ratio agent/single-machine per round.
+# LAB_EVPN_LOGS=DIR keeps loomd's and the agents' logs there.
 # Namespaces are lmb-NNNN-*; everything made is removed on exit.
 set -u
 N=${1:-1000}
@@ -45,10 +52,17 @@ loomd_pid=
 NS_LIST=()
 
 scrape_pid=
+agent_pids=()
 cleanup() {
 	[ -n "$scrape_pid" ] && kill "$scrape_pid" 2>/dev/null
+	for p in "${agent_pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${agent_pids[@]}"; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$p" 2>/dev/null
+	done
 	[ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null
-	[ -n "${LAB_EVPN_PERF:-}" ] && cp "$W/loomd.log" "$LAB_EVPN_PERF/" 2>/dev/null
+	[ -n "${LAB_EVPN_PERF:-}" ] && cp "$W"/loomd*.log "$W"/agent-vt*.log "$LAB_EVPN_PERF/" 2>/dev/null
+	[ -n "${LAB_EVPN_LOGS:-}" ] && mkdir -p "$LAB_EVPN_LOGS" && cp "$W"/loomd*.log "$W"/agent-vt*.log "$LAB_EVPN_LOGS/" 2>/dev/null
 	if [ -n "$loomd_pid" ]; then
 		kill "$loomd_pid" 2>/dev/null
 		for _ in $(seq 100); do kill -0 "$loomd_pid" 2>/dev/null || break; sleep 0.1; done
@@ -56,6 +70,7 @@ cleanup() {
 	fi
 	"$top/lab/loom-lab" -p "$PFX" -d "$LAB" down >/dev/null 2>&1
 	for ns in "${NS_LIST[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	[ "$(type -t t_cleanup)" = function ] && t_cleanup	# the etcd members
 	rm -rf "$W"
 }
 trap cleanup EXIT
@@ -213,6 +228,7 @@ for r in $(seq 1 "$R"); do
 	echo "delete round $r: ip-batch one-by-one ${ipd} ms; loom apply -w ${ld} ms (zebra empty after ${zl} ms); vt1 $st2"
 	kc=$(echo "$st" | sed 's/.*kernel_ms=\([0-9]*\).*/\1/')
 	echo "$ipc $lc $ipd $ld $kc" >>"$W/res"
+	echo "$lc $ld" >>"$W/single"
 	ip netns del "$BNS"; ip netns del "$BNS-h"
 done
 awk '{print $2 / $1}' "$W/res" >"$W/rc"; awk '{print $3 / $4}' "$W/res" >"$W/rd"
@@ -252,3 +268,89 @@ if [ -n "$scrape_pid" ]; then
 	kill "$scrape_pid" 2>/dev/null; scrape_pid=
 	awk '{ n++; if ($1 > m) m = $1 } END { printf "metrics: %d scrapes during the run, the slowest %.1f ms (target < 100)\n", n, m * 1000 }' "$W/scrapes"
 fi
+
+[ -n "${LAB_EVPN_AGENT:-}" ] || exit 0
+
+# The same rounds through an agent: loomd in cluster mode, one loom-agent
+# per VTEP on the real targets, etcd on loopback.
+kill "$loomd_pid"; wait "$loomd_pid" 2>/dev/null; loomd_pid=
+top_srcdir=$top top_builddir=$B
+. "$top/tests/integration/lib.sh" >/dev/null
+. "$top/tests/integration/etcd_lib.sh"
+trap cleanup EXIT
+etcd_cluster lb "$LAB_EVPN_AGENT" || die "etcd did not come up"
+for v in 1 2 3; do
+	cat >"$W/agent-vt$v.conf" <<CONF
+name = vt$v
+kind = vtep
+cluster.etcd = $lb_EPS
+cluster.lease_ttl = 10
+topology = $W/topology.json
+targets = real
+resync_interval = 600
+log_level = debug
+${LAB_EVPN_FRR_APPLY:+frr_apply = $LAB_EVPN_FRR_APPLY}
+CONF
+	"$B/loom-agent" -c "$W/agent-vt$v.conf" 2>"$W/agent-vt$v.log" &
+	agent_pids+=($!)
+done
+# Every agent holds its lease before loomd starts (-w fails at once for a
+# target whose agent is not alive).
+alive3() {
+	curl -sf -X POST "${lb_EPS%%,*}/v3/kv/range" -d "{\"key\":\"$(printf /loom/v1/alive/ | base64 -w0)\",\"range_end\":\"$(printf /loom/v1/alive0 | base64 -w0)\",\"count_only\":true}" |
+		jq -e '.count == "3"' >/dev/null
+}
+t_wait 30 alive3 || die "the agents did not take their leases: $(tail -3 "$W/agent-vt1.log")"
+sed -e "s|^database = .*|database = $W/loom-cluster.db|" "$W/loomd.conf" >"$W/loomd-cluster.conf"
+echo "cluster.etcd = $lb_EPS" >>"$W/loomd-cluster.conf"
+"$LOOMD" -f -c "$W/loomd-cluster.conf" 2>"$W/loomd-cluster.log" &
+loomd_pid=$!
+for _ in $(seq 100); do ctl info >/dev/null 2>&1 && break; sleep 0.1; done
+ctl info >/dev/null || { cat "$W/loomd-cluster.log"; die "loomd (cluster mode) did not start"; }
+etcd_gen() { # KEY: the generation in its value
+	curl -sf -X POST "${lb_EPS%%,*}/v3/kv/range" -d "{\"key\":\"$(printf %s "$1" | base64 -w0)\"}" |
+		jq -r '.kvs[0].value // empty' | base64 -d | jq -r .generation
+}
+reported() { # NAME: status/NAME carries desired/NAME's generation
+	local d
+	d=$(etcd_gen "/loom/v1/desired/$1")
+	[ -n "$d" ] && [ "$(etcd_gen "/loom/v1/status/$1")" = "$d" ]
+}
+agent_runs() { # LINE: vt1's agent's runs since LINE of its log
+	tail -n +"$1" "$W/agent-vt1.log" | sed -n 's/.*vtep vt1: run of generation [0-9]* took \([0-9.]*\) ms (kernel \([0-9.]*\), frr \([0-9.]*\), verify \([0-9.]*\)).*/\1 \2 \3 \4/p' |
+		awk '{n++; t+=$1; k+=$2; f+=$3; v+=$4} END {printf "runs=%d run_ms=%.0f kernel_ms=%.0f frr_apply_ms=%.0f frr_verify_ms=%.0f\n", n, t, k, f, v}'
+}
+echo "# through an agent: loomd cluster.etcd = $lb_EPS ($LAB_EVPN_AGENT member(s)), loom-agent vt1..vt3 on the real targets"
+for r in $(seq 1 "$R"); do
+	l0=$(wc -l <"$W/agent-vt1.log")
+	z0=$(zebra_cpu)
+	t=$(now); ctl -w 600 apply -f "$W/full.json" >/dev/null || die "apply through the agent (exit $?): $(tail -5 "$W/agent-vt1.log")"; lcw=$(ms "$t" "$(now)")
+	t_wait 600 reported vt1 || die "vt1's agent did not report the VNIs"; lc=$(ms "$t" "$(now)")
+	zc=$(($(zebra_cpu) - z0))
+	st=$(agent_runs "$l0")
+	nbr=$(ip -n "$VT1" -o link show type bridge | grep -c .)
+	nvni=$(vtysh --vty_socket "/var/run/frr/$VT1" -c 'show evpn vni json' | jq 'length')
+	[ "$nbr" -ge "$N" ] && [ "$nvni" -ge "$N" ] || die "after apply through the agent: $nbr bridges, $nvni VNIs in zebra"
+	l0=$(wc -l <"$W/agent-vt1.log")
+	t=$(now); ctl -w 600 apply -f "$W/empty.json" >/dev/null || die "apply empty through the agent (exit $?)"; lw=$(ms "$t" "$(now)")
+	# Timed until vt1's agent reported the generation that removes them:
+	# `-w` may return before (see docs/cluster.md, "Not built yet").
+	t_wait 600 reported vt1 || die "vt1's agent did not report the removal"; ld=$(ms "$t" "$(now)")
+	st2=$(agent_runs "$l0")
+	nbr=$(ip -n "$VT1" -o link show type bridge | grep -c .)
+	[ "$nbr" -eq 0 ] || die "after removal through the agent: $nbr bridges left"
+	for _ in $(seq 600); do
+		[ "$(vtysh --vty_socket "/var/run/frr/$VT1" -c 'show evpn vni json' | jq 'length')" -eq 0 ] && break
+		sleep 0.1
+	done
+	read -r sc sd < <(sed -n "${r}p" "$W/single")
+	echo "agent round $r: create apply until vt1's agent reported ${lc} ms (single-machine round $r: ${sc} ms, ratio $(awk -v a="$lc" -v b="$sc" 'BEGIN {printf "%.2f", a / b}'); -w returned after ${lcw} ms); agent vt1 $st; zebra CPU ${zc} ms"
+	echo "agent round $r: delete apply until vt1's agent reported ${ld} ms (single-machine round $r: ${sd} ms, ratio $(awk -v a="$ld" -v b="$sd" 'BEGIN {printf "%.2f", a / b}'); -w returned after ${lw} ms); agent vt1 $st2"
+	echo "$lc $ld" >>"$W/agent"
+done
+paste -d' ' "$W/single" "$W/agent" | awk '{print $3 / $1}' >"$W/rac"
+paste -d' ' "$W/single" "$W/agent" | awk '{print $4 / $2}' >"$W/rad"
+echo "through an agent: create median $(cut -d' ' -f1 "$W/agent" | median) ms [$(cut -d' ' -f1 "$W/agent" | minmax)] against single-machine median $(cut -d' ' -f1 "$W/single" | median) ms;" \
+	"ratio agent/single median $(median <"$W/rac") [$(minmax <"$W/rac")]"
+echo "through an agent: delete median $(cut -d' ' -f2 "$W/agent" | median) ms [$(cut -d' ' -f2 "$W/agent" | minmax)] against single-machine median $(cut -d' ' -f2 "$W/single" | median) ms;" \
+	"ratio agent/single median $(median <"$W/rad") [$(minmax <"$W/rad")]"
