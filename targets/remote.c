@@ -586,6 +586,35 @@ static bool in_grace(const struct remote_hub *h, const struct remote_agent *a)
 	       || (now.tv_sec == h->grace_end.tv_sec && now.tv_nsec < h->grace_end.tv_nsec);
 }
 
+/*
+ * What the agent last reported and @res (this slice) no longer has: a
+ * removal it has not reported yet.  Pending with @why, so that a waiter
+ * waits for the agent (a slice without the removed segments has no item
+ * of its own for them).  Lock held.
+ */
+static void gone_items(const struct remote_agent *a, struct target_result *res, const char *why)
+{
+	struct target_result last = { 0 };
+	struct loom_err err = { 0 };
+	size_t n_want = res->n_items;
+	uint64_t g;
+
+	if (!a->status || cluster_status_decode(a->status, strlen(a->status), &g, &last, &err)) {
+		free(last.items);
+		return;
+	}
+	for (size_t i = 0; i < last.n_items; i++) {
+		const struct target_item *x = &last.items[i];
+		bool kept = false;
+
+		for (size_t k = 0; k < n_want && !kept; k++)
+			kept = !strcmp(res->items[k].tenant, x->tenant) && !strcmp(res->items[k].segment, x->segment);
+		if (!kept)
+			target_result_add(res, x->tenant, x->segment, x->id, x->layer, SEG_PENDING, why);
+	}
+	free(last.items);
+}
+
 static void remote_run(struct target *t, const void *want, struct target_result *res)
 {
 	struct remote_target *rt = reconciler_target_priv(t);
@@ -695,6 +724,7 @@ static void remote_run(struct target *t, const void *want, struct target_result 
 	} else if (!reported) {
 		snprintf(why, sizeof(why), "agent %s has not reported generation %" PRIu64 " yet", a->name, wait_gen);
 		want_items(rt->kind, want, SEG_PENDING, why, res);
+		gone_items(a, res, why);
 	} else {
 		struct loom_err err = { 0 };
 		uint64_t g;

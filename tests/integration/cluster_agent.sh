@@ -12,7 +12,7 @@ AGENT=$top_builddir/loom-agent
 TOPO=$top_srcdir/tests/integration/data/topo-api.json
 TTL=2
 command -v "$ETCD_BIN" >/dev/null || { echo "1..1"; echo "not ok 1 - etcd is not installed: run tools/install-deps"; exit 1; }
-t_plan 32
+t_plan 36
 
 etcd_cluster c 3 || exit 1
 # The test's own reads and writes go to member 2 (member 1 is stopped later).
@@ -146,6 +146,26 @@ t_ok $? "  ...and the controller puts its own value back"
 t_is "$(etcd_value /loom/v1/status/vt-e2 | jq -c '.items')" "$before" "  ...its items unchanged (nothing torn down)"
 kill -0 "${APID[vt-e2]}"
 t_ok $? "  ...and it keeps running"
+
+# A removal through an agent that has not reported it: -w waits for the
+# agent (the slice without the segment has no item of its own for it).
+# vt-w1's agent again with a 10 s lease, so that it is stopped, not lost.
+kill -TERM "${APID[vt-w1]}"; wait "${APID[vt-w1]}" 2>/dev/null
+agent_conf vt-w1 vtep "cluster.lease_ttl = 10"
+agent_start vt-w1
+t_wait 10 alive vt-w1
+$LOOMCTL tenant create west --site west >/dev/null && $LOOMCTL segment create west/r --type ethernet >/dev/null &&
+	$LOOMCTL -w 20 attach west/r gpu-w1 >/dev/null
+t_is "$?" "0" "a segment on vt-w1 (agent with a 10 s lease) converges"
+kill -STOP "${APID[vt-w1]}"
+$LOOMCTL -w 5 detach west/r gpu-w1 >/dev/null 2>&1
+t_is "$?" "6" "detach -w 5 while vt-w1's agent is stopped: not converged (exit 6), not taken as done after the 3 s wait"
+t_is "$($LOOMCTL -o json status | jq -r '[.segments[] | select(.target == "vt-w1") | .state] | unique | join(",")')" \
+	"pending" "  ...the removed segment's item pending on vt-w1 until its agent says it is gone"
+kill -CONT "${APID[vt-w1]}"
+gone() { [ "$($LOOMCTL -o json status | jq '[.segments[] | select(.target == "vt-w1")] | length')" = 0 ]; }
+t_wait 10 gone
+t_ok $? "  ...continued, the agent reports it and the item is gone"
 
 # An agent whose name is not in the topology.
 agent_conf vt-zz vtep
