@@ -141,9 +141,8 @@ static size_t g_n_hosts;
 
 /* Has every agent written its status for controller generation @gen?
  * (Read from the hosting threads' agents without their lock: a benchmark's
- * poll.)  Needed beside reconciler_done: a remote run that removes
- * everything from a slice has no items to leave pending, so it counts as
- * done when its 3 s wait ends, reported or not. */
+ * poll.)  The benchmark's own check beside reconciler_done, which waits
+ * for the controller's view: the two must agree. */
 static bool agents_reported(uint64_t gen)
 {
 	for (size_t k = 0; k < g_n_hosts; k++)

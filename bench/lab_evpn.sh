@@ -333,8 +333,8 @@ for r in $(seq 1 "$R"); do
 	[ "$nbr" -ge "$N" ] && [ "$nvni" -ge "$N" ] || die "after apply through the agent: $nbr bridges, $nvni VNIs in zebra"
 	l0=$(wc -l <"$W/agent-vt1.log")
 	t=$(now); ctl -w 600 apply -f "$W/empty.json" >/dev/null || die "apply empty through the agent (exit $?)"; lw=$(ms "$t" "$(now)")
-	# Timed until vt1's agent reported the generation that removes them:
-	# `-w` may return before (see docs/cluster.md, "Not built yet").
+	# Timed until vt1's agent reported the generation that removes them
+	# (in etcd, beside -w's answer).
 	t_wait 600 reported vt1 || die "vt1's agent did not report the removal"; ld=$(ms "$t" "$(now)")
 	st2=$(agent_runs "$l0")
 	nbr=$(ip -n "$VT1" -o link show type bridge | grep -c .)
