@@ -266,6 +266,8 @@ static int plan_idx_build(struct kvtep *h, struct plan_idx *p)
 
 		if (l->owned && l->kind == KIND_VLAN && subif_desired(h, l->name)) {
 			/* a soft tenant's sub-interface: planned with its VNI's ports */
+		} else if (kv_route_keeps(h, l)) {
+			/* a desired tenant VRF or its L3 VNI's devices: kvtep_route.c's */
 		} else if (l->owned) {
 			if (kv_name_vni(l->name, "lb", &vni))
 				p->br[p->n_br++] = (struct vni_ref){ vni, l };
