@@ -121,6 +121,16 @@ int frr_observe(struct frr_target *t, struct frr_state *out, struct loom_err *er
 		snprintf(err->field, sizeof(err->field), "asn");
 	if (rc < 0)
 		return rc;
+	/* zebra's half of the tenant VRFs: `vrf lvN` / `vni N`. */
+	rc = frr_vtysh_run(t, "zebra", args, 2, "show running-config", &res, err);
+	if (rc >= 0) {
+		rc = frr_config_parse_zebra(res.out, &st);
+		child_result_release(&res);
+	}
+	if (rc < 0) {
+		frr_state_release(&st);
+		return rc;
+	}
 	if (bgpd && zebra && frr_state_copy(&st, &t->view) == 0) {
 		t->view_valid = true;
 		t->view_bgpd = bgpd;
