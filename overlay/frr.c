@@ -183,7 +183,15 @@ int frr_apply(struct frr_target *t, const struct frr_plan *plan, struct loom_err
 
 	if (!plan->n_lines)
 		return 0;
-	switch (t->mode) {
+	/*
+	 * The session and the vty batch talk to bgpd alone; a tenant VRF's
+	 * `vrf lvN` / `vni N` lines are zebra's.  They come with a tenant's
+	 * first routed segment on the VTEP or its last one's removal: one
+	 * vtysh -f to every daemon then.
+	 */
+	if (plan->zebra)
+		rc = frr_vtysh_apply_file(t, plan, err);
+	else switch (t->mode) {
 	case FRR_APPLY_ARGS:
 		rc = frr_vtysh_apply_args(t, plan, err);
 		break;

@@ -80,6 +80,7 @@ struct frr_plan {
 	char **lines;
 	size_t n_lines, cap;
 	size_t n_changes;	/* statements added or removed (0 = in sync) */
+	bool zebra;		/* has zebra's lines (a tenant VRF's vrf / vni) */
 	struct frr_state after;	/* loom's statements once the plan is applied */
 };
 

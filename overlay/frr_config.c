@@ -595,6 +595,7 @@ static int plan_vrfs(struct frr_plan *plan, const struct frr_state *have,
 			    plan_add(plan, " no vni %" PRIu32, h->zebra_vni) < 0 ||
 			    plan_add(plan, "exit-vrf") < 0)
 				return -ENOMEM;
+			plan->zebra = true;
 			changes++;
 		}
 		if (h->bgp) {
@@ -617,6 +618,7 @@ static int plan_vrfs(struct frr_plan *plan, const struct frr_state *have,
 			    (h->zebra_vni && plan_add(plan, " no vni %" PRIu32, h->zebra_vni) < 0) ||
 			    plan_add(plan, " vni %" PRIu32, f->l3vni) < 0 || plan_add(plan, "exit-vrf") < 0)
 				return -ENOMEM;
+			plan->zebra = true;
 			changes++;
 		}
 		mark = plan->n_lines;
