@@ -372,8 +372,11 @@ int frr_state_copy(const struct frr_state *from, struct frr_state *to)
 	return 0;
 }
 
-/* What FRR holds of loom's statements once @want is applied. */
-static int state_after(const struct vtep_desired *want, uint32_t asn, struct frr_state *out)
+static bool want_vrf(const struct vtep_desired *want, uint32_t l3vni);
+
+/* What FRR holds of loom's statements once the plan from @have to @want is applied. */
+static int state_after(const struct frr_state *have, const struct vtep_desired *want, uint32_t asn,
+		       struct frr_state *out)
 {
 	size_t n = want ? want->n_vnis : 0;
 
@@ -381,12 +384,24 @@ static int state_after(const struct vtep_desired *want, uint32_t asn, struct frr
 	out->asn = asn;
 	out->evpn_af = true;
 	out->advertise_all_vni = true;
-	if (want && want->n_vrfs) {
-		out->vrfs = calloc(want->n_vrfs, sizeof(*out->vrfs));
+	if ((want && want->n_vrfs) || have->n_vrfs) {
+		size_t nw = want ? want->n_vrfs : 0;
+
+		out->vrfs = calloc(nw + have->n_vrfs, sizeof(*out->vrfs));
 		if (!out->vrfs)
 			return -ENOMEM;
-		out->n_vrfs = want->n_vrfs;
-		for (size_t i = 0; i < want->n_vrfs; i++) {
+		out->n_vrfs = nw;
+		/* A VRF going keeps bgpd's instance for one more plan (plan_vrfs). */
+		for (size_t i = 0; i < have->n_vrfs; i++)
+			if (!want_vrf(want, have->vrfs[i].l3vni) && have->vrfs[i].bgp &&
+			    have->vrfs[i].zebra_vni) {
+				struct frr_vrf *v = &out->vrfs[out->n_vrfs++];
+
+				memset(v, 0, sizeof(*v));
+				v->l3vni = have->vrfs[i].l3vni;
+				v->bgp = true;
+			}
+		for (size_t i = 0; i < nw; i++) {
 			struct frr_vrf *v = &out->vrfs[i];
 			const struct vtep_vrf *f = &want->vrfs[i];
 
@@ -400,6 +415,8 @@ static int state_after(const struct vtep_desired *want, uint32_t asn, struct frr
 			}
 		}
 	}
+	if (out->n_vrfs > 1)
+		qsort(out->vrfs, out->n_vrfs, sizeof(*out->vrfs), vrf_cmp);
 	if (!n)
 		return 0;
 	out->vnis = calloc(n, sizeof(*out->vnis));
@@ -589,7 +606,12 @@ static int plan_vrfs(struct frr_plan *plan, const struct frr_state *have,
 		if (want_vrf(want, h->l3vni))
 			continue;
 		tenant_vrf_name(h->l3vni, name);
-		/* bgpd refuses to drop a VRF instance while it has its L3 VNI. */
+		/*
+		 * In two steps: zebra's L3 VNI first; bgpd's instance in a later
+		 * plan, once zebra no longer has it (bgpd refuses to drop an
+		 * instance that still has its L3 VNI, and learns of its removal
+		 * from zebra only afterwards).
+		 */
 		if (h->zebra_vni) {
 			if (plan_add(plan, "vrf %s", name) < 0 ||
 			    plan_add(plan, " no vni %" PRIu32, h->zebra_vni) < 0 ||
@@ -597,8 +619,7 @@ static int plan_vrfs(struct frr_plan *plan, const struct frr_state *have,
 				return -ENOMEM;
 			plan->zebra = true;
 			changes++;
-		}
-		if (h->bgp) {
+		} else if (h->bgp) {
 			if (plan_add(plan, "no router bgp %" PRIu32 " vrf %s", asn, name) < 0)
 				return -ENOMEM;
 			changes++;
@@ -740,7 +761,7 @@ int frr_plan_build(const struct frr_state *have, const struct vtep_desired *want
 		changes += c;
 	}
 	plan.n_changes = (size_t)changes;
-	if (state_after(want, asn, &plan.after) < 0)
+	if (state_after(have, want, asn, &plan.after) < 0)
 		goto fail;
 	*out = plan;
 	return changes;

@@ -183,6 +183,7 @@ struct kvtep {
 	uint16_t *vid;			/* vlan-aware: per desired VNI, its VLAN (0 none) */
 	size_t n_err, cap_err;
 	size_t n_doomed;	/* devices the planned group deletion removes */
+	size_t n_vrf_doomed;	/* of them, tenant VRFs */
 	struct kv_newbr *newbr;
 	size_t n_newbr, cap_newbr;
 	struct plan_idx *pidx;	/* kept between plans: no allocation per diff */

@@ -455,6 +455,16 @@ static bool frr_first(const char *name, const struct vtep_target *v, bool kernel
 
 	if (kernel_planned)
 		kvtep_plan_counts(v->kv, &n_created, &n_deleted);
+	/*
+	 * A tenant VRF goes: FRR drops its L3 VNI and BGP instance before the
+	 * kernel deletes the VRF under them (FRR 8.4's bgpd aborted on the
+	 * two at once in the lab VM).
+	 */
+	if (kernel_planned && kvtep_plan_vrfs_deleted(v->kv)) {
+		log_info("vtep %s: %zu tenant VRF(s) to delete: FRR's statements first", name,
+			 kvtep_plan_vrfs_deleted(v->kv));
+		return true;
+	}
 	if (n_created < FRR_FIRST_MIN_VNIS || n_deleted)
 		return false;
 	log_info("vtep %s: %zu new VNIs and nothing to delete: FRR's statements first", name, n_created);
@@ -513,6 +523,13 @@ static void vtep_run(struct target *t, const void *want, struct target_result *r
 				   &err);
 		if (ret < 0)
 			snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
+	}
+	/* A tenant VRF that went: bgpd's instance, now that zebra dropped its L3 VNI. */
+	if (v->frr && !ferr[0] && frr_vrf_removal_pending(v->frr)) {
+		loom_err_clear(&err);
+		if (frr_sync(v->frr, job.want, &err) < 0)
+			log_warn("vtep %s: removing a tenant VRF's BGP instance: %s (retried on the next run)",
+				 reconciler_target_name(t), err.msg);
 	}
 	res->phase_ms[2] = (double)(mono_ns() - t0) / 1e6;
 	frr_items(d, kst, kerr, ferr, job.want != d, &job, fst, n_fst, res);
