@@ -61,6 +61,7 @@ struct frr_vrf {
 	bool bgp;		/* `router bgp ASN vrf lvN` exists */
 	bool redist4, redist6;	/* `redistribute connected` in ipv4 / ipv6 unicast */
 	bool adv4, adv6;	/* `advertise ipv4|ipv6 unicast` in l2vpn evpn */
+	char router_id[FRR_RTSTR_MAX];	/* `bgp router-id` of the instance, "" = none */
 	struct frr_vni evpn;	/* its l2vpn evpn rd and route-targets (vni unused) */
 };
 

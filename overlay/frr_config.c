@@ -292,7 +292,9 @@ int frr_config_parse(const char *text, uint32_t asn, struct frr_state *out,
 				parse_rd_rt(cur, tok, n);
 			break;
 		case IN_VRF_BGP:
-			if (n == 3 && !strcmp(tok[0], "address-family"))
+			if (n == 3 && !strcmp(tok[0], "bgp") && !strcmp(tok[1], "router-id"))
+				snprintf(vrf->router_id, sizeof(vrf->router_id), "%s", tok[2]);
+			else if (n == 3 && !strcmp(tok[0], "address-family"))
 				w = !strcmp(tok[1], "ipv4") && !strcmp(tok[2], "unicast") ? IN_VRF_AF4
 				    : !strcmp(tok[1], "ipv6") && !strcmp(tok[2], "unicast") ? IN_VRF_AF6
 				    : !strcmp(tok[1], "l2vpn") && !strcmp(tok[2], "evpn") ? IN_VRF_EVPN
@@ -407,6 +409,7 @@ static int state_after(const struct frr_state *have, const struct vtep_desired *
 
 			v->l3vni = v->zebra_vni = f->l3vni;
 			v->bgp = v->redist4 = v->redist6 = v->adv4 = v->adv6 = true;
+			snprintf(v->router_id, sizeof(v->router_id), "%s", f->router_id);
 			snprintf(v->evpn.rd, sizeof(v->evpn.rd), "%s", f->rd);
 			if (*f->rt) {
 				snprintf(v->evpn.rt_import[0], FRR_RTSTR_MAX, "%s", f->rt);
@@ -646,6 +649,11 @@ static int plan_vrfs(struct frr_plan *plan, const struct frr_state *have,
 		if (plan_add(plan, "router bgp %" PRIu32 " vrf %s", asn, name) < 0)
 			return -ENOMEM;
 		block += !h->bgp;
+		if (*f->router_id && strcmp(h->router_id, f->router_id)) {
+			if (plan_add(plan, " bgp router-id %s", f->router_id) < 0)
+				return -ENOMEM;
+			block++;
+		}
 		for (int v6 = 0; v6 < 2; v6++) {
 			if (v6 ? h->redist6 : h->redist4)
 				continue;
@@ -716,7 +724,8 @@ int frr_plan_build(const struct frr_state *have, const struct vtep_desired *want
 	}
 	for (j = 0; want && j < want->n_vrfs; j++)
 		if ((*want->vrfs[j].rd && !token_ok(want->vrfs[j].rd)) ||
-		    (*want->vrfs[j].rt && !token_ok(want->vrfs[j].rt)))
+		    (*want->vrfs[j].rt && !token_ok(want->vrfs[j].rt)) ||
+		    (*want->vrfs[j].router_id && !token_ok(want->vrfs[j].router_id)))
 			return -EINVAL;
 	if (plan_add(&plan, "router bgp %" PRIu32, asn) < 0 ||
 	    plan_add(&plan, " address-family l2vpn evpn") < 0)

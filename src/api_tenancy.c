@@ -215,9 +215,9 @@ static json_t *tenant_json_full(const struct model *m, const struct tenant *t)
 
 		tenant_rd_rt(&m->pools, t, rd, rt);
 		tenant_vrf_name(t->l3vni, vrf);
-		json_object_set_new(o, "routing", json_pack("{s:I,s:s,s:s,s:s}", "l3vni",
-							    (json_int_t)t->l3vni, "vrf", vrf,
-							    "rd", rd, "rt", rt));
+		/* The RD is per VTEP (VTEP-IP:L3VNI mod 65536): desired.show has it. */
+		json_object_set_new(o, "routing", json_pack("{s:I,s:s,s:s}", "l3vni",
+							    (json_int_t)t->l3vni, "vrf", vrf, "rt", rt));
 	}
 	for (size_t i = 0; i < m->n_segments; i++)
 		if (strcmp(m->segments[i].tenant, t->name) == 0)

@@ -379,8 +379,9 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		c->pools.vni_min = (uint32_t)a;
 		c->pools.vni_max = (uint32_t)b;
 	} else if (strcmp(key, "l3vni_range") == 0) {
-		*why = "expected FIRST-LAST with 1 <= FIRST <= LAST <= 16777215";
-		if (parse_range(v, 1, 16777215, &a, &b))
+		*why = "expected FIRST-LAST with 1 <= FIRST <= LAST <= 16777215, at most 65536 VNIs "
+		       "(a VRF's RD is VTEP-IP:L3VNI modulo 65536)";
+		if (parse_range(v, 1, 16777215, &a, &b) || b - a >= 65536)
 			return -EINVAL;
 		c->pools.l3vni_min = (uint32_t)a;
 		c->pools.l3vni_max = (uint32_t)b;

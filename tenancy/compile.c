@@ -197,8 +197,14 @@ static int build_vrfs(const struct model *m, const struct topology *topo, size_t
 		f->l3vni = v->l3vni;
 		memcpy(f->tenant, v->tenant, sizeof(f->tenant));
 		t = model_tenant(m, v->tenant);
-		if (t)
-			tenant_rd_rt(&m->pools, t, f->rd, f->rt);
+		if (t) {
+			char rd[32];
+
+			tenant_rd_rt(&m->pools, t, rd, f->rt);
+			snprintf(f->rd, sizeof(f->rd), "%s:%u", topo->vteps[vtep].vtep_ip,
+				 (unsigned int)(f->l3vni % 65536));
+			snprintf(f->router_id, sizeof(f->router_id), "%s", topo->vteps[vtep].vtep_ip);
+		}
 	}
 	if (vd->n_vrfs) {
 		qsort(vd->vrfs, vd->n_vrfs, sizeof(*vd->vrfs), cmp_vrf);
@@ -567,7 +573,8 @@ bool vtep_desired_equal(const struct vtep_desired *a, const struct vtep_desired 
 		return false;
 	for (size_t i = 0; i < a->n_vrfs; i++)
 		if (a->vrfs[i].l3vni != b->vrfs[i].l3vni || strcmp(a->vrfs[i].tenant, b->vrfs[i].tenant) ||
-		    strcmp(a->vrfs[i].rd, b->vrfs[i].rd) || strcmp(a->vrfs[i].rt, b->vrfs[i].rt))
+		    strcmp(a->vrfs[i].rd, b->vrfs[i].rd) || strcmp(a->vrfs[i].rt, b->vrfs[i].rt) ||
+		    strcmp(a->vrfs[i].router_id, b->vrfs[i].router_id))
 			return false;
 	for (size_t i = 0; i < a->n_vnis; i++)
 		if (!vtep_vni_equal(&a->vnis[i], &b->vnis[i]))
@@ -791,10 +798,11 @@ json_t *vtep_vrfs_to_json(const struct vtep_desired *d)
 
 	for (size_t i = 0; a && i < d->n_vrfs; i++) {
 		tenant_vrf_name(d->vrfs[i].l3vni, vrf);
-		if (json_array_append_new(a, json_pack("{sI ss ss ss ss}", "l3vni",
+		if (json_array_append_new(a, json_pack("{sI ss ss ss ss ss}", "l3vni",
 						       (json_int_t)d->vrfs[i].l3vni, "vrf", vrf,
 						       "tenant", d->vrfs[i].tenant, "rd", d->vrfs[i].rd,
-						       "rt", d->vrfs[i].rt))) {
+						       "rt", d->vrfs[i].rt, "router_id",
+						       d->vrfs[i].router_id))) {
 			json_decref(a);
 			return NULL;
 		}

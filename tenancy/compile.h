@@ -47,8 +47,15 @@ struct vtep_vni {
 struct vtep_vrf {
 	uint32_t l3vni;
 	char tenant[LOOM_NAME_MAX];
+	/*
+	 * Per VTEP: "VTEP-IP:N" with N the L3 VNI modulo 65536 (l3vni_range
+	 * is at most 65536 wide), and the VRF's BGP router-id, the VTEP's IP.
+	 * Every VTEP's VRF has the same gateway addresses, so a router-id or
+	 * RD left to FRR would be the same on all of them.
+	 */
 	char rd[32];
-	char rt[32];
+	char router_id[LOOM_ADDR_MAX];
+	char rt[32];			/* the tenant's, the same everywhere */
 };
 
 struct vtep_desired {

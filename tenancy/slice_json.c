@@ -168,7 +168,8 @@ static int vrfs_from_json(const json_t *j, struct vtep_desired *d, struct loom_e
 		v->l3vni = (uint32_t)n;
 		if ((ret = get_str(f, "tenant", at, v->tenant, sizeof(v->tenant), true, err)) ||
 		    (ret = get_str(f, "rd", at, v->rd, sizeof(v->rd), false, err)) ||
-		    (ret = get_str(f, "rt", at, v->rt, sizeof(v->rt), false, err)))
+		    (ret = get_str(f, "rt", at, v->rt, sizeof(v->rt), false, err)) ||
+		    (ret = get_str(f, "router_id", at, v->router_id, sizeof(v->router_id), false, err)))
 			return ret;
 		if (i && d->vrfs[i - 1].l3vni >= v->l3vni)
 			return field_err(err, at, "vrfs must be sorted by l3vni and distinct");

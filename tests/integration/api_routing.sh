@@ -22,7 +22,7 @@ for t in red blue; do
 done
 t_ok $? "two tenants, two routed segments each, the same subnets"
 t_is "$($LOOMCTL -o json tenant show red | jq -cS .routing)" \
-	'{"l3vni":20000,"rd":"65000:20000","rt":"65000:20000","vrf":"lv20000"}' "red: its L3 VNI, VRF, RD and RT"
+	'{"l3vni":20000,"rt":"65000:20000","vrf":"lv20000"}' "red: its L3 VNI, VRF and RT"
 t_is "$($LOOMCTL -o json tenant show blue | jq -r .routing.l3vni)" "20001" "blue: another L3 VNI"
 t_is "$($LOOMCTL -o json segment show blue/b | jq -c .gateway)" '["192.0.2.129","2001:db8:1::1"]' \
 	"segment show gives both gateways"

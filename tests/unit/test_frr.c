@@ -430,6 +430,7 @@ static struct vtep_desired *desired_routed(void)
 	snprintf(d->vrfs[0].tenant, sizeof(d->vrfs[0].tenant), "red");
 	snprintf(d->vrfs[0].rd, sizeof(d->vrfs[0].rd), "65000:100000");
 	snprintf(d->vrfs[0].rt, sizeof(d->vrfs[0].rt), "65000:100000");
+	snprintf(d->vrfs[0].router_id, sizeof(d->vrfs[0].router_id), "203.0.113.1");
 	return d;
 }
 
