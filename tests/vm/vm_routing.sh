@@ -91,15 +91,15 @@ bgp_l3() {	# bgp_l3 V L3VNI: "type inKernel rd import export"
 	vtysh --vty_socket "$(vty "$1")" -c 'show bgp l2vpn evpn vni json' |
 		jq -r --arg v "$2" '.[$v] | "\(.type) \(.inKernel) \(.rd) \(.importRTs|join(",")) \(.exportRTs|join(","))"'
 }
-t_is "$(bgp_l3 1 "$L3R")" "L3 True 65000:$L3R 65000:$L3R 65000:$L3R" \
-	"bgpd on vt1: red's L3 VNI up, in the kernel, with loom's RD and RT"
-t_is "$(bgp_l3 3 "$L3B")" "L3 True 65000:$L3B 65000:$L3B 65000:$L3B" "bgpd on vt3: blue's too"
+t_is "$(bgp_l3 1 "$L3R")" "L3 True 203.0.113.1:$L3R 65000:$L3R 65000:$L3R" \
+	"bgpd on vt1: red's L3 VNI up, in the kernel, with loom's RD (the VTEP's) and RT (the tenant's)"
+t_is "$(bgp_l3 3 "$L3B")" "L3 True 203.0.113.3:$L3B 65000:$L3B 65000:$L3B" "bgpd on vt3: blue's too"
 RA=$(ctl -o json segment show red/a | jq -r .vni)
 k1=$(ip -n "$NS1" -d -j link show | jq -r --arg r "lb$RA" --arg v "lv$L3R" --arg l "lb$L3R" --arg x "lx$L3R" '
 	[.[] | select(.ifname == $r or .ifname == $v or .ifname == $l or .ifname == $x)
 	 | "\(.ifname):\(.linkinfo.info_kind):\(.master // "-"):\(if .ifname == $r then .address else "" end)"]
 	| sort | join(" ")')
-t_is "$k1" "lb$L3R:bridge:lv$L3R: lb$RA:bridge:lv$L3R:02:6c:6f:6f:6d:01 lv$L3R:vrf:-: lx$L3R:vxlan:lb$L3R:" \
+t_is "$k1" "lb$RA:bridge:lv$L3R:02:6c:6f:6f:6d:01 lb$L3R:bridge:lv$L3R: lv$L3R:vrf:-: lx$L3R:vxlan:lb$L3R:" \
 	"vt1: VRF lv$L3R with the L3 VNI's bridge (its VXLAN device in it) and red/a's SVI (anycast MAC)"
 t_is "$(ip -n "$NS1" -j addr show dev "lb$RA" | jq -r '[.[0].addr_info[] | select(.family == "inet") | "\(.local)/\(.prefixlen)"] | join(",")')" \
 	"192.0.2.1/25" "vt1: red/a's SVI holds the gateway 192.0.2.1/25"
@@ -213,7 +213,7 @@ tf=$(now_ms)
 t_ok $? "FRR (zebra and bgpd) restarted on vt2"
 t_wait 120 status_ok && t_wait 30 reach h22 192.0.2.21 && t_wait 30 reach h21 192.0.2.12
 t_okd $? "after FRR's restart: status programmed again, h22 -> h21 (routed to vt2) and h21 -> h12 ($(($(now_ms) - tf)) ms)"
-t_is "$(bgp_l3 2 "$L3B")" "L3 True 65000:$L3B 65000:$L3B 65000:$L3B" "bgpd on vt2: blue's L3 VNI back with loom's RD/RT"
+t_is "$(bgp_l3 2 "$L3B")" "L3 True 203.0.113.2:$L3B 65000:$L3B 65000:$L3B" "bgpd on vt2: blue's L3 VNI back with loom's RD/RT"
 
 # ---- everything deleted ----------------------------------------------------------
 ctl -w 60 tenant delete red --cascade >/dev/null && ctl -w 60 tenant delete blue --cascade >/dev/null
