@@ -346,12 +346,3 @@ int frr_restarted(struct frr_target *t, struct loom_err *err)
 	return 1;
 }
 
-bool frr_vrf_removal_pending(const struct frr_target *t)
-{
-	if (!t->view_valid)
-		return false;
-	for (size_t i = 0; i < t->view.n_vrfs; i++)
-		if (t->view.vrfs[i].bgp && !t->view.vrfs[i].zebra_vni)
-			return true;
-	return false;
-}

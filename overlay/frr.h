@@ -239,11 +239,6 @@ void frr_target_invalidate(struct frr_target *t);
  * carrying FRR's message.
  */
 int frr_apply(struct frr_target *t, const struct frr_plan *plan, struct loom_err *err);
-/*
- * A tenant VRF's removal is half done: zebra's L3 VNI went, bgpd's
- * `router bgp ASN vrf lvN` waits for the next plan (docs/overlay-frr.md).
- */
-bool frr_vrf_removal_pending(const struct frr_target *t);
 /* frr_plan + frr_apply; returns the number of changes applied. */
 int frr_sync(struct frr_target *t, const struct vtep_desired *want, struct loom_err *err);
 /*

@@ -524,13 +524,6 @@ static void vtep_run(struct target *t, const void *want, struct target_result *r
 		if (ret < 0)
 			snprintf(ferr, sizeof(ferr), "frr: %s", err.msg);
 	}
-	/* A tenant VRF that went: bgpd's instance, now that zebra dropped its L3 VNI. */
-	if (v->frr && !ferr[0] && frr_vrf_removal_pending(v->frr)) {
-		loom_err_clear(&err);
-		if (frr_sync(v->frr, job.want, &err) < 0)
-			log_warn("vtep %s: removing a tenant VRF's BGP instance: %s (retried on the next run)",
-				 reconciler_target_name(t), err.msg);
-	}
 	res->phase_ms[2] = (double)(mono_ns() - t0) / 1e6;
 	frr_items(d, kst, kerr, ferr, job.want != d, &job, fst, n_fst, res);
 	free(job.refused);

@@ -82,7 +82,7 @@ L3B=$(ctl -o json tenant show blue | jq -r .routing.l3vni)
 t_is "$L3R $L3B" "20000 20001" "each tenant has its own L3 VNI"
 
 # The first routed ping across VTEPs (a different segment, h11 -> h31).
-t_wait 30 reach h11 192.0.2.131
+t_wait 90 reach h11 192.0.2.131
 t_ok $? "first routed ping h11 (red/a, vt1) -> h31 (red/b, vt3): $(($(now_ms) - T_ATT)) ms after the last attach"
 
 # ---- FRR and the kernel on vt1 ---------------------------------------------
@@ -222,8 +222,8 @@ left=""
 for v in 1 2 3; do
 	left="$left$(ip -n "$(vt_ns $v)" -j link show | jq -r '[.[] | select(.ifname | test("^l[vbx][0-9]"))|.ifname]|join(",")')"
 	left="$left$(vtysh --vty_socket "$(vty $v)" -c 'show running-config' |
-		grep -A1 -E '^(vrf lv|router bgp [0-9]+ vrf lv)' | grep -E '^(router bgp| vni)' | paste -sd,)"
+		grep -A1 -E '^vrf lv' | grep -E '^ vni' | paste -sd,)"
 done
-t_is "$left" "" "no loom VRF, bridge or VXLAN device left in any VTEP, no tenant VRF instance or L3 VNI left in FRR"
+t_is "$left" "" "no loom VRF, bridge or VXLAN device left in any VTEP, no L3 VNI left in zebra (bgpd's VRF instances stay)"
 t_is "$(frr_crashes | head -1)" "" "no FRR daemon aborted at all"
 t_diag "VM test time: $(($(now_ms) - T0)) ms"
