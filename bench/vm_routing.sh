@@ -86,16 +86,18 @@ jq -n --argjson n "$N" '{tenants: [{name: "bench", isolation: "soft",
 echo '{"tenants": [{"name": "bench", "isolation": "soft", "segments": []}]}' >"$W/empty.json"
 [ "$N" -le 128 ] || die "N is at most 128 (a /30 each from two /24s)"
 
-run() {	# run FILE: ms until -w verified
-	local t
+run() {	# run FILE: ms until -w verified ("ms!" when it did not converge: see the output)
+	local t rc
 	t=$(now)
-	ctl -w 600 apply -f "$1" >"$W/apply.out" 2>&1 || { cat "$W/apply.out"; die "apply $1"; }
-	ms "$t" "$(now)"
+	ctl -w 600 apply -f "$1" >"$W/apply.out" 2>&1
+	rc=$?
+	[ $rc = 0 ] || sed 's/^/# /' "$W/apply.out" | head -5 >&2
+	echo "$(ms "$t" "$(now)")$([ $rc = 0 ] || echo '!')"
 }
 for r in $(seq 1 "$R"); do
 	a=$(run "$W/l2.json"); ad=$(run "$W/empty.json")
 	b=$(run "$W/l3.json"); bd=$(run "$W/empty.json")
-	echo "round $r: create $N layer-2 ${a} ms, routed ${b} ms (ratio $(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", b/a}')); remove layer-2 ${ad} ms, routed ${bd} ms"
+	echo "round $r: create $N layer-2 ${a} ms, routed ${b} ms (ratio $(awk -v a="${a%!}" -v b="${b%!}" 'BEGIN{printf "%.2f", b/a}')); remove layer-2 ${ad} ms, routed ${bd} ms"
 done
 
 # (c) attach -> first routed ping across VTEPs: x1 (vt1) and x2 (vt2).
@@ -114,6 +116,7 @@ ctl segment create bench/p1 --type ethernet --subnet 192.0.2.0/30 --gateway 192.
 	ctl attach bench/p1 x1 >/dev/null || die "p1"
 t=$(now)
 ctl attach bench/p2 x2 >/dev/null || die "p2"
+ip netns exec "$PFX-vt2-h" ping -c1 -W1 -q 192.0.2.5 >/dev/null 2>&1
 for _ in $(seq 600); do
 	ip netns exec "$PFX-vt1-h" ping -c1 -W0.2 -q 192.0.2.6 >/dev/null 2>&1 && break
 done
