@@ -26,6 +26,8 @@ const struct ctl_opt ctl_opts[N_OPTS] = {
 	[OPT_VNI] = { "--vni", NULL, "N", OPT_INT, "vni", "Ethernet: the VXLAN VNI (default: from the pool)" },
 	[OPT_MTU] = { "--mtu", NULL, "N", OPT_INT, "mtu", "Ethernet: the MTU" },
 	[OPT_SUBNET] = { "--subnet", NULL, "CIDR", OPT_SUBNETS, "subnet", "Ethernet: a subnet, IPv4 or IPv6" },
+	[OPT_GATEWAY] = { "--gateway", NULL, "ADDR", OPT_SUBNETS, "gateway",
+			  "Ethernet: the anycast gateway in the subnet; the segment is routed in its tenant's VRF" },
 	[OPT_PKEY] = { "--pkey", NULL, "P", OPT_INT, "pkey", "InfiniBand: the partition key (default: from the pool)" },
 	[OPT_IPOIB] = { "--ipoib", NULL, NULL, OPT_FLAG, "ipoib", "InfiniBand: IP over IB in the partition" },
 	[OPT_IB_MTU] = { "--ib-mtu", NULL, "N", OPT_INT, "ib_mtu", "InfiniBand: the MTU" },

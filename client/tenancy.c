@@ -68,6 +68,17 @@ static void print_segments(json_t *list)
 			joined(json_object_get(v, "subnet"), subnet, sizeof(subnet));
 		else
 			snprintf(subnet, sizeof(subnet), "%s", str(v, "subnet"));
+		/* A routed segment: "SUBNET gw ADDR" */
+		if (json_object_get(v, "gateway")) {
+			char gw[128];
+			size_t len = strlen(subnet);
+
+			if (json_is_array(json_object_get(v, "gateway")))
+				joined(json_object_get(v, "gateway"), gw, sizeof(gw));
+			else
+				snprintf(gw, sizeof(gw), "%s", str(v, "gateway"));
+			snprintf(subnet + len, sizeof(subnet) - len, " gw %s", gw);
+		}
 		table_row(&t, name, str(v, "type"),
 			  eth ? num(v, "vni", id, sizeof(id), false) : num(v, "pkey", id, sizeof(id), true),
 			  num(v, eth ? "mtu" : "ib_mtu", mtu, sizeof(mtu), false), subnet,
@@ -208,7 +219,7 @@ static int cmd_intent(struct cmd_ctx *c)
 	return ret;
 }
 
-#define SEGMENT_OPTS (OPT(OPT_TYPE) | OPT(OPT_VNI) | OPT(OPT_MTU) | OPT(OPT_SUBNET) | OPT(OPT_PKEY) \
+#define SEGMENT_OPTS (OPT(OPT_TYPE) | OPT(OPT_VNI) | OPT(OPT_MTU) | OPT(OPT_SUBNET) | OPT(OPT_GATEWAY) | OPT(OPT_PKEY) \
 		      | OPT(OPT_IPOIB) | OPT(OPT_IB_MTU) | OPT(OPT_RATE) | OPT(OPT_SL) | OPT(OPT_MEMBERSHIP))
 
 const struct ctl_cmd tenancy_cmds[] = {
@@ -229,7 +240,7 @@ const struct ctl_cmd tenancy_cmds[] = {
 	{ "segment", "create", "TENANT/NAME", SEGMENT_OPTS, 0, "segment.create", { NULL }, print_one_segment,
 	  cmd_segment_create,
 	  "create an Ethernet (EVPN/VXLAN) or InfiniBand segment\n"
-	  "Ethernet takes --vni, --mtu and --subnet; InfiniBand --pkey, --ipoib, --ib-mtu,\n"
+	  "Ethernet takes --vni, --mtu, --subnet and --gateway (routed); InfiniBand --pkey, --ipoib, --ib-mtu,\n"
 	  "--rate, --sl and --membership.  IDs not given come from the pools." },
 	{ "segment", "list", "[TENANT]", 0, 0, "segment.list", { "tenant" }, print_segments, cmd_send,
 	  "every segment, or a tenant's" },

@@ -211,6 +211,15 @@ static const struct truth_link *link_by_name(const struct truth_vtep *v, const c
 	return NULL;
 }
 
+/* A tenant VRF's L3 VNI on this VTEP (docs/overlay.md, "Routing"): loom's, no segment's. */
+static bool desired_l3vni(const struct vtep_desired *d, uint32_t vni)
+{
+	for (size_t i = 0; d && i < d->n_vrfs; i++)
+		if (d->vrfs[i].l3vni == vni)
+			return true;
+	return false;
+}
+
 static const struct vtep_vni *desired_vni(const struct vtep_desired *d, uint32_t vni)
 {
 	size_t lo = 0, hi = d ? d->n_vnis : 0;
@@ -565,7 +574,7 @@ static void check_vxlans(struct check *c, const struct truth_vtep *v,
 			       x->name, x->vni, s->tenant, s->name,
 			       frr_ok && v->frr.advertise_all_vni ? "; advertise-all-vni advertises it" : "");
 			vni_set_add(c, seen, x->vni);
-		} else if (!s && frr_ok && v->frr.advertise_all_vni) {
+		} else if (!s && frr_ok && v->frr.advertise_all_vni && !desired_l3vni(want, x->vni)) {
 			report(c, FINDING_VNI_UNKNOWN, v->vtep, obj, NULL, NULL,
 			       "VXLAN device %s (VNI %" PRIu32 ") is no segment's, and advertise-all-vni advertises it in EVPN to every VTEP",
 			       x->name, x->vni);

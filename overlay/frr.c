@@ -121,6 +121,16 @@ int frr_observe(struct frr_target *t, struct frr_state *out, struct loom_err *er
 		snprintf(err->field, sizeof(err->field), "asn");
 	if (rc < 0)
 		return rc;
+	/* zebra's half of the tenant VRFs: `vrf lvN` / `vni N`. */
+	rc = frr_vtysh_run(t, "zebra", args, 2, "show running-config", &res, err);
+	if (rc >= 0) {
+		rc = frr_config_parse_zebra(res.out, &st);
+		child_result_release(&res);
+	}
+	if (rc < 0) {
+		frr_state_release(&st);
+		return rc;
+	}
 	if (bgpd && zebra && frr_state_copy(&st, &t->view) == 0) {
 		t->view_valid = true;
 		t->view_bgpd = bgpd;
@@ -173,7 +183,15 @@ int frr_apply(struct frr_target *t, const struct frr_plan *plan, struct loom_err
 
 	if (!plan->n_lines)
 		return 0;
-	switch (t->mode) {
+	/*
+	 * The session and the vty batch talk to bgpd alone; a tenant VRF's
+	 * `vrf lvN` / `vni N` lines are zebra's.  They come with a tenant's
+	 * first routed segment on the VTEP or its last one's removal: one
+	 * vtysh -f to every daemon then.
+	 */
+	if (plan->zebra)
+		rc = frr_vtysh_apply_file(t, plan, err);
+	else switch (t->mode) {
 	case FRR_APPLY_ARGS:
 		rc = frr_vtysh_apply_args(t, plan, err);
 		break;
@@ -327,3 +345,4 @@ int frr_restarted(struct frr_target *t, struct loom_err *err)
 	target_reset(t);
 	return 1;
 }
+

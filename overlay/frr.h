@@ -51,13 +51,29 @@ struct frr_vni {
 	bool overflow;		/* more RTs than FRR_RT_MAX: rebuild the block */
 };
 
-/* What FRR has of loom's statements (from `show running-config bgpd`). */
+/*
+ * One tenant VRF loom made (named lvL3VNI): zebra's `vrf lvN` / `vni N`,
+ * and bgpd's `router bgp ASN vrf lvN` with its address families.
+ */
+struct frr_vrf {
+	uint32_t l3vni;		/* from the name */
+	uint32_t zebra_vni;	/* the `vni` under `vrf lvN` in zebra, 0 = none */
+	bool bgp;		/* `router bgp ASN vrf lvN` exists */
+	bool redist4, redist6;	/* `redistribute connected` in ipv4 / ipv6 unicast */
+	bool adv4, adv6;	/* `advertise ipv4|ipv6 unicast` in l2vpn evpn */
+	char router_id[FRR_RTSTR_MAX];	/* `bgp router-id` of the instance, "" = none */
+	struct frr_vni evpn;	/* its l2vpn evpn rd and route-targets (vni unused) */
+};
+
+/* What FRR has of loom's statements (from `show running-config`). */
 struct frr_state {
 	uint32_t asn;		/* `router bgp ASN` of the default VRF; 0 = none */
 	bool evpn_af;		/* `address-family l2vpn evpn` present */
 	bool advertise_all_vni;
 	struct frr_vni *vnis;	/* sorted by vni */
 	size_t n_vnis;
+	struct frr_vrf *vrfs;	/* sorted by l3vni */
+	size_t n_vrfs;
 };
 
 /* A batch of vtysh configuration lines (already in `configure` mode). */
@@ -65,6 +81,7 @@ struct frr_plan {
 	char **lines;
 	size_t n_lines, cap;
 	size_t n_changes;	/* statements added or removed (0 = in sync) */
+	bool zebra;		/* has zebra's lines (a tenant VRF's vrf / vni) */
 	struct frr_state after;	/* loom's statements once the plan is applied */
 };
 
@@ -100,6 +117,8 @@ struct frr_bgp_vnis {
 	bool advertise_all_vni;
 	struct frr_bgp_vni *vnis;	/* sorted by vni */
 	size_t n_vnis;
+	struct frr_bgp_vni *l3;		/* the L3 VNIs ("type": "L3"), sorted by vni */
+	size_t n_l3;
 };
 
 /* ---- pure: overlay/frr_config.c ---- */
@@ -112,6 +131,11 @@ struct frr_bgp_vnis {
  */
 int frr_config_parse(const char *text, uint32_t asn, struct frr_state *out,
 		     struct loom_err *err);
+/*
+ * Add zebra's `vrf lvN` / ` vni N` blocks of @text (zebra's running-config)
+ * to @st's VRFs.  0 or -ENOMEM.
+ */
+int frr_config_parse_zebra(const char *text, struct frr_state *st);
 void frr_state_release(struct frr_state *st);
 int frr_state_copy(const struct frr_state *from, struct frr_state *to);	/* 0 or -ENOMEM */
 

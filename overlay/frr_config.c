@@ -20,7 +20,11 @@
 
 #define TOKENS_MAX 8
 
-enum where { OUTSIDE, IN_BGP, IN_OTHER_BGP, IN_EVPN, IN_OTHER_AF, IN_VNI };
+enum where {
+	OUTSIDE, IN_BGP, IN_OTHER_BGP, IN_EVPN, IN_OTHER_AF, IN_VNI,
+	/* `router bgp ASN vrf lvN`, a tenant VRF of loom's */
+	IN_VRF_BGP, IN_VRF_AF4, IN_VRF_AF6, IN_VRF_EVPN, IN_VRF_OTHER_AF,
+};
 
 /* Split @line in place on blanks; returns the number of tokens. */
 static int tokenize(char *line, char *tok[TOKENS_MAX])
@@ -88,6 +92,89 @@ static struct frr_vni *state_vni_new(struct frr_state *st, size_t *cap, uint32_t
 	return v;
 }
 
+/* "lv123" -> 123: a tenant VRF's name (tenancy's tenant_vrf_name). */
+static bool vrf_l3vni(const char *name, uint32_t *l3vni)
+{
+	return name[0] == 'l' && name[1] == 'v' && parse_u32(name + 2, l3vni) == 0 && *l3vni &&
+	       *l3vni <= 16777215;
+}
+
+static int vrf_cmp(const void *a, const void *b)
+{
+	const struct frr_vrf *x = a, *y = b;
+
+	return x->l3vni < y->l3vni ? -1 : x->l3vni > y->l3vni;
+}
+
+/* The VRF record of @l3vni in @st, made when absent; NULL on ENOMEM. */
+static struct frr_vrf *state_vrf(struct frr_state *st, uint32_t l3vni)
+{
+	for (size_t i = 0; i < st->n_vrfs; i++)
+		if (st->vrfs[i].l3vni == l3vni)
+			return &st->vrfs[i];
+	struct frr_vrf *v = realloc(st->vrfs, (st->n_vrfs + 1) * sizeof(*v));
+
+	if (!v)
+		return NULL;
+	st->vrfs = v;
+	v = &st->vrfs[st->n_vrfs++];
+	memset(v, 0, sizeof(*v));
+	v->l3vni = l3vni;
+	return v;
+}
+
+/* `rd` / `route-target` lines into @v. */
+static void parse_rd_rt(struct frr_vni *v, char **tok, int n)
+{
+	if (n == 2 && !strcmp(tok[0], "rd")) {
+		snprintf(v->rd, sizeof(v->rd), "%s", tok[1]);
+	} else if (n == 3 && !strcmp(tok[0], "route-target")) {
+		bool imp = !strcmp(tok[1], "import") || !strcmp(tok[1], "both");
+		bool exp = !strcmp(tok[1], "export") || !strcmp(tok[1], "both");
+
+		if (imp)
+			rt_add(v->rt_import, &v->n_import, &v->overflow, tok[2]);
+		if (exp)
+			rt_add(v->rt_export, &v->n_export, &v->overflow, tok[2]);
+	}
+}
+
+int frr_config_parse_zebra(const char *text, struct frr_state *st)
+{
+	struct frr_vrf *cur = NULL;
+	char line[512];
+	const char *p = text;
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char *tok[TOKENS_MAX];
+		bool top = len > 0 && p[0] != ' ' && p[0] != '\t';
+		uint32_t v;
+		int n;
+
+		if (len >= sizeof(line))
+			len = sizeof(line) - 1;
+		memcpy(line, p, len);
+		line[len] = '\0';
+		p = nl ? nl + 1 : NULL;
+		n = tokenize(line, tok);
+		if (!n)
+			continue;
+		if (top) {
+			cur = NULL;
+			if (n == 2 && !strcmp(tok[0], "vrf") && vrf_l3vni(tok[1], &v) &&
+			    !(cur = state_vrf(st, v)))
+				return -ENOMEM;
+		} else if (cur && n == 2 && !strcmp(tok[0], "vni") && parse_u32(tok[1], &v) == 0) {
+			cur->zebra_vni = v;
+		}
+	}
+	if (st->n_vrfs > 1)
+		qsort(st->vrfs, st->n_vrfs, sizeof(*st->vrfs), vrf_cmp);
+	return 0;
+}
+
 /*
  * One pass over the lines, the section being parsed in `w`.  Long (near 120
  * lines) but kept whole: the switch is the section state machine, and each
@@ -100,6 +187,7 @@ int frr_config_parse(const char *text, uint32_t asn, struct frr_state *out,
 	size_t cap = 0;
 	enum where w = OUTSIDE;
 	struct frr_vni *cur = NULL;
+	struct frr_vrf *vrf = NULL;
 	char line[512];
 	const char *p = text;
 	int rc = 0;
@@ -131,9 +219,21 @@ int frr_config_parse(const char *text, uint32_t asn, struct frr_state *out,
 		switch (w) {
 		case OUTSIDE:
 			if (n >= 3 && !strcmp(tok[0], "router") && !strcmp(tok[1], "bgp")) {
-				uint32_t a;
+				uint32_t a, l3;
 
-				if (n > 3) {	/* a VRF or a view: not ours */
+				/* A tenant VRF of loom's; other VRFs and views are not ours. */
+				if (n == 5 && !strcmp(tok[3], "vrf") && vrf_l3vni(tok[4], &l3) &&
+				    parse_u32(tok[2], &a) == 0 && (!asn || a == asn)) {
+					vrf = state_vrf(&st, l3);
+					if (!vrf) {
+						rc = -ENOMEM;
+						goto fail;
+					}
+					vrf->bgp = true;
+					w = IN_VRF_BGP;
+					break;
+				}
+				if (n > 3) {
 					w = IN_OTHER_BGP;
 					break;
 				}
@@ -186,29 +286,56 @@ int frr_config_parse(const char *text, uint32_t asn, struct frr_state *out,
 			}
 			break;
 		case IN_VNI:
-			if (!strcmp(tok[0], "exit-vni")) {
+			if (!strcmp(tok[0], "exit-vni"))
 				w = IN_EVPN;
-			} else if (n == 2 && !strcmp(tok[0], "rd")) {
-				snprintf(cur->rd, sizeof(cur->rd), "%s", tok[1]);
-			} else if (n == 3 && !strcmp(tok[0], "route-target")) {
-				bool imp = !strcmp(tok[1], "import") || !strcmp(tok[1], "both");
-				bool exp = !strcmp(tok[1], "export") || !strcmp(tok[1], "both");
-
-				if (imp)
-					rt_add(cur->rt_import, &cur->n_import, &cur->overflow, tok[2]);
-				if (exp)
-					rt_add(cur->rt_export, &cur->n_export, &cur->overflow, tok[2]);
+			else
+				parse_rd_rt(cur, tok, n);
+			break;
+		case IN_VRF_BGP:
+			if (n == 3 && !strcmp(tok[0], "bgp") && !strcmp(tok[1], "router-id"))
+				snprintf(vrf->router_id, sizeof(vrf->router_id), "%s", tok[2]);
+			else if (n == 3 && !strcmp(tok[0], "address-family"))
+				w = !strcmp(tok[1], "ipv4") && !strcmp(tok[2], "unicast") ? IN_VRF_AF4
+				    : !strcmp(tok[1], "ipv6") && !strcmp(tok[2], "unicast") ? IN_VRF_AF6
+				    : !strcmp(tok[1], "l2vpn") && !strcmp(tok[2], "evpn") ? IN_VRF_EVPN
+				    : IN_VRF_OTHER_AF;
+			else if (!strcmp(tok[0], "address-family"))
+				w = IN_VRF_OTHER_AF;
+			break;
+		case IN_VRF_AF4:
+		case IN_VRF_AF6:
+		case IN_VRF_EVPN:
+		case IN_VRF_OTHER_AF:
+			if (!strcmp(tok[0], "exit-address-family")) {
+				w = IN_VRF_BGP;
+			} else if (n == 2 && !strcmp(tok[0], "redistribute") &&
+				   !strcmp(tok[1], "connected") && w != IN_VRF_EVPN) {
+				if (w == IN_VRF_AF4)
+					vrf->redist4 = true;
+				else if (w == IN_VRF_AF6)
+					vrf->redist6 = true;
+			} else if (w == IN_VRF_EVPN && n == 3 && !strcmp(tok[0], "advertise") &&
+				   !strcmp(tok[2], "unicast")) {
+				if (!strcmp(tok[1], "ipv4"))
+					vrf->adv4 = true;
+				else if (!strcmp(tok[1], "ipv6"))
+					vrf->adv6 = true;
+			} else if (w == IN_VRF_EVPN) {
+				parse_rd_rt(&vrf->evpn, tok, n);
 			}
 			break;
 		}
 	}
 	if (st.n_vnis > 1)
 		qsort(st.vnis, st.n_vnis, sizeof(*st.vnis), vni_cmp);
+	if (st.n_vrfs > 1)
+		qsort(st.vrfs, st.n_vrfs, sizeof(*st.vrfs), vrf_cmp);
 	/* FRR never shows a VNI twice; if a config did, keep the last. */
 	*out = st;
 	return 0;
 fail:
 	free(st.vnis);
+	free(st.vrfs);
 	return rc;
 }
 
@@ -217,6 +344,7 @@ void frr_state_release(struct frr_state *st)
 	if (!st)
 		return;
 	free(st->vnis);
+	free(st->vrfs);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -224,19 +352,33 @@ int frr_state_copy(const struct frr_state *from, struct frr_state *to)
 {
 	*to = *from;
 	to->vnis = NULL;
+	to->vrfs = NULL;
+	if (from->n_vrfs) {
+		to->vrfs = malloc(from->n_vrfs * sizeof(*to->vrfs));
+		if (!to->vrfs) {
+			to->n_vnis = to->n_vrfs = 0;
+			return -ENOMEM;
+		}
+		memcpy(to->vrfs, from->vrfs, from->n_vrfs * sizeof(*to->vrfs));
+	}
 	if (!from->n_vnis)
 		return 0;
 	to->vnis = malloc(from->n_vnis * sizeof(*to->vnis));
 	if (!to->vnis) {
-		to->n_vnis = 0;
+		free(to->vrfs);
+		to->vrfs = NULL;
+		to->n_vnis = to->n_vrfs = 0;
 		return -ENOMEM;
 	}
 	memcpy(to->vnis, from->vnis, from->n_vnis * sizeof(*to->vnis));
 	return 0;
 }
 
-/* What FRR holds of loom's statements once @want is applied. */
-static int state_after(const struct vtep_desired *want, uint32_t asn, struct frr_state *out)
+static bool want_vrf(const struct vtep_desired *want, uint32_t l3vni);
+
+/* What FRR holds of loom's statements once the plan from @have to @want is applied. */
+static int state_after(const struct frr_state *have, const struct vtep_desired *want, uint32_t asn,
+		       struct frr_state *out)
 {
 	size_t n = want ? want->n_vnis : 0;
 
@@ -244,6 +386,38 @@ static int state_after(const struct vtep_desired *want, uint32_t asn, struct frr
 	out->asn = asn;
 	out->evpn_af = true;
 	out->advertise_all_vni = true;
+	if ((want && want->n_vrfs) || have->n_vrfs) {
+		size_t nw = want ? want->n_vrfs : 0;
+
+		out->vrfs = calloc(nw + have->n_vrfs, sizeof(*out->vrfs));
+		if (!out->vrfs)
+			return -ENOMEM;
+		out->n_vrfs = nw;
+		/* A VRF gone keeps bgpd's instance (plan_vrfs says why). */
+		for (size_t i = 0; i < have->n_vrfs; i++)
+			if (!want_vrf(want, have->vrfs[i].l3vni) && have->vrfs[i].bgp) {
+				struct frr_vrf *v = &out->vrfs[out->n_vrfs++];
+
+				*v = have->vrfs[i];
+				v->zebra_vni = 0;
+			}
+		for (size_t i = 0; i < nw; i++) {
+			struct frr_vrf *v = &out->vrfs[i];
+			const struct vtep_vrf *f = &want->vrfs[i];
+
+			v->l3vni = v->zebra_vni = f->l3vni;
+			v->bgp = v->redist4 = v->redist6 = v->adv4 = v->adv6 = true;
+			snprintf(v->router_id, sizeof(v->router_id), "%s", f->router_id);
+			snprintf(v->evpn.rd, sizeof(v->evpn.rd), "%s", f->rd);
+			if (*f->rt) {
+				snprintf(v->evpn.rt_import[0], FRR_RTSTR_MAX, "%s", f->rt);
+				snprintf(v->evpn.rt_export[0], FRR_RTSTR_MAX, "%s", f->rt);
+				v->evpn.n_import = v->evpn.n_export = 1;
+			}
+		}
+	}
+	if (out->n_vrfs > 1)
+		qsort(out->vrfs, out->n_vrfs, sizeof(*out->vrfs), vrf_cmp);
 	if (!n)
 		return 0;
 	out->vnis = calloc(n, sizeof(*out->vnis));
@@ -392,6 +566,139 @@ static int plan_vni(struct frr_plan *plan, const struct frr_vni *have,
 	return changes;
 }
 
+/* Take the lines from @mark on back (a block that turned out to be in sync). */
+static void plan_truncate(struct frr_plan *plan, size_t mark)
+{
+	while (plan->n_lines > mark)
+		free(plan->lines[--plan->n_lines]);
+}
+
+static const struct frr_vrf *state_vrf_find(const struct frr_state *st, uint32_t l3vni)
+{
+	for (size_t i = 0; i < st->n_vrfs; i++)
+		if (st->vrfs[i].l3vni == l3vni)
+			return &st->vrfs[i];
+	return NULL;
+}
+
+static bool want_vrf(const struct vtep_desired *want, uint32_t l3vni)
+{
+	for (size_t i = 0; want && i < want->n_vrfs; i++)
+		if (want->vrfs[i].l3vni == l3vni)
+			return true;
+	return false;
+}
+
+/*
+ * The tenant VRFs (docs/overlay-frr.md, "Tenant VRFs"): zebra's `vrf lvN`
+ * / `vni N` and bgpd's `router bgp ASN vrf lvN`; removals first.  Returns
+ * the number of changes or -ENOMEM.
+ */
+static int plan_vrfs(struct frr_plan *plan, const struct frr_state *have,
+		     const struct vtep_desired *want, uint32_t asn)
+{
+	static const struct frr_vrf none;
+	int changes = 0, c;
+	char name[16];
+
+	for (size_t i = 0; i < have->n_vrfs; i++) {
+		const struct frr_vrf *h = &have->vrfs[i];
+
+		if (want_vrf(want, h->l3vni))
+			continue;
+		tenant_vrf_name(h->l3vni, name);
+		/*
+		 * zebra's L3 VNI only.  bgpd's `router bgp ASN vrf lvN` stays,
+		 * inactive once the kernel's VRF is gone: FRR 8.4's bgpd aborted
+		 * (signal 6) in the lab VM each time loom deleted such an
+		 * instance after it had imported EVPN routes.  A tenant VRF made
+		 * again on this VTEP takes it up.
+		 */
+		if (h->zebra_vni) {
+			if (plan_add(plan, "vrf %s", name) < 0 ||
+			    plan_add(plan, " no vni %" PRIu32, h->zebra_vni) < 0 ||
+			    plan_add(plan, "exit-vrf") < 0)
+				return -ENOMEM;
+			plan->zebra = true;
+			changes++;
+		}
+	}
+	for (size_t i = 0; want && i < want->n_vrfs; i++) {
+		const struct vtep_vrf *f = &want->vrfs[i];
+		const struct frr_vrf *h = state_vrf_find(have, f->l3vni);
+		size_t mark, mark_af;
+		int block = 0, af = 0;
+
+		if (!h)
+			h = &none;
+		tenant_vrf_name(f->l3vni, name);
+		if (h->zebra_vni != f->l3vni) {
+			if (plan_add(plan, "vrf %s", name) < 0 ||
+			    (h->zebra_vni && plan_add(plan, " no vni %" PRIu32, h->zebra_vni) < 0) ||
+			    plan_add(plan, " vni %" PRIu32, f->l3vni) < 0 || plan_add(plan, "exit-vrf") < 0)
+				return -ENOMEM;
+			plan->zebra = true;
+			changes++;
+		}
+		mark = plan->n_lines;
+		if (plan_add(plan, "router bgp %" PRIu32 " vrf %s", asn, name) < 0)
+			return -ENOMEM;
+		block += !h->bgp;
+		if (*f->router_id && strcmp(h->router_id, f->router_id)) {
+			if (plan_add(plan, " bgp router-id %s", f->router_id) < 0)
+				return -ENOMEM;
+			block++;
+		}
+		for (int v6 = 0; v6 < 2; v6++) {
+			if (v6 ? h->redist6 : h->redist4)
+				continue;
+			if (plan_add(plan, " address-family %s unicast", v6 ? "ipv6" : "ipv4") < 0 ||
+			    plan_add(plan, "  redistribute connected") < 0 ||
+			    plan_add(plan, " exit-address-family") < 0)
+				return -ENOMEM;
+			block++;
+		}
+		mark_af = plan->n_lines;
+		if (plan_add(plan, " address-family l2vpn evpn") < 0)
+			return -ENOMEM;
+		if (strcmp(h->evpn.rd, f->rd)) {
+			if ((*h->evpn.rd && plan_add(plan, "  no rd %s", h->evpn.rd) < 0) ||
+			    (*f->rd && plan_add(plan, "  rd %s", f->rd) < 0))
+				return -ENOMEM;
+			af++;
+		}
+		if ((c = plan_rts_drop(plan, "import", (char (*)[FRR_RTSTR_MAX])h->evpn.rt_import,
+				       h->evpn.n_import, f->rt)) < 0)
+			return c;
+		af += c;
+		if ((c = plan_rts_drop(plan, "export", (char (*)[FRR_RTSTR_MAX])h->evpn.rt_export,
+				       h->evpn.n_export, f->rt)) < 0)
+			return c;
+		af += c;
+		if ((c = plan_rt_add(plan, &h->evpn, f->rt)) < 0)
+			return c;
+		af += c;
+		for (int v6 = 0; v6 < 2; v6++) {
+			if (v6 ? h->adv6 : h->adv4)
+				continue;
+			if (plan_add(plan, "  advertise %s unicast", v6 ? "ipv6" : "ipv4") < 0)
+				return -ENOMEM;
+			af++;
+		}
+		if (!af)
+			plan_truncate(plan, mark_af);
+		else if (plan_add(plan, " exit-address-family") < 0)
+			return -ENOMEM;
+		block += af;
+		if (!block)
+			plan_truncate(plan, mark);
+		else if (plan_add(plan, "exit") < 0)
+			return -ENOMEM;
+		changes += block;
+	}
+	return changes;
+}
+
 int frr_plan_build(const struct frr_state *have, const struct vtep_desired *want,
 		   uint32_t asn, struct frr_plan *out)
 {
@@ -410,6 +717,11 @@ int frr_plan_build(const struct frr_state *have, const struct vtep_desired *want
 		if (j && want->vnis[j - 1].vni >= v->vni)
 			return -EINVAL;	/* compile() sorts; a duplicate is a bug */
 	}
+	for (j = 0; want && j < want->n_vrfs; j++)
+		if ((*want->vrfs[j].rd && !token_ok(want->vrfs[j].rd)) ||
+		    (*want->vrfs[j].rt && !token_ok(want->vrfs[j].rt)) ||
+		    (*want->vrfs[j].router_id && !token_ok(want->vrfs[j].router_id)))
+			return -EINVAL;
 	if (plan_add(&plan, "router bgp %" PRIu32, asn) < 0 ||
 	    plan_add(&plan, " address-family l2vpn evpn") < 0)
 		goto fail;
@@ -444,9 +756,16 @@ int frr_plan_build(const struct frr_state *have, const struct vtep_desired *want
 	} else {
 		if (plan_add(&plan, " exit-address-family") < 0 || plan_add(&plan, "exit") < 0)
 			goto fail;
-		plan.n_changes = (size_t)changes;
 	}
-	if (state_after(want, asn, &plan.after) < 0)
+	{
+		int c = plan_vrfs(&plan, have, want, asn);
+
+		if (c < 0)
+			goto fail;
+		changes += c;
+	}
+	plan.n_changes = (size_t)changes;
+	if (state_after(have, want, asn, &plan.after) < 0)
 		goto fail;
 	*out = plan;
 	return changes;
@@ -524,7 +843,7 @@ int frr_bgp_vnis_parse(const json_t *bgp_json, const json_t *zebra_json,
 	struct frr_bgp_vnis r = { 0 };
 	const char *key;
 	json_t *val;
-	size_t cap = 0;
+	size_t cap = 0, cap_l3 = 0;
 
 	if (!json_is_object(bgp_json))
 		return loom_err_set(err, LOOM_E_INTERNAL, "",
@@ -539,13 +858,16 @@ int frr_bgp_vnis_parse(const json_t *bgp_json, const json_t *zebra_json,
 		if (!json_is_object(val) || parse_u32(key, &vni) < 0)
 			continue;
 		t = json_object_get(val, "type");
-		if (json_is_string(t) && strcmp(json_string_value(t), "L2"))
-			continue;	/* L3 VNIs are not loom's (no VRF here) */
-		if (ARRAY_GROW(r.vnis, cap, r.n_vnis + 1)) {
+		bool l3 = json_is_string(t) && !strcmp(json_string_value(t), "L3");
+
+		if (json_is_string(t) && strcmp(json_string_value(t), "L2") && !l3)
+			continue;
+		if (l3 ? ARRAY_GROW(r.l3, cap_l3, r.n_l3 + 1) : ARRAY_GROW(r.vnis, cap, r.n_vnis + 1)) {
 			free(r.vnis);
+			free(r.l3);
 			return -ENOMEM;
 		}
-		struct frr_bgp_vni *v = &r.vnis[r.n_vnis++];
+		struct frr_bgp_vni *v = l3 ? &r.l3[r.n_l3++] : &r.vnis[r.n_vnis++];
 
 		memset(v, 0, sizeof(*v));
 		v->vni = vni;
@@ -558,6 +880,8 @@ int frr_bgp_vnis_parse(const json_t *bgp_json, const json_t *zebra_json,
 	}
 	if (r.n_vnis > 1)
 		qsort(r.vnis, r.n_vnis, sizeof(*r.vnis), bgp_vni_cmp);
+	if (r.n_l3 > 1)
+		qsort(r.l3, r.n_l3, sizeof(*r.l3), bgp_vni_cmp);
 	if (json_is_object(zebra_json)) {
 		json_object_foreach((json_t *)zebra_json, key, val) {
 			uint32_t vni;
@@ -584,6 +908,7 @@ void frr_bgp_vnis_release(struct frr_bgp_vnis *v)
 	if (!v)
 		return;
 	free(v->vnis);
+	free(v->l3);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -615,6 +940,44 @@ static void rts_join(char list[FRR_RT_MAX][FRR_RTSTR_MAX], unsigned int n,
 	buf[0] = '\0';
 	for (unsigned int i = 0; i < n && off < size; i++)
 		off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? "," : "", list[i]);
+}
+
+/*
+ * A routed VNI is verified when bgpd also shows its tenant's L3 VNI, in the
+ * kernel, with loom's RD and RT (symmetric IRB's transit VNI).
+ */
+static void verify_l3(const struct frr_bgp_vnis *have, const struct vtep_desired *want,
+		      const struct vtep_vni *w, struct frr_vni_status *s)
+{
+	const struct vtep_vrf *f = NULL;
+	const struct frr_bgp_vni *h = NULL;
+	char vrf[16];
+
+	for (size_t k = 0; k < want->n_vrfs; k++)
+		if (want->vrfs[k].l3vni == w->l3vni)
+			f = &want->vrfs[k];
+	for (size_t k = 0; k < have->n_l3; k++)
+		if (have->l3[k].vni == w->l3vni)
+			h = &have->l3[k];
+	tenant_vrf_name(w->l3vni, vrf);
+	if (!f || !h) {
+		s->verdict = FRR_VNI_MISSING;
+		snprintf(s->detail, sizeof(s->detail), "BGP does not know L3 VNI %" PRIu32 " of VRF %s",
+			 w->l3vni, vrf);
+	} else if (*f->rd && strcmp(h->rd, f->rd)) {
+		s->verdict = FRR_VNI_MISMATCH;
+		snprintf(s->detail, sizeof(s->detail), "L3 VNI %" PRIu32 ": rd is %s, want %s", w->l3vni,
+			 h->rd, f->rd);
+	} else if (!rts_match((char (*)[FRR_RTSTR_MAX])h->rt_import, h->n_import, f->rt) ||
+		   !rts_match((char (*)[FRR_RTSTR_MAX])h->rt_export, h->n_export, f->rt)) {
+		s->verdict = FRR_VNI_MISMATCH;
+		snprintf(s->detail, sizeof(s->detail), "L3 VNI %" PRIu32 ": route-targets are not %s",
+			 w->l3vni, f->rt);
+	} else if (!h->in_kernel) {
+		s->verdict = FRR_VNI_NO_KERNEL;
+		snprintf(s->detail, sizeof(s->detail), "L3 VNI %" PRIu32 " of VRF %s is not up in zebra",
+			 w->l3vni, vrf);
+	}
 }
 
 int frr_verify_compare(const struct frr_bgp_vnis *have, const struct vtep_desired *want,
@@ -668,7 +1031,10 @@ int frr_verify_compare(const struct frr_bgp_vnis *have, const struct vtep_desire
 		} else {
 			s->verdict = FRR_VNI_OK;
 		}
-		if (s->verdict == FRR_VNI_MISMATCH || (s->verdict == FRR_VNI_NO_KERNEL && need_kernel))
+		if (s->verdict == FRR_VNI_OK && w->l3vni)
+			verify_l3(have, want, w, s);
+		if (s->verdict == FRR_VNI_MISMATCH || s->verdict == FRR_VNI_MISSING ||
+		    (s->verdict == FRR_VNI_NO_KERNEL && need_kernel))
 			bad++;
 		i++;
 		j++;

@@ -117,7 +117,9 @@ int frr_vtysh_apply_file(struct frr_target *t, const struct frr_plan *plan,
 		}
 		off += (size_t)w;
 	}
-	rc = frr_vtysh_run(t, "bgpd", args, 2, "loom's EVPN statements", &res, err);
+	/* A tenant VRF's `vrf`/`vni` lines are zebra's: then every daemon. */
+	rc = frr_vtysh_run(t, plan->zebra ? NULL : "bgpd", args, 2, "loom's EVPN statements", &res,
+			   err);
 	if (!rc)
 		child_result_release(&res);
 out:

@@ -252,6 +252,7 @@ void kvtep_close(struct kvtep **hp)
 	free(h->acts);
 	free(h->plan_err);
 	free(h->apply_err);
+	free(h->route_err);
 	free(h->vid);
 	free(h->newbr);
 	if (h->pidx)

@@ -115,6 +115,8 @@ bool kvtep_vni_foreign(const struct kvtep *h, const struct vtep_desired *d, size
 /* After kvtep_sync_plan: how many VXLAN devices the plan creates, and how
  * many devices (bridges and VXLAN devices) it deletes. */
 void kvtep_plan_counts(const struct kvtep *h, size_t *created, size_t *deleted);
+/* After kvtep_sync_plan: how many tenant VRFs (docs/overlay.md, "Routing") it deletes. */
+size_t kvtep_plan_vrfs_deleted(const struct kvtep *h);
 
 /* The event socket (non-blocking) for the main loop's poll. */
 int kvtep_event_fd(const struct kvtep *h);

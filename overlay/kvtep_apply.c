@@ -148,7 +148,7 @@ static int act_peer(struct kvtep *h, const struct kv_action *a)
  * to 16 bits, the VNI; unique among one VTEP's bridges.  The bridge carries
  * no address, so its MAC only needs to be stable, not known to anyone.
  */
-static void mac_for(const struct kvtep *h, uint32_t vni, uint8_t mac[NL_ETH_ALEN])
+void kv_mac_for(const struct kvtep *h, uint32_t vni, uint8_t mac[NL_ETH_ALEN])
 {
 	uint32_t ip = ntohl(h->local.s_addr);
 	uint16_t fold = (uint16_t)((ip >> 16) ^ (ip & 0xffff));
@@ -188,7 +188,7 @@ static size_t act_encode(struct kvtep *h, const struct kv_action *a, char *buf, 
 		n = nl_link_del_group(buf, len, seq, KVTEP_GROUP_DOOMED);
 		break;
 	case OP_BRIDGE_NEW:
-		mac_for(h, a->vni, mac);
+		kv_mac_for(h, a->vni, mac);
 		if (h->mode == VTEP_MODE_VLAN_AWARE)
 			n = nl_link_bridge_vlan_new_mac(buf, len, seq, a->name, a->mtu, KVTEP_GROUP,
 							false, mac);

@@ -54,6 +54,7 @@ static const struct nl_attr_policy link_policy[IFLA_MAX + 1] = {
 	[IFLA_LINK] = { MNL_TYPE_U32, 0 },
 	[IFLA_GROUP] = { MNL_TYPE_U32, 0 },
 	[IFLA_LINKINFO] = { MNL_TYPE_NESTED, 0 },
+	[IFLA_ADDRESS] = { MNL_TYPE_UNSPEC, 6 },	/* Ethernet only; others skipped */
 };
 
 static const struct nl_attr_policy info_policy[IFLA_INFO_MAX + 1] = {
@@ -79,6 +80,15 @@ static const struct nl_attr_policy bridge_policy[IFLA_BR_MAX + 1] = {
 static const struct nl_attr_policy vlan_policy[IFLA_VLAN_MAX + 1] = {
 	[IFLA_VLAN_ID] = { MNL_TYPE_U16, 0 },
 };
+
+static const struct nl_attr_policy vrf_policy[IFLA_VRF_MAX + 1] = {
+	[IFLA_VRF_TABLE] = { MNL_TYPE_U32, 0 },
+};
+
+static int nl_attr_vrf(const struct nlattr *a, void *tb)
+{
+	return nl_attr_keep(a, tb, IFLA_VRF_MAX, vrf_policy);
+}
 
 static int nl_attr_bridge(const struct nlattr *a, void *tb)
 {
@@ -153,6 +163,10 @@ bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
 		l->master = (int)mnl_attr_get_u32(tb[IFLA_MASTER]);
 	if (tb[IFLA_GROUP])
 		l->group = mnl_attr_get_u32(tb[IFLA_GROUP]);
+	if (tb[IFLA_ADDRESS]) {
+		memcpy(l->mac, mnl_attr_get_payload(tb[IFLA_ADDRESS]), sizeof(l->mac));
+		l->has_mac = true;
+	}
 	l->owned = l->group == KVTEP_GROUP || l->group == KVTEP_GROUP_DOOMED ||
 		   alias_is_loom(l->alias);
 	if (!tb[IFLA_LINKINFO] ||
@@ -167,6 +181,15 @@ bool kv_link_parse(const struct nlmsghdr *nlh, struct kv_link *l)
 			l->kind = KIND_VXLAN;
 		else if (!strcmp(kind, "vlan"))
 			l->kind = KIND_VLAN;
+		else if (!strcmp(kind, "vrf"))
+			l->kind = KIND_VRF;
+	}
+	if (l->kind == KIND_VRF && info[IFLA_INFO_DATA]) {
+		const struct nlattr *vr[IFLA_VRF_MAX + 1] = { NULL };
+
+		if (mnl_attr_parse_nested(info[IFLA_INFO_DATA], nl_attr_vrf, vr) >= 0 &&
+		    vr[IFLA_VRF_TABLE])
+			l->vrf_table = mnl_attr_get_u32(vr[IFLA_VRF_TABLE]);
 	}
 	if (l->kind == KIND_BRIDGE && info[IFLA_INFO_DATA]) {
 		const struct nlattr *br[IFLA_BR_MAX + 1] = { NULL };

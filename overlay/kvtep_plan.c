@@ -266,6 +266,8 @@ static int plan_idx_build(struct kvtep *h, struct plan_idx *p)
 
 		if (l->owned && l->kind == KIND_VLAN && subif_desired(h, l->name)) {
 			/* a soft tenant's sub-interface: planned with its VNI's ports */
+		} else if (kv_route_keeps(h, l)) {
+			/* a desired tenant VRF or its L3 VNI's devices: kvtep_route.c's */
 		} else if (l->owned) {
 			if (kv_name_vni(l->name, "lb", &vni))
 				p->br[p->n_br++] = (struct vni_ref){ vni, l };
@@ -357,6 +359,7 @@ int kv_plan_doom(struct kvtep *h, const struct plan_idx *p, const struct kv_link
 	if (l->group != KVTEP_GROUP_DOOMED)
 		ACT(OP_DOOM, ST_DOOM, l, NULL);
 	h->n_doomed++;
+	h->n_vrf_doomed += l->kind == KIND_VRF;
 	return 1;	/* something to delete */
 }
 
@@ -677,6 +680,7 @@ int kvtep_plan(struct kvtep *h, const struct vtep_desired *d)
 
 	h->n_acts = 0;
 	h->n_doomed = 0;
+	h->n_vrf_doomed = 0;
 	h->desired = d;
 	h->n_err = 0;
 	if (d->n_vnis > h->cap_err) {
@@ -794,6 +798,11 @@ void kvtep_plan_counts(const struct kvtep *h, size_t *created, size_t *deleted)
 		n += h->acts[i].op == OP_VXLAN_NEW;
 	*created = n;
 	*deleted = h->n_doomed;
+}
+
+size_t kvtep_plan_vrfs_deleted(const struct kvtep *h)
+{
+	return h->n_vrf_doomed;
 }
 
 bool kvtep_vni_foreign(const struct kvtep *h, const struct vtep_desired *d, size_t i)

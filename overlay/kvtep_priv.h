@@ -28,6 +28,7 @@
 #include <linux/netlink.h>
 
 #include "overlay/kvtep.h"
+#include "overlay/nl.h"
 
 #define KVTEP_BATCH_BYTES (64 * 1024)	/* request bytes per sendmsg */
 #define KVTEP_BATCH_MSGS 512		/* bounds the replies queued per sendmsg */
@@ -47,7 +48,7 @@
  * clashes with net/if.h). */
 #define KV_IFF_LOWER_UP 0x10000
 
-enum link_kind { KIND_OTHER, KIND_BRIDGE, KIND_VXLAN, KIND_VLAN };
+enum link_kind { KIND_OTHER, KIND_BRIDGE, KIND_VXLAN, KIND_VLAN, KIND_VRF };
 
 /* vlan-aware mode: the one VLAN-filtering bridge of the VTEP. */
 #define KVTEP_VLAN_BRIDGE "lbv"
@@ -82,6 +83,9 @@ struct kv_link {
 	uint32_t vni;
 	struct in_addr local;
 	uint16_t port;		/* host order */
+	uint32_t vrf_table;	/* VRF: its routing table */
+	uint8_t mac[6];		/* IFLA_ADDRESS, when has_mac */
+	bool has_mac;
 	char name[IFNAMSIZ];
 	char alias[KVTEP_ALIAS_MAX];
 };
@@ -173,9 +177,13 @@ struct kvtep {
 	size_t n_acts, cap_acts;
 	struct kv_verr *plan_err;	/* per desired VNI */
 	struct kv_verr *apply_err;	/* per desired VNI */
+	struct kv_verr *route_err;	/* per desired VNI: the routing pass's first error */
+	size_t n_route_err, cap_route_err;
+	size_t route_sent;	/* requests the last routing pass sent */
 	uint16_t *vid;			/* vlan-aware: per desired VNI, its VLAN (0 none) */
 	size_t n_err, cap_err;
 	size_t n_doomed;	/* devices the planned group deletion removes */
+	size_t n_vrf_doomed;	/* of them, tenant VRFs */
 	struct kv_newbr *newbr;
 	size_t n_newbr, cap_newbr;
 	struct plan_idx *pidx;	/* kept between plans: no allocation per diff */
@@ -216,6 +224,7 @@ struct reply_ctx {
 	size_t acks;			/* ACKs or errors seen in range */
 	int (*on_error)(struct reply_ctx *c, uint32_t seq, int err, const char *msg);
 	void (*on_link)(struct reply_ctx *c, const struct nlmsghdr *nlh);
+	void (*on_addr)(struct reply_ctx *c, const struct nlmsghdr *nlh);
 	void *data;
 	int first_err;
 };
@@ -352,6 +361,26 @@ void kv_alias_for(char *buf, size_t len, const struct vtep_vni *v);
 /* @l is the VXLAN device loom would make for @vni on this VTEP. */
 bool kv_vxlan_fits(const struct kvtep *h, const struct kv_link *l, uint32_t vni);
 void kv_plan_idx_free(struct plan_idx *p);
+
+/* ---- kvtep_route.c ---- */
+
+/* A tenant VRF's routing table: this base plus its L3 VNI (clear of 253-255). */
+#define KVTEP_VRF_TABLE_BASE 1000000000U
+
+void kv_name_vrf(char *buf, size_t len, uint32_t l3vni);
+bool kv_l3vni_desired(const struct vtep_desired *d, uint32_t vni);
+/* @l is one of the devices the routing pass keeps (the layer-2 plan leaves it). */
+bool kv_route_keeps(const struct kvtep *h, const struct kv_link *l);
+/* The routing pass after the layer-2 apply (@observe: dump the links first). */
+int kv_route_sync(struct kvtep *h, const struct vtep_desired *d, bool observe);
+/* Downgrade routed VNIs that are not routed right; returns how many. */
+int kv_route_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st,
+		    bool same);
+int kv_route_expect(struct kvtep *h, const struct vtep_desired *d, struct kv_expect **ex,
+		    size_t *n_ex, size_t *cap_ex);
+int kv_route_bridge_master(const struct kvtep *h, const struct vtep_vni *v);
+/* kvtep_apply.c: the MAC loom gives the bridge of @vni on this VTEP. */
+void kv_mac_for(const struct kvtep *h, uint32_t vni, uint8_t mac[NL_ETH_ALEN]);
 
 /* ---- kvtep_watch.c ---- */
 

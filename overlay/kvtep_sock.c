@@ -171,6 +171,10 @@ int kv_replies_parse(struct reply_ctx *c, const char *buf, size_t n)
 			if (c->on_link)
 				c->on_link(c, nlh);
 			break;
+		case RTM_NEWADDR:
+			if (c->on_addr)
+				c->on_addr(c, nlh);
+			break;
 		default:
 			break;	/* nothing else is asked for */
 		}

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lib/array.h"
+#include "lib/log.h"
 #include "overlay/kvtep_priv.h"
 #include "overlay/kvtep_test.h"
 
@@ -58,7 +59,7 @@ static bool verify_vni(struct kvtep *h, const struct vtep_vni *v, struct kv_verr
 		kv_verr_set(fault, LOOM_E_STATE, "bridge %s is missing", brname);
 		return false;
 	}
-	kv_expect_add(ex, n_ex, cap_ex, brname, 0, false, 0);
+	kv_expect_add(ex, n_ex, cap_ex, brname, kv_route_bridge_master(h, v), false, 0);
 	if (!(br->flags & IFF_UP))
 		kv_verr_set(fault, LOOM_E_STATE, "bridge %s is down", brname), ok = false;
 	if (v->mtu && br->mtu != v->mtu)
@@ -161,6 +162,8 @@ static int verify_obs(struct kvtep *h, const struct vtep_desired *d, struct kvte
 		snprintf(st[i].reason, sizeof(st[i].reason), "%s", why->msg);
 		bad++;
 	}
+	if (kv_route_expect(h, d, &ex, &n_ex, &cap_ex) < 0)
+		log_warn("kvtep %s: out of memory for the routing devices' drift watch", h->netns);
 	if (n_ex)	/* qsort's array may not be NULL, even empty */
 		qsort(ex, n_ex, sizeof(*ex), cmp_expect);
 	pthread_mutex_lock(&h->lock);
@@ -172,11 +175,22 @@ static int verify_obs(struct kvtep *h, const struct vtep_desired *d, struct kvte
 	return bad;
 }
 
+/* The layer-2 verdict, then the routed VNIs' (which needs the addresses). */
+static int verify_all(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+{
+	int bad = verify_obs(h, d, st), r;
+
+	if (!d->n_vrfs)
+		return bad;
+	r = kv_route_verify(h, d, st, h->desired == d);
+	return r < 0 ? r : bad + r;
+}
+
 int kvtep_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
 {
 	int ret = kvtep_observe(h);
 
-	return ret < 0 ? ret : verify_obs(h, d, st);
+	return ret < 0 ? ret : verify_all(h, d, st);
 }
 
 int kvtep_sync_plan(struct kvtep *h, const struct vtep_desired *d)
@@ -194,9 +208,16 @@ int kvtep_sync_finish(struct kvtep *h, const struct vtep_desired *d, struct kvte
 	int ret;
 
 	/* Nothing to send: what was just observed is still the truth. */
-	if (kvtep_plan_count(h) == 0)
-		return verify_obs(h, d, st);
+	if (kvtep_plan_count(h) == 0) {
+		ret = kv_route_sync(h, d, false);
+		if (ret < 0)
+			return ret;
+		return ret ? kvtep_verify(h, d, st) : verify_all(h, d, st);
+	}
 	ret = kvtep_apply(h);
+	if (ret < 0)
+		return ret;
+	ret = kv_route_sync(h, d, true);
 	if (ret < 0)
 		return ret;
 	return kvtep_verify(h, d, st);

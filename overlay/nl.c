@@ -472,3 +472,73 @@ size_t nl_link_get(void *buf, size_t len, uint32_t seq, int ifindex, const char 
 		return 0;
 	return nlh->nlmsg_len;
 }
+
+/* ---- routing: VRFs, addresses, a device's MAC ---------------------------- */
+
+size_t nl_link_vrf_new_group(void *buf, size_t len, uint32_t seq, const char *name,
+			     uint32_t table, uint32_t group)
+{
+	struct nlmsghdr *nlh;
+	struct nlattr *info, *data;
+
+	nlh = nl_link_put(buf, len, RTM_NEWLINK, NL_CREATE, seq, AF_UNSPEC, 0, name);
+	if (!nlh || !name || (group && !mnl_attr_put_u32_check(nlh, len, IFLA_GROUP, group)))
+		return 0;
+	info = mnl_attr_nest_start_check(nlh, len, IFLA_LINKINFO);
+	if (!info || !mnl_attr_put_strz_check(nlh, len, IFLA_INFO_KIND, "vrf"))
+		return 0;
+	data = mnl_attr_nest_start_check(nlh, len, IFLA_INFO_DATA);
+	if (!data || !mnl_attr_put_u32_check(nlh, len, IFLA_VRF_TABLE, table))
+		return 0;
+	mnl_attr_nest_end(nlh, data);
+	mnl_attr_nest_end(nlh, info);
+	return nlh->nlmsg_len;
+}
+
+size_t nl_link_set_mac(void *buf, size_t len, uint32_t seq, int ifindex, const char *name,
+		       const uint8_t mac[NL_ETH_ALEN])
+{
+	struct nlmsghdr *nlh;
+
+	nlh = nl_link_put(buf, len, RTM_NEWLINK, NL_REQ, seq, AF_UNSPEC, ifindex, name);
+	if (!nlh || !mnl_attr_put_check(nlh, len, IFLA_ADDRESS, NL_ETH_ALEN, mac))
+		return 0;
+	return nlh->nlmsg_len;
+}
+
+size_t nl_addr(void *buf, size_t len, uint32_t seq, bool add, int ifindex, int family,
+	       const void *addr, unsigned int plen)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+	struct nlmsghdr *nlh;
+	struct ifaddrmsg *ifa;
+
+	if (ifindex <= 0 || (family != AF_INET && family != AF_INET6) || plen > alen * 8)
+		return 0;
+	nlh = nl_put(buf, len, add ? RTM_NEWADDR : RTM_DELADDR,
+		     add ? NL_REQ | NLM_F_CREATE | NLM_F_REPLACE : NL_REQ, seq, sizeof(*ifa));
+	if (!nlh)
+		return 0;
+	ifa = mnl_nlmsg_get_payload(nlh);
+	ifa->ifa_family = (unsigned char)family;
+	ifa->ifa_prefixlen = (unsigned char)plen;
+	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+	ifa->ifa_index = (unsigned int)ifindex;
+	if (!mnl_attr_put_check(nlh, len, IFA_LOCAL, alen, addr) ||
+	    !mnl_attr_put_check(nlh, len, IFA_ADDRESS, alen, addr))
+		return 0;
+	return nlh->nlmsg_len;
+}
+
+size_t nl_addr_dump(void *buf, size_t len, uint32_t seq)
+{
+	struct nlmsghdr *nlh;
+	struct ifaddrmsg *ifa;
+
+	nlh = nl_put(buf, len, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq, sizeof(*ifa));
+	if (!nlh)
+		return 0;
+	ifa = mnl_nlmsg_get_payload(nlh);
+	ifa->ifa_family = AF_UNSPEC;
+	return nlh->nlmsg_len;
+}

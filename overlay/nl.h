@@ -97,6 +97,17 @@ size_t nl_bridge_vlan_tunnel_add(void *buf, size_t len, uint32_t seq, int ifinde
 size_t nl_link_vrf_new(void *buf, size_t len, uint32_t seq, const char *name,
 		       uint32_t table);
 
+/* Routing: a VRF in netdev group @group; a device's MAC; an address on a
+ * device (@add false: remove it; IFA_LOCAL and IFA_ADDRESS both @addr, as
+ * `ip addr add` does for a broadcast device); every address (AF_UNSPEC). */
+size_t nl_link_vrf_new_group(void *buf, size_t len, uint32_t seq, const char *name,
+			     uint32_t table, uint32_t group);
+size_t nl_link_set_mac(void *buf, size_t len, uint32_t seq, int ifindex, const char *name,
+		       const uint8_t mac[NL_ETH_ALEN]);
+size_t nl_addr(void *buf, size_t len, uint32_t seq, bool add, int ifindex, int family,
+	       const void *addr, unsigned int plen);
+size_t nl_addr_dump(void *buf, size_t len, uint32_t seq);
+
 /* Queries. */
 size_t nl_link_dump(void *buf, size_t len, uint32_t seq);
 /* AF_BRIDGE link dump with each bridge port's VLANs (RTEXT_FILTER_BRVLAN). */

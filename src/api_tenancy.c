@@ -76,9 +76,36 @@ static int do_tenant_update(struct api_call *call, const struct tenant *t, struc
 	return 0;
 }
 
+/* The tenant's row again when a segment change gave or took its L3 VNI. */
+static int l3vni_store(struct api_call *call, const char *tenant, uint32_t before, struct loom_err *err)
+{
+	struct loomd *d = call->d;
+	const struct tenant *t = model_tenant(&d->model, tenant);
+	const struct id_hold *h;
+
+	if (!t || t->l3vni == before)
+		return 0;
+	if (store_tenant_put(d->store, t))
+		return store_failed(call, err);
+	for (size_t i = 0; before && i < d->model.n_holds; i++) {
+		h = &d->model.holds[i];
+		if (h->type == SEG_ETHERNET && h->id == before && store_hold_put(d->store, h))
+			return store_failed(call, err);
+	}
+	return 0;
+}
+
+static uint32_t tenant_l3vni(const struct loomd *d, const char *tenant)
+{
+	const struct tenant *t = model_tenant(&d->model, tenant);
+
+	return t ? t->l3vni : 0;
+}
+
 static int do_segment_add(struct api_call *call, struct segment *s, struct loom_err *err)
 {
 	struct loomd *d = call->d;
+	uint32_t l3vni = tenant_l3vni(d, s->tenant);
 
 	loomd_operator_pkeys_refresh(d);	/* the pool skips the operator's P_Keys */
 	if (model_segment_add(&d->model, d->topo, s, err))
@@ -86,7 +113,7 @@ static int do_segment_add(struct api_call *call, struct segment *s, struct loom_
 	call->model_touched = true;
 	if (store_segment_put(d->store, model_segment(&d->model, s->tenant, s->name)))
 		return store_failed(call, err);
-	return 0;
+	return l3vni_store(call, s->tenant, l3vni, err);
 }
 
 /* Detaches every attachment of one segment. */
@@ -112,10 +139,11 @@ static int do_segment_del(struct api_call *call, const char *tenant, const char 
 	char t[LOOM_NAME_MAX], n[LOOM_NAME_MAX];
 	const struct segment *s = model_segment(&d->model, tenant, name);
 	enum seg_type type;
-	uint32_t id;
+	uint32_t id, l3vni;
 
 	if (!s)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "segment", "no segment '%s/%s'", tenant, name);
+	l3vni = tenant_l3vni(d, tenant);
 	snprintf(t, sizeof(t), "%s", tenant);	/* the arguments may point into the model */
 	snprintf(n, sizeof(n), "%s", name);
 	type = s->type;
@@ -134,7 +162,7 @@ static int do_segment_del(struct api_call *call, const char *tenant, const char 
 		if (h->type == type && h->id == id && store_hold_put(d->store, h))
 			return store_failed(call, err);
 	}
-	return 0;
+	return l3vni_store(call, t, l3vni, err);
 }
 
 static int do_tenant_del(struct api_call *call, const char *name, bool cascade, struct loom_err *err)
@@ -181,6 +209,16 @@ static json_t *tenant_json_full(const struct model *m, const struct tenant *t)
 	json_t *o = tenant_to_json(t);
 	json_t *segs = json_array();
 
+	/* Derived, read-only: tenant.update drops it before parsing. */
+	if (t->l3vni) {
+		char rd[32], rt[32], vrf[16];
+
+		tenant_rd_rt(&m->pools, t, rd, rt);
+		tenant_vrf_name(t->l3vni, vrf);
+		/* The RD is per VTEP (VTEP-IP:L3VNI mod 65536): desired.show has it. */
+		json_object_set_new(o, "routing", json_pack("{s:I,s:s,s:s}", "l3vni",
+							    (json_int_t)t->l3vni, "vrf", vrf, "rt", rt));
+	}
 	for (size_t i = 0; i < m->n_segments; i++)
 		if (strcmp(m->segments[i].tenant, t->name) == 0)
 			json_array_append_new(segs, json_string(m->segments[i].name));

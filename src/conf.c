@@ -50,6 +50,8 @@ void config_defaults(struct loom_config *c)
 	c->pools.pkey_min = 0x0100;
 	c->pools.pkey_max = 0x7ffe;
 	c->pools.rt_asn = 65000;
+	c->pools.l3vni_min = 100000;
+	c->pools.l3vni_max = 100999;
 	snprintf(c->admin_group, sizeof(c->admin_group), "%s", "loom-admin");
 	snprintf(c->reader_group, sizeof(c->reader_group), "%s", "loom-read");
 	c->admin_gid = c->reader_gid = (gid_t)-1;
@@ -381,6 +383,13 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 			return -EINVAL;
 		c->pools.vni_min = (uint32_t)a;
 		c->pools.vni_max = (uint32_t)b;
+	} else if (strcmp(key, "l3vni_range") == 0) {
+		*why = "expected FIRST-LAST with 1 <= FIRST <= LAST <= 16777215, at most 65536 VNIs "
+		       "(a VRF's RD is VTEP-IP:L3VNI modulo 65536)";
+		if (parse_range(v, 1, 16777215, &a, &b) || b - a >= 65536)
+			return -EINVAL;
+		c->pools.l3vni_min = (uint32_t)a;
+		c->pools.l3vni_max = (uint32_t)b;
 	} else if (strcmp(key, "pkey_range") == 0) {
 		*why = "expected FIRST-LAST with 0x0001 <= FIRST <= LAST <= 0x7ffe";
 		if (parse_range(v, 1, 0x7ffe, &a, &b))
@@ -617,6 +626,14 @@ int config_load(const char *path, struct loom_config *c, struct loom_err *err)
 		}
 	}
 	resolve_groups(c);
+	if (c->pools.l3vni_min <= c->pools.vni_max && c->pools.vni_min <= c->pools.l3vni_max) {
+		ret = loom_err_set(err, LOOM_E_CONFIG, "l3vni_range", "%s: l3vni_range %" PRIu32 "-%" PRIu32
+				   " overlaps vni_range %" PRIu32 "-%" PRIu32 "; tenants' L3 VNIs and "
+				   "segments' VNIs share the VXLAN VNI space, so their pools must not overlap",
+				   path, c->pools.l3vni_min, c->pools.l3vni_max, c->pools.vni_min,
+				   c->pools.vni_max);
+		goto out;
+	}
 	if (c->listen_host[0] && (!c->tls_cert[0] || !c->tls_key[0] || !c->tls_ca[0]))
 		ret = loom_err_set(err, LOOM_E_CONFIG, "listen", "%s: listen = tls://... needs tls.cert, "
 				   "tls.key and tls.ca (client certificates are always checked)", path);
@@ -635,6 +652,7 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "topology = %s\n", c->topology);
 	fprintf(out, "instance = %s\n", c->instance);
 	fprintf(out, "vni_range = %" PRIu32 "-%" PRIu32 "\n", c->pools.vni_min, c->pools.vni_max);
+	fprintf(out, "l3vni_range = %" PRIu32 "-%" PRIu32 "\n", c->pools.l3vni_min, c->pools.l3vni_max);
 	fprintf(out, "pkey_range = 0x%04x-0x%04x\n", c->pools.pkey_min, c->pools.pkey_max);
 	fprintf(out, "route_target_asn = %u\n", c->pools.rt_asn);
 	fprintf(out, "admin_group = %s\n", c->admin_group);

@@ -209,6 +209,17 @@ static const char *const migrations[] = {
 	 */
 	"ALTER TABLE attachments ADD COLUMN vlan INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (vlan >= 0 AND vlan <= 4094);",
+
+	/*
+	 * 8: routing (docs/model.md): a routed segment's anycast gateway
+	 * addresses, and the L3 VNI its tenant holds while it has one (0 =
+	 * none, as every older row).  No two tenants hold one L3 VNI.
+	 */
+	"ALTER TABLE segments ADD COLUMN gateway4 TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE segments ADD COLUMN gateway6 TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE tenants ADD COLUMN l3vni INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (l3vni >= 0 AND l3vni <= 16777215);"
+	"CREATE UNIQUE INDEX tenants_l3vni ON tenants(l3vni) WHERE l3vni != 0;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

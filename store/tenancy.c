@@ -18,20 +18,21 @@
 
 const struct store_sql store_sql_tenancy[] = {
 	{ ST_TENANT_PUT,
-		"INSERT INTO tenants (name, isolation, sites, labels) VALUES (?1, ?2, ?3, ?4)"
+		"INSERT INTO tenants (name, isolation, sites, labels, l3vni) VALUES (?1, ?2, ?3, ?4, ?5)"
 		" ON CONFLICT (name) DO UPDATE SET isolation = excluded.isolation,"
-		" sites = excluded.sites, labels = excluded.labels" },
+		" sites = excluded.sites, labels = excluded.labels, l3vni = excluded.l3vni" },
 	{ ST_TENANT_DEL, "DELETE FROM tenants WHERE name = ?1" },
 	{ ST_SEGMENT_PUT,
 		"INSERT INTO segments (tenant, name, type, vni, mtu, subnet4, subnet6, rd, rt,"
-		" pkey, ipoib, ib_mtu, rate_gbps, sl, default_membership)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+		" pkey, ipoib, ib_mtu, rate_gbps, sl, default_membership, gateway4, gateway6)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
 		" ON CONFLICT (tenant, name) DO UPDATE SET type = excluded.type,"
 		" vni = excluded.vni, mtu = excluded.mtu, subnet4 = excluded.subnet4,"
 		" subnet6 = excluded.subnet6, rd = excluded.rd, rt = excluded.rt,"
 		" pkey = excluded.pkey, ipoib = excluded.ipoib, ib_mtu = excluded.ib_mtu,"
 		" rate_gbps = excluded.rate_gbps, sl = excluded.sl,"
-		" default_membership = excluded.default_membership" },
+		" default_membership = excluded.default_membership,"
+		" gateway4 = excluded.gateway4, gateway6 = excluded.gateway6" },
 	{ ST_SEGMENT_DEL, "DELETE FROM segments WHERE tenant = ?1 AND name = ?2" },
 	{ ST_ATTACH_PUT,
 		"INSERT INTO attachments (tenant, segment, node, port, membership, vlan)"
@@ -67,6 +68,7 @@ int store_tenant_put(struct store *s, const struct tenant *t)
 	bind_text(st, 2, isolation_name(t->isolation));
 	bind_text(st, 3, sites_txt);
 	bind_text(st, 4, labels_txt);
+	sqlite3_bind_int64(st, 5, t->l3vni);
 	ret = store_stmt_run(s, st, "tenant put", false);
 out:
 	if (ret == -ENOMEM)
@@ -104,6 +106,8 @@ int store_segment_put(struct store *s, const struct segment *seg)
 	sqlite3_bind_int64(st, 13, seg->rate_gbps);
 	sqlite3_bind_int64(st, 14, seg->sl);
 	bind_text(st, 15, membership_name(seg->default_membership));
+	bind_text(st, 16, seg->gateway4);
+	bind_text(st, 17, seg->gateway6);
 	return store_stmt_run(s, st, "segment put", false);
 }
 
@@ -185,6 +189,9 @@ static int row_tenant(sqlite3_stmt *st, struct tenant *t)
 	t->labels = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
 	if (!json_is_object(t->labels))
 		goto out;
+	if (sqlite3_column_int64(st, 4) < 0 || sqlite3_column_int64(st, 4) > 16777215)
+		goto out;
+	t->l3vni = (uint32_t)sqlite3_column_int64(st, 4);
 	ret = 0;
 out:
 	if (ret < 0)
@@ -206,6 +213,8 @@ static int row_segment(sqlite3_stmt *st, struct segment *g)
 	    store_col_copy(st, 6, g->subnet6, sizeof(g->subnet6)) < 0 ||
 	    store_col_copy(st, 7, g->rd, sizeof(g->rd)) < 0 ||
 	    store_col_copy(st, 8, g->rt, sizeof(g->rt)) < 0 ||
+	    store_col_copy(st, 15, g->gateway4, sizeof(g->gateway4)) < 0 ||
+	    store_col_copy(st, 16, g->gateway6, sizeof(g->gateway6)) < 0 ||
 	    !memb || membership_parse(memb, &g->default_membership) < 0)
 		return -EBADMSG;
 	g->vni = (uint32_t)sqlite3_column_int64(st, 3);
@@ -253,10 +262,12 @@ static const struct {
 	const char *table;
 	const char *sql;
 } load_queries[] = {
-	[LOAD_TENANT] = { "tenants", "SELECT name, isolation, sites, labels FROM tenants ORDER BY name" },
+	[LOAD_TENANT] = { "tenants",
+			  "SELECT name, isolation, sites, labels, l3vni FROM tenants ORDER BY name" },
 	[LOAD_SEGMENT] = { "segments",
 			   "SELECT tenant, name, type, vni, mtu, subnet4, subnet6, rd, rt, pkey, ipoib,"
-			   " ib_mtu, rate_gbps, sl, default_membership FROM segments ORDER BY tenant, name" },
+			   " ib_mtu, rate_gbps, sl, default_membership, gateway4, gateway6"
+			   " FROM segments ORDER BY tenant, name" },
 	[LOAD_ATTACHMENT] = { "attachments",
 			      "SELECT tenant, segment, node, port, membership, vlan FROM attachments"
 			      " ORDER BY tenant, segment, node, port" },

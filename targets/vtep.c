@@ -455,6 +455,16 @@ static bool frr_first(const char *name, const struct vtep_target *v, bool kernel
 
 	if (kernel_planned)
 		kvtep_plan_counts(v->kv, &n_created, &n_deleted);
+	/*
+	 * A tenant VRF goes: FRR drops its L3 VNI and BGP instance before the
+	 * kernel deletes the VRF under them (FRR 8.4's bgpd aborted on the
+	 * two at once in the lab VM).
+	 */
+	if (kernel_planned && kvtep_plan_vrfs_deleted(v->kv)) {
+		log_info("vtep %s: %zu tenant VRF(s) to delete: FRR's statements first", name,
+			 kvtep_plan_vrfs_deleted(v->kv));
+		return true;
+	}
 	if (n_created < FRR_FIRST_MIN_VNIS || n_deleted)
 		return false;
 	log_info("vtep %s: %zu new VNIs and nothing to delete: FRR's statements first", name, n_created);

@@ -155,7 +155,67 @@ static void partition_name(const struct segment *s, char *out, size_t len)
 		snprintf(out, len, "%.58s_%04x", full, s->pkey);
 }
 
-static int build_vtep(struct vtep_desired *vd, const struct eth_row *rows, size_t n)
+/* "192.0.2.1" in "192.0.2.0/24" -> "192.0.2.1/24"; "" stays "". */
+static void gateway_cidr(char *out, size_t len, const char *gw, const char *subnet)
+{
+	const char *slash = strchr(subnet, '/');
+
+	if (!gw[0] || !slash)
+		out[0] = '\0';
+	else
+		snprintf(out, len, "%s%s", gw, slash);
+}
+
+static int cmp_vrf(const void *a, const void *b)
+{
+	uint32_t x = ((const struct vtep_vrf *)a)->l3vni, y = ((const struct vtep_vrf *)b)->l3vni;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The VTEP's VRFs: one per L3 VNI its routed VNIs name; the site's gateway MAC. */
+static int build_vrfs(const struct model *m, const struct topology *topo, size_t vtep,
+		      struct vtep_desired *vd)
+{
+	const struct topo_site *site = topology_site(topo, topo->vteps[vtep].site);
+
+	for (size_t i = 0; i < vd->n_vnis; i++) {
+		const struct vtep_vni *v = &vd->vnis[i];
+		const struct tenant *t;
+		struct vtep_vrf *f;
+		size_t k;
+
+		if (!v->l3vni)
+			continue;
+		for (k = 0; k < vd->n_vrfs && vd->vrfs[k].l3vni != v->l3vni; k++)
+			;
+		if (k < vd->n_vrfs)
+			continue;
+		if (!vd->vrfs && !(vd->vrfs = calloc(vd->n_vnis, sizeof(*vd->vrfs))))
+			return -ENOMEM;
+		f = &vd->vrfs[vd->n_vrfs++];
+		f->l3vni = v->l3vni;
+		memcpy(f->tenant, v->tenant, sizeof(f->tenant));
+		t = model_tenant(m, v->tenant);
+		if (t) {
+			char rd[32];
+
+			tenant_rd_rt(&m->pools, t, rd, f->rt);
+			snprintf(f->rd, sizeof(f->rd), "%s:%u", topo->vteps[vtep].vtep_ip,
+				 (unsigned int)(f->l3vni % 65536));
+			snprintf(f->router_id, sizeof(f->router_id), "%s", topo->vteps[vtep].vtep_ip);
+		}
+	}
+	if (vd->n_vrfs) {
+		qsort(vd->vrfs, vd->n_vrfs, sizeof(*vd->vrfs), cmp_vrf);
+		snprintf(vd->gateway_mac, sizeof(vd->gateway_mac), "%s",
+			 site && site->gateway_mac[0] ? site->gateway_mac : LOOM_GATEWAY_MAC_DEFAULT);
+	}
+	return 0;
+}
+
+static int build_vtep(const struct model *m, struct vtep_desired *vd, const struct eth_row *rows,
+		      size_t n)
 {
 	size_t i = 0, nv = 0;
 
@@ -180,6 +240,13 @@ static int build_vtep(struct vtep_desired *vd, const struct eth_row *rows, size_
 		memcpy(v->segment, s->name, sizeof(v->segment));
 		memcpy(v->rd, s->rd, sizeof(v->rd));
 		memcpy(v->rt, s->rt, sizeof(v->rt));
+		if (segment_routed(s)) {
+			const struct tenant *t = model_tenant(m, s->tenant);
+
+			v->l3vni = t ? t->l3vni : 0;
+			gateway_cidr(v->gateway4, sizeof(v->gateway4), s->gateway4, s->subnet4);
+			gateway_cidr(v->gateway6, sizeof(v->gateway6), s->gateway6, s->subnet6);
+		}
 		v->ports = calloc(j - i, sizeof(*v->ports));
 		if (!v->ports)
 			return -ENOMEM;
@@ -283,7 +350,8 @@ int compile(const struct model *m, const struct topology *topo, struct desired *
 	for (size_t i = 0; i < r.n_eth; i = k) {
 		for (k = i; k < r.n_eth && r.eth[k].vtep == r.eth[i].vtep; k++)
 			;
-		if ((rc = build_vtep(&d->vteps[r.eth[i].vtep], &r.eth[i], k - i)))
+		if ((rc = build_vtep(m, &d->vteps[r.eth[i].vtep], &r.eth[i], k - i)) ||
+		    (rc = build_vrfs(m, topo, r.eth[i].vtep, &d->vteps[r.eth[i].vtep])))
 			goto out;
 	}
 	for (size_t i = 0; i < r.n_ib; i = k) {
@@ -314,6 +382,7 @@ void desired_free(struct desired **dp)
 			free(d->vteps[i].vnis[j].port_vlans);
 		}
 		free(d->vteps[i].vnis);
+		free(d->vteps[i].vrfs);
 	}
 	for (size_t i = 0; i < d->n_sms && d->sms; i++) {
 		for (size_t j = 0; j < d->sms[i].n_partitions; j++)
@@ -435,6 +504,7 @@ void vtep_desired_free(struct vtep_desired **pd)
 		free(d->vnis[i].port_vlans);
 	}
 	free(d->vnis);
+	free(d->vrfs);
 	free(d);
 	*pd = NULL;
 }
@@ -446,8 +516,18 @@ struct vtep_desired *vtep_desired_dup(const struct vtep_desired *src)
 	if (!d)
 		return NULL;
 	*d = *src;
+	d->vrfs = NULL;
+	if (src->n_vrfs) {
+		d->vrfs = malloc(src->n_vrfs * sizeof(*d->vrfs));
+		if (!d->vrfs) {
+			free(d);
+			return NULL;
+		}
+		memcpy(d->vrfs, src->vrfs, src->n_vrfs * sizeof(*d->vrfs));
+	}
 	d->vnis = calloc(src->n_vnis ? src->n_vnis : 1, sizeof(*d->vnis));
 	if (!d->vnis) {
+		free(d->vrfs);
 		free(d);
 		return NULL;
 	}
@@ -478,7 +558,8 @@ static bool vtep_vni_equal(const struct vtep_vni *x, const struct vtep_vni *y)
 {
 	return x->vni == y->vni && x->mtu == y->mtu && x->n_ports == y->n_ports
 	       && !strcmp(x->rd, y->rd) && !strcmp(x->rt, y->rt) && !strcmp(x->tenant, y->tenant)
-	       && !strcmp(x->segment, y->segment)
+	       && !strcmp(x->segment, y->segment) && x->l3vni == y->l3vni
+	       && !strcmp(x->gateway4, y->gateway4) && !strcmp(x->gateway6, y->gateway6)
 	       && !memcmp(x->ports, y->ports, x->n_ports * sizeof(*x->ports))
 	       && !x->port_vlans == !y->port_vlans
 	       && (!x->port_vlans ||
@@ -487,8 +568,14 @@ static bool vtep_vni_equal(const struct vtep_vni *x, const struct vtep_vni *y)
 
 bool vtep_desired_equal(const struct vtep_desired *a, const struct vtep_desired *b)
 {
-	if (!a || !b || a->n_vnis != b->n_vnis)
+	if (!a || !b || a->n_vnis != b->n_vnis || a->n_vrfs != b->n_vrfs ||
+	    strcmp(a->gateway_mac, b->gateway_mac))
 		return false;
+	for (size_t i = 0; i < a->n_vrfs; i++)
+		if (a->vrfs[i].l3vni != b->vrfs[i].l3vni || strcmp(a->vrfs[i].tenant, b->vrfs[i].tenant) ||
+		    strcmp(a->vrfs[i].rd, b->vrfs[i].rd) || strcmp(a->vrfs[i].rt, b->vrfs[i].rt) ||
+		    strcmp(a->vrfs[i].router_id, b->vrfs[i].router_id))
+			return false;
 	for (size_t i = 0; i < a->n_vnis; i++)
 		if (!vtep_vni_equal(&a->vnis[i], &b->vnis[i]))
 			return false;
@@ -687,7 +774,40 @@ static json_t *vni_to_json(const struct vtep_vni *v)
 			return NULL;
 		}
 	}
+	if (o && v->l3vni) {
+		json_t *gw = json_array();
+
+		if (gw && v->gateway4[0])
+			json_array_append_new(gw, json_string(v->gateway4));
+		if (gw && v->gateway6[0])
+			json_array_append_new(gw, json_string(v->gateway6));
+		if (!gw || json_object_set_new(o, "l3vni", json_integer(v->l3vni)) ||
+		    json_object_set_new(o, "gateway", gw)) {
+			json_decref(o);
+			return NULL;
+		}
+	}
 	return o;
+}
+
+/* The VTEP's VRFs, for desired_to_json and the slices (absent when none). */
+json_t *vtep_vrfs_to_json(const struct vtep_desired *d)
+{
+	json_t *a = json_array();
+	char vrf[16];
+
+	for (size_t i = 0; a && i < d->n_vrfs; i++) {
+		tenant_vrf_name(d->vrfs[i].l3vni, vrf);
+		if (json_array_append_new(a, json_pack("{sI ss ss ss ss ss}", "l3vni",
+						       (json_int_t)d->vrfs[i].l3vni, "vrf", vrf,
+						       "tenant", d->vrfs[i].tenant, "rd", d->vrfs[i].rd,
+						       "rt", d->vrfs[i].rt, "router_id",
+						       d->vrfs[i].router_id))) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
 }
 
 static json_t *partition_to_json(const struct sm_partition *p)
@@ -724,8 +844,13 @@ json_t *desired_to_json(const struct desired *d)
 	for (size_t i = 0; i < d->n_vteps; i++) {
 		json_t *vnis = json_array();
 
-		if (!vnis || json_array_append_new(vteps, json_pack("{ss so}", "vtep",
-								    d->vteps[i].vtep, "vnis", vnis)))
+		json_t *o = vnis ? json_pack("{ss so}", "vtep", d->vteps[i].vtep, "vnis", vnis) : NULL;
+
+		if (!o || json_array_append_new(vteps, o))
+			goto fail;
+		if (d->vteps[i].n_vrfs &&
+		    (json_object_set_new(o, "vrfs", vtep_vrfs_to_json(&d->vteps[i])) ||
+		     json_object_set_new(o, "gateway_mac", json_string(d->vteps[i].gateway_mac))))
 			goto fail;
 		for (size_t j = 0; j < d->vteps[i].n_vnis; j++)
 			if (json_array_append_new(vnis, vni_to_json(&d->vteps[i].vnis[j])))

@@ -33,12 +33,38 @@ struct vtep_vni {
 	 */
 	uint16_t *port_vlans;
 	size_t n_ports;
+	/*
+	 * A routed segment: its tenant's L3 VNI (the VRF its bridge is in, an
+	 * entry of the VTEP's vrfs) and the gateway addresses with the
+	 * subnet's prefix length ("192.0.2.1/24"); 0 and "" = layer 2 only.
+	 */
+	uint32_t l3vni;
+	char gateway4[LOOM_ADDR_MAX + 4];
+	char gateway6[LOOM_ADDR_MAX + 4];
+};
+
+/* A tenant's VRF on one VTEP: there when one of its routed segments is. */
+struct vtep_vrf {
+	uint32_t l3vni;
+	char tenant[LOOM_NAME_MAX];
+	/*
+	 * Per VTEP: "VTEP-IP:N" with N the L3 VNI modulo 65536 (l3vni_range
+	 * is at most 65536 wide), and the VRF's BGP router-id, the VTEP's IP.
+	 * Every VTEP's VRF has the same gateway addresses, so a router-id or
+	 * RD left to FRR would be the same on all of them.
+	 */
+	char rd[32];
+	char router_id[LOOM_ADDR_MAX];
+	char rt[32];			/* the tenant's, the same everywhere */
 };
 
 struct vtep_desired {
 	char vtep[LOOM_NAME_MAX];
 	struct vtep_vni *vnis;		/* sorted by vni */
 	size_t n_vnis;
+	struct vtep_vrf *vrfs;		/* sorted by l3vni; NULL when none */
+	size_t n_vrfs;
+	char gateway_mac[18];		/* the site's anycast gateway MAC ("" without vrfs) */
 };
 
 struct pkey_member {
@@ -134,5 +160,7 @@ void gpu_desired_free(struct gpu_desired **d);
 
 /* Stable JSON (for golden files, the API and loomctl). */
 json_t *desired_to_json(const struct desired *d);
+/* A VTEP's VRFs as a JSON array. */
+json_t *vtep_vrfs_to_json(const struct vtep_desired *d);
 
 #endif

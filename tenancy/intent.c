@@ -291,6 +291,8 @@ static const char *segment_differs(const struct segment *cur, const struct segme
 			return "mtu";
 		if (strcmp(want->subnet4, cur->subnet4) || strcmp(want->subnet6, cur->subnet6))
 			return "subnet";
+		if (strcmp(want->gateway4, cur->gateway4) || strcmp(want->gateway6, cur->gateway6))
+			return "gateway";
 		return NULL;
 	}
 	if (want->pkey && want->pkey != cur->pkey)

@@ -54,6 +54,8 @@ const struct id_hold *model_hold_find(const struct model *m, enum seg_type type,
  */
 int pool_vni_take(const struct model *m, const char *tenant, uint32_t *id,
 		  const char *field, struct loom_err *err);
+int pool_l3vni_take(const struct model *m, const char *tenant, uint32_t *id,
+		    const char *field, struct loom_err *err);
 int pool_pkey_take(const struct model *m, const char *tenant, uint16_t *id,
 		   const char *field, struct loom_err *err);
 /*

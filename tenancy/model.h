@@ -33,6 +33,12 @@ struct tenant {
 	char sites[LOOM_MAX_SITES][LOOM_NAME_MAX];	/* allowed sites; sorted */
 	size_t n_sites;
 	json_t *labels;			/* object of string -> string; owned */
+	/*
+	 * Routing (docs/model.md): the tenant's L3 VNI, from the L3 VNI pool,
+	 * while it has a routed segment (0 = none).  Not part of the tenant's
+	 * JSON (tenant_from_json/_to_json): the model sets it.
+	 */
+	uint32_t l3vni;
 };
 
 struct segment {
@@ -44,6 +50,12 @@ struct segment {
 	unsigned int mtu;		/* 576..9216, default 1500 (ethernet) */
 	char subnet4[LOOM_ADDR_MAX];	/* "192.0.2.0/24" or "" */
 	char subnet6[LOOM_ADDR_MAX];	/* "2001:db8::/64" or "" */
+	/*
+	 * The anycast gateway's address in subnet4 / subnet6 ("" = none).  A
+	 * segment with a gateway is routed: the tenant's VRF holds it.
+	 */
+	char gateway4[LOOM_ADDR_MAX];
+	char gateway6[LOOM_ADDR_MAX];
 	char rd[32];			/* derived, see docs/model.md */
 	char rt[32];			/* derived */
 	/* infiniband */
@@ -98,6 +110,7 @@ struct pools {
 	uint32_t vni_min, vni_max;	/* inclusive */
 	uint16_t pkey_min, pkey_max;	/* inclusive, 15-bit */
 	unsigned int rt_asn;		/* the ASN in derived RD/RT, 1..65535 */
+	uint32_t l3vni_min, l3vni_max;	/* tenants' L3 VNIs, inclusive; apart from the VNI pool */
 };
 
 struct model {
@@ -179,6 +192,23 @@ int model_segment_del(struct model *m, const char *tenant, const char *name, str
 /* model_attach replaces a->vlan LOOM_VLAN_AUTO by the VLAN it picked. */
 int model_attach(struct model *m, const struct topology *topo, struct attachment *a, struct loom_err *err);
 int model_detach(struct model *m, const struct attachment *a, struct loom_err *err);
+
+/*
+ * Routing.  A segment is routed when it has a gateway.  A tenant holds an
+ * L3 VNI while it has a routed segment: model_segment_add takes one from
+ * the L3 VNI pool for the tenant's first, model_segment_del puts it in a
+ * hold (type SEG_ETHERNET: L3 VNIs are VXLAN VNIs like the others, in a
+ * pool of their own) when its last one goes.  The caller writes the
+ * tenant's row again when t->l3vni changed.
+ */
+static inline bool segment_routed(const struct segment *s)
+{
+	return s->type == SEG_ETHERNET && (s->gateway4[0] || s->gateway6[0]);
+}
+/* The VRF device of L3 VNI @l3vni on every VTEP: "lvL3VNI" (fits IFNAMSIZ). */
+void tenant_vrf_name(uint32_t l3vni, char buf[16]);
+/* The tenant's route distinguisher / target "ASN:L3VNI" ("" without one). */
+void tenant_rd_rt(const struct pools *p, const struct tenant *t, char rd[32], char rt[32]);
 
 /* Holds: an ID in a hold is not handed to another tenant. */
 int model_hold_add(struct model *m, const struct id_hold *h);

@@ -233,6 +233,96 @@ static int subnets_parse(const json_t *v, struct segment *s, struct loom_err *er
 	return 0;
 }
 
+/*
+ * The anycast gateway: one address per subnet family, inside that subnet,
+ * neither its network address nor (IPv4) its broadcast address, which no
+ * host could use as its router.
+ */
+static int gateway_check(const char *addr, int af, const char *subnet, const char *field,
+			 struct loom_err *err)
+{
+	unsigned char a[16], n[16];
+	char net[LOOM_ADDR_MAX];
+	const char *slash = strchr(subnet, '/');
+	int bytes = af == AF_INET ? 4 : 16, plen;
+	bool host_zero = true, host_ones = true;
+
+	if (!subnet[0] || !slash)
+		return loom_err_set(err, LOOM_E_PARAMS, field,
+				    "gateway %s needs an %s subnet in \"subnet\" to lie in", addr,
+				    af == AF_INET ? "IPv4" : "IPv6");
+	memcpy(net, subnet, (size_t)(slash - subnet));
+	net[slash - subnet] = '\0';
+	plen = atoi(slash + 1);
+	if (inet_pton(af, addr, a) != 1 || inet_pton(af, net, n) != 1)
+		return loom_err_set(err, LOOM_E_PARAMS, field, "\"%s\" is not an address", addr);
+	for (int bit = 0; bit < bytes * 8; bit++) {
+		bool set = a[bit / 8] & (0x80 >> (bit % 8));
+
+		if (bit < plen && set != !!(n[bit / 8] & (0x80 >> (bit % 8))))
+			return loom_err_set(err, LOOM_E_PARAMS, field,
+					    "gateway %s is not inside the segment's subnet %s", addr, subnet);
+		if (bit >= plen) {
+			host_zero &= !set;
+			host_ones &= set;
+		}
+	}
+	if (plen < bytes * 8 && (host_zero || (af == AF_INET && host_ones && plen < 31)))
+		return loom_err_set(err, LOOM_E_PARAMS, field,
+				    "gateway %s is the %s address of %s; give a host address", addr,
+				    host_zero ? "network" : "broadcast", subnet);
+	return 0;
+}
+
+static int gateways_parse(const json_t *v, struct segment *s, struct loom_err *err)
+{
+	const json_t *items[2];
+	size_t n;
+
+	if (json_is_string(v)) {
+		items[0] = v;
+		n = 1;
+	} else if (json_is_array(v) && json_array_size(v) >= 1 && json_array_size(v) <= 2) {
+		n = json_array_size(v);
+		for (size_t i = 0; i < n; i++)
+			items[i] = json_array_get(v, i);
+	} else {
+		return loom_err_set(err, LOOM_E_PARAMS, "gateway",
+				    "\"gateway\" must be an address or an array of one IPv4 and one "
+				    "IPv6 address");
+	}
+	for (size_t i = 0; i < n; i++) {
+		char field[32], text[LOOM_ADDR_MAX];
+		unsigned char bin[16];
+		const char *txt;
+		int af, rc;
+
+		snprintf(field, sizeof(field), json_is_array(v) ? "gateway[%zu]" : "gateway", i);
+		if (!json_is_string(items[i]))
+			return loom_err_set(err, LOOM_E_PARAMS, field, "a gateway must be a string");
+		txt = json_string_value(items[i]);
+		if (strlen(txt) >= sizeof(text))
+			return loom_err_set(err, LOOM_E_PARAMS, field, "\"%s\" is not an address", txt);
+		if (inet_pton(AF_INET, txt, bin) == 1)
+			af = AF_INET;
+		else if (inet_pton(AF_INET6, txt, bin) == 1)
+			af = AF_INET6;
+		else
+			return loom_err_set(err, LOOM_E_PARAMS, field,
+					    "\"%s\" is not an IPv4 or IPv6 address (no prefix length: "
+					    "the subnet gives it)", txt);
+		inet_ntop(af, bin, text, sizeof(text));
+		if ((af == AF_INET && s->gateway4[0]) || (af == AF_INET6 && s->gateway6[0]))
+			return loom_err_set(err, LOOM_E_PARAMS, field,
+					    "at most one IPv4 and one IPv6 gateway per segment");
+		rc = gateway_check(text, af, af == AF_INET ? s->subnet4 : s->subnet6, field, err);
+		if (rc)
+			return rc;
+		strcpy(af == AF_INET ? s->gateway4 : s->gateway6, text);
+	}
+	return 0;
+}
+
 /* A P_Key given as a number or as a "0x8001"-style string. */
 static int pkey_parse(const json_t *v, uint16_t *out, struct loom_err *err)
 {
@@ -294,9 +384,9 @@ int segment_from_json(const json_t *obj, const char *tenant, struct segment *out
 		      struct loom_err *err)
 {
 	static const char *const keys[] = { "name", "tenant", "type", "vni", "mtu", "subnet",
-					    "pkey", "ipoib", "ib_mtu", "rate_gbps", "sl",
+					    "gateway", "pkey", "ipoib", "ib_mtu", "rate_gbps", "sl",
 					    "membership", NULL };
-	static const char *const eth_only[] = { "vni", "mtu", "subnet" };
+	static const char *const eth_only[] = { "vni", "mtu", "subnet", "gateway" };
 	static const char *const ib_only[] = { "pkey", "ipoib", "ib_mtu", "rate_gbps", "sl",
 					       "membership" };
 	const char *const *other;
@@ -349,6 +439,8 @@ int segment_from_json(const json_t *obj, const char *tenant, struct segment *out
 			return rc;
 		s.mtu = present ? (unsigned int)v : ETH_MTU_DEFAULT;
 		if ((j = json_object_get(obj, "subnet")) && (rc = subnets_parse(j, &s, err)))
+			return rc;
+		if ((j = json_object_get(obj, "gateway")) && (rc = gateways_parse(j, &s, err)))
 			return rc;
 	} else {
 		if ((j = json_object_get(obj, "pkey")) && (rc = pkey_parse(j, &s.pkey, err)))
@@ -514,6 +606,13 @@ json_t *segment_to_json(const struct segment *s)
 			sub = json_string(s->subnet4[0] ? s->subnet4 : s->subnet6);
 		if (sub)
 			bad |= json_object_set_new(o, "subnet", sub);
+		sub = NULL;
+		if (s->gateway4[0] && s->gateway6[0])
+			sub = json_pack("[ss]", s->gateway4, s->gateway6);
+		else if (s->gateway4[0] || s->gateway6[0])
+			sub = json_string(s->gateway4[0] ? s->gateway4 : s->gateway6);
+		if (sub)
+			bad |= json_object_set_new(o, "gateway", sub);
 		bad |= json_object_set_new(o, "rd", json_string(s->rd));
 		bad |= json_object_set_new(o, "rt", json_string(s->rt));
 	} else {

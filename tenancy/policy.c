@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "tenancy/model.h"
 #include "tenancy/model-private.h"
 
@@ -526,6 +527,7 @@ int model_segment_add(struct model *m, const struct topology *topo, struct segme
 		      struct loom_err *err)
 {
 	struct segment c = *s;
+	uint32_t l3vni = 0;
 	int rc;
 
 	if (!name_is_valid(c.name))
@@ -548,6 +550,10 @@ int model_segment_add(struct model *m, const struct topology *topo, struct segme
 		    (rc = subnet_check(m, &c, c.subnet6, err)))
 			return rc;
 		if ((rc = pool_vni_take(m, c.tenant, &c.vni, "vni", err)))
+			return rc;
+		/* The tenant's first routed segment brings its L3 VNI. */
+		if (segment_routed(&c) && !model_tenant(m, c.tenant)->l3vni &&
+		    (rc = pool_l3vni_take(m, c.tenant, &l3vni, "gateway", err)))
 			return rc;
 		c.pkey = 0;
 		c.ipoib = false;
@@ -572,19 +578,38 @@ int model_segment_add(struct model *m, const struct topology *topo, struct segme
 		c.vni = 0;
 		c.mtu = 0;
 		c.subnet4[0] = c.subnet6[0] = '\0';
+		c.gateway4[0] = c.gateway6[0] = '\0';
 	}
 	pool_derive_rd_rt(&m->pools, &c);
 	if ((rc = model_insert_segment(m, &c)))
 		return rc;
+	if (l3vni)
+		((struct tenant *)model_tenant(m, c.tenant))->l3vni = l3vni;
 	*s = c;
 	return 0;
+}
+
+/* Whether @tenant has a routed segment other than @except. */
+static bool tenant_routed(const struct model *m, const char *tenant, const struct segment *except)
+{
+	struct segment key;
+
+	memset(&key, 0, sizeof(key));
+	strcpy(key.tenant, tenant);
+	for (size_t i = model_lower_bound(m->segments, m->n_segments, sizeof(key), &key,
+					  model_cmp_segment);
+	     i < m->n_segments && strcmp(m->segments[i].tenant, tenant) == 0; i++)
+		if (&m->segments[i] != except && segment_routed(&m->segments[i]))
+			return true;
+	return false;
 }
 
 int model_segment_del(struct model *m, const char *tenant, const char *name, struct loom_err *err)
 {
 	const struct segment *s = model_segment(m, tenant, name);
-	struct id_hold hold;
-	const struct id_hold *old;
+	struct id_hold hold, l3hold;
+	const struct id_hold *old, *l3old = NULL;
+	struct tenant *owner;
 	size_t i, n = 0;
 	char list[256];
 	size_t off = 0;
@@ -593,6 +618,7 @@ int model_segment_del(struct model *m, const char *tenant, const char *name, str
 	if (!s)
 		return loom_err_set(err, LOOM_E_NOT_FOUND, "name",
 				    "segment %s/%s does not exist", tenant, name);
+	owner = (struct tenant *)model_tenant(m, tenant);
 	list[0] = '\0';
 	for (i = model_first_attachment(m, tenant, name);
 	     i < m->n_attachments && strcmp(m->attachments[i].tenant, tenant) == 0 &&
@@ -613,11 +639,25 @@ int model_segment_del(struct model *m, const char *tenant, const char *name, str
 	hold.id = s->type == SEG_ETHERNET ? s->vni : s->pkey;
 	strcpy(hold.tenant, tenant);
 	old = model_hold_find(m, hold.type, hold.id);
-	if (!old && (rc = model_reserve_holds(m)))
+	/* The tenant's last routed segment takes its L3 VNI along, into a hold. */
+	memset(&l3hold, 0, sizeof(l3hold));
+	if (owner && owner->l3vni && segment_routed(s) && !tenant_routed(m, tenant, s)) {
+		l3hold.type = SEG_ETHERNET;
+		l3hold.id = owner->l3vni;
+		strcpy(l3hold.tenant, tenant);
+		l3old = model_hold_find(m, l3hold.type, l3hold.id);
+	}
+	if ((rc = ARRAY_GROW(m->holds, m->cap_holds,
+			     m->n_holds + !old + (l3hold.id && !l3old))))
 		return rc;
 	model_remove_segment(m, (size_t)(s - m->segments));
 	if (!old)
 		model_insert_hold(m, &hold);	/* cannot fail: room was made */
+	if (l3hold.id) {
+		if (!l3old)
+			model_insert_hold(m, &l3hold);
+		owner->l3vni = 0;
+	}
 	return 0;
 }
 

@@ -26,7 +26,8 @@
 struct pool_view {
 	enum seg_type type;
 	uint32_t min, max;
-	const char *what;	/* "VNI" or "P_Key" */
+	const char *what;	/* "VNI", "L3 VNI" or "P_Key" */
+	bool l3;		/* the tenants' L3 VNIs count as used too */
 };
 
 /* VNIs print in decimal, P_Keys as four hex digits, as engineers write them. */
@@ -82,6 +83,11 @@ static int pool_take(const struct model *m, const struct pool_view *p, const cha
 						    "%s %s is already used by segment %s/%s",
 						    p->what, idtxt, s->tenant, s->name);
 		}
+		for (size_t i = 0; p->l3 && i < m->n_tenants; i++)
+			if (m->tenants[i]->l3vni == *id && strcmp(m->tenants[i]->name, tenant) != 0)
+				return loom_err_set(err, LOOM_E_CONFLICT, field,
+						    "%s %s is already tenant %s's", p->what, idtxt,
+						    m->tenants[i]->name);
 		r = model_reserved_find(m, p->type, *id);
 		if (r)
 			return loom_err_set(err, LOOM_E_CONFLICT, field,
@@ -104,6 +110,8 @@ static int pool_take(const struct model *m, const struct pool_view *p, const cha
 		if (m->segments[i].type == p->type && seg_id(&m->segments[i]) >= p->min &&
 		    seg_id(&m->segments[i]) <= p->max)
 			used++;
+	for (size_t i = 0; p->l3 && i < m->n_tenants; i++)
+		used += m->tenants[i]->l3vni >= p->min && m->tenants[i]->l3vni <= p->max;
 	for (size_t i = 0; i < m->n_holds; i++)
 		if (m->holds[i].type == p->type && m->holds[i].id >= p->min &&
 		    m->holds[i].id <= p->max && held_for_other(&m->holds[i], tenant))
@@ -121,6 +129,12 @@ static int pool_take(const struct model *m, const struct pool_view *p, const cha
 		uint32_t v = seg_id(&m->segments[i]);
 
 		if (m->segments[i].type == p->type && v >= p->min && v - p->min < nbits)
+			bits[(v - p->min) / 64] |= 1ULL << ((v - p->min) % 64);
+	}
+	for (size_t i = 0; p->l3 && i < m->n_tenants; i++) {
+		uint32_t v = m->tenants[i]->l3vni;
+
+		if (v && v >= p->min && v - p->min < nbits)
 			bits[(v - p->min) / 64] |= 1ULL << ((v - p->min) % 64);
 	}
 	for (size_t i = 0; i < m->n_holds; i++) {
@@ -150,8 +164,9 @@ static int pool_take(const struct model *m, const struct pool_view *p, const cha
 	}
 	if (rc)
 		rc = loom_err_set(err, LOOM_E_EXHAUSTED, field,
-				  "the %s pool %s..%s has no free ID (%zu used by segments, %zu held "
+				  "the %s pool %s..%s has no free ID (%zu used by %s, %zu held "
 				  "for other tenants, %zu the operator's)", p->what, lo, hi, used,
+				  p->l3 ? "tenants" : "segments",
 				  held, others);
 	free(bits);
 	return rc;
@@ -160,7 +175,15 @@ static int pool_take(const struct model *m, const struct pool_view *p, const cha
 int pool_vni_take(const struct model *m, const char *tenant, uint32_t *id,
 		  const char *field, struct loom_err *err)
 {
-	struct pool_view p = { SEG_ETHERNET, m->pools.vni_min, m->pools.vni_max, "VNI" };
+	struct pool_view p = { SEG_ETHERNET, m->pools.vni_min, m->pools.vni_max, "VNI", false };
+
+	return pool_take(m, &p, tenant, id, field, err);
+}
+
+int pool_l3vni_take(const struct model *m, const char *tenant, uint32_t *id,
+		    const char *field, struct loom_err *err)
+{
+	struct pool_view p = { SEG_ETHERNET, m->pools.l3vni_min, m->pools.l3vni_max, "L3 VNI", true };
 
 	return pool_take(m, &p, tenant, id, field, err);
 }
@@ -170,7 +193,7 @@ int pool_pkey_take(const struct model *m, const char *tenant, uint16_t *id,
 {
 	/* 0x7fff is the default partition: never handed out, whatever the pool says. */
 	struct pool_view p = { SEG_INFINIBAND, m->pools.pkey_min,
-			       m->pools.pkey_max < 0x7ffe ? m->pools.pkey_max : 0x7ffe, "P_Key" };
+			       m->pools.pkey_max < 0x7ffe ? m->pools.pkey_max : 0x7ffe, "P_Key", false };
 	uint32_t v = *id;
 	int rc = pool_take(m, &p, tenant, &v, field, err);
 
@@ -187,4 +210,18 @@ void pool_derive_rd_rt(const struct pools *p, struct segment *s)
 	}
 	snprintf(s->rd, sizeof(s->rd), "%u:%u", p->rt_asn, s->vni);
 	snprintf(s->rt, sizeof(s->rt), "%u:%u", p->rt_asn, s->vni);
+}
+
+void tenant_rd_rt(const struct pools *p, const struct tenant *t, char rd[32], char rt[32])
+{
+	rd[0] = rt[0] = '\0';
+	if (!t->l3vni)
+		return;
+	snprintf(rd, 32, "%u:%u", p->rt_asn, t->l3vni);
+	snprintf(rt, 32, "%u:%u", p->rt_asn, t->l3vni);
+}
+
+void tenant_vrf_name(uint32_t l3vni, char buf[16])
+{
+	snprintf(buf, 16, "lv%u", l3vni);
 }

@@ -108,12 +108,19 @@ static json_t *vni_json(const struct vtep_vni *v)
 			return NULL;
 		}
 	}
+	if (o && v->l3vni &&
+	    (json_object_set_new(o, "l3vni", json_integer(v->l3vni)) ||
+	     json_object_set_new(o, "gateway4", json_string(v->gateway4)) ||
+	     json_object_set_new(o, "gateway6", json_string(v->gateway6)))) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
 json_t *vtep_desired_to_json(const struct vtep_desired *d)
 {
-	json_t *vnis = json_array();
+	json_t *vnis = json_array(), *o;
 
 	for (size_t i = 0; vnis && i < d->n_vnis; i++)
 		if (json_array_append_new(vnis, vni_json(&d->vnis[i]))) {
@@ -122,7 +129,52 @@ json_t *vtep_desired_to_json(const struct vtep_desired *d)
 		}
 	if (!vnis)
 		return NULL;
-	return json_pack("{ss so}", "vtep", d->vtep, "vnis", vnis);
+	o = json_pack("{ss so}", "vtep", d->vtep, "vnis", vnis);
+	/* Routing: only when there is some, so older agents' slices stay as they were. */
+	if (o && d->n_vrfs &&
+	    (json_object_set_new(o, "vrfs", vtep_vrfs_to_json(d)) ||
+	     json_object_set_new(o, "gateway_mac", json_string(d->gateway_mac)))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int vrfs_from_json(const json_t *j, struct vtep_desired *d, struct loom_err *err)
+{
+	const json_t *vrfs;
+	int ret;
+
+	if ((ret = get_array(j, "vrfs", "", &vrfs, err)))
+		return ret;
+	if (!vrfs || !json_array_size(vrfs))
+		return 0;
+	if ((ret = get_str(j, "gateway_mac", "", d->gateway_mac, sizeof(d->gateway_mac), true, err)))
+		return ret;
+	d->vrfs = calloc(json_array_size(vrfs), sizeof(*d->vrfs));
+	if (!d->vrfs)
+		return -ENOMEM;
+	for (size_t i = 0; i < json_array_size(vrfs); i++) {
+		const json_t *f = json_array_get(vrfs, i);
+		struct vtep_vrf *v = &d->vrfs[i];
+		uint64_t n;
+		char at[32];
+
+		snprintf(at, sizeof(at), "vrfs[%zu]", i);
+		d->n_vrfs = i + 1;
+		if ((ret = need_object(f, at, err)) ||
+		    (ret = get_uint(f, "l3vni", at, 1, 0xffffff, true, &n, err)))
+			return ret;
+		v->l3vni = (uint32_t)n;
+		if ((ret = get_str(f, "tenant", at, v->tenant, sizeof(v->tenant), true, err)) ||
+		    (ret = get_str(f, "rd", at, v->rd, sizeof(v->rd), false, err)) ||
+		    (ret = get_str(f, "rt", at, v->rt, sizeof(v->rt), false, err)) ||
+		    (ret = get_str(f, "router_id", at, v->router_id, sizeof(v->router_id), false, err)))
+			return ret;
+		if (i && d->vrfs[i - 1].l3vni >= v->l3vni)
+			return field_err(err, at, "vrfs must be sorted by l3vni and distinct");
+	}
+	return 0;
 }
 
 static int vni_from_json(const json_t *j, const char *at, struct vtep_vni *v, struct loom_err *err)
@@ -144,6 +196,12 @@ static int vni_from_json(const json_t *j, const char *at, struct vtep_vni *v, st
 	    || (ret = get_str(j, "rd", at, v->rd, sizeof(v->rd), false, err))
 	    || (ret = get_str(j, "rt", at, v->rt, sizeof(v->rt), false, err))
 	    || (ret = get_array(j, "ports", at, &ports, err)))
+		return ret;
+	if ((ret = get_uint(j, "l3vni", at, 0, 0xffffff, false, &n, err)))
+		return ret;
+	v->l3vni = (uint32_t)n;
+	if ((ret = get_str(j, "gateway4", at, v->gateway4, sizeof(v->gateway4), false, err))
+	    || (ret = get_str(j, "gateway6", at, v->gateway6, sizeof(v->gateway6), false, err)))
 		return ret;
 	v->n_ports = ports ? json_array_size(ports) : 0;
 	v->ports = calloc(v->n_ports ? v->n_ports : 1, sizeof(*v->ports));
@@ -216,6 +274,8 @@ int vtep_desired_from_json(const json_t *j, struct vtep_desired **out, struct lo
 			goto fail;
 		}
 	}
+	if ((ret = vrfs_from_json(j, d, err)))
+		goto fail;
 	*out = d;
 	return 0;
 fail:

@@ -169,6 +169,7 @@ struct field {
 
 static const struct field site_fields[] = {
 	{ "name", F_NAME, true, AT(topo_site, name), 0, 0 },
+	{ "gateway_mac", F_MAC, false, AT(topo_site, gateway_mac), 0, 0 },
 };
 
 static const struct field rack_fields[] = {
@@ -1011,6 +1012,8 @@ json_t *topology_to_json(const struct topology *t)
 		json_t *o = json_object();
 
 		bad |= !o || set_str(o, "name", t->sites[i].name);
+		if (!bad && t->sites[i].gateway_mac[0])
+			bad |= set_str(o, "gateway_mac", t->sites[i].gateway_mac);
 		bad |= json_array_append_new(sites, o);
 	}
 	for (size_t i = 0; i < t->n_racks; i++) {

@@ -25,7 +25,16 @@
 
 struct topo_site {
 	char name[LOOM_NAME_MAX];
+	/*
+	 * The anycast gateway MAC of routed segments on the site's VTEPs
+	 * ("" = LOOM_GATEWAY_MAC_DEFAULT): the same on every VTEP, so a host
+	 * keeps its gateway's MAC wherever it is attached.
+	 */
+	char gateway_mac[18];
 };
+
+/* Locally administered, "loom" in the middle: no vendor's. */
+#define LOOM_GATEWAY_MAC_DEFAULT "02:6c:6f:6f:6d:01"
 
 struct topo_rack {
 	char name[LOOM_NAME_MAX];

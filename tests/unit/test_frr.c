@@ -415,6 +415,91 @@ static void test_plan_after(void **state)
 	free(text);
 }
 
+/* Two routed VNIs of L3 VNI 100000 (one tenant) and a layer-2 one. */
+static struct vtep_desired *desired_routed(void)
+{
+	struct vtep_desired *d = desired_make("10000,65000:10000,65000:10000 "
+					      "10001,65000:10001,65000:10001 "
+					      "10002,65000:10002,65000:10002");
+
+	d->vnis[0].l3vni = d->vnis[1].l3vni = 100000;
+	d->vrfs = calloc(1, sizeof(*d->vrfs));
+	assert_non_null(d->vrfs);
+	d->n_vrfs = 1;
+	d->vrfs[0].l3vni = 100000;
+	snprintf(d->vrfs[0].tenant, sizeof(d->vrfs[0].tenant), "red");
+	snprintf(d->vrfs[0].rd, sizeof(d->vrfs[0].rd), "65000:100000");
+	snprintf(d->vrfs[0].rt, sizeof(d->vrfs[0].rt), "65000:100000");
+	snprintf(d->vrfs[0].router_id, sizeof(d->vrfs[0].router_id), "203.0.113.1");
+	return d;
+}
+
+static void vrfs_dump(struct text *t, const struct frr_state *st)
+{
+	for (size_t i = 0; i < st->n_vrfs; i++) {
+		const struct frr_vrf *v = &st->vrfs[i];
+
+		text_add(t, "vrf %" PRIu32 " zebra_vni %" PRIu32 " bgp %d redist %d%d adv %d%d rd '%s'",
+			 v->l3vni, v->zebra_vni, v->bgp, v->redist4, v->redist6, v->adv4, v->adv6,
+			 v->evpn.rd);
+		for (unsigned int k = 0; k < v->evpn.n_import; k++)
+			text_add(t, " import %s", v->evpn.rt_import[k]);
+		for (unsigned int k = 0; k < v->evpn.n_export; k++)
+			text_add(t, " export %s", v->evpn.rt_export[k]);
+		text_add(t, "\n");
+	}
+}
+
+/*
+ * Tenant VRFs: loom's lvN blocks of bgpd and zebra parsed (an operator's
+ * VRF "red" left out), a plan that completes lv100000 and removes
+ * lv100001's L3 VNI from zebra (bgpd's instance stays: docs/overlay-frr.md),
+ * and planning again from the plan's own after-state finds nothing to do.
+ */
+static void test_vrfs(void **state)
+{
+	struct frr_state st;
+	struct frr_plan plan, again;
+	char *text = slurp("rc_vrfs.conf"), *ztext = slurp("rc_vrfs_zebra.conf"), *rendered;
+	struct vtep_desired *want = desired_routed();
+	struct text t = { 0 };
+	int n;
+
+	(void)state;
+	assert_non_null(text);
+	assert_non_null(ztext);
+	assert_int_equal(frr_config_parse(text, 65001, &st, NULL), 0);
+	assert_int_equal(frr_config_parse_zebra(ztext, &st), 0);
+	vrfs_dump(&t, &st);
+	n = frr_plan_build(&st, want, 65001, &plan);
+	assert_true(n > 0);
+	rendered = frr_plan_render(&plan);
+	text_add(&t, "# changes %d\n%s", n, rendered);
+	golden_check("plan_vrfs.txt", t.buf);
+	/* bgpd's instance of the VRF that went stays; nothing more to do. */
+	assert_int_equal(frr_plan_build(&plan.after, want, 65001, &again), 0);
+	assert_int_equal(again.n_lines, 0);
+	frr_plan_release(&again);
+	frr_plan_release(&plan);
+	/* From nothing (a restarted FRR): the whole VRF block. */
+	free(t.buf);
+	t.buf = NULL;
+	t.len = 0;
+	free(rendered);
+	n = frr_plan_build(NULL, want, 65001, &plan);
+	rendered = frr_plan_render(&plan);
+	text_add(&t, "# changes %d\n%s", n, rendered);
+	golden_check("plan_vrfs_restart.txt", t.buf);
+	frr_plan_release(&plan);
+	free(rendered);
+	free(t.buf);
+	frr_state_release(&st);
+	free(want->vrfs);
+	desired_drop(&want);
+	free(text);
+	free(ztext);
+}
+
 static json_t *load_json(const char *name)
 {
 	char *text = slurp(name);
@@ -474,6 +559,42 @@ static void test_verify_loom(void **state)
 	verify_golden("bgp_vni_loom.json", "evpn_vni_loom.json",
 		      "100,65001:100,65000:100 300,-,- 4000,203.0.113.1:4000,65000:4000",
 		      true, "verify_loom_kernel.txt", 2);
+}
+
+/* A routed VNI is verified only with its tenant's L3 VNI up in bgpd with loom's RD/RT. */
+static void test_verify_l3(void **state)
+{
+	json_t *b = load_json("bgp_vni_l3.json");
+	struct frr_bgp_vnis have;
+	struct vtep_desired *want = desired_routed();
+	struct frr_vni_status *st;
+	struct text t = { 0 };
+	size_t n;
+	int bad;
+
+	(void)state;
+	assert_int_equal(frr_bgp_vnis_parse(b, NULL, &have, NULL), 0);
+	assert_int_equal(have.n_vnis, 2);
+	assert_int_equal(have.n_l3, 1);
+	bad = frr_verify_compare(&have, want, true, &st, &n);
+	for (size_t i = 0; i < n; i++)
+		text_add(&t, "vni %" PRIu32 " %s: %s\n", st[i].vni,
+			 frr_vni_verdict_name(st[i].verdict), st[i].detail);
+	free(st);
+	/* Another RT wanted: the routed VNIs are not verified. */
+	snprintf(want->vrfs[0].rt, sizeof(want->vrfs[0].rt), "65000:7");
+	assert_int_equal(frr_verify_compare(&have, want, true, &st, &n), bad + 2);
+	for (size_t i = 0; i < n; i++)
+		text_add(&t, "vni %" PRIu32 " %s: %s\n", st[i].vni,
+			 frr_vni_verdict_name(st[i].verdict), st[i].detail);
+	golden_check("verify_l3.txt", t.buf);
+	assert_int_equal(bad, 1);	/* 10002 is missing from bgpd */
+	free(st);
+	free(t.buf);
+	frr_bgp_vnis_release(&have);
+	free(want->vrfs);
+	desired_drop(&want);
+	json_decref(b);
 }
 
 static void test_verify_auto(void **state)
@@ -540,6 +661,8 @@ int main(void)
 		cmocka_unit_test(test_plan_after),
 		cmocka_unit_test(test_verify_loom),
 		cmocka_unit_test(test_verify_auto),
+		cmocka_unit_test(test_vrfs),
+		cmocka_unit_test(test_verify_l3),
 		cmocka_unit_test(test_verify_not_object),
 		cmocka_unit_test(test_output_errors),
 	};

@@ -110,7 +110,8 @@ struct topology *fx_topology(void)
 void fx_model_init(struct model *m)
 {
 	struct pools p = { .vni_min = 10000, .vni_max = 10999, .pkey_min = 0x0100,
-			   .pkey_max = 0x01ff, .rt_asn = 65000 };
+			   .pkey_max = 0x01ff, .rt_asn = 65000, .l3vni_min = 20000,
+			   .l3vni_max = 20002 };
 
 	model_init(m, &p);
 }
@@ -121,8 +122,13 @@ char *fx_model_dump(const struct model *m)
 	char *s;
 
 	a = json_array();
-	for (size_t i = 0; i < m->n_tenants; i++)
-		json_array_append_new(a, tenant_to_json(m->tenants[i]));
+	for (size_t i = 0; i < m->n_tenants; i++) {
+		json_t *t = tenant_to_json(m->tenants[i]);
+
+		if (m->tenants[i]->l3vni)
+			json_object_set_new(t, "l3vni", json_integer(m->tenants[i]->l3vni));
+		json_array_append_new(a, t);
+	}
 	json_object_set_new(root, "tenants", a);
 	a = json_array();
 	for (size_t i = 0; i < m->n_segments; i++)

@@ -185,6 +185,37 @@ static size_t e_vrf(void *b, size_t l)
 	return nl_link_vrf_new(b, l, SEQ, "loomprobe4", 0x7fff0000U);
 }
 
+static size_t e_vrf_group(void *b, size_t l)
+{
+	return nl_link_vrf_new_group(b, l, SEQ, "lv100000", 1000100000U, KVTEP_GROUP);
+}
+
+static size_t e_set_mac(void *b, size_t l)
+{
+	static const uint8_t mac[NL_ETH_ALEN] = { 0x02, 0x6c, 0x6f, 0x6f, 0x6d, 0x01 };
+
+	return nl_link_set_mac(b, l, SEQ, 4, NULL, mac);
+}
+
+static size_t e_addr4(void *b, size_t l)
+{
+	static const uint8_t a[4] = { 192, 0, 2, 1 };
+
+	return nl_addr(b, l, SEQ, true, 4, AF_INET, a, 25);
+}
+
+static size_t e_addr6_del(void *b, size_t l)
+{
+	static const uint8_t a[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 1 };
+
+	return nl_addr(b, l, SEQ, false, 4, AF_INET6, a, 64);
+}
+
+static size_t e_addr_dump(void *b, size_t l)
+{
+	return nl_addr_dump(b, l, SEQ);
+}
+
 static size_t e_dump(void *b, size_t l)
 {
 	return nl_link_dump(b, l, SEQ);
@@ -224,6 +255,12 @@ static const struct golden_case cases[] = {
 	{ "va-subif-new", e_subif_new },
 	{ "query-bridge-vlan-dump", e_vlan_dump },
 	{ "probe-vrf-new", e_vrf },
+	/* Routing (kvtep_route.c): VRFs need the lab VM's kernel. */
+	{ "route-vrf-new", e_vrf_group },
+	{ "route-set-mac", e_set_mac },
+	{ "route-addr4-add", e_addr4 },
+	{ "route-addr6-del", e_addr6_del },
+	{ "query-addr-dump", e_addr_dump },
 	{ "query-link-dump", e_dump },
 	{ "query-link-get", e_get },
 };

@@ -60,6 +60,26 @@ static void vtep_round_trip(void **state)
 	vtep_desired_free(&back);
 	free(text);
 	json_decref(j);
+
+	/* Routed: the VNI's L3 VNI and gateways, the VTEP's VRFs and gateway MAC. */
+	{
+		struct vtep_vrf vrf = { .l3vni = 100000, .tenant = "acme", .rd = "65000:100000",
+					.rt = "65000:100000" };
+
+		v[0].l3vni = 100000;
+		snprintf(v[0].gateway4, sizeof(v[0].gateway4), "192.0.2.1/24");
+		d.vrfs = &vrf;
+		d.n_vrfs = 1;
+		snprintf(d.gateway_mac, sizeof(d.gateway_mac), "02:6c:6f:6f:6d:01");
+		j = vtep_desired_to_json(&d);
+		assert_non_null(j);
+		assert_int_equal(vtep_desired_from_json(j, &back, &err), 0);
+		assert_true(vtep_desired_equal(&d, back));
+		assert_string_equal(back->vnis[0].gateway4, "192.0.2.1/24");
+		assert_int_equal(back->vrfs[0].l3vni, 100000);
+		vtep_desired_free(&back);
+		json_decref(j);
+	}
 }
 
 /* @text must be refused naming @field; nothing comes back. */

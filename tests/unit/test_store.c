@@ -123,6 +123,7 @@ static void assert_tenant_equal(const struct tenant *a, const struct tenant *b)
 	for (size_t i = 0; i < a->n_sites; i++)
 		assert_string_equal(a->sites[i], b->sites[i]);
 	assert_true(json_equal(a->labels, b->labels));
+	assert_int_equal(a->l3vni, b->l3vni);
 }
 
 /* Every field of every object comes back as it went in. */
@@ -141,6 +142,10 @@ static void test_roundtrip(void **state)
 	json_decref(t2.labels);
 	t2.labels = json_object();
 	make_eth(&e1, "acme", "storage", 10001);
+	/* A routed segment's gateways and its tenant's L3 VNI come back too. */
+	t1.l3vni = 100007;
+	strcpy(e1.gateway4, "192.0.2.1");
+	strcpy(e1.gateway6, "2001:db8:1::1");
 	make_ib(&i1, "acme", "compute", 0x0101);
 	make_att(&a1, "acme", "storage", "gpu-001", "", MEMBERSHIP_DEFAULT);
 	a1.vlan = 4094;	/* a shared port's VLAN survives the round trip */
