@@ -23,6 +23,7 @@
 # port asked for on a shared one).
 # What runs only on the host, in traditional mode: docs/lab.md.
 . "$(dirname "$0")/vmlib.sh"
+vm_plain_suite_only
 vm_enter 900
 set -u
 . "$top_srcdir/tests/integration/lib.sh"

@@ -20,6 +20,7 @@
 # bgpd being stopped by the restart, which FRR 8.4 may turn into an abort:
 # reported, not counted).  One boot, few processes.
 . "$(dirname "$0")/vmlib.sh"
+vm_plain_suite_only
 vm_enter 540
 set -u
 . "$top_srcdir/tests/integration/lib.sh"
