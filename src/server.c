@@ -283,6 +283,11 @@ int server_run(struct loomd *d)
 			} else if ((struct loomd_fd *)ptr >= d->fds && (struct loomd_fd *)ptr < d->fds + d->n_fds) {
 				((struct loomd_fd *)ptr)->fn(d);
 			} else if (ptr == &tag_reconcile) {
+				/* A controller that stopped leading earlier in this
+				 * batch of events (cluster.ha) stopped its reconciler:
+				 * what it had reported is gone with it. */
+				if (!d->rec)
+					continue;
 				/* The targets reported: their watchers first, then the
 				 * waiters, then what waits for convergence. */
 				reconciler_collect(d->rec);
@@ -294,6 +299,8 @@ int server_run(struct loomd *d)
 			} else if (drift_tags && (char *)ptr >= drift_tags && (char *)ptr < drift_tags + n_drift_tags) {
 				size_t k = (size_t)((char *)ptr - drift_tags);
 
+				if (!d->rec)
+					continue;
 				reconciler_drift(d->rec, k);
 				loomd_drift_hook_call(d, k);
 			} else {

@@ -51,7 +51,7 @@ etcd_member_start() {
 etcd_wait_healthy() {	# etcd_wait_healthy EPS: every member answers a linearizable read
 	local ep
 	for ep in $(echo "$1" | tr ',' ' '); do
-		t_wait 30 curl -sf -X POST "$ep/v3/kv/range" -d '{"key":"AA=="}' || {
+		t_wait 60 curl -sf -X POST "$ep/v3/kv/range" -d '{"key":"AA=="}' || {
 			echo "# etcd at $ep did not come up"; return 1; }
 	done
 }
