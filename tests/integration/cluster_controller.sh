@@ -21,7 +21,7 @@ TTL=2		# the agents' lease
 GRACE_TTL=4	# loomd's cluster.lease_ttl: not connected agents waited for 5 s
 command -v "$ETCD_BIN" >/dev/null || { echo "1..1"; echo "not ok 1 - etcd is not installed: run tools/install-deps"; exit 1; }
 command -v sqlite3 >/dev/null || { echo "1..1"; echo "not ok 1 - sqlite3 is not installed: run tools/install-deps"; exit 1; }
-t_plan 32
+t_plan 33
 
 etcd_cluster c 1 || exit 1
 EP=$c_EPS
@@ -188,6 +188,11 @@ t_is "$(state_of gpu-e1)" "assigned" "uncordoned, a second carrier loss inside t
 t_is "$($LOOMCTL -o json node history gpu-e1 | jq -r '[.[] | select(.event == "fault")] | .[-1].reason' | grep -c 'held down')" \
 	"1" "  ...recorded only, held down"
 f2=$(n_faults gpu-e1)
+# What the agents were given, and how often they applied it, before loomd restarts.
+before=""
+for a in vt-e1 vt-e2; do
+	before="$before $a:$(etcd_version /loom/v1/desired/$a):$(grep -c 'generation [0-9]* applied' "$T_DIR/$a.log")"
+done
 loomd_stop
 loomd_start || exit 1
 # Read again: what was refused is refused again (logged, nothing changed).
@@ -195,6 +200,13 @@ t_wait 10 sh -c "grep -c 'signal /loom/v1/signal/sm-east/0000000000000001 refuse
 sleep 1
 t_is "$(n_faults gpu-e1):$(state_of gpu-e1)" "$f2:assigned" \
 	"loomd restarted: it reads the signals again and acts on none twice"
+$LOOMCTL -w 20 attach acme/s1 gpu-e1 >/dev/null 2>&1	# already there: -w waits for the agents' reports
+after=""
+for a in vt-e1 vt-e2; do
+	after="$after $a:$(etcd_version /loom/v1/desired/$a):$(grep -c 'generation [0-9]* applied' "$T_DIR/$a.log")"
+done
+t_is "$after" "$before" \
+	"  ...and no agent was given anything again or applied anything (desired/ versions, agents' applies)"
 sig vt-e1 6 "$(carrier 6 5 acc-e2-0 false)"
 t_wait 5 sh -c "test \"\$($LOOMCTL -o json node show gpu-e2 | jq -r .state)\" = cordoned"
 t_ok $? "  ...and acts on the next one (gpu-e2 cordoned)"
