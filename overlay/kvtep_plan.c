@@ -580,6 +580,35 @@ int kv_plan_subif(struct kvtep *h, const struct plan_idx *p, size_t vi, size_t i
 }
 
 /* VNI @vi's access ports, into bridge @br (NULL: the one being made). */
+bool kv_port_usable(const struct kvtep *h, const struct kv_link *l, const char *pn,
+		    const struct kv_link **master, struct kv_verr *e)
+{
+	const struct kv_link *m;
+
+	*master = NULL;
+	if (!l) {
+		kv_verr_set(e, LOOM_E_NOT_FOUND,
+			    "access port %s does not exist on this VTEP; check the node's "
+			    "NIC ports in the topology",
+			    pn);
+		return false;
+	}
+	if (l->owned || l->kind == KIND_BRIDGE) {
+		kv_verr_set(e, LOOM_E_CONFLICT, "access port %s is a bridge or a loom device, not a port", pn);
+		return false;
+	}
+	m = l->master > 0 ? kv_obs_by_ifindex(&h->obs, l->master) : NULL;
+	if (m && !(m->owned && m->kind == KIND_BRIDGE)) {
+		kv_verr_set(e, LOOM_E_CONFLICT,
+			    "access port %s is enslaved to %s, which loom does not own; "
+			    "release it first (ip link set %s nomaster)",
+			    pn, m->name, pn);
+		return false;
+	}
+	*master = m;
+	return true;
+}
+
 static int plan_ports(struct kvtep *h, const struct plan_idx *p, size_t vi,
 		      const struct kv_link *br, bool *del)
 {
@@ -624,26 +653,8 @@ static int plan_ports(struct kvtep *h, const struct plan_idx *p, size_t vi,
 		l = br_new ? NULL : slave_find(p, br->ifindex, pn);
 		if (!l)
 			l = kv_obs_by_name(&h->obs, pn);
-		if (!l) {
-			kv_verr_set(e, LOOM_E_NOT_FOUND,
-				    "access port %s does not exist on this VTEP; check the node's "
-				    "NIC ports in the topology",
-				    pn);
+		if (!kv_port_usable(h, l, pn, &m, e))
 			continue;
-		}
-		if (l->owned || l->kind == KIND_BRIDGE) {
-			kv_verr_set(e, LOOM_E_CONFLICT,
-				    "access port %s is a bridge or a loom device, not a port", pn);
-			continue;
-		}
-		m = l->master > 0 ? kv_obs_by_ifindex(&h->obs, l->master) : NULL;
-		if (m && !(m->owned && m->kind == KIND_BRIDGE)) {
-			kv_verr_set(e, LOOM_E_CONFLICT,
-				    "access port %s is enslaved to %s, which loom does not own; "
-				    "release it first (ip link set %s nomaster)",
-				    pn, m->name, pn);
-			continue;
-		}
 		if (br_new || !m || m->ifindex != br->ifindex) {
 			a = kv_act_add(h, OP_ENSLAVE, ST_ENSLAVE, vi, vni, l, NULL);
 			if (!a)

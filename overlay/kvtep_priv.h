@@ -340,6 +340,13 @@ int kv_plan_subif(struct kvtep *h, const struct plan_idx *p, size_t vi, size_t i
 		  const struct kv_link **out, bool *del);
 /* vlan-aware mode (kvtep_vlan.c): the plan after the shared index. */
 int kv_plan_vlan_aware(struct kvtep *h, struct plan_idx *p, bool *del);
+/*
+ * Can access port @pn (@l as observed; NULL: not there) go into a loom
+ * bridge?  No: @e says why, false.  Yes: *@master is the bridge it is in
+ * now (one of loom's) or NULL.
+ */
+bool kv_port_usable(const struct kvtep *h, const struct kv_link *l, const char *pn,
+		    const struct kv_link **master, struct kv_verr *e);
 /* vlan-aware mode's verdict of VNI @i (kvtep_vlan.c); see kvtep_verify.c. */
 bool kv_verify_vni_vlan(struct kvtep *h, const struct vtep_desired *d, size_t i,
 			struct kv_verr *fault, struct kv_expect **ex, size_t *n_ex,

@@ -270,26 +270,8 @@ static int plan_ports(struct kvtep *h, const struct plan_idx *p, const struct po
 				    pn, h->desired->vnis[w->vi].vni);
 			continue;
 		}
-		if (!l) {
-			kv_verr_set(e, LOOM_E_NOT_FOUND,
-				    "access port %s does not exist on this VTEP; check the node's "
-				    "NIC ports in the topology",
-				    pn);
+		if (!kv_port_usable(h, l, pn, &m, e))
 			continue;
-		}
-		if (l->owned || l->kind == KIND_BRIDGE) {
-			kv_verr_set(e, LOOM_E_CONFLICT,
-				    "access port %s is a bridge or a loom device, not a port", pn);
-			continue;
-		}
-		m = l->master > 0 ? kv_obs_by_ifindex(&h->obs, l->master) : NULL;
-		if (m && !(m->owned && m->kind == KIND_BRIDGE)) {
-			kv_verr_set(e, LOOM_E_CONFLICT,
-				    "access port %s is enslaved to %s, which loom does not own; "
-				    "release it first (ip link set %s nomaster)",
-				    pn, m->name, pn);
-			continue;
-		}
 		in_br = br && l->master == br->ifindex;
 		if (!in_br) {
 			a = kv_act_add(h, OP_ENSLAVE, ST_ENSLAVE, vi, vni, l, NULL);
