@@ -367,6 +367,11 @@ bool kv_name_vni(const char *name, const char *prefix, uint32_t *vni);
 void kv_alias_for(char *buf, size_t len, const struct vtep_vni *v);
 /* @l is the VXLAN device loom would make for @vni on this VTEP. */
 bool kv_vxlan_fits(const struct kvtep *h, const struct kv_link *l, uint32_t vni);
+/* Verify's checks shared by both VTEP modes (overlay/kvtep_verify.c). */
+bool kv_verify_vxlan_port(const struct kvtep *h, const struct vtep_vni *v, const struct kv_link *vx,
+			  struct kv_verr *fault);
+const struct kv_link *kv_verify_port(const struct kv_obs *o, const struct vtep_vni *v, size_t i,
+				     const struct kv_link *br, char *dev, size_t len, struct kv_verr *fault);
 void kv_plan_idx_free(struct plan_idx *p);
 
 /* ---- kvtep_route.c ---- */

@@ -41,6 +41,60 @@ int kv_expect_add(struct kv_expect **arr, size_t *n, size_t *cap, const char *na
 	return 0;
 }
 
+/*
+ * The VXLAN device's state as a port of its bridge (up, MTU, no learning,
+ * neighbour suppression where the kernel has it), both VTEP modes; the
+ * last fault found goes into @fault.
+ */
+bool kv_verify_vxlan_port(const struct kvtep *h, const struct vtep_vni *v, const struct kv_link *vx,
+			  struct kv_verr *fault)
+{
+	bool ok = true;
+
+	if (!(vx->flags & IFF_UP))
+		kv_verr_set(fault, LOOM_E_STATE, "VXLAN device %s is down", vx->name), ok = false;
+	if (v->mtu && vx->mtu != v->mtu)
+		kv_verr_set(fault, LOOM_E_STATE, "VXLAN device %s has MTU %u, not %u", vx->name, vx->mtu,
+			    v->mtu), ok = false;
+	if (vx->port_learning != 0)
+		kv_verr_set(fault, LOOM_E_STATE, "bridge port %s still learns", vx->name), ok = false;
+	if (h->caps.neigh_suppress && vx->neigh_suppress != 1)
+		kv_verr_set(fault, LOOM_E_STATE, "bridge port %s lacks neighbour suppression", vx->name),
+			ok = false;
+	return ok;
+}
+
+/*
+ * Access port @i of @v (its 802.1Q sub-interface for a tagged one, named in
+ * @dev) as observed, when it is there and in @br; else NULL with @fault set.
+ */
+const struct kv_link *kv_verify_port(const struct kv_obs *o, const struct vtep_vni *v, size_t i,
+				     const struct kv_link *br, char *dev, size_t len, struct kv_verr *fault)
+{
+	uint16_t tag = kv_port_tag(v, i);
+	const struct kv_link *p;
+
+	if (!kv_port_dev(v, i, dev, len)) {
+		kv_verr_set(fault, LOOM_E_PARAMS, "the sub-interface of %s for VLAN %u does not fit a device name",
+			    v->ports[i], tag);
+		return NULL;
+	}
+	p = kv_obs_by_name(o, dev);
+	if (p && tag && (p->kind != KIND_VLAN || p->vlan_id != tag || !p->owned)) {
+		kv_verr_set(fault, LOOM_E_STATE, "%s is not loom's sub-interface for VLAN %u", dev, tag);
+		return NULL;
+	}
+	if (!p) {
+		kv_verr_set(fault, LOOM_E_NOT_FOUND, "access port %s does not exist", dev);
+		return NULL;
+	}
+	if (p->master != br->ifindex) {
+		kv_verr_set(fault, LOOM_E_STATE, "access port %s is not in bridge %s", dev, br->name);
+		return NULL;
+	}
+	return p;
+}
+
 /* Check one VNI against the observation; the first fault found is the reason. */
 static bool verify_vni(struct kvtep *h, const struct vtep_vni *v, struct kv_verr *fault,
 		       struct kv_expect **ex, size_t *n_ex, size_t *cap_ex)
@@ -74,46 +128,14 @@ static bool verify_vni(struct kvtep *h, const struct vtep_vni *v, struct kv_verr
 		if (vx->master != br->ifindex)
 			kv_verr_set(fault, LOOM_E_STATE, "VXLAN device %s is not in bridge %s",
 				    vxname, brname), ok = false;
-		if (!(vx->flags & IFF_UP))
-			kv_verr_set(fault, LOOM_E_STATE, "VXLAN device %s is down", vxname),
-				ok = false;
-		if (v->mtu && vx->mtu != v->mtu)
-			kv_verr_set(fault, LOOM_E_STATE, "VXLAN device %s has MTU %u, not %u",
-				    vxname, vx->mtu, v->mtu), ok = false;
-		if (vx->port_learning != 0)
-			kv_verr_set(fault, LOOM_E_STATE, "bridge port %s still learns", vxname),
-				ok = false;
-		if (h->caps.neigh_suppress && vx->neigh_suppress != 1)
-			kv_verr_set(fault, LOOM_E_STATE,
-				    "bridge port %s lacks neighbour suppression", vxname),
-				ok = false;
+		if (!kv_verify_vxlan_port(h, v, vx, fault))
+			ok = false;
 	}
 	for (i = 0; i < v->n_ports; i++) {
 		char dev[IFNAMSIZ];
-		uint16_t tag = kv_port_tag(v, i);
 
-		if (!kv_port_dev(v, i, dev, sizeof(dev))) {
-			kv_verr_set(fault, LOOM_E_PARAMS, "the sub-interface of %s for VLAN %u "
-				    "does not fit a device name", v->ports[i], tag);
-			ok = false;
-			continue;
-		}
-		p = kv_obs_by_name(o, dev);
-		if (p && tag && (p->kind != KIND_VLAN || p->vlan_id != tag || !p->owned)) {
-			kv_verr_set(fault, LOOM_E_STATE, "%s is not loom's sub-interface for VLAN %u",
-				    dev, tag);
-			ok = false;
-			continue;
-		}
+		p = kv_verify_port(o, v, i, br, dev, sizeof(dev), fault);
 		if (!p) {
-			kv_verr_set(fault, LOOM_E_NOT_FOUND, "access port %s does not exist",
-				    dev);
-			ok = false;
-			continue;
-		}
-		if (p->master != br->ifindex) {
-			kv_verr_set(fault, LOOM_E_STATE, "access port %s is not in bridge %s",
-				    dev, brname);
 			ok = false;
 			continue;
 		}

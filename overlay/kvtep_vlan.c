@@ -473,46 +473,14 @@ bool kv_verify_vni_vlan(struct kvtep *h, const struct vtep_desired *d, size_t i,
 			kv_verr_set(fault, LOOM_E_STATE,
 				    "VXLAN device %s is not in VLAN %u alone (PVID, untagged)",
 				    vxname, vid), ok = false;
-		if (!(vx->flags & IFF_UP))
-			kv_verr_set(fault, LOOM_E_STATE, "VXLAN device %s is down", vxname),
-				ok = false;
-		if (v->mtu && vx->mtu != v->mtu)
-			kv_verr_set(fault, LOOM_E_STATE, "VXLAN device %s has MTU %u, not %u",
-				    vxname, vx->mtu, v->mtu), ok = false;
-		if (vx->port_learning != 0)
-			kv_verr_set(fault, LOOM_E_STATE, "bridge port %s still learns", vxname),
-				ok = false;
-		if (h->caps.neigh_suppress && vx->neigh_suppress != 1)
-			kv_verr_set(fault, LOOM_E_STATE,
-				    "bridge port %s lacks neighbour suppression", vxname),
-				ok = false;
+		if (!kv_verify_vxlan_port(h, v, vx, fault))
+			ok = false;
 	}
 	for (size_t k = 0; k < v->n_ports; k++) {
 		char dev[IFNAMSIZ];
-		uint16_t tag = kv_port_tag(v, k);
 
-		if (!kv_port_dev(v, k, dev, sizeof(dev))) {
-			kv_verr_set(fault, LOOM_E_PARAMS, "the sub-interface of %s for VLAN %u "
-				    "does not fit a device name", v->ports[k], tag);
-			ok = false;
-			continue;
-		}
-		p = kv_obs_by_name(o, dev);
-		if (p && tag && (p->kind != KIND_VLAN || p->vlan_id != tag || !p->owned)) {
-			kv_verr_set(fault, LOOM_E_STATE, "%s is not loom's sub-interface for VLAN %u",
-				    dev, tag);
-			ok = false;
-			continue;
-		}
+		p = kv_verify_port(o, v, k, br, dev, sizeof(dev), fault);
 		if (!p) {
-			kv_verr_set(fault, LOOM_E_NOT_FOUND, "access port %s does not exist",
-				    dev);
-			ok = false;
-			continue;
-		}
-		if (p->master != br->ifindex) {
-			kv_verr_set(fault, LOOM_E_STATE, "access port %s is not in bridge %s",
-				    dev, br->name);
 			ok = false;
 			continue;
 		}
