@@ -1,16 +1,11 @@
 # tests/integration/etcd_lib.sh: real etcd members on loopback for the tests,
 # each in a private data folder under $T_DIR, stopped by the EXIT trap.
-# Ports are picked free at random so that tests can run side by side.
+# Ports are picked free at random (t_free_port) so that tests can run side
+# by side.
 
 ETCD_BIN=${ETCD_BIN:-etcd}
 
-etcd_free_port() {
-	local p
-	while :; do
-		p=$(( 20000 + RANDOM % 30000 ))
-		ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
-	done
-}
+etcd_free_port() { t_free_port; }	# (lib.sh)
 
 # etcd_cluster NAME N: starts N members; sets ${NAME}_EPS (client URLs,
 # comma-separated), ${NAME}_PIDS and ${NAME}_CLIENT_i / ${NAME}_PEER_i.
@@ -52,6 +47,8 @@ etcd_wait_healthy() {	# etcd_wait_healthy EPS: every member answers a linearizab
 	local ep
 	for ep in $(echo "$1" | tr ',' ' '); do
 		t_wait 60 curl -sf -X POST "$ep/v3/kv/range" -d '{"key":"AA=="}' || {
-			echo "# etcd at $ep did not come up"; return 1; }
+			echo "# etcd at $ep did not come up; the members' logs end:"
+			tail -n 5 "$T_DIR"/etcd-*/log 2>/dev/null | sed 's/^/#   /'
+			return 1; }
 	done
 }

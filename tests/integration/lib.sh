@@ -56,6 +56,27 @@ t_wait() {
 	return 0
 }
 
+# t_free_port: a TCP port on 127.0.0.1 that no socket uses (listening or
+# connected), below the kernel's ephemeral range so that no outgoing
+# connection (etcd's own peers, curl, loomctl) can take it between now and
+# the bind, and never the same port twice in one test (T_DIR/ports).
+# Ports 20000-32767 were inside that range before: a member's port taken by
+# a connection left that member dead and the cluster "not up" (CI, run 23).
+t_free_port() {
+	local lo p
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+	[ "$lo" -gt 12000 ] || lo=32768
+	for _ in $(seq 200); do
+		p=$(( 10000 + RANDOM % (lo - 10000) ))
+		grep -qx "$p" "$T_DIR/ports" 2>/dev/null && continue
+		ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
+		echo "$p" >>"$T_DIR/ports"
+		echo "$p"
+		return 0
+	done
+	return 1
+}
+
 # loomd on a private socket/database.  Sets LOOM_SOCKET, LOOM_DB, LOOM_CONF, LOOMD_PID.
 loomd_config() {	# loomd_config TOPOLOGY [extra "key = value" lines...]
 	LOOM_SOCKET=$T_DIR/loomd.sock

@@ -62,11 +62,16 @@ tls_revoke() {	# tls_revoke DIR NAME: revokes it and writes DIR/crl.pem again
 	openssl ca -batch -config "$1/ca.cnf" -gencrl -out "$1/crl.pem" 2>/dev/null
 }
 
-# A free TCP port on 127.0.0.1.
+# A free TCP port on 127.0.0.1: lib.sh's t_free_port where the caller has
+# lib.sh (the tests), else a free port below the ephemeral range (bench/tls.sh).
 tls_free_port() {
+	if command -v t_free_port >/dev/null; then t_free_port; return; fi
 	for _ in $(seq 50); do
-		_p=$((20000 + RANDOM % 40000))
-		ss -Htln "sport = :$_p" | grep -q . || { echo "$_p"; return 0; }
+		_p=$((10000 + RANDOM % 22000))
+		ss -Htan "sport = :$_p" | grep -q . || { echo "$_p"; return 0; }
+	done
+	return 1
+}
 	done
 	return 1
 }
