@@ -632,14 +632,16 @@ static int plan_vrfs(struct frr_plan *plan, const struct frr_state *have,
 		if (!h)
 			h = &none;
 		tenant_vrf_name(f->l3vni, name);
-		if (h->zebra_vni != f->l3vni) {
-			if (plan_add(plan, "vrf %s", name) < 0 ||
-			    (h->zebra_vni && plan_add(plan, " no vni %" PRIu32, h->zebra_vni) < 0) ||
-			    plan_add(plan, " vni %" PRIu32, f->l3vni) < 0 || plan_add(plan, "exit-vrf") < 0)
-				return -ENOMEM;
-			plan->zebra = true;
-			changes++;
-		}
+		/*
+		 * bgpd's block before zebra's `vni`: bgpd imports nothing into the
+		 * VRF until zebra gives it the L3 VNI, so it imports once, with
+		 * loom's RD and RTs.  The other order imported with the automatic
+		 * RT first and again with loom's; zebra 8.4 queues a replaced EVPN
+		 * route's add before the old one's delete, so the remote VTEP's
+		 * router MAC and next-hop neighbour went and the tenant's routed
+		 * traffic stopped until some other route to that VTEP came (97 s
+		 * in CI, run 23; tests/vm/vm_routing.sh).
+		 */
 		mark = plan->n_lines;
 		if (plan_add(plan, "router bgp %" PRIu32 " vrf %s", asn, name) < 0)
 			return -ENOMEM;
@@ -695,6 +697,14 @@ static int plan_vrfs(struct frr_plan *plan, const struct frr_state *have,
 		else if (plan_add(plan, "exit") < 0)
 			return -ENOMEM;
 		changes += block;
+		if (h->zebra_vni != f->l3vni) {
+			if (plan_add(plan, "vrf %s", name) < 0 ||
+			    (h->zebra_vni && plan_add(plan, " no vni %" PRIu32, h->zebra_vni) < 0) ||
+			    plan_add(plan, " vni %" PRIu32, f->l3vni) < 0 || plan_add(plan, "exit-vrf") < 0)
+				return -ENOMEM;
+			plan->zebra = true;
+			changes++;
+		}
 	}
 	return changes;
 }
