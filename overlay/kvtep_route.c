@@ -180,30 +180,46 @@ static bool addr_has(const struct kv_addrs *as, int ifindex, int af, const uint8
 
 /* ---- the pass ------------------------------------------------------------------- */
 
-/* A per-device sysctl inside the VTEP's namespace: /proc/sys/net/@fam/conf/@dev/@key. */
-static void sysctl_dev(struct kvtep *h, const char *fam, const char *dev, const char *key,
-		       const char *val)
+/*
+ * A per-device sysctl inside the VTEP's namespace,
+ * /proc/sys/net/@fam/conf/@dev/@key: writes @val, or with @val NULL reads
+ * it.  Returns the value read (0 after a write), or -errno.
+ */
+static int sysctl_dev(struct kvtep *h, const char *fam, const char *dev, const char *key,
+		      const char *val)
 {
-	char path[128];
-	int self = -1, fd;
+	char path[128], buf[16];
+	int self = -1, fd, ret = 0;
+	ssize_t n;
 
 	if (h->netns_fd >= 0 && (self = kv_netns_enter(h->netns_fd)) < 0) {
 		log_warn("kvtep %s: cannot enter the namespace for a sysctl: %s", h->netns,
 			 strerror(-self));
-		return;
+		return self;
 	}
 	snprintf(path, sizeof(path), "/proc/sys/net/%s/conf/%s/%s", fam, dev, key);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
+	fd = open(path, (val ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+	} else if (val) {
 		if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
-			log_debug(LOG_SUB_NETLINK, "kvtep: %s: %s", path, strerror(errno));
-		close(fd);
+			ret = -errno;
+	} else if ((n = read(fd, buf, sizeof(buf) - 1)) <= 0) {
+		ret = n < 0 ? -errno : -EIO;
+	} else {
+		buf[n] = '\0';
+		ret = atoi(buf);
 	}
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0)
+		log_debug(LOG_SUB_NETLINK, "kvtep: %s: %s", path, strerror(-ret));
 	if (self >= 0)
 		kv_netns_leave(self);
+	return ret;
 }
 
-/* Routing is forwarding: on for loom's routed devices only, never globally. */
+/* Routing is forwarding: on for loom's routed devices only (IPv4), never globally. */
 static void forwarding_on(struct kvtep *h, const char *dev, bool v6)
 {
 	sysctl_dev(h, "ipv4", dev, "forwarding", "1");
@@ -211,6 +227,31 @@ static void forwarding_on(struct kvtep *h, const char *dev, bool v6)
 		sysctl_dev(h, "ipv6", dev, "disable_ipv6", "0");
 		sysctl_dev(h, "ipv6", dev, "forwarding", "1");
 	}
+}
+
+/* Whether a routed segment of @d has an IPv6 gateway on this VTEP. */
+static bool routes_v6(const struct vtep_desired *d)
+{
+	for (size_t i = 0; i < d->n_vnis; i++)
+		if (d->vnis[i].l3vni && d->vnis[i].gateway6[0])
+			return true;
+	return false;
+}
+
+/*
+ * IPv6 is the exception: Linux (6.1) forwards IPv6 only with the
+ * namespace's net.ipv6.conf.all.forwarding on; the per-device setting
+ * does not route.  So a VTEP with an IPv6 gateway gets it on, once (it
+ * also sets every device's, and makes the VTEP's own interfaces ignore
+ * router advertisements, as on any router).  loom never turns it off: it
+ * cannot know who else needs it.  Returns 1 when it was switched on.
+ */
+static int forwarding6_all(struct kvtep *h, const struct vtep_desired *d)
+{
+	if (!routes_v6(d) || sysctl_dev(h, "ipv6", "all", "forwarding", NULL) == 1)
+		return 0;
+	log_info("kvtep %s: net.ipv6.conf.all.forwarding on: IPv6 gateways need it", h->netns);
+	return sysctl_dev(h, "ipv6", "all", "forwarding", "1") == 0;
 }
 
 /* Send the request in h->sendbuf; on failure record @what against @e. */
@@ -573,7 +614,7 @@ int kv_route_sync(struct kvtep *h, const struct vtep_desired *d, bool observe)
 			continue;
 		plan_svi(h, v, vrf_if[k], gwmac, &as, &h->route_err[i]);
 	}
-	ret = (int)h->route_sent;
+	ret = (int)h->route_sent + forwarding6_all(h, d);
 out:
 	free(as.a);
 	free(vrf_if);
@@ -587,10 +628,12 @@ int kv_route_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_
 {
 	struct kv_addrs as = { 0 };
 	uint8_t gwmac[6];
-	int bad = 0, ret;
+	int bad = 0, ret, fwd6 = -1;
 
 	if (!d->n_vrfs)
 		return 0;
+	if (routes_v6(d))
+		fwd6 = sysctl_dev(h, "ipv6", "all", "forwarding", NULL);
 	if (mac_parse6(d->gateway_mac, gwmac))
 		memset(gwmac, 0, sizeof(gwmac));
 	ret = addr_dump(h, &as);
@@ -641,6 +684,10 @@ int kv_route_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_
 				kv_verr_set(&fault, LOOM_E_STATE, "bridge %s lacks gateway address %s",
 					    br, gw[k]);
 		}
+		if (!fault.code && v->gateway6[0] && fwd6 != 1)
+			kv_verr_set(&fault, LOOM_E_STATE, "IPv6 forwarding is off on this VTEP "
+				    "(net.ipv6.conf.all.forwarding): no IPv6 is routed through "
+				    "gateway %s", v->gateway6);
 		if (!fault.code && !(same && i < h->n_route_err && h->route_err[i].code))
 			continue;
 		if (same && i < h->n_route_err && h->route_err[i].code)

@@ -12,10 +12,14 @@
 # Checks: loomctl status programmed (kernel: VRF, L3 VNI, SVIs; FRR: the
 # VRF's L3 VNI up in bgpd with loom's RD/RT); the matrix over all 30 ordered
 # host pairs (own tenant reached, across segments routed with the TTL down
-# by two, the other tenant never) and every host's own gateways; FRR's
+# by two, the other tenant never) and every host's own gateways; the same
+# over IPv6 (both tenants' segments also hold 2001:db8:a::/64 and
+# 2001:db8:b::/64, gateways ::1); FRR's
 # config and JSON for the L3 VNIs; a host moved between tenants (h21 from
 # red/a to blue/a, same address) never answering both; loomd killed with
-# SIGKILL right after a write, restarted, converged; FRR restarted on one
+# SIGKILL right after a write, restarted, converged; vt2, which lost red,
+# still routing for blue while red still routes between vt1 and vt3; FRR
+# restarted on one
 # VTEP; everything deleted leaves no loom VRF; no FRR daemon aborts (but for
 # bgpd being stopped by the restart, which FRR 8.4 may turn into an abort:
 # reported, not counted).  One boot, few processes.
@@ -48,14 +52,19 @@ trap 'frr_crashes | head -80; t_cleanup; echo "1..$T_N"' EXIT
 declare -A ADDR GW
 ADDR=([h11]=192.0.2.11/25 [h21]=192.0.2.21/25 [h31]=192.0.2.131/25
 	[h12]=192.0.2.12/25 [h22]=192.0.2.150/25 [h32]=192.0.2.160/25)
+# IPv6: segment a's hosts 2001:db8:a::N, b's 2001:db8:b::N (N: the host's number).
+declare -A ADDR6
 host_addr() {	# host_addr HOST CIDR
-	local a=${2%/*} gw=192.0.2.1
-	[ "${a##*.}" -ge 128 ] && gw=192.0.2.129
+	local a=${2%/*} gw=192.0.2.1 s=a
+	[ "${a##*.}" -ge 128 ] && gw=192.0.2.129 s=b
 	GW[$1]=$gw
+	ADDR6[$1]=2001:db8:$s::${1#h}
 	ip -n "$P-$1" -batch - <<EOF
 addr flush dev eth0
 addr add $2 dev eth0
 route add default via $gw
+addr add ${ADDR6[$1]}/64 dev eth0 nodad
+route add ::/0 via 2001:db8:$s::1
 EOF
 }
 for h in "${!ADDR[@]}"; do host_addr "$h" "${ADDR[$h]}" || exit 1; done
@@ -69,9 +78,10 @@ t_ok $? "loomd up on the lab's topology in traditional mode"
 ctl tenant create red --isolation strict --site "$P" >/dev/null &&
 	ctl tenant create blue --isolation strict --site "$P" >/dev/null &&
 	for t in red blue; do
-		ctl segment create $t/a --type ethernet --subnet 192.0.2.0/25 --gateway 192.0.2.1 >/dev/null &&
-			ctl segment create $t/b --type ethernet --subnet 192.0.2.128/25 --gateway 192.0.2.129 \
-				>/dev/null || exit 1
+		ctl segment create $t/a --type ethernet --subnet 192.0.2.0/25 --subnet 2001:db8:a::/64 \
+			--gateway 192.0.2.1 --gateway 2001:db8:a::1 >/dev/null &&
+			ctl segment create $t/b --type ethernet --subnet 192.0.2.128/25 --subnet 2001:db8:b::/64 \
+				--gateway 192.0.2.129 --gateway 2001:db8:b::1 >/dev/null || exit 1
 	done &&
 	ctl attach red/a h11 >/dev/null && ctl attach red/a h21 >/dev/null && ctl attach red/b h31 >/dev/null &&
 	ctl attach blue/a h12 >/dev/null && ctl attach blue/b h22 >/dev/null &&
@@ -85,7 +95,21 @@ L3B=$(ctl -o json tenant show blue | jq -r .routing.l3vni)
 t_is "$L3R $L3B" "20000 20001" "each tenant has its own L3 VNI"
 
 # The first routed ping across VTEPs (a different segment, h11 -> h31).
-t_wait 90 reach h11 192.0.2.131
+route_diag() {	# what vt1 and vt3 hold for red when the first ping is slow
+	local v
+	for v in 1 3; do
+		echo "# ---- vt$v"
+		{
+			ip -n "$(vt_ns $v)" route show vrf "lv$L3R"
+			ip -n "$(vt_ns $v)" neigh show vrf "lv$L3R"
+			ip -n "$(vt_ns $v)" -br link show master "lv$L3R"
+			vtysh --vty_socket "$(vty $v)" -c 'show evpn vni' -c 'show vrf vni' \
+				-c "show bgp vrf lv$L3R ipv4 unicast" -c 'show bgp l2vpn evpn route type prefix' \
+				-c "show bgp vrf lv$L3R summary"
+		} 2>&1 | sed 's/^/#   /'
+	done
+}
+t_wait 20 reach h11 192.0.2.131 || { route_diag; t_wait 70 reach h11 192.0.2.131; }
 t_ok $? "first routed ping h11 (red/a, vt1) -> h31 (red/b, vt3): $(($(now_ms) - T_ATT)) ms after the last attach"
 
 # ---- FRR and the kernel on vt1 ---------------------------------------------
@@ -146,17 +170,51 @@ matrix() {
 	cat "$T_DIR"/matrix.h* | sort | paste -sd' '
 }
 t_is "$(matrix)" "" "matrix, 30 ordered pairs + 12 gateways: own tenant reached (routed across segments, TTL 62), the other never"
+
+# The same over IPv6: own tenant reached across segments and VTEPs (hop
+# limit 62), within a segment (64), the other tenant's same addresses never.
+hlim_of() { ip netns exec "$P-$1" ping -6 -c1 -W1 "$2" 2>/dev/null | sed -n 's/.*ttl=\([0-9]*\).*/\1/p'; }
+reach6() { ip netns exec "$P-$1" ping -6 -c1 -W0.5 -q "$2" >/dev/null 2>&1; }
+matrix6() {
+	local a b t want
+	for a in $HOSTS; do
+		(
+			for b in $HOSTS; do
+				[ $a = $b ] && continue
+				if [ "$(tenant_of $a)" = "$(tenant_of $b)" ]; then
+					if ! t_wait 10 reach6 $a "${ADDR6[$b]}"; then
+						echo "$a-/->$b"
+					else
+						want=64
+						[ "$(seg_of $a)" != "$(seg_of $b)" ] && want=62 &&
+							[ "${NODE_VTEP[$a]}" = "${NODE_VTEP[$b]}" ] && want=63
+						t=$(hlim_of $a "${ADDR6[$b]}")
+						[ "$t" = $want ] || echo "$a->$b:hlim$t"
+					fi
+				else
+					! ip netns exec "$P-$a" ping -6 -c3 -i0.2 -W0.5 -q "${ADDR6[$b]}" >/dev/null 2>&1 ||
+						echo "$a-->$b"
+				fi
+			done
+		) >"$T_DIR/matrix6.$a" &
+	done
+	wait
+	cat "$T_DIR"/matrix6.h* | sort | paste -sd' '
+}
+t_is "$(ip netns exec "$NS1" sysctl -n net.ipv6.conf.all.forwarding)" 1 \
+	"vt1: IPv6 forwarding on in the namespace (Linux routes IPv6 only with all.forwarding)"
+t_is "$(matrix6)" "" "IPv6 matrix, 30 ordered pairs, same /64s in both tenants: own tenant reached (routed: hop limit 62 across VTEPs), the other never"
 t_is "$(frr_crashes | head -1)" "" "no FRR daemon aborted so far"
 
 # ---- move h21 from red/a to blue/a (the same address is valid in both) -----
 cat >"$T_DIR/move.json" <<EOF
 {"tenants": [
  {"name": "red", "sites": ["$P"], "isolation": "strict", "segments": [
-   {"name": "a", "type": "ethernet", "subnet": "192.0.2.0/25", "gateway": "192.0.2.1", "attachments": [{"node": "h11"}]},
-   {"name": "b", "type": "ethernet", "subnet": "192.0.2.128/25", "gateway": "192.0.2.129", "attachments": [{"node": "h31"}]}]},
+   {"name": "a", "type": "ethernet", "subnet": ["192.0.2.0/25", "2001:db8:a::/64"], "gateway": ["192.0.2.1", "2001:db8:a::1"], "attachments": [{"node": "h11"}]},
+   {"name": "b", "type": "ethernet", "subnet": ["192.0.2.128/25", "2001:db8:b::/64"], "gateway": ["192.0.2.129", "2001:db8:b::1"], "attachments": [{"node": "h31"}]}]},
  {"name": "blue", "sites": ["$P"], "isolation": "strict", "segments": [
-   {"name": "a", "type": "ethernet", "subnet": "192.0.2.0/25", "gateway": "192.0.2.1", "attachments": [{"node": "h12"}, {"node": "h21"}]},
-   {"name": "b", "type": "ethernet", "subnet": "192.0.2.128/25", "gateway": "192.0.2.129", "attachments": [{"node": "h22"}, {"node": "h32"}]}]}]}
+   {"name": "a", "type": "ethernet", "subnet": ["192.0.2.0/25", "2001:db8:a::/64"], "gateway": ["192.0.2.1", "2001:db8:a::1"], "attachments": [{"node": "h12"}, {"node": "h21"}]},
+   {"name": "b", "type": "ethernet", "subnet": ["192.0.2.128/25", "2001:db8:b::/64"], "gateway": ["192.0.2.129", "2001:db8:b::1"], "attachments": [{"node": "h22"}, {"node": "h32"}]}]}]}
 EOF
 ip netns exec "$P-h31" ping -D -n -i 0.05 -W 1 192.0.2.21 >"$T_DIR/ping-red" 2>&1 &
 PA=$!
@@ -185,6 +243,23 @@ t_diag "move: red's last reply at ${last_red:-none}, blue's first at ${first_blu
 t_ok $? "move: h21 answered red (routed from h31) until the move and blue (from h22) only after it, never both"
 tenant_of() { case $1 in h11 | h31) echo red ;; *) echo blue ;; esac; }
 t_is "$(frr_crashes | head -1)" "" "no FRR daemon aborted while red's VRF left vt2"
+
+# vt2 lost red's only segment there: its VRF is gone from vt2, red still
+# routes between vt1 and vt3, and vt2 still routes for blue (both ways).
+gone_vrf() { ! ip -n "$(vt_ns 2)" link show "lv$L3R" >/dev/null 2>&1; }
+t_wait 20 gone_vrf
+rc=$?
+routed() {	# routed A B TTL: A reaches B with that TTL
+	reaches "$1" "$(ip_of "$2")" 10 && [ "$(ttl_of "$1" "$(ip_of "$2")")" = "$3" ]
+}
+bad=""
+routed h11 h31 62 || bad="$bad h11->h31"
+routed h31 h11 62 || bad="$bad h31->h11"
+routed h22 h12 62 || bad="$bad h22->h12"
+routed h12 h22 62 || bad="$bad h12->h22"
+routed h21 h32 62 || bad="$bad h21->h32"
+routed h22 h21 63 || bad="$bad h22->h21"
+t_ok $(( rc + ${#bad} )) "vt2 lost red (its VRF gone there): red still routed vt1<->vt3, blue routed through vt2 both ways${bad:+; failed:$bad}"
 
 # ---- loomd killed right after a write, restarted ------------------------------
 ctl detach blue/b h32 >/dev/null && ctl segment create red/c --type ethernet --subnet 198.51.100.0/24 \
