@@ -267,6 +267,10 @@ ctl detach blue/b h32 >/dev/null && ctl segment create red/c --type ethernet --s
 rc=$?
 CHILDREN=$(pgrep -P "$LOOMD_PID" | tr '\n' ' ')
 loomd_stop KILL
+# What vt3 (h32's VTEP) held at the kill, read after the restart: says
+# whether the kill came before, in the middle of or after red/c's apply.
+ip -n "$(vt_ns 3)" -d -j link show >"$T_DIR/kill-links.json"
+ip -n "$(vt_ns 3)" -j addr show >"$T_DIR/kill-addrs.json"
 t_ok $rc "three writes (h32 from blue/b to a new routed red/c), loomd killed (SIGKILL) at once"
 gone() { for c in $CHILDREN; do kill -0 "$c" 2>/dev/null && return 1; done; return 0; }
 t_wait 10 gone || for c in $CHILDREN; do kill -KILL "$c" 2>/dev/null; done
@@ -283,6 +287,12 @@ loomd_start
 t_ok $? "loomd restarted on the same database"
 t_wait 90 status_ok
 t_okd $? "after restart: status programmed everywhere ($(($(now_ms) - tr0)) ms)"
+RC=$(ctl -o json segment show red/c | jq -r .vni)
+at_kill=$(jq -r --arg b "lb$RC" --arg v "lv$L3R" '[.[] | select(.ifname == $b)] |
+	if length == 0 then "no bridge" elif .[0].master == $v then "bridge in the VRF" else "bridge, not in the VRF" end' \
+	"$T_DIR/kill-links.json"),$(jq -r --arg b "lb$RC" '[.[] | select(.ifname == $b) | .addr_info[] |
+	select(.local == "198.51.100.1")] | if length == 0 then " no gateway" else " gateway" end' "$T_DIR/kill-addrs.json")
+t_diag "red/c (VNI $RC) on vt3 at the kill: $at_kill"
 t_is "$(matrix)" "" "after restart, matrix: red {h11 | h31 | h32}, blue {h12 h21 | h22}; routed inside, no leak"
 
 # ---- FRR restarted on vt2 -------------------------------------------------------
