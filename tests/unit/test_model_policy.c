@@ -408,6 +408,49 @@ static void test_check_topology(void **state)
 	FAIL(model_check_topology(&f->m, f->topo, &f->err), LOOM_E_IN_USE, "tenants[4].sites[0]", "west");
 }
 
+/*
+ * Routed segments follow the layer-2 rules: two soft tenants' routed
+ * segments with the same subnet share a port through VLANs (their VRFs
+ * keep them apart), a whole-port routed attachment cannot join a shared
+ * port, strict tenants get whole ports, and a private tenant's routed
+ * segment keeps its VTEP to itself.  Each refusal names its field and
+ * leaves the model as it was.
+ */
+static void test_routed_policy(void **state)
+{
+	struct fx *f = *state;
+	static const char *const routed =
+		"{\"name\":\"r\",\"type\":\"ethernet\",\"subnet\":\"192.0.2.0/25\",\"gateway\":\"192.0.2.1\"}";
+	static const char *const routed2 =
+		"{\"name\":\"r2\",\"type\":\"ethernet\",\"subnet\":\"192.0.2.128/25\","
+		"\"gateway\":\"192.0.2.129\"}";
+
+	f->m.pools.l3vni_max = 20009;	/* an L3 VNI for each of the four tenants */
+	OK(SEGMENT("soft-a", routed));
+	OK(SEGMENT("soft-b", routed));
+	OK(SEGMENT("soft-b", routed2));
+	OK(SEGMENT("strict-c", routed));
+	OK(SEGMENT("priv-d", routed));
+	OK(ATTACH("{\"segment\":\"soft-a/r\",\"node\":\"gpu-e1\",\"port\":\"eth0\",\"vlan\":\"auto\"}"));
+	OK(ATTACH("{\"segment\":\"soft-b/r\",\"node\":\"gpu-e1\",\"port\":\"eth0\",\"vlan\":\"auto\"}"));
+	assert_true(model_tenant(&f->m, "soft-a")->l3vni != 0);
+	assert_true(model_tenant(&f->m, "soft-b")->l3vni != 0);
+	assert_int_not_equal(model_tenant(&f->m, "soft-a")->l3vni, model_tenant(&f->m, "soft-b")->l3vni);
+	FAIL(ATTACH("{\"segment\":\"soft-b/r2\",\"node\":\"gpu-e1\",\"port\":\"eth0\"}"),
+	     LOOM_E_POLICY, "port", "tagged segments (\"vlan\") only");
+	FAIL(ATTACH("{\"segment\":\"strict-c/r\",\"node\":\"gpu-e2\",\"vlan\":5}"),
+	     LOOM_E_POLICY, "vlan", "strict tenant strict-c gets whole ports");
+	FAIL(ATTACH("{\"segment\":\"priv-d/r\",\"node\":\"gpu-e3\",\"vlan\":\"auto\"}"),
+	     LOOM_E_POLICY, "vlan", "private tenant priv-d gets whole ports");
+	/* priv-d's routed segment on gpu-e3 takes vtep-e2 for itself. */
+	OK(ATTACH("{\"segment\":\"priv-d/r\",\"node\":\"gpu-e3\"}"));
+	FAIL(ATTACH("{\"segment\":\"soft-b/r2\",\"node\":\"gpu-e2\",\"port\":\"eth1\",\"vlan\":\"auto\"}"),
+	     LOOM_E_POLICY, "port", "VTEP vtep-e2");
+	/* ... and vtep-e1 stays out of its reach while the soft tenants use it. */
+	FAIL(ATTACH("{\"segment\":\"priv-d/r\",\"node\":\"cpu-e4\"}"), LOOM_E_POLICY, "node", "VTEP vtep-e1");
+	OK(ATTACH("{\"segment\":\"soft-b/r2\",\"node\":\"gpu-e2\",\"port\":\"eth0\"}"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +463,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vlan_share, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vlan_exhausted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_private_targets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_routed_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_topology, setup, teardown),
 	};
 
