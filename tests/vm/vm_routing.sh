@@ -14,15 +14,16 @@
 # host pairs (own tenant reached, across segments routed with the TTL down
 # by two, the other tenant never) and every host's own gateways; the same
 # over IPv6 (both tenants' segments also hold 2001:db8:a::/64 and
-# 2001:db8:b::/64, gateways ::1); FRR's
-# config and JSON for the L3 VNIs; a host moved between tenants (h21 from
-# red/a to blue/a, same address) never answering both; loomd killed with
-# SIGKILL in the middle of an apply, restarted, converged; vt2, which lost red,
-# still routing for blue while red still routes between vt1 and vt3; FRR
-# restarted on one
-# VTEP; everything deleted leaves no loom VRF; no FRR daemon aborts (but for
-# bgpd being stopped by the restart, which FRR 8.4 may turn into an abort:
-# reported, not counted).  One boot, few processes.
+# 2001:db8:b::/64, gateways ::1); FRR's config and JSON for the L3 VNIs; a
+# host moved between tenants (h21 from red/a to blue/a, same address) never
+# answering both; vt2, which lost red, still routing for blue while red
+# still routes between vt1 and vt3; loomd killed with SIGKILL in the middle
+# of an apply, restarted, converged; FRR restarted on one VTEP; everything
+# deleted leaves no loom VRF; two soft tenants' routed segments with the
+# same subnet over one shared port (a VLAN each) routed to their own hosts
+# only; no FRR daemon aborts (but for bgpd being stopped by the restart,
+# which FRR 8.4 may turn into an abort: reported, not counted).  One boot,
+# few processes.
 . "$(dirname "$0")/vmlib.sh"
 vm_plain_suite_only
 vm_enter 540
@@ -137,7 +138,7 @@ tenant_of() { case $1 in h11 | h21 | h31) echo red ;; *) echo blue ;; esac; }
 seg_of() { local s; for s in "${!SEGS[@]}"; do [[ " ${SEGS[$s]} " == *" $1 "* ]] && { echo "$s"; return; }; done; }
 ip_of() { echo "${ADDR[$1]%/*}"; }
 ttl_of() {	# ttl_of A ADDR: the reply's TTL
-	ip netns exec "$P-$1" ping -c1 -W1 "$2" 2>/dev/null | sed -n 's/.*ttl=\([0-9]*\).*/\1/p'
+	ip netns exec "$P-$1" ping -c3 -i0.2 -W1 "$2" 2>/dev/null | sed -n 's/.*ttl=\([0-9]*\).*/\1/p' | head -1
 }
 # Every ordered pair, one subshell per source host: the same tenant must
 # answer (10 s: the first ping waits for ARP and EVPN), routed across
@@ -173,7 +174,7 @@ t_is "$(matrix)" "" "matrix, 30 ordered pairs + 12 gateways: own tenant reached 
 
 # The same over IPv6: own tenant reached across segments and VTEPs (hop
 # limit 62), within a segment (64), the other tenant's same addresses never.
-hlim_of() { ip netns exec "$P-$1" ping -6 -c1 -W1 "$2" 2>/dev/null | sed -n 's/.*ttl=\([0-9]*\).*/\1/p'; }
+hlim_of() { ip netns exec "$P-$1" ping -6 -c3 -i0.2 -W1 "$2" 2>/dev/null | sed -n 's/.*ttl=\([0-9]*\).*/\1/p' | head -1; }
 reach6() { ip netns exec "$P-$1" ping -6 -c1 -W0.5 -q "$2" >/dev/null 2>&1; }
 matrix6() {
 	local a b t want
@@ -328,12 +329,85 @@ t_is "$(bgp_l3 2 "$L3B")" "L3 True 203.0.113.2:$L3B 65000:$L3B 65000:$L3B" "bgpd
 # ---- everything deleted ----------------------------------------------------------
 ctl -w 60 tenant delete red --cascade >/dev/null && ctl -w 60 tenant delete blue --cascade >/dev/null
 t_ok $? "both tenants deleted (cascade), converged"
-left=""
-for v in 1 2 3; do
-	left="$left$(ip -n "$(vt_ns $v)" -j link show | jq -r '[.[] | select(.ifname | test("^l[vbx][0-9]"))|.ifname]|join(",")')"
-	left="$left$(vtysh --vty_socket "$(vty $v)" -c 'show running-config' |
-		grep -A1 -E '^vrf lv' | grep -E '^ vni' | paste -sd,)"
-done
-t_is "$left" "" "no loom VRF, bridge or VXLAN device left in any VTEP, no L3 VNI left in zebra (bgpd's VRF instances stay)"
-t_is "$(crash_n)" "$N_STOP" "no FRR daemon aborted after FRR's restart either (deletion included)"
+loom_left() {	# loom's VRFs, bridges, VXLAN devices, sub-interfaces and zebra L3 VNIs left
+	local v
+	for v in 1 2 3; do
+		ip -n "$(vt_ns $v)" -j link show |
+			jq -r '[.[] | select(.ifname | test("^l[vbx][0-9]|^acc-h[0-9]+\\."))|.ifname]|join(",")'
+		vtysh --vty_socket "$(vty $v)" -c 'show running-config' |
+			grep -A1 -E '^vrf lv' | grep -E '^ vni' | paste -sd,
+	done | tr -d '\n'
+}
+t_is "$(loom_left)" "" "no loom VRF, bridge or VXLAN device left in any VTEP, no L3 VNI left in zebra (bgpd's VRF instances stay)"
+
+# ---- soft tenants: routed segments over one shared port ---------------------------
+# s1 and s2 (soft) each route between two segments with the SAME subnets:
+# x (192.0.2.0/25, gateway .1) on h22's one port, each through a VLAN loom
+# allocates (an 802.1Q sub-interface per tenant in h22, each moved into a
+# namespace of its own, as a VM behind a VF would be), and w
+# (192.0.2.128/25, gateway .129) on a whole port: h31 for s1, h32 for s2.
+ctl tenant create s1 --isolation soft --site "$P" >/dev/null &&
+	ctl tenant create s2 --isolation soft --site "$P" >/dev/null &&
+	for t in s1 s2; do
+		ctl segment create $t/x --type ethernet --subnet 192.0.2.0/25 --gateway 192.0.2.1 >/dev/null &&
+			ctl segment create $t/w --type ethernet --subnet 192.0.2.128/25 --gateway 192.0.2.129 \
+				>/dev/null || exit 1
+	done &&
+	ctl attach s1/x h22 --vlan auto >/dev/null && ctl attach s2/x h22 --vlan auto >/dev/null &&
+	ctl attach s1/w h31 >/dev/null && ctl -w 90 attach s2/w h32 >/dev/null
+t_ok $? "soft s1 and s2: x on h22's shared port (a VLAN each), w on h31 / h32; same subnets; -w converged"
+VX=$(ctl -o json segment show s1/x | jq '.attachments[] | select(.node == "h22") | .vlan')
+VY=$(ctl -o json segment show s2/x | jq '.attachments[] | select(.node == "h22") | .vlan')
+NS22=$P-h22
+share_down() { ip netns del "$NS22"a 2>/dev/null; ip netns del "$NS22"b 2>/dev/null; }
+t_cleanup_add share_down
+for pair in "a:$VX:192.0.2.101" "b:$VY:192.0.2.102"; do
+	IFS=: read -r sfx vid addr <<<"$pair"
+	ip netns add "$NS22$sfx"
+	ip -n "$NS22" link add link eth0 name "eth0.$vid" type vlan id "$vid" &&
+		ip -n "$NS22" link set "eth0.$vid" netns "$NS22$sfx" &&
+		ip -n "$NS22$sfx" addr add "$addr/25" dev "eth0.$vid" &&
+		ip -n "$NS22$sfx" link set "eth0.$vid" up && ip -n "$NS22$sfx" link set lo up &&
+		ip -n "$NS22$sfx" route add default via 192.0.2.1 || break
+done &&
+	ip -n "$P-h32" -batch - <<EOF
+addr flush dev eth0
+addr add 192.0.2.160/25 dev eth0
+route add default via 192.0.2.129
+EOF
+t_ok $? "in h22: eth0.$VX (s1, 192.0.2.101) and eth0.$VY (s2, 192.0.2.102), each in a namespace; h32 back in 192.0.2.128/25"
+SEGS=([s1/x]="h22" [s1/w]="h31" [s2/x]="h22" [s2/w]="h32")
+t_wait 60 status_ok
+t_okd $? "status: programmed everywhere (both soft tenants' VRFs on vt2 and vt3, the sub-interfaces in their segments)"
+# Own tenant reached across segments and VTEPs (TTL 62), the other never,
+# in both directions; the two sub-interfaces (same subnet) never meet.
+soft_ns() { case $1 in x1) echo "$NS22"a ;; x2) echo "$NS22"b ;; w1) echo "$P-h31" ;; w2) echo "$P-h32" ;; esac; }
+soft_ip() { case $1 in x1) echo 192.0.2.101 ;; x2) echo 192.0.2.102 ;; w1) echo 192.0.2.131 ;; w2) echo 192.0.2.160 ;; esac; }
+soft_matrix() {
+	local a b t
+	for a in x1 x2 w1 w2; do
+		for b in x1 x2 w1 w2; do
+			[ $a = $b ] && continue
+			if [ "${a#?}" = "${b#?}" ]; then
+				if ! t_wait 10 ip netns exec "$(soft_ns $a)" ping -c1 -W0.5 -q "$(soft_ip $b)"; then
+					echo "$a-/->$b"
+				else
+					t=$(ip netns exec "$(soft_ns $a)" ping -c3 -i0.2 -W1 "$(soft_ip $b)" |
+						sed -n 's/.*ttl=\([0-9]*\).*/\1/p' | head -1)
+					[ "$t" = 62 ] || echo "$a->$b:ttl$t"
+				fi
+			else
+				ip netns exec "$(soft_ns $a)" ping -c3 -i0.2 -W0.5 -q "$(soft_ip $b)" >/dev/null 2>&1 &&
+					echo "$a-->$b"
+			fi
+		done >"$T_DIR/soft.$a" &
+	done
+	wait
+	cat "$T_DIR"/soft.* | sort | paste -sd' '
+}
+t_is "$(soft_matrix)" "" "soft matrix: each tenant's VLAN on the shared port routed to its own whole-port host (TTL 62) and back, never to the other's"
+ctl -w 60 tenant delete s1 --cascade >/dev/null && ctl -w 60 tenant delete s2 --cascade >/dev/null
+t_ok $? "soft tenants deleted (cascade), converged"
+t_is "$(loom_left)" "" "nothing of loom's left: no VRF, bridge, VXLAN device, sub-interface or zebra L3 VNI"
+t_is "$(crash_n)" "$N_STOP" "no FRR daemon aborted after FRR's restart either (deletions included)"
 t_diag "VM test time: $(($(now_ms) - T0)) ms"
