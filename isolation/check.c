@@ -45,6 +45,7 @@ static const char *const kind_names[FINDING_KINDS] = {
 	[FINDING_PKEY_SHARED] = "pkey_shared",
 	[FINDING_MIG_RAIL] = "mig_rail",
 	[FINDING_MIG_UNOWNED] = "mig_unowned",
+	[FINDING_VRF_CROSS_TENANT] = "vrf_cross_tenant",
 };
 
 const char *finding_kind_name(enum finding_kind k)
@@ -432,6 +433,55 @@ static size_t members_of(const struct members *m, int br, const struct truth_lin
 	return end - lo;
 }
 
+/* The tenant whose L3 VNI is @l3vni, or NULL. */
+static const struct tenant *tenant_of_l3vni(const struct check *c, uint32_t l3vni)
+{
+	const struct model *m = c->intent->model;
+
+	for (size_t i = 0; l3vni && i < m->n_tenants; i++)
+		if (m->tenants[i]->l3vni == l3vni)
+			return m->tenants[i];
+	return NULL;
+}
+
+/* The tenant whose VRF is named @name (loom's "lvN"), or NULL. */
+static const struct tenant *tenant_of_vrf(const struct check *c, const char *name)
+{
+	char *end;
+	unsigned long n;
+
+	if (strncmp(name, "lv", 2) || name[2] < '1' || name[2] > '9')
+		return NULL;
+	n = strtoul(name + 2, &end, 10);
+	return *end || n > UINT32_MAX ? NULL : tenant_of_l3vni(c, (uint32_t)n);
+}
+
+/*
+ * A bridge of tenant @owner (a segment's, made its SVI, or the tenant's L3
+ * VNI's) must sit in no VRF but its tenant's own "lvL3VNI": in any other
+ * it routes between this tenant and whatever that VRF holds.
+ */
+static void check_vrf_of(struct check *c, const struct truth_vtep *v, const struct truth_link *br,
+			 const struct tenant *owner, const char *what)
+{
+	const struct truth_link *m = br->master ? link_by_ifindex(v, br->master) : NULL;
+	const struct tenant *other;
+	char own[16];
+
+	if (!m || m->kind != TRUTH_LINK_VRF)
+		return;
+	tenant_vrf_name(owner->l3vni, own);
+	if (owner->l3vni && !strcmp(m->name, own))
+		return;
+	other = tenant_of_vrf(c, m->name);
+	report(c, FINDING_VRF_CROSS_TENANT, v->vtep, br->name, owner->name,
+	       other ? other->name : NULL, "bridge %s (%s) is in VRF %s, %s%s; %s%s%s",
+	       br->name, what, m->name, other ? other->name : "no tenant's", other ? "'s" : "",
+	       owner->name,
+	       owner->l3vni ? "'s VRF is " : " routes in no VRF",
+	       owner->l3vni ? own : "");
+}
+
 static void check_bridges(struct check *c, const struct truth_vtep *v,
 			  const struct vtep_desired *want, const struct members *mem)
 {
@@ -468,9 +518,24 @@ static void check_bridges(struct check *c, const struct truth_vtep *v,
 				       br->name, vx->name, vx->vni, sname, o->name, o->vni, s2name);
 			}
 		}
-		if (!s)
-			continue;	/* an operator's bridge: vni_unknown covers its VNI */
+		if (!s) {
+			const struct tenant *t = n_vx == 1 ? tenant_of_l3vni(c, vx->vni) : NULL;
+
+			if (t) {
+				char what[LOOM_NAME_MAX + 16];
+
+				snprintf(what, sizeof(what), "%s's L3 VNI", t->name);
+				check_vrf_of(c, v, br, t, what);
+			}
+			continue;	/* else an operator's bridge: vni_unknown covers its VNI */
+		}
 		seg_name(sname, sizeof(sname), s);
+		if (n_vx == 1) {
+			const struct tenant *t = model_tenant(c->intent->model, s->tenant);
+
+			if (t)
+				check_vrf_of(c, v, br, t, sname);
+		}
 		for (size_t i = n_vx; i < n_ms; i++) {
 			const struct truth_link *p = ms[i];
 			const struct topo_node *node = NULL;
@@ -636,6 +701,66 @@ static void check_frr(struct check *c, const struct truth_vtep *v,
 	}
 }
 
+/*
+ * bgpd's `router bgp ASN vrf lvN` of a tenant routed on this VTEP: its
+ * l2vpn evpn route-targets are the tenant's alone; another tenant's L3 RT
+ * or segment RT imports (or hands out) that tenant's routes.  A VRF block
+ * no desired VRF of this VTEP has is one bgpd keeps inactive after the
+ * tenant left (docs/overlay-frr.md): no kernel VRF routes through it.
+ */
+static void check_frr_vrfs(struct check *c, const struct truth_vtep *v,
+			   const struct vtep_desired *want)
+{
+	const struct model *m = c->intent->model;
+
+	for (size_t i = 0; i < v->frr.n_vrfs; i++) {
+		const struct frr_vrf *fv = &v->frr.vrfs[i];
+		const struct vtep_vrf *dv = NULL;
+		char obj[32];
+
+		for (size_t k = 0; want && k < want->n_vrfs; k++)
+			if (want->vrfs[k].l3vni == fv->l3vni)
+				dv = &want->vrfs[k];
+		if (!dv || !fv->bgp)
+			continue;
+		snprintf(obj, sizeof(obj), "vrf lv%" PRIu32, fv->l3vni);
+		for (int dir = 0; dir < 2; dir++) {
+			const char (*rts)[FRR_RTSTR_MAX] = dir ? (const char (*)[FRR_RTSTR_MAX])fv->evpn.rt_export
+							       : (const char (*)[FRR_RTSTR_MAX])fv->evpn.rt_import;
+			unsigned int n = dir ? fv->evpn.n_export : fv->evpn.n_import;
+
+			for (unsigned int k = 0; k < n; k++) {
+				const struct segment *o;
+				const struct tenant *t = NULL;
+				char rd[32], rt[32];
+
+				if (!strcmp(rts[k], dv->rt))
+					continue;
+				for (size_t j = 0; j < m->n_tenants && !t; j++) {
+					tenant_rd_rt(&m->pools, m->tenants[j], rd, rt);
+					if (rt[0] && !strcmp(rt, rts[k]))
+						t = m->tenants[j];
+				}
+				o = t ? NULL : seg_by_rt(c, rts[k]);
+				if ((t && !strcmp(t->name, dv->tenant)) || (o && !strcmp(o->tenant, dv->tenant)))
+					continue;	/* the tenant's own: no boundary crossed */
+				if (t || o)
+					report(c, FINDING_RT_CROSS_TENANT, v->vtep, obj, dv->tenant,
+					       t ? t->name : o->tenant,
+					       "VRF lv%" PRIu32 " (%s) has route-target %s %s, the RT of %s%s%s",
+					       fv->l3vni, dv->tenant, dir ? "export" : "import", rts[k],
+					       t ? t->name : o->tenant, t ? "'s VRF" : "/",
+					       t ? "" : o->name);
+				else
+					report(c, FINDING_RT_UNKNOWN, v->vtep, obj, dv->tenant, NULL,
+					       "VRF lv%" PRIu32 " (%s) has route-target %s %s, which is no "
+					       "tenant's or segment's (its own is %s)", fv->l3vni, dv->tenant,
+					       dir ? "export" : "import", rts[k], dv->rt);
+			}
+		}
+	}
+}
+
 static void check_fdb(struct check *c, const struct truth_vtep *v)
 {
 	for (size_t i = 0; i < v->n_fdb; i++) {
@@ -681,8 +806,10 @@ static void check_vtep(struct check *c, const struct truth_vtep *v)
 		check_vxlans(c, v, want, &seen);
 		check_fdb(c, v);
 	}
-	if (!v->frr_rc)
+	if (!v->frr_rc) {
 		check_frr(c, v, want, &seen);
+		check_frr_vrfs(c, v, want);
+	}
 	free(seen.v);
 	free(mem.v);
 }

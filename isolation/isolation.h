@@ -31,14 +31,14 @@
 
 /* ---- the fabric's truth ------------------------------------------------ */
 
-enum truth_link_kind { TRUTH_LINK_OTHER, TRUTH_LINK_BRIDGE, TRUTH_LINK_VXLAN, TRUTH_LINK_VLAN };
+enum truth_link_kind { TRUTH_LINK_OTHER, TRUTH_LINK_BRIDGE, TRUTH_LINK_VXLAN, TRUTH_LINK_VLAN, TRUTH_LINK_VRF };
 
 /* One link of a VTEP's namespace, as the kernel reports it. */
 struct truth_link {
 	char name[LOOM_IFNAME_MAX];
 	int ifindex;
 	enum truth_link_kind kind;
-	int master;			/* ifindex of its bridge; 0 = none */
+	int master;			/* ifindex of its bridge or VRF; 0 = none */
 	uint32_t group;			/* netdev group */
 	char alias[128];		/* ifalias, "" when none */
 	uint32_t vni;			/* VXLAN only; 0 with external/vnifilter */
@@ -152,6 +152,7 @@ enum finding_kind {
 	FINDING_PKEY_SHARED,		/* a P_Key of no segment joining two tenants' ports */
 	FINDING_MIG_RAIL,		/* a tenant's MIG instance on a GPU whose rail port is in another's segment */
 	FINDING_MIG_UNOWNED,		/* a MIG instance on a GPU that no tenant was given */
+	FINDING_VRF_CROSS_TENANT,	/* a tenant's bridge (SVI or L3 VNI) in a VRF not its tenant's */
 	FINDING_KINDS
 };
 

@@ -193,6 +193,8 @@ static int on_link(const struct nlmsghdr *nlh, void *data)
 		    mnl_attr_parse_nested(info[IFLA_INFO_DATA], attr_vlan, vl) >= 0 &&
 		    vl[IFLA_VLAN_ID])
 			l->vlan_id = mnl_attr_get_u16(vl[IFLA_VLAN_ID]);
+	} else if (!strcmp(mnl_attr_get_str(info[IFLA_INFO_KIND]), "vrf")) {
+		l->kind = TRUTH_LINK_VRF;
 	} else if (!strcmp(mnl_attr_get_str(info[IFLA_INFO_KIND]), "vxlan")) {
 		const struct nlattr *vx[IFLA_VXLAN_MAX + 1] = { NULL };
 

@@ -510,6 +510,111 @@ static void test_mig_unowned(void **state)
 	expect(f, FINDING_MIG_UNOWNED, 1, "tests/golden/isolation/mig_unowned.json");
 }
 
+/*
+ * Routed: acme/r (VNI 10101) on gpu-e1 eth1 and globex/r (VNI 10201) on
+ * gpu-e2 eth1, both behind vtep-e2 (swp1, swp2), the same subnet; the
+ * truth of vtep-e2 as loom makes it: each tenant's VRF (lv20000 acme,
+ * lv20001 globex), its L3 VNI's bridge and VXLAN device in it, each
+ * segment's bridge in its tenant's VRF, and bgpd's VRF blocks with the
+ * tenant's route-target.
+ */
+static struct truth_vtep *routed(struct fx *f)
+{
+	static const char *const segs[][2] = {
+		{ "acme", "{\"name\":\"r\",\"type\":\"ethernet\",\"vni\":10101,\"subnet\":\"192.0.2.0/24\",\"gateway\":\"192.0.2.1\"}" },
+		{ "globex", "{\"name\":\"r\",\"type\":\"ethernet\",\"vni\":10201,\"subnet\":\"192.0.2.0/24\",\"gateway\":\"192.0.2.1\"}" },
+	};
+	struct truth_vtep *v = vtep(f, "vtep-e2");
+	struct loom_err err;
+
+	for (int i = 0; i < 2; i++)
+		ok(fx_segment(&f->m, f->topo, segs[i][0], segs[i][1], &err), &err, segs[i][0]);
+	ok(fx_attach(&f->m, f->topo, "{\"segment\":\"acme/r\",\"node\":\"gpu-e1\",\"port\":\"eth1\"}", &err), &err, "att r1");
+	ok(fx_attach(&f->m, f->topo, "{\"segment\":\"globex/r\",\"node\":\"gpu-e2\",\"port\":\"eth1\"}", &err), &err, "att r2");
+	assert_int_equal(model_tenant(&f->m, "acme")->l3vni, 20000);
+	assert_int_equal(model_tenant(&f->m, "globex")->l3vni, 20001);
+	link_add(v, "lv20000", 30, TRUTH_LINK_VRF, 0, 0, true);
+	link_add(v, "lv20001", 31, TRUTH_LINK_VRF, 0, 0, true);
+	link_add(v, "lb20000", 32, TRUTH_LINK_BRIDGE, 30, 0, true);
+	link_add(v, "lx20000", 33, TRUTH_LINK_VXLAN, 32, 20000, true);
+	link_add(v, "lb20001", 34, TRUTH_LINK_BRIDGE, 31, 0, true);
+	link_add(v, "lx20001", 35, TRUTH_LINK_VXLAN, 34, 20001, true);
+	link_add(v, "lb10101", 36, TRUTH_LINK_BRIDGE, 30, 0, true);
+	link_add(v, "lx10101", 37, TRUTH_LINK_VXLAN, 36, 10101, true);
+	link_add(v, "lb10201", 38, TRUTH_LINK_BRIDGE, 31, 0, true);
+	link_add(v, "lx10201", 39, TRUTH_LINK_VXLAN, 38, 10201, true);
+	link_named(v, "swp1")->master = 36;
+	link_named(v, "swp2")->master = 38;
+	truth_vtep_finish(v);
+	frr_vni_add(v, model_segment(&f->m, "acme", "r"), 10101);
+	frr_vni_add(v, model_segment(&f->m, "globex", "r"), 10201);
+	v->frr.vrfs = calloc(2, sizeof(*v->frr.vrfs));
+	assert_non_null(v->frr.vrfs);
+	v->frr.n_vrfs = 2;
+	for (int i = 0; i < 2; i++) {
+		struct frr_vrf *r = &v->frr.vrfs[i];
+
+		r->l3vni = r->zebra_vni = 20000 + (uint32_t)i;
+		r->bgp = true;
+		snprintf(r->evpn.rt_import[r->evpn.n_import++], sizeof(r->evpn.rt_import[0]), "65000:%u", 20000 + i);
+		snprintf(r->evpn.rt_export[r->evpn.n_export++], sizeof(r->evpn.rt_export[0]), "65000:%u", 20000 + i);
+	}
+	return v;
+}
+
+static void test_vrf_clean(void **state)
+{
+	struct fx *f = *state;
+
+	routed(f);
+	expect(f, FINDING_VRF_CROSS_TENANT, 0, "tests/golden/isolation/vrf_clean.json");
+}
+
+/* acme's SVI in globex's VRF; globex's L3 VNI in acme's; a segment's bridge in an operator's VRF. */
+static void test_vrf_cross_tenant(void **state)
+{
+	struct fx *f = *state;
+	struct truth_vtep *v = routed(f);
+
+	link_named(v, "lb10101")->master = 31;
+	link_named(v, "lb20001")->master = 30;
+	link_add(v, "vrf-op", 40, TRUTH_LINK_VRF, 0, 0, false);
+	link_named(v, "lb10201")->master = 40;
+	truth_vtep_finish(v);
+	expect(f, FINDING_VRF_CROSS_TENANT, 3, "tests/golden/isolation/vrf_cross_tenant.json");
+}
+
+/* bgpd's VRF of acme imports globex's L3 RT and exports globex/r's segment RT. */
+static void test_vrf_rt_cross_tenant(void **state)
+{
+	struct fx *f = *state;
+	struct frr_vrf *r = &routed(f)->frr.vrfs[0];
+
+	snprintf(r->evpn.rt_import[r->evpn.n_import++], sizeof(r->evpn.rt_import[0]), "65000:20001");
+	snprintf(r->evpn.rt_export[r->evpn.n_export++], sizeof(r->evpn.rt_export[0]), "%s",
+		 model_segment(&f->m, "globex", "r")->rt);
+	expect(f, FINDING_RT_CROSS_TENANT, 2, "tests/golden/isolation/vrf_rt_cross_tenant.json");
+}
+
+/* An RT of nobody's in a tenant VRF; bgpd's leftover block of a VRF not desired here is left alone. */
+static void test_vrf_rt_unknown(void **state)
+{
+	struct fx *f = *state;
+	struct truth_vtep *v = routed(f);
+	struct frr_vrf *r;
+
+	snprintf(v->frr.vrfs[1].evpn.rt_import[v->frr.vrfs[1].evpn.n_import++],
+		 sizeof(v->frr.vrfs[1].evpn.rt_import[0]), "65000:77");
+	v->frr.vrfs = realloc(v->frr.vrfs, 3 * sizeof(*v->frr.vrfs));
+	assert_non_null(v->frr.vrfs);
+	r = &v->frr.vrfs[v->frr.n_vrfs++];
+	memset(r, 0, sizeof(*r));
+	r->l3vni = 20002;
+	r->bgp = true;
+	snprintf(r->evpn.rt_import[r->evpn.n_import++], sizeof(r->evpn.rt_import[0]), "65000:20000");
+	expect(f, FINDING_RT_UNKNOWN, 1, "tests/golden/isolation/vrf_rt_unknown.json");
+}
+
 static void test_kind_names(void **state)
 {
 	(void)state;
@@ -541,6 +646,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pkey_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mig_rail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mig_unowned, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vrf_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vrf_cross_tenant, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vrf_rt_cross_tenant, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vrf_rt_unknown, setup, teardown),
 		cmocka_unit_test(test_kind_names),
 	};
 

@@ -205,6 +205,8 @@ matrix6() {
 t_is "$(ip netns exec "$NS1" sysctl -n net.ipv6.conf.all.forwarding)" 1 \
 	"vt1: IPv6 forwarding on in the namespace (Linux routes IPv6 only with all.forwarding)"
 t_is "$(matrix6)" "" "IPv6 matrix, 30 ordered pairs, same /64s in both tenants: own tenant reached (routed: hop limit 62 across VTEPs), the other never"
+iso() { ctl -o json verify isolation 2>&1 | jq -c '[.findings[]? | .evidence]' 2>/dev/null || echo "no answer"; }
+t_is "$(iso)" '[]' "verify isolation on the routed fabric (SVIs, L3 VNIs and bgpd's VRF blocks read back): no finding"
 t_is "$(frr_crashes | head -1)" "" "no FRR daemon aborted so far"
 
 # ---- move h21 from red/a to blue/a (the same address is valid in both) -----
@@ -261,6 +263,7 @@ routed h12 h22 62 || bad="$bad h12->h22"
 routed h21 h32 62 || bad="$bad h21->h32"
 routed h22 h21 63 || bad="$bad h22->h21"
 t_ok $(( rc + ${#bad} )) "vt2 lost red (its VRF gone there): red still routed vt1<->vt3, blue routed through vt2 both ways${bad:+; failed:$bad}"
+t_is "$(iso)" '[]' "verify isolation after the move: no finding (bgpd's inactive block of red's VRF on vt2 is not one)"
 
 # ---- loomd killed in the middle of an apply, restarted --------------------------
 # The kill comes the moment vt3 (h32's VTEP) reports red/c's new bridge
@@ -406,6 +409,7 @@ soft_matrix() {
 	cat "$T_DIR"/soft.* | sort | paste -sd' '
 }
 t_is "$(soft_matrix)" "" "soft matrix: each tenant's VLAN on the shared port routed to its own whole-port host (TTL 62) and back, never to the other's"
+t_is "$(iso)" '[]' "verify isolation with the soft tenants' VRFs and sub-interfaces: no finding"
 ctl -w 60 tenant delete s1 --cascade >/dev/null && ctl -w 60 tenant delete s2 --cascade >/dev/null
 t_ok $? "soft tenants deleted (cascade), converged"
 t_is "$(loom_left)" "" "nothing of loom's left: no VRF, bridge, VXLAN device, sub-interface or zebra L3 VNI"
