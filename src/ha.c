@@ -55,6 +55,10 @@
 /* One snapshot chunk, one etcd transaction: base64 makes it 683 KiB, under
  * etcd's 1.5 MiB request limit with room to spare. */
 #define SNAP_CHUNK (512 * 1024)
+/* A snapshot also once the entries since the last one take this many bytes
+ * (as this controller saw them): the log stays far under etcd's 2 GiB
+ * quota whatever the size of the batches. */
+#define SNAP_LOG_BYTES (256LL * 1024 * 1024)
 /* After a snapshot that did not complete, the next try waits this long. */
 #define SNAP_RETRY_MS 5000
 
@@ -79,6 +83,7 @@ struct loomd_ha {
 	int64_t snap_every;	/* cluster.snapshot_entries */
 	int64_t snap_seq;	/* the newest snapshot's entry that this controller knows of */
 	int64_t snap_next_try;	/* mono_ms: not before, after one that failed */
+	int64_t log_bytes;	/* of the entries appended or applied since the last snapshot */
 	size_t snap_chunk;	/* SNAP_CHUNK, or the test knob */
 	int snap_die_after;	/* test knob: killed after writing this many chunks */
 	struct snap_job *job;	/* the snapshot thread's, while one runs */
@@ -320,6 +325,7 @@ static int snap_load(struct loomd_ha *h, struct store *s, int64_t *seq, struct l
 	*seq = m.seq;
 	if (m.seq > h->snap_seq)
 		h->snap_seq = m.seq;
+	h->log_bytes = 0;
 	return 0;
 }
 
@@ -417,6 +423,8 @@ static int log_catch_up(struct loomd_ha *h, struct store *s, int64_t *seq, const
 			return ret;
 		}
 		*seq += (int64_t)n;
+		for (size_t i = 0; i < n; i++)
+			h->log_bytes += (int64_t)kvs[i].value_len;
 		if (applied)
 			*applied += (int)n;
 		etcd_kvs_free(&kvs, n);
@@ -802,8 +810,10 @@ enum ha_append loomd_ha_append(struct loomd *d, struct loom_err *err)
 	free(value);
 	free(cs);
 	cs = NULL;
-	if (ret == 0 && ok)
+	if (ret == 0 && ok) {
+		h->log_bytes += (int64_t)op.len;
 		return HA_APPENDED;
+	}
 	store_rollback(d->store);
 	d->txn_internal = 0;
 	if (ret) {
@@ -869,6 +879,7 @@ struct snap_job {
 	void *img;		/* the replica's image at log entry @seq */
 	size_t len;
 	int64_t seq;
+	int64_t log_bytes;	/* h->log_bytes when it started */
 	char fence_key[256];	/* our election key when it started */
 	int64_t fence_rev;
 	atomic_bool done;
@@ -1002,18 +1013,21 @@ static void snap_poll(struct loomd *d)
 	if (j && atomic_load(&j->done)) {
 		if (j->ok && j->seq > h->snap_seq)
 			h->snap_seq = j->seq;
+		if (j->ok)
+			h->log_bytes = h->log_bytes > j->log_bytes ? h->log_bytes - j->log_bytes : 0;
 		if (!j->ok)
 			h->snap_next_try = mono_ms() + SNAP_RETRY_MS;
 		snap_job_free(h);
 	}
-	if (h->job || d->in_txn || !loomd_ha_leader(d) || h->seq - h->snap_seq < h->snap_every ||
-	    mono_ms() < h->snap_next_try)
+	if (h->job || d->in_txn || !loomd_ha_leader(d) || h->seq <= h->snap_seq ||
+	    (h->seq - h->snap_seq < h->snap_every && h->log_bytes < SNAP_LOG_BYTES) || mono_ms() < h->snap_next_try)
 		return;
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return;
 	j->h = h;
 	j->seq = h->seq;
+	j->log_bytes = h->log_bytes;
 	if (loomd_ha_fence(d, j->fence_key, sizeof(j->fence_key), &j->fence_rev) ||
 	    store_image_take(d->store, &j->img, &j->len)) {
 		log_err("ha: cannot take a snapshot: %s", store_errmsg(d->store));
