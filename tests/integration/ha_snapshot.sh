@@ -9,14 +9,14 @@
 # LOOMD_TEST_SNAPSHOT_DIE_AFTER) leaves a cluster that serves, and the
 # next snapshot completes and removes the orphan chunks; a corrupt chunk is
 # refused with a clear error by a controller that needs it, nothing of it
-# loaded; bad values of cluster.snapshot_entries are refused naming it.
+# loaded; a snapshot not newer than the replica is never loaded; bad values of cluster.snapshot_entries are refused naming it.
 # Snapshots are cut in 16 KiB chunks here (LOOMD_TEST_SNAPSHOT_CHUNK) so
 # that a small database takes many.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/etcd_lib.sh"
 . "$(dirname "$0")/ha_lib.sh"
 command -v "$ETCD_BIN" >/dev/null || { echo "1..1"; echo "not ok 1 - etcd is not installed: run tools/install-deps"; exit 1; }
-t_plan 30
+t_plan 32
 
 EVERY=20
 export LOOMD_TEST_SNAPSHOT_CHUNK=16384
@@ -125,7 +125,7 @@ id=$(mf id); ck=$SNAP/data/$id/000001
 good=$(etcd_range_json "$ck" 0 | jq -r '.kvs[0].value')
 bad=$(printf '%s' "$good" | base64 -d | python3 -c 'import sys,base64; b=bytearray(sys.stdin.buffer.read()); b[100]^=0xff; print(base64.b64encode(bytes(b)).decode())')
 curl -sf -X POST "http://127.0.0.1:$c_CLIENT_2/v3/kv/put" -d "{\"key\":\"$(b64 "$ck")\",\"value\":\"$bad\"}" >/dev/null
-"$LOOMD" -f -c "$T_DIR/4.conf" 2>"$T_DIR/4.err"
+timeout 30 "$LOOMD" -f -c "$T_DIR/4.conf" 2>"$T_DIR/4.err"
 t_is "$?" "1" "a controller on an empty disk refuses a snapshot with a corrupt chunk"
 t_ok "$(grep -q 'is corrupt: its SHA-256 is' "$T_DIR/4.err"; echo $?)" "  ...with a clear error: $(grep -o 'the snapshot.*' "$T_DIR/4.err" | head -c 250)"
 t_is "$(sqlite3 "$T_DIR/4.db" "SELECT count(*) FROM tenants; SELECT count(*) FROM kv WHERE key = 'ha.seq'" 2>&1 | tr '\n' ' ')" "0 0 " \
@@ -134,6 +134,24 @@ curl -sf -X POST "http://127.0.0.1:$c_CLIENT_2/v3/kv/put" -d "{\"key\":\"$(b64 "
 ha_start 4; ha_up 4 || exit 1
 t_wait 10 ha_same 1 4
 t_ok $? "  ...the chunk put back, the same controller starts and holds the same rows"
+
+# A replica whose next entry is gone while the newest snapshot is not newer
+# than it (a hole made by hand in the log): refused, never an older state.
+leader=1; leads 3 && leader=3
+for k in 1 2 3; do
+	ctl $leader tenant create "g$k" --site east >/dev/null
+	t_wait 10 ha_same 1 4
+	[ $(($(ha_info 4 log_seq) - $(mf seq))) -lt $((EVERY - 1)) ] && break	# the next write makes no snapshot
+done
+ha_stop 4
+S=$(sqlite3 "$T_DIR/4.db" "SELECT value FROM kv WHERE key = 'ha.seq'")
+ctl $leader tenant create hole --site east >/dev/null && ctl $leader tenant create after-hole --site east >/dev/null
+hole=/loom/v1/ha/log/$(printf '%016d' $((S + 1)))
+curl -sf -X POST "http://127.0.0.1:$c_CLIENT_2/v3/kv/deleterange" -d "{\"key\":\"$(b64 "$hole")\"}" >/dev/null
+timeout 30 "$LOOMD" -f -c "$T_DIR/4.conf" 2>"$T_DIR/4.err"
+t_ok "$([ $? = 1 ] && grep -q 'is not newer than this replica' "$T_DIR/4.err"; echo $?)" \
+	"a replica at entry $S, entry $((S + 1)) gone, snapshot at $(mf seq): refused: $(grep -o 'the log has no entry.*' "$T_DIR/4.err" | head -c 200)"
+t_is "$(sqlite3 "$T_DIR/4.db" "SELECT value FROM kv WHERE key = 'ha.seq'")" "$S" "  ...the replica is left at entry $S"
 
 # Bad values of cluster.snapshot_entries.
 for v in 5 lots 1000000001; do
