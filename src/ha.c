@@ -1400,24 +1400,31 @@ static int import_chunk(struct store *s, void *arg, struct loom_err *err)
 /* ha/meta while an import runs (@importing) and after it. */
 static int import_mark(struct loomd_ha *h, bool importing, struct loom_err *err)
 {
-	struct etcd_cmp cmp = { .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 };
+	struct etcd_cmp cmp[2] = {
+		{ .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 },
+		{ .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 },
+	};
 	struct etcd_op op = { .type = ETCD_OP_PUT };
-	char key[256], first[256], value[256];
+	char key[256], first[256], manifest[256], value[256];
 	bool ok = false;
 
 	snprintf(key, sizeof(key), "%smeta", h->pfx);
 	log_key(h, 1, first, sizeof(first));
+	snap_manifest_key(h, manifest, sizeof(manifest));
 	snprintf(value, sizeof(value), "{\"schema\":%d,\"by\":\"import\",\"time\":%" PRId64 "%s}",
 		 store_schema_version_latest(), realtime_ns(), importing ? ",\"importing\":true" : "");
-	cmp.key = first;	/* the log is empty: nothing to import over */
+	/* Nothing to import over: no first entry, and no snapshot (a trimmed log has no entry 1). */
+	cmp[0].key = first;
+	cmp[1].key = manifest;
 	op.key = key;
 	op.value = value;
 	op.len = strlen(value);
-	if (etcd_txn(h->kv, &cmp, importing ? 1 : 0, &op, 1, NULL, 0, &ok, NULL, err))
+	if (etcd_txn(h->kv, cmp, importing ? 2 : 0, &op, 1, NULL, 0, &ok, NULL, err))
 		return -EIO;
 	if (!ok)
 		return loom_err_set(err, LOOM_E_CONFLICT, "cluster.etcd", "the cluster at %s%s already holds state "
-				    "(%s exists): import only into an empty one", h->endpoints, h->pfx, first);
+				    "(%s or %s exists): import only into an empty one", h->endpoints, h->pfx, first,
+				    manifest);
 	return 0;
 }
 
