@@ -9,14 +9,15 @@
 # LOOMD_TEST_SNAPSHOT_DIE_AFTER) leaves a cluster that serves, and the
 # next snapshot completes and removes the orphan chunks; a corrupt chunk is
 # refused with a clear error by a controller that needs it, nothing of it
-# loaded; a snapshot not newer than the replica is never loaded; bad values of cluster.snapshot_entries are refused naming it.
+# loaded (at start, and by a running follower, whose reads then say why
+# they may be stale); a snapshot not newer than the replica is never loaded; bad values of cluster.snapshot_entries are refused naming it.
 # Snapshots are cut in 16 KiB chunks here (LOOMD_TEST_SNAPSHOT_CHUNK) so
 # that a small database takes many.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/etcd_lib.sh"
 . "$(dirname "$0")/ha_lib.sh"
 command -v "$ETCD_BIN" >/dev/null || { echo "1..1"; echo "not ok 1 - etcd is not installed: run tools/install-deps"; exit 1; }
-t_plan 34
+t_plan 38
 
 EVERY=20
 export LOOMD_TEST_SNAPSHOT_CHUNK=16384
@@ -134,6 +135,29 @@ curl -sf -X POST "http://127.0.0.1:$c_CLIENT_2/v3/kv/put" -d "{\"key\":\"$(b64 "
 ha_start 4; ha_up 4 || exit 1
 t_wait 10 ha_same 1 4
 t_ok $? "  ...the chunk put back, the same controller starts and holds the same rows"
+
+# A running follower that needs a corrupt snapshot: its reads say why they
+# may be stale, its replica stays where it was; the chunk mended, it loads
+# the snapshot at the next doorbell.
+leader=1; leads 3 && leader=3
+was=$(ha_info 4 log_seq)
+kill -STOP "${HPID[4]}"
+writes $((EVERY + 10)) e $leader
+t_wait 20 log_starts_after $((was + 1))
+sleep 1	# a second snapshot the writes may have started is in by now
+ck=$SNAP/data/$(mf id)/000001
+good=$(etcd_range_json "$ck" 0 | jq -r '.kvs[0].value')
+bad=$(printf '%s' "$good" | base64 -d | python3 -c 'import sys,base64; b=bytearray(sys.stdin.buffer.read()); b[100]^=0xff; print(base64.b64encode(bytes(b)).decode())')
+curl -sf -X POST "http://127.0.0.1:$c_CLIENT_2/v3/kv/put" -d "{\"key\":\"$(b64 "$ck")\",\"value\":\"$bad\"}" >/dev/null
+kill -CONT "${HPID[4]}"
+t_wait 15 sh -c "LOOM_SOCKET=$T_DIR/4.sock $LOOMCTL -o json info | jq -r .cluster.stale | grep -q corrupt"
+t_ok $? "a running follower the log was trimmed past refuses a corrupt snapshot; its reads say so: $(ha_info 4 stale | head -c 150)"
+t_is "$(ha_info 4 log_seq)" "$was" "  ...its replica stays at entry $was"
+t_ok "$(ctl 4 tenant show a1 2>&1 | grep -q 'may be stale'; echo $?)" "  ...and loomctl warns on its reads"
+curl -sf -X POST "http://127.0.0.1:$c_CLIENT_2/v3/kv/put" -d "{\"key\":\"$(b64 "$ck")\",\"value\":\"$good\"}" >/dev/null
+ctl $leader tenant create mended --site east >/dev/null
+t_wait 20 ha_same 1 4
+t_ok "$([ $? = 0 ] && [ "$(ha_info 4 stale)" = null ]; echo $?)" "  ...the chunk mended, it loads the snapshot at the next write, matches, and is no longer stale"
 
 # Export and import on a trimmed log.
 "$LOOMD" -c "$T_DIR/4.conf" --export "$T_DIR/exported.db" >"$T_DIR/exp.out" 2>&1
