@@ -593,6 +593,9 @@ static json_t *op_json(const struct etcd_op *op)
 		return json_pack("{s:o}", "request_delete_range", range_req(op->key, false, 0));
 	case ETCD_OP_DELETE_PREFIX:
 		return json_pack("{s:o}", "request_delete_range", range_req(op->key, true, 0));
+	case ETCD_OP_DELETE_RANGE:
+		return json_pack("{s:{s:o, s:o}}", "request_delete_range", "key", jb64(op->key, strlen(op->key)),
+				 "range_end", jb64(op->range_end, strlen(op->range_end)));
 	}
 	return NULL;
 }

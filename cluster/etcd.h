@@ -88,7 +88,8 @@ struct etcd_cmp {
 	const char *value;	/* VALUE */
 };
 
-enum etcd_op_type { ETCD_OP_PUT, ETCD_OP_DELETE, ETCD_OP_DELETE_PREFIX };
+/* ETCD_OP_DELETE_RANGE: every key from @key (included) to @range_end (excluded). */
+enum etcd_op_type { ETCD_OP_PUT, ETCD_OP_DELETE, ETCD_OP_DELETE_PREFIX, ETCD_OP_DELETE_RANGE };
 
 struct etcd_op {
 	enum etcd_op_type type;
@@ -96,6 +97,7 @@ struct etcd_op {
 	const void *value;
 	size_t len;
 	int64_t lease;
+	const char *range_end;	/* ETCD_OP_DELETE_RANGE */
 };
 
 /* etcd's own limit (--max-txn-ops, 128 by default). */

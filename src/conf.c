@@ -39,6 +39,7 @@ void config_defaults(struct loom_config *c)
 	c->cluster_lease_ttl_s = 10;
 	snprintf(c->instance, sizeof(c->instance), "main");
 	c->cluster_leader_ttl_s = 5;
+	c->cluster_snapshot_entries = 10000;
 	if (gethostname(c->cluster_name, sizeof(c->cluster_name)))
 		snprintf(c->cluster_name, sizeof(c->cluster_name), "loomd");
 	c->cluster_name[sizeof(c->cluster_name) - 1] = '\0';
@@ -469,6 +470,11 @@ static int config_set(struct loom_config *c, const char *key, const char *v, con
 		if (parse_u64(v, 2, 60, &a))
 			return -EINVAL;
 		c->cluster_leader_ttl_s = (unsigned int)a;
+	} else if (strcmp(key, "cluster.snapshot_entries") == 0) {
+		*why = "expected a number of log entries, 10..1000000000";
+		if (parse_u64(v, 10, 1000000000, &a))
+			return -EINVAL;
+		c->cluster_snapshot_entries = (unsigned int)a;
 	} else if (strcmp(key, "cluster.name") == 0) {
 		*why = "expected 1..63 characters of letters, digits, '.', '_', '-'";
 		if (!v[0] || strlen(v) >= sizeof(c->cluster_name) || strspn(v, "abcdefghijklmnopqrstuvwxyz"
@@ -672,6 +678,7 @@ void config_print(const struct loom_config *c, FILE *out)
 	fprintf(out, "cluster.lease_ttl = %u\n", c->cluster_lease_ttl_s);
 	fprintf(out, "cluster.ha = %s\n", c->cluster_ha ? "yes" : "no");
 	fprintf(out, "cluster.leader_ttl = %u\n", c->cluster_leader_ttl_s);
+	fprintf(out, "cluster.snapshot_entries = %u\n", c->cluster_snapshot_entries);
 	fprintf(out, "cluster.name = %s\n", c->cluster_name);
 	fprintf(out, "frr_apply = %s\n", c->frr_apply);
 	fprintf(out, "provisioning_segment = %s%s%s\n", c->provisioning_tenant,

@@ -95,6 +95,9 @@ struct loom_config {
 	 * controller (default: the host name). */
 	bool cluster_ha;
 	unsigned int cluster_leader_ttl_s;
+	/* cluster.snapshot_entries: the leader snapshots the state once the
+	 * log holds this many entries after the last snapshot, then trims it. */
+	unsigned int cluster_snapshot_entries;
 	char cluster_name[64];
 	/* provisioning_segment = TENANT/SEGMENT: where registered, verifying
 	 * and quarantined nodes sit ("" = nowhere). */

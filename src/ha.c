@@ -9,11 +9,17 @@
  *                        "loom-ha1 NAME PID NONCE\n", then the changeset
  *   ha/election/%016x    one per controller, on its lease; the lowest
  *                        create_revision leads
+ *   ha/snap/data/ID/%06d a snapshot's chunks: the replica's SQLite image
+ *                        at log entry I (ID: "%016d-%016x", I and a time)
+ *   ha/snap/manifest     the newest complete snapshot: its entry, ID,
+ *                        chunks, size and SHA-256; written last, so a
+ *                        snapshot is seen only whole
  *
  * Threads: the event loop (everything that touches the store and the
- * model), an election thread (lease, keepalives, who leads) and a watch
- * thread (a doorbell on ha/log/).  The two threads only publish what they
- * saw under a mutex and write an eventfd the loop watches.
+ * model), an election thread (lease, keepalives, who leads), a watch
+ * thread (a doorbell on ha/log/) and, on the leader while it writes one, a
+ * snapshot thread.  The threads only publish what they saw under a mutex
+ * or in atomics and write an eventfd the loop watches.
  */
 #include "config.h"
 
@@ -30,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "cluster/etcd.h"
 #include "lib/log.h"
 #include "lib/monotime.h"
@@ -44,12 +52,22 @@
 #define CATCH_UP_PAGE 256
 /* How often the election thread looks at who leads. */
 #define ELECT_POLL_MS 100
+/* One snapshot chunk, one etcd transaction: base64 makes it 683 KiB, under
+ * etcd's 1.5 MiB request limit with room to spare. */
+#define SNAP_CHUNK (512 * 1024)
+/* A snapshot also once the entries since the last one take this many bytes
+ * (as this controller saw them): the log stays far under etcd's 2 GiB
+ * quota whatever the size of the batches. */
+#define SNAP_LOG_BYTES (256LL * 1024 * 1024)
+/* After a snapshot that did not complete, the next try waits this long. */
+#define SNAP_RETRY_MS 5000
 
 struct loomd_ha {
 	char name[64];
 	char pfx[192];		/* PREFIX/ha/ */
 	char log_pfx[200];	/* PREFIX/ha/log/ */
 	char elect_pfx[208];	/* PREFIX/ha/election/ */
+	char snap_pfx[200];	/* PREFIX/ha/snap/ */
 	char endpoints[1024];
 	int ttl_s;
 	struct etcd *kv;	/* the event loop's client */
@@ -59,6 +77,17 @@ struct loomd_ha {
 	char pending[128];	/* the header of the entry being appended */
 	int efd;
 	int64_t start_rev;	/* the watch starts here */
+	char behind_why[256];	/* why the replica could not catch up ("" when it could) */
+
+	/* Snapshots (the loop's view). */
+	int64_t snap_every;	/* cluster.snapshot_entries */
+	int64_t snap_seq;	/* the newest snapshot's entry that this controller knows of */
+	int64_t snap_next_try;	/* mono_ms: not before, after one that failed */
+	int64_t log_bytes;	/* of the entries appended or applied since the last snapshot */
+	size_t snap_chunk;	/* SNAP_CHUNK, or the test knob */
+	int snap_die_after;	/* test knob: killed after writing this many chunks */
+	struct snap_job *job;	/* the snapshot thread's, while one runs */
+	pthread_t snap_thread;
 
 	/* The event loop's view. */
 	bool leading;
@@ -97,6 +126,209 @@ static void log_key(const struct loomd_ha *h, int64_t seq, char *out, size_t len
 	snprintf(out, len, "%s%016" PRId64, h->log_pfx, seq);
 }
 
+/* ---- snapshots: keys, the manifest, loading one ---- */
+
+static void snap_manifest_key(const struct loomd_ha *h, char *out, size_t len)
+{
+	snprintf(out, len, "%smanifest", h->snap_pfx);
+}
+
+/* ha/snap/data/ID/ and, with @k >= 0, chunk @k's key under it. */
+static void snap_data_key(const struct loomd_ha *h, const char *id, int k, char *out, size_t len)
+{
+	if (k < 0)
+		snprintf(out, len, "%sdata/%s/", h->snap_pfx, id);
+	else
+		snprintf(out, len, "%sdata/%s/%06d", h->snap_pfx, id, k);
+}
+
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	out[0] = '\0';
+	if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL))
+		return;
+	for (unsigned int i = 0; i < n && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+struct snap_manifest {
+	int64_t seq;
+	char id[64];
+	int64_t chunks, chunk_size, size;
+	char sha256[65];
+	int schema;
+	int64_t mod_revision;	/* of the manifest key */
+};
+
+/* @j's integer @name, at least @min. */
+static bool manifest_int(const json_t *j, const char *name, int64_t min, int64_t *out)
+{
+	const json_t *v = json_object_get(j, name);
+
+	*out = json_is_integer(v) ? json_integer_value(v) : 0;
+	return json_is_integer(v) && *out >= min;
+}
+
+/*
+ * The newest complete snapshot's manifest; *found false when there is
+ * none.  A manifest that does not parse is an error naming its field.
+ */
+static int snap_manifest_read(struct loomd_ha *h, struct etcd *e, struct snap_manifest *m, bool *found,
+			      struct etcd_header *hdr, struct loom_err *err)
+{
+	struct etcd_kv kv = { 0 };
+	char key[256];
+	const char *bad = NULL, *id, *sum;
+	int64_t schema = 0;
+	json_t *j;
+
+	memset(m, 0, sizeof(*m));
+	snap_manifest_key(h, key, sizeof(key));
+	if (etcd_get(e, key, &kv, found, hdr, err))
+		return -EIO;
+	if (!*found)
+		return 0;
+	m->mod_revision = kv.mod_revision;
+	j = json_loadb(kv.value, kv.value_len, 0, NULL);
+	id = json_string_value(json_object_get(j, "id"));
+	sum = json_string_value(json_object_get(j, "sha256"));
+	if (!json_is_object(j))
+		bad = "(not a JSON object)";
+	else if (!manifest_int(j, "seq", 1, &m->seq))
+		bad = "seq";
+	else if (!id || !id[0] || strlen(id) >= sizeof(m->id) || strchr(id, '/'))
+		bad = "id";
+	else if (!manifest_int(j, "size", 100, &m->size))
+		bad = "size";
+	else if (!manifest_int(j, "chunk_size", 1, &m->chunk_size) || m->chunk_size > SNAP_CHUNK)
+		bad = "chunk_size";
+	else if (!manifest_int(j, "chunks", 1, &m->chunks) ||
+		 m->chunks != (m->size + m->chunk_size - 1) / m->chunk_size)
+		bad = "chunks";
+	else if (!sum || strlen(sum) != 64)
+		bad = "sha256";
+	else if (!manifest_int(j, "schema", 1, &schema))
+		bad = "schema";
+	if (!bad) {
+		snprintf(m->id, sizeof(m->id), "%s", id);
+		snprintf(m->sha256, sizeof(m->sha256), "%s", sum);
+		m->schema = (int)schema;
+	}
+	json_decref(j);
+	etcd_kv_clear(&kv);
+	if (bad)
+		return loom_err_set(err, LOOM_E_STORE, "", "the snapshot's manifest %s is not loom's: its %s is "
+				    "missing or wrong", key, bad);
+	return 0;
+}
+
+/* Reads the snapshot @m names at @rev (the manifest's read): its chunks, checked, as one image. */
+static int snap_fetch(struct loomd_ha *h, const struct snap_manifest *m, int64_t rev, void **out,
+		      struct loom_err *err)
+{
+	unsigned char *img = malloc((size_t)m->size);
+	char sum[65];
+
+	*out = NULL;
+	if (!img)
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "out of memory for a snapshot of %" PRId64 " bytes",
+				    m->size);
+	for (int64_t k = 0; k < m->chunks; k++) {
+		struct etcd_kv *kvs = NULL;
+		size_t n = 0;
+		int64_t want = k + 1 < m->chunks ? m->chunk_size : m->size - k * m->chunk_size;
+		char key[320];
+
+		snap_data_key(h, m->id, (int)k, key, sizeof(key));
+		/* At the manifest's revision: a newer snapshot may have deleted these since. */
+		if (etcd_get_prefix(h->kv, key, rev, &kvs, &n, NULL, err)) {
+			free(img);
+			return -EIO;
+		}
+		if (n != 1 || strcmp(kvs[0].key, key) || (int64_t)kvs[0].value_len != want) {
+			loom_err_set(err, LOOM_E_STORE, "", "the snapshot at log entry %" PRId64 " is incomplete: its "
+				     "chunk %s %s (the manifest says %" PRId64 " bytes)", m->seq, key,
+				     n != 1 ? "is missing" : "has another size", want);
+			etcd_kvs_free(&kvs, n);
+			free(img);
+			return -EPROTO;
+		}
+		memcpy(img + k * m->chunk_size, kvs[0].value, (size_t)want);
+		etcd_kvs_free(&kvs, n);
+	}
+	sha256_hex(img, (size_t)m->size, sum);
+	if (strcmp(sum, m->sha256)) {
+		free(img);
+		return loom_err_set(err, LOOM_E_STORE, "", "the snapshot at log entry %" PRId64 " (%s) is corrupt: "
+				    "its SHA-256 is %s, its manifest says %s", m->seq, m->id, sum, m->sha256);
+	}
+	*out = img;
+	return 0;
+}
+
+/*
+ * The log lacks the entry after *seq (trimmed): replaces the replica with
+ * the newest snapshot, which must be newer than *seq, and sets *seq to its
+ * entry.  All or nothing: on any error the replica is as it was.
+ */
+static int snap_load(struct loomd_ha *h, struct store *s, int64_t *seq, struct loom_err *err)
+{
+	struct snap_manifest m;
+	struct etcd_header hdr = { 0 };
+	void *img = NULL;
+	char seqtext[24];
+	bool found = false;
+	int ret = 0;
+
+	/* Once more when a newer snapshot replaced this one while it was read. */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct snap_manifest again;
+		struct loom_err e2 = { 0 };
+
+		if (snap_manifest_read(h, h->kv, &m, &found, &hdr, err))
+			return -EIO;
+		if (!found)
+			return loom_err_set(err, LOOM_E_STORE, "", "the log has no entry %" PRId64 " (trimmed) and "
+					    "there is no snapshot (%smanifest): this replica cannot catch up", *seq + 1,
+					    h->snap_pfx);
+		if (m.seq <= *seq)
+			return loom_err_set(err, LOOM_E_STORE, "", "the log has no entry %" PRId64 " and the newest "
+					    "snapshot (log entry %" PRId64 ") is not newer than this replica (entry %"
+					    PRId64 "): it cannot catch up", *seq + 1, m.seq, *seq);
+		if (m.schema != store_schema_version_latest())
+			return loom_err_set(err, LOOM_E_STORE, "", "the snapshot at log entry %" PRId64 " has schema "
+					    "%d, this loomd's is %d", m.seq, m.schema, store_schema_version_latest());
+		ret = snap_fetch(h, &m, hdr.revision, &img, err);
+		if (ret == 0)
+			break;
+		if (snap_manifest_read(h, h->kv, &again, &found, NULL, &e2) || !found ||
+		    again.mod_revision == m.mod_revision)
+			return ret;
+		log_info("ha: a newer snapshot came while reading the one at log entry %" PRId64 ": reading it",
+			 m.seq);
+		loom_err_clear(err);
+	}
+	if (ret)
+		return ret;
+	snprintf(seqtext, sizeof(seqtext), "%" PRId64, m.seq);
+	if (store_image_load(s, img, (size_t)m.size, "ha.seq", seqtext)) {
+		free(img);
+		return loom_err_set(err, LOOM_E_STORE, "", "the snapshot at log entry %" PRId64 " (%s) was not "
+				    "loaded, nothing of it was: %s", m.seq, m.id, store_errmsg(s));
+	}
+	free(img);
+	log_info("ha: %s loaded the snapshot at log entry %" PRId64 " (%" PRId64 " bytes in %" PRId64
+		 " chunks, was at entry %" PRId64 ")", h->name, m.seq, m.size, m.chunks, *seq);
+	*seq = m.seq;
+	if (m.seq > h->snap_seq)
+		h->snap_seq = m.seq;
+	h->log_bytes = 0;
+	return 0;
+}
+
 /* ---- applying the log ---- */
 
 /* The entry's header ("loom-ha1 NAME PID NONCE") and changeset. */
@@ -114,11 +346,15 @@ static int entry_split(const struct etcd_kv *kv, const char **cs, size_t *len, c
 
 /*
  * Applies the entries after *seq to @s, in transactions of at most
- * CATCH_UP_PAGE entries.  *own is set when an entry's header is @pending.
+ * CATCH_UP_PAGE entries; when the log was trimmed past *seq, loads the
+ * newest snapshot first.  *own is set when an entry's header is @pending.
  */
-static int log_catch_up(struct etcd *e, const char *log_pfx, struct store *s, int64_t *seq, const char *pending,
+static int log_catch_up(struct loomd_ha *h, struct store *s, int64_t *seq, const char *pending,
 			bool *own, int *applied, struct etcd_header *hdr, struct loom_err *err)
 {
+	struct etcd *e = h->kv;
+	const char *log_pfx = h->log_pfx;
+
 	for (;;) {
 		struct etcd_kv *kvs = NULL;
 		size_t n = 0;
@@ -130,6 +366,17 @@ static int log_catch_up(struct etcd *e, const char *log_pfx, struct store *s, in
 			return -EIO;
 		if (!n)
 			return 0;
+		if (strtoll(kvs[0].key + strlen(log_pfx), NULL, 10) > *seq + 1) {
+			/* Trimmed past this replica: start again from the snapshot. */
+			int64_t was = *seq;
+
+			etcd_kvs_free(&kvs, n);
+			if (snap_load(h, s, seq, err))
+				return -EIO;
+			if (applied)
+				*applied += (int)(*seq - was);
+			continue;
+		}
 		if (store_begin(s)) {
 			etcd_kvs_free(&kvs, n);
 			return loom_err_set(err, LOOM_E_STORE, "", "catching up with the log: %s", store_errmsg(s));
@@ -176,6 +423,8 @@ static int log_catch_up(struct etcd *e, const char *log_pfx, struct store *s, in
 			return ret;
 		}
 		*seq += (int64_t)n;
+		for (size_t i = 0; i < n; i++)
+			h->log_bytes += (int64_t)kvs[i].value_len;
 		if (applied)
 			*applied += (int)n;
 		etcd_kvs_free(&kvs, n);
@@ -435,6 +684,8 @@ const char *loomd_ha_stale(const struct loomd *d)
 {
 	struct loomd_ha *h = d->ha;
 
+	if (h && h->behind_why[0])
+		return h->behind_why;
 	if (!h || (!h->e_unreachable && !atomic_load(&h->watch_broken)))
 		return NULL;
 	return h->stale_why[0] ? h->stale_why : "etcd is unreachable";
@@ -467,8 +718,13 @@ static int catch_up(struct loomd *d, bool *own, struct loom_err *err)
 {
 	struct loomd_ha *h = d->ha;
 	int applied = 0;
-	int ret = log_catch_up(h->kv, h->log_pfx, d->store, &h->seq, h->pending, own, &applied, NULL, err);
+	int ret = log_catch_up(h, d->store, &h->seq, h->pending, own, &applied, NULL, err);
 
+	if (ret)
+		snprintf(h->behind_why, sizeof(h->behind_why), "this replica cannot catch up with the log: %s",
+			 err->msg);
+	else
+		h->behind_why[0] = '\0';
 	if (applied) {
 		loomd_model_reload(d);
 		d->model_changed = true;
@@ -554,8 +810,10 @@ enum ha_append loomd_ha_append(struct loomd *d, struct loom_err *err)
 	free(value);
 	free(cs);
 	cs = NULL;
-	if (ret == 0 && ok)
+	if (ret == 0 && ok) {
+		h->log_bytes += (int64_t)op.len;
 		return HA_APPENDED;
+	}
 	store_rollback(d->store);
 	d->txn_internal = 0;
 	if (ret) {
@@ -614,13 +872,197 @@ void loomd_ha_committed(struct loomd *d, bool ok)
 	loomd_model_reload(d);
 }
 
+/* ---- snapshots: writing one (the leader, in a thread of its own) ---- */
+
+struct snap_job {
+	struct loomd_ha *h;
+	void *img;		/* the replica's image at log entry @seq */
+	size_t len;
+	int64_t seq;
+	int64_t log_bytes;	/* h->log_bytes when it started */
+	char fence_key[256];	/* our election key when it started */
+	int64_t fence_rev;
+	atomic_bool done;
+	bool ok;		/* the manifest is in */
+};
+
+/* @ops in one transaction, only while our election key is what it was (and @extra holds). */
+static int snap_txn(struct etcd *e, const struct snap_job *j, const struct etcd_cmp *extra,
+		    const struct etcd_op *ops, size_t n_ops, struct etcd_header *hdr, struct loom_err *err)
+{
+	struct etcd_cmp cmp[2] = {
+		{ .key = j->fence_key, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = j->fence_rev },
+	};
+	bool ok = false;
+
+	if (extra)
+		cmp[1] = *extra;
+	if (etcd_txn(e, cmp, extra ? 2 : 1, ops, n_ops, NULL, 0, &ok, hdr, err))
+		return -EIO;
+	if (!ok)
+		return loom_err_set(err, LOOM_E_STATE, "", "fenced: %s no longer leads, or the snapshot was "
+				    "replaced", j->h->name);
+	return 0;
+}
+
+static void *snap_main(void *arg)
+{
+	struct snap_job *j = arg;
+	struct loomd_ha *h = j->h;
+	struct etcd *e = NULL;
+	struct loom_err err = { 0 };
+	struct etcd_header hdr = { 0 };
+	char id[64], key[320], sum[65], manifest[768], mkey[256];
+	char data_lo[256], data_hi[256], id_lo[320], id_hi[320], log_hi[256];
+	size_t chunks = (j->len + h->snap_chunk - 1) / h->snap_chunk;
+	int64_t t0 = mono_ms(), keep_from = j->seq - h->snap_every / 4 + 1;
+
+	snprintf(id, sizeof(id), "%016" PRId64 "-%016" PRIx64, j->seq, (uint64_t)realtime_ns());
+	sha256_hex(j->img, j->len, sum);
+	if (etcd_open(h->endpoints, 5000, &e, &err))
+		goto out;
+	for (size_t k = 0; k < chunks; k++) {
+		size_t off = k * h->snap_chunk;
+		struct etcd_op op = { .type = ETCD_OP_PUT, .key = key, .value = (char *)j->img + off,
+				      .len = j->len - off < h->snap_chunk ? j->len - off : h->snap_chunk };
+
+		if (atomic_load(&h->stop)) {
+			loom_err_set(&err, LOOM_E_STATE, "", "%s is stopping", h->name);
+			goto out;
+		}
+		snap_data_key(h, id, (int)k, key, sizeof(key));
+		if (snap_txn(e, j, NULL, &op, 1, NULL, &err))
+			goto out;
+		if (h->snap_die_after > 0 && k + 1 == (size_t)h->snap_die_after) {
+			log_warn("ha: LOOMD_TEST_SNAPSHOT_DIE_AFTER: %s killed after %zu of the %zu chunks of the "
+				 "snapshot at log entry %" PRId64, h->name, k + 1, chunks, j->seq);
+			raise(SIGKILL);
+		}
+	}
+	/*
+	 * The manifest last, so a snapshot is seen only whole.  The same
+	 * transaction drops every other snapshot's chunks: the previous one's
+	 * and any that a leader killed half-way left behind.
+	 */
+	snap_manifest_key(h, mkey, sizeof(mkey));
+	snprintf(manifest, sizeof(manifest), "{\"seq\":%" PRId64 ",\"id\":\"%s\",\"chunks\":%zu,\"chunk_size\":%zu,"
+		 "\"size\":%zu,\"sha256\":\"%s\",\"schema\":%d,\"by\":\"%s\",\"time\":%" PRId64 "}", j->seq, id,
+		 chunks, h->snap_chunk, j->len, sum, store_schema_version_latest(), h->name, realtime_ns());
+	snprintf(data_lo, sizeof(data_lo), "%sdata/", h->snap_pfx);
+	snprintf(data_hi, sizeof(data_hi), "%sdata0", h->snap_pfx);	/* '/' + 1: the end of data/ */
+	snap_data_key(h, id, -1, id_lo, sizeof(id_lo));
+	snprintf(id_hi, sizeof(id_hi), "%sdata/%s0", h->snap_pfx, id);
+	{
+		struct etcd_op ops[3] = {
+			{ .type = ETCD_OP_PUT, .key = mkey, .value = manifest, .len = strlen(manifest) },
+			{ .type = ETCD_OP_DELETE_RANGE, .key = data_lo, .range_end = id_lo },
+			{ .type = ETCD_OP_DELETE_RANGE, .key = id_hi, .range_end = data_hi },
+		};
+
+		if (snap_txn(e, j, NULL, ops, 3, &hdr, &err))
+			goto out;
+	}
+	j->ok = true;
+	/*
+	 * Trim: the entries the snapshot holds, but the last
+	 * snapshot_entries / 4 of them (a follower a little behind catches up
+	 * from the log, without a whole snapshot); only while the manifest is
+	 * the one just written.
+	 */
+	if (keep_from > 1) {
+		struct etcd_cmp still = { .key = mkey, .target = ETCD_CMP_MOD, .result = ETCD_CMP_EQUAL,
+					  .number = hdr.revision };
+		struct etcd_op op = { .type = ETCD_OP_DELETE_RANGE, .key = h->log_pfx, .range_end = log_hi };
+
+		log_key(h, keep_from, log_hi, sizeof(log_hi));
+		if (snap_txn(e, j, &still, &op, 1, NULL, &err)) {
+			log_warn("ha: the log was not trimmed after the snapshot at log entry %" PRId64 " (the next "
+				 "snapshot will): %s", j->seq, err.msg);
+			keep_from = 1;
+		}
+	}
+	log_info("ha: %s wrote the snapshot at log entry %" PRId64 " (%zu bytes, %zu chunks, %" PRId64 " ms); "
+		 "the log starts at entry %" PRId64, h->name, j->seq, j->len, chunks, mono_ms() - t0,
+		 keep_from > 1 ? keep_from : 1);
+out:
+	if (!j->ok)
+		log_warn("ha: the snapshot at log entry %" PRId64 " was not completed: %s", j->seq, err.msg);
+	etcd_close(&e);
+	atomic_store(&j->done, true);
+	wake(h);
+	return NULL;
+}
+
+static void snap_job_free(struct loomd_ha *h)
+{
+	if (!h->job)
+		return;
+	pthread_join(h->snap_thread, NULL);
+	free(h->job->img);
+	free(h->job);
+	h->job = NULL;
+}
+
+/* The leader, outside a batch: a snapshot once snapshot_entries entries came after the last one. */
+static void snap_poll(struct loomd *d)
+{
+	struct loomd_ha *h = d->ha;
+	struct snap_job *j = h->job;
+	sigset_t all, old;
+
+	if (j && atomic_load(&j->done)) {
+		if (j->ok && j->seq > h->snap_seq)
+			h->snap_seq = j->seq;
+		if (j->ok)
+			h->log_bytes = h->log_bytes > j->log_bytes ? h->log_bytes - j->log_bytes : 0;
+		if (!j->ok)
+			h->snap_next_try = mono_ms() + SNAP_RETRY_MS;
+		snap_job_free(h);
+	}
+	if (h->job || d->in_txn || !loomd_ha_leader(d) || h->seq <= h->snap_seq ||
+	    (h->seq - h->snap_seq < h->snap_every && h->log_bytes < SNAP_LOG_BYTES) || mono_ms() < h->snap_next_try)
+		return;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	j->h = h;
+	j->seq = h->seq;
+	j->log_bytes = h->log_bytes;
+	if (loomd_ha_fence(d, j->fence_key, sizeof(j->fence_key), &j->fence_rev) ||
+	    store_image_take(d->store, &j->img, &j->len)) {
+		log_err("ha: cannot take a snapshot: %s", store_errmsg(d->store));
+		goto failed;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&h->snap_thread, NULL, snap_main, j)) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		log_err("ha: cannot start the snapshot's thread");
+		goto failed;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	h->job = j;
+	return;
+failed:
+	free(j->img);
+	free(j);
+	h->snap_next_try = mono_ms() + SNAP_RETRY_MS;
+}
+
 static void lead(struct loomd *d)
 {
 	struct loomd_ha *h = d->ha;
 
+	struct snap_manifest m;
+	struct loom_err err = { 0 };
+	bool found = false;
+
 	h->leading = true;
 	h->fenced = false;
 	log_info("ha: %s leads (log entry %" PRId64 ")", h->name, h->seq);
+	/* The snapshots the last leader wrote count. */
+	if (snap_manifest_read(h, h->kv, &m, &found, NULL, &err) == 0 && found && m.seq > h->snap_seq)
+		h->snap_seq = m.seq;
 	/* What the last leader left in the store is ours to carry on. */
 	loomd_replace_release(d);
 	if (loomd_replace_load(d))
@@ -628,8 +1070,7 @@ static void lead(struct loomd *d)
 	fault_history_release(&d->faults);
 	loomd_faults_restore(d);
 	if (d->cfg.reconcile && !d->rec) {
-		struct loom_err err = { 0 };
-
+		loom_err_clear(&err);
 		if (loomd_reconciler_start(d) == 0 && server_add_reconciler(d, &err) == 0) {
 			d->life_pending = true;
 			loomd_post(d);
@@ -685,6 +1126,7 @@ void loomd_ha_poll(struct loomd *d)
 	}
 	if (d->model_changed && d->rec)
 		loomd_post(d);
+	snap_poll(d);
 }
 
 static void on_wake(struct loomd *d)
@@ -747,6 +1189,18 @@ static int ha_new(const struct loom_config *cfg, struct loomd_ha **out, struct l
 	snprintf(h->pfx, sizeof(h->pfx), "%s/ha/", cfg->cluster_prefix);
 	snprintf(h->log_pfx, sizeof(h->log_pfx), "%slog/", h->pfx);
 	snprintf(h->elect_pfx, sizeof(h->elect_pfx), "%selection/", h->pfx);
+	snprintf(h->snap_pfx, sizeof(h->snap_pfx), "%ssnap/", h->pfx);
+	h->snap_every = cfg->cluster_snapshot_entries;
+	h->snap_chunk = SNAP_CHUNK;
+	/* Test knobs (docs/ha.md): small chunks, and a leader killed half-way through a snapshot. */
+	if (getenv("LOOMD_TEST_SNAPSHOT_CHUNK")) {
+		long v = strtol(getenv("LOOMD_TEST_SNAPSHOT_CHUNK"), NULL, 10);
+
+		if (v >= 1024 && v <= SNAP_CHUNK)
+			h->snap_chunk = (size_t)v;
+	}
+	if (getenv("LOOMD_TEST_SNAPSHOT_DIE_AFTER"))
+		h->snap_die_after = atoi(getenv("LOOMD_TEST_SNAPSHOT_DIE_AFTER"));
 	snprintf(h->endpoints, sizeof(h->endpoints), "%s", cfg->cluster_etcd);
 	h->ttl_s = (int)cfg->cluster_leader_ttl_s;
 	pthread_mutex_init(&h->lock, NULL);
@@ -794,6 +1248,14 @@ int loomd_ha_open(struct loomd *d, struct loom_err *err)
 				    "this controller on an empty file", d->cfg.database, audit_seq, d->cfg.database);
 	if (meta_check(h, err))
 		return -EIO;
+	{
+		struct snap_manifest m;
+		bool found = false;
+
+		if (snap_manifest_read(h, h->kv, &m, &found, NULL, err))
+			return -EIO;
+		h->snap_seq = found ? m.seq : 0;
+	}
 	if (h->seq > 0) {
 		struct etcd_kv kv = { 0 };
 		bool found = false;
@@ -803,13 +1265,14 @@ int loomd_ha_open(struct loomd *d, struct loom_err *err)
 		if (etcd_get(h->kv, key, &kv, &found, NULL, err))
 			return -EIO;
 		etcd_kv_clear(&kv);
-		if (!found)
+		/* Not there, and no snapshot at or past it: not this cluster's log. */
+		if (!found && h->snap_seq < h->seq)
 			return loom_err_set(err, LOOM_E_STORE, "database", "%s is at log entry %" PRId64 ", which "
 					    "the cluster does not have (another cluster, or its log was removed): "
 					    "move the file away to start from the cluster's state", d->cfg.database,
 					    h->seq);
 	}
-	ret = log_catch_up(h->kv, h->log_pfx, d->store, &h->seq, NULL, NULL, NULL, &hdr, err);
+	ret = log_catch_up(h, d->store, &h->seq, NULL, NULL, NULL, &hdr, err);
 	if (ret)
 		return ret;
 	log_info("ha: %s's replica is at log entry %" PRId64, h->name, h->seq);
@@ -848,6 +1311,7 @@ void loomd_ha_close(struct loomd *d)
 		pthread_join(h->elect_thread, NULL);	/* resigns */
 		pthread_join(h->watch_thread, NULL);
 	}
+	snap_job_free(h);
 	ha_free(&d->ha);
 }
 
@@ -868,10 +1332,11 @@ json_t *loomd_ha_info(const struct loomd *d)
 		gmtime_r(&t, &tm);
 		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
-	o = json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:I}", "ha", true, "name", h->name,
+	o = json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "ha", true, "name", h->name,
 		      "role", loomd_ha_leader(d) ? "leader" : "follower",
 		      "leader", h->leader_name[0] ? h->leader_name : "none", "leader_since", since,
-		      "log_seq", (json_int_t)h->seq, "conflicts", (json_int_t)h->conflicts);
+		      "log_seq", (json_int_t)h->seq, "conflicts", (json_int_t)h->conflicts,
+		      "snapshot_seq", (json_int_t)h->snap_seq);
 	pthread_mutex_unlock(&h->lock);
 	if (o && stale)
 		json_object_set_new(o, "stale", json_string(stale));
@@ -935,24 +1400,31 @@ static int import_chunk(struct store *s, void *arg, struct loom_err *err)
 /* ha/meta while an import runs (@importing) and after it. */
 static int import_mark(struct loomd_ha *h, bool importing, struct loom_err *err)
 {
-	struct etcd_cmp cmp = { .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 };
+	struct etcd_cmp cmp[2] = {
+		{ .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 },
+		{ .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 },
+	};
 	struct etcd_op op = { .type = ETCD_OP_PUT };
-	char key[256], first[256], value[256];
+	char key[256], first[256], manifest[256], value[256];
 	bool ok = false;
 
 	snprintf(key, sizeof(key), "%smeta", h->pfx);
 	log_key(h, 1, first, sizeof(first));
+	snap_manifest_key(h, manifest, sizeof(manifest));
 	snprintf(value, sizeof(value), "{\"schema\":%d,\"by\":\"import\",\"time\":%" PRId64 "%s}",
 		 store_schema_version_latest(), realtime_ns(), importing ? ",\"importing\":true" : "");
-	cmp.key = first;	/* the log is empty: nothing to import over */
+	/* Nothing to import over: no first entry, and no snapshot (a trimmed log has no entry 1). */
+	cmp[0].key = first;
+	cmp[1].key = manifest;
 	op.key = key;
 	op.value = value;
 	op.len = strlen(value);
-	if (etcd_txn(h->kv, &cmp, importing ? 1 : 0, &op, 1, NULL, 0, &ok, NULL, err))
+	if (etcd_txn(h->kv, cmp, importing ? 2 : 0, &op, 1, NULL, 0, &ok, NULL, err))
 		return -EIO;
 	if (!ok)
 		return loom_err_set(err, LOOM_E_CONFLICT, "cluster.etcd", "the cluster at %s%s already holds state "
-				    "(%s exists): import only into an empty one", h->endpoints, h->pfx, first);
+				    "(%s or %s exists): import only into an empty one", h->endpoints, h->pfx, first,
+				    manifest);
 	return 0;
 }
 
@@ -1016,7 +1488,7 @@ int loomd_ha_export(const struct loom_config *cfg, const char *path, struct loom
 	if (!ret)
 		ret = store_open(path, &s, err);
 	if (!ret)
-		ret = log_catch_up(h->kv, h->log_pfx, s, &seq, NULL, NULL, NULL, NULL, err);
+		ret = log_catch_up(h, s, &seq, NULL, NULL, NULL, NULL, err);
 	/* A single-machine file: no log position. */
 	if (!ret && store_kv_delete(s, "ha.seq"))
 		ret = loom_err_set(err, LOOM_E_STORE, "", "export: %s", store_errmsg(s));

@@ -18,6 +18,8 @@
 #include "store/store.h"
 
 #define STORE_SAVEPOINT_MAX 16
+/* 'loom' in ASCII: marks the file as ours (PRAGMA application_id). */
+#define STORE_APPLICATION_ID 0x6c6f6f6d
 
 /* Every statement prepared once at open, indexing struct store's stmt[]. */
 enum stmt_id {

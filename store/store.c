@@ -35,8 +35,6 @@
 #include "lib/log.h"
 #include "store/store-private.h"
 
-/* 'loom' in ASCII: marks the file as ours (PRAGMA application_id). */
-#define STORE_APPLICATION_ID 0x6c6f6f6d
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 /*

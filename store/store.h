@@ -233,4 +233,19 @@ int store_changeset_apply(struct store *s, const void *changeset, size_t len);
 int store_copy_from(struct store *s, const char *src_path, const char *skip_kv, int rows,
 		    int (*chunk_fn)(struct store *s, void *arg, struct loom_err *err), void *arg, struct loom_err *err);
 
+/*
+ * The whole database as one image (store/image.c): the SQLite file's
+ * pages as sqlite3_serialize gives them, for the snapshots of highly
+ * available controllers.  store_image_take: *image malloc'd.  No
+ * transaction may be open.
+ *
+ * store_image_load checks @image first (an SQLite file that passes
+ * quick_check, loom's application_id and this code's schema, and kv
+ * @key = @value) and then replaces every page of @s with it in one write
+ * transaction (SQLite's backup API): on any error nothing of it stays and
+ * errmsg says why.  No transaction may be open.
+ */
+int store_image_take(struct store *s, void **image, size_t *len);
+int store_image_load(struct store *s, const void *image, size_t len, const char *key, const char *value);
+
 #endif

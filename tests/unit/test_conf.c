@@ -175,6 +175,9 @@ static void test_errors(void **state)
 	expect_bad("rdma.peer = Ref_1\n", "rdma.peer", "node name");
 	expect_bad("rdma.peer_address = -oProxyCommand=x\n", "rdma.peer_address", "not starting with '-'");
 	expect_bad("rdma.runner = sh -c 'ssh $HOST'\n", "rdma.runner", "not a shell string");
+	expect_bad("cluster.snapshot_entries = 9\n", "cluster.snapshot_entries", "10..1000000000");
+	expect_bad("cluster.snapshot_entries = lots\n", "cluster.snapshot_entries", "number of log entries");
+	expect_bad("cluster.snapshot_entries = 1000000001\n", "cluster.snapshot_entries", "10..1000000000");
 }
 
 static void test_print_parses_again(void **state)
@@ -192,7 +195,9 @@ static void test_print_parses_again(void **state)
 				   "fault.critical = replace\nfault.hold_down = 60\nfault.counter_interval = 5\n"
 				   "rdma.pass_pct = 92.5\nrdma.pass_pct.400 = 95\nrdma.min_gbps.400 = 370\n"
 				   "rdma.min_gbps.100 = 88.25\nrdma.tool = ib_write_bw\nrdma.peer = ref-1\n"
-				   "rdma.runner = ssh -oBatchMode=yes root@{host}\n", &a, &err), 0);
+				   "rdma.runner = ssh -oBatchMode=yes root@{host}\n"
+				   "cluster.snapshot_entries = 500\n", &a, &err), 0);
+	assert_int_equal(a.cluster_snapshot_entries, 500);
 	/* The last line for a node wins; every node once. */
 	assert_int_equal(a.n_nvml, 2);
 	assert_string_equal(a.nvml[0].path, "/opt/c.so");

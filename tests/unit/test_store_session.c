@@ -2,7 +2,10 @@
  * tests/unit/test_store_session.c: changesets (store/session.c) between
  * two real SQLite files: what a transaction changed, rolled-back
  * savepoints left out; a changeset that does not fit the file refused and
- * nothing of it applied; a whole database copied in chunks.
+ * nothing of it applied; a whole database copied in chunks; a whole
+ * database as one image, loaded into another that had state of its own,
+ * and an image that is corrupt, of another position or truncated refused
+ * with the target left as it was.
  */
 #include "config.h"
 
@@ -186,11 +189,91 @@ static void test_copy_in_chunks(void **state)
 	tdir_remove(&dst);
 }
 
+static void test_image(void **state)
+{
+	struct tdir a, b;
+	struct store *sa = NULL, *sb = NULL;
+	struct loom_err err = { 0 };
+	struct audit_entry e = { .method = "t.put", .params = "{}", .result = "{}" };
+	struct tenant t;
+	int64_t n_checked = 0, bad = 0;
+	unsigned char *img = NULL;
+	size_t len = 0;
+	char why[256], *v = NULL;
+
+	(void)state;
+	assert_int_equal(tdir_make(&a), 0);
+	assert_int_equal(tdir_make(&b), 0);
+	assert_int_equal(store_open(a.db, &sa, &err), 0);
+	assert_int_equal(store_open(b.db, &sb, &err), 0);
+	assert_int_equal(store_begin(sa), 0);
+	for (int i = 0; i < 50; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "t%d", i);
+		tenant(&t, name);
+		assert_int_equal(store_tenant_put(sa, &t), 0);
+		assert_int_equal(store_audit_append(sa, &e), 0);
+	}
+	assert_int_equal(store_kv_put(sa, "ha.seq", "42"), 0);
+	assert_int_equal(store_image_take(sa, (void **)&img, &len), -EINVAL);	/* a transaction is open */
+	assert_int_equal(store_commit(sa), 0);
+	assert_int_equal(store_image_take(sa, (void **)&img, &len), 0);
+	assert_true(len >= 4096);
+
+	/* @sb has state of its own: replaced whole. */
+	assert_int_equal(store_begin(sb), 0);
+	assert_int_equal(store_kv_put(sb, "ha.seq", "7"), 0);
+	assert_int_equal(store_kv_put(sb, "x.mine", "1"), 0);
+	assert_int_equal(store_commit(sb), 0);
+
+	/* Refused, @sb as it was: another position, a flipped byte, a truncated image. */
+	assert_int_equal(store_image_load(sb, img, len, "ha.seq", "41"), -EPROTO);
+	assert_non_null(strstr(store_errmsg(sb), "ha.seq is 42, expected 41"));
+	img[4096] ^= 0xff;	/* page 2's b-tree page type (a flip in free space only the SHA-256 above sees) */
+	assert_int_not_equal(store_image_load(sb, img, len, "ha.seq", "42"), 0);
+	img[4096] ^= 0xff;
+	assert_int_not_equal(store_image_load(sb, img, len / 2, "ha.seq", "42"), 0);
+	assert_int_not_equal(store_image_load(sb, img, 50, "ha.seq", "42"), 0);
+	assert_int_equal(store_kv_get(sb, "ha.seq", &v), 0);
+	assert_string_equal(v, "7");
+	free(v);
+	assert_int_equal(count(sb, "x."), 1);
+
+	assert_int_equal(store_image_load(sb, img, len, "ha.seq", "42"), 0);
+	assert_int_equal(store_kv_get(sb, "ha.seq", &v), 0);
+	assert_string_equal(v, "42");
+	free(v);
+	assert_int_equal(count(sb, "x."), 0);
+	assert_int_equal(store_audit_verify(sb, &n_checked, &bad, why, sizeof(why)), 0);
+	assert_int_equal(n_checked, 50);
+	/* It goes on as a database of its own. */
+	assert_int_equal(store_begin(sb), 0);
+	tenant(&t, "after");
+	assert_int_equal(store_tenant_put(sb, &t), 0);
+	assert_int_equal(store_audit_append(sb, &e), 0);
+	assert_int_equal(store_commit(sb), 0);
+	assert_int_equal(store_audit_verify(sb, &n_checked, &bad, why, sizeof(why)), 0);
+	assert_int_equal(n_checked, 51);
+	store_close(&sb);
+	/* And on disk, opened again. */
+	assert_int_equal(store_open(b.db, &sb, &err), 0);
+	assert_int_equal(store_audit_verify(sb, &n_checked, &bad, why, sizeof(why)), 0);
+	assert_int_equal(n_checked, 51);
+
+	free(img);
+	store_close(&sa);
+	store_close(&sb);
+	tdir_remove(&a);
+	tdir_remove(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_changeset_roundtrip),
 		cmocka_unit_test(test_copy_in_chunks),
+		cmocka_unit_test(test_image),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
