@@ -275,3 +275,18 @@ intent_of_model() {
 		echo "$s $(printf '%s\n' ${SEGS[$s]} | sort | paste -sd' ')"
 	done | sed 's/ $//' | sort
 }
+
+# A VM or container behind a shared port: an 802.1Q sub-interface of the
+# host's eth0, moved into a namespace of its own (HOST-ns + SFX), with an
+# address and, given one, a default route.  Removed by the EXIT trap.
+share_ns() {	# share_ns HOST SFX VID CIDR [GATEWAY]
+	local ns="$P-$1" sub="$P-$1$2"
+	ip netns add "$sub" || return 1
+	eval "share_down_$1$2() { ip netns del '$sub' 2>/dev/null; }"
+	t_cleanup_add "share_down_$1$2"
+	ip -n "$ns" link add link eth0 name "eth0.$3" type vlan id "$3" &&
+		ip -n "$ns" link set "eth0.$3" netns "$sub" &&
+		ip -n "$sub" addr add "$4" dev "eth0.$3" &&
+		ip -n "$sub" link set "eth0.$3" up && ip -n "$sub" link set lo up &&
+		{ [ -z "${5:-}" ] || ip -n "$sub" route add default via "$5"; }
+}

@@ -246,16 +246,7 @@ case $e3 in *"shared by tagged segments"*) r=0 ;; *) r=1 ;; esac
 t_ok $r "a whole-port attachment to a shared port is refused: $e3"
 
 NS22=$P-h22
-share_down() { ip netns del "$NS22"a 2>/dev/null; ip netns del "$NS22"b 2>/dev/null; }
-t_cleanup_add share_down
-for pair in "a:$VX:192.0.2.201" "b:$VY:192.0.2.202"; do
-	IFS=: read -r sfx vid addr <<<"$pair"
-	ip netns add "$NS22$sfx"
-	ip -n "$NS22" link add link eth0 name "eth0.$vid" type vlan id "$vid" &&
-		ip -n "$NS22" link set "eth0.$vid" netns "$NS22$sfx" &&
-		ip -n "$NS22$sfx" addr add "$addr/24" dev "eth0.$vid" &&
-		ip -n "$NS22$sfx" link set "eth0.$vid" up && ip -n "$NS22$sfx" link set lo up
-done
+share_ns h22 a "$VX" 192.0.2.201/24 && share_ns h22 b "$VY" 192.0.2.202/24
 t_ok $? "in h22: eth0.$VX (192.0.2.201, s1) and eth0.$VY (192.0.2.202, s2), each in a namespace of its own"
 SEGS=()
 SEGS[s1/x]="h22@$VX h31"

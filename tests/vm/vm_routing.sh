@@ -362,17 +362,7 @@ t_ok $? "soft s1 and s2: x on h22's shared port (a VLAN each), w on h31 / h32; s
 VX=$(ctl -o json segment show s1/x | jq '.attachments[] | select(.node == "h22") | .vlan')
 VY=$(ctl -o json segment show s2/x | jq '.attachments[] | select(.node == "h22") | .vlan')
 NS22=$P-h22
-share_down() { ip netns del "$NS22"a 2>/dev/null; ip netns del "$NS22"b 2>/dev/null; }
-t_cleanup_add share_down
-for pair in "a:$VX:192.0.2.101" "b:$VY:192.0.2.102"; do
-	IFS=: read -r sfx vid addr <<<"$pair"
-	ip netns add "$NS22$sfx"
-	ip -n "$NS22" link add link eth0 name "eth0.$vid" type vlan id "$vid" &&
-		ip -n "$NS22" link set "eth0.$vid" netns "$NS22$sfx" &&
-		ip -n "$NS22$sfx" addr add "$addr/25" dev "eth0.$vid" &&
-		ip -n "$NS22$sfx" link set "eth0.$vid" up && ip -n "$NS22$sfx" link set lo up &&
-		ip -n "$NS22$sfx" route add default via 192.0.2.1 || break
-done &&
+share_ns h22 a "$VX" 192.0.2.101/25 192.0.2.1 && share_ns h22 b "$VY" 192.0.2.102/25 192.0.2.1 &&
 	ip -n "$P-h32" -batch - <<EOF
 addr flush dev eth0
 addr add 192.0.2.160/25 dev eth0
