@@ -202,6 +202,20 @@ matrix6() {
 	wait
 	cat "$T_DIR"/matrix6.h* | sort | paste -sd' '
 }
+# Each host first talks to its IPv6 gateway, as a host's stack does when its
+# address comes up (the v4 matrix did the same for IPv4): the VTEP learns
+# the host's address and EVPN carries it (type-2 MAC+IP), so every VTEP
+# holds a host route to it.  Without one, a VTEP reached only through a
+# /64 prefix route can lose zebra's next-hop neighbour for it when bgpd
+# replaces the route (a second path, FRR 8.4 queueing the add before the
+# delete: docs/overlay.md, "Routing"), and a silent host stays unreachable
+# until it speaks.
+gw6_ok=0
+for h in $HOSTS; do
+	case ${ADDR6[$h]} in 2001:db8:a::*) g=2001:db8:a::1 ;; *) g=2001:db8:b::1 ;; esac
+	t_wait 10 reach6 "$h" "$g" || gw6_ok=1
+done
+t_ok $gw6_ok "every host reaches its IPv6 gateway (2001:db8:a::1 or 2001:db8:b::1)"
 t_is "$(ip netns exec "$NS1" sysctl -n net.ipv6.conf.all.forwarding)" 1 \
 	"vt1: IPv6 forwarding on in the namespace (Linux routes IPv6 only with all.forwarding)"
 t_is "$(matrix6)" "" "IPv6 matrix, 30 ordered pairs, same /64s in both tenants: own tenant reached (routed: hop limit 62 across VTEPs), the other never"
