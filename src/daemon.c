@@ -123,6 +123,7 @@ uint64_t loomd_post(struct loomd *d)
 	gen = reconciler_post(d->rec, des);
 	desired_free(&des);
 	d->posted_gen = gen;
+	loomd_ha_posted(d, gen);
 	/*
 	 * Pending removals (this batch's, or found in the store at start) are
 	 * verified by this generation.  An older one still unconfirmed keeps

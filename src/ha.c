@@ -100,6 +100,20 @@ struct loomd_ha {
 	atomic_llong seen_seq;	/* the highest entry the watch saw */
 	atomic_bool watch_broken;
 
+	/*
+	 * Convergence (docs/ha.md, "-w through a follower"): the leader puts
+	 * PREFIX/ha/converged {"seq": S, "ok": B} when every target converged
+	 * on a generation compiled from the log up to entry S; followers
+	 * watch it and answer their waiting writes from it.
+	 */
+	char conv_key[224];
+	struct { uint64_t gen; int64_t seq; } posted[64];	/* the leader's posts, oldest first */
+	size_t n_posted;
+	int64_t conv_put_seq;	/* the leader's last put */
+	bool conv_put_ok;
+	atomic_llong conv_seq;	/* what the watch last saw (-1: nothing yet) */
+	atomic_bool conv_ok;
+
 	/* The election thread's view, under @lock. */
 	pthread_mutex_t lock;
 	bool e_leading;
@@ -654,11 +668,31 @@ static void on_log_ctx(void *arg, const struct etcd_watch_update *u)
 		etcd_watch_resume(c->w, c->watch, u->compact_revision);
 }
 
+/* The leader's convergence key: its newest value, for the waiting writes. */
+static void on_conv(void *arg, const struct etcd_watch_update *u)
+{
+	struct loomd_ha *h = arg;
+
+	for (size_t i = 0; u->status == ETCD_WATCH_EVENTS && i < u->n_events; i++) {
+		const struct etcd_kv *kv = &u->events[i].kv;
+		json_t *j = u->events[i].type == ETCD_EV_PUT ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
+		json_t *seq = json_object_get(j, "seq"), *ok = json_object_get(j, "ok");
+
+		if (json_is_integer(seq) && json_is_boolean(ok)) {
+			atomic_store(&h->conv_ok, json_is_true(ok));
+			atomic_store(&h->conv_seq, (long long)json_integer_value(seq));
+			wake(h);
+		}
+		json_decref(j);
+	}
+}
+
 static void *watch_main(void *arg)
 {
 	struct loomd_ha *h = arg;
 	struct loom_err err = { 0 };
 	struct watch_ctx c = { .h = h };
+	struct etcd_watch *conv = NULL;
 
 	if (etcd_watcher_new(h->endpoints, &c.w, &err) ||
 	    etcd_watch_add(c.w, h->log_pfx, h->start_rev, on_log_ctx, &c, &c.watch, &err)) {
@@ -666,8 +700,14 @@ static void *watch_main(void *arg)
 		etcd_watcher_free(&c.w);
 		return NULL;
 	}
+	/* From now: a write waits for a convergence after its own entry. */
+	if (etcd_watch_add(c.w, h->conv_key, 0, on_conv, h, &conv, &err))
+		log_err("ha: the convergence key's watch (-w through this follower will time out): %s",
+			err.msg);
 	while (!atomic_load(&h->stop))
 		etcd_watcher_run(c.w, 200);
+	if (conv)
+		etcd_watch_cancel(c.w, &conv);
 	etcd_watch_cancel(c.w, &c.watch);
 	etcd_watcher_free(&c.w);
 	return NULL;
@@ -702,6 +742,74 @@ int loomd_ha_fence(const struct loomd *d, char *key, size_t len, int64_t *rev)
 	*rev = h->e_rev;
 	pthread_mutex_unlock(&h->lock);
 	return 0;
+}
+
+void loomd_ha_posted(struct loomd *d, uint64_t gen)
+{
+	struct loomd_ha *h = d->ha;
+
+	if (!h || !h->leading || !gen)
+		return;
+	if (h->n_posted == sizeof(h->posted) / sizeof(h->posted[0])) {
+		memmove(h->posted, h->posted + 1, (h->n_posted - 1) * sizeof(h->posted[0]));
+		h->n_posted--;
+	}
+	h->posted[h->n_posted].gen = gen;
+	h->posted[h->n_posted++].seq = h->seq;
+}
+
+void loomd_ha_publish(struct loomd *d)
+{
+	struct loomd_ha *h = d->ha;
+	struct etcd_cmp cmp;
+	struct etcd_op op;
+	struct loom_err err = { 0 };
+	char fence_key[256], value[64];
+	int64_t fence_rev, seq = -1;
+	bool ok = false, took = false;
+	size_t k;
+
+	if (!h || !h->leading || h->fenced || !d->rec || !h->n_posted)
+		return;
+	/* The newest posted generation every target it touched has taken. */
+	for (k = h->n_posted; k-- > 0;)
+		if (reconciler_done(d->rec, h->posted[k].gen, &ok)) {
+			seq = h->posted[k].seq;
+			break;
+		}
+	if (seq < 0 || (seq == h->conv_put_seq && ok == h->conv_put_ok))
+		return;
+	if (loomd_ha_fence(d, fence_key, sizeof(fence_key), &fence_rev))
+		return;
+	snprintf(value, sizeof(value), "{\"seq\": %" PRId64 ", \"ok\": %s}", seq, ok ? "true" : "false");
+	cmp = (struct etcd_cmp){ .key = fence_key, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL,
+				 .number = fence_rev };
+	op = (struct etcd_op){ .type = ETCD_OP_PUT, .key = h->conv_key, .value = value, .len = strlen(value) };
+	if (etcd_txn(h->kv, &cmp, 1, &op, 1, NULL, 0, &took, NULL, &err) || !took) {
+		log_debug(LOG_SUB_RECONCILE, "ha: convergence through entry %" PRId64 " not put: %s", seq,
+			  took ? err.msg : "fenced");
+		return;	/* the next reconciler event tries again */
+	}
+	h->conv_put_seq = seq;
+	h->conv_put_ok = ok;
+	/* Generations up to this one are answered. */
+	memmove(h->posted, h->posted + k + 1, (h->n_posted - k - 1) * sizeof(h->posted[0]));
+	h->n_posted -= k + 1;
+}
+
+int64_t loomd_ha_seq(const struct loomd *d)
+{
+	return d->ha ? d->ha->seq : 0;
+}
+
+bool loomd_ha_converged(const struct loomd *d, int64_t seq, bool *ok)
+{
+	long long have = d->ha ? atomic_load(&d->ha->conv_seq) : -1;
+
+	if (have < seq)
+		return false;
+	*ok = atomic_load(&d->ha->conv_ok);
+	return true;
 }
 
 int loomd_ha_begin(struct loomd *d, struct loom_err *err)
@@ -1087,6 +1195,7 @@ static void follow(struct loomd *d)
 
 	log_info("ha: %s follows (leader: %s)", h->name, h->leader_name[0] ? h->leader_name : "none");
 	h->leading = false;
+	h->n_posted = 0;
 	if (d->rec)
 		reconciler_stop(&d->rec);
 }
@@ -1190,6 +1299,10 @@ static int ha_new(const struct loom_config *cfg, struct loomd_ha **out, struct l
 	snprintf(h->log_pfx, sizeof(h->log_pfx), "%slog/", h->pfx);
 	snprintf(h->elect_pfx, sizeof(h->elect_pfx), "%selection/", h->pfx);
 	snprintf(h->snap_pfx, sizeof(h->snap_pfx), "%ssnap/", h->pfx);
+	snprintf(h->conv_key, sizeof(h->conv_key), "%sconverged", h->pfx);
+	h->conv_put_seq = -1;
+	atomic_init(&h->conv_seq, -1);
+	atomic_init(&h->conv_ok, false);
 	h->snap_every = cfg->cluster_snapshot_entries;
 	h->snap_chunk = SNAP_CHUNK;
 	/* Test knobs (docs/ha.md): small chunks, and a leader killed half-way through a snapshot. */

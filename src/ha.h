@@ -71,6 +71,14 @@ void loomd_ha_committed(struct loomd *d, bool ok);
 
 /* Outside a transaction: applies what others appended, takes or gives up the lead. */
 void loomd_ha_poll(struct loomd *d);
+/* The leader: generation @gen was compiled from the log up to this replica's entry. */
+void loomd_ha_posted(struct loomd *d, uint64_t gen);
+/* The leader: puts how far the targets converged, when that moved (fenced). */
+void loomd_ha_publish(struct loomd *d);
+/* This replica's log entry (0 without cluster.ha). */
+int64_t loomd_ha_seq(const struct loomd *d);
+/* A follower: has the leader said its targets converged through entry @seq?  @ok: all well. */
+bool loomd_ha_converged(const struct loomd *d, int64_t seq, bool *ok);
 
 /* A reason when reads may be stale (etcd unreachable or without quorum), else NULL. */
 const char *loomd_ha_stale(const struct loomd *d);

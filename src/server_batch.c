@@ -52,6 +52,7 @@ struct waiter {
 	json_t *id;
 	json_t *result;
 	uint64_t gen;
+	int64_t ha_seq;		/* a follower's write: its log entry, answered from the leader's word */
 	int64_t deadline_ns;	/* CLOCK_MONOTONIC */
 	const struct api_wait *wait;
 	char wait_subject[LOOM_NAME_MAX];
@@ -291,6 +292,8 @@ void waiters_check(struct loomd *d)
 	/* A removal the targets verified is confirmed before its waiter hears,
 	 * and a replacement waiting on it moves on. */
 	loomd_hook_call(d, LOOMD_HOOK_COMMITTED);
+	/* The leader tells the followers how far its targets converged. */
+	loomd_ha_publish(d);
 
 	for (struct waiter **pw = &d->waiters; *pw;) {
 		struct waiter *w = *pw;
@@ -304,7 +307,8 @@ void waiters_check(struct loomd *d)
 				continue;
 			}
 		} else {
-			bool done = !d->rec || reconciler_done(d->rec, w->gen, &ok);
+			bool done = w->ha_seq ? loomd_ha_converged(d, w->ha_seq, &ok)
+					      : !d->rec || reconciler_done(d->rec, w->gen, &ok);
 
 			if (!done && !expired) {
 				pw = &w->next;
@@ -446,6 +450,9 @@ void batch_finish(struct loomd *d)
 				w->id = json_incref(p->id);
 				w->result = p->result;
 				w->gen = gen;
+				/* A follower has no reconciler: the leader says when its targets took this entry. */
+				if (d->ha && !d->rec && !p->wait && p->wrote)
+					w->ha_seq = loomd_ha_seq(d);
 				w->deadline_ns = mono_ns() + (int64_t)p->wait_s * 1000000000;
 				w->wait = p->wait;
 				memcpy(w->wait_subject, p->wait_subject, sizeof(w->wait_subject));
@@ -470,6 +477,8 @@ void batch_finish(struct loomd *d)
 	/* A removal no target had to change is verified already; a replacement
 	 * stored by this batch takes its first steps. */
 	loomd_hook_call(d, LOOMD_HOOK_COMMITTED);
+	/* The leader tells the followers how far its targets converged. */
+	loomd_ha_publish(d);
 	if (d->waiters)
 		waiters_check(d);
 }
