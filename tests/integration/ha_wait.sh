@@ -49,7 +49,7 @@ t_wait 10 role_is 2 follower
 t_ok $? "ctl1 leads, ctl2 follows"
 
 ctl 2 tenant create acme --site east >/dev/null && ctl 2 segment create acme/s1 --type ethernet >/dev/null
-out=$(ctl 2 -o json -w 20 attach acme/s1 gpu-e1 2>&1)
+out=$(ctl 2 -o json -w 20 attach acme/s1 gpu-e1 2>>"$T_DIR/ctl.err")
 rc=$?
 vni=$(ctl 2 -o json segment show acme/s1 | jq -r .vni)
 st=$(etcd_value /loom/v1/status/vt-e1)
@@ -63,23 +63,23 @@ t_ok "$(echo "$conv" | jq -e --argjson s "$(ha_info 2 log_seq)" '.seq >= $s and 
 
 # The same through the leader, for comparison: the same answer.
 ctl 1 segment create acme/s2 --type ethernet >/dev/null
-out=$(ctl 1 -o json -w 20 attach acme/s2 gpu-e2 2>&1)
+out=$(ctl 1 -o json -w 20 attach acme/s2 gpu-e2 2>>"$T_DIR/ctl.err")
 t_is "$? $(echo "$out" | jq -r '.wait.converged' 2>/dev/null)" "0 true" "attach -w through the leader: converged, the same answer"
 
 # The agent paused: the follower's -w waits out its deadline.
 kill -STOP "${APID[vt-e1]}"
 ctl 2 segment create acme/s3 --type ethernet >/dev/null
 t0=$(now_ms)
-out=$(ctl 2 -o json -w 3 attach acme/s3 gpu-e3 2>&1)
+out=$(ctl 2 -o json -w 3 attach acme/s3 gpu-e3 2>"$T_DIR/s3.err")
 rc=$?
 dt=$(( $(now_ms) - t0 ))
-t_is "$(echo "$out" | jq -r '.wait.converged' 2>/dev/null)" "false" \
-	"vt-e1's agent paused: attach -w 3 through the follower says not converged (exit $rc)"
+case $rc:$(cat "$T_DIR/s3.err") in 6:*"stored, but not every target converged within 3 s"*) r=0 ;; *) r=1 ;; esac
+t_ok $r "vt-e1's agent paused: attach -w 3 through the follower says not converged (exit $rc: $(head -c 120 "$T_DIR/s3.err"))"
 t_ok "$([ "$dt" -ge 2900 ]; echo $?)" "  ...after waiting out its deadline ($dt ms)"
 t_ok "$(ctl 2 -o json segment show acme/s3 | jq -e '.attachments | length == 1' >/dev/null; echo $?)" \
 	"  ...the write itself is stored"
 kill -CONT "${APID[vt-e1]}"
 ctl 2 segment create acme/s4 --type ethernet >/dev/null
-out=$(ctl 2 -o json -w 20 attach acme/s4 gpu-e4 2>&1)
+out=$(ctl 2 -o json -w 20 attach acme/s4 gpu-e4 2>>"$T_DIR/ctl.err")
 t_is "$? $(echo "$out" | jq -r '.wait.converged' 2>/dev/null)" "0 true" \
 	"the agent running again: the next -w through the follower converges"
