@@ -110,9 +110,10 @@ struct loomd_ha {
 	struct { uint64_t gen; int64_t seq; } posted[64];	/* the leader's posts, oldest first */
 	size_t n_posted;
 	int64_t conv_put_seq;	/* the leader's last put */
-	bool conv_put_ok;
 	atomic_llong conv_seq;	/* what the watch last saw (-1: nothing yet) */
-	atomic_bool conv_ok;
+	/* The watch's record of the posts the leader said were taken, under @lock. */
+	struct { int64_t seq; bool ok; } conv_posts[256];
+	size_t n_conv_posts;
 
 	/* The election thread's view, under @lock. */
 	pthread_mutex_t lock;
@@ -668,21 +669,42 @@ static void on_log_ctx(void *arg, const struct etcd_watch_update *u)
 		etcd_watch_resume(c->w, c->watch, u->compact_revision);
 }
 
-/* The leader's convergence key: its newest value, for the waiting writes. */
+/*
+ * The leader's convergence key: through which log entry its targets took
+ * everything, and for each post (a generation) since its last word, the
+ * last entry it carried and whether it went well.
+ */
 static void on_conv(void *arg, const struct etcd_watch_update *u)
 {
 	struct loomd_ha *h = arg;
+	const size_t cap = sizeof(h->conv_posts) / sizeof(h->conv_posts[0]);
 
 	for (size_t i = 0; u->status == ETCD_WATCH_EVENTS && i < u->n_events; i++) {
 		const struct etcd_kv *kv = &u->events[i].kv;
 		json_t *j = u->events[i].type == ETCD_EV_PUT ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
-		json_t *seq = json_object_get(j, "seq"), *ok = json_object_get(j, "ok");
+		json_t *seq = json_object_get(j, "seq"), *posts = json_object_get(j, "posts"), *p;
+		size_t k;
 
-		if (json_is_integer(seq) && json_is_boolean(ok)) {
-			atomic_store(&h->conv_ok, json_is_true(ok));
-			atomic_store(&h->conv_seq, (long long)json_integer_value(seq));
-			wake(h);
+		if (!json_is_integer(seq) || !json_is_array(posts)) {
+			json_decref(j);
+			continue;
 		}
+		pthread_mutex_lock(&h->lock);
+		json_array_foreach(posts, k, p) {
+			json_t *ps = json_array_get(p, 0), *pok = json_array_get(p, 1);
+
+			if (!json_is_integer(ps) || !json_is_boolean(pok))
+				continue;
+			if (h->n_conv_posts == cap) {
+				memmove(h->conv_posts, h->conv_posts + 1, (cap - 1) * sizeof(h->conv_posts[0]));
+				h->n_conv_posts--;
+			}
+			h->conv_posts[h->n_conv_posts].seq = json_integer_value(ps);
+			h->conv_posts[h->n_conv_posts++].ok = json_is_true(pok);
+		}
+		pthread_mutex_unlock(&h->lock);
+		atomic_store(&h->conv_seq, (long long)json_integer_value(seq));
+		wake(h);
 		json_decref(j);
 	}
 }
@@ -764,37 +786,63 @@ void loomd_ha_publish(struct loomd *d)
 	struct etcd_cmp cmp;
 	struct etcd_op op;
 	struct loom_err err = { 0 };
-	char fence_key[256], value[64];
+	char fence_key[256], *value = NULL;
 	int64_t fence_rev, seq = -1;
-	bool ok = false, took = false;
+	bool took = false;
+	json_t *posts;
 	size_t k;
 
 	if (!h || !h->leading || h->fenced || !d->rec || !h->n_posted)
 		return;
-	/* The newest posted generation every target it touched has taken. */
-	for (k = h->n_posted; k-- > 0;)
-		if (reconciler_done(d->rec, h->posted[k].gen, &ok)) {
-			seq = h->posted[k].seq;
+	posts = json_array();
+	if (!posts)
+		return;
+	/*
+	 * The posts taken in order: each with every one before it done (a
+	 * generation's "done" looks only at the targets it changed, so a later
+	 * one can be done while an earlier one still waits on another target).
+	 * Each says for itself whether it went well: a follower's write is
+	 * answered by the first post that carried its entry.
+	 */
+	for (k = 0; k < h->n_posted; k++) {
+		bool ok;
+
+		if (!reconciler_done(d->rec, h->posted[k].gen, &ok))
 			break;
-		}
-	if (seq < 0 || (seq == h->conv_put_seq && ok == h->conv_put_ok))
-		return;
+		seq = h->posted[k].seq;
+		json_array_append_new(posts, json_pack("[I, b]", (json_int_t)seq, ok));
+	}
+	if (seq < 0)
+		goto out;
+	k--;	/* the last one taken */
+	if (seq == h->conv_put_seq)
+		goto taken;	/* posts without a new entry: said already */
 	if (loomd_ha_fence(d, fence_key, sizeof(fence_key), &fence_rev))
-		return;
-	snprintf(value, sizeof(value), "{\"seq\": %" PRId64 ", \"ok\": %s}", seq, ok ? "true" : "false");
+		goto out;
+	{
+		json_t *word = json_pack("{s:I, s:O}", "seq", (json_int_t)seq, "posts", posts);
+
+		value = word ? json_dumps(word, JSON_COMPACT) : NULL;
+		json_decref(word);
+	}
+	if (!value)
+		goto out;
 	cmp = (struct etcd_cmp){ .key = fence_key, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL,
 				 .number = fence_rev };
 	op = (struct etcd_op){ .type = ETCD_OP_PUT, .key = h->conv_key, .value = value, .len = strlen(value) };
 	if (etcd_txn(h->kv, &cmp, 1, &op, 1, NULL, 0, &took, NULL, &err) || !took) {
 		log_debug(LOG_SUB_RECONCILE, "ha: convergence through entry %" PRId64 " not put: %s", seq,
-			  took ? err.msg : "fenced");
-		return;	/* the next reconciler event tries again */
+			  err.msg[0] ? err.msg : "fenced");
+		goto out;	/* the next reconciler event tries again */
 	}
 	h->conv_put_seq = seq;
-	h->conv_put_ok = ok;
+taken:
 	/* Generations up to this one are answered. */
 	memmove(h->posted, h->posted + k + 1, (h->n_posted - k - 1) * sizeof(h->posted[0]));
 	h->n_posted -= k + 1;
+out:
+	free(value);
+	json_decref(posts);
 }
 
 int64_t loomd_ha_seq(const struct loomd *d)
@@ -804,11 +852,18 @@ int64_t loomd_ha_seq(const struct loomd *d)
 
 bool loomd_ha_converged(const struct loomd *d, int64_t seq, bool *ok)
 {
-	long long have = d->ha ? atomic_load(&d->ha->conv_seq) : -1;
+	struct loomd_ha *h = d->ha;
+	size_t k;
 
-	if (have < seq)
+	if (!h || atomic_load(&h->conv_seq) < seq)
 		return false;
-	*ok = atomic_load(&d->ha->conv_ok);
+	pthread_mutex_lock(&h->lock);
+	for (k = 0; k < h->n_conv_posts && h->conv_posts[k].seq < seq; k++)
+		;
+	/* Past the record (it keeps the last 256): the newest word. */
+	*ok = k < h->n_conv_posts ? h->conv_posts[k].ok
+				  : h->n_conv_posts && h->conv_posts[h->n_conv_posts - 1].ok;
+	pthread_mutex_unlock(&h->lock);
 	return true;
 }
 
@@ -1302,7 +1357,6 @@ static int ha_new(const struct loom_config *cfg, struct loomd_ha **out, struct l
 	snprintf(h->conv_key, sizeof(h->conv_key), "%sconverged", h->pfx);
 	h->conv_put_seq = -1;
 	atomic_init(&h->conv_seq, -1);
-	atomic_init(&h->conv_ok, false);
 	h->snap_every = cfg->cluster_snapshot_entries;
 	h->snap_chunk = SNAP_CHUNK;
 	/* Test knobs (docs/ha.md): small chunks, and a leader killed half-way through a snapshot. */

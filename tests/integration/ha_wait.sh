@@ -4,7 +4,8 @@
 # with -w through the follower is answered only once the leader's targets
 # (the agents) took it: its answer says converged, and by then the agent
 # has reported the VNI programmed in etcd; the leader puts how far it
-# converged under PREFIX/ha/converged (fenced, like its other writes).
+# converged, and how each generation went, under PREFIX/ha/converged
+# (fenced, like its other writes).
 # With the agent paused the follower's -w waits out its deadline and says
 # not converged; the agent running again, the next -w converges.
 . "$(dirname "$0")/lib.sh"
@@ -58,7 +59,7 @@ t_is "$rc $(echo "$out" | jq -r '.wait.converged' 2>/dev/null)" "0 true" \
 t_is "$(echo "$st" | jq -r '[.items[].state] | unique | join(",")')" \
 	"programmed" "  ...and vt-e1's agent had reported its items (VNI $vni) programmed by then"
 conv=$(etcd_value /loom/v1/ha/converged)
-t_ok "$(echo "$conv" | jq -e --argjson s "$(ha_info 2 log_seq)" '.seq >= $s and .ok' >/dev/null; echo $?)" \
+t_ok "$(echo "$conv" | jq -e --argjson s "$(ha_info 2 log_seq)" '.seq >= $s and ([.posts[] | select(.[0] >= $s)][0][1])' >/dev/null; echo $?)" \
 	"  ...the leader's word: $conv (the follower's log entry $(ha_info 2 log_seq))"
 
 # The same through the leader, for comparison: the same answer.
