@@ -13,6 +13,13 @@
 # sends in flight, a shaped run here once left the client hung after its
 # report and once panicked 6.1's rxe (packets still queued behind a
 # destroyed queue pair); with 4 the queue drains before the run ends.
+# Each check runs 5 s: ib_write_bw then leaves a margin of 1 s at each
+# end out of its average (duration / 4; with 3 s there was none), so the
+# connection's start is not sampled.  Once, in CI's plain suite with the
+# host busy, a 3 s unshaped run averaged 0 Gb/s where it measures
+# 0.06-0.34 otherwise; the cause is not known, so check 8 says how long
+# the whole run took beside the average (the tool leaves its peak at 0
+# in a timed run).
 # A peer without its RDMA device is the peer's fault: the node stays
 # verifying.
 . "$(dirname "$0")/vmlib.sh"
@@ -31,7 +38,7 @@ t_ok "$([ -n "$gid" ]; echo $?)" "rxen1's IPv4 GID is index ${gid:-none}"
 
 loomd_config "$top_srcdir/tests/vm/data/topo-rxe.json" \
 	"rdma.tool = ib_write_bw" "rdma.peer = ref" "rdma.peer_address = $PEER_IP" \
-	"rdma.qps = 1" "rdma.size = 65536" "rdma.duration = 3" "rdma.gid_index = ${gid:-1}" \
+	"rdma.qps = 1" "rdma.size = 65536" "rdma.duration = 5" "rdma.gid_index = ${gid:-1}" \
 	"rdma.tx_depth = 4" "rdma.timeout = 40" "rdma.min_gbps.10 = $PASS_MARK"
 loomd_start
 t_ok $? "loomd starts with the real ib_write_bw as rdma.tool"
@@ -50,7 +57,7 @@ case $reason in
 *) t_ok 1 "the reason names the port, the measured and the required rate" ;;
 esac
 # A measurement, not a failed run: under heavy load few or no messages
-# complete within the 3 s through the shaper, so 0 is a possible rate.
+# complete within the 5 s through the shaper, so 0 is a possible rate.
 t_is "$(echo "$out" | jq -r ".rdma[0].gbps != null and .rdma[0].fault == null and .rdma[0].gbps < $PASS_MARK and .rdma[0].threshold_gbps == $PASS_MARK")" true \
 	"ib_write_bw measured $(echo "$out" | jq -r .rdma[0].gbps) Gb/s through the shaper"
 
@@ -60,7 +67,7 @@ out=$($LOOMCTL -o json -w 90 node verify n1)
 t1=$(ms)
 t_is "$(echo "$out" | jq -r .state)" available "shaper lifted: n1 admitted ($((t1 - t0)) ms for the check)"
 t_is "$(echo "$out" | jq -r ".rdma[0].gbps >= $PASS_MARK and .rdma[0].peer == \"ref\"")" true \
-	"ib_write_bw over rxe measured $(echo "$out" | jq -r .rdma[0].gbps) Gb/s against ref (pass mark $PASS_MARK)"
+	"ib_write_bw over rxe measured $(echo "$out" | jq -r '.rdma[0] | "\(.gbps) Gb/s in a \(.duration_s) s run"') against ref (pass mark $PASS_MARK)"
 
 # The peer loses its RDMA device: its server end fails, the node is not blamed.
 rdma link del rxeref
