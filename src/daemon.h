@@ -54,9 +54,9 @@ struct replace_run {
  */
 enum loomd_hook {
 	LOOMD_HOOK_START,	/* the loop is about to start */
-	LOOMD_HOOK_COMMITTED,	/* a batch committed (or the loop settles after a report) */
+	LOOMD_HOOK_COMMITTED,	/* once per loop iteration, after its batch (committed or none) */
 	LOOMD_HOOK_REPORTED,	/* targets reported: the reconciler's results were collected */
-	LOOMD_HOOK_CONVERGED,	/* after a report, once its waiters were answered */
+	LOOMD_HOOK_CONVERGED,	/* an iteration with a report, once its waiters were answered */
 	LOOMD_HOOK_RECONCILER,	/* a new reconciler started (topology reload): watch its fds */
 	LOOMD_HOOK_MAX
 };

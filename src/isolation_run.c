@@ -20,7 +20,6 @@
 #include "lib/param.h"
 #include "src/api_life.h"
 #include "src/isolation_run.h"
-#include "src/server_batch.h"
 
 /* The findings of the previous run: only new ones become events. */
 static json_t *last_findings;
@@ -268,7 +267,7 @@ out:
 	/* A request that came while this read ran needs one of its own. */
 	if (want_seq > done_seq)
 		job_start(d, true);
-	waiters_check(d);
+	/* Its waiters hear at the end of this loop iteration (waiters_check). */
 }
 
 /* Starts a read on its thread; false when it could not start. */

@@ -251,7 +251,7 @@ int server_run(struct loomd *d)
 	loomd_hook_call(d, LOOMD_HOOK_START);
 
 	while (!d->stop) {
-		bool pending = events_more;
+		bool pending = events_more, reported = false;
 		int n, timeout, handshakes;
 
 		for (struct client *c = d->clients; c; c = c->next)
@@ -288,14 +288,13 @@ int server_run(struct loomd *d)
 				 * what it had reported is gone with it. */
 				if (!d->rec)
 					continue;
-				/* The targets reported: their watchers first, then the
-				 * waiters, then what waits for convergence. */
+				/* The targets reported: their watchers now; the
+				 * waiters, then what waits for convergence, once the
+				 * batch is done (below). */
 				reconciler_collect(d->rec);
 				loomd_hook_call(d, LOOMD_HOOK_REPORTED);
 				drift_watch_new(d);
-				waiters_check(d);
-				loomd_hook_call(d, LOOMD_HOOK_COMMITTED);
-				loomd_hook_call(d, LOOMD_HOOK_CONVERGED);
+				reported = true;
 			} else if (drift_tags && (char *)ptr >= drift_tags && (char *)ptr < drift_tags + n_drift_tags) {
 				size_t k = (size_t)((char *)ptr - drift_tags);
 
@@ -328,9 +327,11 @@ int server_run(struct loomd *d)
 		for (struct client *c = d->clients; c; c = c->next)
 			if (c->has_lines && !c->dead && c->out_len - c->out_off < OUT_HIGH_WATER)
 				client_take_lines(d, c);
+		/* The commit, then, once per iteration, the commit hooks, the
+		 * leader's word (cluster.ha) and the waiters (waiters_check). */
 		batch_finish(d);
-		if (d->waiters)
-			waiters_check(d);
+		if (reported)
+			loomd_hook_call(d, LOOMD_HOOK_CONVERGED);
 		events_more = events_pump(d);
 		for (struct client *c = d->clients; c; c = c->next)
 			if (c->closing && !c->dead && !c->has_lines && c->out_len == 0 && !c->waiting)

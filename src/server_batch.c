@@ -285,7 +285,8 @@ static void waiter_answer(struct loomd *d, struct waiter *w, bool converged, con
 	loomd_metrics_request(d, w->method, err->code, w->t0_ns);
 }
 
-void waiters_check(struct loomd *d)
+/* Answers the waiters whose wait is over, or whose time ran out (batch_finish). */
+static void waiters_check(struct loomd *d)
 {
 	int64_t now = mono_ns();
 
@@ -474,11 +475,7 @@ void batch_finish(struct loomd *d)
 		p->line = NULL;
 	}
 	n_batch = 0;
-	/* A removal no target had to change is verified already; a replacement
-	 * stored by this batch takes its first steps. */
-	loomd_hook_call(d, LOOMD_HOOK_COMMITTED);
-	/* The leader tells the followers how far its targets converged. */
-	loomd_ha_publish(d);
-	if (d->waiters)
-		waiters_check(d);
+	/* A removal no target had to change is verified already, a replacement
+	 * stored by this batch takes its first steps, and the waiters hear. */
+	waiters_check(d);
 }

@@ -141,13 +141,13 @@ static void on_new_reconciler(struct loomd *d)
 }
 
 /*
- * Who reacts to what the event loop sees, in the order they run.  After a
- * commit (and before a waiter hears): a removal the targets verified is
- * confirmed, and a replacement moves on.  When the targets report: the
- * HCA watcher reads their samples, and the agents' signals are read (cluster
- * mode); once the waiters were answered, the
- * same two run again and released IDs are let go.  When a VTEP's drift
- * socket was read: the carrier watcher.
+ * Who reacts to what the event loop sees, in the order they run.  Once per
+ * loop iteration, after its batch's commit (and before a waiter hears): a
+ * removal the targets verified is confirmed, and a replacement moves on.
+ * When the targets report: the HCA watcher reads their samples, and the
+ * agents' signals are read (cluster mode); at the end of that iteration,
+ * once the waiters were answered, released IDs are let go.  When a VTEP's
+ * drift socket was read: the carrier watcher.
  */
 static int hooks_register(struct loomd *d)
 {
