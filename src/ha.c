@@ -17,9 +17,10 @@
  *
  * Threads: the event loop (everything that touches the store and the
  * model), an election thread (lease, keepalives, who leads), a watch
- * thread (a doorbell on ha/log/) and, on the leader while it writes one, a
- * snapshot thread.  The threads only publish what they saw under a mutex
- * or in atomics and write an eventfd the loop watches.
+ * thread (a doorbell on ha/log/), a putter (the leader's word on
+ * convergence, ha/converged, built by the loop) and, on the leader while
+ * it writes one, a snapshot thread.  The threads only publish what they
+ * saw under a mutex or in atomics and write an eventfd the loop watches.
  */
 #include "config.h"
 
@@ -61,6 +62,16 @@
 #define SNAP_LOG_BYTES (256LL * 1024 * 1024)
 /* After a snapshot that did not complete, the next try waits this long. */
 #define SNAP_RETRY_MS 5000
+/* After a word on convergence that was not put, the next try waits this long. */
+#define CONV_RETRY_MS 1000
+
+/* The leader's word on convergence, handed by the loop to the putter. */
+struct conv_word {
+	char *value;		/* {"seq": S, "posts": [[ENTRY, OK], ...]} */
+	int64_t seq;
+	char fence_key[256];	/* our election key when the loop built it */
+	int64_t fence_rev;
+};
 
 struct loomd_ha {
 	char name[64];
@@ -94,7 +105,7 @@ struct loomd_ha {
 	bool fenced;		/* an append was fenced: not the leader, whatever the thread says */
 	bool have_rec;
 
-	pthread_t elect_thread, watch_thread;
+	pthread_t elect_thread, watch_thread, conv_thread;
 	bool threads;
 	atomic_bool stop;
 	atomic_llong seen_seq;	/* the highest entry the watch saw */
@@ -102,18 +113,27 @@ struct loomd_ha {
 
 	/*
 	 * Convergence (docs/ha.md, "-w through a follower"): the leader puts
-	 * PREFIX/ha/converged {"seq": S, "ok": B} when every target converged
-	 * on a generation compiled from the log up to entry S; followers
-	 * watch it and answer their waiting writes from it.
+	 * PREFIX/ha/converged {"seq": S, "posts": [[ENTRY, OK], ...]} when its
+	 * targets took every generation compiled from the log up to entry S
+	 * (the loop builds the word, the putter thread puts it); followers
+	 * watch it and answer their waiting writes from it.  @posted and
+	 * @n_posted are the loop's.
 	 */
 	char conv_key[224];
 	struct { uint64_t gen; int64_t seq; } posted[64];	/* the leader's posts, oldest first */
 	size_t n_posted;
-	int64_t conv_put_seq;	/* the leader's last put */
+	struct etcd *conv_kv;	/* the putter's client */
+	pthread_cond_t conv_cond;	/* with @lock: a word was handed, or stop */
 	atomic_llong conv_seq;	/* what the watch last saw (-1: nothing yet) */
 	/* The watch's record of the posts the leader said were taken, under @lock. */
 	struct { int64_t seq; bool ok; } conv_posts[256];
 	size_t n_conv_posts;
+
+	/* The putter's, under @lock: the word handed and not yet taken; a word
+	 * handed or being put; the newest entry put (-1: none). */
+	struct conv_word *conv_next;
+	bool conv_busy;
+	int64_t conv_put_seq;
 
 	/* The election thread's view, under @lock. */
 	pthread_mutex_t lock;
@@ -735,6 +755,72 @@ static void *watch_main(void *arg)
 	return NULL;
 }
 
+/* ---- the putter: the leader's word on convergence, off the event loop ---- */
+
+static void conv_word_free(struct conv_word **pw)
+{
+	if (!*pw)
+		return;
+	free((*pw)->value);
+	free(*pw);
+	*pw = NULL;
+}
+
+/* Puts @w, fenced on the election key it was built under; true when it landed. */
+static bool conv_put(struct loomd_ha *h, const struct conv_word *w)
+{
+	struct etcd_cmp cmp = { .key = w->fence_key, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL,
+				.number = w->fence_rev };
+	struct etcd_op op = { .type = ETCD_OP_PUT, .key = h->conv_key, .value = w->value,
+			      .len = strlen(w->value) };
+	struct loom_err err = { 0 };
+	bool took = false;
+
+	if (etcd_txn(h->conv_kv, &cmp, 1, &op, 1, NULL, 0, &took, NULL, &err) == 0 && took)
+		return true;
+	log_debug(LOG_SUB_RECONCILE, "ha: convergence through entry %" PRId64 " not put: %s", w->seq,
+		  err.msg[0] ? err.msg : "fenced");
+	return false;
+}
+
+/*
+ * Puts each word the loop hands over, with a client of its own: an etcd
+ * that is slow or away holds up this thread, never the loop.  The loop
+ * hands a word only while none is on its way, so the one put is always
+ * the newest; after each try the loop is woken to drop the posts that
+ * were put, or to hand the word again (CONV_RETRY_MS after a failure).
+ */
+static void *conv_main(void *arg)
+{
+	struct loomd_ha *h = arg;
+
+	for (;;) {
+		struct conv_word *w;
+		bool took;
+
+		pthread_mutex_lock(&h->lock);
+		while (!h->conv_next && !atomic_load(&h->stop))
+			pthread_cond_wait(&h->conv_cond, &h->lock);
+		w = h->conv_next;
+		h->conv_next = NULL;
+		pthread_mutex_unlock(&h->lock);
+		if (atomic_load(&h->stop)) {
+			conv_word_free(&w);
+			return NULL;
+		}
+		took = conv_put(h, w);
+		if (!took)
+			nap(h, CONV_RETRY_MS);
+		pthread_mutex_lock(&h->lock);
+		if (took)
+			h->conv_put_seq = w->seq;
+		h->conv_busy = false;
+		pthread_mutex_unlock(&h->lock);
+		conv_word_free(&w);
+		wake(h);
+	}
+}
+
 /* ---- the event loop's side ---- */
 
 bool loomd_ha_leader(const struct loomd *d)
@@ -783,17 +869,18 @@ void loomd_ha_posted(struct loomd *d, uint64_t gen)
 void loomd_ha_publish(struct loomd *d)
 {
 	struct loomd_ha *h = d->ha;
-	struct etcd_cmp cmp;
-	struct etcd_op op;
-	struct loom_err err = { 0 };
-	char fence_key[256], *value = NULL;
-	int64_t fence_rev, seq = -1;
-	bool took = false;
-	json_t *posts;
-	size_t k;
+	struct conv_word *w = NULL;
+	int64_t put, seq = -1;
+	size_t k, said = 0;
+	bool busy;
+	json_t *posts, *word;
 
 	if (!h || !h->leading || h->fenced || !d->rec || !h->n_posted)
 		return;
+	pthread_mutex_lock(&h->lock);
+	busy = h->conv_busy;
+	put = h->conv_put_seq;
+	pthread_mutex_unlock(&h->lock);
 	posts = json_array();
 	if (!posts)
 		return;
@@ -802,46 +889,44 @@ void loomd_ha_publish(struct loomd *d)
 	 * generation's "done" looks only at the targets it changed, so a later
 	 * one can be done while an earlier one still waits on another target).
 	 * Each says for itself whether it went well: a follower's write is
-	 * answered by the first post that carried its entry.
+	 * answered by the first post that carried its entry.  Those through
+	 * the entry last put are answered (a post without a new entry was
+	 * said by the word that carried its entry).
 	 */
 	for (k = 0; k < h->n_posted; k++) {
 		bool ok;
 
 		if (!reconciler_done(d->rec, h->posted[k].gen, &ok))
 			break;
+		if (h->posted[k].seq <= put) {
+			said = k + 1;
+			continue;
+		}
 		seq = h->posted[k].seq;
 		json_array_append_new(posts, json_pack("[I, b]", (json_int_t)seq, ok));
 	}
-	if (seq < 0)
+	memmove(h->posted, h->posted + said, (h->n_posted - said) * sizeof(h->posted[0]));
+	h->n_posted -= said;
+	/* Nothing new, or a word on its way: the putter wakes the loop when it is done. */
+	if (seq < 0 || busy)
 		goto out;
-	k--;	/* the last one taken */
-	if (seq == h->conv_put_seq)
-		goto taken;	/* posts without a new entry: said already */
-	if (loomd_ha_fence(d, fence_key, sizeof(fence_key), &fence_rev))
+	w = calloc(1, sizeof(*w));
+	if (!w || loomd_ha_fence(d, w->fence_key, sizeof(w->fence_key), &w->fence_rev))
 		goto out;
-	{
-		json_t *word = json_pack("{s:I, s:O}", "seq", (json_int_t)seq, "posts", posts);
-
-		value = word ? json_dumps(word, JSON_COMPACT) : NULL;
-		json_decref(word);
-	}
-	if (!value)
+	word = json_pack("{s:I, s:O}", "seq", (json_int_t)seq, "posts", posts);
+	w->value = word ? json_dumps(word, JSON_COMPACT) : NULL;
+	json_decref(word);
+	if (!w->value)
 		goto out;
-	cmp = (struct etcd_cmp){ .key = fence_key, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL,
-				 .number = fence_rev };
-	op = (struct etcd_op){ .type = ETCD_OP_PUT, .key = h->conv_key, .value = value, .len = strlen(value) };
-	if (etcd_txn(h->kv, &cmp, 1, &op, 1, NULL, 0, &took, NULL, &err) || !took) {
-		log_debug(LOG_SUB_RECONCILE, "ha: convergence through entry %" PRId64 " not put: %s", seq,
-			  err.msg[0] ? err.msg : "fenced");
-		goto out;	/* the next reconciler event tries again */
-	}
-	h->conv_put_seq = seq;
-taken:
-	/* Generations up to this one are answered. */
-	memmove(h->posted, h->posted + k + 1, (h->n_posted - k - 1) * sizeof(h->posted[0]));
-	h->n_posted -= k + 1;
+	w->seq = seq;
+	pthread_mutex_lock(&h->lock);
+	h->conv_next = w;
+	h->conv_busy = true;
+	pthread_cond_signal(&h->conv_cond);
+	pthread_mutex_unlock(&h->lock);
+	w = NULL;
 out:
-	free(value);
+	conv_word_free(&w);
 	json_decref(posts);
 }
 
@@ -1251,6 +1336,13 @@ static void follow(struct loomd *d)
 	log_info("ha: %s follows (leader: %s)", h->name, h->leader_name[0] ? h->leader_name : "none");
 	h->leading = false;
 	h->n_posted = 0;
+	/* A word not yet taken is not put (one on its way is fenced, if need be). */
+	pthread_mutex_lock(&h->lock);
+	if (h->conv_next) {
+		conv_word_free(&h->conv_next);
+		h->conv_busy = false;
+	}
+	pthread_mutex_unlock(&h->lock);
 	if (d->rec)
 		reconciler_stop(&d->rec);
 }
@@ -1357,6 +1449,7 @@ static int ha_new(const struct loom_config *cfg, struct loomd_ha **out, struct l
 	snprintf(h->conv_key, sizeof(h->conv_key), "%sconverged", h->pfx);
 	h->conv_put_seq = -1;
 	atomic_init(&h->conv_seq, -1);
+	pthread_cond_init(&h->conv_cond, NULL);
 	h->snap_every = cfg->cluster_snapshot_entries;
 	h->snap_chunk = SNAP_CHUNK;
 	/* Test knobs (docs/ha.md): small chunks, and a leader killed half-way through a snapshot. */
@@ -1385,8 +1478,11 @@ static void ha_free(struct loomd_ha **ph)
 	if (!h)
 		return;
 	etcd_close(&h->kv);
+	etcd_close(&h->conv_kv);
+	conv_word_free(&h->conv_next);
 	if (h->efd >= 0)
 		close(h->efd);
+	pthread_cond_destroy(&h->conv_cond);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 	*ph = NULL;
@@ -1450,6 +1546,8 @@ int loomd_ha_open(struct loomd *d, struct loom_err *err)
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "eventfd: %s", strerror(errno));
 	if (loomd_fd_add(d, h->efd, on_wake))
 		return loom_err_set(err, LOOM_E_INTERNAL, "", "too many descriptors for the event loop");
+	if (etcd_open(h->endpoints, 5000, &h->conv_kv, err))
+		return -EIO;
 	/* The threads take no signal: SIGTERM must reach the event loop's
 	 * signalfd (a graceful stop resigns), not end the process. */
 	sigfillset(&all);
@@ -1460,9 +1558,16 @@ int loomd_ha_open(struct loomd *d, struct loom_err *err)
 		pthread_join(h->watch_thread, NULL);
 		ret = -EAGAIN;
 	}
+	if (ret == 0 && pthread_create(&h->conv_thread, NULL, conv_main, h)) {
+		atomic_store(&h->stop, true);
+		pthread_join(h->elect_thread, NULL);
+		pthread_join(h->watch_thread, NULL);
+		ret = -EAGAIN;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret)
-		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the election and the log's watch");
+		return loom_err_set(err, LOOM_E_INTERNAL, "", "cannot start the election, the log's watch "
+				    "and the convergence putter");
 	h->threads = true;
 	return 0;
 }
@@ -1474,9 +1579,13 @@ void loomd_ha_close(struct loomd *d)
 	if (!h)
 		return;
 	atomic_store(&h->stop, true);
+	pthread_mutex_lock(&h->lock);
+	pthread_cond_broadcast(&h->conv_cond);
+	pthread_mutex_unlock(&h->lock);
 	if (h->threads) {
-		pthread_join(h->elect_thread, NULL);	/* resigns */
+		pthread_join(h->elect_thread, NULL);	/* resigns: a put on its way is fenced */
 		pthread_join(h->watch_thread, NULL);
+		pthread_join(h->conv_thread, NULL);
 	}
 	snap_job_free(h);
 	ha_free(&d->ha);
