@@ -290,3 +290,39 @@ share_ns() {	# share_ns HOST SFX VID CIDR [GATEWAY]
 		ip -n "$sub" link set "eth0.$3" up && ip -n "$sub" link set lo up &&
 		{ [ -z "${5:-}" ] || ip -n "$sub" route add default via "$5"; }
 }
+
+# pair_matrix "SOURCES" "TARGETS": every ordered pair (a source, a target
+# other than itself), one subshell per source, all in parallel.  The test
+# defines end_ns END (the namespace it pings from), end_ip END (its
+# address), end_grp END (ends of one non-empty group must reach each
+# other; all other pairs never may) and may define end_ttl A B (the TTL
+# A's pings must see from B; nothing: not checked).  Same group: answered
+# within 10 s (the first ping waits for ARP and EVPN), then the TTL;
+# otherwise 3 pings, none answered.  Prints what was wrong, sorted, on one
+# line: A-/->B not reached, A-->B reached across groups, A->B:ttlN.
+end_ttl() { :; }
+pair_matrix() {
+	local a b want t
+	for a in $1; do
+		for b in $2; do
+			[ "$a" = "$b" ] && continue
+			if [ -n "$(end_grp "$a")" ] && [ "$(end_grp "$a")" = "$(end_grp "$b")" ]; then
+				if ! t_wait 10 ip netns exec "$(end_ns "$a")" ping -c1 -W0.5 -q "$(end_ip "$b")" >/dev/null 2>&1; then
+					echo "$a-/->$b"
+					continue
+				fi
+				want=$(end_ttl "$a" "$b")
+				[ -n "$want" ] || continue
+				t=$(ip netns exec "$(end_ns "$a")" ping -c3 -i0.2 -W1 "$(end_ip "$b")" 2>/dev/null |
+					sed -n 's/.*ttl=\([0-9]*\).*/\1/p' | head -1)
+				[ "$t" = "$want" ] || echo "$a->$b:ttl$t"
+			else
+				ip netns exec "$(end_ns "$a")" ping -c3 -i0.2 -W0.5 -q "$(end_ip "$b")" >/dev/null 2>&1 &&
+					echo "$a-->$b"
+			fi
+		done >"$T_DIR/pairs.$a" &
+	done
+	wait
+	cat "$T_DIR"/pairs.* | sort | paste -sd' '
+	rm -f "$T_DIR"/pairs.*
+}

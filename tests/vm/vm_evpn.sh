@@ -259,25 +259,8 @@ t_okd $? "vt2 holds acc-h22.$VX in s1/x's VLAN and acc-h22.$VY in s2/y's; kernel
 # Every ordered pair of the four ends, both directions, in parallel.
 end_ns() { case $1 in x22) echo "$NS22"a ;; y22) echo "$NS22"b ;; *) echo "$P-$1" ;; esac; }
 end_ip() { case $1 in x22) echo 192.0.2.201 ;; y22) echo 192.0.2.202 ;; *) addr_of "$1" ;; esac; }
-end_seg() { case $1 in x22|h31) echo x ;; y22|h32) echo y ;; esac; }
-share_matrix() {
-	local a b
-	for a in x22 y22 h31 h32; do
-		for b in x22 y22 h31 h32 h22; do
-			[ $a = $b ] && continue
-			if [ "$(end_seg $a)" = "$(end_seg $b)" ]; then
-				t_wait 10 ip netns exec "$(end_ns $a)" ping -c1 -W0.5 -q "$(end_ip $b)" >/dev/null 2>&1 ||
-					echo "$a-/->$b"
-			else
-				ip netns exec "$(end_ns $a)" ping -c3 -i0.2 -W0.5 -q "$(end_ip $b)" >/dev/null 2>&1 &&
-					echo "$a-->$b"
-			fi
-		done >"$T_DIR/share.$a" &
-	done
-	wait
-	cat "$T_DIR"/share.* | sort | paste -sd' '
-}
-t_is "$(share_matrix)" "" "isolation matrix over the shared port: s1's VLAN reaches h31 only, s2's reaches h32 only, both ways; h22's untagged address reaches neither"
+end_grp() { case $1 in x22|h31) echo x ;; y22|h32) echo y ;; esac; }
+t_is "$(pair_matrix "x22 y22 h31 h32" "x22 y22 h31 h32 h22")" "" "isolation matrix over the shared port: s1's VLAN reaches h31 only, s2's reaches h32 only, both ways; h22's untagged address reaches neither"
 t_is "$(iso)" '[]' "verify isolation judges loom's sub-interfaces as the shared port with its tag: no finding but opvx0"
 ctl -w 60 detach s2/y h22 >/dev/null
 SEGS[s2/y]="h32"
