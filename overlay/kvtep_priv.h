@@ -139,10 +139,12 @@ struct kv_expect {
 	int master;		/* expected master ifindex, 0 = none expected */
 	bool port;		/* an access port (loom does not own it) */
 	uint16_t vid;		/* vlan-aware: its one VLAN (PVID, untagged); 0 unchecked */
+	int addr_ifindex;	/* a routed segment's bridge: its addresses are watched */
 	/* scratch for one drain */
 	bool touched;		/* in this drain's list */
 	bool seen, deleted, up;	/* seen: an AF_UNSPEC event (up, master) */
 	int8_t ev_vlan_ok;	/* from AF_BRIDGE events: -1 none seen, 0 wrong, 1 right */
+	bool ev_addr_bad;	/* a global address removed, or one failed DAD */
 	int ev_master;
 };
 

@@ -103,6 +103,7 @@ struct kv_addr {
 	int family;
 	unsigned int plen;
 	unsigned char scope;
+	uint32_t flags;		/* IFA_F_* */
 	uint8_t addr[16];
 };
 
@@ -116,7 +117,7 @@ static int addr_attr(const struct nlattr *a, void *data)
 	const struct nlattr **tb = data;
 	uint16_t type = mnl_attr_get_type(a);
 
-	if (type <= IFA_MAX && (type == IFA_LOCAL || type == IFA_ADDRESS))
+	if (type <= IFA_MAX && (type == IFA_LOCAL || type == IFA_ADDRESS || type == IFA_FLAGS))
 		tb[type] = a;
 	return MNL_CB_OK;
 }
@@ -149,6 +150,8 @@ static void on_addr(struct reply_ctx *c, const struct nlmsghdr *nlh)
 	x->family = ifa->ifa_family;
 	x->plen = ifa->ifa_prefixlen;
 	x->scope = ifa->ifa_scope;
+	x->flags = tb[IFA_FLAGS] && mnl_attr_get_payload_len(tb[IFA_FLAGS]) == 4 ?
+		   mnl_attr_get_u32(tb[IFA_FLAGS]) : ifa->ifa_flags;
 	memcpy(x->addr, mnl_attr_get_payload(at), alen);
 }
 
@@ -168,14 +171,38 @@ static int addr_dump(struct kvtep *h, struct kv_addrs *out)
 	return kv_replies_wait(&c, 0);
 }
 
-static bool addr_has(const struct kv_addrs *as, int ifindex, int af, const uint8_t *addr,
-		     unsigned int plen)
+static const struct kv_addr *addr_find(const struct kv_addrs *as, int ifindex, int af,
+					const uint8_t *addr, unsigned int plen)
 {
 	for (size_t i = 0; i < as->n; i++)
 		if (as->a[i].ifindex == ifindex && as->a[i].family == af && as->a[i].plen == plen &&
 		    !memcmp(as->a[i].addr, addr, af == AF_INET ? 4 : 16))
-			return true;
-	return false;
+			return &as->a[i];
+	return NULL;
+}
+
+/*
+ * An SVI's IPv6 address that failed duplicate address detection, or NULL:
+ * the gateway (@addr) or the link-local.  The anycast gateway's addresses
+ * and MAC are the same on every VTEP of a segment, so DAD fails them on
+ * all but the first (its probe is flooded over VXLAN to a VTEP holding
+ * the address).  A failed gateway is not used; with a failed link-local
+ * the kernel sends no neighbour solicitation on the SVI (they come from
+ * the link-local), so every host behind it drops out of the neighbour
+ * table and, through EVPN, out of every other VTEP's routes.
+ */
+static const struct kv_addr *addr_dad_failed(const struct kv_addrs *as, int ifindex,
+					     const uint8_t *gw6, unsigned int plen)
+{
+	for (size_t i = 0; i < as->n; i++) {
+		const struct kv_addr *a = &as->a[i];
+
+		if (a->ifindex != ifindex || a->family != AF_INET6 || !(a->flags & IFA_F_DADFAILED))
+			continue;
+		if (a->scope == RT_SCOPE_LINK || (a->plen == plen && !memcmp(a->addr, gw6, 16)))
+			return a;
+	}
+	return NULL;
 }
 
 /* ---- the pass ------------------------------------------------------------------- */
@@ -219,11 +246,17 @@ static int sysctl_dev(struct kvtep *h, const char *fam, const char *dev, const c
 	return ret;
 }
 
-/* Routing is forwarding: on for loom's routed devices only (IPv4), never globally. */
+/*
+ * Routing is forwarding: on for loom's routed devices only (IPv4), never
+ * globally.  IPv6 comes on with duplicate address detection off: the
+ * link-local it makes from the anycast MAC is the same on every VTEP
+ * (addr_dad_failed says what a failed one breaks).
+ */
 static void forwarding_on(struct kvtep *h, const char *dev, bool v6)
 {
 	sysctl_dev(h, "ipv4", dev, "forwarding", "1");
 	if (v6) {
+		sysctl_dev(h, "ipv6", dev, "accept_dad", "0");
 		sysctl_dev(h, "ipv6", dev, "disable_ipv6", "0");
 		sysctl_dev(h, "ipv6", dev, "forwarding", "1");
 	}
@@ -477,6 +510,23 @@ static void plan_svi(struct kvtep *h, const struct vtep_vni *v, int vrf_if, cons
 			req(h, nl_addr(h->sendbuf, KVTEP_BATCH_BYTES, ++h->seq, false, l->ifindex,
 				       a->family, a->addr, a->plen), e, "removing an address from", br);
 	}
+	/* An IPv6 address that failed DAD (addr_dad_failed): removed and added
+	 * again without DAD, the same address; the bridge stops DAD for good. */
+	for (size_t i = 0; i < as->n; i++) {
+		const struct kv_addr *a = &as->a[i];
+		char text[INET6_ADDRSTRLEN];
+
+		if (a->ifindex != l->ifindex || a->family != AF_INET6 || !(a->flags & IFA_F_DADFAILED))
+			continue;
+		inet_ntop(AF_INET6, a->addr, text, sizeof(text));
+		log_warn("kvtep %s: %s on %s failed duplicate address detection: added again "
+			 "without it", h->netns, text, br);
+		sysctl_dev(h, "ipv6", br, "accept_dad", "0");
+		if (!req(h, nl_addr(h->sendbuf, KVTEP_BATCH_BYTES, ++h->seq, false, l->ifindex,
+				    AF_INET6, a->addr, a->plen), e, "removing a failed address from", br))
+			req(h, nl_addr(h->sendbuf, KVTEP_BATCH_BYTES, ++h->seq, true, l->ifindex,
+				       AF_INET6, a->addr, a->plen), e, "adding an address again to", br);
+	}
 	/* Enslaving to a VRF cycles the device, which may drop its addresses. */
 	for (int k = 0; k < 2; k++) {
 		uint8_t addr[16];
@@ -489,7 +539,7 @@ static void plan_svi(struct kvtep *h, const struct vtep_vni *v, int vrf_if, cons
 			kv_verr_set(e, LOOM_E_PARAMS, "gateway %s is not an address", gw[k]);
 			continue;
 		}
-		if (addr_has(as, l->ifindex, af, addr, plen) && !changed)
+		if (addr_find(as, l->ifindex, af, addr, plen) && !changed)
 			continue;
 		if (!forwarded) {
 			forwarding_on(h, br, v->gateway6[0] != '\0');
@@ -647,6 +697,7 @@ int kv_route_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_
 		const struct kv_link *lv, *lb, *lx, *b;
 		struct kv_verr fault = { 0 };
 		const char *gw[2] = { v->gateway4, v->gateway6 };
+		const struct kv_addr *dad;
 
 		if (!v->l3vni || st[i].state != KVTEP_VNI_PROGRAMMED)
 			continue;
@@ -680,9 +731,19 @@ int kv_route_verify(struct kvtep *h, const struct vtep_desired *d, struct kvtep_
 			int af;
 
 			if (gw[k][0] && (cidr_parse(gw[k], &af, addr, &plen) ||
-					 !addr_has(&as, b->ifindex, af, addr, plen)))
+					 !addr_find(&as, b->ifindex, af, addr, plen)))
 				kv_verr_set(&fault, LOOM_E_STATE, "bridge %s lacks gateway address %s",
 					    br, gw[k]);
+			else if (gw[k][0] && af == AF_INET6 &&
+				 (dad = addr_dad_failed(&as, b->ifindex, addr, plen))) {
+				char text[INET6_ADDRSTRLEN];
+
+				inet_ntop(AF_INET6, dad->addr, text, sizeof(text));
+				kv_verr_set(&fault, LOOM_E_STATE, "IPv6 address %s on bridge %s failed "
+					    "duplicate address detection: the VTEP %s", text, br,
+					    dad->scope == RT_SCOPE_LINK ? "cannot resolve IPv6 neighbours "
+					    "on it" : "does not answer as the gateway");
+			}
 		}
 		if (!fault.code && v->gateway6[0] && fwd6 != 1)
 			kv_verr_set(&fault, LOOM_E_STATE, "IPv6 forwarding is off on this VTEP "

@@ -53,8 +53,10 @@ static int sockets_open(struct kvtep *h)
 	sock_tune(h->ev);
 	if (mnl_socket_bind(h->req, 0, MNL_SOCKET_AUTOPID) < 0)
 		return -errno;
-	/* Subscribed before the first dump, so no change falls between them. */
-	ret = mnl_socket_bind(h->ev, RTMGRP_LINK, MNL_SOCKET_AUTOPID);
+	/* Subscribed before the first dump, so no change falls between them.
+	 * Addresses: a routed segment's gateways (kvtep_watch.c). */
+	ret = mnl_socket_bind(h->ev, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+			      MNL_SOCKET_AUTOPID);
 	if (ret < 0)
 		return -errno;
 	h->req_portid = mnl_socket_get_portid(h->req);

@@ -113,7 +113,9 @@ static bool verify_vni(struct kvtep *h, const struct vtep_vni *v, struct kv_verr
 		kv_verr_set(fault, LOOM_E_STATE, "bridge %s is missing", brname);
 		return false;
 	}
-	kv_expect_add(ex, n_ex, cap_ex, brname, kv_route_bridge_master(h, v), false, 0);
+	if (!kv_expect_add(ex, n_ex, cap_ex, brname, kv_route_bridge_master(h, v), false, 0) &&
+	    (*ex)[*n_ex - 1].master > 0)
+		(*ex)[*n_ex - 1].addr_ifindex = br->ifindex;	/* the SVI: its gateways */
 	if (!(br->flags & IFF_UP))
 		kv_verr_set(fault, LOOM_E_STATE, "bridge %s is down", brname), ok = false;
 	if (v->mtu && br->mtu != v->mtu)

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -202,6 +203,48 @@ size_t kvtep_carrier_take(struct kvtep *h, struct kvtep_carrier *out, size_t max
 
 /* ---- the drain ------------------------------------------------------- */
 
+static void touch(struct kv_expect *e, struct kv_expect **touched, size_t *n_touched, size_t cap)
+{
+	if (!e->touched && *n_touched < cap) {
+		touched[(*n_touched)++] = e;
+		e->touched = true;
+	}
+}
+
+/*
+ * An address event on a routed segment's bridge (its SVI) is drift when a
+ * global address goes (a gateway, or one loom removed: the pass that
+ * follows finds nothing to do) or when one failed duplicate address
+ * detection (kvtep_route.c, addr_dad_failed).
+ */
+static void addr_event(struct kvtep *h, const struct nlmsghdr *nlh, struct kv_expect **touched,
+		       size_t *n_touched, size_t cap)
+{
+	const struct ifaddrmsg *ifa;
+	const struct nlattr *a;
+	uint32_t flags;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
+		return;
+	ifa = mnl_nlmsg_get_payload(nlh);
+	flags = ifa->ifa_flags;
+	mnl_attr_for_each(a, nlh, sizeof(*ifa)) {
+		if (mnl_attr_get_type(a) == IFA_FLAGS && mnl_attr_get_payload_len(a) == 4)
+			flags = mnl_attr_get_u32(a);
+	}
+	if (!(nlh->nlmsg_type == RTM_DELADDR && ifa->ifa_scope == RT_SCOPE_UNIVERSE) &&
+	    !(nlh->nlmsg_type == RTM_NEWADDR && (flags & IFA_F_DADFAILED)))
+		return;
+	for (size_t i = 0; i < h->n_expect; i++) {
+		struct kv_expect *e = &h->expect[i];
+
+		if (e->addr_ifindex <= 0 || e->addr_ifindex != (int)ifa->ifa_index)
+			continue;
+		e->ev_addr_bad = true;
+		touch(e, touched, n_touched, cap);
+	}
+}
+
 static void drain_msg(struct kvtep *h, const struct nlmsghdr *nlh, struct kv_expect **touched,
 		      size_t *n_touched, size_t cap)
 {
@@ -209,6 +252,10 @@ static void drain_msg(struct kvtep *h, const struct nlmsghdr *nlh, struct kv_exp
 	const struct ifinfomsg *ifi;
 	struct kv_expect *e;
 
+	if (nlh->nlmsg_type == RTM_NEWADDR || nlh->nlmsg_type == RTM_DELADDR) {
+		addr_event(h, nlh, touched, n_touched, cap);
+		return;
+	}
 	if (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK)
 		return;
 	ifi = kv_link_attrs(nlh, tb);
@@ -219,10 +266,7 @@ static void drain_msg(struct kvtep *h, const struct nlmsghdr *nlh, struct kv_exp
 	if (!e)
 		return;
 	/* The last event of a drain wins: passing states during an apply do not count. */
-	if (!e->touched && *n_touched < cap) {
-		touched[(*n_touched)++] = e;
-		e->touched = true;
-	}
+	touch(e, touched, n_touched, cap);
 	/*
 	 * A bridge's own notice about a port (AF_BRIDGE) carries its VLANs;
 	 * its RTM_DELLINK means the port left the bridge (the AF_UNSPEC
@@ -289,11 +333,11 @@ int kvtep_event_drain(struct kvtep *h)
 		struct kv_expect *e = touched[i];
 
 		if ((e->seen && (e->deleted || !e->up || (e->master && e->ev_master != e->master))) ||
-		    e->ev_vlan_ok == 0) {
+		    e->ev_vlan_ok == 0 || e->ev_addr_bad) {
 			log_debug(LOG_SUB_NETLINK, "kvtep %s: drift on %s", h->netns, e->name);
 			drift = true;
 		}
-		e->seen = e->touched = false;
+		e->seen = e->touched = e->ev_addr_bad = false;
 		e->ev_vlan_ok = -1;
 	}
 	ret = drift;

@@ -524,6 +524,10 @@ size_t nl_addr(void *buf, size_t len, uint32_t seq, bool add, int ifindex, int f
 	ifa->ifa_prefixlen = (unsigned char)plen;
 	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
 	ifa->ifa_index = (unsigned int)ifindex;
+	/* Every address loom adds is an anycast gateway: no duplicate address
+	 * detection, which would fail it on every VTEP but the first. */
+	if (add && family == AF_INET6)
+		ifa->ifa_flags = IFA_F_NODAD;
 	if (!mnl_attr_put_check(nlh, len, IFA_LOCAL, alen, addr) ||
 	    !mnl_attr_put_check(nlh, len, IFA_ADDRESS, alen, addr))
 		return 0;

@@ -99,7 +99,8 @@ size_t nl_link_vrf_new(void *buf, size_t len, uint32_t seq, const char *name,
 
 /* Routing: a VRF in netdev group @group; a device's MAC; an address on a
  * device (@add false: remove it; IFA_LOCAL and IFA_ADDRESS both @addr, as
- * `ip addr add` does for a broadcast device); every address (AF_UNSPEC). */
+ * `ip addr add` does for a broadcast device; an IPv6 one added with
+ * IFA_F_NODAD, as an anycast gateway must be); every address (AF_UNSPEC). */
 size_t nl_link_vrf_new_group(void *buf, size_t len, uint32_t seq, const char *name,
 			     uint32_t table, uint32_t group);
 size_t nl_link_set_mac(void *buf, size_t len, uint32_t seq, int ifindex, const char *name,

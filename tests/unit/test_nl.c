@@ -204,6 +204,13 @@ static size_t e_addr4(void *b, size_t l)
 	return nl_addr(b, l, SEQ, true, 4, AF_INET, a, 25);
 }
 
+static size_t e_addr6_add(void *b, size_t l)	/* IFA_F_NODAD: an anycast gateway */
+{
+	static const uint8_t a[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 1 };
+
+	return nl_addr(b, l, SEQ, true, 4, AF_INET6, a, 64);
+}
+
 static size_t e_addr6_del(void *b, size_t l)
 {
 	static const uint8_t a[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 1 };
@@ -259,6 +266,7 @@ static const struct golden_case cases[] = {
 	{ "route-vrf-new", e_vrf_group },
 	{ "route-set-mac", e_set_mac },
 	{ "route-addr4-add", e_addr4 },
+	{ "route-addr6-add", e_addr6_add },
 	{ "route-addr6-del", e_addr6_del },
 	{ "query-addr-dump", e_addr_dump },
 	{ "query-link-dump", e_dump },
