@@ -78,8 +78,12 @@ t_is "$(echo "$out" | jq -r '.state + " " + .rdma[0].fault')" "verifying peer" \
 t_ok "$(grep -q 'node n2 stays verifying, to be checked again: a reference peer failed (RDMA check of rxen1/1 against ref failed' "$T_DIR/loomd.log"; echo $?)" \
 	"loomd says the peer failed and the node waits for a retry"
 rdma link add rxeref type rxe netdev vmrp
+# The kernel fills a new device's GID table from the netdev's addresses in
+# a work item of its own: the peer is back once its IPv4 GID is.
+peer_gid() { [ "$(rxe_gid rxeref)" = "${gid:-1}" ]; }
+t_wait 10 peer_gid
 out=$($LOOMCTL -o json -w 90 node verify n2)
-t_is "$(echo "$out" | jq -r .state)" available "the peer's device back: verify again admits n2"
+t_is "$(echo "$out" | jq -r .state)" available "the peer's device back (its IPv4 GID index $(rxe_gid rxeref)): verify again admits n2 ($(echo "$out" | jq -r '.rdma[0] | "\(.gbps) Gb/s in a \(.duration_s) s run\(if .fault then ", fault: " + .fault else "" end)"'))"
 t_is "$($LOOMCTL -o json node show n1 | jq -r .state)" available "n1 stays available"
 if [ "$T_FAILED" -ne 0 ]; then
 	t_diag "loomd's log:"; tail -n 40 "$T_DIR/loomd.log" | sed 's/^/#   /'
