@@ -512,6 +512,8 @@ static void plan_svi(struct kvtep *h, const struct vtep_vni *v, int vrf_if, cons
 	}
 	/* An IPv6 address that failed DAD (addr_dad_failed): removed and added
 	 * again without DAD, the same address; the bridge stops DAD for good. */
+	bool dad_off = false;
+
 	for (size_t i = 0; i < as->n; i++) {
 		const struct kv_addr *a = &as->a[i];
 		char text[INET6_ADDRSTRLEN];
@@ -521,7 +523,9 @@ static void plan_svi(struct kvtep *h, const struct vtep_vni *v, int vrf_if, cons
 		inet_ntop(AF_INET6, a->addr, text, sizeof(text));
 		log_warn("kvtep %s: %s on %s failed duplicate address detection: added again "
 			 "without it", h->netns, text, br);
-		sysctl_dev(h, "ipv6", br, "accept_dad", "0");
+		if (!dad_off)
+			sysctl_dev(h, "ipv6", br, "accept_dad", "0");
+		dad_off = true;
 		if (!req(h, nl_addr(h->sendbuf, KVTEP_BATCH_BYTES, ++h->seq, false, l->ifindex,
 				    AF_INET6, a->addr, a->plen), e, "removing a failed address from", br))
 			req(h, nl_addr(h->sendbuf, KVTEP_BATCH_BYTES, ++h->seq, true, l->ifindex,

@@ -54,7 +54,7 @@ struct replace_run {
  */
 enum loomd_hook {
 	LOOMD_HOOK_START,	/* the loop is about to start */
-	LOOMD_HOOK_COMMITTED,	/* once per loop iteration, after its batch (committed or none) */
+	LOOMD_HOOK_COMMITTED,	/* after a loop iteration's batch, when something committed, posted or reported */
 	LOOMD_HOOK_REPORTED,	/* targets reported: the reconciler's results were collected */
 	LOOMD_HOOK_CONVERGED,	/* an iteration with a report, once its waiters were answered */
 	LOOMD_HOOK_RECONCILER,	/* a new reconciler started (topology reload): watch its fds */

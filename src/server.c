@@ -329,7 +329,7 @@ int server_run(struct loomd *d)
 				client_take_lines(d, c);
 		/* The commit, then, once per iteration, the commit hooks, the
 		 * leader's word (cluster.ha) and the waiters (waiters_check). */
-		batch_finish(d);
+		batch_finish(d, reported);
 		if (reported)
 			loomd_hook_call(d, LOOMD_HOOK_CONVERGED);
 		events_more = events_pump(d);

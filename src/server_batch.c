@@ -285,14 +285,20 @@ static void waiter_answer(struct loomd *d, struct waiter *w, bool converged, con
 	loomd_metrics_request(d, w->method, err->code, w->t0_ns);
 }
 
-/* Answers the waiters whose wait is over, or whose time ran out (batch_finish). */
-static void waiters_check(struct loomd *d)
+/*
+ * Answers the waiters whose wait is over, or whose time ran out (batch_finish).
+ * @moved: the store committed, a generation was posted or the targets
+ * reported since the commit hooks last ran.
+ */
+static void waiters_check(struct loomd *d, bool moved)
 {
 	int64_t now = mono_ns();
 
 	/* A removal the targets verified is confirmed before its waiter hears,
-	 * and a replacement waiting on it moves on. */
-	loomd_hook_call(d, LOOMD_HOOK_COMMITTED);
+	 * and a replacement waiting on it moves on.  A wake that moved nothing
+	 * (a read, a timer, a drift event before its pass) leaves them be. */
+	if (moved)
+		loomd_hook_call(d, LOOMD_HOOK_COMMITTED);
 	/* The leader tells the followers how far its targets converged. */
 	loomd_ha_publish(d);
 
@@ -397,9 +403,11 @@ static bool ha_commit(struct loomd *d, struct loom_err *err)
 	}
 }
 
-void batch_finish(struct loomd *d)
+void batch_finish(struct loomd *d, bool reported)
 {
-	bool failed = false;
+	/* The store's commits and the generation posted when the hooks last ran. */
+	static uint64_t hooks_commits, hooks_gen;
+	bool failed = false, moved;
 	struct loom_err err = { 0 };
 	uint64_t gen = 0;
 
@@ -477,5 +485,9 @@ void batch_finish(struct loomd *d)
 	n_batch = 0;
 	/* A removal no target had to change is verified already, a replacement
 	 * stored by this batch takes its first steps, and the waiters hear. */
-	waiters_check(d);
+	moved = reported || store_commits(d->store) != hooks_commits || d->posted_gen != hooks_gen;
+	/* What the hooks commit or post themselves has them run once more on the next wake. */
+	hooks_commits = store_commits(d->store);
+	hooks_gen = d->posted_gen;
+	waiters_check(d, moved);
 }

@@ -16,11 +16,13 @@
 void client_take_lines(struct loomd *d, struct client *c);
 /*
  * Commits the batch's transaction and sends every reply it holds; then, the
- * one place the loop does so, once per iteration: LOOMD_HOOK_COMMITTED, the
- * leader's word on convergence (cluster.ha), and the answers of the waiters
- * whose wait is over or whose time ran out.
+ * one place the loop does so, once per iteration: LOOMD_HOOK_COMMITTED (only
+ * when something moved: a commit to the store, a new generation posted, or
+ * @reported, the targets reported this iteration), the leader's word on
+ * convergence (cluster.ha), and the answers of the waiters whose wait is
+ * over or whose time ran out.
  */
-void batch_finish(struct loomd *d);
+void batch_finish(struct loomd *d, bool reported);
 /* How long the loop may sleep before a waiter's time runs out (-1: no waiter). */
 int waiters_timeout_ms(const struct loomd *d);
 /* Drops the waiters of @c (it went away), or every waiter (@c NULL). */

@@ -72,6 +72,7 @@ struct store {
 	sqlite3_stmt *sp_release[STORE_SAVEPOINT_MAX];
 	sqlite3_stmt *sp_rollback[STORE_SAVEPOINT_MAX];
 	int sp_depth;
+	uint64_t commits;	/* transactions committed on this connection (store_commits) */
 	EVP_MD_CTX *md;
 	EVP_MD *sha256;		/* fetched once: an implicit fetch per record costs more than the hash */
 	int64_t ev_hint;	/* highest node event seq appended (maybe rolled back) */

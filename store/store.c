@@ -614,7 +614,16 @@ int store_commit(struct store *s)
 		store_seterr(s, "commit: %d savepoint(s) still open", s->sp_depth);
 		return -EINVAL;
 	}
-	return store_stmt_run(s, s->stmt[ST_COMMIT], "commit", false);
+	int ret = store_stmt_run(s, s->stmt[ST_COMMIT], "commit", false);
+
+	if (!ret)
+		s->commits++;
+	return ret;
+}
+
+uint64_t store_commits(const struct store *s)
+{
+	return s->commits;
 }
 
 int store_rollback(struct store *s)

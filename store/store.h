@@ -55,6 +55,8 @@ int store_load_model(struct store *s, struct model *m, struct loom_err *err);
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 int store_rollback(struct store *s);
+/* How many transactions this store has committed since it was opened. */
+uint64_t store_commits(const struct store *s);
 int store_savepoint(struct store *s);
 int store_savepoint_release(struct store *s);
 int store_savepoint_rollback(struct store *s);
