@@ -27,6 +27,9 @@
 #             devices with their master, ports, then bridge up + vxlan up
 #   brfirst   ip -batch: bridges, ports, bridges up, then VXLAN devices created
 #             up with their master (the VNI is whole the moment zebra sees it)
+#   brup      ip -batch: bridges (with a MAC), bridges up, ports, VXLAN devices
+#             with their master, then VXLAN devices up: each bridge is up and
+#             has carrier before anything joins it
 # Needs root; removes what it made.
 set -u
 N=1000
@@ -124,6 +127,13 @@ done >"$W/ip"
 	for i in $(seq 1 "$N"); do echo "link set lb$((20000 + i)) up"; done
 	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lx$v group 77 master lb$v up $(vx $v)"; done
 } >"$W/brfirst"
+{
+	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lb$v group 77 address $(mac $v) type bridge"; done
+	for i in $(seq 1 "$N"); do echo "link set lb$((20000 + i)) up"; done
+	for i in $(seq 1 "$N"); do echo "link set xa$i master lb$((20000 + i))"; done
+	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lx$v group 77 master lb$v $(vx $v)"; done
+	for i in $(seq 1 "$N"); do echo "link set lx$((20000 + i)) up"; done
+} >"$W/brup"
 
 kt() { "$KT" sync "$NS" 203.0.113.1 auto "${specs[@]}" >"$W/kt.out" 2>&1 || { cat "$W/kt.out"; die "kernel_tool sync"; }; }
 cfg() { vtysh --vty_socket "$VTY" -f "$W/cfg" >"$W/cfg.out" 2>&1 || { tail -3 "$W/cfg.out"; die "vtysh -f"; }; }
@@ -138,7 +148,7 @@ for recipe in "$@"; do
 	loom) kt ;;
 	loom+cfg) cfg & c=$!; kt; wait $c ;;
 	cfg,loom) cfg; kt ;;
-	ip | loomorder | brfirst) ip -n "$NS" -batch "$W/$recipe" || die "ip -batch $recipe" ;;
+	ip | loomorder | brfirst | brup) ip -n "$NS" -batch "$W/$recipe" || die "ip -batch $recipe" ;;
 	*) die "unknown recipe $recipe" ;;
 	esac
 	t1=$(now)

@@ -117,6 +117,15 @@ bool kvtep_vni_foreign(const struct kvtep *h, const struct vtep_desired *d, size
 void kvtep_plan_counts(const struct kvtep *h, size_t *created, size_t *deleted);
 /* After kvtep_sync_plan: how many tenant VRFs (docs/overlay.md, "Routing") it deletes. */
 size_t kvtep_plan_vrfs_deleted(const struct kvtep *h);
+/*
+ * Between kvtep_sync_plan and kvtep_sync_finish: @fn(@arg) is called once
+ * by kvtep_sync_finish after the devices are created and enslaved, and
+ * before the first change that can make a VNI live for zebra (a VLAN
+ * mapped, a device brought up, the routing pass).  What must be in FRR
+ * before zebra tells bgpd of a VNI waits there.  Not called when the
+ * apply fails before that point; forgotten when kvtep_sync_finish returns.
+ */
+void kvtep_set_live_gate(struct kvtep *h, void (*fn)(void *arg), void *arg);
 
 /* The event socket (non-blocking) for the main loop's poll. */
 int kvtep_event_fd(const struct kvtep *h);

@@ -360,6 +360,10 @@ int kvtep_apply(struct kvtep *h)
 		}
 		if (i && a->stage != h->acts[i - 1].stage && h->acts[i - 1].stage == ST_BRIDGE)
 			newbr_fallback(h, i);
+		/* Everything before ST_VLAN was sent (a new stage flushed the
+		 * batch): from here on a VNI can go live. */
+		if (a->stage >= ST_VLAN && h->live_gate)
+			kv_live_gate_pass(h);
 		/* AF_BRIDGE requests name their device by ifindex only: learn
 		 * those of the devices just made with one dump. */
 		if (a->stage == ST_VLAN && (!i || h->acts[i - 1].stage != ST_VLAN))

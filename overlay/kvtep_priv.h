@@ -189,6 +189,9 @@ struct kvtep {
 	struct kv_newbr *newbr;
 	size_t n_newbr, cap_newbr;
 	struct plan_idx *pidx;	/* kept between plans: no allocation per diff */
+	/* kvtep_set_live_gate: called once before a VNI can go live for zebra */
+	void (*live_gate)(void *arg);
+	void *live_gate_arg;
 
 	pthread_mutex_t lock;	/* guards expect and the carrier watch */
 	struct kv_expect *expect;	/* sorted by name */
@@ -206,6 +209,9 @@ struct kvtep {
 /* kvtep.c: record the first fault against a VNI (@e NULL: none to record). */
 void kv_verr_set(struct kv_verr *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* kvtep_verify.c: calls the live gate (kvtep_set_live_gate), if any, once. */
+void kv_live_gate_pass(struct kvtep *h);
 
 /* ---- kvtep_sock.c ---- */
 

@@ -227,12 +227,28 @@ int kvtep_sync_plan(struct kvtep *h, const struct vtep_desired *d)
 	return kvtep_plan(h, d);
 }
 
-int kvtep_sync_finish(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+void kvtep_set_live_gate(struct kvtep *h, void (*fn)(void *arg), void *arg)
+{
+	h->live_gate = fn;
+	h->live_gate_arg = arg;
+}
+
+void kv_live_gate_pass(struct kvtep *h)
+{
+	void (*fn)(void *arg) = h->live_gate;
+
+	h->live_gate = NULL;
+	if (fn)
+		fn(h->live_gate_arg);
+}
+
+static int sync_finish(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
 {
 	int ret;
 
 	/* Nothing to send: what was just observed is still the truth. */
 	if (kvtep_plan_count(h) == 0) {
+		kv_live_gate_pass(h);
 		ret = kv_route_sync(h, d, false);
 		if (ret < 0)
 			return ret;
@@ -241,10 +257,20 @@ int kvtep_sync_finish(struct kvtep *h, const struct vtep_desired *d, struct kvte
 	ret = kvtep_apply(h);
 	if (ret < 0)
 		return ret;
+	/* The plan had nothing from ST_VLAN on: the routing pass is next. */
+	kv_live_gate_pass(h);
 	ret = kv_route_sync(h, d, true);
 	if (ret < 0)
 		return ret;
 	return kvtep_verify(h, d, st);
+}
+
+int kvtep_sync_finish(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)
+{
+	int ret = sync_finish(h, d, st);
+
+	h->live_gate = NULL;
+	return ret;
 }
 
 int kvtep_sync(struct kvtep *h, const struct vtep_desired *d, struct kvtep_vni_status *st)

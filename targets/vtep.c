@@ -2,7 +2,8 @@
  * targets/vtep.c: the VTEP target.  One run is the kernel's half
  * (overlay/kvtep.h: VXLAN devices, bridges, access ports) and FRR's half
  * (overlay/frr.h: `vni` statements, then what zebra and bgpd show),
- * overlapped on two threads or FRR's first for a large batch of new VNIs.
+ * overlapped on two threads (for a large batch of new VNIs, FRR's half done
+ * before the kernel's brings any of them up, frr_order).
  * The kernel's netlink event socket is also the drift socket the main loop
  * watches, and carries the access ports' carrier for the fault watcher.
  *
@@ -436,20 +437,30 @@ static void frr_items(const struct vtep_desired *d, const struct kvtep_vni_statu
 	}
 }
 
+/* How FRR's half of a run goes with the kernel's (frr_order). */
+enum frr_order {
+	FRR_BESIDE,		/* on its own thread while the kernel is worked */
+	FRR_FIRST,		/* before the kernel's half */
+	FRR_BEFORE_LIVE,	/* beside the devices' creation, done before any VNI goes live */
+};
+
 /*
- * Does FRR's half go first, before the kernel's, rather than beside it?
  * FRR's statements go in while the kernel is worked: on removal `no vni N`
  * and the device deletion (seconds of the kernel's rcu_barrier() per
  * bridge) are both needed before the VNI is free again, in either order,
- * and a small change is done sooner overlapped.  A large batch of new VNIs
- * with nothing to delete has its statements sent first instead: vtysh's
- * round trip per line then does not compete for the CPU with the kernel
- * work and zebra learning the devices, and bgpd meets each VNI from zebra
- * with its RD/RTs already in place (1,000 VNIs: 3.1-3.6 s against
- * 3.3-5.2 s overlapped, BENCHMARKS.md).  Neither order moves a port, so no
- * port is ever in two segments.
+ * and a small change is done sooner overlapped.  Neither order moves a
+ * port, so no port is ever in two segments.
+ *
+ * A large batch of new VNIs with nothing to delete has its statements
+ * done before any of its VNIs goes live: the kernel creates and enslaves
+ * the devices meanwhile (they stay down), and waits for FRR before the
+ * first VLAN is mapped or device brought up (kvtep_set_live_gate).  So
+ * bgpd meets each VNI from zebra with its RD/RTs already in place, and
+ * zebra starts on the new devices without waiting for bgpd's statements
+ * (BENCHMARKS.md).  A tenant VRF to delete has FRR's statements strictly
+ * first.
  */
-static bool frr_first(const char *name, const struct vtep_target *v, bool kernel_planned)
+static enum frr_order frr_order(const char *name, const struct vtep_target *v, bool kernel_planned)
 {
 	size_t n_created = 0, n_deleted = 0;
 
@@ -463,12 +474,35 @@ static bool frr_first(const char *name, const struct vtep_target *v, bool kernel
 	if (kernel_planned && kvtep_plan_vrfs_deleted(v->kv)) {
 		log_info("vtep %s: %zu tenant VRF(s) to delete: FRR's statements first", name,
 			 kvtep_plan_vrfs_deleted(v->kv));
-		return true;
+		return FRR_FIRST;
 	}
 	if (n_created < FRR_FIRST_MIN_VNIS || n_deleted)
-		return false;
-	log_info("vtep %s: %zu new VNIs and nothing to delete: FRR's statements first", name, n_created);
-	return true;
+		return FRR_BESIDE;
+	log_info("vtep %s: %zu new VNIs and nothing to delete: FRR's statements before any of them goes live",
+		 name, n_created);
+	return FRR_BEFORE_LIVE;
+}
+
+/* FRR's thread, joined by the kernel's half before a VNI goes live, or after it. */
+struct frr_gate {
+	pthread_t thread;
+	bool running;
+	const char *name;	/* the VTEP's, said when the kernel's half waited here */
+	const struct frr_job *job;
+};
+
+static void frr_gate_wait(void *arg)
+{
+	struct frr_gate *g = arg;
+	int64_t t0 = mono_ns();
+
+	if (!g->running)
+		return;
+	pthread_join(g->thread, NULL);
+	g->running = false;
+	if (g->name)
+		log_info("vtep %s: FRR's statements in (%.0f ms, %.0f ms of it waited for): bringing the new VNIs up",
+			 g->name, g->job->ms, (double)(mono_ns() - t0) / 1e6);
 }
 
 static void vtep_run(struct target *t, const void *want, struct target_result *res)
@@ -482,7 +516,8 @@ static void vtep_run(struct target *t, const void *want, struct target_result *r
 	size_t n_fst = 0;
 	struct vtep_desired *fd = NULL;
 	struct frr_job job = { .t = t, .want = d };	/* FRR is given job.want */
-	pthread_t frr_thread;
+	struct frr_gate gate = { .running = false };
+	enum frr_order order = FRR_BESIDE;
 	bool frr_async = false, kernel_planned = false;
 	char kerr[300] = "", ferr[300] = "";
 	int ret, kcount;
@@ -499,19 +534,26 @@ static void vtep_run(struct target *t, const void *want, struct target_result *r
 	}
 	if (kernel_planned && (fd = frr_want(v, d)))
 		job.want = fd;
-	if (!frr_first(reconciler_target_name(t), v, kernel_planned))
-		frr_async = pthread_create(&frr_thread, NULL, frr_job_run, &job) == 0;
+	order = frr_order(reconciler_target_name(t), v, kernel_planned);
+	if (order != FRR_FIRST)
+		frr_async = gate.running = pthread_create(&gate.thread, NULL, frr_job_run, &job) == 0;
 	if (!frr_async)
 		frr_job_run(&job);
+	else if (order == FRR_BEFORE_LIVE) {
+		gate.name = reconciler_target_name(t);
+		gate.job = &job;
+		kvtep_set_live_gate(v->kv, frr_gate_wait, &gate);
+	}
 	if (kernel_planned) {
 		ret = kvtep_sync_finish(v->kv, d, kst);
 		if (ret < 0)
 			snprintf(kerr, sizeof(kerr), "kernel: netlink failed: %s", strerror(-ret));
 	}
-	res->phase_ms[0] = (double)(mono_ns() - t0) / 1e6 - (frr_async ? 0 : job.ms);	/* the kernel's own */
+	/* The kernel's own (with FRR_BEFORE_LIVE, its wait for FRR too). */
+	res->phase_ms[0] = (double)(mono_ns() - t0) / 1e6 - (frr_async ? 0 : job.ms);
 	kcount = kernel_items(d, kst, kerr, res);
-	if (frr_async)
-		pthread_join(frr_thread, NULL);
+	gate.name = NULL;	/* joined here: the gate was never reached (or it was, and it said so) */
+	frr_gate_wait(&gate);
 	snprintf(ferr, sizeof(ferr), "%s", job.ferr);
 	/* FRR's own time; it overlapped the kernel's. */
 	res->phase_ms[1] = job.ms;

@@ -57,7 +57,7 @@ if [ "$(id -u)" != 0 ] || ! ip netns add "$VT" 2>/dev/null; then
 	echo "1..0 # SKIP needs root and network namespaces"
 	exit 0
 fi
-echo "1..34"
+echo "1..36"
 ip -n "$VT" link set lo up
 
 # --- the golden messages say what we think: send them to a fresh namespace
@@ -197,3 +197,17 @@ ip -n "$VT" -d link show opvx0 >>"$TMP/op.after"
 ip -n "$VT" -d link show lb500 >>"$TMP/op.after"
 check "the operator's bridge and vxlan devices are untouched throughout" \
 	diff "$TMP/op.before" "$TMP/op.after"
+
+# --- the live gate (kvtep_set_live_gate): FRR's statements wait there for
+# a large batch of new VNIs (targets/vtep.c).  It must run once, after the
+# devices exist and the ports are in their bridges, before any VNI is up:
+# zebra tells bgpd of a VNI only once its VXLAN device is up.
+GATE="echo vx_all \$(ip -n $VT -o link show type vxlan | grep -c ' lx[78]00'); \
+echo vx_up \$(ip -n $VT -o link show type vxlan up | grep -c ' lx[78]00'); \
+echo br_up \$(ip -n $VT -o link show type bridge up | grep -c ' lb[78]00'); \
+echo p1 \$(ip -n $VT -o link show p1 | grep -o 'master lb[0-9]*')"
+KERNEL_TOOL_GATE=$GATE "$T" sync "$VT" "$IP" auto 700:1500:tg/s7:p1 800:1500:tg/s8 >"$TMP/gate" 2>&1
+check "live gate: run once, the new VNIs' devices made and p1 in its bridge, none of them up yet" \
+	bash -c "[ \$(grep -c '^gate\$' $TMP/gate) = 1 ] && grep -qx 'vx_all 2' $TMP/gate && grep -qx 'vx_up 0' $TMP/gate && grep -qx 'br_up 0' $TMP/gate && grep -qx 'p1 master lb700' $TMP/gate && ! grep -q 'gate command exited' $TMP/gate"
+check "live gate: after it, both VNIs programmed and up" \
+	bash -c "grep -q '^vni 700 programmed' $TMP/gate && grep -q '^vni 800 programmed' $TMP/gate && link_has_up() { ip -n $VT link show \$1 | grep -q ',UP'; } && link_has_up lx700 && link_has_up lx800 && link_has_up lb700"

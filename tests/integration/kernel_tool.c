@@ -9,7 +9,9 @@
  *   kernel_tool range NETNS VTEP_IP FIRST COUNT [resync]   (benchmark)
  *
  * KERNEL_TOOL_MODE (traditional|vlan-aware) replaces mode auto, and is the
- * mode of range and watch (bench/vm_modes.sh).
+ * mode of range and watch (bench/vm_modes.sh).  With KERNEL_TOOL_GATE=CMD,
+ * sync sets CMD (run by the shell) as the live gate (kvtep_set_live_gate):
+ * it prints "gate" and runs CMD just before the first VNI can go live.
  * SPEC is VNI:MTU:TENANT/SEGMENT[:PORT,PORT...]; PORT@TAG is a tagged share of
  * PORT (loom's sub-interface PORT.TAG in the segment).  sync and watch print one
  * line per VNI: "vni N programmed" or "vni N error CODE_NAME: REASON".
@@ -170,6 +172,19 @@ static int print_status(const struct vtep_desired *d, const struct kvtep_vni_sta
 	return bad;
 }
 
+/* KERNEL_TOOL_GATE: what runs at the live gate. */
+static void gate_run(void *arg)
+{
+	int rc;
+
+	printf("gate\n");
+	fflush(stdout);
+	rc = system(arg);
+	if (rc)
+		printf("gate command exited %d\n", rc);
+	fflush(stdout);
+}
+
 static int do_sync(struct kvtep *h, const struct vtep_desired *d, bool verbose)
 {
 	struct kvtep_vni_status *st = calloc(d->n_vnis ? d->n_vnis : 1, sizeof(*st));
@@ -191,6 +206,8 @@ static int do_sync(struct kvtep *h, const struct vtep_desired *d, bool verbose)
 		kvtep_plan_describe(h, (size_t)i, line, sizeof(line));
 		printf("act %s\n", line);
 	}
+	if (getenv("KERNEL_TOOL_GATE"))
+		kvtep_set_live_gate(h, gate_run, getenv("KERNEL_TOOL_GATE"));
 	ret = kvtep_apply(h);
 	if (ret < 0)
 		goto out;
