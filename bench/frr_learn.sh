@@ -20,7 +20,10 @@
 #   loom      tests/integration/kernel_tool sync: loom's kvtep, as loomd runs it
 #   loom+cfg  the same, with bgpd given loom's `vni` blocks (rd, route-target
 #             both) through `vtysh -f` beside it
-#   cfg,loom  the same, the blocks first (what loomd does for large batches)
+#   cfg,loom  the same, the blocks first (what loomd did for large batches)
+#   cfg|loom  the same, the blocks beside the devices' creation and the kernel
+#             waiting for them before any VNI goes up (kernel_tool's
+#             KERNEL_TOOL_GATE): what loomd does for large batches
 #   ip        ip -batch, 6 lines a VNI in the issue's order (bench/lab_evpn.sh's
 #             baseline): bridge, vxlan, vxlan master, port master, bridge up, vxlan up
 #   loomorder ip -batch in kvtep's stage order: bridges (with a MAC), VXLAN
@@ -148,6 +151,11 @@ for recipe in "$@"; do
 	loom) kt ;;
 	loom+cfg) cfg & c=$!; kt; wait $c ;;
 	cfg,loom) cfg; kt ;;
+	'cfg|loom')
+		rm -f "$W/cfg.done"
+		{ cfg; touch "$W/cfg.done"; } & c=$!
+		KERNEL_TOOL_GATE="for i in \$(seq 6000); do [ -e '$W/cfg.done' ] && break; sleep 0.01; done" kt
+		wait $c ;;
 	ip | loomorder | brfirst | brup) ip -n "$NS" -batch "$W/$recipe" || die "ip -batch $recipe" ;;
 	*) die "unknown recipe $recipe" ;;
 	esac

@@ -34,9 +34,9 @@
 #define FRR_VERIFY_MAX_MS 60000
 /* While bgpd catches up with zebra, its full JSON is read at least this often. */
 #define FRR_FULL_READ_MS 1000
-/* A batch creating this many VXLAN devices (and deleting none) sends FRR's
- * statements before the kernel work rather than beside it (vtep_run). */
-#define FRR_FIRST_MIN_VNIS 100
+/* A batch creating this many VXLAN devices (and deleting none) has FRR's
+ * statements in before the kernel brings any of them up (frr_order). */
+#define FRR_GATED_MIN_VNIS 100
 
 struct vtep_target {
 	struct topo_vtep vtep;
@@ -476,7 +476,7 @@ static enum frr_order frr_order(const char *name, const struct vtep_target *v, b
 			 kvtep_plan_vrfs_deleted(v->kv));
 		return FRR_FIRST;
 	}
-	if (n_created < FRR_FIRST_MIN_VNIS || n_deleted)
+	if (n_created < FRR_GATED_MIN_VNIS || n_deleted)
 		return FRR_BESIDE;
 	log_info("vtep %s: %zu new VNIs and nothing to delete: FRR's statements before any of them goes live",
 		 name, n_created);
