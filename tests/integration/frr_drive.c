@@ -7,7 +7,10 @@
  * lines a sync would send), sync (plan + apply; prints the change count),
  * verify (prints one line per VNI; exit 1 unless all verified; -k needs the
  * kernel devices too), watch (sync, then wait for FRR to restart and
- * re-apply: see below).
+ * re-apply: see below), learned N LAST (polls zebra's VNI count until it is
+ * N, then bgpd until VNI LAST and then N VNIs in all are in the kernel,
+ * every 20 ms on the daemons' vty sockets as loomd does, no vtysh; prints
+ * "zebra_ms Z bgpd_ms B" from its start; bench/frr_learn.sh).
  * An RD or RT of "-" means "let FRR derive it".  Errors print
  * "error NAME: message" and exit 2.
  */
@@ -18,9 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "overlay/frr.h"
+#include "overlay/frr_priv.h"
 
 static int parse_vnis(int argc, char **argv, struct vtep_desired *d)
 {
@@ -55,6 +62,60 @@ static void print_state(const struct frr_state *st)
 			printf(" export %s", v->rt_export[k]);
 		printf("\n");
 	}
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void nap_20ms(void)
+{
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* How many VNIs bgpd shows in the kernel (`inKernel`), -1 on error. */
+static int bgp_in_kernel(struct frr_target *t, struct loom_err *err)
+{
+	json_t *j = frr_vty_json(t, "bgpd", "show bgp l2vpn evpn vni json", err), *v;
+	const char *key;
+	int n = 0;
+
+	if (!j)
+		return -1;
+	json_object_foreach(j, key, v) {
+		const char *k = json_string_value(json_object_get(v, "inKernel"));
+
+		n += k && !strcmp(k, "True");
+	}
+	json_decref(j);
+	return n;
+}
+
+/* learned N LAST: see the head of this file.  Gives up after 120 s. */
+static int learned(struct frr_target *t, int n, uint32_t last)
+{
+	struct loom_err err = { 0 };
+	double t0 = now_ms(), tz = -1, end = t0 + 120e3;
+
+	while (now_ms() < end) {
+		loom_err_clear(&err);
+		if (tz < 0) {
+			if (frr_zebra_vni_count(t, &err) >= n)
+				tz = now_ms();
+		} else if (frr_bgp_vni_in_kernel(t, last, &err) == 1 && bgp_in_kernel(t, &err) >= n) {
+			printf("zebra_ms %.0f bgpd_ms %.0f\n", tz - t0, now_ms() - t0);
+			return 0;
+		}
+		nap_20ms();
+	}
+	printf("timeout zebra_ms %.0f\n", tz < 0 ? -1 : tz - t0);
+	return 1;
 }
 
 static int fail(const struct loom_err *err, int rc)
@@ -94,7 +155,7 @@ int main(int argc, char **argv)
 	vtep.asn = (uint32_t)strtoul(argv[optind + 1], NULL, 10);
 	const char *cmd = argv[optind + 2];
 
-	if (parse_vnis(argc - optind - 3, argv + optind + 3, &want) < 0)
+	if (strcmp(cmd, "learned") && parse_vnis(argc - optind - 3, argv + optind + 3, &want) < 0)
 		return 2;
 	t = frr_target_open(&vtep, &err);
 	if (!t)
@@ -104,7 +165,13 @@ int main(int argc, char **argv)
 				       !strcmp(mode, "session") ? FRR_APPLY_SESSION :
 				       !strcmp(mode, "vty") ? FRR_APPLY_VTY : FRR_APPLY_FILE);
 
-	if (!strcmp(cmd, "observe")) {
+	if (!strcmp(cmd, "learned")) {
+		if (argc - optind != 5) {
+			fprintf(stderr, "usage: frr_drive VTYDIR ASN learned N LAST\n");
+			goto out;
+		}
+		ret = learned(t, atoi(argv[optind + 3]), (uint32_t)strtoul(argv[optind + 4], NULL, 10));
+	} else if (!strcmp(cmd, "observe")) {
 		struct frr_state st;
 
 		rc = frr_observe(t, &st, &err);
