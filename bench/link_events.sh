@@ -1,99 +1,125 @@
 #!/bin/bash
-# bench/link_events.sh: how many link events (RTM_NEWLINK / RTM_DELLINK, as
-# `ip monitor link` prints them) one VNI costs, loom's kernel target against
-# `ip -batch` making the same objects.  FRR's zebra and bgpd walk every
-# interface of the namespace per such event, so this count times the number
-# of VNIs is what they work through on a large apply.
+# bench/link_events.sh: the link messages (RTM_NEWLINK/DELLINK, all
+# families) that making N VNIs sends to every listener, zebra among them,
+# for different orders of making the same objects; and how many of them
+# make zebra walk all its interfaces for a bridge.
 #
-#   bench/link_events.sh [N=200] [BUILDDIR]
+#   bench/link_events.sh [-n N] [-b BUILDDIR] RECIPE...
 #
-# Per mode, a fresh namespace (le2-ev-PID) with N veth access ports (their
-# peers in le2-ev-PID-h, IPv6 off on both, made before the monitor starts),
-# then:
-#   loom: tests/integration/kernel_tool sync with N VNIs, one port each
-#         (the capability probe runs once before the monitor starts);
-#   ip:   ip -batch: bridge add, vxlan add (id, local, dstport, nolearning),
-#         vxlan master, port master, bridge up, vxlan up (6 lines a VNI).
-# Prints events and events per VNI for each.  Needs root; removes what it made.
+# Per recipe: a fresh namespace with N veth access ports (peers in another
+# namespace), `ip monitor link` running, the objects made, then counted:
+# messages a VNI, those of the AF_UNSPEC family (zebra looks each one's
+# interface up by name, walking its interface table: FRR 8.4's
+# if_lookup_by_name_per_ns), and the bridge "SVI walks": FRR 8.4's zebra
+# calls if_down() for every update of a bridge that is not operative (up
+# with carrier) and if_up() when it becomes so, and both walk every
+# interface to find the bridge's VXLAN device (zebra_evpn_from_svi).  That
+# count is a model of zebra's code, read from FRR 8.4's source, not a
+# measurement of zebra.
+#
+# Recipes: loom (tests/integration/kernel_tool sync: loom's kvtep), and the
+# ip -batch orders of bench/frr_learn.sh: ip, loomorder, brfirst, brup.
+# Needs root; removes what it made.
 set -u
-N=${1:-200}
+N=200
 top=$(cd "$(dirname "$0")/.." && pwd)
-B=${2:-${top_builddir:-$top/build}}
-T=$B/tests/integration/kernel_tool
-W=$(mktemp -d /tmp/le2-ev.XXXXXX)
-NS=
-MP=
-
+B=${top_builddir:-$top/build}
+while getopts n:b: o; do
+	case $o in
+	n) N=$OPTARG ;;
+	b) B=$OPTARG ;;
+	*) echo "usage: $0 [-n N] [-b BUILDDIR] RECIPE..." >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -gt 0 ] || set -- loom ip
+[ "$(id -u)" = 0 ] || { echo "link_events: needs root" >&2; exit 1; }
+KT=$B/tests/integration/kernel_tool
+[ -x "$KT" ] || { echo "link_events: no $KT (make check builds it; give -b BUILDDIR)" >&2; exit 1; }
+NS=lle-$$
+W=$(mktemp -d /tmp/lle.XXXXXX)
+mon=
 cleanup() {
-	[ -n "$MP" ] && kill "$MP" 2>/dev/null
-	[ -n "$NS" ] && { ip netns del "$NS" 2>/dev/null; ip netns del "$NS-h" 2>/dev/null; }
+	[ -n "$mon" ] && kill "$mon" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
+	ip netns del "$NS-h" 2>/dev/null
 	rm -rf "$W"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+die() { echo "link_events: $*" >&2; exit 1; }
+vx() { echo "type vxlan id $1 local 203.0.113.1 dstport 4789 nolearning"; }
 
-[ "$(id -u)" = 0 ] || { echo "link_events: needs root" >&2; exit 1; }
-[ -x "$T" ] || { echo "link_events: no $T (make -C BUILDDIR tests/integration/kernel_tool)" >&2; exit 1; }
-
-count() { grep -acE '^([0-9]+:|Deleted)' "$1"; }
-
-one() { # mode
-	local mode=$1 specs=() i v c t0 t1
-	NS=le2-ev-$$
-	ip netns add "$NS" && ip netns add "$NS-h" || exit 1
-	ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip netns exec "$NS-h" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	for i in $(seq 1 "$N"); do
-		echo "link add p$i type veth peer name q$i netns $NS-h"
-		echo "link set p$i up"
-	done | ip -n "$NS" -batch - || exit 1
-	for i in $(seq 1 "$N"); do echo "link set q$i up"; done | ip -n "$NS-h" -batch - || exit 1
-	ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=0
-	ip -n "$NS" addr add 192.0.2.1/32 dev lo && ip -n "$NS" link set lo up
-	for i in $(seq 1 "$N"); do specs+=("$((100 + i)):1500:ta/s$i:p$i"); done
-	# The probe makes and deletes devices of its own: not counted.
-	[ "$mode" = loom ] && "$T" sync "$NS" 192.0.2.1 auto >/dev/null 2>&1
-	ip -n "$NS" monitor link >"$W/mon" 2>&1 &
-	MP=$!
-	# The monitor is listening once a marker event shows up in its output.
-	for i in $(seq 1 100); do
-		ip -n "$NS" link set lo mtu $((65000 + i))
-		[ -s "$W/mon" ] && break
-		sleep 0.05
-	done
-	c=$(count "$W/mon")
-	t0=$(date +%s%N)
-	if [ "$mode" = loom ]; then
-		"$T" sync "$NS" 192.0.2.1 auto "${specs[@]}" >"$W/out" 2>&1 ||
-			{ echo "link_events: kernel_tool sync failed:"; cat "$W/out"; exit 1; }
-	else
-		for i in $(seq 1 "$N"); do
-			v=$((100 + i))
-			echo "link add lb$v type bridge"
-			echo "link add lx$v type vxlan id $v local 192.0.2.1 dstport 4789 nolearning"
-			echo "link set lx$v master lb$v"
-			echo "link set p$i master lb$v"
-			echo "link set lb$v up"
-			echo "link set lx$v up"
-		done >"$W/batch"
-		ip -n "$NS" -batch "$W/batch" || exit 1
-	fi
-	t1=$(date +%s%N)
-	# An end marker: every event before it has been written once it shows.
-	ip -n "$NS" link set lo mtu 65535
-	for i in $(seq 1 100); do
-		grep -aq 'lo: .*mtu 65535' "$W/mon" && break
-		sleep 0.05
-	done
-	kill "$MP" 2>/dev/null
-	MP=
-	# Subtract the start markers and the end marker.
-	c=$(($(count "$W/mon") - c - 1))
-	printf '%-5s N=%d events=%d per_vni=%s ms=%d\n' "$mode" "$N" "$c" \
-		"$(awk -v c="$c" -v n="$N" 'BEGIN {printf "%.2f", c / n}')" $(((t1 - t0) / 1000000))
-	ip netns del "$NS"; ip netns del "$NS-h"; NS=
-	rm -f "$W/mon"
+recipe_lines() {
+	local i v
+	case $1 in
+	ip) for i in $(seq 1 "$N"); do v=$((20000 + i))
+		echo "link add lb$v group 77 type bridge"; echo "link add lx$v group 77 $(vx $v)"
+		echo "link set lx$v master lb$v"; echo "link set xa$i master lb$v"
+		echo "link set lb$v up"; echo "link set lx$v up"; done ;;
+	loomorder)
+		for i in $(seq 1 "$N"); do echo "link add lb$((20000 + i)) group 77 type bridge"; done
+		for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lx$v group 77 master lb$v $(vx $v)"; done
+		for i in $(seq 1 "$N"); do echo "link set xa$i master lb$((20000 + i))"; done
+		for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link set lb$v up"; echo "link set lx$v up"; done ;;
+	brfirst)
+		for i in $(seq 1 "$N"); do echo "link add lb$((20000 + i)) group 77 type bridge"; done
+		for i in $(seq 1 "$N"); do echo "link set xa$i master lb$((20000 + i))"; done
+		for i in $(seq 1 "$N"); do echo "link set lb$((20000 + i)) up"; done
+		for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lx$v group 77 master lb$v up $(vx $v)"; done ;;
+	brup)
+		for i in $(seq 1 "$N"); do echo "link add lb$((20000 + i)) group 77 type bridge"; done
+		for i in $(seq 1 "$N"); do echo "link set lb$((20000 + i)) up"; done
+		for i in $(seq 1 "$N"); do echo "link set xa$i master lb$((20000 + i))"; done
+		for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lx$v group 77 master lb$v $(vx $v)"; done
+		for i in $(seq 1 "$N"); do echo "link set lx$((20000 + i)) up"; done ;;
+	*) die "unknown recipe $1" ;;
+	esac
 }
 
-one loom
-one ip
+# Counts from `ip monitor link` output (see the head of this file).
+count() {
+	awk -v n="$N" '
+	/^(Deleted )?[0-9]+: / {
+		msgs++
+		if ($0 !~ / qdisc /) next		# AF_BRIDGE: zebra finds those by index
+		unspec++
+		name = $2; sub(/^Deleted /, "", name); sub(/@.*/, "", name); sub(/:$/, "", name)
+		if ($1 == "Deleted") { name = $3; sub(/@.*/, "", name); sub(/:$/, "", name) }
+		if (name !~ /^lb/) next
+		flags = $0; sub(/^[^<]*</, "", flags); sub(/>.*/, "", flags)
+		now = (flags ~ /(^|,)UP(,|$)/ && flags ~ /LOWER_UP/ && flags !~ /NO-CARRIER/)
+		if (!(name in oper)) { oper[name] = now; next }	# new: if_add_update, no walk
+		if (!oper[name] || !now) walks++
+		oper[name] = now
+	}
+	END { printf "%d messages (%.1f a VNI), %d AF_UNSPEC (%.1f a VNI), %d bridge SVI walks (%.2f a VNI)", msgs, msgs / n, unspec, unspec / n, walks, walks / n }' "$1"
+}
+
+for recipe in "$@"; do
+	ip netns del "$NS" 2>/dev/null; ip netns del "$NS-h" 2>/dev/null
+	ip netns add "$NS" && ip netns add "$NS-h" || die "netns"
+	ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+	ip netns exec "$NS-h" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+	ip -n "$NS" link set lo up
+	ip -n "$NS" addr add 203.0.113.1/32 dev lo
+	for i in $(seq 1 "$N"); do echo "link add xa$i type veth peer name xb$i netns $NS-h"; echo "link set xa$i up"; done |
+		ip -n "$NS" -batch - || die "veths"
+	for i in $(seq 1 "$N"); do echo "link set xb$i up"; done | ip -n "$NS-h" -batch - || die "veths"
+	ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=0
+	sleep 1
+	ip -n "$NS" monitor link >"$W/mon" 2>&1 & mon=$!
+	sleep 0.5
+	t0=$(date +%s%N)
+	if [ "$recipe" = loom ]; then
+		specs=()
+		for i in $(seq 1 "$N"); do specs+=("$((20000 + i)):1500:bench/s$i:xa$i"); done
+		"$KT" sync "$NS" 203.0.113.1 auto "${specs[@]}" >"$W/kt.out" 2>&1 || { cat "$W/kt.out"; die "kernel_tool sync"; }
+	else
+		recipe_lines "$recipe" | ip -n "$NS" -batch - || die "ip -batch $recipe"
+	fi
+	t1=$(date +%s%N)
+	sleep 2
+	kill "$mon"; wait "$mon" 2>/dev/null; mon=
+	printf '%-9s N=%d made in %5d ms: %s\n' "$recipe" "$N" $(((t1 - t0) / 1000000)) "$(count "$W/mon")"
+done
