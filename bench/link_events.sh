@@ -5,6 +5,7 @@
 # make zebra walk all its interfaces for a bridge.
 #
 #   bench/link_events.sh [-n N] [-b BUILDDIR] RECIPE...
+#   bench/link_events.sh [N [BUILDDIR]]      (as before: recipes loom and ip)
 #
 # Per recipe: a fresh namespace with N veth access ports (peers in another
 # namespace), `ip monitor link` running, the objects made, then counted:
@@ -32,6 +33,12 @@ while getopts n:b: o; do
 	esac
 done
 shift $((OPTIND - 1))
+# The first form of this script: N and BUILDDIR by position.
+if [ $# -gt 0 ] && [ -z "${1//[0-9]/}" ]; then
+	N=$1
+	shift
+	[ $# -gt 0 ] && [ -d "$1" ] && { B=$1; shift; }
+fi
 [ $# -gt 0 ] || set -- loom ip
 [ "$(id -u)" = 0 ] || { echo "link_events: needs root" >&2; exit 1; }
 KT=$B/tests/integration/kernel_tool
@@ -107,9 +114,14 @@ for recipe in "$@"; do
 		ip -n "$NS" -batch - || die "veths"
 	for i in $(seq 1 "$N"); do echo "link set xb$i up"; done | ip -n "$NS-h" -batch - || die "veths"
 	ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=0
-	sleep 1
 	ip -n "$NS" monitor link >"$W/mon" 2>&1 & mon=$!
-	sleep 0.5
+	# Start and end markers (lo's MTU): the monitor is listening once the
+	# first shows, and has written every message before the last.
+	for i in $(seq 1 100); do
+		ip -n "$NS" link set lo mtu $((65000 + i))
+		[ -s "$W/mon" ] && break
+		sleep 0.05
+	done
 	t0=$(date +%s%N)
 	if [ "$recipe" = loom ]; then
 		specs=()
@@ -119,7 +131,12 @@ for recipe in "$@"; do
 		recipe_lines "$recipe" | ip -n "$NS" -batch - || die "ip -batch $recipe"
 	fi
 	t1=$(date +%s%N)
-	sleep 2
+	ip -n "$NS" link set lo mtu 65535
+	for i in $(seq 1 200); do
+		grep -aq 'lo: .*mtu 65535' "$W/mon" && break
+		sleep 0.05
+	done
 	kill "$mon"; wait "$mon" 2>/dev/null; mon=
+	sed -i '/^[0-9]*: lo: /,+1d' "$W/mon"	# the markers
 	printf '%-9s N=%d made in %5d ms: %s\n' "$recipe" "$N" $(((t1 - t0) / 1000000)) "$(count "$W/mon")"
 done
