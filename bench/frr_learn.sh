@@ -11,10 +11,9 @@
 # vt1's zebra and bgpd restarted (each recipe meets a fresh zebra), the
 # objects made, then polled until zebra counts N VNIs (`show evpn json`)
 # and bgpd shows all N `inKernel` (the last VNI polled alone, then
-# `show bgp l2vpn evpn vni json` read whole; each recipe starts once the
-# restarted daemons have their BGP sessions up and are idle):
-# `frr_drive learned`, every
-# 20 ms on the daemons' vty sockets as loomd reads them.  (Until
+# `show bgp l2vpn evpn vni json` read whole) by `frr_drive learned`, every
+# 20 ms on the daemons' vty sockets as loomd reads them; each recipe starts
+# once the restarted daemons have their BGP sessions up and are idle.  (Until
 # 2026-12-07 this polled with vtysh and jq every 50 ms: about 55 ms of
 # vtysh's start-up CPU a poll, most of a core beside zebra and bgpd, which
 # made the floor slower than it is.)
