@@ -29,15 +29,8 @@
 #   cfg|loom  the same, the blocks beside the devices' creation and the kernel
 #             waiting for them before any VNI goes up (kernel_tool's
 #             KERNEL_TOOL_GATE): what loomd does for large batches
-#   ip        ip -batch, 6 lines a VNI in the issue's order (bench/lab_evpn.sh's
-#             baseline): bridge, vxlan, vxlan master, port master, bridge up, vxlan up
-#   loomorder ip -batch in kvtep's stage order: bridges (with a MAC), VXLAN
-#             devices with their master, ports, then bridge up + vxlan up
-#   brfirst   ip -batch: bridges, ports, bridges up, then VXLAN devices created
-#             up with their master (the VNI is whole the moment zebra sees it)
-#   brup      ip -batch: bridges (with a MAC), bridges up, ports, VXLAN devices
-#             with their master, then VXLAN devices up: each bridge is up and
-#             has carrier before anything joins it
+#   ip, loomorder, brfirst, brup, brup0
+#             ip -batch in the orders of bench/evpn_orders.sh
 # Needs root; removes what it made.
 set -u
 N=1000
@@ -59,6 +52,7 @@ for x in "$KT" "$FD"; do
 	[ -x "$x" ] || { echo "frr_learn: no $x (make check builds it; give -b BUILDDIR)" >&2; exit 1; }
 done
 
+. "$top/bench/evpn_orders.sh"
 PFX=lfl-$(($$ % 10000))
 W=$(mktemp -d /tmp/lfl.XXXXXX)
 chmod 755 "$W"
@@ -99,19 +93,10 @@ settle() {
 
 "$top/lab/loom-lab" -p "$PFX" -d "$LAB" up >"$W/lab.log" 2>&1 || { cat "$W/lab.log"; die "lab did not come up"; }
 ip netns add "$NS-h" || die "netns"
-ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-ip netns exec "$NS-h" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-for i in $(seq 1 "$N"); do
-	echo "link add xa$i type veth peer name xb$i netns $NS-h"
-	echo "link set xa$i up"
-done | ip -n "$NS" -batch - || die "veths"
-for i in $(seq 1 "$N"); do echo "link set xb$i up"; done | ip -n "$NS-h" -batch - || die "veths"
-ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=0
+evpn_access_ports "$NS" "$N" || die "veths"
 
 asn=$(sed -n 's/^router bgp \([0-9]*\).*/\1/p' "$LAB/vt1/frr.conf" 2>/dev/null | head -1)
 [ -n "$asn" ] || asn=65001
-mac() { printf '02:c2:01:00:%02x:%02x' $(($1 / 256 % 256)) $(($1 % 256)); }
-vx() { echo "type vxlan id $1 local 203.0.113.1 dstport 4789 nolearning"; }
 specs=()
 for i in $(seq 1 "$N"); do specs+=("$((20000 + i)):1500:bench/s$i:xa$i"); done
 {
@@ -126,34 +111,7 @@ for i in $(seq 1 "$N"); do specs+=("$((20000 + i)):1500:bench/s$i:xa$i"); done
 	echo " exit-address-family"
 	echo "exit"
 } >"$W/cfg"
-for i in $(seq 1 "$N"); do
-	v=$((20000 + i))
-	echo "link add lb$v group 77 type bridge"
-	echo "link add lx$v group 77 $(vx $v)"
-	echo "link set lx$v master lb$v"
-	echo "link set xa$i master lb$v"
-	echo "link set lb$v up"
-	echo "link set lx$v up"
-done >"$W/ip"
-{
-	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lb$v group 77 address $(mac $v) type bridge"; done
-	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lx$v group 77 master lb$v $(vx $v)"; done
-	for i in $(seq 1 "$N"); do echo "link set xa$i master lb$((20000 + i))"; done
-	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link set lb$v up"; echo "link set lx$v up"; done
-} >"$W/loomorder"
-{
-	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lb$v group 77 address $(mac $v) type bridge"; done
-	for i in $(seq 1 "$N"); do echo "link set xa$i master lb$((20000 + i))"; done
-	for i in $(seq 1 "$N"); do echo "link set lb$((20000 + i)) up"; done
-	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lx$v group 77 master lb$v up $(vx $v)"; done
-} >"$W/brfirst"
-{
-	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lb$v group 77 address $(mac $v) type bridge"; done
-	for i in $(seq 1 "$N"); do echo "link set lb$((20000 + i)) up"; done
-	for i in $(seq 1 "$N"); do echo "link set xa$i master lb$((20000 + i))"; done
-	for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lx$v group 77 master lb$v $(vx $v)"; done
-	for i in $(seq 1 "$N"); do echo "link set lx$((20000 + i)) up"; done
-} >"$W/brup"
+for o in ip loomorder brfirst brup brup0; do evpn_order_lines "$o" "$N" >"$W/$o"; done
 
 kt() { "$KT" sync "$NS" 203.0.113.1 auto "${specs[@]}" >"$W/kt.out" 2>&1 || { cat "$W/kt.out"; die "kernel_tool sync"; }; }
 cfg() { vtysh --vty_socket "$VTY" -f "$W/cfg" >"$W/cfg.out" 2>&1 || { tail -3 "$W/cfg.out"; die "vtysh -f"; }; }
@@ -174,7 +132,7 @@ for recipe in "$@"; do
 		{ cfg; touch "$W/cfg.done"; } & c=$!
 		KERNEL_TOOL_GATE="for i in \$(seq 6000); do [ -e '$W/cfg.done' ] && break; sleep 0.01; done" kt
 		wait $c ;;
-	ip | loomorder | brfirst | brup) ip -n "$NS" -batch "$W/$recipe" || die "ip -batch $recipe" ;;
+	ip | loomorder | brfirst | brup | brup0) ip -n "$NS" -batch "$W/$recipe" || die "ip -batch $recipe" ;;
 	*) die "unknown recipe $recipe" ;;
 	esac
 	t1=$(now)

@@ -19,7 +19,8 @@
 # measurement of zebra.
 #
 # Recipes: loom (tests/integration/kernel_tool sync: loom's kvtep), and the
-# ip -batch orders of bench/frr_learn.sh: ip, loomorder, brfirst, brup.
+# ip -batch orders of bench/evpn_orders.sh (bench/frr_learn.sh's too): ip,
+# loomorder, brfirst, brup, brup0.
 # Needs root; removes what it made.
 set -u
 N=200
@@ -43,6 +44,7 @@ fi
 [ "$(id -u)" = 0 ] || { echo "link_events: needs root" >&2; exit 1; }
 KT=$B/tests/integration/kernel_tool
 [ -x "$KT" ] || { echo "link_events: no $KT (make check builds it; give -b BUILDDIR)" >&2; exit 1; }
+. "$top/bench/evpn_orders.sh"
 NS=lle-$$
 W=$(mktemp -d /tmp/lle.XXXXXX)
 mon=
@@ -55,34 +57,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 die() { echo "link_events: $*" >&2; exit 1; }
-vx() { echo "type vxlan id $1 local 203.0.113.1 dstport 4789 nolearning"; }
-
-recipe_lines() {
-	local i v
-	case $1 in
-	ip) for i in $(seq 1 "$N"); do v=$((20000 + i))
-		echo "link add lb$v group 77 type bridge"; echo "link add lx$v group 77 $(vx $v)"
-		echo "link set lx$v master lb$v"; echo "link set xa$i master lb$v"
-		echo "link set lb$v up"; echo "link set lx$v up"; done ;;
-	loomorder)
-		for i in $(seq 1 "$N"); do echo "link add lb$((20000 + i)) group 77 type bridge"; done
-		for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lx$v group 77 master lb$v $(vx $v)"; done
-		for i in $(seq 1 "$N"); do echo "link set xa$i master lb$((20000 + i))"; done
-		for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link set lb$v up"; echo "link set lx$v up"; done ;;
-	brfirst)
-		for i in $(seq 1 "$N"); do echo "link add lb$((20000 + i)) group 77 type bridge"; done
-		for i in $(seq 1 "$N"); do echo "link set xa$i master lb$((20000 + i))"; done
-		for i in $(seq 1 "$N"); do echo "link set lb$((20000 + i)) up"; done
-		for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lx$v group 77 master lb$v up $(vx $v)"; done ;;
-	brup)
-		for i in $(seq 1 "$N"); do echo "link add lb$((20000 + i)) group 77 type bridge"; done
-		for i in $(seq 1 "$N"); do echo "link set lb$((20000 + i)) up"; done
-		for i in $(seq 1 "$N"); do echo "link set xa$i master lb$((20000 + i))"; done
-		for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link add lx$v group 77 master lb$v $(vx $v)"; done
-		for i in $(seq 1 "$N"); do echo "link set lx$((20000 + i)) up"; done ;;
-	*) die "unknown recipe $1" ;;
-	esac
-}
 
 # Counts from `ip monitor link` output (see the head of this file).
 count() {
@@ -106,14 +80,9 @@ count() {
 for recipe in "$@"; do
 	ip netns del "$NS" 2>/dev/null; ip netns del "$NS-h" 2>/dev/null
 	ip netns add "$NS" && ip netns add "$NS-h" || die "netns"
-	ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip netns exec "$NS-h" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 	ip -n "$NS" link set lo up
 	ip -n "$NS" addr add 203.0.113.1/32 dev lo
-	for i in $(seq 1 "$N"); do echo "link add xa$i type veth peer name xb$i netns $NS-h"; echo "link set xa$i up"; done |
-		ip -n "$NS" -batch - || die "veths"
-	for i in $(seq 1 "$N"); do echo "link set xb$i up"; done | ip -n "$NS-h" -batch - || die "veths"
-	ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.disable_ipv6=0
+	evpn_access_ports "$NS" "$N" || die "veths"
 	ip -n "$NS" monitor link >"$W/mon" 2>&1 & mon=$!
 	# Start and end markers (lo's MTU): the monitor is listening once the
 	# first shows, and has written every message before the last.
@@ -128,7 +97,8 @@ for recipe in "$@"; do
 		for i in $(seq 1 "$N"); do specs+=("$((20000 + i)):1500:bench/s$i:xa$i"); done
 		"$KT" sync "$NS" 203.0.113.1 auto "${specs[@]}" >"$W/kt.out" 2>&1 || { cat "$W/kt.out"; die "kernel_tool sync"; }
 	else
-		recipe_lines "$recipe" | ip -n "$NS" -batch - || die "ip -batch $recipe"
+		evpn_order_lines "$recipe" "$N" >"$W/batch" || die "unknown recipe $recipe"
+		ip -n "$NS" -batch "$W/batch" || die "ip -batch $recipe"
 	fi
 	t1=$(date +%s%N)
 	ip -n "$NS" link set lo mtu 65535
