@@ -141,12 +141,16 @@ static int act_peer(struct kvtep *h, const struct kv_action *a)
 }
 
 /*
- * The MAC a new bridge is created with.  A bridge left to pick its own
- * takes its lowest port's MAC each time a port joins, and every change is
- * one more link event (2-3 a VNI) that zebra and bgpd handle by walking all
- * interfaces.  Locally administered, unicast: 02, the VTEP address folded
- * to 16 bits, the VNI; unique among one VTEP's bridges.  The bridge carries
- * no address, so its MAC only needs to be stable, not known to anyone.
+ * The MAC loom gives the bridges whose MAC matters: an L3 VNI's (the router
+ * MAC FRR announces) and vlan-aware mode's lbv.  Locally administered,
+ * unicast: 02, the VTEP address folded to 16 bits, the VNI; unique among
+ * one VTEP's bridges.  A traditional VNI's bridge gets none: one given a
+ * MAC has no carrier until a port is live in it (the kernel reselects the
+ * port states when the bridge ID changes), and zebra walks all interfaces
+ * for each update of such a bridge.  One that picks its own takes its
+ * lowest port's MAC as ports join; those events come while it is up with
+ * carrier, which zebra handles without the walk.  It carries no address
+ * (a routed segment's gets the gateway MAC from kvtep_route.c).
  */
 void kv_mac_for(const struct kvtep *h, uint32_t vni, uint8_t mac[NL_ETH_ALEN])
 {
@@ -188,13 +192,15 @@ static size_t act_encode(struct kvtep *h, const struct kv_action *a, char *buf, 
 		n = nl_link_del_group(buf, len, seq, KVTEP_GROUP_DOOMED);
 		break;
 	case OP_BRIDGE_NEW:
-		kv_mac_for(h, a->vni, mac);
-		if (h->mode == VTEP_MODE_VLAN_AWARE)
+		/* A VNI's own bridge picks its MAC: see enum kv_stage and
+		 * kv_mac_for. */
+		if (h->mode == VTEP_MODE_VLAN_AWARE) {
+			kv_mac_for(h, a->vni, mac);
 			n = nl_link_bridge_vlan_new_mac(buf, len, seq, a->name, a->mtu, KVTEP_GROUP,
 							false, mac);
-		else
-			n = nl_link_bridge_new_mac(buf, len, seq, a->name, a->mtu, KVTEP_GROUP,
-						   false, mac);
+		} else {
+			n = nl_link_bridge_new(buf, len, seq, a->name, a->mtu, KVTEP_GROUP, false);
+		}
 		if (n)
 			((struct nlmsghdr *)(void *)buf)->nlmsg_flags |= NLM_F_ECHO;
 		break;
@@ -309,6 +315,7 @@ static void vlan_ifindexes(struct kvtep *h, size_t i)
  */
 static size_t sysctl_stage(struct kvtep *h, size_t i)
 {
+	enum kv_stage stage = h->acts[i].stage;
 	char path[64 + IFNAMSIZ];
 	int self = -1, fd;
 
@@ -318,7 +325,7 @@ static size_t sysctl_stage(struct kvtep *h, size_t i)
 			log_warn("kvtep %s: cannot enter the namespace to turn IPv6 off: %s",
 				 h->netns, strerror(-self));
 	}
-	for (; i < h->n_acts && h->acts[i].stage == ST_SYSCTL; i++) {
+	for (; i < h->n_acts && h->acts[i].stage == stage; i++) {
 		if (h->netns_fd >= 0 && self < 0)
 			continue;
 		snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
@@ -368,7 +375,7 @@ int kvtep_apply(struct kvtep *h)
 		 * those of the devices just made with one dump. */
 		if (a->stage == ST_VLAN && (!i || h->acts[i - 1].stage != ST_VLAN))
 			vlan_ifindexes(h, i);
-		if (a->stage == ST_SYSCTL) {
+		if (a->stage == ST_SYSCTL || a->stage == ST_SYSCTL_FIRST) {
 			i = sysctl_stage(h, i) - 1;
 			b.first = i + 1;
 			continue;

@@ -420,8 +420,9 @@ static int plan_bridge(struct kvtep *h, const struct plan_idx *p, size_t vi,
 		kv_name_bridge(brname, sizeof(brname), vni);
 		ACT(OP_BRIDGE_NEW, ST_BRIDGE, NULL, brname);
 		ACT(OP_ALIAS, ST_BRIDGE, NULL, brname);
-		ACT(OP_NOIPV6, ST_SYSCTL, NULL, brname);
-		ACT(OP_UP, ST_UP, NULL, brname);
+		/* Up before anything joins it: see enum kv_stage. */
+		ACT(OP_NOIPV6, ST_SYSCTL_FIRST, NULL, brname);
+		ACT(OP_UP, ST_UP_FIRST, NULL, brname);
 		/*
 		 * Set apart from the creation: only an MTU set by changelink
 		 * stops the bridge from shrinking it to its smallest port's.
@@ -574,8 +575,9 @@ int kv_plan_subif(struct kvtep *h, const struct plan_idx *p, size_t vi, size_t i
 	a->peer = parent->ifindex;
 	a->vid = tag;
 	ACT(OP_ALIAS, ST_SUBIF, NULL, name);
-	ACT(OP_NOIPV6, ST_SYSCTL, NULL, name);
-	ACT(OP_UP, ST_UP, NULL, name);
+	/* Live before it joins its bridge: see enum kv_stage. */
+	ACT(OP_NOIPV6, ST_SYSCTL_FIRST, NULL, name);
+	ACT(OP_UP, ST_UP_FIRST, NULL, name);
 	return 0;
 }
 

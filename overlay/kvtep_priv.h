@@ -103,15 +103,20 @@ enum kv_op {
 };
 
 /*
- * Stages, in the order apply sends them; see docs/overlay.md.  Ports are
- * enslaved and masters fixed while a new bridge is still down: a bridge
- * that comes up with its ports already in it announces its carrier once,
- * not once without ports and again with them (one link event a VNI fewer
- * for zebra and bgpd to walk their interfaces over).
+ * Stages, in the order apply sends them; see docs/overlay.md.  A new
+ * traditional bridge is made without a MAC and brought up (IPv6 off first)
+ * before anything joins it, then its access ports join, then its VXLAN
+ * device (down): such a bridge is up with carrier from the start, and keeps
+ * it while a live port is in it.  FRR 8.4's zebra walks all interfaces for
+ * each update of a bridge that is not up with carrier, so it walks once a
+ * VNI (when the bridge comes up) instead of three times.  New
+ * sub-interfaces come up early too, so that a tagged port is live when it
+ * joins.  The VXLAN devices go up last, after the live gate: that is when
+ * zebra hands a VNI to bgpd.
  */
 enum kv_stage {
-	ST_RELEASE, ST_DOOM, ST_DELETE, ST_BRIDGE, ST_VXLAN, ST_SUBIF, ST_FIX, ST_ENSLAVE,
-	ST_VLAN, ST_SYSCTL, ST_UP, ST_PORT_UP,
+	ST_RELEASE, ST_DOOM, ST_DELETE, ST_BRIDGE, ST_SUBIF, ST_SYSCTL_FIRST, ST_UP_FIRST,
+	ST_FIX, ST_ENSLAVE, ST_VXLAN, ST_VLAN, ST_SYSCTL, ST_UP, ST_PORT_UP,
 };
 
 struct kv_action {
