@@ -134,8 +134,9 @@ int kvtep_event_fd(const struct kvtep *h);
  * Read every pending link event.  Returns 1 when one of them touches loom's
  * state as last verified (a loom device deleted, set down or re-parented, an
  * access port out of its bridge, or events lost to overflow), 0 when none
- * did, or -errno.  Events caused by loom's own apply may show passing states
- * and report drift once; the resync that follows is then a no-op.
+ * did, or -errno.  While the worker applies (kvtep_sync_finish, until its
+ * verdict's link dump starts) it returns 0: that dump shows what the events
+ * did, and a wrong state is a bad VNI, retried.
  */
 int kvtep_event_drain(struct kvtep *h);
 

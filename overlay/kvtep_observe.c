@@ -300,6 +300,8 @@ static int observe_into(struct kvtep *h, struct kv_obs *o)
 	size_t len;
 	int ret;
 
+	/* Events from here on may come after what this dump shows. */
+	kv_observe_start(h);
 	o->n = 0;
 	c.seq_lo = ++h->seq;
 	c.seq_hi = c.seq_lo + 1;

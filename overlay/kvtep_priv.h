@@ -205,6 +205,12 @@ struct kvtep {
 	size_t n_carrier;
 	struct kvtep_carrier *changes;	/* transitions not taken yet (a ring would lose order) */
 	size_t n_changes, cap_changes;
+	/*
+	 * Set by the worker while it applies (lock held to change it): a link
+	 * dump comes before its verdict, so the drain's drift is already
+	 * covered.  Cleared as each link dump starts (kv_observe_start).
+	 */
+	bool observe_due;
 
 	char *sendbuf;
 	char *recvbuf;
@@ -214,6 +220,14 @@ struct kvtep {
 /* kvtep.c: record the first fault against a VNI (@e NULL: none to record). */
 void kv_verr_set(struct kv_verr *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * kvtep_watch.c: struct kvtep's observe_due.  kv_observe_due: the worker
+ * applies, and a link dump comes before its verdict.  kv_observe_start: a
+ * link dump starts; the events queued before it are read first, as covered.
+ */
+void kv_observe_due(struct kvtep *h);
+void kv_observe_start(struct kvtep *h);
 
 /* kvtep_verify.c: calls the live gate (kvtep_set_live_gate), if any, once. */
 void kv_live_gate_pass(struct kvtep *h);

@@ -4,7 +4,7 @@
  *
  *   kernel_tool golden NETNS FILE.hex...    send golden messages, one ACK each
  *   kernel_tool probe NETNS VTEP_IP MODE    print capabilities and the mode
- *   kernel_tool sync NETNS VTEP_IP MODE SPEC...
+ *   kernel_tool sync NETNS VTEP_IP MODE SPEC... [-- SPEC...]
  *   kernel_tool watch NETNS VTEP_IP READYFILE TIMEOUT_S SPEC...
  *   kernel_tool range NETNS VTEP_IP FIRST COUNT [resync]   (benchmark)
  *
@@ -12,6 +12,11 @@
  * mode of range and watch (bench/vm_modes.sh).  With KERNEL_TOOL_GATE=CMD,
  * sync sets CMD (run by the shell) as the live gate (kvtep_set_live_gate):
  * it prints "gate" and runs CMD just before the first VNI can go live.
+ * sync runs kvtep_sync_plan and kvtep_sync_finish, as loomd's worker does;
+ * with "--", the specs before it are synced first (quietly, in the same
+ * handle).  With KERNEL_TOOL_DRAIN set, a thread drains the event socket
+ * while the (last) sync runs, as loomd's main loop does, and sync prints
+ * "drain drift N": how many drains reported drift.
  * SPEC is VNI:MTU:TENANT/SEGMENT[:PORT,PORT...]; PORT@TAG is a tagged share of
  * PORT (loom's sub-interface PORT.TAG in the segment).  sync and watch print one
  * line per VNI: "vni N programmed" or "vni N error CODE_NAME: REASON".
@@ -22,7 +27,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,18 +192,46 @@ static void gate_run(void *arg)
 	fflush(stdout);
 }
 
+/*
+ * KERNEL_TOOL_DRAIN: the event socket drained on a thread of its own while
+ * the sync runs, as loomd's main loop does beside its worker; counts the
+ * drains that report drift.
+ */
+struct drainer {
+	struct kvtep *h;
+	atomic_bool stop;
+	int drifts;
+};
+
+static void *drain_thread(void *arg)
+{
+	struct drainer *dr = arg;
+	struct pollfd pfd = { .fd = kvtep_event_fd(dr->h), .events = POLLIN };
+
+	while (!atomic_load(&dr->stop)) {
+		if (poll(&pfd, 1, 10) > 0 && kvtep_event_drain(dr->h) == 1)
+			dr->drifts++;
+	}
+	return NULL;
+}
+
 static int do_sync(struct kvtep *h, const struct vtep_desired *d, bool verbose)
 {
 	struct kvtep_vni_status *st = calloc(d->n_vnis ? d->n_vnis : 1, sizeof(*st));
+	struct drainer dr = { .h = h };
+	pthread_t drain_tid;
+	bool draining = false;
 	char line[128];
 	int ret, n, i;
 
 	if (!st)
 		return -ENOMEM;
-	ret = kvtep_observe(h);
-	if (ret < 0)
-		goto out;
-	n = kvtep_plan(h, d);
+	if (getenv("KERNEL_TOOL_DRAIN")) {
+		kvtep_event_drain(h);	/* what came before this sync */
+		draining = !pthread_create(&drain_tid, NULL, drain_thread, &dr);
+	}
+	/* As loomd's worker runs it: kvtep_sync_plan, then kvtep_sync_finish. */
+	n = kvtep_sync_plan(h, d);
 	if (n < 0) {
 		ret = n;
 		goto out;
@@ -208,15 +243,16 @@ static int do_sync(struct kvtep *h, const struct vtep_desired *d, bool verbose)
 	}
 	if (getenv("KERNEL_TOOL_GATE"))
 		kvtep_set_live_gate(h, gate_run, getenv("KERNEL_TOOL_GATE"));
-	ret = kvtep_apply(h);
-	if (ret < 0)
-		goto out;
-	printf("apply failed=%d\n", ret);
-	ret = kvtep_verify(h, d, st);
+	ret = kvtep_sync_finish(h, d, st);
 	if (ret < 0)
 		goto out;
 	ret = print_status(d, st);
 out:
+	if (draining) {
+		atomic_store(&dr.stop, true);
+		pthread_join(drain_tid, NULL);
+		printf("drain drift %d\n", dr.drifts);
+	}
 	free(st);
 	fflush(stdout);
 	return ret;
@@ -431,8 +467,27 @@ int main(int argc, char **argv)
 		return ret ? 2 : 0;
 	}
 	if (argc >= 5 && !strcmp(argv[1], "sync")) {
-		if (desired_parse(&d, argv + 5, argc - 5) ||
-		    open_or_say(argv[2], argv[3], argv[4], &h))
+		int first = 5, sep;
+
+		/* sync NS IP MODE SPEC... -- SPEC...: the first state synced
+		 * quietly, then the second in the same handle (so with the
+		 * first's verdict as what the event drain watches). */
+		for (sep = first; sep < argc && strcmp(argv[sep], "--"); sep++)
+			;
+		if (open_or_say(argv[2], argv[3], argv[4], &h))
+			return 1;
+		if (sep < argc) {
+			if (desired_parse(&d, argv + first, sep - first))
+				return 1;
+			ret = do_sync(h, &d, false);
+			desired_release(&d);
+			if (ret) {
+				printf("first sync not clean\n");
+				return 1;
+			}
+			first = sep + 1;
+		}
+		if (desired_parse(&d, argv + first, argc - first))
 			return 1;
 		ret = do_sync(h, &d, true);
 		kvtep_close(&h);
