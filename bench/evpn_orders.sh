@@ -4,8 +4,8 @@
 # orders, as `ip -batch` lines: evpn_order_lines ORDER N.
 #   ip        6 lines a VNI in the order (bench/lab_evpn.sh's
 #             baseline): bridge, vxlan, vxlan master, port master, bridge up, vxlan up
-#   loomorder kvtep's stage order: bridges (with a MAC), VXLAN devices with
-#             their master, ports, then bridge up + vxlan up
+#   loomorder kvtep's stage order until 2026-12-07: bridges (with a MAC),
+#             VXLAN devices with their master, ports, then bridge up + vxlan up
 #   brfirst   bridges (with a MAC), ports, bridges up, then VXLAN devices
 #             created up with their master (the VNI is whole the moment zebra sees it)
 #   brup      bridges (with a MAC), bridges up, ports, VXLAN devices with
@@ -13,7 +13,9 @@
 #             comes up without carrier until its port joins (6.18)
 #   brup0     brup with bridges that pick their own MAC: such a bridge comes
 #             up with carrier, so it is up with carrier before anything
-#             joins it (and takes its port's MAC when the port joins)
+#             joins it (and takes its port's MAC when the port joins).
+#             kvtep's order since 2026-12-07 (it also turns IPv6 off on
+#             each device before it comes up)
 
 evpn_mac() { printf '02:c2:01:00:%02x:%02x' $(($1 / 256 % 256)) $(($1 % 256)); }
 evpn_vx() { echo "type vxlan id $1 local 203.0.113.1 dstport 4789 nolearning"; }
