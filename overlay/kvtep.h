@@ -136,7 +136,9 @@ int kvtep_event_fd(const struct kvtep *h);
  * access port out of its bridge, or events lost to overflow), 0 when none
  * did, or -errno.  While the worker applies (kvtep_sync_finish, until its
  * verdict's link dump starts) it returns 0: that dump shows what the events
- * did, and a wrong state is a bad VNI, retried.
+ * did, and a wrong state is a bad VNI, retried.  As that dump starts, the
+ * worker drains what is pending itself: carrier changes it read are queued
+ * for kvtep_carrier_take like the main loop's, to be taken after the run.
  */
 int kvtep_event_drain(struct kvtep *h);
 

@@ -383,7 +383,8 @@ void kv_observe_start(struct kvtep *h)
 	 * The apply's own events were all queued before its last ACK: read
 	 * them now, as covered, so that the main loop does not meet the last
 	 * of them after the dump and take their states (against the old
-	 * expectations) for drift.
+	 * expectations) for drift.  Carrier changes among them wait in the
+	 * queue for kvtep_carrier_take: loomd takes them when the run reports.
 	 */
 	if (h->observe_due && h->ev)
 		(void)drain_locked(h);

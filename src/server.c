@@ -294,6 +294,12 @@ int server_run(struct loomd *d)
 				reconciler_collect(d->rec);
 				loomd_hook_call(d, LOOMD_HOOK_REPORTED);
 				drift_watch_new(d);
+				/* A worker reads its VTEP's pending events itself
+				 * before its verdict's dump (kvtep_watch.c,
+				 * kv_observe_start): what it queued for the drift
+				 * hooks (carrier changes) is taken now. */
+				for (size_t k = 0; k < n_drift_tags; k++)
+					loomd_drift_hook_call(d, k);
 				reported = true;
 			} else if (drift_tags && (char *)ptr >= drift_tags && (char *)ptr < drift_tags + n_drift_tags) {
 				size_t k = (size_t)((char *)ptr - drift_tags);

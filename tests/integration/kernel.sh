@@ -59,7 +59,7 @@ if [ "$(id -u)" != 0 ] || ! ip netns add "$VT" 2>/dev/null; then
 	echo "1..0 # SKIP needs root and network namespaces"
 	exit 0
 fi
-echo "1..37"
+echo "1..38"
 ip -n "$VT" link set lo up
 
 # --- the golden messages say what we think: send them to a fresh namespace
@@ -231,12 +231,20 @@ done
 GATE="echo vx_all \$(ip -n $VT -o link show type vxlan | grep -c ' lx[78]00'); \
 echo vx_up \$(ip -n $VT -o link show type vxlan up | grep -c ' lx[78]00'); \
 echo br_up \$(ip -n $VT -o link show type bridge up | grep -c ' lb[78]00'); \
-echo p1 \$(ip -n $VT -o link show p1 | grep -o 'master lb[0-9]*')"
-KERNEL_TOOL_GATE=$GATE "$T" sync "$VT" "$IP" auto 700:1500:tg/s7:p1 800:1500:tg/s8 >"$TMP/gate" 2>&1
+echo p1 \$(ip -n $VT -o link show p1 | grep -o 'master lb[0-9]*'); \
+ip -n $H3 link set eth0 down; \
+for i in \$(seq 100); do ip -n $VT link show p3 | grep -q LOWERLAYERDOWN && break; sleep 0.02; done"
+# The gate also takes p3's carrier away (its peer down), with p3's carrier
+# watched and no drain thread: only the worker's own read before its
+# verdict's dump (kv_observe_start) sees that event, and must queue it.
+KERNEL_TOOL_CARRIER=p3 KERNEL_TOOL_GATE=$GATE "$T" sync "$VT" "$IP" auto 700:1500:tg/s7:p1 800:1500:tg/s8 >"$TMP/gate" 2>&1
+ip -n "$H3" link set eth0 up
 check "live gate: run once, the new VNIs' devices made and p1 in its bridge, no VXLAN device up yet" \
 	bash -c "[ \$(grep -c '^gate\$' $TMP/gate) = 1 ] && grep -qx 'vx_all 2' $TMP/gate && grep -qx 'vx_up 0' $TMP/gate && grep -qx 'br_up 2' $TMP/gate && grep -qx 'p1 master lb700' $TMP/gate && ! grep -q 'gate command exited' $TMP/gate"
 check "live gate: after it, both VNIs programmed and up" \
 	bash -c "grep -q '^vni 700 programmed' $TMP/gate && grep -q '^vni 800 programmed' $TMP/gate && link_has_up() { ip -n $VT link show \$1 | grep -q ',UP'; } && link_has_up lx700 && link_has_up lx800 && link_has_up lb700"
+check "a carrier loss the worker read before its verdict is queued for the fault watcher" \
+	grep -qx 'carrier p3 lost' "$TMP/gate"
 ip -n "$VT" link set lo mtu 65535
 for i in $(seq 1 100); do
 	grep -q 'lo: .*mtu 65535' "$TMP/mon" && break

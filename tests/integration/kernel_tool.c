@@ -16,7 +16,9 @@
  * with "--", the specs before it are synced first (quietly, in the same
  * handle).  With KERNEL_TOOL_DRAIN set, a thread drains the event socket
  * while the (last) sync runs, as loomd's main loop does, and sync prints
- * "drain drift N": how many drains reported drift.
+ * "drain drift N": how many drains reported drift.  KERNEL_TOOL_CARRIER=
+ * PORT[,PORT...] watches those ports' carrier (kvtep_carrier_watch) and
+ * sync prints each change queued by its end: "carrier PORT lost|back".
  * SPEC is VNI:MTU:TENANT/SEGMENT[:PORT,PORT...]; PORT@TAG is a tagged share of
  * PORT (loom's sub-interface PORT.TAG in the segment).  sync and watch print one
  * line per VNI: "vni N programmed" or "vni N error CODE_NAME: REASON".
@@ -215,6 +217,36 @@ static void *drain_thread(void *arg)
 	return NULL;
 }
 
+/* KERNEL_TOOL_CARRIER=PORT[,PORT...]: the carrier watch (kvtep_carrier_watch). */
+static int carrier_watch(struct kvtep *h)
+{
+	const char *names[16];
+	char buf[256], *save = NULL, *tok;
+	const char *env = getenv("KERNEL_TOOL_CARRIER");
+	size_t n = 0;
+
+	if (!env)
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", env);
+	for (tok = strtok_r(buf, ",", &save); tok && n < 16; tok = strtok_r(NULL, ",", &save))
+		names[n++] = tok;
+	return kvtep_carrier_watch(h, names, n);
+}
+
+/* The carrier changes queued (whoever read the events): "carrier PORT lost|back". */
+static void carrier_print(struct kvtep *h)
+{
+	struct kvtep_carrier c[16];
+	size_t n;
+
+	while ((n = kvtep_carrier_take(h, c, 16)) > 0) {
+		for (size_t i = 0; i < n; i++)
+			printf("carrier %s %s\n", c[i].port, c[i].up ? "back" : "lost");
+		if (n < 16)
+			break;
+	}
+}
+
 static int do_sync(struct kvtep *h, const struct vtep_desired *d, bool verbose)
 {
 	struct kvtep_vni_status *st = calloc(d->n_vnis ? d->n_vnis : 1, sizeof(*st));
@@ -226,6 +258,9 @@ static int do_sync(struct kvtep *h, const struct vtep_desired *d, bool verbose)
 
 	if (!st)
 		return -ENOMEM;
+	ret = carrier_watch(h);
+	if (ret < 0)
+		goto out;
 	if (getenv("KERNEL_TOOL_DRAIN")) {
 		kvtep_event_drain(h);	/* what came before this sync */
 		draining = !pthread_create(&drain_tid, NULL, drain_thread, &dr);
@@ -253,6 +288,7 @@ out:
 		pthread_join(drain_tid, NULL);
 		printf("drain drift %d\n", dr.drifts);
 	}
+	carrier_print(h);
 	free(st);
 	fflush(stdout);
 	return ret;
