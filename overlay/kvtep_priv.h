@@ -222,11 +222,12 @@ void kv_verr_set(struct kv_verr *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /*
- * kvtep_watch.c: struct kvtep's observe_due.  kv_observe_due: the worker
- * applies, and a link dump comes before its verdict.  kv_observe_start: a
- * link dump starts; the events queued before it are read first, as covered.
+ * kvtep_watch.c: struct kvtep's observe_due.  kv_observe_due(true): the
+ * worker applies, and a link dump comes before its verdict (false: none
+ * will).  kv_observe_start: a link dump starts; the events queued before it
+ * are read first, as covered.
  */
-void kv_observe_due(struct kvtep *h);
+void kv_observe_due(struct kvtep *h, bool due);
 void kv_observe_start(struct kvtep *h);
 
 /* kvtep_verify.c: calls the live gate (kvtep_set_live_gate), if any, once. */

@@ -254,12 +254,12 @@ static int sync_finish(struct kvtep *h, const struct vtep_desired *d, struct kvt
 			return ret;
 		if (!ret)
 			return verify_all(h, d, st);
-		kv_observe_due(h);
+		kv_observe_due(h, true);
 		return kvtep_verify(h, d, st);
 	}
 	/* kvtep_verify's dump comes after the apply: drift seen meanwhile is
 	 * no news (the routing pass's own dump ends that, until it is done). */
-	kv_observe_due(h);
+	kv_observe_due(h, true);
 	ret = kvtep_apply(h);
 	if (ret < 0)
 		return ret;
@@ -268,7 +268,7 @@ static int sync_finish(struct kvtep *h, const struct vtep_desired *d, struct kvt
 	ret = kv_route_sync(h, d, true);
 	if (ret < 0)
 		return ret;
-	kv_observe_due(h);
+	kv_observe_due(h, true);
 	return kvtep_verify(h, d, st);
 }
 
@@ -278,9 +278,7 @@ int kvtep_sync_finish(struct kvtep *h, const struct vtep_desired *d, struct kvte
 
 	h->live_gate = NULL;
 	/* An error return skipped the dump: the run is retried instead. */
-	pthread_mutex_lock(&h->lock);
-	h->observe_due = false;
-	pthread_mutex_unlock(&h->lock);
+	kv_observe_due(h, false);
 	return ret;
 }
 

@@ -203,10 +203,10 @@ size_t kvtep_carrier_take(struct kvtep *h, struct kvtep_carrier *out, size_t max
 
 /* ---- the drain ------------------------------------------------------- */
 
-void kv_observe_due(struct kvtep *h)
+void kv_observe_due(struct kvtep *h, bool due)
 {
 	pthread_mutex_lock(&h->lock);
-	h->observe_due = true;
+	h->observe_due = due;
 	pthread_mutex_unlock(&h->lock);
 }
 
