@@ -17,6 +17,7 @@
 #include "lib/monotime.h"
 #include "src/daemon.h"
 #include "src/ha.h"
+#include "src/readiness.h"
 #include "src/reconcile.h"
 #include "tenancy/compile.h"
 #include "tenancy/mig.h"
@@ -194,8 +195,10 @@ int loomd_reconciler_start(struct loomd *d)
 
 	reconciler_opts_fill(d, &opts, fence_key, sizeof(fence_key));
 	ret = reconciler_start(d->topo, &opts, &d->rec);
-	if (ret == 0)
+	if (ret == 0) {
 		reconciler_watch_hca(d->rec, d->cfg.counter_interval_s);
+		loomd_readiness_started(d);
+	}
 	return ret;
 }
 

@@ -41,6 +41,18 @@ static void check_ready(struct loomd *d)
 		notify_status("ready (reconcile = no): serving %s", d->cfg.socket);
 }
 
+void loomd_readiness_started(struct loomd *d)
+{
+	size_t total = 0;
+
+	/* Said before the main loop can send READY=1, however fast the
+	 * workers are; check_ready then names those still running. */
+	if (d->ready || !d->rec)
+		return;
+	reconciler_first_runs(d->rec, &total, NULL, 0);
+	notify_status("starting the first run of %zu targets", total);
+}
+
 static void on_watchdog(struct loomd *d)
 {
 	uint64_t ticks;

@@ -59,8 +59,12 @@ kill -STOP "${HPID[2]}"
 t0=$(now_ms)
 ok=1; for _ in $(seq 300); do role_is 1 leader && { ok=0; break; }; sleep 0.05; done
 dt=$(( $(now_ms) - t0 ))
-t_ok "$([ $ok = 0 ] && [ $dt -le $(( HA_TTL * 1000 + 1000 )) ]; echo $?)" \
-	"leader stopped (SIGSTOP): the other leads after $dt ms (<= TTL $HA_TTL s + 1 s)"
+# The lease lives at most the TTL; etcd's leader looks for expired leases
+# every 500 ms and revokes them through raft; the follower's next list
+# (100 ms) sees the key gone: TTL + 0.6 s, plus 1.4 s for a loaded
+# two-core machine (CI measured 3,109 ms once).
+t_ok "$([ $ok = 0 ] && [ $dt -le $(( HA_TTL * 1000 + 2000 )) ]; echo $?)" \
+	"leader stopped (SIGSTOP): the other leads after $dt ms (<= TTL $HA_TTL s + 2 s)"
 before=$(desired_rev vt-e1)
 ctl 1 segment create acme/s3 --type ethernet >/dev/null && ctl 1 attach acme/s3 gpu-e3 >/dev/null
 t_ok $? "  ...and takes writes"
