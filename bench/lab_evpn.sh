@@ -100,11 +100,15 @@ veths() { # ns
 	for i in $(seq 1 "$N"); do echo "link set xb$i up"; done | ip -n "$1-h" -batch - || die "veths in $1-h"
 	ip netns exec "$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=0
 }
-# CPU time (ms) zebra of vt1 has used so far: what learning the VNIs costs it.
+# CPU time (ms) a process has used so far (user + system).
+pid_cpu() {
+	awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+# ... zebra (or bgpd) of vt1: what learning the VNIs costs it.
 zebra_cpu() {
 	local pid
-	pid=$(cat "$LAB/vt1/zebra.pid" 2>/dev/null) || { echo 0; return; }
-	awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$pid/stat" 2>/dev/null || echo 0
+	pid=$(cat "$LAB/vt1/${1:-zebra}.pid" 2>/dev/null) || { echo 0; return; }
+	pid_cpu "$pid"
 }
 
 echo "# $(date -u +%FT%TZ) kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); N=$N rounds=$R pings=$P frr_apply=${LAB_EVPN_FRR_APPLY:-default}"
@@ -135,6 +139,10 @@ CONF
 loomd_pid=$!
 for _ in $(seq 100); do ctl info >/dev/null 2>&1 && break; sleep 0.1; done
 ctl info >/dev/null || { cat "$W/loomd.log"; die "loomd did not start"; }
+# Every target's first run done, so that none is counted in (or delays) round 1.
+first_runs() { [ "$(ctl -o json status | jq '(.targets | length) > 0 and all(.targets[]; .runs >= 1)')" = true ]; }
+for _ in $(seq 100); do first_runs && break; sleep 0.1; done
+first_runs || die "loomd's targets did not all run once in 10 s"
 if [ -n "${LAB_EVPN_METRICS:-}" ]; then
 	( while :; do
 		curl -s -o /dev/null --max-time 5 -w '%{time_total}\n' "http://127.0.0.1:$LAB_EVPN_METRICS/metrics" >>"$W/scrapes"
@@ -194,15 +202,15 @@ for r in $(seq 1 "$R"); do
 	t=$(now); ip -n "$BNS" -batch "$W/create" || die "ip -batch create"; ipc=$(ms "$t" "$(now)")
 	l0=$(loglines)
 	perf_start "create-$r"
-	z0=$(zebra_cpu)
+	z0=$(zebra_cpu); b0=$(zebra_cpu bgpd); m0=$(pid_cpu "$loomd_pid")
 	t=$(now); ctl -w 600 apply -f "$W/full.json" >/dev/null || die "apply (exit $?): $(tail -5 "$W/loomd.log")"; lc=$(ms "$t" "$(now)")
-	zc=$(($(zebra_cpu) - z0))
+	zc=$(($(zebra_cpu) - z0)); bc=$(($(zebra_cpu bgpd) - b0)); mc=$(($(pid_cpu "$loomd_pid") - m0))
 	perf_stop "create-$r"
 	st=$(vt1_runs "$l0")
 	nbr=$(ip -n "$VT1" -o link show type bridge | grep -c .)
 	nvni=$(vtysh --vty_socket "/var/run/frr/$VT1" -c 'show evpn vni json' | jq 'length')
 	[ "$nbr" -ge "$N" ] && [ "$nvni" -ge "$N" ] || die "after apply: $nbr bridges, $nvni VNIs in zebra"
-	echo "create round $r: ip-batch ${ipc} ms; loom apply -w ${lc} ms; vt1 $st; zebra CPU ${zc} ms; bridges $nbr, zebra VNIs $nvni"
+	echo "create round $r: ip-batch ${ipc} ms; loom apply -w ${lc} ms; vt1 $st; zebra CPU ${zc} ms; bgpd CPU ${bc} ms; loomd CPU ${mc} ms; bridges $nbr, zebra VNIs $nvni"
 
 	ipd=0
 	if [ -z "${LAB_EVPN_QUICK:-}" ]; then

@@ -34,6 +34,8 @@
 #define FRR_VERIFY_MAX_MS 60000
 /* While bgpd catches up with zebra, its full JSON is read at least this often. */
 #define FRR_FULL_READ_MS 1000
+/* ... and between probes of one VNI, once zebra has them all. */
+#define FRR_PROBE_MS 25
 /* A batch creating this many VXLAN devices (and deleting none) has FRR's
  * statements in before the kernel brings any of them up (frr_order). */
 #define FRR_GATED_MIN_VNIS 100
@@ -231,7 +233,9 @@ static bool frr_read_due(struct vtep_target *v, const struct vtep_desired *fwant
 {
 	bool full = true;
 
-	if (need_kernel && kcount > 0) {
+	/* zebra's count, until it first has them all (the full read's verdict
+	 * covers one it loses after). */
+	if (need_kernel && kcount > 0 && p->zebra_all_ms < 0) {
 		struct loom_err zerr = { 0 };
 		int z = frr_zebra_vni_count(v->frr, &zerr);
 
@@ -296,13 +300,15 @@ static int frr_converge(struct target *t, const struct vtep_desired *fwant, bool
 
 		full = frr_read_due(v, fwant, need_kernel, kcount, first, &p, &progress);
 		if (full) {
+			int64_t r0 = mono_ns();
+
 			ret = frr_read(v, fwant, need_kernel, fst, n_fst, err);
 			p.reads++;
 			p.last_read = mono_ns();
 			if (ret <= 0) {
-				log_debug(LOG_SUB_RECONCILE, "vtep %s: FRR verified after %.1f ms: %d count polls, %d probes, %d full reads, zebra's count complete at %" PRId64 " ms",
-					  reconciler_target_name(t), (double)(mono_ns() - p.start) / 1e6, p.polls,
-					  p.probes, p.reads, p.zebra_all_ms);
+				log_debug(LOG_SUB_RECONCILE, "vtep %s: FRR verified after %.1f ms: %d count polls, %d probes, %d full reads (the last %.1f ms), zebra's count complete at %" PRId64 " ms",
+					  reconciler_target_name(t), (double)(p.last_read - p.start) / 1e6, p.polls,
+					  p.probes, p.reads, (double)(p.last_read - r0) / 1e6, p.zebra_all_ms);
 				return ret;
 			}
 			p.probe = 0;
@@ -321,9 +327,16 @@ static int frr_converge(struct target *t, const struct vtep_desired *fwant, bool
 		if (now > p.end)
 			break;
 		sleep_ms(p.delay);
-		/* Probing one VNI is cheap: look more often once zebra has all. */
+		/*
+		 * Probing one VNI is cheap (one small JSON from bgpd, between
+		 * its reads of zebra): every FRR_PROBE_MS once zebra has all,
+		 * as often as a person's script would poll.  Full reads and
+		 * zebra's count back off.
+		 */
 		cap = p.zebra_all_ms >= 0 ? 100 : 200;
 		p.delay = p.delay * 2 < cap ? p.delay * 2 : cap;
+		if (p.zebra_all_ms >= 0 && p.probe)
+			p.delay = FRR_PROBE_MS;
 	}
 	/* The verdict on what FRR shows now, not on a count. */
 	if (!full)
