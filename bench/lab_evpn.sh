@@ -139,7 +139,7 @@ CONF
 loomd_pid=$!
 for _ in $(seq 100); do ctl info >/dev/null 2>&1 && break; sleep 0.1; done
 ctl info >/dev/null || { cat "$W/loomd.log"; die "loomd did not start"; }
-# Every target's first run done, so that none is counted in (or delays) round 1.
+# Every target's first run done, so that none delays round 1.
 first_runs() { [ "$(ctl -o json status | jq '(.targets | length) > 0 and all(.targets[]; .runs >= 1)')" = true ]; }
 for _ in $(seq 100); do first_runs && break; sleep 0.1; done
 first_runs || die "loomd's targets did not all run once in 10 s"
@@ -169,13 +169,16 @@ for i in $(seq 1 "$N"); do
 done >"$W/create"
 for i in $(seq 1 "$N"); do v=$((20000 + i)); echo "link del lx$v"; echo "link del lb$v"; done >"$W/del"
 
-# vt1's runs logged since line $1 of loomd's log: how many, and the sums of
-# their phases (a generation can take more than one run: FRR items still
-# pending after the 4 s verify poll are retried 1 s later).
-vt1_runs() {
-	tail -n +"$1" "$W/loomd.log" | sed -n 's/.*vtep vt1: run of generation [0-9]* took \([0-9.]*\) ms (kernel \([0-9.]*\), frr \([0-9.]*\), verify \([0-9.]*\)).*/\1 \2 \3 \4/p' |
+# vt1's runs logged in LOG after its first LINES lines: how many, and the
+# sums of their phases (a generation can take more than one run: FRR items
+# still pending after the 4 s verify poll are retried 1 s later).  (Until
+# 2026-12-08 this read from line LINES on, so the line before the apply,
+# often vt1's first run at start, was counted as a second run.)
+runs_after() { # LOG LINES
+	tail -n +"$(($2 + 1))" "$1" | sed -n 's/.*vtep vt1: run of generation [0-9]* took \([0-9.]*\) ms (kernel \([0-9.]*\), frr \([0-9.]*\), verify \([0-9.]*\)).*/\1 \2 \3 \4/p' |
 		awk '{n++; t+=$1; k+=$2; f+=$3; v+=$4} END {printf "runs=%d run_ms=%.0f kernel_ms=%.0f frr_apply_ms=%.0f frr_verify_ms=%.0f\n", n, t, k, f, v}'
 }
+vt1_runs() { runs_after "$W/loomd.log" "$1"; }
 loglines() { wc -l <"$W/loomd.log"; }
 perf_pid=
 perf_start() { # name
@@ -324,10 +327,7 @@ reported() { # NAME: status/NAME carries desired/NAME's generation
 	d=$(etcd_gen "/loom/v1/desired/$1")
 	[ -n "$d" ] && [ "$(etcd_gen "/loom/v1/status/$1")" = "$d" ]
 }
-agent_runs() { # LINE: vt1's agent's runs since LINE of its log
-	tail -n +"$1" "$W/agent-vt1.log" | sed -n 's/.*vtep vt1: run of generation [0-9]* took \([0-9.]*\) ms (kernel \([0-9.]*\), frr \([0-9.]*\), verify \([0-9.]*\)).*/\1 \2 \3 \4/p' |
-		awk '{n++; t+=$1; k+=$2; f+=$3; v+=$4} END {printf "runs=%d run_ms=%.0f kernel_ms=%.0f frr_apply_ms=%.0f frr_verify_ms=%.0f\n", n, t, k, f, v}'
-}
+agent_runs() { runs_after "$W/agent-vt1.log" "$1"; }	# LINES: vt1's agent's runs after them
 echo "# through an agent: loomd cluster.etcd = $lb_EPS ($LAB_EVPN_AGENT member(s)), loom-agent vt1..vt3 on the real targets"
 for r in $(seq 1 "$R"); do
 	l0=$(wc -l <"$W/agent-vt1.log")
