@@ -1,9 +1,10 @@
 /*
  * src/readiness.h: loomd and systemd (Type=notify): READY=1 once every
  * target has finished its first run (at once with reconcile = no),
- * STATUS= lines saying what loomd starts and waits for, WATCHDOG=1 from the event
- * loop at half the interval systemd asked for, RELOADING=1 around a
- * SIGHUP's reload and STOPPING=1.  Nothing is sent outside systemd.
+ * STATUS= lines saying what loomd starts and waits for, WATCHDOG=1 from
+ * the event loop at half the interval systemd asked for, RELOADING=1
+ * around a SIGHUP's reload and STOPPING=1.  Nothing is sent outside
+ * systemd.
  */
 #ifndef LOOM_SRC_READINESS_H
 #define LOOM_SRC_READINESS_H

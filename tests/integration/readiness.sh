@@ -22,8 +22,8 @@ got() { grep -q " $1" "$T_DIR/notify.log"; }
 t_wait 20 got READY=1
 t_ok $? "READY=1 arrives, although every target is in error"
 first_ready=$(grep -n ' READY=1' "$T_DIR/notify.log" | head -1 | cut -d: -f1)
-# Said as the workers start; the targets' names follow while any first run
-# is still going when the main loop starts (not here, where all fail at once).
+# Said as the workers start; the targets' names follow when a first run is
+# still going as the main loop starts (here only at times: all fail at once).
 started=$(grep -n ' STATUS=starting the first run of 5 targets$' "$T_DIR/notify.log" | head -1 | cut -d: -f1)
 [ -n "$started" ] && [ "$started" -lt "$first_ready" ]
 t_ok $? "  ...after a STATUS= saying it starts the first run of its 5 targets"
