@@ -104,10 +104,10 @@ veths() { # ns
 pid_cpu() {
 	awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
-# ... zebra (or bgpd) of vt1: what learning the VNIs costs it.
-zebra_cpu() {
+# ... vt1's DAEMON (zebra, bgpd): what learning the VNIs costs it.
+vt1_cpu() { # DAEMON
 	local pid
-	pid=$(cat "$LAB/vt1/${1:-zebra}.pid" 2>/dev/null) || { echo 0; return; }
+	pid=$(cat "$LAB/vt1/$1.pid" 2>/dev/null) || { echo 0; return; }
 	pid_cpu "$pid"
 }
 
@@ -205,9 +205,9 @@ for r in $(seq 1 "$R"); do
 	t=$(now); ip -n "$BNS" -batch "$W/create" || die "ip -batch create"; ipc=$(ms "$t" "$(now)")
 	l0=$(loglines)
 	perf_start "create-$r"
-	z0=$(zebra_cpu); b0=$(zebra_cpu bgpd); m0=$(pid_cpu "$loomd_pid")
+	z0=$(vt1_cpu zebra); b0=$(vt1_cpu bgpd); m0=$(pid_cpu "$loomd_pid")
 	t=$(now); ctl -w 600 apply -f "$W/full.json" >/dev/null || die "apply (exit $?): $(tail -5 "$W/loomd.log")"; lc=$(ms "$t" "$(now)")
-	zc=$(($(zebra_cpu) - z0)); bc=$(($(zebra_cpu bgpd) - b0)); mc=$(($(pid_cpu "$loomd_pid") - m0))
+	zc=$(($(vt1_cpu zebra) - z0)); bc=$(($(vt1_cpu bgpd) - b0)); mc=$(($(pid_cpu "$loomd_pid") - m0))
 	perf_stop "create-$r"
 	st=$(vt1_runs "$l0")
 	nbr=$(ip -n "$VT1" -o link show type bridge | grep -c .)
@@ -331,10 +331,10 @@ agent_runs() { runs_after "$W/agent-vt1.log" "$1"; }	# LINES: vt1's agent's runs
 echo "# through an agent: loomd cluster.etcd = $lb_EPS ($LAB_EVPN_AGENT member(s)), loom-agent vt1..vt3 on the real targets"
 for r in $(seq 1 "$R"); do
 	l0=$(wc -l <"$W/agent-vt1.log")
-	z0=$(zebra_cpu)
+	z0=$(vt1_cpu zebra)
 	t=$(now); ctl -w 600 apply -f "$W/full.json" >/dev/null || die "apply through the agent (exit $?): $(tail -5 "$W/agent-vt1.log")"; lcw=$(ms "$t" "$(now)")
 	t_wait 600 reported vt1 || die "vt1's agent did not report the VNIs"; lc=$(ms "$t" "$(now)")
-	zc=$(($(zebra_cpu) - z0))
+	zc=$(($(vt1_cpu zebra) - z0))
 	st=$(agent_runs "$l0")
 	nbr=$(ip -n "$VT1" -o link show type bridge | grep -c .)
 	nvni=$(vtysh --vty_socket "/var/run/frr/$VT1" -c 'show evpn vni json' | jq 'length')

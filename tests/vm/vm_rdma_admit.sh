@@ -96,7 +96,9 @@ peer_carries() {
 	wait "$srv" 2>/dev/null
 	awk '$1 == 65536 && $4 + 0 > 0 { ok = 1 } END { exit !ok }' <<<"$out"
 }
-for _ in 1 2 3; do peer_carries && { echo "# the peer carries RDMA again"; break; }; done
+carried=no
+for _ in 1 2 3; do peer_carries && { carried=yes; break; }; done
+echo "# the peer carries RDMA again, by the tool run outside loomd: $carried"
 out=$($LOOMCTL -o json -w 90 node verify n2)
 t_is "$(echo "$out" | jq -r .state)" available "the peer's device back (its IPv4 GID index $(rxe_gid rxeref)): verify again admits n2 ($(echo "$out" | jq -r '.rdma[0] | "\(.gbps) Gb/s in a \(.duration_s) s run\(if .fault then ", fault: " + .fault else "" end)"'))"
 t_is "$($LOOMCTL -o json node show n1 | jq -r .state)" available "n1 stays available"
